@@ -1,0 +1,258 @@
+-- apps.basic.basic_apps: Source, Sink, Tee, Join, Split, Repeater (Snabb's basic apps), and
+-- NativeSink, a C++ sink (apps/basic/native_sink.cc) used like any Lua app.
+local ffi = require("ffi")
+local packet = require("core.packet")
+local link = require("core.link")
+local engine = require("core.engine")
+
+local receive, transmit = link.receive, link.transmit
+local nreadable, nwritable = link.nreadable, link.nwritable
+local clone, free = packet.clone, packet.free
+local min = math.min
+
+local M = {}
+
+-- Source: packets of `size` bytes (default 60, zero-filled) on every output, as many as fit, up to
+-- engine.pull_npackets per output per breath. Argument: a size, or {size = N}.
+local Source = {inputs = {}}
+M.Source = Source
+
+function Source:new (arg)
+   local size = type(arg) == "table" and arg.size or arg or 60
+   size = tonumber(size)
+   if not size or size < 0 or size > packet.max_payload then
+      error(("Source: size must be 0..%d bytes, got %s"):format(packet.max_payload, tostring(size)))
+   end
+   local p = packet.resize(packet.allocate(), size)
+   return setmetatable({packet = p}, {__index = Source})
+end
+
+function Source:pull ()
+   local p, n = self.packet, engine.pull_npackets
+   for _, o in ipairs(self.output) do
+      for _ = 1, min(n, nwritable(o)) do
+         transmit(o, clone(p))
+      end
+   end
+end
+
+function Source:stop ()
+   free(self.packet)
+end
+
+-- Sink: frees every packet it receives.
+local Sink = {outputs = {}}
+M.Sink = Sink
+
+function Sink:new ()
+   return setmetatable({}, {__index = Sink})
+end
+
+function Sink:push ()
+   for _, i in ipairs(self.input) do
+      for _ = 1, nreadable(i) do
+         free(receive(i))
+      end
+   end
+end
+
+-- Tee: every input packet goes to every output (copies for all but the last).
+local Tee = {}
+M.Tee = Tee
+
+function Tee:new ()
+   return setmetatable({}, {__index = Tee})
+end
+
+function Tee:push ()
+   local outputs = self.output
+   local last = #outputs
+   for _, i in ipairs(self.input) do
+      for _ = 1, nreadable(i) do
+         local p = receive(i)
+         if last == 0 then
+            free(p)
+         else
+            for k = 1, last - 1 do transmit(outputs[k], clone(p)) end
+            transmit(outputs[last], p)
+         end
+      end
+   end
+end
+
+-- Join: every input to the one output, as much as fits.
+local Join = {outputs = {"output"}}
+M.Join = Join
+
+function Join:new ()
+   return setmetatable({}, {__index = Join})
+end
+
+function Join:push ()
+   local o = self.output.output
+   if not o then return end
+   for _, i in ipairs(self.input) do
+      for _ = 1, min(nreadable(i), nwritable(o)) do
+         transmit(o, receive(i))
+      end
+   end
+end
+
+-- Split: input packets to the outputs in turn (round robin).
+local Split = {}
+M.Split = Split
+
+function Split:new ()
+   return setmetatable({next = 1}, {__index = Split})
+end
+
+function Split:push ()
+   local outputs = self.output
+   local n = #outputs
+   if n == 0 then return end
+   local k = self.next
+   for _, i in ipairs(self.input) do
+      for _ = 1, nreadable(i) do
+         if k > n then k = 1 end
+         transmit(outputs[k], receive(i))
+         k = k + 1
+      end
+   end
+   self.next = k
+end
+
+-- Repeater: keeps every packet it receives and sends copies of them, in order, over and over.
+local Repeater = {inputs = {"input"}, outputs = {"output"}}
+M.Repeater = Repeater
+
+function Repeater:new ()
+   return setmetatable({index = 1, packets = {}}, {__index = Repeater})
+end
+
+function Repeater:push ()
+   local i = self.input.input
+   for _ = 1, nreadable(i) do
+      table.insert(self.packets, receive(i))
+   end
+end
+
+function Repeater:pull ()
+   local o, packets = self.output.output, self.packets
+   local n = #packets
+   if not o or n == 0 then return end
+   local index = self.index
+   for _ = 1, nwritable(o) do
+      transmit(o, clone(packets[index]))
+      index = index == n and 1 or index + 1
+   end
+   self.index = index
+end
+
+function Repeater:stop ()
+   for _, p in ipairs(self.packets) do free(p) end
+   self.packets = {}
+end
+
+M.NativeSink = {native = "basic.NativeSink", outputs = {}}
+
+-- Test helper: keeps what it receives as strings (for checking contents).
+local Capture = {outputs = {}}
+
+function Capture:new () return setmetatable({packets = {}}, {__index = Capture}) end
+
+function Capture:push ()
+   for _, i in ipairs(self.input) do
+      for _ = 1, nreadable(i) do
+         local p = receive(i)
+         table.insert(self.packets, packet.tostring(p))
+         free(p)
+      end
+   end
+end
+
+-- Test helper: sends the given strings once, in order.
+local Strings = {inputs = {}}
+
+function Strings:new (strings) return setmetatable({strings = strings, sent = 0}, {__index = Strings}) end
+
+function Strings:pull ()
+   local o = self.output.output
+   while self.sent < #self.strings and not link.full(o) do
+      self.sent = self.sent + 1
+      transmit(o, packet.from_string(self.strings[self.sent]))
+   end
+end
+
+function M.selftest ()
+   print("selftest: apps.basic.basic_apps")
+   local config = require("core.config")
+   local function run (c, seconds)
+      engine.configure(c)
+      engine.main({duration = seconds or 0.02})
+   end
+   local function stats (name)
+      for _, a in ipairs(engine.app_stats()) do if a.name == name then return a end end
+   end
+   local function check_links ()
+      for _, l in ipairs(engine.link_stats()) do
+         assert(l.txpackets == l.rxpackets + l.queued + l.txdrop, l.link)
+      end
+   end
+
+   -- Source -> Tee -> two sinks (one native): each sink gets every packet the Tee got.
+   local c = config.new()
+   config.app(c, "source", Source, {size = 64})
+   config.app(c, "tee", Tee)
+   config.app(c, "sink1", Sink)
+   config.app(c, "sink2", M.NativeSink)
+   config.link(c, "source.output -> tee.input")
+   config.link(c, "tee.out1 -> sink1.input")
+   config.link(c, "tee.out2 -> sink2.input")
+   run(c)
+   check_links()
+   local tee = stats("tee")
+   assert(tee.packets_in > 0 and tee.packets_out == 2 * tee.packets_in)
+   local l = engine.link_stats()
+   assert(l[1].txbytes == 64 * l[1].txpackets, "Source packets are 64 bytes")
+   engine.stop()
+
+   -- Split is round robin; Join merges; Repeater repeats in order.
+   local strings = {}
+   for i = 1, 30 do strings[i] = ("packet %d"):format(i) end
+   c = config.new()
+   config.app(c, "strings", Strings, strings)
+   config.app(c, "split", Split)
+   for k = 1, 3 do
+      config.app(c, "capture" .. k, Capture)
+      config.link(c, ("split.out%d -> capture%d.input"):format(k, k))
+   end
+   config.link(c, "strings.output -> split.input")
+   run(c)
+   for k = 1, 3 do
+      local got = engine.app_table["capture" .. k].packets
+      assert(#got == 10, #got)
+      for j, s in ipairs(got) do assert(s == strings[(j - 1) * 3 + k], s) end
+   end
+   check_links()
+   engine.stop()
+
+   c = config.new()
+   config.app(c, "a", Strings, {"a1", "a2"})
+   config.app(c, "b", Strings, {"b1"})
+   config.app(c, "join", Join)
+   config.app(c, "repeater", Repeater)
+   config.app(c, "capture", Capture)
+   config.link(c, "a.output -> join.a")
+   config.link(c, "b.output -> join.b")
+   config.link(c, "join.output -> repeater.input")
+   config.link(c, "repeater.output -> capture.input")
+   run(c)
+   local got = engine.app_table.capture.packets
+   assert(#got > 30)
+   for j = 1, 30 do assert(got[j] == ({"a1", "a2", "b1"})[(j - 1) % 3 + 1], got[j]) end
+   check_links()
+   engine.stop()
+   print("selftest: apps.basic.basic_apps ok")
+end
+
+return M

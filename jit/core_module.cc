@@ -1,0 +1,177 @@
+#include "jit/core_module.h"
+
+#include <csignal>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "jit/lua_app.h"
+#include "runtime/clock.h"
+#include "runtime/engine.h"
+#include "runtime/native_app.h"
+
+namespace snabb::jit {
+namespace {
+
+using runtime::App;
+using runtime::AppNode;
+using runtime::Link;
+
+// Apps of the current graph: Lua apps are rebuilt by every set_graph, native apps live until
+// native_delete.
+std::vector<std::unique_ptr<LuaApp>> lua_apps;
+std::map<int, std::unique_ptr<App>> native_apps;
+int next_native_handle = 1;
+
+// Addresses of FFI objects arrive as numbers (tonumber(ffi.cast("uintptr_t", ptr))).
+template <typename T>
+T* address_field(lua_State* L, int index) {
+  return reinterpret_cast<T*>(static_cast<uintptr_t>(lua_tonumber(L, index)));
+}
+
+std::vector<Link*> link_list(lua_State* L, int node_index, const char* field) {
+  std::vector<Link*> links;
+  lua_getfield(L, node_index, field);
+  const int n = static_cast<int>(lua_objlen(L, -1));
+  for (int i = 1; i <= n; ++i) {
+    lua_rawgeti(L, -1, i);
+    links.push_back(address_field<Link>(L, -1));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return links;
+}
+
+// set_graph{ {name=, app=TABLE | native=HANDLE, stats=ADDR, inputs={ADDR...}, outputs={...},
+//             failed=BOOL}, ... } in breath order.
+int set_graph(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  std::vector<AppNode> nodes;
+  std::vector<std::unique_ptr<LuaApp>> apps;
+  const int n = static_cast<int>(lua_objlen(L, 1));
+  for (int i = 1; i <= n; ++i) {
+    lua_rawgeti(L, 1, i);
+    const int node_index = lua_gettop(L);
+    AppNode node;
+    lua_getfield(L, node_index, "name");
+    node.name = luaL_checkstring(L, -1);
+    lua_getfield(L, node_index, "stats");
+    node.stats = address_field<app_stats>(L, -1);
+    lua_getfield(L, node_index, "failed");
+    node.failed = lua_toboolean(L, -1);
+    lua_getfield(L, node_index, "native");
+    if (lua_isnumber(L, -1)) {
+      auto it = native_apps.find(static_cast<int>(lua_tointeger(L, -1)));
+      if (it == native_apps.end()) return luaL_error(L, "set_graph: stale native app handle");
+      node.app = it->second.get();
+    } else {
+      lua_getfield(L, node_index, "app");
+      luaL_checktype(L, -1, LUA_TTABLE);
+      apps.push_back(std::make_unique<LuaApp>(L, -1));
+      node.app = apps.back().get();
+    }
+    node.inputs = link_list(L, node_index, "inputs");
+    node.outputs = link_list(L, node_index, "outputs");
+    node.app->set_links(node.inputs, node.outputs);
+    nodes.push_back(std::move(node));
+    lua_settop(L, node_index - 1);
+  }
+  runtime::engine().set_graph(std::move(nodes));
+  lua_apps = std::move(apps);  // the old Lua apps are released only now that nothing uses them
+  return 0;
+}
+
+// Pushes true, or false, app, method, message after a failure.
+int push_run_result(lua_State* L, bool ok) {
+  if (ok) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  const runtime::AppFailure& f = runtime::engine().last_failure();
+  lua_pushboolean(L, 0);
+  lua_pushstring(L, f.app.c_str());
+  lua_pushstring(L, f.method.c_str());
+  lua_pushstring(L, f.message.c_str());
+  return 4;
+}
+
+// run(deadline_seconds, busywait): breathes until the monotonic clock passes the deadline.
+int run(lua_State* L) {
+  const double deadline = luaL_checknumber(L, 1);
+  const bool busywait = lua_isnone(L, 2) || lua_toboolean(L, 2);
+  LuaApp::set_running_thread(L);
+  const bool ok = runtime::engine().run_until(static_cast<uint64_t>(deadline * 1e9), busywait);
+  LuaApp::set_running_thread(nullptr);
+  return push_run_result(L, ok);
+}
+
+// breathe(): one breath; returns true or the failure as run() does.
+int breathe(lua_State* L) {
+  runtime::engine().clear_failure();
+  LuaApp::set_running_thread(L);
+  runtime::engine().breathe();
+  LuaApp::set_running_thread(nullptr);
+  return push_run_result(L, !runtime::engine().failed());
+}
+
+// The first SIGINT/SIGTERM asks the engine to stop after the current breath (so apps are stopped
+// and reports printed); a second one terminates as usual.
+void on_stop_signal(int signo) {
+  runtime::Engine::request_stop();
+  std::signal(signo, SIG_DFL);
+}
+
+// catch_signals(): arms the handler and clears an earlier request.
+int catch_signals(lua_State* L) {
+  runtime::Engine::clear_stop_request();
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+  return 0;
+}
+
+int stop_requested(lua_State* L) {
+  lua_pushboolean(L, runtime::Engine::stop_requested());
+  return 1;
+}
+
+int native_new(lua_State* L) {
+  const char* class_name = luaL_checkstring(L, 1);
+  std::unique_ptr<App> app = runtime::make_native_app(class_name);
+  if (!app) return luaL_error(L, "no native app class '%s'", class_name);
+  native_apps[next_native_handle] = std::move(app);
+  lua_pushinteger(L, next_native_handle++);
+  return 1;
+}
+
+int native_delete(lua_State* L) {
+  native_apps.erase(static_cast<int>(luaL_checkinteger(L, 1)));
+  return 0;
+}
+
+int now(lua_State* L) {
+  lua_pushnumber(L, static_cast<double>(runtime::monotonic_ns()) / 1e9);
+  return 1;
+}
+
+int tsc_hz(lua_State* L) {
+  lua_pushnumber(L, runtime::tsc_hz());
+  return 1;
+}
+
+}  // namespace
+}  // namespace snabb::jit
+
+extern "C" int luaopen_snabb_core(lua_State* L) {
+  using namespace snabb::jit;
+  static const luaL_Reg functions[] = {
+      {"set_graph", set_graph}, {"run", run},     {"breathe", breathe},
+      {"native_new", native_new}, {"native_delete", native_delete},
+      {"now", now},             {"tsc_hz", tsc_hz},
+      {"catch_signals", catch_signals}, {"stop_requested", stop_requested},
+      {nullptr, nullptr}};
+  lua_newtable(L);
+  luaL_register(L, nullptr, functions);
+  return 1;
+}

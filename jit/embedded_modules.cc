@@ -1,0 +1,32 @@
+#include "jit/embedded_modules.h"
+
+#include <map>
+#include <string>
+
+namespace snabb::jit {
+namespace {
+
+std::map<std::string, EmbeddedModule, std::less<>>& registry() {
+  static std::map<std::string, EmbeddedModule, std::less<>> modules;
+  return modules;
+}
+
+}  // namespace
+
+EmbeddedModuleRegistrar::EmbeddedModuleRegistrar(const char* name, const unsigned char* bytecode,
+                                                 size_t size) {
+  registry()[name] = {name, bytecode, size};
+}
+
+const EmbeddedModule* find_embedded_module(std::string_view name) {
+  auto it = registry().find(name);
+  return it == registry().end() ? nullptr : &it->second;
+}
+
+std::vector<const EmbeddedModule*> embedded_modules() {
+  std::vector<const EmbeddedModule*> all;
+  for (const auto& [name, module] : registry()) all.push_back(&module);
+  return all;
+}
+
+}  // namespace snabb::jit

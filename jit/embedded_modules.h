@@ -1,0 +1,23 @@
+// Lua modules compiled into the binary as LuaJIT bytecode (with debug info, so errors and profiles
+// name file:line). Generated sources register themselves at start-up; see jit/lua_modules.bzl.
+#pragma once
+#include <cstddef>
+#include <string_view>
+#include <vector>
+
+namespace snabb::jit {
+
+struct EmbeddedModule {
+  const char* name;  // as given to require(), e.g. "core.packet"
+  const unsigned char* bytecode;
+  size_t size;
+};
+
+const EmbeddedModule* find_embedded_module(std::string_view name);
+std::vector<const EmbeddedModule*> embedded_modules();
+
+struct EmbeddedModuleRegistrar {
+  EmbeddedModuleRegistrar(const char* name, const unsigned char* bytecode, size_t size);
+};
+
+}  // namespace snabb::jit

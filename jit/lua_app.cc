@@ -1,0 +1,47 @@
+#include "jit/lua_app.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "jit/vm.h"
+
+namespace snabb::jit {
+namespace {
+
+int ref_method(lua_State* L, int self_index, const char* name) {
+  lua_getfield(L, self_index, name);
+  if (!lua_isfunction(L, -1)) {
+    lua_pop(L, 1);
+    return LUA_NOREF;
+  }
+  return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+}  // namespace
+
+LuaApp::LuaApp(lua_State* L, int self_index) : owner_(L) {
+  self_index = self_index < 0 ? lua_gettop(L) + self_index + 1 : self_index;
+  pull_ = ref_method(L, self_index, "pull");
+  push_ = ref_method(L, self_index, "push");
+  lua_pushvalue(L, self_index);
+  self_ = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+LuaApp::~LuaApp() {
+  for (int ref : {self_, pull_, push_}) luaL_unref(owner_, LUA_REGISTRYINDEX, ref);
+}
+
+void LuaApp::call(int method_ref) {
+  lua_State* L = running_ ? running_ : owner_;
+  push_traceback_handler(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, method_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, self_);
+  if (lua_pcall(L, 1, 0, -3) != 0) {
+    std::string message = lua_tostring(L, -1) ? lua_tostring(L, -1) : "(non-string error)";
+    lua_pop(L, 2);
+    throw std::runtime_error(message);
+  }
+  lua_pop(L, 1);
+}
+
+}  // namespace snabb::jit

@@ -1,0 +1,99 @@
+#include "jit/vm.h"
+
+#include "jit/core_module.h"
+#include "jit/embedded_modules.h"
+
+namespace snabb::jit {
+namespace {
+
+// package.loaders entry that finds modules compiled into the binary.
+int load_embedded(lua_State* L) {
+  const char* name = luaL_checkstring(L, 1);
+  const EmbeddedModule* m = find_embedded_module(name);
+  if (!m) {
+    lua_pushfstring(L, "\n\tno module '%s' compiled into snabb", name);
+    return 1;
+  }
+  // The chunk name stored in the bytecode (the source path) is what errors show.
+  if (luaL_loadbuffer(L, reinterpret_cast<const char*>(m->bytecode), m->size, name) != 0) {
+    return lua_error(L);
+  }
+  return 1;
+}
+
+int traceback(lua_State* L) {
+  const char* msg = lua_tostring(L, 1);
+  if (!msg) {
+    // Error objects that are not strings: keep them as they are (callers may inspect them).
+    if (!lua_isnoneornil(L, 1)) return 1;
+    msg = "(error object is nil)";
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+void install_embedded_loader(lua_State* L) {
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "loaders");
+  // Insert at position 2: after package.preload, before the file searchers.
+  const int n = static_cast<int>(lua_objlen(L, -1));
+  for (int i = n; i >= 2; --i) {
+    lua_rawgeti(L, -1, i);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_pushcfunction(L, load_embedded);
+  lua_rawseti(L, -2, 2);
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "preload");
+  lua_pushcfunction(L, luaopen_snabb_core);
+  lua_setfield(L, -2, "snabb.core");
+  lua_pop(L, 2);
+}
+
+std::string pop_error(lua_State* L) {
+  std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "(error object is not a string)";
+  lua_pop(L, 1);
+  return msg;
+}
+
+}  // namespace
+
+void push_traceback_handler(lua_State* L) { lua_pushcfunction(L, traceback); }
+
+LuaVm::LuaVm() : L_(luaL_newstate(), &lua_close) {
+  if (!L_) throw std::runtime_error("LuaJIT: cannot create a Lua state (out of memory)");
+  lua_State* L = L_.get();
+  luaL_openlibs(L);
+  install_embedded_loader(L);
+}
+
+int LuaVm::call(const char* module, const char* function, const std::vector<std::string>& args) {
+  lua_State* L = L_.get();
+  push_traceback_handler(L);
+  const int handler = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, module);
+  if (lua_pcall(L, 1, 1, handler) != 0) throw LuaError(pop_error(L));
+  lua_getfield(L, -1, function);
+  lua_remove(L, -2);
+  for (const std::string& a : args) lua_pushlstring(L, a.data(), a.size());
+  if (lua_pcall(L, static_cast<int>(args.size()), 1, handler) != 0) throw LuaError(pop_error(L));
+  const int result = static_cast<int>(lua_tointeger(L, -1));
+  lua_settop(L, handler - 1);
+  return result;
+}
+
+void LuaVm::run(std::string_view code, const char* chunkname) {
+  lua_State* L = L_.get();
+  push_traceback_handler(L);
+  const int handler = lua_gettop(L);
+  if (luaL_loadbuffer(L, code.data(), code.size(), chunkname) != 0 ||
+      lua_pcall(L, 0, 0, handler) != 0) {
+    std::string msg = pop_error(L);
+    lua_settop(L, handler - 1);
+    throw LuaError(msg);
+  }
+  lua_settop(L, handler - 1);
+}
+
+}  // namespace snabb::jit

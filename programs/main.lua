@@ -1,0 +1,74 @@
+-- programs.main: the snabb command line. `snabb COMMAND ARGS...` runs programs.COMMAND;
+-- `snabb FILE.lua ARGS...` runs a script with the whole API.
+local M = {}
+
+M.version = "0.1.0"
+
+-- Commands in the order `snabb help` lists them.
+local commands = {
+   {name = "run", module = "programs.run.run", summary = "run an app graph: snabb run CONFIG [--duration S] [--report]"},
+   {name = "basic1", module = "programs.basic1.basic1", summary = "Source -> Tee -> Sink microbenchmark: snabb basic1 NPACKETS"},
+   {name = "selftest", module = "programs.selftest", summary = "run modules' self-tests: snabb selftest MODULE..."},
+   {name = "version", summary = "print the version"},
+   {name = "help", summary = "print this help"},
+}
+
+local function usage (out)
+   out:write("Usage: snabb COMMAND [ARGS...]\n       snabb FILE.lua [ARGS...]   run a Lua script with the snabb API\n\nCommands:\n")
+   for _, c in ipairs(commands) do out:write(("  %-10s %s\n"):format(c.name, c.summary)) end
+end
+
+-- Snabb's globals, so configs and scripts written for Snabb run as they are.
+local function set_globals ()
+   _G.config = require("core.config")
+   _G.engine = require("core.engine")
+   _G.link = require("core.link")
+   _G.packet = require("core.packet")
+   _G.lib = require("core.lib")
+   _G.counter = require("core.counter")
+   package.preload["core.app"] = function () return require("core.engine") end
+end
+
+local function run_script (path, args)
+   local chunk, err = loadfile(path)
+   if not chunk then error(err, 0) end
+   _G.arg = {[0] = path, unpack(args)}
+   local ok, result = xpcall(chunk, debug.traceback, unpack(args))
+   if not ok then error(result, 0) end
+   return tonumber(result) or 0
+end
+
+-- Returns the process's exit status. Errors are printed as one message, without a Lua traceback
+-- unless SNABB_DEBUG is set (script errors keep theirs: they point into the user's code).
+function M.main (...)
+   local args = {...}
+   local name = table.remove(args, 1)
+   set_globals()
+   local ok, status = xpcall(function ()
+      if name == nil or name == "help" or name == "--help" or name == "-h" then
+         usage(name and io.stdout or io.stderr)
+         return name and 0 or 2
+      elseif name == "version" or name == "--version" then
+         print(("snabb %s (%s)"):format(M.version, jit.version))
+         return 0
+      elseif name:match("%.lua$") then
+         return run_script(name, args)
+      end
+      for _, c in ipairs(commands) do
+         if c.name == name and c.module then return require(c.module).run(args) or 0 end
+      end
+      io.stderr:write(("snabb: unknown command '%s'\n\n"):format(name))
+      usage(io.stderr)
+      return 2
+   end, function (err)
+      return os.getenv("SNABB_DEBUG") and debug.traceback(err, 2) or err
+   end)
+   if not ok then
+      io.stderr:write(("snabb: %s\n"):format(tostring(status)))
+      return 1
+   end
+   io.stdout:flush()
+   return status
+end
+
+return M

@@ -1,0 +1,121 @@
+-- core.config: a description of an app graph. config.app and config.link only record and check what
+-- they are given; engine.configure makes it so. Errors point at the line of the config file.
+local M = {}
+
+local function where (level)
+   local info = debug.getinfo(level + 1, "Sl")
+   return info and ("%s:%d"):format(info.short_src, info.currentline) or "?"
+end
+
+function M.new ()
+   return {apps = {}, links = {}}
+end
+
+local function is_config (c)
+   return type(c) == "table" and type(c.apps) == "table" and type(c.links) == "table"
+end
+M.is_config = is_config
+
+function M.app (c, name, class, arg)
+   if not is_config(c) then error("config.app: first argument is not a config (config.new())", 2) end
+   if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
+      error(("config.app: app name must be an identifier, got %s"):format(tostring(name)), 2)
+   end
+   if type(class) ~= "table" or (type(class.new) ~= "function" and type(class.native) ~= "string") then
+      error(("config.app: app '%s': class is %s, not an app class (a table with new(), " ..
+             "or a native class); unknown app class?"):format(name, tostring(class)), 2)
+   end
+   if c.apps[name] then
+      error(("config.app: app '%s' is defined twice (first at %s)"):format(name, c.apps[name].where), 2)
+   end
+   c.apps[name] = {class = class, arg = arg, where = where(2)}
+end
+
+-- "a.out -> b.in" -> "a", "out", "b", "in", or nil.
+function M.parse_link (spec)
+   if type(spec) ~= "string" then return nil end
+   return spec:match("^%s*([%a_][%w_]*)%.([%w_]+)%s*%->%s*([%a_][%w_]*)%.([%w_]+)%s*$")
+end
+
+function M.format_link (from_app, from_port, to_app, to_port)
+   return ("%s.%s -> %s.%s"):format(from_app, from_port, to_app, to_port)
+end
+
+function M.link (c, spec)
+   if not is_config(c) then error("config.link: first argument is not a config (config.new())", 2) end
+   local from_app, from_port, to_app, to_port = M.parse_link(spec)
+   if not from_app then
+      error(("config.link: '%s' is not a link; write \"app.port -> app.port\""):format(tostring(spec)), 2)
+   end
+   local canonical = M.format_link(from_app, from_port, to_app, to_port)
+   local here = where(2)
+   local existing = c.links[canonical]
+   if existing then
+      error(("config.link: duplicate link '%s' (first at %s)"):format(canonical, existing.where), 2)
+   end
+   for other, l in pairs(c.links) do
+      if l.from_app == from_app and l.from_port == from_port then
+         error(("config.link: output %s.%s already feeds '%s' (at %s)"):format(
+            from_app, from_port, other, l.where), 2)
+      end
+      if l.to_app == to_app and l.to_port == to_port then
+         error(("config.link: input %s.%s is already fed by '%s' (at %s)"):format(
+            to_app, to_port, other, l.where), 2)
+      end
+   end
+   c.links[canonical] = {from_app = from_app, from_port = from_port,
+                         to_app = to_app, to_port = to_port, where = here}
+end
+
+local function check_port (c, link_spec, l, app, port, direction)
+   local a = c.apps[app]
+   if not a then
+      error(("%s: link '%s' names app '%s', which the config does not define"):format(
+         l.where, link_spec, app), 0)
+   end
+   local ports = a.class[direction] -- optional list of port names a class accepts
+   if type(ports) == "table" then
+      for _, p in ipairs(ports) do if p == port then return end end
+      error(("%s: link '%s': app '%s' has no %s port '%s' (it has: %s)"):format(
+         l.where, link_spec, app, direction == "inputs" and "input" or "output", port,
+         #ports > 0 and table.concat(ports, ", ") or "none"), 0)
+   end
+end
+
+-- Checks that every link joins defined apps on ports they accept; errors name the config line.
+function M.check (c)
+   if not is_config(c) then error("not a config (make one with config.new())", 2) end
+   for spec, l in pairs(c.links) do
+      check_port(c, spec, l, l.from_app, l.from_port, "outputs")
+      check_port(c, spec, l, l.to_app, l.to_port, "inputs")
+   end
+end
+
+function M.selftest ()
+   print("selftest: core.config")
+   local Class = {new = function () return {} end, inputs = {"input"}}
+   local c = M.new()
+   M.app(c, "a", Class)
+   M.app(c, "b", Class)
+   M.link(c, "a.output->b.input")
+   assert(c.links["a.output -> b.input"])
+   local ok, err = pcall(M.link, c, "a.output -> b.input")
+   assert(not ok and err:match("duplicate link"), err)
+   ok, err = pcall(M.link, c, "a.output -> b.other")
+   assert(not ok and err:match("already feeds"), err)
+   ok, err = pcall(M.link, c, "a.output b.input")
+   assert(not ok and err:match("is not a link"), err)
+   ok, err = pcall(M.app, c, "x", nil)
+   assert(not ok and err:match("unknown app class"), err)
+   M.check(c)
+   M.link(c, "b.output -> nosuch.input")
+   ok, err = pcall(M.check, c)
+   assert(not ok and err:match("nosuch"), err)
+   c.links["b.output -> nosuch.input"] = nil
+   M.link(c, "b.output -> a.wrong")
+   ok, err = pcall(M.check, c)
+   assert(not ok and err:match("no input port 'wrong' %(it has: input%)"), err)
+   print("selftest: core.config ok")
+end
+
+return M

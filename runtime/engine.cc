@@ -1,0 +1,107 @@
+#include "runtime/engine.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <exception>
+
+#include "runtime/clock.h"
+
+namespace snabb::runtime {
+namespace {
+
+// A breath repeats its push round while packets keep moving (feedback loops, apps that leave
+// packets queued), but never more than this many times.
+constexpr int kMaxPushRounds = 4;
+
+bool any_input_ready(const AppNode& node) {
+  for (const Link* l : node.inputs) {
+    if (!link_empty(l)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void Engine::set_graph(std::vector<AppNode> nodes) {
+  nodes_ = std::move(nodes);
+  pullers_.clear();
+  pushers_.clear();
+  for (AppNode& node : nodes_) {
+    if (node.app->has_pull()) pullers_.push_back(&node);
+    if (node.app->has_push()) pushers_.push_back(&node);
+  }
+}
+
+uint64_t Engine::call(AppNode& node, Method method) {
+  current_ = &node;
+  const uint64_t start = rdtsc();
+  try {
+    method == Method::kPull ? node.app->pull() : node.app->push();
+  } catch (const std::exception& e) {
+    node.failed = true;
+    node.stats->errors++;
+    failed_ = true;
+    failure_ = {node.name, method == Method::kPull ? "pull" : "push", e.what()};
+  }
+  uint64_t in = 0, out = 0;
+  for (Link* l : node.inputs) in += link_sync(l).read;
+  for (Link* l : node.outputs) out += link_sync(l).written;
+  const uint64_t cycles = rdtsc() - start;
+  current_ = nullptr;
+  app_stats& s = *node.stats;
+  s.calls++;
+  s.cycles += cycles;
+  s.packets_in += in;
+  s.packets_out += out;
+  stats_.cycles += cycles;
+  stats_.packets += in;
+  return in + out;
+}
+
+uint64_t Engine::breathe() {
+  uint64_t moved = 0;
+  for (AppNode* node : pullers_) {
+    if (!node->failed) moved += call(*node, Method::kPull);
+  }
+  for (int round = 0; round < kMaxPushRounds; ++round) {
+    uint64_t moved_this_round = 0;
+    for (AppNode* node : pushers_) {
+      if (!node->failed && any_input_ready(*node)) moved_this_round += call(*node, Method::kPush);
+    }
+    moved += moved_this_round;
+    if (moved_this_round == 0) break;
+  }
+  stats_.breaths++;
+  return moved;
+}
+
+bool Engine::run_until(uint64_t deadline_ns, bool busywait) {
+  failed_ = false;
+  long idle_sleep_ns = 0;
+  do {
+    const uint64_t moved = breathe();
+    if (failed_) return false;
+    if (!busywait) {
+      // Back off while idle, up to 100 us, and return to full speed at the first packet.
+      idle_sleep_ns = moved ? 0 : std::min<long>(idle_sleep_ns + 1000, 100'000);
+      if (idle_sleep_ns) {
+        const timespec ts{0, idle_sleep_ns};
+        nanosleep(&ts, nullptr);
+      }
+    }
+  } while (!stop_requested_ && monotonic_ns() < deadline_ns);
+  return true;
+}
+
+Engine& engine() {
+  static Engine instance;
+  return instance;
+}
+
+}  // namespace snabb::runtime
+
+extern "C" {
+engine_stats* snabb_engine_stats(void) { return &snabb::runtime::engine().stats(); }
+const char* snabb_engine_current_app(void) { return snabb::runtime::engine().current_app(); }
+}

@@ -1,0 +1,109 @@
+// The engine's breath loop: every app's pull, then push in topological order, repeated while packets
+// move. Each call is bracketed by TSC reads and followed by a sync of the app's links, so cycles and
+// packets per app are exact and always on. The graph itself (what to run, in which order) is decided
+// by the Lua engine (engine.lua) and handed over with set_graph().
+#pragma once
+#include <stdint.h>
+
+#ifdef __cplusplus
+#include <csignal>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/link.h"
+extern "C" {
+#endif
+
+// BEGIN FFI
+/* Per-app counters, kept across restarts of the app. */
+struct app_stats {
+  uint64_t calls;
+  uint64_t cycles;
+  uint64_t packets_in;
+  uint64_t packets_out;
+  uint64_t errors;
+};
+
+struct engine_stats {
+  uint64_t breaths;
+  uint64_t cycles; /* inside app calls and link syncs */
+  uint64_t packets; /* received by apps */
+};
+
+struct engine_stats *snabb_engine_stats(void);
+/* Name of the app whose method is running, or "" outside app calls. */
+const char *snabb_engine_current_app(void);
+// END FFI
+
+#ifdef __cplusplus
+}
+
+namespace snabb::runtime {
+
+// One app as the engine sees it. Lua apps (jit/lua_app.h) and native C++ apps implement this.
+// pull/push may throw; the engine then takes the app out of the breath and reports the error.
+class App {
+ public:
+  virtual ~App() = default;
+  virtual bool has_pull() const { return false; }
+  virtual bool has_push() const { return false; }
+  virtual void pull() {}
+  virtual void push() {}
+  // Native apps see their ports here; Lua apps use self.input/self.output instead.
+  virtual void set_links(std::vector<Link*> inputs, std::vector<Link*> outputs) {}
+};
+
+struct AppNode {
+  std::string name;
+  App* app = nullptr;  // owned elsewhere (Lua registry or the native app table)
+  app_stats* stats = nullptr;
+  std::vector<Link*> inputs;
+  std::vector<Link*> outputs;
+  bool failed = false;
+};
+
+struct AppFailure {
+  std::string app;
+  std::string method;
+  std::string message;
+};
+
+class Engine {
+ public:
+  // Nodes in topological order (every app before the apps it feeds, where the graph allows).
+  void set_graph(std::vector<AppNode> nodes);
+  // Runs breaths until the monotonic clock passes deadline_ns. Returns false when an app failed;
+  // last_failure() says which; that app is skipped until set_graph() brings it back.
+  bool run_until(uint64_t deadline_ns, bool busywait);
+  // One breath; returns the number of packets moved.
+  uint64_t breathe();
+  const AppFailure& last_failure() const { return failure_; }
+  bool failed() const { return failed_; }
+  void clear_failure() { failed_ = false; }
+  // Makes run_until return after the current breath; safe to call from a signal handler.
+  static void request_stop() { stop_requested_ = 1; }
+  static bool stop_requested() { return stop_requested_; }
+  static void clear_stop_request() { stop_requested_ = 0; }
+  const char* current_app() const { return current_ ? current_->name.c_str() : ""; }
+  engine_stats& stats() { return stats_; }
+
+ private:
+  enum class Method { kPull, kPush };
+  uint64_t call(AppNode& node, Method method);
+
+  std::vector<AppNode> nodes_;
+  std::vector<AppNode*> pullers_;
+  std::vector<AppNode*> pushers_;
+  AppNode* current_ = nullptr;
+  bool failed_ = false;
+  AppFailure failure_;
+  engine_stats stats_{};
+  static inline volatile sig_atomic_t stop_requested_ = 0;
+};
+
+// The process's engine (one per worker process, as there is one LuaJIT VM per process).
+Engine& engine();
+
+}  // namespace snabb::runtime
+#endif

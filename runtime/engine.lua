@@ -1,0 +1,346 @@
+-- core.engine (also required as core.app, Snabb's name): turns a config into a running app graph
+-- and runs it. configure() applies the difference between the running config and a new one; the
+-- breath loop itself is C++ (runtime/engine.cc), called here in slices of at most a millisecond so
+-- that ticks, restarts of failed apps and done() are handled between slices.
+local ffi = require("ffi")
+require("core.cdefs")
+local core = require("snabb.core")
+local config = require("core.config")
+local link = require("core.link")
+local lib = require("core.lib")
+local C = ffi.C
+
+local M = {}
+
+-- Settings a program may change before main().
+M.busywait = true       -- poll without sleeping; false: back off up to 100 us while idle
+M.tick_hz = 1000        -- how often app:tick() runs
+M.restart_delay = 1.0   -- seconds before a failed app is started again
+M.pull_npackets = 128   -- how many packets a source app should produce per pull
+M.log = function (msg) io.stderr:write(msg, "\n") end
+
+M.app_table = {}        -- app name -> running app object
+M.link_table = {}       -- "a.out -> b.in" -> struct link *
+M.configuration = config.new()
+
+local apps = {}         -- app name -> {class, arg, object, stats, native, failed, restart_at}
+local now = core.now
+M.now = now
+
+local function address (cdata) return tonumber(ffi.cast("uintptr_t", ffi.cast("void *", cdata))) end
+
+-- "apps.basic.basic_apps.Source": where the class is found among the loaded modules.
+local function class_name (class)
+   if class.native then return class.native end
+   for module, t in pairs(package.loaded) do
+      if type(t) == "table" and module ~= "_G" then
+         for k, v in pairs(t) do
+            if v == class then return (module:gsub("^apps%.", "")) .. "." .. k end
+         end
+      end
+   end
+   return "?"
+end
+
+-- Calls object:method(...) and returns its results; an error names the app and the method.
+local function call_app (name, object, method, ...)
+   local results = {xpcall(object[method], debug.traceback, object, ...)}
+   if not results[1] then
+      error(("app '%s': %s failed: %s"):format(name, method, tostring(results[2])), 0)
+   end
+   return unpack(results, 2)
+end
+
+local function instantiate (name, spec)
+   local class, arg = spec.class, spec.arg
+   if class.native then
+      return {native = core.native_new(class.native), appname = name}
+   end
+   if type(class.config) == "table" then
+      local ok, parsed = pcall(lib.parse, arg, class.config)
+      if not ok then
+         error(("%s: app '%s' (%s): %s"):format(spec.where, name, class_name(class), parsed), 0)
+      end
+      arg = parsed
+   end
+   local object = call_app(name, class, "new", arg)
+   if type(object) ~= "table" then
+      error(("app '%s': new returned %s, not an app object"):format(name, type(object)), 0)
+   end
+   object.appname = name
+   return object
+end
+
+local function stop_app (name)
+   local a = apps[name]
+   local object = a.object
+   if object then
+      if object.native then
+         core.native_delete(object.native)
+      elseif object.stop then
+         local ok, err = pcall(call_app, name, object, "stop")
+         if not ok then M.log("engine: " .. err) end
+      end
+   end
+   a.object = nil
+   M.app_table[name] = nil
+end
+
+local function start_app (name, spec)
+   local a = apps[name]
+   a.class, a.arg, a.where = spec.class, spec.arg, spec.where
+   a.object = instantiate(name, spec)
+   a.failed, a.restart_at = false, nil
+   M.app_table[name] = a.object
+end
+
+-- Points each app's input/output tables at its links (by port name, and in port-name order).
+local function wire (c)
+   local ports = {}
+   for name in pairs(c.apps) do ports[name] = {input = {}, output = {}} end
+   for spec, l in pairs(c.links) do
+      ports[l.from_app].output[l.from_port] = M.link_table[spec]
+      ports[l.to_app].input[l.to_port] = M.link_table[spec]
+   end
+   for name, p in pairs(ports) do
+      local object = apps[name].object
+      if object then
+         for _, direction in ipairs({"input", "output"}) do
+            local t, names = {}, {}
+            for port, l in pairs(p[direction]) do t[port] = l; names[#names+1] = port end
+            table.sort(names)
+            for i, port in ipairs(names) do t[i] = t[port] end
+            object[direction] = t
+         end
+         if object.link and not object.native then call_app(name, object, "link") end
+      end
+   end
+end
+
+-- Apps ordered so that each comes before the apps it feeds (Kahn); cycles are cut in name order.
+local function breath_order (c)
+   local indegree, successors, names = {}, {}, {}
+   for name in pairs(c.apps) do indegree[name], successors[name] = 0, {}; names[#names+1] = name end
+   table.sort(names)
+   for _, l in pairs(c.links) do
+      if l.from_app ~= l.to_app then
+         table.insert(successors[l.from_app], l.to_app)
+         indegree[l.to_app] = indegree[l.to_app] + 1
+      end
+   end
+   local order, placed = {}, {}
+   while #order < #names do
+      local progress = false
+      for _, name in ipairs(names) do
+         if not placed[name] and indegree[name] == 0 then
+            order[#order+1], placed[name], progress = name, true, true
+            for _, s in ipairs(successors[name]) do indegree[s] = indegree[s] - 1 end
+         end
+      end
+      if not progress then -- a cycle: take the first unplaced app and carry on
+         for _, name in ipairs(names) do
+            if not placed[name] then indegree[name] = 0; break end
+         end
+      end
+   end
+   return order
+end
+
+local function publish_graph ()
+   local c = M.configuration
+   local nodes = {}
+   for _, name in ipairs(breath_order(c)) do
+      local a = apps[name]
+      if a.object then
+         local node = {name = name, stats = address(a.stats), failed = a.failed,
+                       inputs = {}, outputs = {}}
+         if a.object.native then node.native = a.object.native else node.app = a.object end
+         for _, direction in ipairs({"input", "output"}) do
+            for _, l in ipairs(a.object[direction] or {}) do
+               table.insert(node[direction .. "s"], address(l))
+            end
+         end
+         nodes[#nodes+1] = node
+      end
+   end
+   core.set_graph(nodes)
+end
+
+-- Makes the running graph equal to `c`: stops removed apps, starts new ones, reconfigures (or
+-- restarts) changed ones, and keeps the links, and the packets in them, that both configs share.
+-- A config that fails its checks changes nothing.
+function M.configure (c)
+   config.check(c)
+   local old = M.configuration
+   -- Apps to stop, start, restart or reconfigure.
+   local stop, start, reconfig = {}, {}, {}
+   for name, spec in pairs(old.apps) do
+      local new = c.apps[name]
+      if not new or new.class ~= spec.class then
+         stop[#stop+1] = name
+         if new then start[#start+1] = name end
+      elseif not lib.equal(new.arg, spec.arg) then
+         local object = apps[name].object
+         if object and object.reconfig then
+            reconfig[#reconfig+1] = name
+         else
+            stop[#stop+1], start[#start+1] = name, name
+         end
+      end
+   end
+   for name in pairs(c.apps) do
+      if not old.apps[name] then start[#start+1] = name end
+   end
+   table.sort(stop); table.sort(start); table.sort(reconfig)
+
+   for _, name in ipairs(stop) do
+      stop_app(name)
+      if not c.apps[name] then apps[name] = nil end
+   end
+   -- Links: keep those in both configs, free the others (with any packets still in them).
+   for spec in pairs(old.links) do
+      if not c.links[spec] then
+         link.free(M.link_table[spec])
+         M.link_table[spec] = nil
+      end
+   end
+   for spec in pairs(c.links) do
+      if not M.link_table[spec] then M.link_table[spec] = link.new() end
+   end
+   M.configuration = c
+   for _, name in ipairs(start) do
+      apps[name] = apps[name] or {stats = ffi.new("struct app_stats")}
+      start_app(name, c.apps[name])
+   end
+   for _, name in ipairs(reconfig) do
+      local a = apps[name]
+      a.arg = c.apps[name].arg
+      call_app(name, a.object, "reconfig", a.arg)
+   end
+   wire(c)
+   publish_graph()
+end
+
+local function app_failed (name, method, message)
+   local a = apps[name]
+   if not a then return end
+   a.failed, a.restart_at = true, now() + M.restart_delay
+   M.log(("engine: app '%s' failed in %s: %s"):format(name, method, message))
+   M.log(("engine: restarting app '%s' in %.1f s; the rest of the graph keeps running"):format(
+      name, M.restart_delay))
+   publish_graph()
+end
+
+local function restart_due_apps (t)
+   local restarted = false
+   for name, a in pairs(apps) do
+      if a.failed and a.restart_at and t >= a.restart_at then
+         stop_app(name)
+         local ok, err = pcall(start_app, name, M.configuration.apps[name])
+         if ok then
+            M.log(("engine: app '%s' restarted"):format(name))
+            restarted = true
+         else
+            a.failed, a.restart_at = true, t + M.restart_delay
+            M.log(("engine: app '%s' could not be restarted: %s"):format(name, err))
+         end
+      end
+   end
+   if restarted then
+      wire(M.configuration)
+      publish_graph()
+   end
+end
+
+local function tick_apps ()
+   for name, a in pairs(apps) do
+      local object = a.object
+      if object and not a.failed and object.tick then
+         local ok, err = xpcall(object.tick, debug.traceback, object)
+         if not ok then a.stats.errors = a.stats.errors + 1; app_failed(name, "tick", err) end
+      end
+   end
+end
+
+-- Runs the graph. options: duration (seconds), done (function: stop when it returns true),
+-- report (true: print the report at the end). Without duration or done it runs until SIGINT.
+function M.main (options)
+   options = options or {}
+   local t = now()
+   local deadline = options.duration and t + options.duration
+   local done = options.done
+   local tick_interval = 1 / M.tick_hz
+   local next_tick = t + tick_interval
+   core.catch_signals()
+   repeat
+      local slice_end = math.min(next_tick, deadline or math.huge)
+      local ok, app, method, message = core.run(slice_end, M.busywait)
+      if not ok then app_failed(app, method, message) end
+      t = now()
+      if t >= next_tick then
+         tick_apps()
+         next_tick = t + tick_interval
+         restart_due_apps(t)
+      end
+   until (done and done()) or (deadline and t >= deadline) or core.stop_requested()
+   if options.report then M.report(options.report) end
+end
+
+-- Stops every app and frees every link.
+function M.stop ()
+   M.configure(config.new())
+end
+
+local function sorted_keys (t)
+   local keys = {}
+   for k in pairs(t) do keys[#keys+1] = k end
+   table.sort(keys)
+   return keys
+end
+
+-- Per-app and per-link figures (also used by programs that print their own reports).
+function M.app_stats ()
+   local result = {}
+   for _, name in ipairs(sorted_keys(apps)) do
+      local s = apps[name].stats
+      local packets = math.max(tonumber(s.packets_in), tonumber(s.packets_out))
+      result[#result+1] = {name = name, class = class_name(apps[name].class),
+                           calls = tonumber(s.calls), cycles = tonumber(s.cycles),
+                           packets_in = tonumber(s.packets_in), packets_out = tonumber(s.packets_out),
+                           errors = tonumber(s.errors),
+                           cycles_per_packet = packets > 0 and tonumber(s.cycles) / packets or 0}
+   end
+   return result
+end
+
+function M.link_stats ()
+   local result = {}
+   for _, spec in ipairs(sorted_keys(M.link_table)) do
+      local l = M.link_table[spec]
+      local s = link.stats(l)
+      result[#result+1] = {link = spec, txpackets = tonumber(s.txpackets), txbytes = tonumber(s.txbytes),
+                           rxpackets = tonumber(s.rxpackets), rxbytes = tonumber(s.rxbytes),
+                           txdrop = tonumber(s.txdrop), queued = link.nreadable(l)}
+   end
+   return result
+end
+
+function M.report (options)
+   local out = io.stdout
+   local cv = lib.comma_value
+   local engine_cycles = tonumber(C.snabb_engine_stats().cycles)
+   out:write(("%-16s %-18s %14s %14s %10s %8s %7s\n"):format(
+      "app", "class", "packets in", "packets out", "cycles/pkt", "share", "errors"))
+   for _, a in ipairs(M.app_stats()) do
+      out:write(("%-16s %-18s %14s %14s %10.1f %7.1f%% %7d\n"):format(
+         a.name, a.class, cv(a.packets_in), cv(a.packets_out), a.cycles_per_packet,
+         engine_cycles > 0 and 100 * a.cycles / engine_cycles or 0, a.errors))
+   end
+   out:write(("\n%-34s %14s %14s %10s %8s\n"):format("link", "txpackets", "rxpackets", "txdrop", "queued"))
+   for _, l in ipairs(M.link_stats()) do
+      out:write(("%-34s %14s %14s %10s %8d\n"):format(
+         l.link, cv(l.txpackets), cv(l.rxpackets), cv(l.txdrop), l.queued))
+   end
+end
+
+return M

@@ -1,0 +1,132 @@
+#include "runtime/packet.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace snabb::runtime {
+namespace {
+
+static_assert(PACKET_SLOT_SIZE % 64 == 0);
+static_assert(PACKET_SLOT_SIZE >= 2 * PACKET_HEADROOM + sizeof(packet));
+static_assert(offsetof(packet, data) == 4);
+
+constexpr size_t kHugePage = 2 << 20;
+constexpr size_t kChunkBytes = 16 * kHugePage;  // about 3100 packets per growth step
+constexpr int32_t kDefaultMaxPackets = 1'000'000;
+
+// One mapping of packet slots; unmapped when the pool goes away.
+class Chunk {
+ public:
+  explicit Chunk(bool* hugetlb) {
+    // Provisioned hugepages first, then transparent hugepages, then ordinary pages.
+    void* mem = mmap(nullptr, kChunkBytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+    *hugetlb = mem != MAP_FAILED;
+    if (mem == MAP_FAILED) {
+      mem = mmap(nullptr, kChunkBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (mem == MAP_FAILED) throw std::runtime_error("packet pool: out of memory (mmap failed)");
+      madvise(mem, kChunkBytes, MADV_HUGEPAGE);
+    }
+    base_ = static_cast<uint8_t*>(mem);
+  }
+  Chunk(Chunk&& other) noexcept : base_(std::exchange(other.base_, nullptr)) {}
+  Chunk(const Chunk&) = delete;
+  ~Chunk() {
+    if (base_) munmap(base_, kChunkBytes);
+  }
+  uint8_t* slot(size_t i) const { return base_ + i * PACKET_SLOT_SIZE; }
+  static constexpr size_t kSlots = kChunkBytes / PACKET_SLOT_SIZE;
+
+ private:
+  uint8_t* base_;
+};
+
+class PacketPool {
+ public:
+  packet_freelist* freelist() {
+    if (list_.empty()) {
+      list_.resize(max_packets_);
+      freelist_ = {0, max_packets_, list_.data()};
+    }
+    return &freelist_;
+  }
+
+  int32_t grow() {
+    freelist();
+    const int32_t n = static_cast<int32_t>(
+        std::min<size_t>(Chunk::kSlots, static_cast<size_t>(max_packets_ - allocated_)));
+    if (n == 0) return 0;
+    bool hugetlb = false;
+    chunks_.emplace_back(&hugetlb);
+    hugepages_ = chunks_.size() == 1 ? hugetlb : hugepages_ && hugetlb;
+    // Push in reverse so packets leave the stack in address order.
+    for (int32_t i = n - 1; i >= 0; --i) {
+      auto* p = reinterpret_cast<packet*>(chunks_.back().slot(i) + PACKET_HEADROOM);
+      p->length = 0;
+      p->headroom = PACKET_HEADROOM;
+      list_[freelist_.nfree++] = p;
+    }
+    allocated_ += n;
+    return n;
+  }
+
+  void set_max(int32_t max_packets) {
+    if (allocated_ > 0) throw std::logic_error("packet pool: capacity set after first allocation");
+    max_packets_ = max_packets;
+    list_.clear();
+  }
+
+  int32_t allocated() const { return allocated_; }
+  bool hugepages() const { return hugepages_; }
+
+ private:
+  int32_t max_packets_ = kDefaultMaxPackets;
+  int32_t allocated_ = 0;
+  bool hugepages_ = false;
+  std::vector<packet*> list_;
+  packet_freelist freelist_{};
+  std::vector<Chunk> chunks_;
+};
+
+PacketPool& pool() {
+  static PacketPool instance;
+  return instance;
+}
+
+}  // namespace
+
+void set_packet_pool_max(int32_t max_packets) { pool().set_max(max_packets); }
+
+packet* packet_allocate() {
+  packet_freelist* fl = pool().freelist();
+  if (fl->nfree == 0 && pool().grow() == 0) {
+    throw std::runtime_error("packet pool exhausted: all " + std::to_string(fl->max_packets) +
+                             " packets are in use");
+  }
+  return fl->list[--fl->nfree];
+}
+
+void packet_free(packet* p) {
+  packet_freelist* fl = pool().freelist();
+  if (fl->nfree >= fl->max_packets) throw std::logic_error("packet_free: more frees than packets");
+  auto* canonical =
+      reinterpret_cast<packet*>(reinterpret_cast<uint8_t*>(p) - p->headroom + PACKET_HEADROOM);
+  canonical->length = 0;
+  canonical->headroom = PACKET_HEADROOM;
+  fl->list[fl->nfree++] = canonical;
+}
+
+}  // namespace snabb::runtime
+
+extern "C" {
+packet_freelist* snabb_packet_freelist(void) { return snabb::runtime::pool().freelist(); }
+int32_t snabb_packet_grow(void) { return snabb::runtime::pool().grow(); }
+int32_t snabb_packet_allocated(void) { return snabb::runtime::pool().allocated(); }
+int snabb_packet_hugepages(void) { return snabb::runtime::pool().hugepages(); }
+}

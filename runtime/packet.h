@@ -1,0 +1,51 @@
+// Packets and the packet pool: the C ABI shared by C++ and Lua (the region between the FFI markers
+// is fed to ffi.cdef verbatim, so it must stay plain C without preprocessor lines).
+#pragma once
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// BEGIN FFI
+enum {
+  PACKET_PAYLOAD_SIZE = 10240, /* jumbo frames */
+  PACKET_HEADROOM = 256,       /* bytes before a fresh packet's header, for cheap prepend */
+  PACKET_SLOT_SIZE = 10816     /* headroom + header + payload + tail slack, a multiple of 64 */
+};
+
+/* A packet is a header followed by its payload. prepend/shiftleft move the header within its slot
+   instead of moving the payload; headroom records how far the header sits from the slot start. */
+struct packet {
+  uint16_t length;
+  uint16_t headroom;
+  uint8_t data[PACKET_PAYLOAD_SIZE];
+};
+
+/* LIFO stack of free packets, so the most recently used (cache-warm) packet is reused first. */
+struct packet_freelist {
+  int32_t nfree;
+  int32_t max_packets;
+  struct packet **list;
+};
+
+struct packet_freelist *snabb_packet_freelist(void);
+/* Adds fresh packets to the free list; returns how many (0 when max_packets are already allocated). */
+int32_t snabb_packet_grow(void);
+int32_t snabb_packet_allocated(void);
+int snabb_packet_hugepages(void);
+// END FFI
+
+#ifdef __cplusplus
+}
+
+namespace snabb::runtime {
+
+// Sets the pool's capacity; only before the first packet is allocated.
+void set_packet_pool_max(int32_t max_packets);
+// Allocation from C++ (native apps); throws std::runtime_error when the pool is exhausted.
+packet* packet_allocate();
+void packet_free(packet* p);
+
+}  // namespace snabb::runtime
+#endif

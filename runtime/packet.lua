@@ -1,0 +1,168 @@
+-- core.packet: allocate, free and edit packets (struct packet, runtime/packet.h).
+-- The free list is a LIFO stack shared with C++; allocate/free are written so the JIT inlines them
+-- into an app's loop (no C call unless the pool has to grow).
+local ffi = require("ffi")
+require("core.cdefs")
+ffi.cdef("void *memmove(void *dst, const void *src, size_t n);")
+local C = ffi.C
+local cast, copy, fill = ffi.cast, ffi.copy, ffi.fill
+
+local M = {}
+
+local packet_ptr_t = ffi.typeof("struct packet *")
+local u8_ptr_t = ffi.typeof("uint8_t *")
+local u32_ptr_t = ffi.typeof("uint32_t *")
+local HEADROOM = C.PACKET_HEADROOM
+local MAX_SHIFT = 2 * HEADROOM -- how far the header may move forward before we memmove instead
+local PAYLOAD = C.PACKET_PAYLOAD_SIZE
+-- A free packet's header (length 0, headroom HEADROOM) as one little-endian 32-bit store.
+local FRESH_HEADER = HEADROOM * 65536
+
+M.max_payload = PAYLOAD
+M.headroom = HEADROOM
+
+local freelist = C.snabb_packet_freelist()
+
+local function grow ()
+   if C.snabb_packet_grow() == 0 then
+      local app = ffi.string(C.snabb_engine_current_app())
+      error(("packet pool exhausted: all %d packets are in use%s"):format(
+         freelist.max_packets, app ~= "" and (" (last allocation by app '%s')"):format(app) or ""), 3)
+   end
+end
+
+local function allocate ()
+   if freelist.nfree == 0 then grow() end
+   local n = freelist.nfree - 1
+   freelist.nfree = n
+   return freelist.list[n]
+end
+
+local function free (p)
+   local n = freelist.nfree
+   if n >= freelist.max_packets then
+      error("packet.free: more packets freed than allocated (freed twice?)", 2)
+   end
+   p = cast(packet_ptr_t, cast(u8_ptr_t, p) - p.headroom + HEADROOM)
+   cast(u32_ptr_t, p)[0] = FRESH_HEADER
+   freelist.list[n] = p
+   freelist.nfree = n + 1
+end
+
+local function check_length (length, what)
+   if length > PAYLOAD then
+      error(("%s: packet would be %d bytes, more than the %d-byte maximum"):format(
+         what, length, PAYLOAD), 3)
+   end
+end
+
+local function clone (p)
+   local c = allocate()
+   local length = p.length
+   c.length = length
+   copy(c.data, p.data, length)
+   return c
+end
+
+local function append (p, ptr, length)
+   check_length(p.length + length, "packet.append")
+   copy(p.data + p.length, ptr, length)
+   p.length = p.length + length
+   return p
+end
+
+-- Opens `bytes` at the front of the packet; returns the (possibly moved) packet.
+local function shiftright (p, bytes)
+   local length, headroom = p.length, p.headroom
+   check_length(length + bytes, "packet.shiftright")
+   if bytes <= headroom then
+      p = cast(packet_ptr_t, cast(u8_ptr_t, p) - bytes)
+      p.length, p.headroom = length + bytes, headroom - bytes
+   else
+      C.memmove(p.data + bytes, p.data, length)
+      p.length = length + bytes
+   end
+   return p
+end
+
+-- Removes `bytes` from the front of the packet; returns the (possibly moved) packet.
+local function shiftleft (p, bytes)
+   local length, headroom = p.length, p.headroom
+   if bytes > length then
+      error(("packet.shiftleft: %d bytes from a %d-byte packet"):format(bytes, length), 2)
+   end
+   if headroom + bytes <= MAX_SHIFT then
+      p = cast(packet_ptr_t, cast(u8_ptr_t, p) + bytes)
+      p.length, p.headroom = length - bytes, headroom + bytes
+   else
+      C.memmove(p.data, p.data + bytes, length - bytes)
+      p.length = length - bytes
+   end
+   return p
+end
+
+local function prepend (p, ptr, length)
+   p = shiftright(p, length)
+   copy(p.data, ptr, length)
+   return p
+end
+
+-- Sets the length; bytes gained at the end are zeroed.
+local function resize (p, length)
+   check_length(length, "packet.resize")
+   if length > p.length then fill(p.data + p.length, length - p.length) end
+   p.length = length
+   return p
+end
+
+local function from_pointer (ptr, length)
+   return append(allocate(), ptr, length)
+end
+
+local function from_string (s)
+   return from_pointer(s, #s)
+end
+
+M.allocate, M.free, M.clone = allocate, free, clone
+M.append, M.prepend, M.shiftleft, M.shiftright, M.resize = append, prepend, shiftleft, shiftright, resize
+M.from_pointer, M.from_string = from_pointer, from_string
+function M.data (p) return p.data end
+function M.length (p) return p.length end
+function M.tostring (p) return ffi.string(p.data, p.length) end
+-- Packets ever taken from the operating system (the pool only grows).
+function M.allocated () return C.snabb_packet_allocated() end
+function M.nfree () return freelist.nfree end
+
+function M.selftest ()
+   print("selftest: core.packet")
+   local nfree0 = M.nfree()
+   local p = from_string("world")
+   assert(M.tostring(p) == "world" and p.headroom == HEADROOM)
+   p = prepend(p, "hello ", 6)
+   assert(M.tostring(p) == "hello world" and p.headroom == HEADROOM - 6)
+   p = shiftleft(p, 6)
+   assert(M.tostring(p) == "world" and p.headroom == HEADROOM)
+   append(p, "!", 1)
+   assert(M.tostring(p) == "world!")
+   local c = clone(p)
+   assert(c ~= p and M.tostring(c) == "world!")
+   -- Prepending more than the headroom moves the payload instead of the header.
+   local big = prepend(from_string("x"), string.rep("a", HEADROOM + 10), HEADROOM + 10)
+   assert(big.length == HEADROOM + 11 and big.data[HEADROOM + 10] == string.byte("x"))
+   -- Many small shifts: the header moves until MAX_SHIFT, then the payload is moved.
+   local s = from_string(string.rep("y", 1000) .. "z")
+   for _ = 1, 1000 do s = shiftleft(s, 1) end
+   assert(M.tostring(s) == "z" and s.headroom <= MAX_SHIFT)
+   resize(s, 3)
+   assert(s.data[1] == 0 and s.data[2] == 0)
+   for _, q in ipairs({p, c, big, s}) do free(q) end
+   assert(M.nfree() == nfree0 or nfree0 == 0, "free list lost packets")
+   -- Every freed packet is back in its canonical place with a fresh header.
+   local q = allocate()
+   assert(q.length == 0 and q.headroom == HEADROOM)
+   free(q)
+   assert(not pcall(append, allocate(), ffi.new("char[?]", PAYLOAD + 1), PAYLOAD + 1))
+   print("selftest: core.packet ok")
+end
+
+return M
