@@ -161,6 +161,13 @@ int tsc_hz(lua_State* L) {
 }
 
 }  // namespace
+
+void release_core_module_apps() {
+  runtime::engine().set_graph({});
+  lua_apps.clear();
+  native_apps.clear();
+}
+
 }  // namespace snabb::jit
 
 extern "C" int luaopen_snabb_core(lua_State* L) {

@@ -3,3 +3,8 @@
 #include <luajit-2.1/lua.hpp>
 
 extern "C" int luaopen_snabb_core(lua_State* L);
+
+namespace snabb::jit {
+// Empties the engine's graph and releases every app; the VM calls this before closing its state.
+void release_core_module_apps();
+}  // namespace snabb::jit

@@ -67,6 +67,9 @@ LuaVm::LuaVm() : L_(luaL_newstate(), &lua_close) {
   install_embedded_loader(L);
 }
 
+// Apps hold references into the Lua state: release them while it is still open.
+LuaVm::~LuaVm() { release_core_module_apps(); }
+
 int LuaVm::call(const char* module, const char* function, const std::vector<std::string>& args) {
   lua_State* L = L_.get();
   push_traceback_handler(L);

@@ -19,6 +19,9 @@ struct LuaError : std::runtime_error {
 class LuaVm {
  public:
   LuaVm();
+  ~LuaVm();
+  LuaVm(const LuaVm&) = delete;
+  LuaVm& operator=(const LuaVm&) = delete;
   lua_State* state() const { return L_.get(); }
   // Calls require(module)[function](args...) and returns its integer result (0 if none).
   int call(const char* module, const char* function, const std::vector<std::string>& args);

@@ -16,7 +16,7 @@ local M = {}
 M.busywait = true       -- poll without sleeping; false: back off up to 100 us while idle
 M.tick_hz = 1000        -- how often app:tick() runs
 M.restart_delay = 1.0   -- seconds before a failed app is started again
-M.pull_npackets = 128   -- how many packets a source app should produce per pull
+M.pull_npackets = 512   -- packets a source app produces per pull (half a link: fewer calls per packet)
 M.log = function (msg) io.stderr:write(msg, "\n") end
 
 M.app_table = {}        -- app name -> running app object

@@ -1,5 +1,7 @@
-// Links: rings of packet pointers between apps. Lua moves the cursors; C++ folds cursor movement into
-// the per-link stats after each app call (link_sync), so the per-packet path updates no counters.
+// Links: rings of packet pointers between apps. Lua moves the cursors and notes each packet's length;
+// C++ folds that into the per-link stats after each app call (link_sync), so the per-packet path
+// updates no counters. Stats are exact as long as a link is synced at least once per ring's worth of
+// packets, which the engine does after every app call (and link.stats() does on demand).
 #pragma once
 #include <stdint.h>
 
@@ -32,7 +34,7 @@ struct link {
   int32_t synced_read;
   int32_t synced_write;
   uint64_t synced_txdrop;
-  uint16_t lengths[LINK_RING_SIZE]; /* length of each queued packet, noted when its write is synced */
+  uint16_t lengths[LINK_RING_SIZE]; /* length of each packet as it was transmitted */
   struct packet *packets[LINK_RING_SIZE];
 };
 

@@ -1,6 +1,6 @@
 -- core.link: a ring of packets between two apps (struct link, runtime/link.h).
--- receive/transmit only move cursors; the engine folds cursor movement into link stats after each
--- app call, so the per-packet path stays a few instructions long.
+-- receive/transmit only move cursors (and note lengths); the engine folds that into link stats after
+-- each app call, so the per-packet path stays a few instructions long.
 local ffi = require("ffi")
 require("core.cdefs")
 local packet = require("core.packet")
@@ -42,7 +42,9 @@ function M.transmit (r, p)
       r.stats.txbytes = r.stats.txbytes + p.length
       free(p)
    else
-      r.packets[band(w, RING_MASK)] = p
+      local slot = band(w, RING_MASK)
+      r.packets[slot] = p
+      r.lengths[slot] = p.length
       r.write = band(w + 1, CURSOR_MASK)
    end
 end

@@ -22,10 +22,12 @@ struct packet {
   uint8_t data[PACKET_PAYLOAD_SIZE];
 };
 
-/* LIFO stack of free packets, so the most recently used (cache-warm) packet is reused first. */
+/* LIFO stack of free packets, so the most recently used (cache-warm) packet is reused first.
+   The counts are 64-bit on purpose: a type no link field has, so LuaJIT's type-based alias analysis
+   keeps nfree in a register across an app's loop instead of reloading it after every link store. */
 struct packet_freelist {
-  int32_t nfree;
-  int32_t max_packets;
+  int64_t nfree;
+  int64_t max_packets;
   struct packet **list;
 };
 
