@@ -172,12 +172,16 @@ void release_core_module_apps() {
 
 extern "C" int luaopen_snabb_core(lua_State* L) {
   using namespace snabb::jit;
-  static const luaL_Reg functions[] = {
-      {"set_graph", set_graph}, {"run", run},     {"breathe", breathe},
-      {"native_new", native_new}, {"native_delete", native_delete},
-      {"now", now},             {"tsc_hz", tsc_hz},
-      {"catch_signals", catch_signals}, {"stop_requested", stop_requested},
-      {nullptr, nullptr}};
+  static const luaL_Reg functions[] = {{"set_graph", set_graph},
+                                       {"run", run},
+                                       {"breathe", breathe},
+                                       {"native_new", native_new},
+                                       {"native_delete", native_delete},
+                                       {"now", now},
+                                       {"tsc_hz", tsc_hz},
+                                       {"catch_signals", catch_signals},
+                                       {"stop_requested", stop_requested},
+                                       {nullptr, nullptr}};
   lua_newtable(L);
   luaL_register(L, nullptr, functions);
   return 1;

@@ -2,7 +2,6 @@
 // through which C++ hands control to a Lua program.
 #pragma once
 #include <luajit-2.1/lua.hpp>
-
 #include <memory>
 #include <stdexcept>
 #include <string>

@@ -45,7 +45,14 @@ uint64_t Engine::call(AppNode& node, Method method) {
     failure_ = {node.name, method == Method::kPull ? "pull" : "push", e.what()};
   }
   uint64_t in = 0, out = 0;
-  for (Link* l : node.inputs) in += link_sync(l).read;
+  for (Link* l : node.inputs) {
+    const LinkDelta d = link_sync(l);
+    in += d.read;
+    // A link from the app back to itself: this sync folds its writes too, so count them here.
+    if (std::find(node.outputs.begin(), node.outputs.end(), l) != node.outputs.end()) {
+      out += d.written;
+    }
+  }
   for (Link* l : node.outputs) out += link_sync(l).written;
   const uint64_t cycles = rdtsc() - start;
   current_ = nullptr;

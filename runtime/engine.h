@@ -1,7 +1,7 @@
-// The engine's breath loop: every app's pull, then push in topological order, repeated while packets
-// move. Each call is bracketed by TSC reads and followed by a sync of the app's links, so cycles and
-// packets per app are exact and always on. The graph itself (what to run, in which order) is decided
-// by the Lua engine (engine.lua) and handed over with set_graph().
+// The engine's breath loop: every app's pull, then push in topological order, repeated while
+// packets move. Each call is bracketed by TSC reads and followed by a sync of the app's links, so
+// cycles and packets per app are exact and always on. The graph itself (what to run, in which
+// order) is decided by the Lua engine (engine.lua) and handed over with set_graph().
 #pragma once
 #include <stdint.h>
 
@@ -27,13 +27,13 @@ struct app_stats {
 
 struct engine_stats {
   uint64_t breaths;
-  uint64_t cycles; /* inside app calls and link syncs */
+  uint64_t cycles;  /* inside app calls and link syncs */
   uint64_t packets; /* received by apps */
 };
 
-struct engine_stats *snabb_engine_stats(void);
+struct engine_stats* snabb_engine_stats(void);
 /* Name of the app whose method is running, or "" outside app calls. */
-const char *snabb_engine_current_app(void);
+const char* snabb_engine_current_app(void);
 // END FFI
 
 #ifdef __cplusplus

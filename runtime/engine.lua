@@ -8,6 +8,7 @@ local core = require("snabb.core")
 local config = require("core.config")
 local link = require("core.link")
 local lib = require("core.lib")
+local packet = require("core.packet")
 local C = ffi.C
 
 local M = {}
@@ -341,6 +342,100 @@ function M.report (options)
       out:write(("%-34s %14s %14s %10s %8d\n"):format(
          l.link, cv(l.txpackets), cv(l.rxpackets), cv(l.txdrop), l.queued))
    end
+end
+
+function M.selftest ()
+   print("selftest: core.engine")
+   local basic = require("apps.basic.basic_apps")
+   local function check_links ()
+      for _, l in ipairs(M.link_stats()) do
+         assert(l.txpackets == l.rxpackets + l.queued + l.txdrop, l.link)
+      end
+   end
+   local function app (name)
+      for _, a in ipairs(M.app_stats()) do if a.name == name then return a end end
+   end
+   -- Hold keeps its input queued; Tunable can be reconfigured in place.
+   local Hold = {}
+   function Hold:new () return setmetatable({}, {__index = Hold}) end
+   function Hold:push () end
+   local Tunable = {}
+   function Tunable:new (arg) return setmetatable({arg = arg, stopped = false}, {__index = Tunable}) end
+   function Tunable:reconfig (arg) self.arg = arg end
+   function Tunable:stop () self.stopped = true end
+
+   local function graph (sink_class, tunable_arg)
+      local c = config.new()
+      config.app(c, "source", basic.Source, {size = 100})
+      config.app(c, "sink", sink_class)
+      config.app(c, "tunable", Tunable, tunable_arg)
+      config.link(c, "source.output -> sink.input")
+      return c
+   end
+   M.configure(graph(basic.Sink, 1))
+   M.main({duration = 0.05})
+   check_links()
+   assert(app("sink").packets_in > 0)
+   local l = M.link_table["source.output -> sink.input"]
+   local tunable = M.app_table.tunable
+
+   -- Replacing the sink keeps the link; the new app leaves the ring full (no drops: Source only
+   -- sends what fits), and switching back keeps those packets for the next sink.
+   M.configure(graph(Hold, 1))
+   M.main({duration = 0.02})
+   assert(M.link_table["source.output -> sink.input"] == l, "link kept")
+   assert(link.full(l))
+   check_links()
+   M.configure(graph(basic.Sink, 2))
+   assert(link.full(l), "packets survive reconfiguration")
+   check_links()
+   assert(M.app_table.tunable == tunable and tunable.arg == 2, "reconfig in place")
+   M.main({duration = 0.02})
+   check_links()
+   assert(link.stats(l).txdrop == 0)
+
+   -- A removed app is stopped; a changed app without reconfig is restarted.
+   local c = graph(basic.Sink, 2)
+   c.apps.tunable = nil
+   M.configure(c)
+   assert(tunable.stopped and M.app_table.tunable == nil)
+
+   -- A config that fails its checks changes nothing.
+   local bad = graph(basic.Sink, 2)
+   config.link(bad, "source.other -> nosuch.input")
+   assert(not pcall(M.configure, bad))
+   assert(M.app_table.sink and M.link_table["source.output -> sink.input"] == l)
+
+   -- An app that fails is reported, restarted after restart_delay, and the rest keeps running.
+   local Fails = {}
+   function Fails:new () return setmetatable({calls = 0}, {__index = Fails}) end
+   function Fails:push ()
+      for _ = 1, link.nreadable(self.input.input) do packet.free(link.receive(self.input.input)) end
+      self.calls = self.calls + 1
+      if self.calls == 3 then error("deliberate failure") end
+   end
+   c = graph(basic.Sink, 2)
+   config.app(c, "source2", basic.Source)
+   config.app(c, "fails", Fails)
+   config.link(c, "source2.output -> fails.input")
+   local log, saved_log, saved_delay = {}, M.log, M.restart_delay
+   M.log, M.restart_delay = function (msg) log[#log+1] = msg end, 0.05
+   M.configure(c)
+   local first = M.app_table.fails
+   local sink_before = app("sink").packets_in
+   M.main({duration = 0.3})
+   M.log, M.restart_delay = saved_log, saved_delay
+   local text = table.concat(log, "\n")
+   assert(text:match("app 'fails' failed in push: .*deliberate failure"), text)
+   assert(text:match("stack traceback"), text)
+   assert(text:match("app 'fails' restarted"), text)
+   assert(M.app_table.fails ~= first, "a new instance after restart")
+   assert(app("fails").errors >= 1 and app("sink").packets_in > sink_before)
+   check_links()
+
+   M.stop()
+   assert(next(M.app_table) == nil and next(M.link_table) == nil)
+   print("selftest: core.engine ok")
 end
 
 return M

@@ -48,7 +48,7 @@ void link_transmit(Link* l, packet* p) {
   }
   l->packets[l->write & LINK_RING_MASK] = p;
   l->lengths[l->write & LINK_RING_MASK] = p->length;
-  l->write = (l->write + 1) & LINK_CURSOR_MASK;
+  l->write = link_next(l->write);
 }
 
 }  // namespace snabb::runtime

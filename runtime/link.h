@@ -1,7 +1,7 @@
-// Links: rings of packet pointers between apps. Lua moves the cursors and notes each packet's length;
-// C++ folds that into the per-link stats after each app call (link_sync), so the per-packet path
-// updates no counters. Stats are exact as long as a link is synced at least once per ring's worth of
-// packets, which the engine does after every app call (and link.stats() does on demand).
+// Links: rings of packet pointers between apps. Lua moves the cursors and notes each packet's
+// length; C++ folds that into the per-link stats after each app call (link_sync), so the per-packet
+// path updates no counters. Stats are exact as long as a link is synced at least once per ring's
+// worth of packets, which the engine does after every app call (and link.stats() does on demand).
 #pragma once
 #include <stdint.h>
 
@@ -35,14 +35,14 @@ struct link {
   int32_t synced_write;
   uint64_t synced_txdrop;
   uint16_t lengths[LINK_RING_SIZE]; /* length of each packet as it was transmitted */
-  struct packet *packets[LINK_RING_SIZE];
+  struct packet* packets[LINK_RING_SIZE];
 };
 
-struct link *snabb_link_new(void);
+struct link* snabb_link_new(void);
 /* Frees the packets still queued (counted as drops) and the link itself. */
-void snabb_link_delete(struct link *l);
+void snabb_link_delete(struct link* l);
 /* Folds cursor movement since the last sync into stats. */
-void snabb_link_sync(struct link *l);
+void snabb_link_sync(struct link* l);
 // END FFI
 
 #ifdef __cplusplus
@@ -65,10 +65,15 @@ inline uint32_t link_nreadable(const Link* l) {
 }
 inline bool link_empty(const Link* l) { return l->read == l->write; }
 
+// The cursor after `cursor`, modulo 2^31; in unsigned arithmetic, as INT32_MAX + 1 would overflow.
+inline int32_t link_next(int32_t cursor) {
+  return static_cast<int32_t>((static_cast<uint32_t>(cursor) + 1) & LINK_CURSOR_MASK);
+}
+
 // Native-app access to links (the Lua versions live in link.lua).
 inline packet* link_receive(Link* l) {
   packet* p = l->packets[l->read & LINK_RING_MASK];
-  l->read = (l->read + 1) & LINK_CURSOR_MASK;
+  l->read = link_next(l->read);
   return p;
 }
 void link_transmit(Link* l, packet* p);

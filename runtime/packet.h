@@ -28,11 +28,12 @@ struct packet {
 struct packet_freelist {
   int64_t nfree;
   int64_t max_packets;
-  struct packet **list;
+  struct packet** list;
 };
 
-struct packet_freelist *snabb_packet_freelist(void);
-/* Adds fresh packets to the free list; returns how many (0 when max_packets are already allocated). */
+struct packet_freelist* snabb_packet_freelist(void);
+/* Adds fresh packets to the free list; returns how many (0 when max_packets are already allocated).
+ */
 int32_t snabb_packet_grow(void);
 int32_t snabb_packet_allocated(void);
 int snabb_packet_hugepages(void);

@@ -21,8 +21,8 @@ class NativeSink : public runtime::App {
   std::vector<runtime::Link*> inputs_;
 };
 
-const runtime::NativeAppRegistrar registrar(
-    "basic.NativeSink", [] { return std::make_unique<NativeSink>(); });
+const runtime::NativeAppRegistrar registrar("basic.NativeSink",
+                                            [] { return std::make_unique<NativeSink>(); });
 
 }  // namespace
 }  // namespace snabb::apps::basic

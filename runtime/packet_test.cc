@@ -1,0 +1,169 @@
+#include "runtime/packet.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace snabb::runtime {
+namespace {
+
+// Small enough to exhaust quickly. The capacity can only be set before the first allocation, so a
+// global environment sets it before any test runs (this binary is its own process).
+constexpr int32_t kPoolMax = 64;
+
+class SmallPoolEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override { set_packet_pool_max(kPoolMax); }
+};
+
+const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new SmallPoolEnvironment);
+
+int64_t nfree() { return snabb_packet_freelist()->nfree; }
+
+uint8_t* slot_start(packet* p) { return reinterpret_cast<uint8_t*>(p) - p->headroom; }
+
+TEST(PacketTest, FreshPacketIsEmptyWithFullHeadroom) {
+  packet* p = packet_allocate();
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->length, 0);
+  EXPECT_EQ(p->headroom, PACKET_HEADROOM);
+  // Slots are cache-line aligned; the header sits PACKET_HEADROOM bytes into its slot.
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(slot_start(p)) % 64, 0u);
+  // The whole payload is writable.
+  p->data[0] = 0xab;
+  p->data[PACKET_PAYLOAD_SIZE - 1] = 0xcd;
+  EXPECT_EQ(p->data[0], 0xab);
+  EXPECT_EQ(p->data[PACKET_PAYLOAD_SIZE - 1], 0xcd);
+  packet_free(p);
+}
+
+TEST(PacketTest, FreeResetsLengthAndHeadroom) {
+  packet* p = packet_allocate();
+  p->length = 1500;
+  packet_free(p);
+  packet* q = packet_allocate();
+  EXPECT_EQ(q, p);
+  EXPECT_EQ(q->length, 0);
+  EXPECT_EQ(q->headroom, PACKET_HEADROOM);
+  packet_free(q);
+}
+
+TEST(PacketTest, CapacityCannotChangeAfterAllocation) {
+  packet_free(packet_allocate());
+  EXPECT_THROW(set_packet_pool_max(kPoolMax * 2), std::logic_error);
+  EXPECT_EQ(snabb_packet_freelist()->max_packets, kPoolMax);
+}
+
+TEST(PacketTest, PacketsDoNotShareSlots) {
+  std::vector<packet*> packets;
+  for (int i = 0; i < 8; ++i) packets.push_back(packet_allocate());
+  for (size_t i = 0; i < packets.size(); ++i) {
+    for (size_t j = i + 1; j < packets.size(); ++j) {
+      const intptr_t distance = slot_start(packets[i]) - slot_start(packets[j]);
+      EXPECT_GE(std::abs(distance), PACKET_SLOT_SIZE) << "packets " << i << " and " << j;
+    }
+  }
+  for (packet* p : packets) packet_free(p);
+}
+
+TEST(PacketTest, ReuseIsLifo) {
+  packet* a = packet_allocate();
+  packet* b = packet_allocate();
+  packet* c = packet_allocate();
+  const int64_t before = nfree();
+  packet_free(a);
+  packet_free(b);
+  packet_free(c);
+  EXPECT_EQ(nfree(), before + 3);
+  EXPECT_EQ(packet_allocate(), c);
+  EXPECT_EQ(packet_allocate(), b);
+  EXPECT_EQ(packet_allocate(), a);
+  EXPECT_EQ(nfree(), before);
+  packet_free(a);
+  packet_free(b);
+  packet_free(c);
+}
+
+// A header moved by prepend (towards the slot start) or shiftleft (away from it) must go back to
+// the free list at its canonical place, reset.
+void ExpectFreeOfMovedHeaderRestoresCanonical(int shift) {
+  SCOPED_TRACE("header moved by " + std::to_string(shift) + " bytes");
+  packet* p = packet_allocate();
+  p->length = 300;
+  auto* moved = reinterpret_cast<packet*>(reinterpret_cast<uint8_t*>(p) + shift);
+  moved->headroom = static_cast<uint16_t>(PACKET_HEADROOM + shift);
+  moved->length = static_cast<uint16_t>(300 - shift);
+  const int64_t before = nfree();
+  packet_free(moved);
+  packet_freelist* fl = snabb_packet_freelist();
+  ASSERT_EQ(fl->nfree, before + 1);
+  EXPECT_EQ(fl->list[fl->nfree - 1], p);
+  EXPECT_EQ(p->length, 0);
+  EXPECT_EQ(p->headroom, PACKET_HEADROOM);
+  packet* again = packet_allocate();
+  EXPECT_EQ(again, p);
+  EXPECT_EQ(again->length, 0);
+  EXPECT_EQ(again->headroom, PACKET_HEADROOM);
+  packet_free(again);
+}
+
+TEST(PacketTest, FreeAfterPrependRestoresCanonicalPointer) {
+  for (int k : {1, 14, 64, int{PACKET_HEADROOM}}) ExpectFreeOfMovedHeaderRestoresCanonical(-k);
+}
+
+TEST(PacketTest, FreeAfterShiftleftRestoresCanonicalPointer) {
+  for (int k : {1, 14, 64, int{PACKET_HEADROOM}}) ExpectFreeOfMovedHeaderRestoresCanonical(k);
+}
+
+// Lua allocates by popping the extern "C" free list directly; both sides must agree on it.
+TEST(PacketTest, CFreeListIsSharedWithCpp) {
+  packet_freelist* fl = snabb_packet_freelist();
+  EXPECT_EQ(fl, snabb_packet_freelist());
+  EXPECT_EQ(fl->max_packets, kPoolMax);
+  packet* p = packet_allocate();
+  const int64_t n = fl->nfree;
+  ASSERT_GT(n, 0) << "pool should have grown past one packet";
+  packet* popped = fl->list[--fl->nfree];  // what core.packet's allocate does
+  EXPECT_NE(popped, p);
+  EXPECT_EQ(popped->headroom, PACKET_HEADROOM);
+  packet_free(popped);
+  EXPECT_EQ(fl->nfree, n);
+  EXPECT_EQ(packet_allocate(), popped);
+  packet_free(popped);
+  packet_free(p);
+  EXPECT_LE(snabb_packet_allocated(), kPoolMax);
+  EXPECT_EQ(fl->nfree, snabb_packet_allocated());
+}
+
+TEST(PacketTest, ExhaustionThrowsAndRecovers) {
+  std::vector<packet*> packets;
+  for (int i = 0; i < kPoolMax; ++i) packets.push_back(packet_allocate());
+  EXPECT_EQ(snabb_packet_allocated(), kPoolMax);
+  EXPECT_EQ(nfree(), 0);
+  EXPECT_EQ(snabb_packet_grow(), 0);
+  try {
+    packet_allocate();
+    ADD_FAILURE() << "allocating from an exhausted pool did not throw";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("exhausted"), std::string::npos) << e.what();
+  }
+  // A freed packet is available again.
+  packet* last = packets.back();
+  packets.pop_back();
+  packet_free(last);
+  EXPECT_EQ(packet_allocate(), last);
+  packets.push_back(last);
+
+  for (packet* p : packets) packet_free(p);
+  EXPECT_EQ(nfree(), kPoolMax);
+  // Every packet is free: one more free is a double free.
+  EXPECT_THROW(packet_free(last), std::logic_error);
+  EXPECT_EQ(nfree(), kPoolMax);
+}
+
+}  // namespace
+}  // namespace snabb::runtime
