@@ -30,7 +30,8 @@ M.now = now
 
 local function address (cdata) return tonumber(ffi.cast("uintptr_t", ffi.cast("void *", cdata))) end
 
--- "apps.basic.basic_apps.Source": where the class is found among the loaded modules.
+-- "basic.basic_apps.Source": where the class is found among the loaded modules ("-" if nowhere,
+-- e.g. a class defined in the config file itself).
 local function class_name (class)
    if class.native then return class.native end
    for module, t in pairs(package.loaded) do
@@ -40,7 +41,7 @@ local function class_name (class)
          end
       end
    end
-   return "?"
+   return "-"
 end
 
 -- Calls object:method(...) and returns its results; an error names the app and the method.
@@ -60,7 +61,7 @@ local function instantiate (name, spec)
    if type(class.config) == "table" then
       local ok, parsed = pcall(lib.parse, arg, class.config)
       if not ok then
-         error(("%s: app '%s' (%s): %s"):format(spec.where, name, class_name(class), parsed), 0)
+         error(("%s: app '%s': %s"):format(spec.where, name, parsed), 0)
       end
       arg = parsed
    end
@@ -225,6 +226,8 @@ end
 local function app_failed (name, method, message)
    local a = apps[name]
    if not a then return end
+   -- The traceback below the engine's own frames says nothing about the app.
+   message = message:gsub("\n%s*%[C%]: in function 'run'.*$", "")
    a.failed, a.restart_at = true, now() + M.restart_delay
    M.log(("engine: app '%s' failed in %s: %s"):format(name, method, message))
    M.log(("engine: restarting app '%s' in %.1f s; the rest of the graph keeps running"):format(
