@@ -1,0 +1,3 @@
+local c = config.new()
+config.app(c, "source" basic.Source)
+return c
