@@ -155,11 +155,6 @@ int now(lua_State* L) {
   return 1;
 }
 
-int tsc_hz(lua_State* L) {
-  lua_pushnumber(L, runtime::tsc_hz());
-  return 1;
-}
-
 }  // namespace
 
 void release_core_module_apps() {
@@ -178,7 +173,7 @@ extern "C" int luaopen_snabb_core(lua_State* L) {
                                        {"native_new", native_new},
                                        {"native_delete", native_delete},
                                        {"now", now},
-                                       {"tsc_hz", tsc_hz},
+
                                        {"catch_signals", catch_signals},
                                        {"stop_requested", stop_requested},
                                        {nullptr, nullptr}};

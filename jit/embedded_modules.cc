@@ -23,10 +23,4 @@ const EmbeddedModule* find_embedded_module(std::string_view name) {
   return it == registry().end() ? nullptr : &it->second;
 }
 
-std::vector<const EmbeddedModule*> embedded_modules() {
-  std::vector<const EmbeddedModule*> all;
-  for (const auto& [name, module] : registry()) all.push_back(&module);
-  return all;
-}
-
 }  // namespace snabb::jit

@@ -3,7 +3,6 @@
 #pragma once
 #include <cstddef>
 #include <string_view>
-#include <vector>
 
 namespace snabb::jit {
 
@@ -14,7 +13,6 @@ struct EmbeddedModule {
 };
 
 const EmbeddedModule* find_embedded_module(std::string_view name);
-std::vector<const EmbeddedModule*> embedded_modules();
 
 struct EmbeddedModuleRegistrar {
   EmbeddedModuleRegistrar(const char* name, const unsigned char* bytecode, size_t size);

@@ -10,7 +10,4 @@ inline uint64_t rdtsc() { return __rdtsc(); }
 
 uint64_t monotonic_ns();
 
-// TSC ticks per second, measured once against CLOCK_MONOTONIC (about 20 ms on first call).
-double tsc_hz();
-
 }  // namespace snabb::runtime

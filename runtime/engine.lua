@@ -290,6 +290,12 @@ function M.main (options)
    if options.report then M.report(options.report) end
 end
 
+-- One breath, outside main() (Snabb's engine.breathe).
+function M.breathe ()
+   local ok, app, method, message = core.breathe()
+   if not ok then app_failed(app, method, message) end
+end
+
 -- Stops every app and frees every link.
 function M.stop ()
    M.configure(config.new())
@@ -376,6 +382,8 @@ function M.selftest ()
       return c
    end
    M.configure(graph(basic.Sink, 1))
+   M.breathe()
+   assert(app("sink").packets_in == M.pull_npackets, "one breath moves one pull's worth")
    M.main({duration = 0.05})
    check_links()
    assert(app("sink").packets_in > 0)

@@ -44,13 +44,6 @@ function M.equal (a, b)
    return true
 end
 
-function M.deepcopy (x)
-   if type(x) ~= "table" then return x end
-   local copy = {}
-   for k, v in pairs(x) do copy[k] = M.deepcopy(v) end
-   return copy
-end
-
 -- Returns a function that answers true at most once per `seconds` (clock: engine time by default).
 function M.throttle (seconds, clock)
    clock = clock or require("snabb.core").now
