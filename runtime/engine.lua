@@ -381,12 +381,15 @@ function M.selftest ()
       config.link(c, "source.output -> sink.input")
       return c
    end
+   local ticks = 0
+   function Tunable:tick () ticks = ticks + 1 end
    M.configure(graph(basic.Sink, 1))
    M.breathe()
    assert(app("sink").packets_in == M.pull_npackets, "one breath moves one pull's worth")
    M.main({duration = 0.05})
    check_links()
    assert(app("sink").packets_in > 0)
+   assert(ticks >= 10 and ticks <= 60, ("tick_hz 1000 over 50 ms: %d ticks"):format(ticks))
    local l = M.link_table["source.output -> sink.input"]
    local tunable = M.app_table.tunable
 

@@ -89,7 +89,8 @@ class PacketPool {
   void set_max(int32_t max_packets) {
     if (allocated_ > 0) throw std::logic_error("packet pool: capacity set after first allocation");
     max_packets_ = max_packets;
-    list_.clear();
+    list_.assign(max_packets_, nullptr);
+    freelist_ = {0, max_packets_, list_.data()};
   }
 
   int32_t allocated() const { return allocated_; }
@@ -139,4 +140,9 @@ packet_freelist* snabb_packet_freelist(void) { return snabb::runtime::pool().fre
 int32_t snabb_packet_grow(void) { return snabb::runtime::pool().grow(); }
 int32_t snabb_packet_allocated(void) { return snabb::runtime::pool().allocated(); }
 int snabb_packet_hugepages(void) { return snabb::runtime::pool().hugepages(); }
+int snabb_packet_set_max(int32_t max_packets) {
+  if (snabb::runtime::pool().allocated() > 0) return -1;
+  snabb::runtime::set_packet_pool_max(max_packets);
+  return 0;
+}
 }

@@ -36,6 +36,8 @@ struct packet_freelist* snabb_packet_freelist(void);
  */
 int32_t snabb_packet_grow(void);
 int32_t snabb_packet_allocated(void);
+/* Sets the pool's capacity; returns 0, or -1 once packets have been allocated. */
+int snabb_packet_set_max(int32_t max_packets);
 int snabb_packet_hugepages(void);
 // END FFI
 

@@ -140,6 +140,12 @@ function M.tostring (p) return ffi.string(p.data, p.length) end
 -- Packets ever taken from the operating system (the pool only grows).
 function M.allocated () return C.snabb_packet_allocated() end
 function M.nfree () return tonumber(freelist.nfree) end
+-- Caps the pool (default 1,000,000 packets); only before the first packet is allocated.
+function M.set_max_packets (n)
+   if C.snabb_packet_set_max(n) ~= 0 then
+      error("packet.set_max_packets: packets are already allocated", 2)
+   end
+end
 
 function M.selftest ()
    print("selftest: core.packet")

@@ -1,0 +1,12 @@
+-- A small pool and an app that keeps every packet it makes: allocation fails in that app.
+packet.set_max_packets(4000)
+local Hoarder = {}
+function Hoarder:new () return setmetatable({kept = {}}, {__index = Hoarder}) end
+function Hoarder:pull ()
+   for _ = 1, 100 do table.insert(self.kept, packet.allocate()) end
+end
+local c = config.new()
+config.app(c, "hoarder", Hoarder)
+engine.configure(c)
+engine.restart_delay = 10
+engine.main({duration = 0.2})
