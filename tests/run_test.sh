@@ -37,4 +37,11 @@ grep -q "engine: app 'flaky' restarted" "$tmp/err.txt" || fail "not restarted"
 [ "$(app_column "$tmp/out.txt" flaky 7)" -ge 2 ] || fail "flaky errors column"
 [ "$(app_column "$tmp/out.txt" sink 3)" -gt 1000000 ] || fail "sink stopped receiving"
 check_links "$tmp/out.txt"
+# Without --duration it runs until SIGINT, then stops its apps and still prints the report.
+"$snabb" run "$here/../examples/basic.lua" --report >"$tmp/int.txt" &
+pid=$!
+sleep 0.5
+kill -INT "$pid"
+wait "$pid" || fail "SIGINT: exit $?"
+check_links "$tmp/int.txt"
 echo "run_test: ok"
