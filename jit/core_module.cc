@@ -173,7 +173,6 @@ extern "C" int luaopen_snabb_core(lua_State* L) {
                                        {"native_new", native_new},
                                        {"native_delete", native_delete},
                                        {"now", now},
-
                                        {"catch_signals", catch_signals},
                                        {"stop_requested", stop_requested},
                                        {nullptr, nullptr}};

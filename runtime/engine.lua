@@ -210,17 +210,26 @@ function M.configure (c)
       if not M.link_table[spec] then M.link_table[spec] = link.new() end
    end
    M.configuration = c
+   -- An app that cannot start is left out, retried after restart_delay, and reported once the
+   -- graph is consistent again.
+   local first_error
    for _, name in ipairs(start) do
       apps[name] = apps[name] or {stats = ffi.new("struct app_stats")}
-      start_app(name, c.apps[name])
+      local ok, err = pcall(start_app, name, c.apps[name])
+      if not ok then
+         apps[name].failed, apps[name].restart_at = true, now() + M.restart_delay
+         first_error = first_error or err
+      end
    end
    for _, name in ipairs(reconfig) do
       local a = apps[name]
       a.arg = c.apps[name].arg
-      call_app(name, a.object, "reconfig", a.arg)
+      local ok, err = pcall(call_app, name, a.object, "reconfig", a.arg)
+      first_error = first_error or (not ok and err) or nil
    end
    wire(c)
    publish_graph()
+   if first_error then error(first_error, 0) end
 end
 
 local function app_failed (name, method, message)
@@ -413,6 +422,17 @@ function M.selftest ()
    c.apps.tunable = nil
    M.configure(c)
    assert(tunable.stopped and M.app_table.tunable == nil)
+
+   -- An app whose new() fails is named; the rest of the new graph runs.
+   local Broken = {}
+   function Broken:new () error("no such device") end
+   local with_broken = graph(basic.Sink, 2)
+   config.app(with_broken, "broken", Broken)
+   local ok, err = pcall(M.configure, with_broken)
+   assert(not ok and err:match("app 'broken': new failed: .*no such device"), err)
+   local before = app("sink").packets_in
+   M.main({duration = 0.01})
+   assert(app("sink").packets_in > before and M.app_table.broken == nil)
 
    -- A config that fails its checks changes nothing.
    local bad = graph(basic.Sink, 2)
