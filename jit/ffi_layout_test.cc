@@ -80,7 +80,7 @@ std::vector<Struct> ffi_structs() {
        sizeof(engine_stats),
        alignof(engine_stats),
        {CXX_FIELD(engine_stats, breaths), CXX_FIELD(engine_stats, cycles),
-        CXX_FIELD(engine_stats, packets)}},
+        CXX_FIELD(engine_stats, packets), CXX_FIELD(engine_stats, breath_cycles)}},
   };
 }
 
@@ -176,7 +176,7 @@ TEST_F(FfiLayoutTest, FieldOffsetsSizesAndSignednessMatch) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 27);
+  EXPECT_EQ(checked, 28);
 }
 
 // The field lists above must account for every byte of each C++ struct (bar alignment padding),

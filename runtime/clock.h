@@ -9,5 +9,6 @@ namespace snabb::runtime {
 inline uint64_t rdtsc() { return __rdtsc(); }
 
 uint64_t monotonic_ns();
+double tsc_hz();
 
 }  // namespace snabb::runtime

@@ -66,7 +66,15 @@ uint64_t Engine::call(AppNode& node, Method method) {
   return in + out;
 }
 
+int breath_bucket(uint64_t cycles) {
+  if (cycles < 8) return static_cast<int>(cycles);
+  const int exponent = 63 - __builtin_clzll(cycles);  // >= 3
+  const int mantissa = static_cast<int>(cycles >> (exponent - 3)) & 7;
+  return 8 + (exponent - 3) * 8 + mantissa;
+}
+
 uint64_t Engine::breathe() {
+  const uint64_t start = rdtsc();
   uint64_t moved = 0;
   for (AppNode* node : pullers_) {
     if (!node->failed) moved += call(*node, Method::kPull);
@@ -80,6 +88,7 @@ uint64_t Engine::breathe() {
     if (moved_this_round == 0) break;
   }
   stats_.breaths++;
+  if (moved) stats_.breath_cycles[breath_bucket(rdtsc() - start)]++;
   return moved;
 }
 
@@ -111,4 +120,9 @@ Engine& engine() {
 extern "C" {
 engine_stats* snabb_engine_stats(void) { return &snabb::runtime::engine().stats(); }
 const char* snabb_engine_current_app(void) { return snabb::runtime::engine().current_app(); }
+uint64_t snabb_engine_breath_bucket_limit(int32_t i) {
+  if (i < 8) return static_cast<uint64_t>(i) + 1;
+  const int exponent = (i - 8) / 8 + 3, mantissa = (i - 8) % 8;
+  return exponent == 63 && mantissa == 7 ? UINT64_MAX : uint64_t{9u + mantissa} << (exponent - 3);
+}
 }

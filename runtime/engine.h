@@ -25,13 +25,22 @@ struct app_stats {
   uint64_t errors;
 };
 
+enum { ENGINE_BREATH_BUCKETS = 512 };
+
 struct engine_stats {
   uint64_t breaths;
   uint64_t cycles;  /* inside app calls and link syncs */
   uint64_t packets; /* received by apps */
+  /* How long breaths that moved packets took, in TSC cycles: a histogram with 8 buckets per
+     power of two (12.5% resolution); snabb_engine_breath_bucket_limit gives each bucket's range. */
+  uint64_t breath_cycles[ENGINE_BREATH_BUCKETS];
 };
 
 struct engine_stats* snabb_engine_stats(void);
+/* The first cycle count above histogram bucket i. */
+uint64_t snabb_engine_breath_bucket_limit(int32_t i);
+/* TSC ticks per second (measured once, against CLOCK_MONOTONIC). */
+double snabb_tsc_hz(void);
 /* Name of the app whose method is running, or "" outside app calls. */
 const char* snabb_engine_current_app(void);
 // END FFI
@@ -101,6 +110,9 @@ class Engine {
   engine_stats stats_{};
   static inline volatile sig_atomic_t stop_requested_ = 0;
 };
+
+// The histogram bucket of a breath that took `cycles` (see engine_stats.breath_cycles).
+int breath_bucket(uint64_t cycles);
 
 // The process's engine (one per worker process, as there is one LuaJIT VM per process).
 Engine& engine();

@@ -432,5 +432,34 @@ TEST_F(EngineTest, CurrentAppIsSetOnlyDuringCalls) {
   EXPECT_EQ(log_, CallLog{"probe.probe"});
 }
 
+TEST(BreathHistogram, BucketsCoverEveryCountInOrder) {
+  // Each count falls in the bucket whose range holds it; ranges are contiguous and 12.5% wide.
+  uint64_t lower = 0;
+  for (int32_t i = 0; i < ENGINE_BREATH_BUCKETS; ++i) {
+    const uint64_t limit = snabb_engine_breath_bucket_limit(i);
+    if (limit == UINT64_MAX) break;
+    ASSERT_GT(limit, lower) << i;
+    EXPECT_EQ(breath_bucket(lower), i);
+    EXPECT_EQ(breath_bucket(limit - 1), i);
+    if (i >= 8) EXPECT_LE(limit - lower, (lower + 7) / 8) << i;
+    lower = limit;
+  }
+  EXPECT_LT(breath_bucket(UINT64_MAX), ENGINE_BREATH_BUCKETS);
+  EXPECT_EQ(breath_bucket(1030), breath_bucket(1150));
+  EXPECT_NE(breath_bucket(1000), breath_bucket(1200));
+}
+
+TEST_F(EngineTest, HistogramCountsBreathsThatMovedPackets) {
+  add<Source>("src", 1);
+  add<Sink>("sink");
+  connect("src", "sink");
+  start();
+  engine_.run_until(monotonic_ns() + 5'000'000, true);
+  uint64_t counted = 0;
+  for (uint64_t n : engine_.stats().breath_cycles) counted += n;
+  EXPECT_EQ(counted, engine_.stats().breaths);
+  EXPECT_GT(snabb_tsc_hz(), 1e8);
+}
+
 }  // namespace
 }  // namespace snabb::runtime

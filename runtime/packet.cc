@@ -13,7 +13,8 @@ namespace snabb::runtime {
 namespace {
 
 static_assert(PACKET_SLOT_SIZE % 64 == 0);
-static_assert(PACKET_SLOT_SIZE >= 2 * PACKET_HEADROOM + sizeof(packet));
+// The header moves at most PACKET_HEADROOM forward, and the payload never reaches the timestamp.
+static_assert(PACKET_TIMESTAMP_OFFSET >= 2 * PACKET_HEADROOM + sizeof(packet));
 static_assert(offsetof(packet, data) == 4);
 
 constexpr size_t kHugePage = 2 << 20;
@@ -126,8 +127,7 @@ packet* packet_allocate() {
 void packet_free(packet* p) {
   packet_freelist* fl = pool().freelist();
   if (fl->nfree >= fl->max_packets) throw std::logic_error("packet_free: more frees than packets");
-  auto* canonical =
-      reinterpret_cast<packet*>(reinterpret_cast<uint8_t*>(p) - p->headroom + PACKET_HEADROOM);
+  auto* canonical = reinterpret_cast<packet*>(packet_slot(p) + PACKET_HEADROOM);
   canonical->length = 0;
   canonical->headroom = PACKET_HEADROOM;
   fl->list[fl->nfree++] = canonical;

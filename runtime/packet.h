@@ -11,11 +11,18 @@ extern "C" {
 enum {
   PACKET_PAYLOAD_SIZE = 10240, /* jumbo frames */
   PACKET_HEADROOM = 256,       /* bytes before a fresh packet's header, for cheap prepend */
-  PACKET_SLOT_SIZE = 10816     /* headroom + header + payload + tail slack, a multiple of 64 */
+  PACKET_SLOT_SIZE = 10816,    /* headroom + header + payload + tail slack, a multiple of 64 */
+  /* headroom's top bit says the packet carries a timestamp (e.g. from a capture). The timestamp
+     lives in the slot's last 8 bytes, where moving the header does not move it and the hot path
+     never touches it; free clears the flag along with the rest of the header. */
+  PACKET_TIMESTAMPED = 0x8000,
+  PACKET_HEADROOM_MASK = 0x7fff,
+  PACKET_TIMESTAMP_OFFSET = PACKET_SLOT_SIZE - 8 /* from the slot start, in nanoseconds */
 };
 
 /* A packet is a header followed by its payload. prepend/shiftleft move the header within its slot
-   instead of moving the payload; headroom records how far the header sits from the slot start. */
+   instead of moving the payload; headroom (masked with PACKET_HEADROOM_MASK) records how far the
+   header sits from the slot start. */
 struct packet {
   uint16_t length;
   uint16_t headroom;
@@ -51,6 +58,20 @@ void set_packet_pool_max(int32_t max_packets);
 // Allocation from C++ (native apps); throws std::runtime_error when the pool is exhausted.
 packet* packet_allocate();
 void packet_free(packet* p);
+
+inline uint8_t* packet_slot(packet* p) {
+  return reinterpret_cast<uint8_t*>(p) - (p->headroom & PACKET_HEADROOM_MASK);
+}
+// The packet's timestamp in nanoseconds since the epoch; false when it has none.
+inline bool packet_timestamp(packet* p, uint64_t* ns) {
+  if (!(p->headroom & PACKET_TIMESTAMPED)) return false;
+  __builtin_memcpy(ns, packet_slot(p) + PACKET_TIMESTAMP_OFFSET, sizeof *ns);
+  return true;
+}
+inline void packet_set_timestamp(packet* p, uint64_t ns) {
+  __builtin_memcpy(packet_slot(p) + PACKET_TIMESTAMP_OFFSET, &ns, sizeof ns);
+  p->headroom |= PACKET_TIMESTAMPED;
+}
 
 }  // namespace snabb::runtime
 #endif

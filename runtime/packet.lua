@@ -6,13 +6,17 @@ require("core.cdefs")
 ffi.cdef("void *memmove(void *dst, const void *src, size_t n);")
 local C = ffi.C
 local cast, copy, fill = ffi.cast, ffi.copy, ffi.fill
+local band, bor = bit.band, bit.bor
 
 local M = {}
 
 local packet_ptr_t = ffi.typeof("struct packet *")
 local u8_ptr_t = ffi.typeof("uint8_t *")
 local u32_ptr_t = ffi.typeof("uint32_t *")
+local u64_ptr_t = ffi.typeof("uint64_t *")
 local HEADROOM = C.PACKET_HEADROOM
+local HEADROOM_MASK, TIMESTAMPED = C.PACKET_HEADROOM_MASK, C.PACKET_TIMESTAMPED
+local TIMESTAMP_OFFSET = C.PACKET_TIMESTAMP_OFFSET
 local MAX_SHIFT = 2 * HEADROOM -- how far the header may move forward before we memmove instead
 local PAYLOAD = C.PACKET_PAYLOAD_SIZE
 -- A free packet's header (length 0, headroom HEADROOM) as one little-endian 32-bit store.
@@ -43,7 +47,7 @@ local function free (p)
    if n >= freelist.max_packets then
       error("packet.free: more packets freed than allocated (freed twice?)", 2)
    end
-   p = cast(packet_ptr_t, cast(u8_ptr_t, p) - p.headroom + HEADROOM)
+   p = cast(packet_ptr_t, cast(u8_ptr_t, p) - band(p.headroom, HEADROOM_MASK) + HEADROOM)
    cast(u32_ptr_t, p)[0] = FRESH_HEADER
    freelist.list[n] = p
    freelist.nfree = n + 1
@@ -60,6 +64,23 @@ end
 -- instead of calling memcpy (a call costs more than the copy and spills the loop's registers).
 -- 60 bytes (a minimum Ethernet frame without FCS) is what shares the header's cache line.
 local SMALL = 60
+
+-- The timestamp's place in p's slot (see PACKET_TIMESTAMPED in runtime/packet.h).
+local function timestamp_ptr (p)
+   return cast(u64_ptr_t, cast(u8_ptr_t, p) - band(p.headroom, HEADROOM_MASK) + TIMESTAMP_OFFSET)
+end
+
+-- Nanoseconds since the epoch (a uint64_t cdata), or nil for a packet without a timestamp.
+local function timestamp (p)
+   if band(p.headroom, TIMESTAMPED) == 0 then return nil end
+   return timestamp_ptr(p)[0]
+end
+
+local function set_timestamp (p, ns)
+   timestamp_ptr(p)[0] = ns
+   p.headroom = bor(p.headroom, TIMESTAMPED)
+end
+
 local function clone (p)
    local c = allocate()
    local length = p.length
@@ -69,6 +90,7 @@ local function clone (p)
    else
       copy(c.data, p.data, length)
    end
+   if band(p.headroom, TIMESTAMPED) ~= 0 then set_timestamp(c, timestamp_ptr(p)[0]) end
    return c
 end
 
@@ -80,12 +102,13 @@ local function append (p, ptr, length)
 end
 
 -- Opens `bytes` at the front of the packet; returns the (possibly moved) packet.
+-- (The headroom field keeps its timestamp flag: only its low bits change.)
 local function shiftright (p, bytes)
-   local length, headroom = p.length, p.headroom
+   local length, field = p.length, p.headroom
    check_length(length + bytes, "packet.shiftright")
-   if bytes <= headroom then
+   if bytes <= band(field, HEADROOM_MASK) then
       p = cast(packet_ptr_t, cast(u8_ptr_t, p) - bytes)
-      p.length, p.headroom = length + bytes, headroom - bytes
+      p.length, p.headroom = length + bytes, field - bytes
    else
       C.memmove(p.data + bytes, p.data, length)
       p.length = length + bytes
@@ -95,13 +118,13 @@ end
 
 -- Removes `bytes` from the front of the packet; returns the (possibly moved) packet.
 local function shiftleft (p, bytes)
-   local length, headroom = p.length, p.headroom
+   local length, field = p.length, p.headroom
    if bytes > length then
       error(("packet.shiftleft: %d bytes from a %d-byte packet"):format(bytes, length), 2)
    end
-   if headroom + bytes <= MAX_SHIFT then
+   if band(field, HEADROOM_MASK) + bytes <= MAX_SHIFT then
       p = cast(packet_ptr_t, cast(u8_ptr_t, p) + bytes)
-      p.length, p.headroom = length - bytes, headroom + bytes
+      p.length, p.headroom = length - bytes, field + bytes
    else
       C.memmove(p.data, p.data + bytes, length - bytes)
       p.length = length - bytes
@@ -134,6 +157,7 @@ end
 M.allocate, M.free, M.clone = allocate, free, clone
 M.append, M.prepend, M.shiftleft, M.shiftright, M.resize = append, prepend, shiftleft, shiftright, resize
 M.from_pointer, M.from_string = from_pointer, from_string
+M.timestamp, M.set_timestamp = timestamp, set_timestamp
 function M.data (p) return p.data end
 function M.length (p) return p.length end
 function M.tostring (p) return ffi.string(p.data, p.length) end
@@ -176,6 +200,21 @@ function M.selftest ()
    assert(q.length == 0 and q.headroom == HEADROOM)
    free(q)
    assert(not pcall(append, allocate(), ffi.new("char[?]", PAYLOAD + 1), PAYLOAD + 1))
+   -- Timestamps survive header moves and clones, and go away with free.
+   local t = from_string("stamped")
+   assert(timestamp(t) == nil)
+   set_timestamp(t, 1234567890123456789ULL)
+   t = prepend(t, "ab", 2)
+   t = shiftleft(t, 5)
+   assert(timestamp(t) == 1234567890123456789ULL and M.tostring(t) == "mped")
+   assert(band(t.headroom, HEADROOM_MASK) == HEADROOM + 3)
+   local tc = clone(t)
+   assert(timestamp(tc) == 1234567890123456789ULL)
+   free(tc)
+   free(t)
+   local fresh = allocate()
+   assert(timestamp(fresh) == nil and fresh.headroom == HEADROOM)
+   free(fresh)
    print("selftest: core.packet ok")
 end
 

@@ -1,0 +1,320 @@
+-- apps.pcap.pcap: capture files in and out of a graph.
+--   PcapReader: the records of a pcap/pcapng file, once, with their capture timestamps.
+--   PcapWriter: every packet it receives into a pcap file (flushed every second and on stop).
+--   Replay:     a capture loaded once and sent over and over, optionally at a given rate.
+-- The file work is libpcap behind apps/pcap/pcap_file.h; a malformed capture is refused when the
+-- app starts, with one message naming the file and the record.
+local ffi = require("ffi")
+require("core.cdefs")
+require("apps.pcap.cdefs")
+local packet = require("core.packet")
+local link = require("core.link")
+local engine = require("core.engine")
+local C = ffi.C
+
+ffi.cdef[[
+struct snabb_timespec { long tv_sec; long tv_nsec; };
+int clock_gettime(int clock, struct snabb_timespec *ts);
+]]
+
+local receive, transmit = link.receive, link.transmit
+local nreadable, nwritable = link.nreadable, link.nwritable
+local clone, free = packet.clone, packet.free
+local min = math.min
+
+local M = {}
+
+local ERRLEN = 1024
+local errbuf = ffi.new("char[?]", ERRLEN)
+local CLOCK_REALTIME = 0
+local timespec = ffi.new("struct snabb_timespec")
+
+local function wall_clock_ns ()
+   C.clock_gettime(CLOCK_REALTIME, timespec)
+   return ffi.cast("uint64_t", timespec.tv_sec) * 1000000000ULL + timespec.tv_nsec
+end
+
+-- A file argument may be given alone (Snabb's style) or as {file = ...}.
+local function file_arg (arg)
+   if type(arg) == "string" then return {file = arg} end
+   return arg
+end
+
+local function open_reader (file)
+   if type(file) ~= "string" then error("file: expected a file name, got " .. type(file), 0) end
+   local r = C.snabb_pcap_reader_open(file, errbuf, ERRLEN)
+   if r == nil then error(ffi.string(errbuf), 0) end
+   return ffi.gc(r, C.snabb_pcap_reader_close)
+end
+
+local function close_reader (r)
+   C.snabb_pcap_reader_close(ffi.gc(r, nil))
+end
+
+-- Bits a frame of `length` bytes (as captured: no FCS) takes on an Ethernet wire: the frame padded
+-- to 60 bytes, FCS 4, preamble and start delimiter 8, inter-frame gap 12.
+function M.wire_bits (length)
+   return (math.max(length, 60) + 4 + 8 + 12) * 8
+end
+
+-- Layer 2 bits: the frame with its FCS.
+function M.l2_bits (length)
+   return (math.max(length, 60) + 4) * 8
+end
+
+-- Parses a rate: a number (Mpps) or a string such as "5Mpps", "250kpps", "10Gbps", "100Mbit/s".
+-- Returns the rate and its unit, "pps" or "bps" (bits on the wire, see wire_bits).
+function M.parse_rate (rate)
+   if type(rate) == "number" then
+      if rate > 0 then return rate * 1e6, "pps" end
+   elseif type(rate) == "string" then
+      local value, unit = rate:lower():gsub("%s", ""):match("^([%d.e+]+)(%a[%a/]*)$")
+      value = tonumber(value)
+      local scale = ({pps = {1, "pps"}, kpps = {1e3, "pps"}, mpps = {1e6, "pps"},
+                      bps = {1, "bps"}, kbps = {1e3, "bps"}, mbps = {1e6, "bps"}, gbps = {1e9, "bps"},
+                      ["bit/s"] = {1, "bps"}, ["kbit/s"] = {1e3, "bps"}, ["mbit/s"] = {1e6, "bps"},
+                      ["gbit/s"] = {1e9, "bps"}})[unit or ""]
+      if value and value > 0 and scale then return value * scale[1], scale[2] end
+   end
+   error(("rate: expected a number of Mpps or a string like \"5Mpps\" or \"10Gbps\", got %s")
+      :format(tostring(rate)), 0)
+end
+
+-- PcapReader: sends the file's records once, then sets self.done.
+local PcapReader = {inputs = {}, outputs = {"output"}}
+M.PcapReader = PcapReader
+
+function PcapReader:new (arg)
+   local file = assert(file_arg(arg), "PcapReader: needs a file").file
+   local reader = open_reader(file)
+   return setmetatable({reader = reader, file = file, done = false, records = 0,
+                        total = tonumber(C.snabb_pcap_reader_records(reader))},
+                       {__index = PcapReader})
+end
+
+function PcapReader:pull ()
+   local o = self.output.output
+   if self.done or not o then return end
+   local reader = self.reader
+   for _ = 1, min(engine.pull_npackets, nwritable(o)) do
+      local p = packet.allocate()
+      local rc = C.snabb_pcap_reader_next(reader, p, errbuf, ERRLEN)
+      if rc ~= 1 then
+         free(p)
+         self.done = true
+         -- The file was checked at start, so only a file changed since then gets here.
+         if rc < 0 then error(ffi.string(errbuf), 0) end
+         return
+      end
+      transmit(o, p)
+      self.records = self.records + 1
+   end
+end
+
+function PcapReader:stop ()
+   close_reader(self.reader)
+end
+
+-- PcapWriter: writes what arrives on its input. Argument: a file name, or {file = ..., nanosecond =
+-- true} for nanosecond timestamps (default: microseconds, as tcpdump writes). Packets carry their
+-- capture timestamp when they have one (from PcapReader); others are stamped when written.
+local PcapWriter = {inputs = {"input"}, outputs = {}}
+M.PcapWriter = PcapWriter
+
+function PcapWriter:new (arg)
+   local conf = file_arg(arg) or {}
+   if type(conf.file) ~= "string" then error("PcapWriter: needs a file name", 0) end
+   local w = C.snabb_pcap_writer_open(conf.file, conf.nanosecond and 1 or 0, errbuf, ERRLEN)
+   if w == nil then error(ffi.string(errbuf), 0) end
+   return setmetatable({writer = w, file = conf.file, written = 0}, {__index = PcapWriter})
+end
+
+function PcapWriter:push ()
+   local i = self.input.input
+   local w, n = self.writer, nreadable(i)
+   local now = wall_clock_ns()
+   for _ = 1, n do
+      local p = receive(i)
+      C.snabb_pcap_writer_write(w, p, now)
+      free(p)
+   end
+   self.written = self.written + n
+end
+
+-- Once a second, so a reader of the file sees it grow and little is lost if the process dies.
+function PcapWriter:tick ()
+   local t = engine.now()
+   if t < (self.next_flush or 0) then return end
+   self.next_flush = t + 1
+   if C.snabb_pcap_writer_flush(self.writer, errbuf, ERRLEN) ~= 0 then error(ffi.string(errbuf), 0) end
+end
+
+function PcapWriter:stop ()
+   local w = self.writer
+   self.writer = nil
+   if w and C.snabb_pcap_writer_close(w, errbuf, ERRLEN) ~= 0 then error(ffi.string(errbuf), 0) end
+end
+
+-- Replay: loads a capture into packets once and sends copies of them in order, over and over.
+-- Parameters: file (required); loops, packets or seconds to stop after (default: never); rate (see
+-- parse_rate; default: as fast as the output takes them). Replayed packets carry no capture
+-- timestamp (a PcapWriter stamps them as it writes them, as a capture of tcpreplay would).
+-- self.done turns true when a limit is reached; self.sent counts packets sent.
+local Replay = {inputs = {}, outputs = {"output"},
+                config = {file = {required = true}, loops = {}, packets = {}, seconds = {},
+                          rate = {}}}
+M.Replay = Replay
+
+local packet_array_t = ffi.typeof("struct packet *[?]")
+local double_array_t = ffi.typeof("double[?]")
+
+function Replay:new (conf)
+   local reader = open_reader(conf.file)
+   local count = tonumber(C.snabb_pcap_reader_records(reader))
+   if count == 0 then
+      close_reader(reader)
+      error(("%s: no packets to replay"):format(conf.file), 0)
+   end
+   local templates, cost = packet_array_t(count), double_array_t(count)
+   local rate, unit
+   if conf.rate then rate, unit = M.parse_rate(conf.rate) end
+   for k = 0, count - 1 do
+      local p = packet.allocate()
+      assert(C.snabb_pcap_reader_next(reader, p, errbuf, ERRLEN) == 1, ffi.string(errbuf))
+      p.headroom = packet.headroom -- drops the capture timestamp
+      templates[k] = p
+      cost[k] = unit == "bps" and M.wire_bits(p.length) or 1
+   end
+   close_reader(reader)
+   for _, key in ipairs({"loops", "packets", "seconds"}) do
+      if conf[key] ~= nil and not (tonumber(conf[key]) and tonumber(conf[key]) >= 0) then
+         error(("%s: expected a number >= 0, got %s"):format(key, tostring(conf[key])), 0)
+      end
+   end
+   local limit = math.huge
+   if conf.loops then limit = min(limit, tonumber(conf.loops) * count) end
+   if conf.packets then limit = min(limit, tonumber(conf.packets)) end
+   return setmetatable({templates = templates, cost = cost, count = count, index = 0, sent = 0,
+                        limit = limit, seconds = tonumber(conf.seconds), rate = rate,
+                        budget = 0, done = limit == 0, file = conf.file},
+                       {__index = Replay})
+end
+
+-- How many packets the rate allows now (a token bucket that holds at most 1 ms of traffic).
+function Replay:allowance (n)
+   local t = engine.now()
+   local rate, cost, count = self.rate, self.cost, self.count
+   local burst = math.max(rate * 1e-3, cost[0])
+   self.budget = min(self.budget + (t - (self.last or t)) * rate, burst)
+   self.last = t
+   local budget, index, allowed = self.budget, self.index, 0
+   while allowed < n and budget >= cost[index] do
+      budget = budget - cost[index]
+      allowed = allowed + 1
+      index = index + 1
+      if index == count then index = 0 end
+   end
+   self.budget = budget
+   return allowed
+end
+
+function Replay:pull ()
+   local o = self.output.output
+   if self.done or not o then return end
+   self.started = self.started or engine.now()
+   if self.seconds and engine.now() - self.started >= self.seconds then
+      self.done = true
+      return
+   end
+   local n = min(engine.pull_npackets, nwritable(o), self.limit - self.sent)
+   if self.rate then n = self:allowance(n) end
+   local templates, count, index = self.templates, self.count, self.index
+   for _ = 1, n do
+      transmit(o, clone(templates[index]))
+      index = index + 1
+      if index == count then index = 0 end
+   end
+   self.index = index
+   self.sent = self.sent + n
+   if self.sent >= self.limit then self.done = true end
+end
+
+function Replay:stop ()
+   for k = 0, self.count - 1 do free(self.templates[k]) end
+end
+
+function M.selftest ()
+   print("selftest: apps.pcap.pcap")
+   local config = require("core.config")
+   local basic = require("apps.basic.basic_apps")
+   local data = "tests/data/pcap/"
+   local out = os.tmpname()
+   local function run_until (done)
+      engine.main({done = done, duration = 10})
+   end
+   local function sink_count ()
+      return tonumber(link.stats(engine.link_table["replay.output -> sink.input"]).rxpackets)
+   end
+
+   -- Reader -> Writer: every record, then read back with the same bytes and timestamps.
+   local c = config.new()
+   config.app(c, "reader", PcapReader, data .. "v4.pcap")
+   config.app(c, "writer", PcapWriter, {file = out, nanosecond = true})
+   config.link(c, "reader.output -> writer.input")
+   engine.configure(c)
+   run_until(function () return engine.app_table.reader.done end)
+   engine.main({duration = 0.01})
+   assert(engine.app_table.writer.written == 43, engine.app_table.writer.written)
+   engine.configure(config.new())
+   local a, b = open_reader(data .. "v4.pcap"), open_reader(out)
+   local pa, pb = packet.allocate(), packet.allocate()
+   local records = 0
+   while C.snabb_pcap_reader_next(a, pa, errbuf, ERRLEN) == 1 do
+      assert(C.snabb_pcap_reader_next(b, pb, errbuf, ERRLEN) == 1)
+      assert(packet.tostring(pa) == packet.tostring(pb))
+      assert(packet.timestamp(pa) == packet.timestamp(pb))
+      records = records + 1
+   end
+   assert(records == 43 and C.snabb_pcap_reader_next(b, pb, errbuf, ERRLEN) == 0)
+   free(pa); free(pb)
+   os.remove(out)
+
+   -- Replay: loops and packet limits are exact; a rate is kept to within 10%.
+   local function replay (conf)
+      engine.configure(config.new()) -- a fresh link, counting from zero
+      c = config.new()
+      config.app(c, "replay", Replay, conf)
+      config.app(c, "sink", basic.Sink)
+      config.link(c, "replay.output -> sink.input")
+      engine.configure(c)
+      local start = engine.now()
+      run_until(function () return engine.app_table.replay.done end)
+      engine.main({duration = 0.01})
+      return sink_count(), engine.now() - start
+   end
+   assert(replay({file = data .. "v4.pcap", loops = 3}) == 3 * 43)
+   assert(replay({file = data .. "v6.pcap", packets = 1000}) == 1000)
+   local n, seconds = replay({file = data .. "v4.pcap", rate = "200kpps", seconds = 0.3})
+   assert(math.abs(n / 0.3 - 200e3) < 20e3, ("200 kpps: %d packets in 0.3 s"):format(n))
+   n = replay({file = data .. "v4.pcap", rate = "100Mbps", seconds = 0.3})
+   local bits = 0
+   for k = 0, 42 do bits = bits + M.wire_bits(engine.app_table.replay.templates[k].length) end
+   local expected = 100e6 * 0.3 / (bits / 43)
+   assert(math.abs(n - expected) < 0.1 * expected, ("100 Mbps: %d packets, expected %d"):format(n, expected))
+   engine.configure(config.new())
+
+   -- Refusals name the file.
+   local function refusal (class, arg)
+      local ok, err = pcall(class.new, class, arg)
+      assert(not ok)
+      return err
+   end
+   assert(refusal(PcapReader, data .. "loopback-sll.pcap"):match("loopback%-sll%.pcap: link type LINUX_SLL2"))
+   assert(refusal(Replay, {file = data .. "empty.pcap"}):match("empty%.pcap: no packets to replay"))
+   assert(refusal(PcapReader, "/nonexistent.pcap"):match("/nonexistent%.pcap: No such file"))
+   assert(not pcall(M.parse_rate, "fast"))
+   assert(M.parse_rate("10Gbps") == 10e9 and select(2, M.parse_rate(2)) == "pps")
+   print("selftest: apps.pcap.pcap ok")
+end
+
+return M

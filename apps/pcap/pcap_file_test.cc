@@ -1,0 +1,184 @@
+// PcapFileReader/PcapFileWriter on real captures (tests/data/pcap) and on captures broken in each
+// way the reader must refuse with a message.
+#include "apps/pcap/pcap_file.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace snabb::pcap {
+namespace {
+
+using runtime::packet_allocate;
+using runtime::packet_free;
+using runtime::packet_timestamp;
+
+using Bytes = std::vector<char>;
+const std::string kData = "tests/data/pcap/";
+
+Bytes read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return Bytes(std::istreambuf_iterator<char>(in), {});
+}
+
+class PcapFileTest : public ::testing::Test {
+ protected:
+  std::string temp(const std::string& name) {
+    auto dir =
+        std::filesystem::temp_directory_path() / ("pcap_file_test." + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    dirs_.push_back(dir);
+    return (dir / name).string();
+  }
+  std::string write_temp(const std::string& name, const Bytes& bytes) {
+    const std::string path = temp(name);
+    std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<long>(bytes.size()));
+    return path;
+  }
+  // The message PcapFileReader throws for path (the test fails if it throws none).
+  static std::string error_of(const std::string& path) {
+    try {
+      PcapFileReader reader(path);
+    } catch (const std::runtime_error& e) {
+      return e.what();
+    }
+    ADD_FAILURE() << path << " was accepted";
+    return "";
+  }
+  void TearDown() override {
+    for (auto& d : dirs_) std::filesystem::remove_all(d);
+  }
+  std::vector<std::filesystem::path> dirs_;
+};
+
+struct Record {
+  uint64_t ns;
+  std::string bytes;
+};
+
+std::vector<Record> read_all(const std::string& path) {
+  PcapFileReader reader(path);
+  std::vector<Record> records;
+  packet* p = packet_allocate();
+  while (reader.next(p)) {
+    uint64_t ns = 0;
+    EXPECT_TRUE(packet_timestamp(p, &ns));
+    records.push_back({ns, std::string(reinterpret_cast<char*>(p->data), p->length)});
+    packet_free(p);
+    p = packet_allocate();
+  }
+  packet_free(p);
+  EXPECT_EQ(records.size(), reader.records());
+  return records;
+}
+
+TEST_F(PcapFileTest, ReadsRecordsWithNanosecondTimestamps) {
+  const auto records = read_all(kData + "v4.pcap");
+  ASSERT_EQ(records.size(), 43u);  // tcpdump -nr v4.pcap | wc -l
+  // tcpdump -tt: the first record is 1084443427.311224 (microsecond file), 62 bytes.
+  EXPECT_EQ(records[0].ns, 1084443427311224000ull);
+  EXPECT_EQ(records[0].bytes.size(), 62u);
+  EXPECT_EQ(read_all(kData + "empty.pcap").size(), 0u);
+}
+
+TEST_F(PcapFileTest, WriterRoundTripsRecordsAndTimestamps) {
+  for (const char* name : {"v4.pcap", "v6.pcap", "tftp_wrq.pcap"}) {
+    for (bool nano : {false, true}) {
+      const auto original = read_all(kData + name);
+      const std::string out = temp(std::string(name) + (nano ? ".ns" : ".us"));
+      {
+        PcapFileWriter writer(out, nano);
+        PcapFileReader reader(kData + name);
+        packet* p = packet_allocate();
+        while (reader.next(p)) writer.write(p, 0);
+        packet_free(p);
+        writer.close();
+      }
+      const auto copy = read_all(out);
+      ASSERT_EQ(copy.size(), original.size()) << name;
+      for (size_t i = 0; i < copy.size(); ++i) {
+        EXPECT_EQ(copy[i].bytes, original[i].bytes) << name << " record " << i;
+        EXPECT_EQ(copy[i].ns, original[i].ns) << name << " record " << i;
+      }
+    }
+  }
+}
+
+TEST_F(PcapFileTest, WriterStampsPacketsWithoutTimestamp) {
+  const std::string out = temp("stamped.pcap");
+  PcapFileWriter writer(out, true);
+  packet* p = packet_allocate();
+  p->length = 60;
+  writer.write(p, 1'700'000'000'123'456'789ull);
+  packet_free(p);
+  writer.close();
+  const auto records = read_all(out);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].ns, 1'700'000'000'123'456'789ull);
+}
+
+TEST_F(PcapFileTest, RefusesOtherLinkTypes) {
+  EXPECT_NE(error_of(kData + "loopback-sll.pcap").find("link type LINUX_SLL2"), std::string::npos);
+}
+
+TEST_F(PcapFileTest, RefusesMalformedCaptures) {
+  const Bytes good = read_file(kData + "v4.pcap");
+  ASSERT_GT(good.size(), 100u);
+  auto expect_error = [&](const std::string& name, const Bytes& bytes, const std::string& text) {
+    const std::string path = write_temp(name, bytes);
+    const std::string message = error_of(path);
+    EXPECT_EQ(message.rfind(path + ": ", 0), 0u) << message;  // names the file
+    EXPECT_NE(message.find(text), std::string::npos) << name << ": " << message;
+  };
+  expect_error("empty", {}, "empty file");
+  Bytes magic = good;
+  magic[0] = 'X';
+  expect_error("magic", magic, "not a pcap or pcapng file");
+  expect_error("short-header", Bytes(good.begin(), good.begin() + 10), "truncated");
+  // First record header ends at 24 + 16; cut inside it, then inside its data.
+  expect_error("short-record-header", Bytes(good.begin(), good.begin() + 24 + 7),
+               "record 1: truncated");
+  expect_error("short-record", Bytes(good.begin(), good.end() - 10), "record 43: truncated");
+  // caplen (bytes 32..35 of the file, little-endian) beyond the snapshot length 65535.
+  Bytes big = good;
+  const uint32_t huge = 70000;
+  std::memcpy(&big[32], &huge, 4);
+  std::memcpy(&big[36], &huge, 4);
+  expect_error("caplen-snaplen", big,
+               "record 1: captured length 70000 is larger than the file's snapshot length 65535");
+  // caplen larger than the packet's own length.
+  Bytes longer = good;
+  const uint32_t small = 10;
+  std::memcpy(&longer[36], &small, 4);
+  expect_error("caplen-len", longer,
+               "record 1: captured length 62 is larger than the packet's length 10");
+  // A record larger than a packet can hold, in a file whose snapshot length allows it.
+  Bytes jumbo(good.begin(), good.begin() + 24);
+  const uint32_t snaplen = 65535, length = 20000;
+  std::memcpy(&jumbo[16], &snaplen, 4);
+  const uint32_t header[4] = {1, 0, length, length};
+  jumbo.insert(jumbo.end(), reinterpret_cast<const char*>(header),
+               reinterpret_cast<const char*>(header) + sizeof header);
+  jumbo.resize(jumbo.size() + length, 0);
+  expect_error("jumbo", jumbo, "record 1: 20000 bytes, more than the 10240-byte packet maximum");
+}
+
+TEST_F(PcapFileTest, WriterNamesTheFileItCannotCreate) {
+  try {
+    PcapFileWriter writer("/nonexistent-dir/out.pcap", false);
+    FAIL() << "opened a file in a missing directory";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/out.pcap: "), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace snabb::pcap
