@@ -7,6 +7,8 @@ M.version = "0.1.0"
 -- Commands in the order `snabb help` lists them.
 local commands = {
    {name = "run", module = "programs.run.run", summary = "run an app graph: snabb run CONFIG [--duration S] [--report]"},
+   {name = "bench", module = "programs.bench.bench", summary = "replay a capture through a graph and measure it: snabb bench CONFIG --pcap FILE"},
+   {name = "gen-pcap", module = "programs.gen_pcap.gen_pcap", summary = "write a synthetic capture (fixed size or IMIX, N flows): snabb gen-pcap OUT.pcap"},
    {name = "basic1", module = "programs.basic1.basic1", summary = "Source -> Tee -> Sink microbenchmark: snabb basic1 NPACKETS"},
    {name = "selftest", module = "programs.selftest", summary = "run modules' self-tests: snabb selftest MODULE..."},
    {name = "version", summary = "print the version"},

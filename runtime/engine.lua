@@ -30,9 +30,9 @@ M.now = now
 
 local function address (cdata) return tonumber(ffi.cast("uintptr_t", ffi.cast("void *", cdata))) end
 
--- "basic.basic_apps.Source": where the class is found among the loaded modules ("-" if nowhere,
--- e.g. a class defined in the config file itself).
-local function class_name (class)
+-- "basic.basic_apps.Source": where the class is found among the loaded modules; for a class that
+-- is in none (e.g. defined in the config file itself), the file where the app was configured.
+local function class_name (class, where)
    if class.native then return class.native end
    for module, t in pairs(package.loaded) do
       if type(t) == "table" and module ~= "_G" then
@@ -41,12 +41,20 @@ local function class_name (class)
          end
       end
    end
-   return "-"
+   return where and where:match("^(.-):%d+$") or "-"
+end
+
+-- An error raised at a source position (a bug, or error() at a level) gets a traceback; one raised
+-- without a position (error(message, 0): a complete report, e.g. "file.pcap: empty file") is
+-- shown as it is.
+local function app_traceback (err)
+   if type(err) == "string" and not err:match("^[^\n]-:%d+: ") then return err end
+   return debug.traceback(err, 2)
 end
 
 -- Calls object:method(...) and returns its results; an error names the app and the method.
 local function call_app (name, object, method, ...)
-   local results = {xpcall(object[method], debug.traceback, object, ...)}
+   local results = {xpcall(object[method], app_traceback, object, ...)}
    if not results[1] then
       error(("app '%s': %s failed: %s"):format(name, method, tostring(results[2])), 0)
    end
@@ -323,7 +331,7 @@ function M.app_stats ()
    for _, name in ipairs(sorted_keys(apps)) do
       local s = apps[name].stats
       local packets = math.max(tonumber(s.packets_in), tonumber(s.packets_out))
-      result[#result+1] = {name = name, class = class_name(apps[name].class),
+      result[#result+1] = {name = name, class = class_name(apps[name].class, apps[name].where),
                            calls = tonumber(s.calls), cycles = tonumber(s.cycles),
                            packets_in = tonumber(s.packets_in), packets_out = tonumber(s.packets_out),
                            errors = tonumber(s.errors),

@@ -142,7 +142,8 @@ PcapFileWriter::PcapFileWriter(std::string path, bool nanosecond)
       DLT_EN10MB, kSnaplen, nanosecond ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO));
   if (!dead_) throw std::runtime_error(path_ + ": libpcap could not start a capture file");
   dumper_.reset(pcap_dump_open(dead_.get(), path_.c_str()));
-  if (!dumper_) throw std::runtime_error(path_ + ": " + pcap_geterr(dead_.get()));
+  // libpcap's message names the file already ("PATH: No such file or directory").
+  if (!dumper_) throw std::runtime_error(pcap_geterr(dead_.get()));
 }
 
 void PcapFileWriter::write(packet* p, uint64_t now_ns) {

@@ -1,0 +1,256 @@
+-- snabb bench CONFIG --pcap FILE: replays a capture through an app graph and measures it.
+--
+-- Where packets enter and leave: bench adds two apps to the graph, `bench_source` (apps.pcap Replay
+-- of the capture) and `bench_sink`, and links
+--     bench_source.output -> IN      and      OUT -> bench_sink.input
+-- IN and OUT are --in/--out when given. Otherwise IN is port `input` of the one app that no link
+-- feeds, and OUT is port `output` of the one app that feeds no link (for a one-app config, both
+-- belong to that app). Packets in = packets Replay sent; packets out = packets that reached
+-- bench_sink; the difference is what the graph dropped or still holds, link by link.
+local ffi = require("ffi")
+local argparse = require("argparse")
+local config = require("core.config")
+local engine = require("core.engine")
+local link = require("core.link")
+local lib = require("core.lib")
+local pcap = require("apps.pcap.pcap")
+local basic = require("apps.basic.basic_apps")
+local run = require("programs.run.run")
+local C = ffi.C
+
+ffi.cdef("int isatty(int fd);")
+
+local M = {}
+
+local SAMPLE_INTERVAL = 0.1 -- seconds between timeline samples
+local PROGRESS_INTERVAL = 0.5
+local DRAIN_SECONDS = 0.1 -- after the capture is sent, how long packets in flight may take
+
+local function parser ()
+   local p = argparse("snabb bench", "Replay a capture through an app graph and measure it.")
+      :add_help("-h --help")
+      :epilog("The capture enters at --in and packets leave at --out. By default --in is port\n" ..
+              "'input' of the one app no link feeds, and --out port 'output' of the one app that\n" ..
+              "feeds no link (both the app itself in a one-app config). Packets out are those\n" ..
+              "that reach --out; Gbit/s on the wire counts preamble, FCS and inter-frame gap\n" ..
+              "(24 bytes per frame), L2 counts the frame with its FCS.")
+   p:argument("config", "Lua file that returns a config (as for snabb run)")
+   p:argument("args", "arguments for the config file (its ...)"):args("*")
+   p:option("--pcap", "capture to replay (pcap or pcapng, Ethernet)"):count(1)
+   p:mutex(
+      p:option("--loops", "replay the capture this many times"):convert(tonumber),
+      p:option("--packets", "send this many packets"):convert(tonumber),
+      p:option("--duration", "send for this many seconds (default: 5)"):convert(tonumber))
+   p:option("--rate", "offered load: Mpps (a number), or e.g. 500kpps, 10Gbps (default: unthrottled)")
+   p:option("--in", "where the capture enters the graph: APP.PORT (default: see below)")
+   p:option("--out", "where packets leave the graph: APP.PORT")
+   p:option("--json", "write the results as JSON to this file ('-': stdout) and print nothing else")
+   p:option("--html", "write a self-contained HTML report to this file")
+   return p
+end
+
+local function count_links (c)
+   local fed, feeding = {}, {}
+   for _, l in pairs(c.links) do
+      fed[l.to_app], feeding[l.from_app] = true, true
+   end
+   return fed, feeding
+end
+
+-- The one app (by name order) for which `test` holds, or an error that explains the choice.
+local function only_app (c, test, what, option)
+   local found = {}
+   for name in pairs(c.apps) do
+      if test(name) then found[#found+1] = name end
+   end
+   table.sort(found)
+   if #found == 1 then return found[1] end
+   error(("cannot tell where packets %s: %s; say it with %s APP.PORT"):format(
+      what, #found == 0 and "every app is linked on that side"
+                         or "apps " .. table.concat(found, ", ") .. " all qualify", option), 0)
+end
+
+-- The ports where the capture enters and packets leave, as "app.port".
+function M.endpoints (c, inport, outport)
+   local fed, feeding = count_links(c)
+   if not inport then
+      inport = only_app(c, function (name) return not fed[name] end, "enter the graph", "--in") .. ".input"
+   end
+   if not outport then
+      outport = only_app(c, function (name) return not feeding[name] end, "leave the graph", "--out") .. ".output"
+   end
+   for option, spec in pairs({["--in"] = inport, ["--out"] = outport}) do
+      if not spec:match("^[%a_][%w_]*%.[%a_][%w_]*$") then
+         error(("%s: expected APP.PORT, got '%s'"):format(option, spec), 0)
+      end
+   end
+   return inport, outport
+end
+
+-- Percentiles (µs) of the breaths counted in `counts`, a copy of engine_stats.breath_cycles.
+function M.breath_percentiles (counts)
+   local total = 0
+   for i = 0, C.ENGINE_BREATH_BUCKETS - 1 do total = total + counts[i] end
+   if total == 0 then return {} end
+   local us = 1e6 / C.snabb_tsc_hz()
+   local result, seen, i = {}, 0, 0
+   for _, q in ipairs({{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"p999", 0.999}, {"max", 1}}) do
+      while seen + counts[i] < q[2] * total or counts[i] == 0 do
+         seen = seen + counts[i]
+         i = i + 1
+      end
+      result[q[1]] = tonumber(C.snabb_engine_breath_bucket_limit(i)) * us
+   end
+   return result
+end
+
+local function breath_histogram ()
+   local h = ffi.new("double[?]", C.ENGINE_BREATH_BUCKETS)
+   local s = C.snabb_engine_stats()
+   for i = 0, C.ENGINE_BREATH_BUCKETS - 1 do h[i] = tonumber(s.breath_cycles[i]) end
+   return h
+end
+
+local function wire_gbps (packets, bytes, seconds)
+   -- Preamble 8, FCS 4 and inter-frame gap 12 per frame (see apps.pcap.pcap.wire_bits).
+   return (bytes + 24 * packets) * 8 / seconds / 1e9
+end
+
+local function l2_gbps (packets, bytes, seconds)
+   return (bytes + 4 * packets) * 8 / seconds / 1e9
+end
+
+-- Runs the benchmark; returns the result table (the schema programs/bench/report expects).
+function M.bench (opts)
+   local c = run.load_config(opts.config, opts.args)
+   local inport, outport = M.endpoints(c, opts["in"], opts.out)
+   for _, name in ipairs({"bench_source", "bench_sink"}) do
+      if c.apps[name] then error(("%s: app name '%s' is reserved for snabb bench"):format(opts.config, name), 0) end
+   end
+   local limits = {loops = opts.loops, packets = opts.packets, seconds = opts.duration}
+   if not (opts.loops or opts.packets or opts.duration) then limits.seconds = 5 end
+   config.app(c, "bench_source", pcap.Replay, {file = opts.pcap, rate = opts.rate, loops = limits.loops,
+                                               packets = limits.packets, seconds = limits.seconds})
+   config.app(c, "bench_sink", basic.Sink)
+   local source_link = "bench_source.output -> " .. inport
+   local sink_link = outport .. " -> bench_sink.input"
+   config.link(c, source_link)
+   config.link(c, sink_link)
+   config.check(c)
+   engine.configure(c)
+   local source = engine.app_table.bench_source
+   local into, out = engine.link_table[source_link], engine.link_table[sink_link]
+
+   local progress = not opts.json and C.isatty(2) == 1
+   local timeline = {}
+   local before = breath_histogram()
+   local start = engine.now()
+   local last = {t = start, sent = 0, received = 0, bytes = 0}
+   local next_sample, next_progress, finished = start + SAMPLE_INTERVAL, start + PROGRESS_INTERVAL, nil
+   local function sample (t)
+      local s = link.stats(out)
+      local received, bytes = tonumber(s.rxpackets), tonumber(s.rxbytes)
+      local dt = t - last.t
+      timeline[#timeline+1] = {t = t - start, input_mpps = (source.sent - last.sent) / dt / 1e6,
+                               output_mpps = (received - last.received) / dt / 1e6,
+                               output_gbps_wire = wire_gbps(received - last.received, bytes - last.bytes, dt)}
+      last = {t = t, sent = source.sent, received = received, bytes = bytes}
+   end
+   engine.main({done = function ()
+      local t = engine.now()
+      if t >= next_sample then sample(t); next_sample = next_sample + SAMPLE_INTERVAL end
+      if progress and t >= next_progress then
+         local p = timeline[#timeline] or {input_mpps = 0, output_mpps = 0}
+         io.stderr:write(("\r%6.1f s  in %8.2f Mpps  out %8.2f Mpps  sent %s   "):format(
+            t - start, p.input_mpps, p.output_mpps, lib.comma_value(source.sent)))
+         next_progress = t + PROGRESS_INTERVAL
+      end
+      if source.done and not finished then finished = t end
+      -- Once the capture is sent, wait for what is still in the graph (bounded).
+      return finished and (link.empty(into) and link.empty(out) or t - finished > DRAIN_SECONDS)
+   end})
+   if progress then io.stderr:write("\r" .. string.rep(" ", 78) .. "\r") end
+   local seconds = (finished or engine.now()) - start
+   engine.main({duration = 0.01}) -- packets still in flight reach the sink, or stay counted as queued
+   local after = breath_histogram()
+   for i = 0, C.ENGINE_BREATH_BUCKETS - 1 do after[i] = after[i] - before[i] end
+
+   local s_in, s_out = link.stats(into), link.stats(out)
+   local input, output = tonumber(s_in.txpackets), tonumber(s_out.rxpackets)
+   local input_bytes, output_bytes = tonumber(s_in.txbytes), tonumber(s_out.rxbytes)
+   local engine_cycles = 0
+   local apps = engine.app_stats()
+   for _, a in ipairs(apps) do engine_cycles = engine_cycles + a.cycles end
+   for _, a in ipairs(apps) do a.share = engine_cycles > 0 and a.cycles / engine_cycles or 0 end
+   local links, dropped, queued = {}, 0, 0
+   for _, l in ipairs(engine.link_stats()) do
+      links[#links+1] = {link = l.link, txpackets = l.txpackets, rxpackets = l.rxpackets,
+                         txdrop = l.txdrop, queued = l.queued}
+      dropped, queued = dropped + l.txdrop, queued + l.queued
+   end
+   local result = {
+      config = opts.config, pcap = opts.pcap, date = os.date("%Y-%m-%d %H:%M:%S"), seconds = seconds,
+      capture_packets = source.count,
+      packets = {input = input, output = output, dropped = dropped, queued = queued},
+      bytes = {input = input_bytes, output = output_bytes},
+      rate = {input_mpps = input / seconds / 1e6, output_mpps = output / seconds / 1e6,
+              output_gbps_wire = wire_gbps(output, output_bytes, seconds),
+              output_gbps_l2 = l2_gbps(output, output_bytes, seconds)},
+      apps = apps, links = links, breath_latency_us = M.breath_percentiles(after), timeline = timeline,
+   }
+   engine.stop()
+   return result
+end
+
+function M.print_report (r, out)
+   local cv = lib.comma_value
+   out:write(("snabb bench: %s with %s (%s packets), %.2f s\n\n"):format(
+      r.config, r.pcap, cv(r.capture_packets), r.seconds))
+   out:write(("packets in   %16s  %8.2f Mpps\n"):format(cv(r.packets.input), r.rate.input_mpps))
+   out:write(("packets out  %16s  %8.2f Mpps  %8.2f Gbit/s on the wire  %8.2f Gbit/s L2\n"):format(
+      cv(r.packets.output), r.rate.output_mpps, r.rate.output_gbps_wire, r.rate.output_gbps_l2))
+   out:write(("dropped      %16s    (still queued: %s)\n\n"):format(cv(r.packets.dropped), cv(r.packets.queued)))
+   out:write(("%-16s %-28s %14s %14s %10s %7s\n"):format("app", "class", "packets in", "packets out", "cycles/pkt", "share"))
+   for _, a in ipairs(r.apps) do
+      out:write(("%-16s %-28s %14s %14s %10.1f %6.1f%%\n"):format(
+         a.name, a.class, cv(a.packets_in), cv(a.packets_out), a.cycles_per_packet, 100 * a.share))
+   end
+   out:write(("\n%-44s %14s %14s %10s %8s\n"):format("link", "txpackets", "rxpackets", "txdrop", "queued"))
+   for _, l in ipairs(r.links) do
+      out:write(("%-44s %14s %14s %10s %8d\n"):format(l.link, cv(l.txpackets), cv(l.rxpackets), cv(l.txdrop), l.queued))
+   end
+   local b = r.breath_latency_us
+   if b.p50 then
+      out:write(("\nbreath latency (µs): p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n"):format(
+         b.p50, b.p90, b.p99, b.p999, b.max))
+   end
+end
+
+local function write_file (path, text)
+   local f, err = io.open(path, "w")
+   if not f then error(err, 0) end
+   f:write(text)
+   f:close()
+end
+
+function M.run (args)
+   local p = parser()
+   local ok, opts = p:pparse(args)
+   if not ok then
+      io.stderr:write(("snabb bench: %s\n\n%s\n"):format(opts, p:get_usage()))
+      return 2
+   end
+   local result = M.bench(opts)
+   if opts.json then
+      local text = require("dkjson").encode(result, {indent = true}) .. "\n"
+      if opts.json == "-" then io.stdout:write(text) else write_file(opts.json, text) end
+   else
+      M.print_report(result, io.stdout)
+   end
+   if opts.html then
+      write_file(opts.html, require("programs.bench.report.html_report").render(result))
+   end
+   return 0
+end
+
+return M
