@@ -124,6 +124,41 @@ TEST_F(PcapFileTest, WriterStampsPacketsWithoutTimestamp) {
   EXPECT_EQ(records[0].ns, 1'700'000'000'123'456'789ull);
 }
 
+// v4.pcap's records as a pcapng file: section header, one Ethernet interface with nanosecond
+// timestamps, an enhanced packet block per record.
+Bytes as_pcapng(const std::vector<Record>& records) {
+  Bytes out;
+  auto u32 = [&](uint32_t v) {
+    out.insert(out.end(), reinterpret_cast<char*>(&v), reinterpret_cast<char*>(&v) + 4);
+  };
+  auto u16 = [&](uint16_t v) {
+    out.insert(out.end(), reinterpret_cast<char*>(&v), reinterpret_cast<char*>(&v) + 2);
+  };
+  u32(0x0a0d0d0a), u32(28), u32(0x1a2b3c4d), u16(1), u16(0), u32(0xffffffff), u32(0xffffffff),
+      u32(28);
+  // Interface: link type 1 (Ethernet), snaplen 0 (none); option if_tsresol (9) = 9 (ns).
+  u32(1), u32(32), u16(1), u16(0), u32(0), u16(9), u16(1), u32(9), u16(0), u16(0), u32(32);
+  for (const Record& r : records) {
+    const uint32_t padded = (r.bytes.size() + 3) & ~3u, length = 32 + padded;
+    u32(6), u32(length), u32(0), u32(static_cast<uint32_t>(r.ns >> 32)),
+        u32(static_cast<uint32_t>(r.ns)), u32(r.bytes.size()), u32(r.bytes.size());
+    out.insert(out.end(), r.bytes.begin(), r.bytes.end());
+    out.resize(out.size() + padded - r.bytes.size(), 0);
+    u32(length);
+  }
+  return out;
+}
+
+TEST_F(PcapFileTest, ReadsPcapng) {
+  const auto original = read_all(kData + "v4.pcap");
+  const auto copy = read_all(write_temp("v4.pcapng", as_pcapng(original)));
+  ASSERT_EQ(copy.size(), original.size());
+  for (size_t i = 0; i < copy.size(); ++i) {
+    EXPECT_EQ(copy[i].bytes, original[i].bytes) << i;
+    EXPECT_EQ(copy[i].ns, original[i].ns) << i;
+  }
+}
+
 TEST_F(PcapFileTest, RefusesOtherLinkTypes) {
   EXPECT_NE(error_of(kData + "loopback-sll.pcap").find("link type LINUX_SLL2"), std::string::npos);
 }

@@ -2,6 +2,7 @@
 -- that needs no network. Header and tables are written here as escaped HTML, so they read without
 -- JavaScript; the charts are drawn by the inlined Chart.js from the result, embedded as JSON.
 local json = require("dkjson")
+local lib = require("core.lib")
 local chartjs = require("programs.bench.report.chartjs")
 
 local M = {}
@@ -19,9 +20,7 @@ end
 
 -- 1234567 -> "1,234,567"; a missing or non-finite value -> "–".
 local function int (x)
-   if not finite(x) then return "–" end
-   local sign, digits = ("%.0f"):format(x):match("^(-?)(%d+)$")
-   return sign .. digits:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "")
+   return finite(x) and lib.comma_value(x + 0.5) or "–"
 end
 
 local function fixed (x, decimals)
