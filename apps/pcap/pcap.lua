@@ -87,8 +87,7 @@ M.PcapReader = PcapReader
 function PcapReader:new (arg)
    local file = assert(file_arg(arg), "PcapReader: needs a file").file
    local reader = open_reader(file)
-   return setmetatable({reader = reader, file = file, done = false, records = 0,
-                        total = tonumber(C.snabb_pcap_reader_records(reader))},
+   return setmetatable({reader = reader, file = file, done = false, records = 0},
                        {__index = PcapReader})
 end
 
