@@ -45,7 +45,7 @@ std::vector<Link*> link_list(lua_State* L, int node_index, const char* field) {
 }
 
 // set_graph{ {name=, app=TABLE | native=HANDLE, stats=ADDR, inputs={ADDR...}, outputs={...},
-//             failed=BOOL}, ... } in breath order.
+//             failed=BOOL, zone=N (vmprofile zone, optional)}, ... } in breath order.
 int set_graph(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   std::vector<AppNode> nodes;
@@ -61,6 +61,8 @@ int set_graph(lua_State* L) {
     node.stats = address_field<app_stats>(L, -1);
     lua_getfield(L, node_index, "failed");
     node.failed = lua_toboolean(L, -1);
+    lua_getfield(L, node_index, "zone");
+    node.profile_zone = static_cast<int>(lua_tointeger(L, -1));
     lua_getfield(L, node_index, "native");
     if (lua_isnumber(L, -1)) {
       auto it = native_apps.find(static_cast<int>(lua_tointeger(L, -1)));

@@ -10,13 +10,17 @@ local commands = {
    {name = "bench", module = "programs.bench.bench", summary = "replay a capture through a graph and measure it: snabb bench CONFIG --pcap FILE"},
    {name = "gen-pcap", module = "programs.gen_pcap.gen_pcap", summary = "write a synthetic capture (fixed size or IMIX, N flows): snabb gen-pcap OUT.pcap"},
    {name = "basic1", module = "programs.basic1.basic1", summary = "Source -> Tee -> Sink microbenchmark: snabb basic1 NPACKETS"},
+   {name = "profile", module = "programs.profile.profile", summary = "where a run's time goes, app by app: snabb profile PID|DIR"},
+   {name = "auditlog", module = "programs.auditlog.auditlog", summary = "decode a JIT auditlog: snabb auditlog FILE [--json]"},
    {name = "selftest", module = "programs.selftest", summary = "run modules' self-tests: snabb selftest MODULE..."},
    {name = "version", summary = "print the version"},
    {name = "help", summary = "print this help"},
 }
 
 local function usage (out)
-   out:write("Usage: snabb COMMAND [ARGS...]\n       snabb FILE.lua [ARGS...]   run a Lua script with the snabb API\n\nCommands:\n")
+   out:write("Usage: snabb COMMAND [ARGS...]\n       snabb FILE.lua [ARGS...]   run a Lua script with the snabb API\n" ..
+             "       snabb -a FILE ...          the same, logging JIT events to FILE (snabb auditlog reads it)\n" ..
+             "       snabb -p FILE ...          the same, sampling where time goes into FILE (a vmprofile)\n\nCommands:\n")
    for _, c in ipairs(commands) do out:write(("  %-10s %s\n"):format(c.name, c.summary)) end
 end
 
@@ -29,6 +33,7 @@ local function set_globals ()
    _G.lib = require("core.lib")
    _G.counter = require("core.counter")
    package.preload["core.app"] = function () return require("core.engine") end
+   require("jit.auditlog").install() -- jit.auditlog(path), as RaptorJIT has it
 end
 
 local function run_script (path, args)
@@ -47,6 +52,13 @@ function M.main (...)
    local name = table.remove(args, 1)
    set_globals()
    local ok, status = xpcall(function ()
+      -- snabb -a FILE / -p FILE ...: a JIT auditlog (jit/AUDITLOG.md) or a vmprofile
+      -- (jit/vmprofile.h) of whatever the rest runs.
+      while name == "-a" or name == "--auditlog" or name == "-p" or name == "--vmprofile" do
+         local file = table.remove(args, 1) or error(name .. ": missing FILE", 0)
+         if name:match("^%-%-?a") then require("jit.auditlog").open(file) else require("jit.vmprofile").open(file) end
+         name = table.remove(args, 1)
+      end
       if name == nil or name == "help" or name == "--help" or name == "-h" then
          usage(name and io.stdout or io.stderr)
          return name and 0 or 2

@@ -35,6 +35,7 @@ void Engine::set_graph(std::vector<AppNode> nodes) {
 
 uint64_t Engine::call(AppNode& node, Method method) {
   current_ = &node;
+  current_profile_zone = node.profile_zone;
   const uint64_t start = rdtsc();
   try {
     method == Method::kPull ? node.app->pull() : node.app->push();
@@ -56,6 +57,7 @@ uint64_t Engine::call(AppNode& node, Method method) {
   for (Link* l : node.outputs) out += link_sync(l).written;
   const uint64_t cycles = rdtsc() - start;
   current_ = nullptr;
+  current_profile_zone = 0;
   app_stats& s = *node.stats;
   s.calls++;
   s.cycles += cycles;

@@ -65,7 +65,8 @@ class App {
 
 struct AppNode {
   std::string name;
-  App* app = nullptr;  // owned elsewhere (Lua registry or the native app table)
+  int profile_zone = 0;  // jit/vmprofile's zone for samples taken during this app's calls
+  App* app = nullptr;    // owned elsewhere (Lua registry or the native app table)
   app_stats* stats = nullptr;
   std::vector<Link*> inputs;
   std::vector<Link*> outputs;
@@ -113,6 +114,10 @@ class Engine {
 
 // The histogram bucket of a breath that took `cycles` (see engine_stats.breath_cycles).
 int breath_bucket(uint64_t cycles);
+
+// The vmprofile zone of the app being called, 0 between calls; read by jit/vmprofile's signal
+// handler, so it is a plain volatile int set around each call.
+inline volatile sig_atomic_t current_profile_zone = 0;
 
 // The process's engine (one per worker process, as there is one LuaJIT VM per process).
 Engine& engine();

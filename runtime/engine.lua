@@ -18,6 +18,11 @@ M.busywait = true       -- poll without sleeping; false: back off up to 100 us w
 M.tick_hz = 1000        -- how often app:tick() runs
 M.restart_delay = 1.0   -- seconds before a failed app is started again
 M.pull_npackets = 512   -- packets a source app produces per pull (half a link: fewer calls per packet)
+-- Optional hooks, set by jit.observe when profiling: profile_zone(app name) -> vmprofile zone id for
+-- the app's calls; on_tick() runs after the apps' ticks; on_stop() before stop() stops the apps.
+M.profile_zone = nil
+M.on_tick = nil
+M.on_stop = nil
 M.log = function (msg) io.stderr:write(msg, "\n") end
 
 M.app_table = {}        -- app name -> running app object
@@ -163,7 +168,7 @@ local function publish_graph ()
       local a = apps[name]
       if a.object then
          local node = {name = name, stats = address(a.stats), failed = a.failed,
-                       inputs = {}, outputs = {}}
+                       inputs = {}, outputs = {}, zone = M.profile_zone and M.profile_zone(name)}
          if a.object.native then node.native = a.object.native else node.app = a.object end
          for _, direction in ipairs({"input", "output"}) do
             for _, l in ipairs(a.object[direction] or {}) do
@@ -300,6 +305,7 @@ function M.main (options)
       t = now()
       if t >= next_tick then
          tick_apps()
+         if M.on_tick then M.on_tick() end
          next_tick = t + tick_interval
          restart_due_apps(t)
       end
@@ -315,6 +321,7 @@ end
 
 -- Stops every app and frees every link.
 function M.stop ()
+   if M.on_stop then M.on_stop() end
    M.configure(config.new())
 end
 

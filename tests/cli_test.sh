@@ -35,7 +35,7 @@ expect 2 "unknown command 'frobnicate'.*" "$snabb" frobnicate
 expect 2 "Usage: snabb COMMAND" "$snabb"
 expect 2 "snabb run: .*missing argument 'config'" "$snabb" run
 expect 2 "malformed argument|invalid" "$snabb" run "$configs/script.lua" --duration soon
-expect 2 "Usage: snabb basic1 NPACKETS" "$snabb" basic1 lots
+expect 2 "snabb basic1: malformed argument 'lots'" "$snabb" basic1 lots
 expect 1 "script_error.lua:2: attempt to index local 'x'" "$snabb" "$configs/script_error.lua"
 expect 0 "app 'hoarder' failed in pull: .*pool_exhaustion.lua:6: packet pool exhausted: all 4000 packets are in use \(last allocation by app 'hoarder'\)" \
   "$snabb" "$configs/pool_exhaustion.lua"

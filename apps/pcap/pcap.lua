@@ -278,7 +278,12 @@ function M.selftest ()
    free(pa); free(pb)
    os.remove(out)
 
-   -- Replay: loops and packet limits are exact; a rate is kept to within 10%.
+   -- Replay: loops and packet limits are exact; a rate is never exceeded (by more than 10%), and
+   -- reached unless other processes take the CPU (tokens do not pile up beyond 1 ms of traffic).
+   local function near_rate (n, expected, what)
+      assert(n <= 1.1 * expected and n >= 0.5 * expected,
+             ("%s: %d packets, expected %d"):format(what, n, expected))
+   end
    local function replay (conf)
       engine.configure(config.new()) -- a fresh link, counting from zero
       c = config.new()
@@ -286,20 +291,18 @@ function M.selftest ()
       config.app(c, "sink", basic.Sink)
       config.link(c, "replay.output -> sink.input")
       engine.configure(c)
-      local start = engine.now()
       run_until(function () return engine.app_table.replay.done end)
       engine.main({duration = 0.01})
-      return sink_count(), engine.now() - start
+      return sink_count()
    end
    assert(replay({file = data .. "v4.pcap", loops = 3}) == 3 * 43)
    assert(replay({file = data .. "v6.pcap", packets = 1000}) == 1000)
-   local n, seconds = replay({file = data .. "v4.pcap", rate = "200kpps", seconds = 0.3})
-   assert(math.abs(n / 0.3 - 200e3) < 20e3, ("200 kpps: %d packets in 0.3 s"):format(n))
-   n = replay({file = data .. "v4.pcap", rate = "100Mbps", seconds = 0.3})
+   near_rate(replay({file = data .. "v4.pcap", rate = "200kpps", seconds = 0.3}), 200e3 * 0.3, "200 kpps")
+   local n = replay({file = data .. "v4.pcap", rate = "100Mbps", seconds = 0.3})
    local bits = 0
    for k = 0, 42 do bits = bits + M.wire_bits(engine.app_table.replay.templates[k].length) end
    local expected = 100e6 * 0.3 / (bits / 43)
-   assert(math.abs(n - expected) < 0.1 * expected, ("100 Mbps: %d packets, expected %d"):format(n, expected))
+   near_rate(n, expected, "100 Mbps")
    engine.configure(config.new())
 
    -- Refusals name the file.

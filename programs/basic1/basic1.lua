@@ -5,15 +5,20 @@ local engine = require("core.engine")
 local link = require("core.link")
 local basic = require("apps.basic.basic_apps")
 local core = require("snabb.core")
+local argparse = require("argparse")
+local observe = require("jit.observe")
 
 local M = {}
 
-function M.run (args)
-   local npackets = tonumber(args[1])
-   if not npackets or npackets < 1 then
-      io.stderr:write("Usage: snabb basic1 NPACKETS   (e.g. snabb basic1 100e6)\n")
-      return 2
-   end
+local function parser ()
+   local p = argparse("snabb basic1", "Source -> Tee -> Sink: packets, seconds and Mpps.")
+      :add_help("-h --help")
+   p:argument("npackets", "packets for Source to send, e.g. 100e6"):convert(tonumber)
+   observe.add_options(p)
+   return p
+end
+
+local function basic1 (npackets)
    local c = config.new()
    config.app(c, "Source", basic.Source)
    config.app(c, "Tee", basic.Tee)
@@ -32,6 +37,17 @@ function M.run (args)
    print(("Processed %.1f million packets in %.2f seconds (rate: %.1f Mpps)."):format(
       packets / 1e6, seconds, packets / seconds / 1e6))
    engine.stop()
+end
+
+function M.run (args)
+   local p = parser()
+   local ok, opts = p:pparse(args)
+   if not ok or not opts.npackets or opts.npackets < 1 then
+      io.stderr:write(("snabb basic1: %s\n\n%s\n"):format(
+         ok and "NPACKETS must be a number >= 1" or opts, p:get_usage()))
+      return 2
+   end
+   observe.run(opts, "snabb basic1", function () basic1(opts.npackets) end)
    return 0
 end
 

@@ -16,6 +16,7 @@ local lib = require("core.lib")
 local pcap = require("apps.pcap.pcap")
 local basic = require("apps.basic.basic_apps")
 local run = require("programs.run.run")
+local observe = require("jit.observe")
 local C = ffi.C
 
 ffi.cdef("int isatty(int fd);")
@@ -46,6 +47,7 @@ local function parser ()
    p:option("--out", "where packets leave the graph: APP.PORT")
    p:option("--json", "write the results as JSON to this file ('-': stdout) and print nothing else")
    p:option("--html", "write a self-contained HTML report to this file")
+   observe.add_options(p)
    return p
 end
 
@@ -240,7 +242,7 @@ function M.run (args)
       io.stderr:write(("snabb bench: %s\n\n%s\n"):format(opts, p:get_usage()))
       return 2
    end
-   local result = M.bench(opts)
+   local result = observe.run(opts, "snabb bench " .. opts.config, function () return M.bench(opts) end)
    if opts.json then
       local text = require("dkjson").encode(result, {indent = true}) .. "\n"
       if opts.json == "-" then io.stdout:write(text) else write_file(opts.json, text) end

@@ -2,6 +2,7 @@
 local argparse = require("argparse")
 local config = require("core.config")
 local engine = require("core.engine")
+local observe = require("jit.observe")
 
 local M = {}
 
@@ -13,6 +14,7 @@ local function parser ()
    p:option("-d --duration", "stop after this many seconds (default: run until interrupted)")
       :convert(tonumber)
    p:flag("-r --report", "print what each app and link did at the end")
+   observe.add_options(p)
    return p
 end
 
@@ -36,9 +38,11 @@ function M.run (args)
       io.stderr:write(("snabb run: %s\n\n%s\n"):format(opts, p:get_usage()))
       return 2
    end
-   engine.configure(M.load_config(opts.config, opts.args))
-   engine.main({duration = opts.duration, report = opts.report})
-   engine.stop()
+   observe.run(opts, "snabb run " .. opts.config, function ()
+      engine.configure(M.load_config(opts.config, opts.args))
+      engine.main({duration = opts.duration, report = opts.report})
+      engine.stop()
+   end)
    return 0
 end
 

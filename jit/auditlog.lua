@@ -1,0 +1,298 @@
+-- jit.auditlog: an append-only binary log of JIT events, as RaptorJIT's auditlog offers. Records
+-- are written only when the JIT acts (trace start, stop, abort, flush), so a process in steady state
+-- pays nothing. Format: jit/AUDITLOG.md; reader: programs/auditlog (`snabb auditlog FILE`).
+local M = {}
+
+local ffi = require("ffi")
+local jutil = require("jit.util")
+local vmdef = require("jit.vmdef")
+local mp = require("MessagePack")
+local events = require("jit.events")
+local band, rshift = bit.band, bit.rshift
+local funcinfo = jutil.funcinfo
+
+ffi.cdef("int getpid(void);")
+
+M.magic = "SNABBAUD"
+M.version = 1
+M.default_max_bytes = 64 * 1024 * 1024
+
+mp.set_string("string") -- str8/16/32, the current MessagePack spec
+-- Machine code is MessagePack bin, not str: binary(s) marks a string for that.
+local binary_mt = {}
+local pack_table = mp.packers.table
+mp.packers.table = function (buffer, t)
+   if getmetatable(t) == binary_mt then mp.packers.binary(buffer, t[1]) else pack_table(buffer, t) end
+end
+local function binary (s) return setmetatable({s}, binary_mt) end
+
+-- The handlers run while the JIT is busy with another trace: if code they run were compiled, a
+-- trace exit in it would overwrite the JIT's state and crash LuaJIT. So neither this module's
+-- functions nor MessagePack's packers are ever compiled.
+jit.off(debug.getinfo(1, "f").func, true)
+jit.off(mp.pack)
+for _, pack in pairs(mp.packers) do jit.off(pack) end
+
+function M.u32le (n)
+   return string.char(band(n, 0xff), band(rshift(n, 8), 0xff), band(rshift(n, 16), 0xff),
+                      rshift(n, 24))
+end
+
+-- The open log: path, file, written (bytes), max_bytes, limit (the final record, packed), protos
+-- (signature -> id), nprotos, by_func (function -> id, weak), trace (the one being recorded),
+-- stopped (at the limit or a write error: the handlers are detached and the file closed).
+local log
+local on_trace, on_record
+
+local function stop ()
+   events.unsubscribe("trace", on_trace)
+   events.unsubscribe("record", on_record)
+   log.file:close()
+   log.stopped = true
+end
+
+local function emit (bytes)
+   local ok, err = log.file:write(bytes)
+   if ok then ok, err = log.file:flush() end
+   if not ok then
+      io.stderr:write(("auditlog: %s: %s; logging stopped\n"):format(log.path, err))
+      stop()
+      return
+   end
+   log.written = log.written + #bytes
+end
+
+-- Appends one record; the one that would pass max_bytes is replaced by the limit record, the last.
+local function write (record)
+   if log.stopped then return end
+   local body = mp.pack(record)
+   if log.written + 4 + #body + #log.limit > log.max_bytes then
+      emit(log.limit)
+      if not log.stopped then stop() end
+   else
+      emit(M.u32le(#body) .. body)
+   end
+end
+
+local function cfunc_name (fi)
+   return fi.ffid and vmdef.ffnames[fi.ffid] or ("C:%x"):format(fi.addr or 0)
+end
+
+-- The prototype id of a Lua function, writing its proto record the first time. Closures of one
+-- prototype share an id: a prototype is known by its chunk, line range and size.
+local function proto_id (func, fi)
+   local id = log.by_func[func]
+   if id then return id end
+   local key = ("%s\0%d:%d:%d:%d"):format(fi.source, fi.linedefined, fi.lastlinedefined,
+                                         fi.bytecodes, fi.params)
+   id = log.protos[key]
+   if not id then
+      log.nprotos = log.nprotos + 1
+      id = log.nprotos
+      log.protos[key] = id
+      write{event = "proto", id = id, source = fi.source, linedefined = fi.linedefined,
+            lastlinedefined = fi.lastlinedefined}
+   end
+   log.by_func[func] = id
+   return id
+end
+
+-- A bytecode position: proto id and line in Lua code; nil, nil and a name in a C function.
+local function position (func, pc)
+   local fi = funcinfo(func, pc)
+   if fi.source then return proto_id(func, fi), fi.currentline end
+   return nil, nil, cfunc_name(fi)
+end
+
+-- A trace constant (tracek): Lua type, IR type, value, stack slot for KSLOT.
+local function constant (tr, ref)
+   local k, t, slot = jutil.tracek(tr, ref)
+   local kind = type(k)
+   local c = {ref = ref, t = t, kind = kind, slot = slot}
+   if kind == "number" or kind == "string" or kind == "boolean" then
+      c.value = k
+   elseif kind == "function" then
+      local fi = funcinfo(k)
+      if fi.source then c.proto = proto_id(k, fi) end
+      c.value = fi.loc or cfunc_name(fi)
+   elseif kind == "cdata" then
+      c.value = tostring(k):gsub("U?LL$", "") -- 64-bit integers, exact as decimal text
+   elseif kind ~= "nil" then
+      c.value = ("%p"):format(k)
+   end
+   return c
+end
+
+local function trace_stop (tr)
+   local info = jutil.traceinfo(tr)
+   local ir, constants, snapshots = {}, {}, {}
+   for ref = 1, info.nins do
+      local m, ot, op1, op2, ridsp = jutil.traceir(tr, ref)
+      ir[ref] = {m, ot, op1, op2, ridsp}
+   end
+   for ref = -info.nk, -1 do constants[#constants + 1] = constant(tr, ref) end
+   for sn = 0, math.huge do
+      local s = jutil.tracesnap(tr, sn)
+      if not s then break end
+      local map = {}
+      for i = 2, #s - 1 do map[#map + 1] = s[i] end -- s[#s] is an end marker
+      snapshots[#snapshots + 1] = {ref = s[0], nslots = s[1], map = map}
+   end
+   local bytes, address, loop = jutil.tracemc(tr)
+   local cur = log.trace or {lines = {}}
+   write{event = "trace_stop", trace = tr, parent = cur.parent, exit = cur.exit, nins = info.nins,
+         nk = info.nk, link = info.link, linktype = info.linktype, nexit = info.nexit, ir = ir,
+         constants = constants, snapshots = snapshots, lines = cur.lines,
+         mcode = bytes and {bytes = binary(bytes), address = address, loop = loop}}
+end
+
+-- The abort message as jit.v prints it: vmdef's text for the error code, with its detail.
+local function abort_reason (err, info)
+   if type(err) ~= "number" then return tostring(err) end
+   if type(info) == "function" then
+      local fi = funcinfo(info)
+      info = fi.loc or cfunc_name(fi)
+   end
+   local ok, reason = pcall(string.format, vmdef.traceerr[err], info)
+   return ok and reason or vmdef.traceerr[err]
+end
+
+function on_trace (what, tr, func, pc, otr, oex)
+   if what == "start" then
+      local proto, line = position(func, pc)
+      log.trace = {parent = otr, exit = oex, proto = proto, line = line, lines = {}, seen = {}}
+      write{event = "trace_start", trace = tr, parent = otr, exit = oex, proto = proto, line = line}
+   elseif what == "stop" then
+      trace_stop(tr)
+      log.trace = nil
+   elseif what == "abort" then
+      local cur = log.trace or {}
+      local proto, line, cfunc = position(func, pc)
+      write{event = "trace_abort", trace = tr, parent = cur.parent, exit = cur.exit,
+            code = type(otr) == "number" and otr or nil, reason = abort_reason(otr, oex),
+            proto = proto, line = line, cfunc = cfunc, start_proto = cur.proto,
+            start_line = cur.line}
+      log.trace = nil
+   elseif what == "flush" then
+      write{event = "trace_flush"}
+   end
+end
+
+-- Collects the distinct source positions of the trace being recorded, in order.
+function on_record (tr, func, pc)
+   local cur = log.trace
+   if not cur or log.stopped or pc < 0 then return end
+   local fi = funcinfo(func, pc)
+   if not fi.currentline then return end
+   local id, line = proto_id(func, fi), fi.currentline
+   local key = id * 2^24 + line
+   if not cur.seen[key] then
+      cur.seen[key] = true
+      cur.lines[#cur.lines + 1] = {id, line}
+   end
+end
+
+function M.is_open () return log ~= nil and not log.stopped end
+
+function M.close ()
+   if log and not log.stopped then stop() end
+   log = nil
+end
+
+-- Starts logging to path (truncated). options.max_bytes: the file's size cap (default 64 MiB).
+function M.open (path, options)
+   M.close()
+   local max_bytes = options and options.max_bytes or M.default_max_bytes
+   local file, err = io.open(path, "wb")
+   if not file then error(("auditlog: %s"):format(err), 0) end
+   log = {path = path, file = file, written = 0, max_bytes = max_bytes, protos = {}, nprotos = 0,
+          by_func = setmetatable({}, {__mode = "k"})}
+   local limit = mp.pack{event = "limit", max_bytes = max_bytes}
+   log.limit = M.u32le(#limit) .. limit
+   events.subscribe("trace", on_trace)
+   events.subscribe("record", on_record)
+   emit(M.magic .. M.u32le(M.version) .. M.u32le(0))
+   write{event = "open", pid = ffi.C.getpid(), time = os.time(), jit_version = jit.version,
+         arch = jit.arch}
+end
+
+-- jit.auditlog(path [, max_bytes]), RaptorJIT's entry point.
+function M.install ()
+   jit.auditlog = function (path, max_bytes)
+      M.open(path, {max_bytes = max_bytes})
+      return true
+   end
+end
+
+-- Loops that compile, one that aborts (a closure: NYI bytecode FNEW), a side trace, a flush.
+M.selftest_workload = [[
+local function work (n)
+   local s = 0
+   for i = 1, n do
+      if i % 4 == 0 then s = s + 2 else s = s + 1 end
+   end
+   return s
+end
+local t = {}
+for i = 1, 300 do t[i] = i * 0.5 end
+work(2000)
+local u = 0
+for i = 1, 300 do local f = function () return i end u = u + f() end
+jit.flush()
+for i = 1, 300 do t[i] = i * 0.25 end
+]]
+
+-- Runs the workload under the auditlog and checks what programs.auditlog decodes.
+function M.selftest ()
+   print("selftest: jit.auditlog")
+   local reader = require("programs.auditlog.auditlog")
+   local path = os.tmpname()
+   local function run_workload (options)
+      jit.flush()
+      M.open(path, options)
+      assert(loadstring(M.selftest_workload, "@workload.lua"))()
+      M.close()
+      return reader.decode(path)
+   end
+   jit.opt.start(3, "hotloop=56", "hotexit=10") -- LuaJIT's defaults: a known set of traces
+   local d = run_workload()
+   assert(d.version == 1 and d.open.pid > 0 and d.open.jit_version == jit.version, "open record")
+   assert(not d.truncated and not d.limit_reached and d.flushes == 1, "flush")
+   local traces = {}
+   for _, t in ipairs(d.traces) do
+      traces[#traces + 1] = ("%d:%d %s %s %s"):format(t.generation, t.number, t.span, t.linktype,
+                                                      t.parent and t.parent .. "/" .. t.exit or "-")
+      assert(#t.mcode.bytes == t.mcode.size and t.mcode.size > 0 and t.mcode.address > 0)
+      local _, n = reader.disassemble(t.mcode):gsub("\n%x+  %a", "")
+      assert(n >= 3, "disassembly of trace " .. t.number)
+      assert(#t.ir == t.nins and #t.constants == t.nk and #t.snapshots > 0, "IR of " .. t.number)
+   end
+   -- The loops compile, work()'s branch gets a side trace, and the flush starts a new generation.
+   local got = table.concat(traces, "; ")
+   for _, want in ipairs({"0:1 workload.lua:9 loop %-", "0:%d+ workload.lua:3%-4 loop %-",
+                          "0:%d+ workload.lua:3%-4 root %d+/%d+", "0:%d+ workload.lua:12 return %-",
+                          "1:1 workload.lua:14 loop %-"}) do
+      assert(got:match(want), ("traces: %s; missing %s"):format(got, want))
+   end
+   assert(#d.aborts >= 1, "no abort")
+   local fnew = (vmdef.bcnames:find("FNEW") - 1) / 6
+   for _, a in ipairs(d.aborts) do
+      assert(a.reason == ("NYI: bytecode %d"):format(fnew) and vmdef.traceerr[a.code] == "NYI: bytecode %d"
+             and a.source == "workload.lua" and a.line == 12 and a.start.line == 12,
+             ("abort: %s:%s %s"):format(a.source, a.line, a.reason))
+   end
+   -- A small cap: the log ends in the limit record and stays within it.
+   d = run_workload({max_bytes = 2000})
+   assert(d.limit_reached and #d.traces < 5 and io.open(path):seek("end") <= 2000, "size cap")
+   -- jit.auditlog(path), and an unwritable path named in the error.
+   M.install()
+   assert(jit.auditlog(path) and M.is_open())
+   M.close()
+   assert(not M.is_open())
+   local ok, err = pcall(M.open, "/nonexistent/audit.log")
+   assert(not ok and err:match("^auditlog: /nonexistent/audit.log: "), err)
+   os.remove(path)
+   print("selftest: jit.auditlog ok")
+end
+
+return M

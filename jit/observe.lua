@@ -1,0 +1,187 @@
+-- jit.observe: the always-on observability of a run (snabb run, snabb bench, snabb basic1). Each
+-- process gets a run directory holding
+--   audit.log                 the JIT auditlog (jit/AUDITLOG.md)
+--   vmprofile/NAME.vmprofile  a profile zone per app, and `engine` for everything between app calls
+--   apps.json                 per-app engine counters and where each app's code is, rewritten once
+--                             a second and at the end
+-- which `snabb profile PID|DIR` reads, also while the process runs. The default directory,
+-- /var/run/snabb/PID (or $TMPDIR/snabb-UID/PID where /var/run/snabb is not writable), is removed
+-- at exit; a directory given with --rundir is kept.
+local ffi = require("ffi")
+local engine = require("core.engine")
+local lib = require("core.lib")
+local json = require("dkjson")
+local vmprofile = require("jit.vmprofile")
+local policy = require("jit.policy")
+local C = ffi.C
+
+ffi.cdef[[
+int mkdir(const char *path, unsigned int mode);
+char *strerror(int errnum);
+int getpid(void);
+unsigned int getuid(void);
+]]
+
+local M = {}
+
+local METHODS = {"new", "pull", "push", "tick", "stop", "reconfig", "report", "link"}
+
+local function mkdir (path)
+   if C.mkdir(path, 493) ~= 0 and ffi.errno() ~= 17 then -- 0755; EEXIST is fine
+      return nil, ("%s: %s"):format(path, ffi.string(C.strerror(ffi.errno())))
+   end
+   return true
+end
+
+-- mkdir -p; returns true, or nil and a message.
+local function make_dirs (path)
+   local parent = path:match("^(.*)/[^/]+$")
+   if parent and parent ~= "" then
+      local ok, err = make_dirs(parent)
+      if not ok then return nil, err end
+   end
+   return mkdir(path)
+end
+
+-- The run directory of process `pid` (default: this one).
+-- Whether files can be created in dir (a read-only mount says EEXIST to mkdir of what exists).
+local function writable (dir)
+   local probe = dir .. "/.snabb-probe"
+   local f = io.open(probe, "w")
+   if f then f:close() os.remove(probe) end
+   return f ~= nil
+end
+
+function M.default_dir (pid)
+   pid = pid or C.getpid()
+   if make_dirs("/var/run/snabb") and writable("/var/run/snabb") then
+      return ("/var/run/snabb/%d"):format(pid)
+   end
+   return ("%s/snabb-%d/%d"):format(os.getenv("TMPDIR") or "/tmp", C.getuid(), pid)
+end
+
+-- Where an app's code is: each source file with the first and last line of its methods.
+local function code_of (class)
+   local files, order = {}, {}
+   for _, method in ipairs(METHODS) do
+      local f = rawget(class, method)
+      if type(f) == "function" then
+         local info = debug.getinfo(f, "S")
+         local source = info.source:gsub("^@", "")
+         if info.what == "Lua" then
+            local r = files[source]
+            if not r then
+               r = {source = source, first = info.linedefined, last = info.lastlinedefined}
+               files[source] = r
+               order[#order+1] = r
+            end
+            r.first, r.last = math.min(r.first, info.linedefined), math.max(r.last, info.lastlinedefined)
+         end
+      end
+   end
+   return order
+end
+
+local state -- the running observation: {dir=, keep=, program=, zones={[app]=id}, started=}
+
+-- Apps that have left the graph keep their last figures, so a run's report covers all of them.
+local function write_stats ()
+   local c = engine.configuration
+   for _, a in ipairs(engine.app_stats()) do
+      local spec = c and c.apps[a.name]
+      a.code = spec and code_of(spec.class) or {}
+      a.zone = state.zones[a.name] and a.name or nil
+      state.apps[a.name] = a
+   end
+   local apps = {}
+   for _, a in pairs(state.apps) do apps[#apps+1] = a end
+   table.sort(apps, function (x, y) return x.name < y.name end)
+   local s = C.snabb_engine_stats()
+   local doc = {pid = C.getpid(), program = state.program, started = state.started, updated = os.time(),
+                tsc_hz = C.snabb_tsc_hz(), engine = {breaths = tonumber(s.breaths), cycles = tonumber(s.cycles)},
+                auditlog = state.auditlog and "audit.log" or nil, apps = apps}
+   local tmp = state.dir .. "/apps.json.tmp"
+   local f = io.open(tmp, "w")
+   if not f then return end
+   f:write(json.encode(doc, {indent = true}), "\n")
+   f:close()
+   os.rename(tmp, state.dir .. "/apps.json")
+end
+
+-- Starts observing. options: dir (kept after the run; default: a temporary run directory),
+-- program (a description for reports), auditlog and vmprofile (default true), hz.
+function M.start (options)
+   options = options or {}
+   assert(not state, "jit.observe: already started")
+   local dir = options.dir or M.default_dir()
+   local ok, err = make_dirs(dir)
+   if not ok then error(("run directory: %s"):format(err), 0) end
+   assert(mkdir(dir .. "/vmprofile"))
+   state = {dir = dir, keep = options.dir ~= nil, program = options.program or "snabb",
+            started = os.time(), zones = {}, files = {}, apps = {}}
+   if options.auditlog ~= false then
+      require("jit.auditlog").open(dir .. "/audit.log")
+      state.auditlog = true
+   end
+   if options.vmprofile ~= false then
+      local function zone (name)
+         local path = ("%s/vmprofile/%s.vmprofile"):format(dir, name)
+         state.files[#state.files+1] = path
+         return vmprofile.zone(path, name)
+      end
+      vmprofile.select(zone("engine"))
+      vmprofile.start(options.hz)
+      engine.profile_zone = function (name)
+         state.zones[name] = state.zones[name] or zone(name)
+         return state.zones[name]
+      end
+   end
+   policy.apply()
+   local stats_due, policy_due = lib.throttle(1), lib.throttle(5)
+   engine.on_tick = function ()
+      if stats_due() then write_stats() end
+      if policy_due() then policy.check() end
+   end
+   engine.on_stop = write_stats
+   return dir
+end
+
+function M.dir () return state and state.dir end
+function M.uid () return C.getuid() end
+
+-- Writes the final counters, stops sampling and logging, and removes a temporary run directory.
+function M.stop ()
+   if not state then return end
+   write_stats()
+   engine.on_tick, engine.on_stop, engine.profile_zone = nil, nil, nil
+   vmprofile.close()
+   if state.auditlog then require("jit.auditlog").close() end
+   if not state.keep then
+      for _, path in ipairs(state.files) do os.remove(path) end
+      for _, name in ipairs({"audit.log", "apps.json", "vmprofile"}) do
+         os.remove(state.dir .. "/" .. name)
+      end
+      os.remove(state.dir)
+   end
+   state = nil
+end
+
+-- The command-line options of programs that observe their runs.
+function M.add_options (parser)
+   parser:option("--rundir", "keep the run directory (audit.log, vmprofile/, apps.json) in DIR "
+                    .. "(default: a temporary one, /var/run/snabb/PID)"):argname("DIR")
+   parser:flag("--no-auditlog", "do not log JIT events")
+   parser:flag("--no-vmprofile", "do not sample where the time goes")
+end
+
+-- Runs fn() observed as the parsed options say, stopping (and cleaning up) even when it fails.
+function M.run (opts, program, fn)
+   M.start({dir = opts.rundir, program = program, auditlog = not opts.no_auditlog,
+            vmprofile = not opts.no_vmprofile})
+   local results = {xpcall(fn, function (e) return e end)}
+   M.stop()
+   if not results[1] then error(results[2], 0) end
+   return unpack(results, 2)
+end
+
+return M

@@ -1,0 +1,74 @@
+// vmprofile: where the CPU goes, per profile zone, always on. A timer signal (SIGPROF, 1 kHz of
+// wall-clock time by default) samples the interrupted instruction pointer: inside a trace's machine
+// code it counts for that trace (loop or head part); elsewhere the binary's symbol table says what
+// it is (interpreter, GC, JIT compiler, trace exits, our C++ runtime, other C code). Nothing is
+// added to compiled traces.
+//
+// Each zone is a file, memory-mapped, holding a matrix counts[trace][state] (struct
+// vmprofile_file), so another process can read it while the program runs. The engine makes each
+// app a zone (runtime::current_profile_zone is set around every app call); samples outside app
+// calls go to the base zone (snabb_vmprofile_select).
+#pragma once
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// BEGIN FFI
+enum {
+  VMPROFILE_VERSION = 1,
+  VMPROFILE_MAX_TRACE = 8191, /* traces with higher numbers count in row 0 */
+  VMPROFILE_MAX_ZONES = 1024
+};
+
+enum vmprofile_state {
+  VMPROFILE_LOOP,     /* a trace's loop (after its LOOP label) */
+  VMPROFILE_HEAD,     /* a trace's head, or a trace without a loop */
+  VMPROFILE_INTERP,   /* LuaJIT's interpreter and the runtime functions it calls */
+  VMPROFILE_C,        /* FFI calls into C, libc, the kernel (as seen from user space) */
+  VMPROFILE_GC,       /* garbage collector and allocator */
+  VMPROFILE_EXIT,     /* trace exit handling (snapshot restore) */
+  VMPROFILE_RECORD,   /* JIT compiler: recording */
+  VMPROFILE_OPTIMISE, /* JIT compiler: IR optimisation */
+  VMPROFILE_ASSEMBLE, /* JIT compiler: machine code generation */
+  VMPROFILE_RUNTIME,  /* snabb's C++ runtime (engine, links, packets) and the Lua C API it calls */
+  VMPROFILE_STATES
+};
+
+/* The layout of a .vmprofile file. */
+struct vmprofile_file {
+  char magic[8]; /* "SNABBVMP" */
+  uint32_t version;
+  uint32_t states;    /* VMPROFILE_STATES */
+  uint32_t max_trace; /* counts has max_trace + 1 rows */
+  uint32_t hz;        /* samples per second while running */
+  char zone[64];      /* the zone's name, NUL-terminated */
+  uint64_t samples;
+  uint64_t counts[VMPROFILE_MAX_TRACE + 1][VMPROFILE_STATES];
+};
+
+/* Creates (or truncates) a zone file; returns the zone's id (> 0), or -1 (snabb_vmprofile_error).
+ */
+int snabb_vmprofile_zone(const char* path, const char* name);
+/* The zone for samples outside app calls. */
+void snabb_vmprofile_select(int zone);
+/* Starts the timer (hz samples per second of CPU time); 0, or -1 (snabb_vmprofile_error). */
+int snabb_vmprofile_start(int hz);
+void snabb_vmprofile_stop(void);
+/* A trace's machine code (jit.util.tracemc): where it is and where its loop starts (0: none). */
+void snabb_vmprofile_trace(int trace, uint64_t address, uint32_t size, uint32_t loop);
+/* jit.flush(): every trace is gone. */
+void snabb_vmprofile_flush(void);
+/* Unmaps every zone and stops the timer. */
+void snabb_vmprofile_close(void);
+/* For tests: the state an address is classified as and its trace (0 when none); the address of a
+   code symbol of the binary (0 when there is none), hidden and static ones too. */
+uint64_t snabb_vmprofile_symbol(const char* name);
+int snabb_vmprofile_classify(uint64_t address, int* trace);
+const char* snabb_vmprofile_error(void);
+// END FFI
+
+#ifdef __cplusplus
+}
+#endif
