@@ -2,7 +2,13 @@
 -- "trace") replaces the previous one), so the auditlog and vmprofile subscribe here instead.
 local M = {}
 
-local listeners = {} -- [event] = {functions}
+-- Lua code that runs inside a JIT event handler must not be compiled code: a trace exit there
+-- would clobber the JIT's own state (LuaJIT crashes). So the JIT is off for this module.
+jit.off(debug.getinfo(1, "f").func, true)
+
+-- [event] = {functions}; replaced, never changed in place, so a dispatch in progress (during
+-- which a listener may unsubscribe) goes on with the list it started with.
+local listeners = {}
 local dispatchers = {} -- [event] = the function attached for it
 
 local function dispatcher (event)
@@ -13,10 +19,13 @@ end
 
 -- Calls f(...) with each `event` ("trace", "record", "texit", "bc") jit.attach would deliver.
 function M.subscribe (event, f)
-   local list = listeners[event] or {}
-   listeners[event] = list
-   for _, g in ipairs(list) do if g == f then return end end
+   local list = {}
+   for _, g in ipairs(listeners[event] or {}) do
+      if g == f then return end
+      list[#list+1] = g
+   end
    list[#list+1] = f
+   listeners[event] = list
    if not dispatchers[event] then
       dispatchers[event] = dispatcher(event)
       jit.attach(dispatchers[event], event)
@@ -24,10 +33,11 @@ function M.subscribe (event, f)
 end
 
 function M.unsubscribe (event, f)
-   local list = listeners[event] or {}
-   for i = #list, 1, -1 do
-      if list[i] == f then table.remove(list, i) end
+   local list = {}
+   for _, g in ipairs(listeners[event] or {}) do
+      if g ~= f then list[#list+1] = g end
    end
+   listeners[event] = list
    if #list == 0 and dispatchers[event] then
       jit.attach(dispatchers[event]) -- detaches it
       dispatchers[event] = nil

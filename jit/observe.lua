@@ -119,8 +119,10 @@ function M.start (options)
    assert(mkdir(dir .. "/vmprofile"))
    state = {dir = dir, keep = options.dir ~= nil, program = options.program or "snabb",
             started = os.time(), zones = {}, files = {}, apps = {}}
-   if options.auditlog ~= false then
-      require("jit.auditlog").open(dir .. "/audit.log")
+   -- A log opened with snabb -a FILE keeps going; otherwise the run gets its own.
+   local auditlog = require("jit.auditlog")
+   if options.auditlog ~= false and not auditlog.is_open() then
+      auditlog.open(dir .. "/audit.log")
       state.auditlog = true
    end
    if options.vmprofile ~= false then

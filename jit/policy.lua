@@ -91,4 +91,43 @@ function M.check (log)
    return found
 end
 
+function M.selftest ()
+   print("selftest: jit.policy")
+   local config = require("core.config")
+   local basic = require("apps.basic.basic_apps")
+   -- An app whose loop the JIT blacklists: a closure per packet (NYI bytecode FNEW), on line 5.
+   local Closures = assert(loadstring([[
+local link = require("core.link")
+local Closures = {}
+function Closures:push ()
+   for _ = 1, link.nreadable(self.input.input) do
+      local p = link.receive(self.input.input); local keep = function () return p end
+      link.transmit(self.output.output, keep())
+   end
+end
+return Closures]], "@closures.lua"))()
+   Closures.new = function () return setmetatable({}, {__index = Closures}) end
+   local c = config.new()
+   config.app(c, "source", basic.Source)
+   config.app(c, "closures", Closures)
+   config.app(c, "sink", basic.Sink)
+   config.link(c, "source.output -> closures.input")
+   config.link(c, "closures.output -> sink.input")
+   engine.configure(c)
+   local messages = {}
+   local function log (m) messages[#messages+1] = m end
+   for round = 1, M.max_recoveries + 1 do
+      engine.main({duration = 0.5})
+      local found = M.check(log)
+      assert(#found == 1 and found[1].app == "closures" and found[1].method == "push"
+             and found[1].source == "closures.lua" and found[1].line == 4,
+             ("round %d: %s"):format(round, messages[#messages] or "nothing found"))
+      assert(messages[#messages]:match(round <= M.max_recoveries and "re%-enabled %(%d of %d%)$" or "snabb profile%)$"), messages[#messages])
+      -- Re-enabled code is no longer marked until the JIT gives up on it again.
+      if round <= M.max_recoveries then assert(#M.check(function () end) == 0) end
+   end
+   engine.stop()
+   print("selftest: jit.policy ok")
+end
+
 return M

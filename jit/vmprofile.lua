@@ -30,6 +30,10 @@ local function on_trace (what, tr)
    elseif what == "flush" then C.snabb_vmprofile_flush() end
 end
 
+-- They run inside JIT events, where compiled code must not run (see jit.events).
+jit.off(add_trace)
+jit.off(on_trace)
+
 local attached = false
 
 function M.start (hz)

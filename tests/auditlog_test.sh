@@ -17,8 +17,8 @@ for i = 1, 1000 do local f = function () return i end s = s + f() end
 LUA
 "$snabb" -a "$tmp/log.bin" "$tmp/script.lua" || fail "snabb -a exited $?"
 "$snabb" auditlog "$tmp/log.bin" >"$tmp/log.txt" || fail "snabb auditlog exited $?"
-for want in "^---- TRACE 1 start .*script.lua:2, lines .*script.lua:2 -> loop$" \
-            "^---- TRACE 1 mcode [0-9]+ bytes at 0x" "^->LOOP:$" \
+for want in "^---- TRACE [0-9]+ start .*script.lua:2, lines .*script.lua:2 -> loop$" \
+            "^---- TRACE [0-9]+ mcode [0-9]+ bytes at 0x" "^->LOOP:$" \
             "script.lua:4: NYI: bytecode [0-9]+ \(trace [0-9]+ started at .*script.lua:4\)$"; do
   grep -qE -- "$want" "$tmp/log.txt" || fail "no line matching '$want' in the text"
 done

@@ -62,7 +62,8 @@ local function apply (d, pending, rec)
       t.lines = {}
       for i, l in ipairs(rec.lines) do t.lines[i] = at(l[1], l[2]) end
       t.span = span(t.lines)
-      t.linktype, t.link, t.nins, t.nk, t.nexit = rec.linktype, rec.link, rec.nins, rec.nk, rec.nexit
+      t.linktype, t.link, t.nexit = rec.linktype, rec.link, rec.nexit
+      t.nins, t.nk = rec.nins, rec.nk
       t.ir, t.constants, t.snapshots = rec.ir, rec.constants, rec.snapshots
       local mc = rec.mcode
       if mc then
@@ -153,7 +154,9 @@ local LITERAL = {
    ["FLOAD "] = function (n) return vmdef.irfield[n] end,
    ["FREF  "] = function (n) return vmdef.irfield[n] end,
    ["FPMATH"] = function (n) return vmdef.irfpm[n] end,
-   ["TMPREF"] = function (n) return ({[0] = "", "IN", "OUT", "INOUT", "", "", "OUT2", "INOUT2"})[n] end,
+   ["TMPREF"] = function (n)
+      return ({[0] = "", "IN", "OUT", "INOUT", "", "", "OUT2", "INOUT2"})[n]
+   end,
    ["BUFHDR"] = function (n) return ({[0] = "RESET", "APPEND", "WRITE"})[n] end,
    ["TOSTR "] = function (n) return ({[0] = "INT", "NUM", "CHAR"})[n] end,
 }
@@ -265,7 +268,8 @@ function M.ir_lines (t)
                if name then
                   s = s .. "  " .. name
                else
-                  s = s .. ("  #%-3d"):format((op == "UREFO " or op == "UREFC ") and rshift(op2, 8) or op2)
+                  local upvalue = op == "UREFO " or op == "UREFC "
+                  s = s .. ("  #%-3d"):format(upvalue and rshift(op2, 8) or op2)
                end
             elseif m2 ~= 12 then
                s = s .. "  " .. ref(op2)
@@ -310,8 +314,8 @@ function M.print_text (d, path, out)
       d.limit_reached and ", limit reached (logging stopped at its size cap)" or "",
       d.truncated and ", last record cut short" or ""))
    for _, t in ipairs(d.traces) do
-      local from = t.parent and (" (side trace of %d, exit %s)"):format(t.parent,
-                                                                      t.exit == -1 and "stitch" or t.exit) or ""
+      local from = t.parent and (" (side trace of %d, exit %s)"):format(
+         t.parent, t.exit == -1 and "stitch" or t.exit) or ""
       local link = (t.link == t.number or t.link == 0) and t.linktype
                    or t.linktype == "root" and t.link or ("%d %s"):format(t.link, t.linktype)
       out:write(("\n---- TRACE %d%s start %s, lines %s -> %s%s\n"):format(t.number, from,
@@ -342,8 +346,9 @@ function M.json (d)
       local c = {}
       for k, v in pairs(t) do c[k] = v end
       if t.mcode then
+         local hex = t.mcode.bytes:gsub(".", function (b) return ("%02x"):format(b:byte()) end)
          c.mcode = {address = t.mcode.address, size = t.mcode.size, loop = t.mcode.loop,
-                    bytes = t.mcode.bytes:gsub(".", function (b) return ("%02x"):format(b:byte()) end)}
+                    bytes = hex}
       end
       copy.traces[i] = c
    end
@@ -394,7 +399,8 @@ function M.selftest ()
    -- Text: every trace with IR, snapshots and machine code; the aborts with file:line.
    local d = M.decode(path)
    local text = {}
-   M.print_text(d, path, {write = function (_, ...) for _, s in ipairs{...} do text[#text + 1] = s end end})
+   local out = {write = function (_, ...) for _, s in ipairs{...} do text[#text + 1] = s end end}
+   M.print_text(d, path, out)
    text = table.concat(text)
    for _, want in ipairs{"\n%-%-%-%- TRACE 1 start workload.lua:9, lines workload.lua:9 %-> loop\n",
                          "\n0001 >  int SLOAD  #%d+ +CRI\n", "\n%.%.%.%.        SNAP   #0 ",
@@ -406,12 +412,17 @@ function M.selftest ()
    end
    -- JSON: the same table, machine code in hex.
    local j = require("dkjson").decode(M.json(d))
-   assert(#j.traces == #d.traces and j.traces[1].mcode.bytes:match("^%x+$")
-          and #j.traces[1].mcode.bytes == 2 * d.traces[1].mcode.size and j.aborts[1].line == 12)
+   assert(#j.traces == #d.traces and #j.aborts == #d.aborts, "JSON")
+   for i, t in ipairs(j.traces) do
+      assert(t.mcode.bytes:match("^%x+$") and #t.mcode.bytes == 2 * d.traces[i].mcode.size, "hex")
+   end
    -- A last record cut short keeps the records before it.
-   write_file(bad, log:sub(1, -8))
+   write_file(bad, log .. auditlog.u32le(100) .. "\x8f")
    local cut = M.decode(bad)
-   assert(cut.truncated and #cut.aborts == #d.aborts and #cut.traces == #d.traces - 1, "truncated")
+   assert(cut.truncated and #cut.aborts == #d.aborts and #cut.traces == #d.traces, "truncated")
+   write_file(bad, log:sub(1, -8))
+   cut = M.decode(bad)
+   assert(cut.truncated and #cut.aborts + #cut.traces < #d.aborts + #d.traces, "truncated")
    -- Not an auditlog, another version, a corrupt record: one line naming the file.
    assert(decode_error("\xd4\xc3\xb2\xa1\x02\x00\x04\x00" .. ("\0"):rep(60)):match("not a snabb JIT auditlog"))
    assert(decode_error(auditlog.magic .. auditlog.u32le(2) .. auditlog.u32le(0)):match("version 2"))
