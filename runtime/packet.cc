@@ -94,6 +94,22 @@ class PacketPool {
     freelist_ = {0, max_packets_, list_.data()};
   }
 
+  void adopt(uint8_t* slot) {
+    freelist();
+    if (allocated_ >= max_packets_) {
+      throw std::runtime_error("packet pool: no room for more packets (capacity " +
+                               std::to_string(max_packets_) + ")");
+    }
+    allocated_++;
+    push(slot);
+  }
+  void push(uint8_t* slot) {
+    auto* p = reinterpret_cast<packet*>(slot + PACKET_HEADROOM);
+    p->length = 0;
+    p->headroom = PACKET_HEADROOM;
+    list_[freelist_.nfree++] = p;
+  }
+
   int32_t allocated() const { return allocated_; }
   bool hugepages() const { return hugepages_; }
 
@@ -123,6 +139,9 @@ packet* packet_allocate() {
   }
   return fl->list[--fl->nfree];
 }
+
+void packet_pool_adopt(uint8_t* slot) { pool().adopt(slot); }
+void packet_pool_push(uint8_t* slot) { pool().push(slot); }
 
 void packet_free(packet* p) {
   packet_freelist* fl = pool().freelist();

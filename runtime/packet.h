@@ -59,6 +59,12 @@ void set_packet_pool_max(int32_t max_packets);
 packet* packet_allocate();
 void packet_free(packet* p);
 
+// Adds a slot from memory the pool does not own (DPDK's mbufs: drivers/dpdk) to the free list and
+// counts it as allocated; throws when that would pass the pool's capacity.
+void packet_pool_adopt(uint8_t* slot);
+// Returns a slot to the free list with a fresh header, whatever its header said.
+void packet_pool_push(uint8_t* slot);
+
 inline uint8_t* packet_slot(packet* p) {
   return reinterpret_cast<uint8_t*>(p) - (p->headroom & PACKET_HEADROOM_MASK);
 }

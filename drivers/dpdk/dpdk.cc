@@ -1,0 +1,325 @@
+#include "drivers/dpdk/dpdk.h"
+
+#include <rte_bus_vdev.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "runtime/packet.h"
+
+namespace snabb::dpdk {
+namespace {
+
+using runtime::packet_pool_adopt;
+using runtime::packet_pool_push;
+using runtime::packet_slot;
+
+constexpr uint16_t kBurst = 64;
+constexpr uint32_t kMaxRxPerCall = 512;  // engine.pull_npackets: half a link per breath
+
+rte_mempool* pool = nullptr;
+bool populating = false;
+std::vector<std::pair<uintptr_t, uintptr_t>> pool_memory;  // [start, end) of the mbufs' memory
+std::vector<packet*> retired;  // ordinary slots met while looking for mbufs: kept out of DPDK's way
+std::array<dpdk_port_stats, RTE_MAX_ETHPORTS> copied{};  // per port: tx_copied
+
+// An mbuf's data room is a packet slot: [rte_mbuf][slot: headroom, header, payload, timestamp].
+uint8_t* slot_of(rte_mbuf* m) { return reinterpret_cast<uint8_t*>(m) + sizeof(rte_mbuf); }
+rte_mbuf* mbuf_of(packet* p) {
+  return reinterpret_cast<rte_mbuf*>(packet_slot(p) - sizeof(rte_mbuf));
+}
+bool is_mbuf(packet* p) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  for (const auto& [start, end] : pool_memory) {
+    if (a >= start && a < end) return true;
+  }
+  return false;
+}
+
+// The "snabb" mempool handler: the mbufs live in the packet free list. (These run for every burst
+// a PMD receives or sends, so they work on the free list directly.)
+int ops_alloc(rte_mempool*) { return 0; }
+void ops_free(rte_mempool*) {}
+int ops_enqueue(rte_mempool*, void* const* objs, unsigned n) {
+  if (populating) {
+    for (unsigned i = 0; i < n; ++i) packet_pool_adopt(slot_of(static_cast<rte_mbuf*>(objs[i])));
+    return 0;
+  }
+  packet_freelist* fl = snabb_packet_freelist();
+  for (unsigned i = 0; i < n; ++i) {
+    auto* p = reinterpret_cast<packet*>(slot_of(static_cast<rte_mbuf*>(objs[i])) + PACKET_HEADROOM);
+    p->length = 0;
+    p->headroom = PACKET_HEADROOM;
+    fl->list[fl->nfree++] = p;
+  }
+  return 0;
+}
+int ops_dequeue(rte_mempool*, void** objs, unsigned n) {
+  packet_freelist* fl = snabb_packet_freelist();
+  unsigned got = 0;
+  while (got < n) {
+    if (fl->nfree == 0) {  // all or nothing: give back what was taken
+      while (got > 0) packet_pool_push(slot_of(static_cast<rte_mbuf*>(objs[--got])));
+      return -ENOBUFS;
+    }
+    packet* p = fl->list[--fl->nfree];
+    if (is_mbuf(p)) {
+      objs[got++] = mbuf_of(p);
+    } else {
+      retired.push_back(p);
+    }
+  }
+  return 0;
+}
+unsigned ops_count(const rte_mempool*) {
+  packet_freelist* fl = snabb_packet_freelist();
+  return static_cast<unsigned>(std::count_if(fl->list, fl->list + fl->nfree, is_mbuf));
+}
+
+rte_mempool_ops snabb_ops = {
+    .name = "snabb",
+    .alloc = ops_alloc,
+    .free = ops_free,
+    .enqueue = ops_enqueue,
+    .dequeue = ops_dequeue,
+    .get_count = ops_count,
+};
+RTE_MEMPOOL_REGISTER_OPS(snabb_ops);
+
+std::string rte_error(int err) { return rte_strerror(err < 0 ? -err : err); }
+
+// Default EAL options: the core we run on (so a taskset stays as it is), no PCI scan, no files in
+// /var/run/dpdk, hugepages when the machine has free ones and 1 GB of ordinary memory otherwise
+// (--in-memory needs hugepages; --no-shconf is its equivalent without).
+std::string default_args() {
+  std::ifstream meminfo("/proc/meminfo");
+  long free_hugepages = 0;
+  for (std::string line; std::getline(meminfo, line);) {
+    if (line.rfind("HugePages_Free:", 0) == 0) free_hugepages = std::stol(line.substr(15));
+  }
+  const int cpu = std::max(sched_getcpu(), 0);
+  return "-l " + std::to_string(cpu) + " --no-pci --no-telemetry --log-level=notice " +
+         (free_hugepages > 0 ? "--in-memory" : "--no-huge --no-shconf -m 1024");
+}
+
+void init(const char* args, uint32_t mbufs) {
+  if (pool) throw std::runtime_error("dpdk: already initialised (once per process)");
+  // rte_eal_init may keep pointers into argv: the strings live as long as the process.
+  static std::vector<std::string> words;
+  static std::vector<char*> argv;
+  words = {"snabb"};
+  std::istringstream in(args && *args ? args : default_args());
+  for (std::string w; in >> w;) words.push_back(w);
+  for (auto& w : words) argv.push_back(w.data());
+  if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
+    throw std::runtime_error("dpdk: EAL initialisation failed (" + rte_error(rte_errno) +
+                             "); EAL options: " + (args && *args ? args : default_args()));
+  }
+  rte_mempool* mp = rte_mempool_create_empty(
+      "snabb_packets", mbufs, sizeof(rte_mbuf) + PACKET_SLOT_SIZE, 0,
+      sizeof(rte_pktmbuf_pool_private), rte_socket_id(), 0);
+  if (!mp) throw std::runtime_error("dpdk: cannot create the mbuf pool: " + rte_error(rte_errno));
+  if (int rc = rte_mempool_set_ops_byname(mp, "snabb", nullptr); rc != 0) {
+    throw std::runtime_error("dpdk: mempool handler: " + rte_error(rc));
+  }
+  rte_pktmbuf_pool_private priv{};
+  priv.mbuf_data_room_size = PACKET_SLOT_SIZE;
+  rte_pktmbuf_pool_init(mp, &priv);
+  populating = true;
+  const int populated = rte_mempool_populate_default(mp);
+  populating = false;
+  if (populated < 0 || static_cast<uint32_t>(populated) < mbufs) {
+    throw std::runtime_error("dpdk: no memory for " + std::to_string(mbufs) +
+                             " mbufs of " + std::to_string(PACKET_SLOT_SIZE) +
+                             " bytes (give the EAL more with -m, or hugepages)");
+  }
+  rte_mempool_obj_iter(mp, rte_pktmbuf_init, nullptr);
+  rte_mempool_mem_iter(
+      mp,
+      [](rte_mempool*, void*, rte_mempool_memhdr* m, unsigned) {
+        const auto start = reinterpret_cast<uintptr_t>(m->addr);
+        pool_memory.emplace_back(start, start + m->len);
+      },
+      nullptr);
+  pool = mp;
+}
+
+uint16_t open_port(const std::string& spec, uint16_t rxqs, uint16_t txqs, uint16_t ring, bool rss) {
+  if (!pool) throw std::runtime_error("dpdk: not initialised");
+  const std::string name = spec.substr(0, spec.find(','));
+  uint16_t port;
+  if (rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) {
+    const bool vdev = name.rfind("net_", 0) == 0 || name.rfind("eth_", 0) == 0;
+    const int rc = vdev ? rte_vdev_init(name.c_str(), spec.size() > name.size()
+                                                          ? spec.c_str() + name.size() + 1
+                                                          : "")
+                        : rte_dev_probe(spec.c_str());
+    if (rc != 0 || rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) {
+      std::string known;
+      uint16_t id;
+      RTE_ETH_FOREACH_DEV(id) {
+        char n[RTE_ETH_NAME_MAX_LEN];
+        if (rte_eth_dev_get_name_by_port(id, n) == 0) known += (known.empty() ? "" : ", ") + std::string(n);
+      }
+      throw std::runtime_error("dpdk: no port '" + spec + "'" +
+                               (rc != 0 ? " (" + rte_error(rc) + ")" : "") +
+                               "; ports: " + (known.empty() ? "none" : known));
+    }
+  }
+  rte_eth_dev_info info{};
+  if (int rc = rte_eth_dev_info_get(port, &info); rc != 0) {
+    throw std::runtime_error("dpdk: " + spec + ": " + rte_error(rc));
+  }
+  rte_eth_conf conf{};
+  if (rss && rxqs > 1) {
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_hf =
+        (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+  }
+  auto check = [&](int rc, const char* what) {
+    if (rc < 0) throw std::runtime_error("dpdk: " + spec + ": " + what + ": " + rte_error(rc));
+  };
+  check(rte_eth_dev_configure(port, rxqs, txqs, &conf), "configure");
+  const int socket = rte_eth_dev_socket_id(port);
+  for (uint16_t q = 0; q < rxqs; ++q) {
+    check(rte_eth_rx_queue_setup(port, q, ring, socket, nullptr, pool), "rx queue");
+  }
+  for (uint16_t q = 0; q < txqs; ++q) {
+    check(rte_eth_tx_queue_setup(port, q, ring, socket, nullptr), "tx queue");
+  }
+  check(rte_eth_dev_start(port), "start");
+  rte_eth_promiscuous_enable(port);  // not every device can; that is fine
+  copied[port] = {};
+  return port;
+}
+
+// Copies an ordinary slot's packet into an mbuf (nullptr when the pool is empty).
+packet* copy_to_mbuf(packet* p) {
+  rte_mbuf* m = rte_pktmbuf_alloc(pool);
+  if (!m) return nullptr;
+  auto* copy = reinterpret_cast<packet*>(rte_pktmbuf_mtod(m, uint8_t*) - offsetof(packet, data));
+  std::memcpy(copy->data, p->data, p->length);
+  copy->length = p->length;
+  copy->headroom = static_cast<uint16_t>(m->data_off - offsetof(packet, data));
+  runtime::packet_free(p);
+  return copy;
+}
+
+}  // namespace
+}  // namespace snabb::dpdk
+
+using namespace snabb::dpdk;
+
+extern "C" {
+
+int snabb_dpdk_init(const char* args, uint32_t mbufs, char* err, size_t errlen) {
+  try {
+    init(args, mbufs);
+    return 0;
+  } catch (const std::exception& e) {
+    std::snprintf(err, errlen, "%s", e.what());
+    return -1;
+  }
+}
+
+int snabb_dpdk_initialized(void) { return pool != nullptr; }
+
+int snabb_dpdk_port_open(const char* spec, uint16_t rxqs, uint16_t txqs, uint16_t ring_size,
+                         int rss, char* err, size_t errlen) {
+  try {
+    return open_port(spec, rxqs, txqs, ring_size, rss != 0);
+  } catch (const std::exception& e) {
+    std::snprintf(err, errlen, "%s", e.what());
+    return -1;
+  }
+}
+
+uint32_t snabb_dpdk_rx(uint16_t port, uint16_t queue, link* out) {
+  uint32_t room = std::min<uint32_t>(LINK_RING_SIZE - snabb::runtime::link_nreadable(out),
+                                     kMaxRxPerCall);
+  uint32_t received = 0;
+  rte_mbuf* mbufs[kBurst];
+  while (room > 0) {
+    const uint16_t n = rte_eth_rx_burst(port, queue, mbufs, std::min<uint32_t>(room, kBurst));
+    for (uint16_t i = 0; i < n; ++i) {
+      rte_mbuf* m = mbufs[i];
+      if (m->nb_segs != 1 || m->data_len > PACKET_PAYLOAD_SIZE) {  // we asked for no scatter
+        rte_pktmbuf_free(m);
+        continue;
+      }
+      auto* p = reinterpret_cast<packet*>(rte_pktmbuf_mtod(m, uint8_t*) - offsetof(packet, data));
+      p->length = m->data_len;
+      p->headroom = static_cast<uint16_t>(m->data_off - offsetof(packet, data));
+      snabb::runtime::link_transmit(out, p);
+      received++;
+    }
+    room -= n;
+    if (n < kBurst) break;
+  }
+  return received;
+}
+
+uint32_t snabb_dpdk_tx(uint16_t port, uint16_t queue, link* in) {
+  uint32_t sent = 0;
+  rte_mbuf* mbufs[kBurst];
+  for (uint32_t waiting = snabb::runtime::link_nreadable(in); waiting > 0;) {
+    const uint16_t n = static_cast<uint16_t>(std::min<uint32_t>(waiting, kBurst));
+    uint16_t ready = 0;
+    for (; ready < n; ++ready) {
+      const uint32_t slot = static_cast<uint32_t>(in->read + ready) & LINK_RING_MASK;
+      packet* p = in->packets[slot];
+      if (!is_mbuf(p)) {
+        packet* copy = copy_to_mbuf(p);
+        if (!copy) break;
+        in->packets[slot] = p = copy;
+        copied[port].tx_copied++;
+      }
+      rte_mbuf* m = mbuf_of(p);
+      m->data_off = static_cast<uint16_t>(p->data - static_cast<uint8_t*>(m->buf_addr));
+      m->data_len = p->length;
+      m->pkt_len = p->length;
+      mbufs[ready] = m;
+    }
+    const uint16_t done = rte_eth_tx_burst(port, queue, mbufs, ready);
+    in->read = static_cast<int32_t>(static_cast<uint32_t>(in->read + done) & LINK_CURSOR_MASK);
+    sent += done;
+    waiting -= done;
+    if (done < n) break;
+  }
+  return sent;
+}
+
+void snabb_dpdk_port_stats(uint16_t port, dpdk_port_stats* s) {
+  rte_eth_stats st{};
+  rte_eth_stats_get(port, &st);
+  *s = {st.ipackets, st.ibytes,  st.opackets,  st.obytes,
+        st.imissed,  st.ierrors, st.oerrors,   st.rx_nombuf,
+        copied[port].tx_copied};
+}
+
+int snabb_dpdk_link_up(uint16_t port) {
+  rte_eth_link l{};
+  return rte_eth_link_get_nowait(port, &l) == 0 && l.link_status == RTE_ETH_LINK_UP;
+}
+
+void snabb_dpdk_port_close(uint16_t port) {
+  rte_eth_dev_stop(port);
+  rte_eth_dev_close(port);  // its queues give their mbufs back to the pool
+}
+
+uint32_t snabb_dpdk_mbufs(void) { return pool ? pool->size : 0; }
+uint32_t snabb_dpdk_mbufs_free(void) { return pool ? rte_mempool_avail_count(pool) : 0; }
+}

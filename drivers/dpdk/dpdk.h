@@ -1,0 +1,53 @@
+// DPDK ports with zero-copy packets. Once DPDK is initialised, every packet the pool hands out
+// can be an rte_mbuf: the mbuf pool is made of full packet slots (10,816-byte data rooms) and its
+// mempool operations are our free list (a "snabb" mempool handler), so DPDK's receive path takes
+// its buffers from the same stack packet.allocate pops, and a packet a PMD has sent comes back to
+// it. A received packet is the mbuf's data with our 4-byte header just before it; sending sets the
+// mbuf's offset and length from the header. Packets from before initialisation (ordinary pool
+// slots) are copied into an mbuf when sent, and retired rather than handed to DPDK.
+//
+// rx and tx move whole bursts between a queue and a link in C++, so the Lua app (dpdk.lua) does
+// nothing per packet.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/link.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// BEGIN FFI
+struct dpdk_port_stats {
+  uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
+  uint64_t rx_missed;  /* dropped by the device: no room in the receive ring */
+  uint64_t rx_errors, tx_errors;
+  uint64_t rx_nombuf;  /* receive failed for lack of packets in the pool */
+  uint64_t tx_copied;  /* packets copied into an mbuf because they were not one */
+};
+
+/* Initialises the EAL once per process with `args` (space-separated EAL options) and creates the
+   packet pool's mbufs; 0, or -1 with a message in err. */
+int snabb_dpdk_init(const char* args, uint32_t mbufs, char* err, size_t errlen);
+int snabb_dpdk_initialized(void);
+/* Opens and starts a port: a PCI address or a virtual-device spec ("net_null0", "net_pcap0,
+   rx_pcap=in.pcap"). Returns its port id, or -1 with a message in err. */
+int snabb_dpdk_port_open(const char* spec, uint16_t rxqs, uint16_t txqs, uint16_t ring_size,
+                         int rss, char* err, size_t errlen);
+/* Receives up to as many packets as `out` has room for; returns how many. */
+uint32_t snabb_dpdk_rx(uint16_t port, uint16_t queue, struct link* out);
+/* Sends what `in` holds, as much as the queue takes (the rest stays queued); returns how many. */
+uint32_t snabb_dpdk_tx(uint16_t port, uint16_t queue, struct link* in);
+void snabb_dpdk_port_stats(uint16_t port, struct dpdk_port_stats* s);
+/* 1 when the link is up. */
+int snabb_dpdk_link_up(uint16_t port);
+void snabb_dpdk_port_close(uint16_t port);
+/* mbufs in the pool, and how many of them are free (in the packet free list). */
+uint32_t snabb_dpdk_mbufs(void);
+uint32_t snabb_dpdk_mbufs_free(void);
+// END FFI
+
+#ifdef __cplusplus
+}
+#endif

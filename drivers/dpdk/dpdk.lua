@@ -1,0 +1,93 @@
+-- drivers.dpdk.dpdk: DPDK ports as apps (drivers/dpdk/dpdk.h: zero-copy packets).
+--   local dpdk = require("drivers.dpdk.dpdk")
+--   dpdk.init{args = "-l 1 --no-huge -m 1024 --no-pci", mbufs = 16384}   -- optional; else defaults
+--   config.app(c, "nic", dpdk.DpdkPort, {port = "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap"})
+-- A DpdkPort receives from its queue into `output` and sends what arrives on `input`.
+local ffi = require("ffi")
+require("core.cdefs")
+require("drivers.dpdk.cdefs")
+local C = ffi.C
+
+local M = {}
+
+M.default_mbufs = 16384
+
+local ERRLEN = 1024
+local errbuf = ffi.new("char[?]", ERRLEN)
+
+-- Sets up the EAL and the mbuf pool, once per process. options.args: EAL options as one string
+-- (default: this core, no PCI scan, hugepages if free, else 1 GB of ordinary memory);
+-- options.mbufs: how many packets DPDK may hold (default 16384).
+function M.init (options)
+   options = options or {}
+   if C.snabb_dpdk_init(options.args or "", options.mbufs or M.default_mbufs, errbuf, ERRLEN) ~= 0 then
+      error(ffi.string(errbuf), 2)
+   end
+end
+
+function M.initialized () return C.snabb_dpdk_initialized() == 1 end
+
+-- Ports are shared by the apps for their queues: opened by the first, closed by the last.
+local ports = {} -- [spec] = {id=, users=}
+
+local DpdkPort = {
+   inputs = {"input"}, outputs = {"output"},
+   config = {port = {required = true}, queue = {default = 0}, rxqs = {default = 1},
+             txqs = {default = 1}, ring_size = {default = 1024}, rss = {default = true}},
+}
+M.DpdkPort = DpdkPort
+
+function DpdkPort:new (conf)
+   if not M.initialized() then M.init() end
+   local p = ports[conf.port]
+   if not p then
+      local id = C.snabb_dpdk_port_open(conf.port, conf.rxqs, conf.txqs, conf.ring_size,
+                                        conf.rss and 1 or 0, errbuf, ERRLEN)
+      if id < 0 then error(ffi.string(errbuf), 0) end
+      p = {id = id, users = 0}
+      ports[conf.port] = p
+   end
+   if conf.queue >= math.max(conf.rxqs, conf.txqs) then
+      error(("DpdkPort: queue %d, but the port has %d rx and %d tx queues"):format(
+         conf.queue, conf.rxqs, conf.txqs), 0)
+   end
+   p.users = p.users + 1
+   return setmetatable({spec = conf.port, id = p.id, queue = conf.queue,
+                        stats = ffi.new("struct dpdk_port_stats")}, {__index = DpdkPort})
+end
+
+function DpdkPort:pull ()
+   local o = self.output.output
+   if o then C.snabb_dpdk_rx(self.id, self.queue, o) end
+end
+
+function DpdkPort:push ()
+   C.snabb_dpdk_tx(self.id, self.queue, self.input.input)
+end
+
+function DpdkPort:port_stats ()
+   C.snabb_dpdk_port_stats(self.id, self.stats)
+   return self.stats
+end
+
+function DpdkPort:report ()
+   local s = self:port_stats()
+   print(("%s: link %s, rx %d packets (missed %d, no mbuf %d, errors %d), tx %d (errors %d, copied %d)"):format(
+      self.spec, C.snabb_dpdk_link_up(self.id) == 1 and "up" or "down", tonumber(s.rx_packets),
+      tonumber(s.rx_missed), tonumber(s.rx_nombuf), tonumber(s.rx_errors), tonumber(s.tx_packets),
+      tonumber(s.tx_errors), tonumber(s.tx_copied)))
+end
+
+function DpdkPort:stop ()
+   local p = ports[self.spec]
+   p.users = p.users - 1
+   if p.users == 0 then
+      C.snabb_dpdk_port_close(self.id)
+      ports[self.spec] = nil
+   end
+end
+
+-- mbufs in the pool and how many are free (all of them once every port and app has stopped).
+function M.mbufs () return C.snabb_dpdk_mbufs(), C.snabb_dpdk_mbufs_free() end
+
+return M

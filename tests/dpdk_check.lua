@@ -1,0 +1,62 @@
+-- snabb tests/dpdk_check.lua ring|null|nombufs: DPDK virtual devices in a graph for a while; the
+-- link counters add up, the port's counters match the apps', and every mbuf is back after stop.
+local dpdk = require("drivers.dpdk.dpdk")
+local basic = require("apps.basic.basic_apps")
+local mode = ...
+local function check (ok, ...) if not ok then error(string.format(...), 0) end end
+local function links_add_up ()
+   for _, l in ipairs(engine.link_stats()) do
+      check(l.txpackets == l.rxpackets + l.queued + l.txdrop, "link %s does not add up", l.link)
+   end
+end
+if mode == "nombufs" then
+   -- More mbufs than the EAL has memory for: one message saying so.
+   local ok, err = pcall(dpdk.init, {mbufs = 200000, args = "-l 0 --no-pci --no-huge --no-shconf --no-telemetry -m 128 --log-level=error"})
+   check(not ok and err:match("no memory for 200000 mbufs"), "init: %s", tostring(err))
+   print("dpdk_check nombufs: " .. err)
+   return
+end
+dpdk.init{mbufs = 8192}
+local total = dpdk.mbufs()
+local c = config.new()
+if mode == "ring" then
+   -- net_ring0 is a loopback: what is sent comes back.
+   config.app(c, "source", basic.Source, {size = 60})
+   config.app(c, "nic", dpdk.DpdkPort, {port = "net_ring0"})
+   config.app(c, "sink", basic.Sink)
+   config.link(c, "source.output -> nic.input")
+   config.link(c, "nic.output -> sink.input")
+else
+   c = dofile("examples/dpdk_forward.lua")
+end
+engine.configure(c)
+engine.main({duration = 2})
+links_add_up()
+if mode == "ring" then
+   -- Stop sending and let the ring drain, then every packet sent has come back.
+   local drain = config.new()
+   config.app(drain, "nic", dpdk.DpdkPort, {port = "net_ring0"})
+   config.app(drain, "sink", basic.Sink)
+   config.link(drain, "nic.output -> sink.input")
+   engine.configure(drain)
+   engine.main({duration = 0.2})
+   links_add_up()
+   local s = engine.app_table.nic:port_stats()
+   local sink = engine.link_table["nic.output -> sink.input"]
+   check(s.rx_packets == s.tx_packets and s.tx_packets > 1e6, "ring: sent %d, received %d",
+         tonumber(s.tx_packets), tonumber(s.rx_packets))
+   check(link.stats(sink).rxpackets == s.rx_packets, "sink got %d of %d", tonumber(link.stats(sink).rxpackets), tonumber(s.rx_packets))
+else
+   for _, name in ipairs({"p0", "p1"}) do
+      local s = engine.app_table[name]:port_stats()
+      local app
+      for _, a in ipairs(engine.app_stats()) do if a.name == name then app = a end end
+      check(s.rx_packets == app.packets_out and s.tx_packets == app.packets_in and s.rx_packets > 1e6,
+            "%s: port rx %d tx %d, app out %d in %d", name, tonumber(s.rx_packets), tonumber(s.tx_packets),
+            app.packets_out, app.packets_in)
+   end
+end
+engine.stop()
+local _, free = dpdk.mbufs()
+check(free == total, "%d of %d mbufs back in the pool after stop", free, total)
+print(("dpdk_check %s: counters add up, %d of %d mbufs free after stop"):format(mode, free, total))
