@@ -21,10 +21,10 @@ extern "C" {
 // BEGIN FFI
 struct dpdk_port_stats {
   uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
-  uint64_t rx_missed;  /* dropped by the device: no room in the receive ring */
+  uint64_t rx_missed; /* dropped by the device: no room in the receive ring */
   uint64_t rx_errors, tx_errors;
-  uint64_t rx_nombuf;  /* receive failed for lack of packets in the pool */
-  uint64_t tx_copied;  /* packets copied into an mbuf because they were not one */
+  uint64_t rx_nombuf; /* receive failed for lack of packets in the pool */
+  uint64_t tx_copied; /* packets copied into an mbuf because they were not one */
 };
 
 /* Initialises the EAL once per process with `args` (space-separated EAL options) and creates the
