@@ -104,10 +104,7 @@ class PacketPool {
     push(slot);
   }
   void push(uint8_t* slot) {
-    auto* p = reinterpret_cast<packet*>(slot + PACKET_HEADROOM);
-    p->length = 0;
-    p->headroom = PACKET_HEADROOM;
-    list_[freelist_.nfree++] = p;
+    list_[freelist_.nfree++] = reinterpret_cast<packet*>(slot + PACKET_HEADROOM);
   }
 
   int32_t allocated() const { return allocated_; }
@@ -137,7 +134,10 @@ packet* packet_allocate() {
     throw std::runtime_error("packet pool exhausted: all " + std::to_string(fl->max_packets) +
                              " packets are in use");
   }
-  return fl->list[--fl->nfree];
+  packet* p = fl->list[--fl->nfree];
+  p->length = 0;  // free-list entries may hold any header (see packet.h)
+  p->headroom = PACKET_HEADROOM;
+  return p;
 }
 
 void packet_pool_adopt(uint8_t* slot) { pool().adopt(slot); }
@@ -146,10 +146,7 @@ void packet_pool_push(uint8_t* slot) { pool().push(slot); }
 void packet_free(packet* p) {
   packet_freelist* fl = pool().freelist();
   if (fl->nfree >= fl->max_packets) throw std::logic_error("packet_free: more frees than packets");
-  auto* canonical = reinterpret_cast<packet*>(packet_slot(p) + PACKET_HEADROOM);
-  canonical->length = 0;
-  canonical->headroom = PACKET_HEADROOM;
-  fl->list[fl->nfree++] = canonical;
+  fl->list[fl->nfree++] = reinterpret_cast<packet*>(packet_slot(p) + PACKET_HEADROOM);
 }
 
 }  // namespace snabb::runtime

@@ -30,8 +30,11 @@ struct packet {
 };
 
 /* LIFO stack of free packets, so the most recently used (cache-warm) packet is reused first.
-   The counts are 64-bit on purpose: a type no link field has, so LuaJIT's type-based alias analysis
-   keeps nfree in a register across an app's loop instead of reloading it after every link store. */
+   Entries point at each slot's canonical header place (slot start + PACKET_HEADROOM) but the header
+   there may hold anything: allocation writes a fresh one.
+   The counts are 64-bit on purpose: a type no link field has, so LuaJIT's type-based alias
+   analysis keeps nfree in a register across an app's loop instead of reloading it after every
+   link store. */
 struct packet_freelist {
   int64_t nfree;
   int64_t max_packets;
@@ -62,7 +65,7 @@ void packet_free(packet* p);
 // Adds a slot from memory the pool does not own (DPDK's mbufs: drivers/dpdk) to the free list and
 // counts it as allocated; throws when that would pass the pool's capacity.
 void packet_pool_adopt(uint8_t* slot);
-// Returns a slot to the free list with a fresh header, whatever its header said.
+// Returns a slot to the free list.
 void packet_pool_push(uint8_t* slot);
 
 inline uint8_t* packet_slot(packet* p) {

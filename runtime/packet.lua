@@ -19,7 +19,7 @@ local HEADROOM_MASK, TIMESTAMPED = C.PACKET_HEADROOM_MASK, C.PACKET_TIMESTAMPED
 local TIMESTAMP_OFFSET = C.PACKET_TIMESTAMP_OFFSET
 local MAX_SHIFT = 2 * HEADROOM -- how far the header may move forward before we memmove instead
 local PAYLOAD = C.PACKET_PAYLOAD_SIZE
--- A free packet's header (length 0, headroom HEADROOM) as one little-endian 32-bit store.
+-- A fresh packet's header (length 0, headroom HEADROOM) as one little-endian 32-bit store.
 local FRESH_HEADER = HEADROOM * 65536
 
 M.max_payload = PAYLOAD
@@ -35,11 +35,15 @@ local function grow ()
    end
 end
 
+-- The header is made fresh here, not when the packet is freed: the allocating app writes this
+-- cache line next anyway, while a freed packet's line (say, one a NIC sent) may be cold.
 local function allocate ()
    if freelist.nfree == 0 then grow() end
    local n = freelist.nfree - 1
    freelist.nfree = n
-   return freelist.list[n]
+   local p = freelist.list[n]
+   cast(u32_ptr_t, p)[0] = FRESH_HEADER
+   return p
 end
 
 local function free (p)
@@ -47,9 +51,7 @@ local function free (p)
    if n >= freelist.max_packets then
       error("packet.free: more packets freed than allocated (freed twice?)", 2)
    end
-   p = cast(packet_ptr_t, cast(u8_ptr_t, p) - band(p.headroom, HEADROOM_MASK) + HEADROOM)
-   cast(u32_ptr_t, p)[0] = FRESH_HEADER
-   freelist.list[n] = p
+   freelist.list[n] = cast(packet_ptr_t, cast(u8_ptr_t, p) - band(p.headroom, HEADROOM_MASK) + HEADROOM)
    freelist.nfree = n + 1
 end
 

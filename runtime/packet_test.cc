@@ -89,7 +89,7 @@ TEST(PacketTest, ReuseIsLifo) {
 }
 
 // A header moved by prepend (towards the slot start) or shiftleft (away from it) must go back to
-// the free list at its canonical place, reset.
+// the free list at its canonical place, and be fresh when allocated again.
 void ExpectFreeOfMovedHeaderRestoresCanonical(int shift) {
   SCOPED_TRACE("header moved by " + std::to_string(shift) + " bytes");
   packet* p = packet_allocate();
@@ -102,8 +102,6 @@ void ExpectFreeOfMovedHeaderRestoresCanonical(int shift) {
   packet_freelist* fl = snabb_packet_freelist();
   ASSERT_EQ(fl->nfree, before + 1);
   EXPECT_EQ(fl->list[fl->nfree - 1], p);
-  EXPECT_EQ(p->length, 0);
-  EXPECT_EQ(p->headroom, PACKET_HEADROOM);
   packet* again = packet_allocate();
   EXPECT_EQ(again, p);
   EXPECT_EQ(again->length, 0);
@@ -129,7 +127,6 @@ TEST(PacketTest, CFreeListIsSharedWithCpp) {
   ASSERT_GT(n, 0) << "pool should have grown past one packet";
   packet* popped = fl->list[--fl->nfree];  // what core.packet's allocate does
   EXPECT_NE(popped, p);
-  EXPECT_EQ(popped->headroom, PACKET_HEADROOM);
   packet_free(popped);
   EXPECT_EQ(fl->nfree, n);
   EXPECT_EQ(packet_allocate(), popped);
