@@ -21,7 +21,7 @@ for name in v4.pcap v6.pcap tftp_wrq.pcap arp.pcap; do
     fail "$name through net_pcap: $(diff "$tmp/expected.txt" "$tmp/actual.txt" | head -5)"
 done
 
-for mode in ring null copy nombufs; do
+for mode in ring null copy exhaust nombufs; do
   (cd "$here/.." && "$snabb" tests/dpdk_check.lua "$mode") >"$tmp/out.txt" 2>&1 ||
     fail "dpdk_check $mode: $(cat "$tmp/out.txt")"
   grep "^dpdk_check" "$tmp/out.txt"
@@ -34,6 +34,12 @@ status=0
 "$snabb" "$tmp/bad_eal.lua" >"$tmp/out.txt" 2>"$tmp/err.txt" || status=$?
 [ "$status" -eq 1 ] && grep -q "dpdk: EAL initialisation failed (Invalid argument); EAL options: --no-such-option" \
   "$tmp/err.txt" || fail "bad EAL args: $status $(cat "$tmp/err.txt")"
+
+status=0
+"$snabb" run "$here/configs/dpdk_pcap.lua" "$data/v4.pcap" "$tmp/x.pcap" --eal="--no-such-option" \
+  --duration 0.1 >"$tmp/out.txt" 2>"$tmp/err.txt" || status=$?
+[ "$status" -eq 1 ] && grep -q "^snabb: dpdk: EAL initialisation failed (Invalid argument); EAL options: --no-such-option" \
+  "$tmp/err.txt" || fail "bad --eal: $status $(cat "$tmp/err.txt")"
 
 cat >"$tmp/missing.lua" <<'LUA'
 local c = config.new()

@@ -39,11 +39,14 @@ std::vector<std::pair<uintptr_t, uintptr_t>> pool_memory;  // [start, end) of th
 std::vector<packet*> retired;  // ordinary slots met while looking for mbufs: kept out of DPDK's way
 std::array<dpdk_port_stats, RTE_MAX_ETHPORTS> copied{};  // per port: tx_copied
 
-// An mbuf's data room is a packet slot: [rte_mbuf][slot: headroom, header, payload, timestamp].
-uint8_t* slot_of(rte_mbuf* m) { return reinterpret_cast<uint8_t*>(m) + sizeof(rte_mbuf); }
-rte_mbuf* mbuf_of(packet* p) {
-  return reinterpret_cast<rte_mbuf*>(packet_slot(p) - sizeof(rte_mbuf));
-}
+// An mbuf's data room is a packet slot: [rte_mbuf][private area][slot: headroom, header, payload,
+// timestamp]. PMDs put received data RTE_PKTMBUF_HEADROOM (128) bytes into the slot; the 8-byte
+// private area moves that off a cache-line boundary so that our 4-byte header, just before the
+// data, shares the data's first line instead of dirtying a line of its own.
+constexpr uint16_t kPrivSize = 8;
+constexpr size_t kMbufHeader = sizeof(rte_mbuf) + kPrivSize;
+uint8_t* slot_of(rte_mbuf* m) { return reinterpret_cast<uint8_t*>(m) + kMbufHeader; }
+rte_mbuf* mbuf_of(packet* p) { return reinterpret_cast<rte_mbuf*>(packet_slot(p) - kMbufHeader); }
 uintptr_t pool_low = 0, pool_high = 0;  // bounds of all of pool_memory
 bool is_mbuf(packet* p) {
   const auto a = reinterpret_cast<uintptr_t>(p);
@@ -84,7 +87,7 @@ int ops_dequeue(rte_mempool*, void** objs, unsigned n) {
       // Free-list entries are canonical (header at the slot start + PACKET_HEADROOM): no need to
       // read the header, which is a cache line the receive path does not touch.
       objs[got++] = reinterpret_cast<rte_mbuf*>(reinterpret_cast<uint8_t*>(p) - PACKET_HEADROOM -
-                                                sizeof(rte_mbuf));
+                                                kMbufHeader);
     } else {
       retired.push_back(p);
     }
@@ -136,14 +139,15 @@ void init(const char* args, uint32_t mbufs) {
                              "); EAL options: " + (args && *args ? args : default_args()));
   }
   rte_mempool* mp =
-      rte_mempool_create_empty("snabb_packets", mbufs, sizeof(rte_mbuf) + PACKET_SLOT_SIZE,
-                               kCacheSize, sizeof(rte_pktmbuf_pool_private), rte_socket_id(), 0);
+      rte_mempool_create_empty("snabb_packets", mbufs, kMbufHeader + PACKET_SLOT_SIZE, kCacheSize,
+                               sizeof(rte_pktmbuf_pool_private), rte_socket_id(), 0);
   if (!mp) throw std::runtime_error("dpdk: cannot create the mbuf pool: " + rte_error(rte_errno));
   if (int rc = rte_mempool_set_ops_byname(mp, "snabb", nullptr); rc != 0) {
     throw std::runtime_error("dpdk: mempool handler: " + rte_error(rc));
   }
   rte_pktmbuf_pool_private priv{};
   priv.mbuf_data_room_size = PACKET_SLOT_SIZE;
+  priv.mbuf_priv_size = kPrivSize;
   rte_pktmbuf_pool_init(mp, &priv);
   populating = true;
   const int populated = rte_mempool_populate_default(mp);
@@ -305,8 +309,12 @@ uint32_t snabb_dpdk_tx(uint16_t port, uint16_t queue, link* in) {
         in->packets[slot] = p = copy;
         copied[port].tx_copied++;
       }
-      rte_mbuf* m = mbuf_of(p);
-      m->data_off = static_cast<uint16_t>(p->data - static_cast<uint8_t*>(m->buf_addr));
+      // The slot starts at buf_addr: the data's offset follows from our header alone (reading
+      // buf_addr would wait for the mbuf's cache line).
+      const uint16_t headroom = p->headroom & PACKET_HEADROOM_MASK;
+      rte_mbuf* m =
+          reinterpret_cast<rte_mbuf*>(reinterpret_cast<uint8_t*>(p) - headroom - kMbufHeader);
+      m->data_off = static_cast<uint16_t>(headroom + offsetof(packet, data));
       m->data_len = p->length;
       m->pkt_len = p->length;
       mbufs[ready] = m;
@@ -325,6 +333,23 @@ void snabb_dpdk_port_stats(uint16_t port, dpdk_port_stats* s) {
   rte_eth_stats_get(port, &st);
   *s = {st.ipackets, st.ibytes,    st.opackets,           st.obytes, st.imissed, st.ierrors,
         st.oerrors,  st.rx_nombuf, copied[port].tx_copied};
+}
+
+int snabb_dpdk_xstats(uint16_t port, dpdk_xstat* out, int max) {
+  const int n = rte_eth_xstats_get(port, nullptr, 0);
+  if (n <= 0) return 0;
+  std::vector<rte_eth_xstat> values(n);
+  std::vector<rte_eth_xstat_name> names(n);
+  if (rte_eth_xstats_get(port, values.data(), n) != n ||
+      rte_eth_xstats_get_names(port, names.data(), n) != n) {
+    return 0;
+  }
+  const int count = std::min(n, max);
+  for (int i = 0; i < count; ++i) {
+    std::snprintf(out[i].name, sizeof out[i].name, "%s", names[values[i].id].name);
+    out[i].value = values[i].value;
+  }
+  return count;
 }
 
 int snabb_dpdk_link_up(uint16_t port) {

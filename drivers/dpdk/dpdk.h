@@ -40,6 +40,12 @@ uint32_t snabb_dpdk_rx(uint16_t port, uint16_t queue, struct link* out);
 /* Sends what `in` holds, as much as the queue takes (the rest stays queued); returns how many. */
 uint32_t snabb_dpdk_tx(uint16_t port, uint16_t queue, struct link* in);
 void snabb_dpdk_port_stats(uint16_t port, struct dpdk_port_stats* s);
+/* The device's extended statistics (names as the PMD gives them); returns how many, up to max. */
+struct dpdk_xstat {
+  char name[64];
+  uint64_t value;
+};
+int snabb_dpdk_xstats(uint16_t port, struct dpdk_xstat* out, int max);
 /* 1 when the link is up. */
 int snabb_dpdk_link_up(uint16_t port);
 void snabb_dpdk_port_close(uint16_t port);

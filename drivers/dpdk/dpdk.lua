@@ -15,13 +15,23 @@ M.default_mbufs = 16384
 local ERRLEN = 1024
 local errbuf = ffi.new("char[?]", ERRLEN)
 
+-- The EAL options of the command line (snabb run/bench --eal "..."): EAL set up before the config
+-- runs.
+function M.add_options (parser)
+   parser:option("--eal", "DPDK EAL options, written --eal=\"-l 1 --no-pci ...\" (default: set up "
+                    .. "as drivers/dpdk/README.md says, when a config first uses DPDK)")
+end
+function M.apply_options (opts)
+   if opts.eal then M.init({args = opts.eal}) end
+end
+
 -- Sets up the EAL and the mbuf pool, once per process. options.args: EAL options as one string
 -- (default: this core, no PCI scan, hugepages if free, else 1 GB of ordinary memory);
 -- options.mbufs: how many packets DPDK may hold (default 16384).
 function M.init (options)
    options = options or {}
    if C.snabb_dpdk_init(options.args or "", options.mbufs or M.default_mbufs, errbuf, ERRLEN) ~= 0 then
-      error(ffi.string(errbuf), 2)
+      error(ffi.string(errbuf), 0)
    end
 end
 
@@ -70,12 +80,26 @@ function DpdkPort:port_stats ()
    return self.stats
 end
 
+-- The device's extended statistics: {name = value}.
+local xstats_buf = ffi.new("struct dpdk_xstat[512]")
+function DpdkPort:xstats ()
+   local result = {}
+   for i = 0, C.snabb_dpdk_xstats(self.id, xstats_buf, 512) - 1 do
+      result[ffi.string(xstats_buf[i].name)] = tonumber(xstats_buf[i].value)
+   end
+   return result
+end
+
 function DpdkPort:report ()
    local s = self:port_stats()
    print(("%s: link %s, rx %d packets (missed %d, no mbuf %d, errors %d), tx %d (errors %d, copied %d)"):format(
       self.spec, C.snabb_dpdk_link_up(self.id) == 1 and "up" or "down", tonumber(s.rx_packets),
       tonumber(s.rx_missed), tonumber(s.rx_nombuf), tonumber(s.rx_errors), tonumber(s.tx_packets),
       tonumber(s.tx_errors), tonumber(s.tx_copied)))
+   local x, names = self:xstats(), {}
+   for name, value in pairs(x) do if value ~= 0 then names[#names+1] = name end end
+   table.sort(names)
+   for _, name in ipairs(names) do print(("  %-40s %d"):format(name, x[name])) end
 end
 
 function DpdkPort:stop ()

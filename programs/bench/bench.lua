@@ -48,6 +48,7 @@ local function parser ()
    p:option("--json", "write the results as JSON to this file ('-': stdout) and print nothing else")
    p:option("--html", "write a self-contained HTML report to this file")
    observe.add_options(p)
+   require("drivers.dpdk.dpdk").add_options(p)
    return p
 end
 
@@ -124,6 +125,7 @@ end
 
 -- Runs the benchmark; returns the result table (the schema programs/bench/report expects).
 function M.bench (opts)
+   require("drivers.dpdk.dpdk").apply_options(opts)
    local c = run.load_config(opts.config, opts.args)
    local inport, outport = M.endpoints(c, opts["in"], opts.out)
    for _, name in ipairs({"bench_source", "bench_sink"}) do

@@ -15,6 +15,7 @@ local function parser ()
       :convert(tonumber)
    p:flag("-r --report", "print what each app and link did at the end")
    observe.add_options(p)
+   require("drivers.dpdk.dpdk").add_options(p)
    return p
 end
 
@@ -39,6 +40,7 @@ function M.run (args)
       return 2
    end
    observe.run(opts, "snabb run " .. opts.config, function ()
+      require("drivers.dpdk.dpdk").apply_options(opts)
       engine.configure(M.load_config(opts.config, opts.args))
       engine.main({duration = opts.duration, report = opts.report})
       engine.stop()
