@@ -1,4 +1,4 @@
--- snabb tests/dpdk_check.lua ring|null|copy|exhaust|nombufs: DPDK virtual devices in a graph for a while; the
+-- snabb tests/dpdk_check.lua ring|null|queues|copy|exhaust|nombufs: DPDK virtual devices in a graph for a while; the
 -- link counters add up, the port's counters match the apps', and every mbuf is back after stop.
 local dpdk = require("drivers.dpdk.dpdk")
 local basic = require("apps.basic.basic_apps")
@@ -20,6 +20,29 @@ end
 local early = packet.from_string(string.rep("\171", 60))
 dpdk.init{mbufs = 8192}
 local total = dpdk.mbufs()
+if mode == "queues" then
+   -- Two receive queues of one port, an app each: the device's per-queue counts are the apps'.
+   local c = config.new()
+   for q = 0, 1 do
+      config.app(c, "nic" .. q, dpdk.DpdkPort, {port = "net_null0", queue = q, rxqs = 2, txqs = 2})
+      config.app(c, "sink" .. q, basic.Sink)
+      config.link(c, ("nic%d.output -> sink%d.input"):format(q, q))
+   end
+   engine.configure(c)
+   engine.main({duration = 0.5})
+   links_add_up()
+   local x, s = engine.app_table.nic0:xstats(), engine.app_table.nic0:port_stats()
+   local out = {}
+   for _, a in ipairs(engine.app_stats()) do out[a.name] = a.packets_out end
+   check(x.rx_q0_packets == out.nic0 and x.rx_q1_packets == out.nic1 and out.nic0 > 1e6 and out.nic1 > 1e6,
+         "queues: device %s/%s, apps %d/%d", tostring(x.rx_q0_packets), tostring(x.rx_q1_packets), out.nic0, out.nic1)
+   check(s.rx_packets == out.nic0 + out.nic1, "port rx %d", tonumber(s.rx_packets))
+   engine.stop()
+   local _, free = dpdk.mbufs()
+   check(free == total, "%d of %d mbufs back after stop", free, total)
+   print(("dpdk_check queues: two queues, %d and %d packets, counted alike by the device"):format(out.nic0, out.nic1))
+   return
+end
 if mode == "exhaust" then
    -- An app that keeps every packet: the pool runs dry, the device counts what it could not receive,
    -- nothing crashes, and every mbuf comes back once the app is stopped.

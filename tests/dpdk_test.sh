@@ -21,7 +21,7 @@ for name in v4.pcap v6.pcap tftp_wrq.pcap arp.pcap; do
     fail "$name through net_pcap: $(diff "$tmp/expected.txt" "$tmp/actual.txt" | head -5)"
 done
 
-for mode in ring null copy exhaust nombufs; do
+for mode in ring null queues copy exhaust nombufs; do
   (cd "$here/.." && "$snabb" tests/dpdk_check.lua "$mode") >"$tmp/out.txt" 2>&1 ||
     fail "dpdk_check $mode: $(cat "$tmp/out.txt")"
   grep "^dpdk_check" "$tmp/out.txt"
