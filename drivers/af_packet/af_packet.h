@@ -1,0 +1,41 @@
+// AF_PACKET ports: a Linux interface as an app. Receiving reads a TPACKET_V3 ring the kernel fills
+// (memory-mapped, in blocks: no system call per packet); sending batches packets into sendmmsg.
+// The VLAN tag the kernel strips on receive is put back, so apps see frames as they were on the
+// wire. An interface that goes away is closed, counted, and opened again when it comes back.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/link.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// BEGIN FFI
+struct af_packet_stats {
+  uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
+  uint64_t rx_kernel_drops; /* PACKET_STATISTICS: frames the kernel dropped for lack of ring room */
+  uint64_t tx_errors;       /* frames the kernel refused (dropped, counted here) */
+  uint64_t reopened;        /* times the interface came back after going away */
+  uint64_t down;            /* 1 while the interface is gone */
+};
+
+struct snabb_af_packet;
+/* Opens an interface: promisc != 0 for promiscuous mode; fanout > 0 joins that PACKET_FANOUT (hash)
+   group. NULL with a message in err. */
+struct snabb_af_packet* snabb_af_packet_open(const char* ifname, int promisc, int fanout, char* err,
+                                             size_t errlen);
+/* Moves received frames into `out` (as many as fit); returns how many. */
+uint32_t snabb_af_packet_rx(struct snabb_af_packet* s, struct link* out);
+/* Sends what `in` holds; returns how many were sent (refused ones are counted and freed). */
+uint32_t snabb_af_packet_tx(struct snabb_af_packet* s, struct link* in);
+/* Checks the interface: reopens it if it came back. Returns 1 when up, 0 when gone. */
+int snabb_af_packet_check(struct snabb_af_packet* s);
+void snabb_af_packet_stats(struct snabb_af_packet* s, struct af_packet_stats* out);
+void snabb_af_packet_close(struct snabb_af_packet* s);
+// END FFI
+
+#ifdef __cplusplus
+}
+#endif
