@@ -375,6 +375,16 @@ function M.report (options)
       out:write(("%-34s %14s %14s %10s %8d\n"):format(
          l.link, cv(l.txpackets), cv(l.rxpackets), cv(l.txdrop), l.queued))
    end
+   -- Then what apps have to say for themselves (drivers: device counters, link state).
+   local first = true
+   for _, name in ipairs(sorted_keys(apps)) do
+      local object = apps[name].object
+      if object and not object.native and object.report then
+         if first then out:write("\n") first = false end
+         local ok, err = pcall(call_app, name, object, "report")
+         if not ok then M.log("engine: " .. err) end
+      end
+   end
 end
 
 function M.selftest ()
