@@ -5,8 +5,8 @@
 --   apps.json                 per-app engine counters and where each app's code is, rewritten once
 --                             a second and at the end
 -- which `snabb profile PID|DIR` reads, also while the process runs. The default directory,
--- /var/run/snabb/PID (or $TMPDIR/snabb-UID/PID where /var/run/snabb is not writable), is removed
--- at exit; a directory given with --rundir is kept.
+-- /var/run/snabb/PID (or $TMPDIR/snabb-UID/PID where /var/run/snabb is not writable), is made
+-- afresh and removed at exit; a directory given with --rundir is kept.
 local ffi = require("ffi")
 local engine = require("core.engine")
 local lib = require("core.lib")
@@ -52,12 +52,26 @@ local function writable (dir)
    return f ~= nil
 end
 
-function M.default_dir (pid)
-   pid = pid or C.getpid()
-   if make_dirs("/var/run/snabb") and writable("/var/run/snabb") then
-      return ("/var/run/snabb/%d"):format(pid)
+-- Where run directories go: /var/run/snabb, or $TMPDIR/snabb-UID where that is not writable.
+function M.base_dir ()
+   if make_dirs("/var/run/snabb") and writable("/var/run/snabb") then return "/var/run/snabb" end
+   return ("%s/snabb-%d"):format(os.getenv("TMPDIR") or "/tmp", C.getuid())
+end
+
+-- A new run directory BASE/PID, made here and so ours alone. Processes in other PID namespaces
+-- can have our PID: then the first free BASE/PID-2, BASE/PID-3, ...
+local function new_run_dir ()
+   local base = M.base_dir()
+   assert(make_dirs(base))
+   local pid = C.getpid()
+   for n = 1, 100 do
+      local dir = n == 1 and ("%s/%d"):format(base, pid) or ("%s/%d-%d"):format(base, pid, n)
+      if C.mkdir(dir, 493) == 0 then return dir end
+      if ffi.errno() ~= 17 then
+         error(("run directory %s: %s"):format(dir, ffi.string(C.strerror(ffi.errno()))), 0)
+      end
    end
-   return ("%s/snabb-%d/%d"):format(os.getenv("TMPDIR") or "/tmp", C.getuid(), pid)
+   error(("run directory: %s/%d... all taken"):format(base, pid), 0)
 end
 
 -- Where an app's code is: each source file with the first and last line of its methods.
@@ -113,9 +127,13 @@ end
 function M.start (options)
    options = options or {}
    assert(not state, "jit.observe: already started")
-   local dir = options.dir or M.default_dir()
-   local ok, err = make_dirs(dir)
-   if not ok then error(("run directory: %s"):format(err), 0) end
+   local dir = options.dir
+   if dir then
+      local ok, err = make_dirs(dir)
+      if not ok then error(("run directory: %s"):format(err), 0) end
+   else
+      dir = new_run_dir()
+   end
    assert(mkdir(dir .. "/vmprofile"))
    state = {dir = dir, keep = options.dir ~= nil, program = options.program or "snabb",
             started = os.time(), zones = {}, files = {}, apps = {}}
@@ -149,7 +167,6 @@ function M.start (options)
 end
 
 function M.dir () return state and state.dir end
-function M.uid () return C.getuid() end
 
 -- Writes the final counters, stops sampling and logging, and removes a temporary run directory.
 function M.stop ()

@@ -40,7 +40,10 @@ grep -q "^app fwd" "$tmp/fwd.txt" && grep -q "cycles/packet" "$tmp/fwd.txt" || f
 grep -q "WARNING: .* of its samples are interpreted; .*closure_app.lua:11 keeps it out of the JIT: NYI: bytecode FNEW" \
   "$tmp/closure.txt" || fail "no warning naming closure_app.lua:11: $(cat "$tmp/closure.txt")"
 
-# A live process, by PID; its temporary run directory is gone once it exits.
+# A live process, by PID; its temporary run directory is gone once it exits. (TMPDIR: where the
+# run directory goes when /var/run/snabb is not writable, as in Bazel's sandbox, whose PID
+# namespaces give concurrent tests the same PIDs.)
+export TMPDIR=$tmp
 "$snabb" run "$here/../examples/basic.lua" --duration 3 >/dev/null &
 pid=$!
 sleep 2

@@ -48,8 +48,7 @@ end
 -- The run directory named by a PID or a path.
 function M.find_dir (target)
    if tonumber(target) and not exists(target .. "/apps.json") then
-      for _, dir in ipairs({"/var/run/snabb/" .. target,
-                            ("%s/snabb-%d/%s"):format(os.getenv("TMPDIR") or "/tmp", observe.uid(), target)}) do
+      for _, dir in ipairs({"/var/run/snabb/" .. target, observe.base_dir() .. "/" .. target}) do
          if exists(dir .. "/apps.json") then return dir end
       end
       error(("no run directory for process %s (is it a snabb run, bench or basic1 with observation "
