@@ -76,12 +76,12 @@ class PacketPool {
     bool hugetlb = false;
     chunks_.emplace_back(&hugetlb);
     hugepages_ = chunks_.size() == 1 ? hugetlb : hugepages_ && hugetlb;
-    // Push in reverse so packets leave the stack in address order.
+    // Push in reverse so packets leave the stack in address order. Nothing is written into the
+    // slots: allocation writes the header, so the chunk's pages are faulted in as packets are first
+    // used, not all 32 MiB at once (a stall long enough for a NIC ring to overflow).
     for (int32_t i = n - 1; i >= 0; --i) {
-      auto* p = reinterpret_cast<packet*>(chunks_.back().slot(i) + PACKET_HEADROOM);
-      p->length = 0;
-      p->headroom = PACKET_HEADROOM;
-      list_[freelist_.nfree++] = p;
+      list_[freelist_.nfree++] =
+          reinterpret_cast<packet*>(chunks_.back().slot(i) + PACKET_HEADROOM);
     }
     allocated_ += n;
     return n;

@@ -45,7 +45,8 @@ class Socket {
   Socket(const std::string& ifname, bool promisc, int fanout) {
     ifindex_ = if_nametoindex(ifname.c_str());
     if (ifindex_ == 0) throw std::runtime_error("af_packet: no interface '" + ifname + "'");
-    fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    // Protocol 0: nothing is received until bind() names the interface and ETH_P_ALL.
+    fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
     if (fd_ < 0) throw std::runtime_error(errno_text("af_packet: socket (root needed?)"));
     const int version = TPACKET_V3, one = 1;
     option(PACKET_VERSION, &version, sizeof version, "TPACKET_V3");
@@ -94,11 +95,15 @@ class Socket {
     uint32_t room = std::min<uint32_t>(LINK_RING_SIZE - link_nreadable(out), kMaxRxPerCall);
     uint32_t received = 0;
     while (room > 0) {
-      auto* block = reinterpret_cast<tpacket_block_desc*>(ring_ + size_t{block_} * kBlockSize);
+      tpacket_block_desc* block = this->block(block_);
       if (remaining_ == 0) {
-        if (!(std::atomic_ref(block->hdr.bh1.block_status).load(std::memory_order_acquire) &
-              TP_STATUS_USER)) {
-          break;
+        if (!ready(block)) {
+          // The kernel does not always start filling at block 0 (frames can arrive between
+          // setting up the ring and binding): when it is ahead of us, go to its oldest block.
+          const uint32_t oldest = oldest_ready();
+          if (oldest == kBlocks) break;
+          block_ = oldest;
+          block = this->block(block_);
         }
         remaining_ = block->hdr.bh1.num_pkts;
         next_ = reinterpret_cast<uint8_t*>(block) + block->hdr.bh1.offset_to_first_pkt;
@@ -170,6 +175,25 @@ class Socket {
   }
   void option(int name, const void* value, socklen_t len, const char* what) {
     if (setsockopt(fd_, SOL_PACKET, name, value, len) != 0) fail(what);
+  }
+
+  tpacket_block_desc* block(uint32_t i) {
+    return reinterpret_cast<tpacket_block_desc*>(ring_ + size_t{i} * kBlockSize);
+  }
+  static bool ready(tpacket_block_desc* b) {
+    return std::atomic_ref(b->hdr.bh1.block_status).load(std::memory_order_acquire) &
+           TP_STATUS_USER;
+  }
+  // The block the kernel handed over first (lowest sequence number), or kBlocks if none is ready.
+  uint32_t oldest_ready() {
+    uint32_t oldest = kBlocks;
+    for (uint32_t i = 0; i < kBlocks; ++i) {
+      if (ready(block(i)) &&
+          (oldest == kBlocks || block(i)->hdr.bh1.seq_num < block(oldest)->hdr.bh1.seq_num)) {
+        oldest = i;
+      }
+    }
+    return oldest;
   }
 
   // A received frame as a packet, with the VLAN tag the kernel took off put back.
