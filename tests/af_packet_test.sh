@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end, as root: network namespaces joined by veth pairs, made and removed here. Captures sent
 # from one namespace by our AF_PACKET TX arrive in another, where our RX writes them to a pcap: every
-# frame, byte for byte (VLAN tags too: the kernel strips them, the driver puts them back). A graph
-# bridging two veths carries ping between two namespaces. A missing interface is one message; one
+# frame, byte for byte (VLAN tags too: the kernel strips them, the driver puts them back). Two
+# members of a fanout group share an interface by flow. A graph bridging two veths carries ping
+# between two namespaces. A missing interface is one message; one
 # that disappears and comes back is reported and reopened.
 set -euo pipefail
 snabb=$(realpath "$1")
@@ -50,6 +51,24 @@ for name in v4.pcap lwaftr/tcp-frominet-bound-vlan.pcap tftp_wrq.pcap; do
     fail "$name over veth: $(wc -l <"$tmp/expected.txt") lines sent, $(wc -l <"$tmp/actual.txt") received; $(diff "$tmp/expected.txt" "$tmp/actual.txt" | head -4)"
   echo "ok: $name arrived byte for byte"
 done
+
+# Two processes in one PACKET_FANOUT group share vb: every frame reaches exactly one of them, and
+# frames of one flow the same one (the kernel hashes flows).
+"$snabb" gen-pcap "$tmp/flows.pcap" --flows 16 --packets 1600 >/dev/null
+for n in 1 2; do
+  in_ns $b "$snabb" run "$here/configs/af_packet_fanout.lua" vb 42 "$tmp/fanout$n.pcap" --duration 3 &
+done
+sleep 1.5
+in_ns $a "$snabb" run "$here/configs/af_packet_send.lua" "$tmp/flows.pcap" va --duration 0.5 || fail "sending flows"
+wait
+sources() { "$here/tcpdump.sh" -nn -r "$1" 2>/dev/null | awk '{print $3}' | sort -u; }
+n1=$("$here/tcpdump.sh" -nn -r "$tmp/fanout1.pcap" 2>/dev/null | wc -l)
+n2=$("$here/tcpdump.sh" -nn -r "$tmp/fanout2.pcap" 2>/dev/null | wc -l)
+[ $((n1 + n2)) -eq 1600 ] && [ "$n1" -gt 0 ] && [ "$n2" -gt 0 ] ||
+  fail "fanout: $n1 + $n2 frames of 1600, each member should get some"
+[ -z "$(comm -12 <(sources "$tmp/fanout1.pcap") <(sources "$tmp/fanout2.pcap"))" ] ||
+  fail "fanout: a flow reached both members"
+echo "ok: fanout group of two: $n1 + $n2 frames, no flow split"
 
 # ping between namespaces a and c, through the graph bridging vb and vc2 in b.
 in_ns $a ip addr add 10.77.0.1/24 dev va
