@@ -28,7 +28,7 @@ for text in "packets in" "packets out" "Gbit/s on the wire" "cycles/pkt" "breath
 done
 sent=$(awk '/^packets in/ { gsub(",", "", $3); print $3 }' "$tmp/human.txt")
 # Never above the rate; below it only when other processes take the CPU (tests run in parallel).
-[ "$sent" -gt 125000 ] && [ "$sent" -lt 550000 ] || fail "1 Mpps for 0.5 s sent $sent packets"
+[ "$sent" -gt 100000 ] && [ "$sent" -lt 550000 ] || fail "1 Mpps for 0.5 s sent $sent packets"
 
 # Bad input: one message, non-zero exit.
 expect_error() { # expect_error STATUS TEXT ARGS...

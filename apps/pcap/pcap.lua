@@ -279,9 +279,10 @@ function M.selftest ()
    os.remove(out)
 
    -- Replay: loops and packet limits are exact; a rate is never exceeded (by more than 10%), and
-   -- reached unless other processes take the CPU (tokens do not pile up beyond 1 ms of traffic).
+   -- reached unless other processes take the CPU (tokens do not pile up beyond 1 ms of traffic, and
+   -- tests run in parallel: hence the low floor).
    local function near_rate (n, expected, what)
-      assert(n <= 1.1 * expected and n >= 0.5 * expected,
+      assert(n <= 1.1 * expected and n >= 0.2 * expected,
              ("%s: %d packets, expected %d"):format(what, n, expected))
    end
    local function replay (conf)
