@@ -41,3 +41,18 @@ def snabb_selftest(name, modules, deps = []):
         args = ["$(location //programs:snabb)"] + modules,
         data = ["//programs:snabb"] + deps,
     )
+
+def ffi_cdefs(name, hdrs):
+    """Generates NAME.lua, a module that feeds the "BEGIN FFI" regions of hdrs to ffi.cdef.
+
+    Args:
+      name: the generated file's base name; list ":NAME.lua" in a lua_modules target's srcs.
+      hdrs: C headers with // BEGIN FFI ... // END FFI regions.
+    """
+    native.genrule(
+        name = name + "_gen",
+        srcs = hdrs,
+        outs = [name + ".lua"],
+        cmd = "luajit $(location //jit:ffi_cdefs.lua) $@ $(SRCS)",
+        tools = ["//jit:ffi_cdefs.lua"],
+    )

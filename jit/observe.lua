@@ -74,8 +74,11 @@ local function new_run_dir ()
    error(("run directory: %s/%d... all taken"):format(base, pid), 0)
 end
 
--- Where an app's code is: each source file with the first and last line of its methods.
+-- Where an app's code is: each source file with the first and last line of its methods
+-- (worked out once per class: apps.json is rewritten every second).
+local code_cache = setmetatable({}, {__mode = "k"})
 local function code_of (class)
+   if code_cache[class] then return code_cache[class] end
    local files, order = {}, {}
    for _, method in ipairs(METHODS) do
       local f = rawget(class, method)
@@ -93,6 +96,7 @@ local function code_of (class)
          end
       end
    end
+   code_cache[class] = order
    return order
 end
 

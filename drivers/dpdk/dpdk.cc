@@ -37,7 +37,7 @@ rte_mempool* pool = nullptr;
 bool populating = false;
 std::vector<std::pair<uintptr_t, uintptr_t>> pool_memory;  // [start, end) of the mbufs' memory
 std::vector<packet*> retired;  // ordinary slots met while looking for mbufs: kept out of DPDK's way
-std::array<dpdk_port_stats, RTE_MAX_ETHPORTS> copied{};  // per port: tx_copied
+std::array<uint64_t, RTE_MAX_ETHPORTS> tx_copied{};  // per port
 
 // An mbuf's data room is a packet slot: [rte_mbuf][private area][slot: headroom, header, payload,
 // timestamp]. PMDs put received data RTE_PKTMBUF_HEADROOM (128) bytes into the slot; the 8-byte
@@ -218,7 +218,7 @@ uint16_t open_port(const std::string& spec, uint16_t rxqs, uint16_t txqs, uint16
   }
   check(rte_eth_dev_start(port), "start");
   rte_eth_promiscuous_enable(port);  // not every device can; that is fine
-  copied[port] = {};
+  tx_copied[port] = 0;
   return port;
 }
 
@@ -307,7 +307,7 @@ uint32_t snabb_dpdk_tx(uint16_t port, uint16_t queue, link* in) {
         packet* copy = copy_to_mbuf(p);
         if (!copy) break;
         in->packets[slot] = p = copy;
-        copied[port].tx_copied++;
+        tx_copied[port]++;
       }
       // The slot starts at buf_addr: the data's offset follows from our header alone (reading
       // buf_addr would wait for the mbuf's cache line).
@@ -331,8 +331,8 @@ uint32_t snabb_dpdk_tx(uint16_t port, uint16_t queue, link* in) {
 void snabb_dpdk_port_stats(uint16_t port, dpdk_port_stats* s) {
   rte_eth_stats st{};
   rte_eth_stats_get(port, &st);
-  *s = {st.ipackets, st.ibytes,    st.opackets,           st.obytes, st.imissed, st.ierrors,
-        st.oerrors,  st.rx_nombuf, copied[port].tx_copied};
+  *s = {st.ipackets, st.ibytes,  st.opackets,  st.obytes,      st.imissed,
+        st.ierrors,  st.oerrors, st.rx_nombuf, tx_copied[port]};
 }
 
 int snabb_dpdk_xstats(uint16_t port, dpdk_xstat* out, int max) {

@@ -3,6 +3,7 @@
 -- other tools build on; the text output lists IR as jit.dump does and disassembles with Capstone.
 local ffi = require("ffi")
 local argparse = require("argparse")
+local cli = require("programs.cli")
 local auditlog = require("jit.auditlog")
 local vmdef = require("jit.vmdef")
 local mp = require("MessagePack")
@@ -360,13 +361,9 @@ function M.run (args)
       :add_help("-h --help")
    p:argument("file", "the auditlog")
    p:flag("--json", "print the decoded log as JSON")
-   local ok, opts = p:pparse(args)
-   if not ok then
-      io.stderr:write(("snabb auditlog: %s\n\n%s\n"):format(opts, p:get_usage()))
-      return 2
-   end
-   local d
-   ok, d = pcall(M.decode, opts.file)
+   local opts = cli.parse(p, args)
+   if not opts then return 2 end
+   local ok, d = pcall(M.decode, opts.file)
    if not ok then
       io.stderr:write(("snabb auditlog: %s\n"):format(d))
       return 1

@@ -6,6 +6,7 @@ local link = require("core.link")
 local basic = require("apps.basic.basic_apps")
 local core = require("snabb.core")
 local argparse = require("argparse")
+local cli = require("programs.cli")
 local observe = require("jit.observe")
 
 local M = {}
@@ -41,10 +42,10 @@ end
 
 function M.run (args)
    local p = parser()
-   local ok, opts = p:pparse(args)
-   if not ok or not opts.npackets or opts.npackets < 1 then
-      io.stderr:write(("snabb basic1: %s\n\n%s\n"):format(
-         ok and "NPACKETS must be a number >= 1" or opts, p:get_usage()))
+   local opts = cli.parse(p, args)
+   if not opts then return 2 end
+   if not opts.npackets or opts.npackets < 1 then
+      cli.usage_error(p, "NPACKETS must be a number >= 1")
       return 2
    end
    observe.run(opts, "snabb basic1", function () basic1(opts.npackets) end)

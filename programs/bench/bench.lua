@@ -9,6 +9,7 @@
 -- bench_sink; the difference is what the graph dropped or still holds, link by link.
 local ffi = require("ffi")
 local argparse = require("argparse")
+local cli = require("programs.cli")
 local config = require("core.config")
 local engine = require("core.engine")
 local link = require("core.link")
@@ -239,11 +240,8 @@ end
 
 function M.run (args)
    local p = parser()
-   local ok, opts = p:pparse(args)
-   if not ok then
-      io.stderr:write(("snabb bench: %s\n\n%s\n"):format(opts, p:get_usage()))
-      return 2
-   end
+   local opts = cli.parse(p, args)
+   if not opts then return 2 end
    local result = observe.run(opts, "snabb bench " .. opts.config, function () return M.bench(opts) end)
    if opts.json then
       local text = require("dkjson").encode(result, {indent = true}) .. "\n"

@@ -4,6 +4,7 @@
 -- next one follows when the previous has left a 10 Gbit/s wire.
 local ffi = require("ffi")
 local argparse = require("argparse")
+local cli = require("programs.cli")
 require("core.cdefs")
 require("apps.pcap.cdefs")
 local packet = require("core.packet")
@@ -128,11 +129,8 @@ end
 
 function M.run (args)
    local p = parser()
-   local ok, opts = p:pparse(args)
-   if not ok then
-      io.stderr:write(("snabb gen-pcap: %s\n\n%s\n"):format(opts, p:get_usage()))
-      return 2
-   end
+   local opts = cli.parse(p, args)
+   if not opts then return 2 end
    opts.file = opts.output
    local bytes
    ok, bytes = pcall(M.generate, opts)

@@ -2,6 +2,7 @@
 -- the engine's exact cycles per packet (apps.json), the sampled vmprofile zones (what kind of code
 -- ran: compiled, interpreted, GC, ...; which traces), and the auditlog (trace source lines, aborts).
 local argparse = require("argparse")
+local cli = require("programs.cli")
 local lib = require("core.lib")
 local vmprofile = require("jit.vmprofile")
 local observe = require("jit.observe")
@@ -211,11 +212,8 @@ function M.run (args)
       :add_help("-h --help")
    p:argument("target", "PID of a running snabb, or a run directory (--rundir)")
    p:flag("--json", "print the report as JSON")
-   local ok, opts = p:pparse(args)
-   if not ok then
-      io.stderr:write(("snabb profile: %s\n\n%s\n"):format(opts, p:get_usage()))
-      return 2
-   end
+   local opts = cli.parse(p, args)
+   if not opts then return 2 end
    local report = M.report(M.load(M.find_dir(opts.target)))
    if opts.json then
       io.stdout:write(json.encode(report, {indent = true}), "\n")

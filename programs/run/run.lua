@@ -1,5 +1,6 @@
 -- snabb run CONFIG [--duration S] [--report]: runs the app graph that a Lua file returns.
 local argparse = require("argparse")
+local cli = require("programs.cli")
 local config = require("core.config")
 local engine = require("core.engine")
 local observe = require("jit.observe")
@@ -34,11 +35,8 @@ end
 
 function M.run (args)
    local p = parser()
-   local ok, opts = p:pparse(args)
-   if not ok then
-      io.stderr:write(("snabb run: %s\n\n%s\n"):format(opts, p:get_usage()))
-      return 2
-   end
+   local opts = cli.parse(p, args)
+   if not opts then return 2 end
    observe.run(opts, "snabb run " .. opts.config, function ()
       require("drivers.dpdk.dpdk").apply_options(opts)
       engine.configure(M.load_config(opts.config, opts.args))
