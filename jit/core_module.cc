@@ -45,7 +45,9 @@ std::vector<Link*> link_list(lua_State* L, int node_index, const char* field) {
 }
 
 // set_graph{ {name=, app=TABLE | native=HANDLE, stats=ADDR, inputs={ADDR...}, outputs={...},
-//             failed=BOOL, zone=N (vmprofile zone, optional)}, ... } in breath order.
+//             failed=BOOL, zone=N (vmprofile zone, optional),
+//             c_pull=ADDR, c_push=ADDR, c_arg=ADDR (a Lua app's methods in C, optional)}, ... }
+// in breath order.
 int set_graph(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   std::vector<AppNode> nodes;
@@ -72,6 +74,12 @@ int set_graph(lua_State* L) {
       lua_getfield(L, node_index, "app");
       luaL_checktype(L, -1, LUA_TTABLE);
       apps.push_back(std::make_unique<LuaApp>(L, -1));
+      lua_getfield(L, node_index, "c_pull");
+      lua_getfield(L, node_index, "c_push");
+      lua_getfield(L, node_index, "c_arg");
+      apps.back()->set_c_methods(reinterpret_cast<app_c_method>(address_field<void>(L, -3)),
+                                 reinterpret_cast<app_c_method>(address_field<void>(L, -2)),
+                                 address_field<void>(L, -1));
       node.app = apps.back().get();
     }
     node.inputs = link_list(L, node_index, "inputs");

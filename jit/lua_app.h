@@ -1,5 +1,7 @@
 // A Lua app behind the engine's App interface: pull/push are called through registry references
-// taken once per configuration, never looked up by name per breath.
+// taken once per configuration, never looked up by name per breath. An app may instead hand a
+// method to C (fields c_pull/c_push: app_c_method, c_arg: its argument), e.g. a driver whose
+// breath is all C: then the engine calls the C function and Lua is not entered at all.
 #pragma once
 #include <luajit-2.1/lua.hpp>
 
@@ -15,10 +17,17 @@ class LuaApp : public runtime::App {
   LuaApp(const LuaApp&) = delete;
   LuaApp& operator=(const LuaApp&) = delete;
 
-  bool has_pull() const override { return pull_ != LUA_NOREF; }
-  bool has_push() const override { return push_ != LUA_NOREF; }
-  void pull() override { call(pull_); }
-  void push() override { call(push_); }
+  bool has_pull() const override { return c_pull_ || pull_ != LUA_NOREF; }
+  bool has_push() const override { return c_push_ || push_ != LUA_NOREF; }
+  void pull() override { c_pull_ ? c_pull_(c_arg_) : call(pull_); }
+  void push() override { c_push_ ? c_push_(c_arg_) : call(push_); }
+
+  // Methods handed to C (see above); nullptr for those that are not.
+  void set_c_methods(app_c_method pull, app_c_method push, void* arg) {
+    c_pull_ = pull;
+    c_push_ = push;
+    c_arg_ = arg;
+  }
 
   // The Lua thread that is running the engine (set by snabb.core.run for the duration of a run).
   static void set_running_thread(lua_State* L) { running_ = L; }
@@ -30,6 +39,9 @@ class LuaApp : public runtime::App {
   int self_ = LUA_NOREF;
   int pull_ = LUA_NOREF;
   int push_ = LUA_NOREF;
+  app_c_method c_pull_ = nullptr;
+  app_c_method c_push_ = nullptr;
+  void* c_arg_ = nullptr;
   static inline lua_State* running_ = nullptr;
 };
 

@@ -1,6 +1,6 @@
 // The engine's breath loop: every app's pull, then push in topological order, repeated while
-// packets move. Each call is bracketed by TSC reads and followed by a sync of the app's links, so
-// cycles and packets per app are exact and always on. The graph itself (what to run, in which
+// packets move. Each call is bracketed by TSC reads (one per call, shared with the next) and
+// followed by a sync of the app's links, so cycles and packets per app are exact and always on. The graph itself (what to run, in which
 // order) is decided by the Lua engine (engine.lua) and handed over with set_graph().
 #pragma once
 #include <stdint.h>
@@ -43,6 +43,10 @@ uint64_t snabb_engine_breath_bucket_limit(int32_t i);
 double snabb_tsc_hz(void);
 /* Name of the app whose method is running, or "" outside app calls. */
 const char* snabb_engine_current_app(void);
+
+/* A pull or push a Lua app hands to C (its c_pull/c_push field, with c_arg): the engine calls it
+   directly, without entering Lua. */
+typedef void (*app_c_method)(void* arg);
 // END FFI
 
 #ifdef __cplusplus
@@ -100,7 +104,9 @@ class Engine {
 
  private:
   enum class Method { kPull, kPush };
-  uint64_t call(AppNode& node, Method method);
+  // `now` is the TSC when the breath or call starts; both leave it at their end.
+  uint64_t breathe(uint64_t& now);
+  uint64_t call(AppNode& node, Method method, uint64_t& now);
 
   std::vector<AppNode> nodes_;
   std::vector<AppNode*> pullers_;

@@ -66,6 +66,10 @@ local function call_app (name, object, method, ...)
    return unpack(results, 2)
 end
 
+-- An app may hand pull/push to C (jit/lua_app.h): fields with an FFI C function each and the
+-- pointer they are called with.
+local C_METHOD_FIELDS = {"c_pull", "c_push", "c_arg"}
+
 local function instantiate (name, spec)
    local class, arg = spec.class, spec.arg
    if class.native then
@@ -81,6 +85,12 @@ local function instantiate (name, spec)
    local object = call_app(name, class, "new", arg)
    if type(object) ~= "table" then
       error(("app '%s': new returned %s, not an app object"):format(name, type(object)), 0)
+   end
+   for _, field in ipairs(C_METHOD_FIELDS) do
+      if object[field] ~= nil and type(object[field]) ~= "cdata" then
+         error(("app '%s': %s is a %s, not a C function or pointer (cdata)"):format(
+            name, field, type(object[field])), 0)
+      end
    end
    object.appname = name
    return object
@@ -170,6 +180,9 @@ local function publish_graph ()
          local node = {name = name, stats = address(a.stats), failed = a.failed,
                        inputs = {}, outputs = {}, zone = M.profile_zone and M.profile_zone(name)}
          if a.object.native then node.native = a.object.native else node.app = a.object end
+         for _, field in ipairs(C_METHOD_FIELDS) do
+            if a.object[field] then node[field] = address(a.object[field]) end
+         end
          for _, direction in ipairs({"input", "output"}) do
             for _, l in ipairs(a.object[direction] or {}) do
                table.insert(node[direction .. "s"], address(l))
@@ -458,6 +471,29 @@ function M.selftest ()
    local before = app("sink").packets_in
    M.main({duration = 0.01})
    assert(app("sink").packets_in > before and M.app_table.broken == nil)
+
+   -- An app can hand pull to C: the engine calls the C function with c_arg, not the Lua method.
+   -- (The C function here is a Lua callback, so the test can see the call.)
+   local c_calls, c_arg_seen = 0, nil
+   local callback = ffi.cast("app_c_method", function (arg)
+      c_calls, c_arg_seen = c_calls + 1, tonumber(ffi.cast("uintptr_t", arg))
+   end)
+   local CPull = {}
+   function CPull:new (arg)
+      return setmetatable({c_pull = arg.c_pull, c_arg = ffi.cast("void *", 42)}, {__index = CPull})
+   end
+   function CPull:pull () error("the Lua pull must not be called") end
+   local with_c = graph(basic.Sink, 2)
+   config.app(with_c, "c_app", CPull, {c_pull = callback})
+   M.configure(with_c)
+   M.breathe()
+   assert(c_calls == 1 and c_arg_seen == 42, ("c_pull calls %d, arg %s"):format(c_calls, c_arg_seen))
+   local with_bad_c = graph(basic.Sink, 2)
+   config.app(with_bad_c, "c_app", CPull, {c_pull = "snabb_dpdk_pull"})
+   local ok_c, err_c = pcall(M.configure, with_bad_c)
+   assert(not ok_c and err_c:match("app 'c_app': c_pull is a string, not a C function"), err_c)
+   M.configure(graph(basic.Sink, 2))
+   callback:free()
 
    -- A config that fails its checks changes nothing.
    local bad = graph(basic.Sink, 2)

@@ -401,6 +401,15 @@ TEST_F(EngineTest, RunUntilRunsToDeadline) {
   EXPECT_EQ(sink->received(), engine_.stats().breaths);
 }
 
+// Breaths that call no app (every app failed, or none configured) still reach the deadline.
+TEST_F(EngineTest, RunUntilEndsWithoutAppCalls) {
+  start();
+  const uint64_t deadline = monotonic_ns() + 20'000'000;
+  EXPECT_TRUE(engine_.run_until(deadline, true));
+  EXPECT_GE(monotonic_ns(), deadline);
+  EXPECT_LT(monotonic_ns() - deadline, 1'000'000'000u);
+}
+
 TEST_F(EngineTest, RequestStopEndsRunAfterCurrentBreath) {
   add<Source>("src", 1);
   add<Sink>("sink");

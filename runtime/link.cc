@@ -16,7 +16,8 @@ uint64_t sum_lengths(const Link* l, int32_t from, int32_t to) {
       std::min<uint32_t>(static_cast<uint32_t>(to - from) & LINK_CURSOR_MASK, LINK_RING_SIZE);
   const uint32_t start = from & LINK_RING_MASK;
   const uint32_t first = std::min<uint32_t>(n, LINK_RING_SIZE - start);
-  uint64_t bytes = 0;
+  // A ring's worth of 16-bit lengths fits 32 bits, which vectorizes twice as wide as 64.
+  uint32_t bytes = 0;
   for (uint32_t i = 0; i < first; ++i) bytes += l->lengths[start + i];
   for (uint32_t i = 0; i < n - first; ++i) bytes += l->lengths[i];
   return bytes;
@@ -26,6 +27,9 @@ uint64_t sum_lengths(const Link* l, int32_t from, int32_t to) {
 
 LinkDelta link_sync(Link* l) {
   const int32_t w = l->write, r = l->read;
+  if (w == l->synced_write && r == l->synced_read && l->stats.txdrop == l->synced_txdrop) {
+    return {0, 0};  // the common case for half of an app's links in each call
+  }
   const uint32_t written = static_cast<uint32_t>(w - l->synced_write) & LINK_CURSOR_MASK;
   l->stats.txpackets += written + (l->stats.txdrop - l->synced_txdrop);
   l->stats.txbytes += sum_lengths(l, l->synced_write, w);

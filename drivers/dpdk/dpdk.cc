@@ -27,11 +27,17 @@ using runtime::packet_pool_adopt;
 using runtime::packet_pool_push;
 using runtime::packet_slot;
 
-constexpr uint16_t kBurst = 64;
-constexpr uint32_t kMaxRxPerCall = 512;  // engine.pull_npackets: half a link per breath
+constexpr uint16_t kBurst = 32;
+// Packets received per pull: half of engine.pull_npackets, as the links of a forwarding graph
+// hold a breath's packets of every port at once and a smaller breath stays nearer the CPU.
+constexpr uint32_t kMaxRxPerCall = 256;
 // DPDK's per-core cache in front of the free list: PMDs free sent mbufs one at a time, and each
-// would otherwise be a call into the mempool handler.
-constexpr unsigned kCacheSize = 256;
+// would otherwise be a call into the mempool handler. The largest DPDK allows, so that a breath of
+// two ports (2 x kMaxRxPerCall) goes round without touching the free list; DPDK also wants it no
+// larger than 2/3 of the pool.
+unsigned cache_size(uint32_t mbufs) {
+  return std::min<unsigned>(RTE_MEMPOOL_CACHE_MAX_SIZE, mbufs * 2 / 3);
+}
 
 rte_mempool* pool = nullptr;
 bool populating = false;
@@ -138,9 +144,9 @@ void init(const char* args, uint32_t mbufs) {
     throw std::runtime_error("dpdk: EAL initialisation failed (" + rte_error(rte_errno) +
                              "); EAL options: " + (args && *args ? args : default_args()));
   }
-  rte_mempool* mp =
-      rte_mempool_create_empty("snabb_packets", mbufs, kMbufHeader + PACKET_SLOT_SIZE, kCacheSize,
-                               sizeof(rte_pktmbuf_pool_private), rte_socket_id(), 0);
+  rte_mempool* mp = rte_mempool_create_empty("snabb_packets", mbufs, kMbufHeader + PACKET_SLOT_SIZE,
+                                             cache_size(mbufs), sizeof(rte_pktmbuf_pool_private),
+                                             rte_socket_id(), 0);
   if (!mp) throw std::runtime_error("dpdk: cannot create the mbuf pool: " + rte_error(rte_errno));
   if (int rc = rte_mempool_set_ops_byname(mp, "snabb", nullptr); rc != 0) {
     throw std::runtime_error("dpdk: mempool handler: " + rte_error(rc));
@@ -265,13 +271,15 @@ int snabb_dpdk_port_open(const char* spec, uint16_t rxqs, uint16_t txqs, uint16_
 
 // Writes straight into the link's ring (it has room for all of them): the same as link_transmit
 // for each packet, with one cursor update per burst.
-uint32_t snabb_dpdk_rx(uint16_t port, uint16_t queue, link* out) {
+void snabb_dpdk_pull(void* arg) {
+  const auto& q = *static_cast<dpdk_queue*>(arg);
+  link* out = q.output;
+  if (!out) return;
   uint32_t room =
       std::min<uint32_t>(LINK_RING_SIZE - snabb::runtime::link_nreadable(out), kMaxRxPerCall);
-  uint32_t received = 0;
   rte_mbuf* mbufs[kBurst];
   while (room > 0) {
-    const uint16_t n = rte_eth_rx_burst(port, queue, mbufs, std::min<uint32_t>(room, kBurst));
+    const uint16_t n = rte_eth_rx_burst(q.port, q.queue, mbufs, std::min<uint32_t>(room, kBurst));
     uint32_t w = static_cast<uint32_t>(out->write);
     for (uint16_t i = 0; i < n; ++i) {
       rte_mbuf* m = mbufs[i];
@@ -285,17 +293,17 @@ uint32_t snabb_dpdk_rx(uint16_t port, uint16_t queue, link* out) {
       out->packets[w & LINK_RING_MASK] = p;
       out->lengths[w & LINK_RING_MASK] = p->length;
       w++;
-      received++;
     }
     out->write = static_cast<int32_t>(w & LINK_CURSOR_MASK);
     room -= n;
     if (n < kBurst) break;
   }
-  return received;
 }
 
-uint32_t snabb_dpdk_tx(uint16_t port, uint16_t queue, link* in) {
-  uint32_t sent = 0;
+void snabb_dpdk_push(void* arg) {
+  const auto& q = *static_cast<dpdk_queue*>(arg);
+  link* in = q.input;
+  if (!in) return;
   rte_mbuf* mbufs[kBurst];
   for (uint32_t waiting = snabb::runtime::link_nreadable(in); waiting > 0;) {
     const uint16_t n = static_cast<uint16_t>(std::min<uint32_t>(waiting, kBurst));
@@ -307,7 +315,7 @@ uint32_t snabb_dpdk_tx(uint16_t port, uint16_t queue, link* in) {
         packet* copy = copy_to_mbuf(p);
         if (!copy) break;
         in->packets[slot] = p = copy;
-        tx_copied[port]++;
+        tx_copied[q.port]++;
       }
       // The slot starts at buf_addr: the data's offset follows from our header alone (reading
       // buf_addr would wait for the mbuf's cache line).
@@ -319,13 +327,11 @@ uint32_t snabb_dpdk_tx(uint16_t port, uint16_t queue, link* in) {
       m->pkt_len = p->length;
       mbufs[ready] = m;
     }
-    const uint16_t done = rte_eth_tx_burst(port, queue, mbufs, ready);
+    const uint16_t done = rte_eth_tx_burst(q.port, q.queue, mbufs, ready);
     in->read = static_cast<int32_t>(static_cast<uint32_t>(in->read + done) & LINK_CURSOR_MASK);
-    sent += done;
     waiting -= done;
     if (done < n) break;
   }
-  return sent;
 }
 
 void snabb_dpdk_port_stats(uint16_t port, dpdk_port_stats* s) {

@@ -6,8 +6,8 @@
 // mbuf's offset and length from the header. Packets from before initialisation (ordinary pool
 // slots) are copied into an mbuf when sent, and retired rather than handed to DPDK.
 //
-// rx and tx move whole bursts between a queue and a link in C++, so the Lua app (dpdk.lua) does
-// nothing per packet.
+// The DpdkPort app (dpdk.lua) hands its pull and push to snabb_dpdk_pull/push, which move whole
+// bursts between a queue and a link: no Lua runs in a port's part of a breath.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -35,10 +35,15 @@ int snabb_dpdk_initialized(void);
    rx_pcap=in.pcap"). Returns its port id, or -1 with a message in err. */
 int snabb_dpdk_port_open(const char* spec, uint16_t rxqs, uint16_t txqs, uint16_t ring_size,
                          int rss, char* err, size_t errlen);
-/* Receives up to as many packets as `out` has room for; returns how many. */
-uint32_t snabb_dpdk_rx(uint16_t port, uint16_t queue, struct link* out);
-/* Sends what `in` holds, as much as the queue takes (the rest stays queued); returns how many. */
-uint32_t snabb_dpdk_tx(uint16_t port, uint16_t queue, struct link* in);
+/* One queue of a port and the links of the app that drives it (NULL: not linked). */
+struct dpdk_queue {
+  uint16_t port, queue;
+  struct link *input, *output;
+};
+/* The app's pull: receives into output, a breath's worth at most. (app_c_method) */
+void snabb_dpdk_pull(void* queue);
+/* The app's push: sends what input holds, as much as the device takes (the rest stays queued). */
+void snabb_dpdk_push(void* queue);
 void snabb_dpdk_port_stats(uint16_t port, struct dpdk_port_stats* s);
 /* The device's extended statistics (names as the PMD gives them); returns how many, up to max. */
 struct dpdk_xstat {

@@ -19,7 +19,7 @@ local errbuf = ffi.new("char[?]", ERRLEN)
 -- runs.
 function M.add_options (parser)
    parser:option("--eal", "DPDK EAL options, written --eal=\"-l 1 --no-pci ...\" (default: set up "
-                    .. "as drivers/dpdk/README.md says, when a config first uses DPDK)")
+                    .. "as drivers/README.md says, when a config first uses DPDK)")
 end
 function M.apply_options (opts)
    if opts.eal then M.init({args = opts.eal}) end
@@ -62,17 +62,15 @@ function DpdkPort:new (conf)
          conf.queue, conf.rxqs, conf.txqs), 0)
    end
    p.users = p.users + 1
-   return setmetatable({spec = conf.port, id = p.id, queue = conf.queue,
+   local q = ffi.new("struct dpdk_queue", {port = p.id, queue = conf.queue})
+   -- pull and push are C functions (drivers/dpdk/dpdk.h): the engine calls them without Lua.
+   return setmetatable({spec = conf.port, id = p.id, queue = conf.queue, q = q,
+                        c_pull = C.snabb_dpdk_pull, c_push = C.snabb_dpdk_push, c_arg = q,
                         stats = ffi.new("struct dpdk_port_stats")}, {__index = DpdkPort})
 end
 
-function DpdkPort:pull ()
-   local o = self.output.output
-   if o then C.snabb_dpdk_rx(self.id, self.queue, o) end
-end
-
-function DpdkPort:push ()
-   C.snabb_dpdk_tx(self.id, self.queue, self.input.input)
+function DpdkPort:link ()
+   self.q.input, self.q.output = self.input.input, self.output.output
 end
 
 function DpdkPort:port_stats ()
