@@ -40,7 +40,11 @@ template <typename T>
 Field make_field(const char* name, size_t offset) {
   Kind kind = Kind::kOther;
   if constexpr (std::is_integral_v<T>) kind = std::is_signed_v<T> ? Kind::kSigned : Kind::kUnsigned;
-  return {name, offset, sizeof(T), alignof(T), kind};
+  if constexpr (std::is_unbounded_array_v<T>) {  // a flexible array member: no size of its own
+    return {name, offset, 0, alignof(std::remove_extent_t<T>), kind};
+  } else {
+    return {name, offset, sizeof(T), alignof(T), kind};
+  }
 }
 
 // Field F of type T as the C++ compiler lays it out.
@@ -104,8 +108,8 @@ function field_layout (ct, name)
    local v = o[name]
    local is64 = type(v) == "cdata" and (ffi.istype("int64_t", v) or ffi.istype("uint64_t", v))
    if type(v) == "cdata" and not is64 then
-      -- Arrays, nested structs (references) and pointers.
-      return offset, ffi.sizeof(v), 2, nil
+      -- Arrays, nested structs (references) and pointers; a flexible array member has no size.
+      return offset, ffi.sizeof(v) or 0, 2, nil
    end
    -- Integers: store all ones into a zeroed struct and see which bytes change. (An int64_t -1:
    -- the number -1 converts to uint64_t as 2^63.)

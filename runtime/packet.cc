@@ -20,6 +20,7 @@ static_assert(offsetof(packet, data) == 4);
 constexpr size_t kHugePage = 2 << 20;
 constexpr size_t kChunkBytes = 16 * kHugePage;  // about 3100 packets per growth step
 constexpr int32_t kDefaultMaxPackets = 1'000'000;
+constexpr int32_t kMaxMaxPackets = 1 << 24;  // 180 GB of packets
 
 // One mapping of packet slots; unmapped when the pool goes away.
 class Chunk {
@@ -60,16 +61,9 @@ class Chunk {
 
 class PacketPool {
  public:
-  packet_freelist* freelist() {
-    if (list_.empty()) {
-      list_.resize(max_packets_);
-      freelist_ = {0, max_packets_, list_.data()};
-    }
-    return &freelist_;
-  }
+  packet_freelist* freelist() { return freelist_; }
 
   int32_t grow() {
-    freelist();
     const int32_t n = static_cast<int32_t>(
         std::min<size_t>(Chunk::kSlots, static_cast<size_t>(max_packets_ - allocated_)));
     if (n == 0) return 0;
@@ -80,7 +74,7 @@ class PacketPool {
     // slots: allocation writes the header, so the chunk's pages are faulted in as packets are first
     // used, not all 32 MiB at once (a stall long enough for a NIC ring to overflow).
     for (int32_t i = n - 1; i >= 0; --i) {
-      list_[freelist_.nfree++] =
+      freelist_->list[freelist_->nfree++] =
           reinterpret_cast<packet*>(chunks_.back().slot(i) + PACKET_HEADROOM);
     }
     allocated_ += n;
@@ -88,14 +82,16 @@ class PacketPool {
   }
 
   void set_max(int32_t max_packets) {
+    if (max_packets < 1 || max_packets > kMaxMaxPackets) {
+      throw std::invalid_argument("packet pool: capacity must be 1.." +
+                                  std::to_string(kMaxMaxPackets));
+    }
     if (allocated_ > 0) throw std::logic_error("packet pool: capacity set after first allocation");
     max_packets_ = max_packets;
-    list_.assign(max_packets_, nullptr);
-    freelist_ = {0, max_packets_, list_.data()};
+    freelist_->max_packets = max_packets;
   }
 
   void adopt(uint8_t* slot) {
-    freelist();
     if (allocated_ >= max_packets_) {
       throw std::runtime_error("packet pool: no room for more packets (capacity " +
                                std::to_string(max_packets_) + ")");
@@ -104,7 +100,7 @@ class PacketPool {
     push(slot);
   }
   void push(uint8_t* slot) {
-    list_[freelist_.nfree++] = reinterpret_cast<packet*>(slot + PACKET_HEADROOM);
+    freelist_->list[freelist_->nfree++] = reinterpret_cast<packet*>(slot + PACKET_HEADROOM);
   }
 
   int32_t allocated() const { return allocated_; }
@@ -114,9 +110,20 @@ class PacketPool {
   int32_t max_packets_ = kDefaultMaxPackets;
   int32_t allocated_ = 0;
   bool hugepages_ = false;
-  std::vector<packet*> list_;
-  packet_freelist freelist_{};
+  packet_freelist* freelist_ = map_freelist();
   std::vector<Chunk> chunks_;
+
+  // Room for the largest capacity, reserved once so the list never moves (Lua keeps its address);
+  // pages are touched only as far as the list is used. Lives as long as the process.
+  static packet_freelist* map_freelist() {
+    const size_t bytes = sizeof(packet_freelist) + kMaxMaxPackets * sizeof(packet*);
+    void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mem == MAP_FAILED) throw std::runtime_error("packet pool: no memory for the free list");
+    auto* fl = static_cast<packet_freelist*>(mem);
+    fl->max_packets = kDefaultMaxPackets;
+    return fl;
+  }
 };
 
 PacketPool& pool() {
@@ -157,8 +164,13 @@ int32_t snabb_packet_grow(void) { return snabb::runtime::pool().grow(); }
 int32_t snabb_packet_allocated(void) { return snabb::runtime::pool().allocated(); }
 int snabb_packet_hugepages(void) { return snabb::runtime::pool().hugepages(); }
 int snabb_packet_set_max(int32_t max_packets) {
-  if (snabb::runtime::pool().allocated() > 0) return -1;
-  snabb::runtime::set_packet_pool_max(max_packets);
-  return 0;
+  try {
+    snabb::runtime::set_packet_pool_max(max_packets);
+    return 0;
+  } catch (const std::invalid_argument&) {
+    return -2;
+  } catch (const std::logic_error&) {
+    return -1;
+  }
 }
 }

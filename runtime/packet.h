@@ -34,11 +34,12 @@ struct packet {
    there may hold anything: allocation writes a fresh one.
    The counts are 64-bit on purpose: a type no link field has, so LuaJIT's type-based alias
    analysis keeps nfree in a register across an app's loop instead of reloading it after every
-   link store. */
+   link store. The list is inline and the struct never moves, so compiled Lua indexes it at a
+   constant address rather than loading a pointer to it for every allocate and free. */
 struct packet_freelist {
   int64_t nfree;
   int64_t max_packets;
-  struct packet** list;
+  struct packet* list[];
 };
 
 struct packet_freelist* snabb_packet_freelist(void);
@@ -46,7 +47,8 @@ struct packet_freelist* snabb_packet_freelist(void);
  */
 int32_t snabb_packet_grow(void);
 int32_t snabb_packet_allocated(void);
-/* Sets the pool's capacity; returns 0, or -1 once packets have been allocated. */
+/* Sets the pool's capacity; returns 0, -1 once packets have been allocated, or -2 for a capacity
+   outside 1..2^24. */
 int snabb_packet_set_max(int32_t max_packets);
 int snabb_packet_hugepages(void);
 // END FFI

@@ -27,21 +27,26 @@ M.headroom = HEADROOM
 
 local freelist = C.snabb_packet_freelist()
 
-local function grow ()
+local function grow () -- called by pop, called by allocate or clone: the caller is level 4
    if C.snabb_packet_grow() == 0 then
       local app = ffi.string(C.snabb_engine_current_app())
       error(("packet pool exhausted: all %d packets are in use%s"):format(
-         tonumber(freelist.max_packets), app ~= "" and (" (last allocation by app '%s')"):format(app) or ""), 3)
+         tonumber(freelist.max_packets), app ~= "" and (" (last allocation by app '%s')"):format(app) or ""), 4)
    end
+end
+
+-- A packet off the free list, its header as the last user left it.
+local function pop ()
+   if freelist.nfree == 0 then grow() end
+   local n = freelist.nfree - 1
+   freelist.nfree = n
+   return freelist.list[n]
 end
 
 -- The header is made fresh here, not when the packet is freed: the allocating app writes this
 -- cache line next anyway, while a freed packet's line (say, one a NIC sent) may be cold.
 local function allocate ()
-   if freelist.nfree == 0 then grow() end
-   local n = freelist.nfree - 1
-   freelist.nfree = n
-   local p = freelist.list[n]
+   local p = pop()
    cast(u32_ptr_t, p)[0] = FRESH_HEADER
    return p
 end
@@ -83,13 +88,22 @@ local function set_timestamp (p, ns)
    p.headroom = bor(p.headroom, TIMESTAMPED)
 end
 
+-- A small packet's header and data as 8-byte words: the first holds length, headroom and 4 bytes
+-- of data, so copying it with the headroom made fresh writes the clone's header as well. (Stores
+-- are what a clone costs: the CPU retires one per cycle here.)
+local KEEP_LENGTH_AND_DATA = bit.bnot(0xffff0000ULL)
+local FRESH_HEADROOM_WORD = HEADROOM * 65536ULL
+
 local function clone (p)
-   local c = allocate()
+   local c = pop()
    local length = p.length
-   c.length = length
    if length <= SMALL then
-      copy(c.data, p.data, SMALL)
+      local from, to = cast(u64_ptr_t, p), cast(u64_ptr_t, c)
+      to[0] = bor(band(from[0], KEEP_LENGTH_AND_DATA), FRESH_HEADROOM_WORD)
+      copy(to + 1, from + 1, SMALL - 4)
    else
+      cast(u32_ptr_t, c)[0] = FRESH_HEADER
+      c.length = length
       copy(c.data, p.data, length)
    end
    if band(p.headroom, TIMESTAMPED) ~= 0 then set_timestamp(c, timestamp_ptr(p)[0]) end
@@ -168,7 +182,10 @@ function M.allocated () return C.snabb_packet_allocated() end
 function M.nfree () return tonumber(freelist.nfree) end
 -- Caps the pool (default 1,000,000 packets); only before the first packet is allocated.
 function M.set_max_packets (n)
-   if C.snabb_packet_set_max(n) ~= 0 then
+   local rc = C.snabb_packet_set_max(n)
+   if rc == -2 then
+      error(("packet.set_max_packets: %s is not a capacity from 1 to %d"):format(n, 2^24), 2)
+   elseif rc ~= 0 then
       error("packet.set_max_packets: packets are already allocated", 2)
    end
 end
@@ -186,6 +203,14 @@ function M.selftest ()
    assert(M.tostring(p) == "world!")
    local c = clone(p)
    assert(c ~= p and M.tostring(c) == "world!")
+   -- A clone has a fresh header whatever the original's headroom, small or large.
+   for _, size in ipairs({0, 1, 55, 56, 57, 58, 59, 60, 61, 1500}) do
+      local o = prepend(from_string(string.rep("q", size)), "hd", 2)
+      local k = clone(o)
+      assert(k.length == size + 2 and k.headroom == HEADROOM and M.tostring(k) == M.tostring(o),
+             ("clone of %d bytes"):format(size + 2))
+      free(k); free(o)
+   end
    -- Prepending more than the headroom moves the payload instead of the header.
    local big = prepend(from_string("x"), string.rep("a", HEADROOM + 10), HEADROOM + 10)
    assert(big.length == HEADROOM + 11 and big.data[HEADROOM + 10] == string.byte("x"))
@@ -211,7 +236,8 @@ function M.selftest ()
    assert(timestamp(t) == 1234567890123456789ULL and M.tostring(t) == "mped")
    assert(band(t.headroom, HEADROOM_MASK) == HEADROOM + 3)
    local tc = clone(t)
-   assert(timestamp(tc) == 1234567890123456789ULL)
+   assert(timestamp(tc) == 1234567890123456789ULL and M.tostring(tc) == "mped")
+   assert(band(tc.headroom, HEADROOM_MASK) == HEADROOM)
    free(tc)
    free(t)
    local fresh = allocate()

@@ -55,6 +55,14 @@ TEST(PacketTest, FreeResetsLengthAndHeadroom) {
 TEST(PacketTest, CapacityCannotChangeAfterAllocation) {
   packet_free(packet_allocate());
   EXPECT_THROW(set_packet_pool_max(kPoolMax * 2), std::logic_error);
+  EXPECT_EQ(snabb_packet_set_max(kPoolMax * 2), -1);
+  EXPECT_EQ(snabb_packet_freelist()->max_packets, kPoolMax);
+}
+
+TEST(PacketTest, CapacityOutOfRangeIsRefused) {
+  EXPECT_THROW(set_packet_pool_max(0), std::invalid_argument);
+  EXPECT_THROW(set_packet_pool_max((1 << 24) + 1), std::invalid_argument);
+  EXPECT_EQ(snabb_packet_set_max(-5), -2);
   EXPECT_EQ(snabb_packet_freelist()->max_packets, kPoolMax);
 }
 

@@ -123,17 +123,22 @@ RTE_MEMPOOL_REGISTER_OPS(snabb_ops);
 std::string rte_error(int err) { return rte_strerror(err < 0 ? -err : err); }
 
 // Default EAL options: the core we run on (so a taskset stays as it is), no PCI scan, no files in
-// /var/run/dpdk, hugepages when the machine has free ones and 1 GB of ordinary memory otherwise
-// (--in-memory needs hugepages; --no-shconf is its equivalent without).
-std::string default_args() {
+// /var/run/dpdk, and memory for the mbufs plus DPDK's own: hugepages when enough are free,
+// ordinary memory otherwise (--in-memory needs hugepages; --no-shconf is its equivalent without).
+std::string default_args(uint32_t mbufs) {
+  const uint64_t needed_mb =
+      uint64_t{mbufs} * (kMbufHeader + PACKET_SLOT_SIZE + 128) / (1 << 20) + 256;
   std::ifstream meminfo("/proc/meminfo");
-  long free_hugepages = 0;
+  uint64_t free_hugepages = 0, hugepage_kb = 0;
   for (std::string line; std::getline(meminfo, line);) {
-    if (line.rfind("HugePages_Free:", 0) == 0) free_hugepages = std::stol(line.substr(15));
+    if (line.rfind("HugePages_Free:", 0) == 0) free_hugepages = std::stoull(line.substr(15));
+    if (line.rfind("Hugepagesize:", 0) == 0) hugepage_kb = std::stoull(line.substr(13));
   }
   const int cpu = std::max(sched_getcpu(), 0);
   return "-l " + std::to_string(cpu) + " --no-pci --no-telemetry --log-level=notice " +
-         (free_hugepages > 0 ? "--in-memory" : "--no-huge --no-shconf -m 1024");
+         (free_hugepages * hugepage_kb / 1024 >= needed_mb
+              ? "--in-memory"
+              : "--no-huge --no-shconf -m " + std::to_string(std::max<uint64_t>(1024, needed_mb)));
 }
 
 void init(const char* args, uint32_t mbufs) {
@@ -142,12 +147,13 @@ void init(const char* args, uint32_t mbufs) {
   static std::vector<std::string> words;
   static std::vector<char*> argv;
   words = {"snabb"};
-  std::istringstream in(args && *args ? args : default_args());
+  const std::string options = args && *args ? args : default_args(mbufs);
+  std::istringstream in(options);
   for (std::string w; in >> w;) words.push_back(w);
   for (auto& w : words) argv.push_back(w.data());
   if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
     throw std::runtime_error("dpdk: EAL initialisation failed (" + rte_error(rte_errno) +
-                             "); EAL options: " + (args && *args ? args : default_args()));
+                             "); EAL options: " + options);
   }
   rte_mempool* mp = rte_mempool_create_empty("snabb_packets", mbufs, kMbufHeader + PACKET_SLOT_SIZE,
                                              cache_size(mbufs), sizeof(rte_pktmbuf_pool_private),

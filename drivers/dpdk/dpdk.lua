@@ -26,7 +26,7 @@ function M.apply_options (opts)
 end
 
 -- Sets up the EAL and the mbuf pool, once per process. options.args: EAL options as one string
--- (default: this core, no PCI scan, hugepages if free, else 1 GB of ordinary memory);
+-- (default: this core, no PCI scan, hugepages if enough are free, else ordinary memory);
 -- options.mbufs: how many packets DPDK may hold (default 16384).
 function M.init (options)
    options = options or {}
