@@ -168,25 +168,28 @@ local function header (out, r)
    out[#out+1] = "</div>\n"
 end
 
+-- A titled panel: body() writes its content, or `empty` says there is none.
+local function panel (out, title, has_content, empty, body)
+   out[#out+1] = ('<section class="panel"><h2>%s</h2>\n'):format(title)
+   if has_content then body() else out[#out+1] = ('<p class="empty">%s</p>'):format(empty) end
+   out[#out+1] = "</section>\n"
+end
+
 local function charts (out, r)
-   local function panel (title, id, has_data, none)
-      out[#out+1] = ('<section class="panel"><h2>%s</h2>\n'):format(title)
-      out[#out+1] = has_data and ('<div class="chart"><canvas id="%s"></canvas></div>'):format(id)
-         or ('<p class="empty">%s</p>'):format(none)
-      out[#out+1] = "</section>\n"
+   local function chart (title, id, has_data, none)
+      panel(out, title, has_data, none, function ()
+         out[#out+1] = ('<div class="chart"><canvas id="%s"></canvas></div>'):format(id)
+      end)
    end
    out[#out+1] = '<div class="row">\n'
-   panel("Cycles per packet, by app", "cycles-chart", #(r.apps or {}) > 0, "no apps")
-   panel("Throughput over time", "throughput-chart", #(r.timeline or {}) > 0, "no samples")
+   chart("Cycles per packet, by app", "cycles-chart", #(r.apps or {}) > 0, "no apps")
+   chart("Throughput over time", "throughput-chart", #(r.timeline or {}) > 0, "no samples")
    out[#out+1] = "</div>\n"
 end
 
 local function apps_table (out, r)
-   out[#out+1] = '<section class="panel"><h2>Apps</h2>\n'
    local apps = r.apps or {}
-   if #apps == 0 then
-      out[#out+1] = '<p class="empty">no apps</p>'
-   else
+   panel(out, "Apps", #apps > 0, "no apps", function ()
       local rows = {}
       for i, a in ipairs(apps) do
          local width = finite(a.share) and math.max(0, math.min(1, a.share)) * 80 or 0
@@ -196,16 +199,12 @@ local function apps_table (out, r)
       end
       table_html(out, {{"app", "name"}, {"class"}, {"packets in", "n"}, {"packets out", "n"},
                        {"cycles/packet", "n"}, {"share of engine time", "share"}}, rows)
-   end
-   out[#out+1] = "</section>\n"
+   end)
 end
 
 local function links_table (out, r)
-   out[#out+1] = '<section class="panel"><h2>Links</h2>\n'
    local links = r.links or {}
-   if #links == 0 then
-      out[#out+1] = '<p class="empty">no links</p>'
-   else
+   panel(out, "Links", #links > 0, "no links", function ()
       local rows = {}
       for i, l in ipairs(links) do
          rows[i] = {esc(l.link or "?"), int(l.txpackets), int(l.rxpackets), int(l.txdrop), int(l.queued)}
@@ -213,16 +212,12 @@ local function links_table (out, r)
       table_html(out, {{"link", "name"}, {"txpackets", "n"}, {"rxpackets", "n"}, {"txdrop", "n txdrop"},
                        {"queued", "n"}}, rows,
                  function (i) local d = links[i].txdrop return finite(d) and d > 0 and "drop" or nil end)
-   end
-   out[#out+1] = "</section>\n"
+   end)
 end
 
 local function latency_table (out, r)
-   out[#out+1] = '<section class="panel"><h2>Breath latency (µs)</h2>\n'
    local l = r.breath_latency_us
-   if not l or next(l) == nil then
-      out[#out+1] = '<p class="empty">no samples</p>'
-   else
+   panel(out, "Breath latency (µs)", l and next(l) ~= nil, "no samples", function ()
       local keys = {"p50", "p90", "p99", "p999", "max"}
       local columns, cells = {}, {}
       for i, k in ipairs(keys) do
@@ -230,8 +225,7 @@ local function latency_table (out, r)
          cells[i] = fixed(l[k], 1)
       end
       table_html(out, columns, {cells}, nil, "compact")
-   end
-   out[#out+1] = "</section>\n"
+   end)
 end
 
 -- The result as JSON for a <script type="application/json"> block: no "<" at all, so neither
