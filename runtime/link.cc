@@ -9,11 +9,10 @@ namespace snabb::runtime {
 
 namespace {
 
-// Sum of the lengths noted in ring slots [from, to) (cursors modulo 2^31), as at most two
-// contiguous slices so the compiler vectorizes it.
+// Sum of the lengths noted in ring slots [from, to), as at most two contiguous slices so the
+// compiler vectorizes it.
 uint64_t sum_lengths(const Link* l, int32_t from, int32_t to) {
-  const uint32_t n =
-      std::min<uint32_t>(static_cast<uint32_t>(to - from) & LINK_CURSOR_MASK, LINK_RING_SIZE);
+  const uint32_t n = std::min<uint32_t>(link_distance(from, to), LINK_RING_SIZE);
   const uint32_t start = from & LINK_RING_MASK;
   const uint32_t first = std::min<uint32_t>(n, LINK_RING_SIZE - start);
   // A ring's worth of 16-bit lengths fits 32 bits, which vectorizes twice as wide as 64.
@@ -30,13 +29,13 @@ LinkDelta link_sync(Link* l) {
   if (w == l->synced_write && r == l->synced_read && l->stats.txdrop == l->synced_txdrop) {
     return {0, 0};  // the common case for half of an app's links in each call
   }
-  const uint32_t written = static_cast<uint32_t>(w - l->synced_write) & LINK_CURSOR_MASK;
+  const uint32_t written = link_distance(l->synced_write, w);
   l->stats.txpackets += written + (l->stats.txdrop - l->synced_txdrop);
   l->stats.txbytes += sum_lengths(l, l->synced_write, w);
   l->synced_write = w;
   l->synced_txdrop = l->stats.txdrop;
 
-  const uint32_t read = static_cast<uint32_t>(r - l->synced_read) & LINK_CURSOR_MASK;
+  const uint32_t read = link_distance(l->synced_read, r);
   l->stats.rxpackets += read;
   l->stats.rxbytes += sum_lengths(l, l->synced_read, r);
   l->synced_read = r;
@@ -52,7 +51,7 @@ void link_transmit(Link* l, packet* p) {
   }
   l->packets[l->write & LINK_RING_MASK] = p;
   l->lengths[l->write & LINK_RING_MASK] = p->length;
-  l->write = link_next(l->write);
+  l->write = link_advance(l->write, 1);
 }
 
 }  // namespace snabb::runtime

@@ -1,7 +1,9 @@
 // Links: rings of packet pointers between apps. Lua moves the cursors and notes each packet's
 // length; C++ folds that into the per-link stats after each app call (link_sync), so the per-packet
-// path updates no counters. Stats are exact as long as a link is synced at least once per ring's
-// worth of packets, which the engine does after every app call (and link.stats() does on demand).
+// path updates no counters. The cursors count packets freely and wrap modulo 2^32 (bit.tobit in
+// Lua, unsigned arithmetic here), so moving one is a single add. Stats are exact as long as a link
+// is synced at least once per ring's worth of packets, which the engine does after every app call
+// (and link.stats() does on demand).
 #pragma once
 #include <stdint.h>
 
@@ -12,11 +14,7 @@ extern "C" {
 #endif
 
 // BEGIN FFI
-enum {
-  LINK_RING_SIZE = 1024,
-  LINK_RING_MASK = 1023,
-  LINK_CURSOR_MASK = 0x7fffffff /* cursors run freely modulo 2^31 */
-};
+enum { LINK_RING_SIZE = 1024, LINK_RING_MASK = 1023 };
 
 struct link_stats {
   uint64_t txpackets; /* offered to the link: queued + dropped */
@@ -60,20 +58,22 @@ struct LinkDelta {
 
 LinkDelta link_sync(Link* l);
 
-inline uint32_t link_nreadable(const Link* l) {
-  return static_cast<uint32_t>(l->write - l->read) & LINK_CURSOR_MASK;
+// Packets from cursor `from` up to cursor `to`, modulo 2^32.
+inline uint32_t link_distance(int32_t from, int32_t to) {
+  return static_cast<uint32_t>(to) - static_cast<uint32_t>(from);
 }
+inline uint32_t link_nreadable(const Link* l) { return link_distance(l->read, l->write); }
 inline bool link_empty(const Link* l) { return l->read == l->write; }
 
-// The cursor after `cursor`, modulo 2^31; in unsigned arithmetic, as INT32_MAX + 1 would overflow.
-inline int32_t link_next(int32_t cursor) {
-  return static_cast<int32_t>((static_cast<uint32_t>(cursor) + 1) & LINK_CURSOR_MASK);
+// The cursor `n` packets after `cursor`; in unsigned arithmetic, as INT32_MAX + 1 would overflow.
+inline int32_t link_advance(int32_t cursor, uint32_t n) {
+  return static_cast<int32_t>(static_cast<uint32_t>(cursor) + n);
 }
 
 // Native-app access to links (the Lua versions live in link.lua).
 inline packet* link_receive(Link* l) {
   packet* p = l->packets[l->read & LINK_RING_MASK];
-  l->read = link_next(l->read);
+  l->read = link_advance(l->read, 1);
   return p;
 }
 void link_transmit(Link* l, packet* p);

@@ -1,15 +1,16 @@
 -- core.link: a ring of packets between two apps (struct link, runtime/link.h).
 -- receive/transmit only move cursors (and note lengths); the engine folds that into link stats after
--- each app call, so the per-packet path stays a few instructions long.
+-- each app call, so the per-packet path stays a few instructions long. The cursors count packets
+-- modulo 2^32: bit.tobit wraps them, and compiles to nothing (the JIT does 32-bit integer math).
 local ffi = require("ffi")
 require("core.cdefs")
 local packet = require("core.packet")
 local C = ffi.C
-local band = bit.band
+local band, tobit = bit.band, bit.tobit
 
 local M = {}
 
-local SIZE, RING_MASK, CURSOR_MASK = C.LINK_RING_SIZE, C.LINK_RING_MASK, C.LINK_CURSOR_MASK
+local SIZE, RING_MASK = C.LINK_RING_SIZE, C.LINK_RING_MASK
 local free = packet.free
 
 M.max = SIZE
@@ -26,7 +27,7 @@ end
 function M.receive (r)
    local i = r.read
    local p = r.packets[band(i, RING_MASK)]
-   r.read = band(i + 1, CURSOR_MASK)
+   r.read = tobit(i + 1)
    return p
 end
 
@@ -37,7 +38,7 @@ end
 
 function M.transmit (r, p)
    local w = r.write
-   if band(w - r.read, CURSOR_MASK) == SIZE then
+   if tobit(w - r.read) == SIZE then
       r.stats.txdrop = r.stats.txdrop + 1
       r.stats.txbytes = r.stats.txbytes + p.length
       free(p)
@@ -45,14 +46,14 @@ function M.transmit (r, p)
       local slot = band(w, RING_MASK)
       r.packets[slot] = p
       r.lengths[slot] = p.length
-      r.write = band(w + 1, CURSOR_MASK)
+      r.write = tobit(w + 1)
    end
 end
 
-function M.nreadable (r) return band(r.write - r.read, CURSOR_MASK) end
-function M.nwritable (r) return SIZE - band(r.write - r.read, CURSOR_MASK) end
+function M.nreadable (r) return tobit(r.write - r.read) end
+function M.nwritable (r) return SIZE - tobit(r.write - r.read) end
 function M.empty (r) return r.read == r.write end
-function M.full (r) return band(r.write - r.read, CURSOR_MASK) == SIZE end
+function M.full (r) return tobit(r.write - r.read) == SIZE end
 
 -- The link's counters, brought up to date (struct link_stats).
 function M.stats (r)
@@ -74,15 +75,18 @@ function M.selftest ()
    assert(s.rxpackets == 100 and s.txpackets == s.rxpackets + M.nreadable(r) + s.txdrop)
    -- Bytes are counted as queued: "1".."9" are 1 byte, "10".."99" 2, "100" 3.
    assert(s.rxbytes == 9 + 180 + 3, tostring(s.rxbytes))
-   -- Cursors run modulo 2^31: move them near the wrap point and keep going.
+   -- Cursors wrap from 2^31 - 1 to -2^31 and from -1 to 0: start near each and keep going.
    while not M.empty(r) do free(M.receive(r)) end
-   C.snabb_link_sync(r)
-   r.read, r.write, r.synced_read, r.synced_write = CURSOR_MASK - 5, CURSOR_MASK - 5, CURSOR_MASK - 5, CURSOR_MASK - 5
-   for i = 1, 20 do M.transmit(r, packet.from_string("abcd")) end
-   assert(M.nreadable(r) == 20 and r.write == 14)
-   for _ = 1, 20 do free(M.receive(r)) end
-   s = M.stats(r)
-   assert(M.empty(r) and s.rxpackets == SIZE + 20 and s.txpackets == SIZE + 30)
+   local rxbytes = M.stats(r).rxbytes
+   for round, start in ipairs({2^31 - 6, -6}) do
+      r.read, r.write, r.synced_read, r.synced_write = start, start, start, start
+      for _ = 1, 20 do M.transmit(r, packet.from_string("abcd")) end
+      assert(M.nreadable(r) == 20 and M.nwritable(r) == SIZE - 20 and r.write == tobit(start + 20))
+      for _ = 1, 20 do free(M.receive(r)) end
+      s = M.stats(r)
+      assert(M.empty(r) and s.rxpackets == SIZE + 20 * round and s.txpackets == SIZE + 10 + 20 * round)
+      assert(s.rxbytes == rxbytes + 80 * round)
+   end
    M.free(r)
    print("selftest: core.link ok")
 end

@@ -147,43 +147,43 @@ TEST_F(LinkTest, SyncFoldsCountsAndBytes) {
   EXPECT_EQ(l_->stats.rxbytes, before.rxbytes);
 }
 
-TEST_F(LinkTest, CursorsWrapAt2To31) {
-  constexpr int32_t kStart = LINK_CURSOR_MASK - 5;
-  l_->read = l_->write = l_->synced_read = l_->synced_write = kStart;
-  constexpr int kPackets = 20;
-  std::vector<packet*> sent;
-  uint64_t bytes = 0;
-  for (int i = 0; i < kPackets; ++i) {
-    packet* p = make_packet(static_cast<uint16_t>(64 + i));
-    bytes += p->length;
-    sent.push_back(p);
-    link_transmit(l_, p);
-    EXPECT_EQ(link_nreadable(l_), static_cast<uint32_t>(i + 1));
-    EXPECT_GE(l_->write, 0);
-    EXPECT_LE(l_->write, LINK_CURSOR_MASK);
-  }
-  EXPECT_EQ(l_->write, kPackets - 6);  // wrapped past 2^31 - 1 back to 0
-  LinkDelta d = link_sync(l_);
-  EXPECT_EQ(d.written, static_cast<uint32_t>(kPackets));
-  EXPECT_EQ(l_->stats.txpackets, static_cast<uint64_t>(kPackets));
-  EXPECT_EQ(l_->stats.txbytes, bytes);
+// Cursors wrap modulo 2^32: through INT32_MAX to INT32_MIN (as int32_t) and through -1 to 0.
+TEST_F(LinkTest, CursorsWrap) {
+  for (const int32_t start : {INT32_MAX - 5, -6}) {
+    SCOPED_TRACE(start);
+    link_sync(l_);
+    const link_stats before = l_->stats;
+    l_->read = l_->write = l_->synced_read = l_->synced_write = start;
+    constexpr int kPackets = 20;
+    std::vector<packet*> sent;
+    uint64_t bytes = 0;
+    for (int i = 0; i < kPackets; ++i) {
+      packet* p = make_packet(static_cast<uint16_t>(64 + i));
+      bytes += p->length;
+      sent.push_back(p);
+      link_transmit(l_, p);
+      EXPECT_EQ(link_nreadable(l_), static_cast<uint32_t>(i + 1));
+    }
+    EXPECT_EQ(l_->write, link_advance(start, kPackets));
+    EXPECT_EQ(l_->write, start == -6 ? kPackets - 6 : INT32_MIN + kPackets - 6);
+    LinkDelta d = link_sync(l_);
+    EXPECT_EQ(d.written, static_cast<uint32_t>(kPackets));
+    EXPECT_EQ(l_->stats.txpackets - before.txpackets, static_cast<uint64_t>(kPackets));
+    EXPECT_EQ(l_->stats.txbytes - before.txbytes, bytes);
 
-  for (int i = 0; i < kPackets; ++i) {
-    ASSERT_EQ(link_receive(l_), sent[i]) << i;
-    EXPECT_GE(l_->read, 0);
+    for (int i = 0; i < kPackets; ++i) ASSERT_EQ(link_receive(l_), sent[i]) << i;
+    EXPECT_TRUE(link_empty(l_));
+    d = link_sync(l_);
+    EXPECT_EQ(d.read, static_cast<uint32_t>(kPackets));
+    EXPECT_EQ(l_->stats.rxpackets - before.rxpackets, static_cast<uint64_t>(kPackets));
+    EXPECT_EQ(l_->stats.rxbytes - before.rxbytes, bytes);
+    ExpectStatsConsistent();
+    for (packet* p : sent) packet_free(p);
   }
-  EXPECT_TRUE(link_empty(l_));
-  EXPECT_EQ(l_->read, kPackets - 6);
-  d = link_sync(l_);
-  EXPECT_EQ(d.read, static_cast<uint32_t>(kPackets));
-  EXPECT_EQ(l_->stats.rxpackets, static_cast<uint64_t>(kPackets));
-  EXPECT_EQ(l_->stats.rxbytes, bytes);
-  ExpectStatsConsistent();
-  for (packet* p : sent) packet_free(p);
 }
 
 TEST_F(LinkTest, FullRingAcrossCursorWrap) {
-  l_->read = l_->write = l_->synced_read = l_->synced_write = LINK_CURSOR_MASK - 5;
+  l_->read = l_->write = l_->synced_read = l_->synced_write = INT32_MAX - 5;
   for (int i = 0; i < LINK_RING_SIZE; ++i) link_transmit(l_, make_packet(10));
   EXPECT_EQ(link_nreadable(l_), static_cast<uint32_t>(LINK_RING_SIZE));
   link_transmit(l_, make_packet(10));

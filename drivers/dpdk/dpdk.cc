@@ -307,7 +307,7 @@ void snabb_dpdk_pull(void* arg) {
       out->lengths[w & LINK_RING_MASK] = p->length;
       w++;
     }
-    out->write = static_cast<int32_t>(w & LINK_CURSOR_MASK);
+    out->write = static_cast<int32_t>(w);
     room -= n;
     if (n < kBurst) break;
   }
@@ -322,7 +322,7 @@ void snabb_dpdk_push(void* arg) {
     const uint16_t n = static_cast<uint16_t>(std::min<uint32_t>(waiting, kBurst));
     uint16_t ready = 0;
     for (; ready < n; ++ready) {
-      const uint32_t slot = static_cast<uint32_t>(in->read + ready) & LINK_RING_MASK;
+      const uint32_t slot = (static_cast<uint32_t>(in->read) + ready) & LINK_RING_MASK;
       packet* p = in->packets[slot];
       if (!is_mbuf(p)) {
         packet* copy = copy_to_mbuf(p);
@@ -341,7 +341,7 @@ void snabb_dpdk_push(void* arg) {
       mbufs[ready] = m;
     }
     const uint16_t done = rte_eth_tx_burst(q.port, q.queue, mbufs, ready);
-    in->read = static_cast<int32_t>(static_cast<uint32_t>(in->read + done) & LINK_CURSOR_MASK);
+    in->read = snabb::runtime::link_advance(in->read, done);
     waiting -= done;
     if (done < n) break;
   }
