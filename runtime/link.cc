@@ -15,7 +15,7 @@ uint64_t sum_lengths(const Link* l, int32_t from, int32_t to) {
   const uint32_t n = std::min<uint32_t>(link_distance(from, to), LINK_RING_SIZE);
   const uint32_t start = from & LINK_RING_MASK;
   const uint32_t first = std::min<uint32_t>(n, LINK_RING_SIZE - start);
-  // A ring's worth of 16-bit lengths fits 32 bits, which vectorizes twice as wide as 64.
+  // A ring's worth of lengths (each < 2^16) fits 32 bits, which vectorizes twice as wide as 64.
   uint32_t bytes = 0;
   for (uint32_t i = 0; i < first; ++i) bytes += l->lengths[start + i];
   for (uint32_t i = 0; i < n - first; ++i) bytes += l->lengths[i];

@@ -32,7 +32,10 @@ struct link {
   int32_t synced_read;
   int32_t synced_write;
   uint64_t synced_txdrop;
-  uint16_t lengths[LINK_RING_SIZE]; /* length of each packet as it was transmitted */
+  /* Length of each packet as it was transmitted. 32 bits wide, not 16 like packet.length, because
+     LuaJIT's alias analysis goes by type: a note then never aliases a packet's length, so a loop
+     that transmits keeps the lengths it has read in registers (basic1 +2.7%). */
+  uint32_t lengths[LINK_RING_SIZE];
   struct packet* packets[LINK_RING_SIZE];
 };
 
