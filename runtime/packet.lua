@@ -57,7 +57,11 @@ local function free (p)
    if n >= freelist.max_packets then
       error("packet.free: more packets freed than allocated (freed twice?)", 2)
    end
-   freelist.list[n] = cast(packet_ptr_t, cast(u8_ptr_t, p) - band(p.headroom, HEADROOM_MASK) + HEADROOM)
+   -- Most packets are freed where they were allocated: then the list takes p as it is.
+   if p.headroom ~= HEADROOM then
+      p = cast(packet_ptr_t, cast(u8_ptr_t, p) - band(p.headroom, HEADROOM_MASK) + HEADROOM)
+   end
+   freelist.list[n] = p
    freelist.nfree = n + 1
 end
 
