@@ -74,7 +74,7 @@ std::vector<Struct> ffi_structs() {
        alignof(Link),
        {CXX_FIELD(Link, read), CXX_FIELD(Link, write), CXX_FIELD(Link, stats),
         CXX_FIELD(Link, synced_read), CXX_FIELD(Link, synced_write), CXX_FIELD(Link, synced_txdrop),
-        CXX_FIELD(Link, lengths), CXX_FIELD(Link, packets)}},
+        CXX_FIELD(Link, queued_bytes), CXX_FIELD(Link, ring)}},
       {"struct app_stats",
        sizeof(app_stats),
        alignof(app_stats),
@@ -205,7 +205,7 @@ TEST_F(FfiLayoutTest, EnumConstantsMatch) {
   const std::map<std::string, long> constants = {
       {"PACKET_PAYLOAD_SIZE", PACKET_PAYLOAD_SIZE}, {"PACKET_HEADROOM", PACKET_HEADROOM},
       {"PACKET_SLOT_SIZE", PACKET_SLOT_SIZE},       {"LINK_RING_SIZE", LINK_RING_SIZE},
-      {"LINK_RING_MASK", LINK_RING_MASK},
+      {"LINK_RING_MASK", LINK_RING_MASK},           {"LINK_LENGTH_SHIFT", LINK_LENGTH_SHIFT},
   };
   for (const auto& [name, value] : constants) {
     const std::vector<double> lua = call("constant", {name}, 1);

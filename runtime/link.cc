@@ -9,16 +9,15 @@ namespace snabb::runtime {
 
 namespace {
 
-// Sum of the lengths noted in ring slots [from, to), as at most two contiguous slices so the
-// compiler vectorizes it.
+// Sum of the lengths in ring entries [from, to), as at most two contiguous slices so the compiler
+// vectorizes it.
 uint64_t sum_lengths(const Link* l, int32_t from, int32_t to) {
   const uint32_t n = std::min<uint32_t>(link_distance(from, to), LINK_RING_SIZE);
   const uint32_t start = from & LINK_RING_MASK;
   const uint32_t first = std::min<uint32_t>(n, LINK_RING_SIZE - start);
-  // A ring's worth of lengths (each < 2^16) fits 32 bits, which vectorizes twice as wide as 64.
-  uint32_t bytes = 0;
-  for (uint32_t i = 0; i < first; ++i) bytes += l->lengths[start + i];
-  for (uint32_t i = 0; i < n - first; ++i) bytes += l->lengths[i];
+  uint64_t bytes = 0;
+  for (uint32_t i = 0; i < first; ++i) bytes += link_entry_length(l->ring[start + i]);
+  for (uint32_t i = 0; i < n - first; ++i) bytes += link_entry_length(l->ring[i]);
   return bytes;
 }
 
@@ -30,14 +29,19 @@ LinkDelta link_sync(Link* l) {
     return {0, 0};  // the common case for half of an app's links in each call
   }
   const uint32_t written = link_distance(l->synced_write, w);
+  const uint64_t queued = sum_lengths(l, l->synced_write, w);
   l->stats.txpackets += written + (l->stats.txdrop - l->synced_txdrop);
-  l->stats.txbytes += sum_lengths(l, l->synced_write, w);
+  l->stats.txbytes += queued;
+  l->queued_bytes += queued;
   l->synced_write = w;
   l->synced_txdrop = l->stats.txdrop;
 
   const uint32_t read = link_distance(l->synced_read, r);
+  // A receiver usually empties its link, and then it has received every byte queued: no sum.
+  const uint64_t received = r == w ? l->queued_bytes : sum_lengths(l, l->synced_read, r);
   l->stats.rxpackets += read;
-  l->stats.rxbytes += sum_lengths(l, l->synced_read, r);
+  l->stats.rxbytes += received;
+  l->queued_bytes -= received;
   l->synced_read = r;
   return {read, written};
 }
@@ -49,8 +53,7 @@ void link_transmit(Link* l, packet* p) {
     packet_free(p);
     return;
   }
-  l->packets[l->write & LINK_RING_MASK] = p;
-  l->lengths[l->write & LINK_RING_MASK] = p->length;
+  link_slot(l, l->write) = link_entry(p);
   l->write = link_advance(l->write, 1);
 }
 

@@ -1,6 +1,8 @@
-// Links: rings of packet pointers between apps. Lua moves the cursors and notes each packet's
-// length; C++ folds that into the per-link stats after each app call (link_sync), so the per-packet
-// path updates no counters. The cursors count packets freely and wrap modulo 2^32 (bit.tobit in
+// Links: rings of packets between apps. Each ring entry is a packet's address with its length in
+// the top 16 bits (user-space addresses fit in 48), so a transmit is one store and the length it
+// had when sent travels with it. Lua moves the cursors; C++ folds cursor movement and the entries'
+// lengths into the per-link stats after each app call (link_sync), so the per-packet path updates
+// no counters. The cursors count packets freely and wrap modulo 2^32 (bit.tobit in
 // Lua, unsigned arithmetic here), so moving one is a single add. Stats are exact as long as a link
 // is synced at least once per ring's worth of packets, which the engine does after every app call
 // (and link.stats() does on demand).
@@ -14,7 +16,7 @@ extern "C" {
 #endif
 
 // BEGIN FFI
-enum { LINK_RING_SIZE = 1024, LINK_RING_MASK = 1023 };
+enum { LINK_RING_SIZE = 1024, LINK_RING_MASK = 1023, LINK_LENGTH_SHIFT = 48 };
 
 struct link_stats {
   uint64_t txpackets; /* offered to the link: queued + dropped */
@@ -32,11 +34,8 @@ struct link {
   int32_t synced_read;
   int32_t synced_write;
   uint64_t synced_txdrop;
-  /* Length of each packet as it was transmitted. 32 bits wide, not 16 like packet.length, because
-     LuaJIT's alias analysis goes by type: a note then never aliases a packet's length, so a loop
-     that transmits keeps the lengths it has read in registers (basic1 +2.7%). */
-  uint32_t lengths[LINK_RING_SIZE];
-  struct packet* packets[LINK_RING_SIZE];
+  uint64_t queued_bytes;         /* in the ring at the last sync */
+  uint64_t ring[LINK_RING_SIZE]; /* address | length << LINK_LENGTH_SHIFT */
 };
 
 struct link* snabb_link_new(void);
@@ -73,9 +72,24 @@ inline int32_t link_advance(int32_t cursor, uint32_t n) {
   return static_cast<int32_t>(static_cast<uint32_t>(cursor) + n);
 }
 
+// Packets must lie below this address to fit a ring entry (checked where memory is mapped).
+constexpr uintptr_t kLinkAddressLimit = uintptr_t{1} << LINK_LENGTH_SHIFT;
+
+inline uint64_t link_entry(const packet* p) {
+  return reinterpret_cast<uintptr_t>(p) | uint64_t{p->length} << LINK_LENGTH_SHIFT;
+}
+inline packet* link_entry_packet(uint64_t entry) {
+  return reinterpret_cast<packet*>(entry & (kLinkAddressLimit - 1));
+}
+inline uint32_t link_entry_length(uint64_t entry) {
+  return static_cast<uint32_t>(entry >> LINK_LENGTH_SHIFT);
+}
+// The ring entry at `cursor`.
+inline uint64_t& link_slot(Link* l, int32_t cursor) { return l->ring[cursor & LINK_RING_MASK]; }
+
 // Native-app access to links (the Lua versions live in link.lua).
 inline packet* link_receive(Link* l) {
-  packet* p = l->packets[l->read & LINK_RING_MASK];
+  packet* p = link_entry_packet(link_slot(l, l->read));
   l->read = link_advance(l->read, 1);
   return p;
 }

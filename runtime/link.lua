@@ -1,16 +1,21 @@
 -- core.link: a ring of packets between two apps (struct link, runtime/link.h).
--- receive/transmit only move cursors (and note lengths); the engine folds that into link stats after
--- each app call, so the per-packet path stays a few instructions long. The cursors count packets
+-- receive/transmit only move cursors; the engine folds that into link stats after each app call, so
+-- the per-packet path stays a few instructions long. A ring entry is the packet's address with its
+-- length in the top 16 bits: one store per transmit, and the length as sent for the byte counts. The cursors count packets
 -- modulo 2^32: bit.tobit wraps them, and compiles to nothing (the JIT does 32-bit integer math).
 local ffi = require("ffi")
 require("core.cdefs")
 local packet = require("core.packet")
 local C = ffi.C
-local band, tobit = bit.band, bit.tobit
+local band, bor, lshift, tobit = bit.band, bit.bor, bit.lshift, bit.tobit
+local cast = ffi.cast
 
 local M = {}
 
-local SIZE, RING_MASK = C.LINK_RING_SIZE, C.LINK_RING_MASK
+local SIZE, RING_MASK, LENGTH_SHIFT = C.LINK_RING_SIZE, C.LINK_RING_MASK, C.LINK_LENGTH_SHIFT
+local ADDRESS_MASK = lshift(1ULL, LENGTH_SHIFT) - 1
+local packet_ptr_t = ffi.typeof("struct packet *")
+local u64_t = ffi.typeof("uint64_t")
 local free = packet.free
 
 M.max = SIZE
@@ -24,16 +29,20 @@ function M.free (r)
    C.snabb_link_delete(r)
 end
 
+local function entry_packet (entry)
+   return cast(packet_ptr_t, band(entry, ADDRESS_MASK))
+end
+
 function M.receive (r)
    local i = r.read
-   local p = r.packets[band(i, RING_MASK)]
+   local entry = r.ring[band(i, RING_MASK)]
    r.read = tobit(i + 1)
-   return p
+   return entry_packet(entry)
 end
 
 function M.front (r)
    if r.read == r.write then return nil end
-   return r.packets[band(r.read, RING_MASK)]
+   return entry_packet(r.ring[band(r.read, RING_MASK)])
 end
 
 function M.transmit (r, p)
@@ -43,9 +52,7 @@ function M.transmit (r, p)
       r.stats.txbytes = r.stats.txbytes + p.length
       free(p)
    else
-      local slot = band(w, RING_MASK)
-      r.packets[slot] = p
-      r.lengths[slot] = p.length
+      r.ring[band(w, RING_MASK)] = bor(cast(u64_t, p), lshift(cast(u64_t, p.length), LENGTH_SHIFT))
       r.write = tobit(w + 1)
    end
 end

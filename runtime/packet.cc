@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/link.h"
+
 namespace snabb::runtime {
 namespace {
 
@@ -46,6 +48,12 @@ class Chunk {
     *hugetlb = mem != MAP_FAILED;
     if (mem == MAP_FAILED) mem = map_aligned();
     base_ = static_cast<uint8_t*>(mem);
+    if (reinterpret_cast<uintptr_t>(base_) + kChunkBytes > kLinkAddressLimit) {
+      munmap(std::exchange(base_, nullptr), kChunkBytes);
+      throw std::runtime_error(
+          "packet pool: memory mapped above 2^48, where link entries cannot "
+          "address it");
+    }
   }
   Chunk(Chunk&& other) noexcept : base_(std::exchange(other.base_, nullptr)) {}
   Chunk(const Chunk&) = delete;

@@ -137,7 +137,8 @@ class Socket {
     for (uint32_t waiting = link_nreadable(in); waiting > 0;) {
       const uint32_t n = std::min(waiting, kTxBatch);
       for (uint32_t i = 0; i < n; ++i) {
-        packet* p = in->packets[(static_cast<uint32_t>(in->read) + i) & LINK_RING_MASK];
+        packet* p =
+            runtime::link_entry_packet(runtime::link_slot(in, runtime::link_advance(in->read, i)));
         iov[i] = {p->data, p->length};
         msgs[i] = {};
         msgs[i].msg_hdr.msg_iov = &iov[i];

@@ -24,6 +24,10 @@
 namespace snabb::dpdk {
 namespace {
 
+using runtime::link_advance;
+using runtime::link_entry;
+using runtime::link_entry_packet;
+using runtime::link_slot;
 using runtime::packet_pool_adopt;
 using runtime::packet_pool_push;
 using runtime::packet_slot;
@@ -185,6 +189,11 @@ void init(const char* args, uint32_t mbufs) {
   std::sort(pool_memory.begin(), pool_memory.end());
   pool_low = pool_memory.front().first;
   pool_high = pool_memory.back().second;
+  if (pool_high > runtime::kLinkAddressLimit) {
+    throw std::runtime_error(
+        "dpdk: the mbuf pool lies above 2^48, where link entries cannot "
+        "address it (try --base-virtaddr in the EAL arguments)");
+  }
   const rte_memseg_list* area = rte_mem_virt2memseg_list(reinterpret_cast<void*>(pool_low));
   pool_in_one_area =
       area && area == rte_mem_virt2memseg_list(reinterpret_cast<void*>(pool_high - 1));
@@ -303,8 +312,7 @@ void snabb_dpdk_pull(void* arg) {
       auto* p = reinterpret_cast<packet*>(rte_pktmbuf_mtod(m, uint8_t*) - offsetof(packet, data));
       p->length = m->data_len;
       p->headroom = static_cast<uint16_t>(m->data_off - offsetof(packet, data));
-      out->packets[w & LINK_RING_MASK] = p;
-      out->lengths[w & LINK_RING_MASK] = p->length;
+      link_slot(out, static_cast<int32_t>(w)) = link_entry(p);
       w++;
     }
     out->write = static_cast<int32_t>(w);
@@ -322,12 +330,12 @@ void snabb_dpdk_push(void* arg) {
     const uint16_t n = static_cast<uint16_t>(std::min<uint32_t>(waiting, kBurst));
     uint16_t ready = 0;
     for (; ready < n; ++ready) {
-      const uint32_t slot = (static_cast<uint32_t>(in->read) + ready) & LINK_RING_MASK;
-      packet* p = in->packets[slot];
+      uint64_t& slot = link_slot(in, link_advance(in->read, ready));
+      packet* p = link_entry_packet(slot);
       if (!is_mbuf(p)) {
         packet* copy = copy_to_mbuf(p);
         if (!copy) break;
-        in->packets[slot] = p = copy;
+        slot = link_entry(p = copy);
         tx_copied[q.port]++;
       }
       // The slot starts at buf_addr: the data's offset follows from our header alone (reading
@@ -341,7 +349,7 @@ void snabb_dpdk_push(void* arg) {
       mbufs[ready] = m;
     }
     const uint16_t done = rte_eth_tx_burst(q.port, q.queue, mbufs, ready);
-    in->read = snabb::runtime::link_advance(in->read, done);
+    in->read = link_advance(in->read, done);
     waiting -= done;
     if (done < n) break;
   }

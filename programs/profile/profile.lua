@@ -30,6 +30,12 @@ local REASON_HINTS = {
    ["inner loop in root trace"] = "the loop itself is compiled, the code around it runs interpreted on each call",
    ["leaving loop in root trace"] = "the loop itself is compiled, the code after it runs interpreted",
 }
+-- Aborts that follow from how LuaJIT forms traces, not from anything the code does: an app's
+-- warning names one of these only when nothing else aborted there.
+local STRUCTURAL = {
+   ["inner loop in root trace"] = true, ["leaving loop in root trace"] = true,
+   ["blacklisted"] = true, ["down-recursion, restarting"] = true,
+}
 
 local function read_json (path)
    local f, err = io.open(path)
@@ -125,7 +131,8 @@ local function app_report (p, a, engine_cycles)
       end
       table.sort(r.traces, function (x, y) return x.share > y.share end)
    end
-   -- Aborts that started or ended in the app's code, most frequent first.
+   -- Aborts that started or ended in the app's code: causes before consequences, most frequent
+   -- first.
    local seen = {}
    for _, ab in ipairs(p.log and p.log.aborts or {}) do
       local start = ab.start or {}
@@ -133,13 +140,17 @@ local function app_report (p, a, engine_cycles)
          local where = ("%s:%s"):format(ab.source or "?", ab.line or "?")
          local key = where .. " " .. ab.reason
          if not seen[key] then
-            seen[key] = {where = where, reason = explain(ab.reason), count = 0}
+            seen[key] = {where = where, reason = explain(ab.reason), count = 0,
+                         structural = STRUCTURAL[ab.reason] or false}
             r.aborts[#r.aborts+1] = seen[key]
          end
          seen[key].count = seen[key].count + 1
       end
    end
-   table.sort(r.aborts, function (x, y) return x.count > y.count end)
+   table.sort(r.aborts, function (x, y)
+      if x.structural ~= y.structural then return y.structural end
+      return x.count > y.count
+   end)
    if (r.states.interp or 0) > M.interpreted_warning then
       local culprit = r.aborts[1]
       r.warning = ("%.0f%% of its samples are interpreted; %s"):format(100 * r.states.interp,
