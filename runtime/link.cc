@@ -9,16 +9,21 @@ namespace snabb::runtime {
 
 namespace {
 
-// Sum of the lengths in ring entries [from, to), as at most two contiguous slices so the compiler
-// vectorizes it.
+// The one loop every packet passes through outside Lua (3% of basic1 with SSE2 alone): compiled
+// also for AVX2 and AVX-512, picked at load time for the CPU at hand.
+__attribute__((target_clones("avx512f", "avx2", "default"))) uint64_t sum_entry_lengths(
+    const uint64_t* entries, uint32_t n) {
+  uint64_t bytes = 0;
+  for (uint32_t i = 0; i < n; ++i) bytes += link_entry_length(entries[i]);
+  return bytes;
+}
+
+// Sum of the lengths in ring entries [from, to): at most two contiguous slices.
 uint64_t sum_lengths(const Link* l, int32_t from, int32_t to) {
   const uint32_t n = std::min<uint32_t>(link_distance(from, to), LINK_RING_SIZE);
   const uint32_t start = from & LINK_RING_MASK;
   const uint32_t first = std::min<uint32_t>(n, LINK_RING_SIZE - start);
-  uint64_t bytes = 0;
-  for (uint32_t i = 0; i < first; ++i) bytes += link_entry_length(l->ring[start + i]);
-  for (uint32_t i = 0; i < n - first; ++i) bytes += link_entry_length(l->ring[i]);
-  return bytes;
+  return sum_entry_lengths(l->ring + start, first) + sum_entry_lengths(l->ring, n - first);
 }
 
 }  // namespace
