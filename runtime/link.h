@@ -34,8 +34,11 @@ struct link {
   int32_t synced_read;
   int32_t synced_write;
   uint64_t synced_txdrop;
-  uint64_t queued_bytes;         /* in the ring at the last sync */
-  uint64_t ring[LINK_RING_SIZE]; /* address | length << LINK_LENGTH_SHIFT */
+  uint64_t queued_bytes; /* in the ring at the last sync */
+  /* Tagged: address | length << LINK_LENGTH_SHIFT. Typed as pointers, not uint64_t, because
+     LuaJIT's alias analysis goes by type: then a transmit's store cannot alias the free list's
+     64-bit count, which a loop keeps in a register. */
+  struct packet* ring[LINK_RING_SIZE];
 };
 
 struct link* snabb_link_new(void);
@@ -75,17 +78,18 @@ inline int32_t link_advance(int32_t cursor, uint32_t n) {
 // Packets must lie below this address to fit a ring entry (checked where memory is mapped).
 constexpr uintptr_t kLinkAddressLimit = uintptr_t{1} << LINK_LENGTH_SHIFT;
 
-inline uint64_t link_entry(const packet* p) {
-  return reinterpret_cast<uintptr_t>(p) | uint64_t{p->length} << LINK_LENGTH_SHIFT;
+inline packet* link_entry(const packet* p) {
+  return reinterpret_cast<packet*>(reinterpret_cast<uintptr_t>(p) | uintptr_t{p->length}
+                                                                        << LINK_LENGTH_SHIFT);
 }
-inline packet* link_entry_packet(uint64_t entry) {
-  return reinterpret_cast<packet*>(entry & (kLinkAddressLimit - 1));
+inline packet* link_entry_packet(const packet* entry) {
+  return reinterpret_cast<packet*>(reinterpret_cast<uintptr_t>(entry) & (kLinkAddressLimit - 1));
 }
-inline uint32_t link_entry_length(uint64_t entry) {
-  return static_cast<uint32_t>(entry >> LINK_LENGTH_SHIFT);
+inline uint32_t link_entry_length(const packet* entry) {
+  return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(entry) >> LINK_LENGTH_SHIFT);
 }
 // The ring entry at `cursor`.
-inline uint64_t& link_slot(Link* l, int32_t cursor) { return l->ring[cursor & LINK_RING_MASK]; }
+inline packet*& link_slot(Link* l, int32_t cursor) { return l->ring[cursor & LINK_RING_MASK]; }
 
 // Native-app access to links (the Lua versions live in link.lua).
 inline packet* link_receive(Link* l) {

@@ -30,7 +30,7 @@ function M.free (r)
 end
 
 local function entry_packet (entry)
-   return cast(packet_ptr_t, band(entry, ADDRESS_MASK))
+   return cast(packet_ptr_t, band(cast(u64_t, entry), ADDRESS_MASK))
 end
 
 function M.receive (r)
@@ -52,7 +52,8 @@ function M.transmit (r, p)
       r.stats.txbytes = r.stats.txbytes + p.length
       free(p)
    else
-      r.ring[band(w, RING_MASK)] = bor(cast(u64_t, p), lshift(cast(u64_t, p.length), LENGTH_SHIFT))
+      local entry = bor(cast(u64_t, p), lshift(cast(u64_t, p.length), LENGTH_SHIFT))
+      r.ring[band(w, RING_MASK)] = cast(packet_ptr_t, entry)
       r.write = tobit(w + 1)
    end
 end

@@ -330,7 +330,7 @@ void snabb_dpdk_push(void* arg) {
     const uint16_t n = static_cast<uint16_t>(std::min<uint32_t>(waiting, kBurst));
     uint16_t ready = 0;
     for (; ready < n; ++ready) {
-      uint64_t& slot = link_slot(in, link_advance(in->read, ready));
+      packet*& slot = link_slot(in, link_advance(in->read, ready));
       packet* p = link_entry_packet(slot);
       if (!is_mbuf(p)) {
         packet* copy = copy_to_mbuf(p);
