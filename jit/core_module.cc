@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "jit/lua_app.h"
+#include "jit/vm.h"
 #include "runtime/clock.h"
 #include "runtime/engine.h"
 #include "runtime/native_app.h"
@@ -111,18 +112,22 @@ int push_run_result(lua_State* L, bool ok) {
 int run(lua_State* L) {
   const double deadline = luaL_checknumber(L, 1);
   const bool busywait = lua_isnone(L, 2) || lua_toboolean(L, 2);
-  LuaApp::set_running_thread(L);
+  push_traceback_handler(L);
+  LuaApp::set_running_thread(L, lua_gettop(L));
   const bool ok = runtime::engine().run_until(static_cast<uint64_t>(deadline * 1e9), busywait);
-  LuaApp::set_running_thread(nullptr);
+  LuaApp::set_running_thread(nullptr, 0);
+  lua_pop(L, 1);
   return push_run_result(L, ok);
 }
 
 // breathe(): one breath; returns true or the failure as run() does.
 int breathe(lua_State* L) {
   runtime::engine().clear_failure();
-  LuaApp::set_running_thread(L);
+  push_traceback_handler(L);
+  LuaApp::set_running_thread(L, lua_gettop(L));
   runtime::engine().breathe();
-  LuaApp::set_running_thread(nullptr);
+  LuaApp::set_running_thread(nullptr, 0);
+  lua_pop(L, 1);
   return push_run_result(L, !runtime::engine().failed());
 }
 

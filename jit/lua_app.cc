@@ -33,15 +33,21 @@ LuaApp::~LuaApp() {
 
 void LuaApp::call(int method_ref) {
   lua_State* L = running_ ? running_ : owner_;
-  push_traceback_handler(L);
+  int handler = running_handler_;
+  if (!running_) {
+    push_traceback_handler(L);
+    handler = lua_gettop(L);
+  }
   lua_rawgeti(L, LUA_REGISTRYINDEX, method_ref);
   lua_rawgeti(L, LUA_REGISTRYINDEX, self_);
-  if (lua_pcall(L, 1, 0, -3) != 0) {
-    std::string message = lua_tostring(L, -1) ? lua_tostring(L, -1) : "(non-string error)";
-    lua_pop(L, 2);
-    throw std::runtime_error(message);
+  const int rc = lua_pcall(L, 1, 0, handler);
+  std::string message;
+  if (rc != 0) {
+    message = lua_tostring(L, -1) ? lua_tostring(L, -1) : "(non-string error)";
+    lua_pop(L, 1);
   }
-  lua_pop(L, 1);
+  if (!running_) lua_pop(L, 1);
+  if (rc != 0) throw std::runtime_error(message);
 }
 
 }  // namespace snabb::jit

@@ -29,8 +29,12 @@ class LuaApp : public runtime::App {
     c_arg_ = arg;
   }
 
-  // The Lua thread that is running the engine (set by snabb.core.run for the duration of a run).
-  static void set_running_thread(lua_State* L) { running_ = L; }
+  // The Lua thread that is running the engine, and the stack index of the error handler it pushed
+  // for the calls (set by snabb.core.run for the duration of a run: one handler for all calls).
+  static void set_running_thread(lua_State* L, int handler_index) {
+    running_ = L;
+    running_handler_ = handler_index;
+  }
 
  private:
   void call(int method_ref);
@@ -43,6 +47,7 @@ class LuaApp : public runtime::App {
   app_c_method c_push_ = nullptr;
   void* c_arg_ = nullptr;
   static inline lua_State* running_ = nullptr;
+  static inline int running_handler_ = 0;
 };
 
 }  // namespace snabb::jit
