@@ -2,10 +2,10 @@
 // the top 16 bits (user-space addresses fit in 48), so a transmit is one store and the length it
 // had when sent travels with it. Lua moves the cursors; C++ folds cursor movement and the entries'
 // lengths into the per-link stats after each app call (link_sync), so the per-packet path updates
-// no counters. The cursors count packets freely and wrap modulo 2^32 (bit.tobit in
-// Lua, unsigned arithmetic here), so moving one is a single add. Stats are exact as long as a link
-// is synced at least once per ring's worth of packets, which the engine does after every app call
-// (and link.stats() does on demand).
+// no counters. The cursors count packets freely and wrap modulo 2^32 (bit.tobit in Lua, unsigned
+// arithmetic here), so moving one is a single add. Stats are exact as long as a link is synced at
+// least once per ring's worth of packets, which the engine does after every app call (and
+// link.stats() does on demand).
 #pragma once
 #include <stdint.h>
 

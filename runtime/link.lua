@@ -1,8 +1,9 @@
 -- core.link: a ring of packets between two apps (struct link, runtime/link.h).
 -- receive/transmit only move cursors; the engine folds that into link stats after each app call, so
 -- the per-packet path stays a few instructions long. A ring entry is the packet's address with its
--- length in the top 16 bits: one store per transmit, and the length as sent for the byte counts. The cursors count packets
--- modulo 2^32: bit.tobit wraps them, and compiles to nothing (the JIT does 32-bit integer math).
+-- length in the top 16 bits: one store per transmit, and the length as sent for the byte counts.
+-- The cursors count packets modulo 2^32: bit.tobit wraps them, and compiles to nothing (the JIT
+-- does 32-bit integer math).
 local ffi = require("ffi")
 require("core.cdefs")
 local packet = require("core.packet")

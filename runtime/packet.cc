@@ -165,8 +165,28 @@ void packet_free(packet* p) {
 }  // namespace snabb::runtime
 
 extern "C" {
-packet_freelist* snabb_packet_freelist(void) { return snabb::runtime::pool().freelist(); }
-int32_t snabb_packet_grow(void) { return snabb::runtime::pool().grow(); }
+// The pool's errors are returned, not thrown through LuaJIT's frames (which would lose the
+// message).
+namespace {
+std::string pool_error;
+}
+packet_freelist* snabb_packet_freelist(void) {
+  try {
+    return snabb::runtime::pool().freelist();
+  } catch (const std::exception& e) {
+    pool_error = e.what();
+    return nullptr;
+  }
+}
+int32_t snabb_packet_grow(void) {
+  try {
+    return snabb::runtime::pool().grow();
+  } catch (const std::exception& e) {
+    pool_error = e.what();
+    return -1;
+  }
+}
+const char* snabb_packet_pool_error(void) { return pool_error.c_str(); }
 int32_t snabb_packet_allocated(void) { return snabb::runtime::pool().allocated(); }
 int snabb_packet_hugepages(void) { return snabb::runtime::pool().hugepages(); }
 int snabb_packet_set_max(int32_t max_packets) {

@@ -42,10 +42,12 @@ struct packet_freelist {
   struct packet* list[];
 };
 
+/* NULL when the pool cannot be set up: snabb_packet_pool_error says why. */
 struct packet_freelist* snabb_packet_freelist(void);
-/* Adds fresh packets to the free list; returns how many (0 when max_packets are already allocated).
- */
+/* Adds fresh packets to the free list; returns how many (0 when max_packets are already allocated,
+   -1 when no memory could be mapped: snabb_packet_pool_error says why). */
 int32_t snabb_packet_grow(void);
+const char* snabb_packet_pool_error(void);
 int32_t snabb_packet_allocated(void);
 /* Sets the pool's capacity; returns 0, -1 once packets have been allocated, or -2 for a capacity
    outside 1..2^24. */

@@ -26,10 +26,13 @@ M.max_payload = PAYLOAD
 M.headroom = HEADROOM
 
 local freelist = C.snabb_packet_freelist()
+if freelist == nil then error(ffi.string(C.snabb_packet_pool_error()), 0) end
 
 -- Called by pop, called by allocate or clone: the error names their caller (level 4).
 local function grow ()
-   if C.snabb_packet_grow() == 0 then
+   local added = C.snabb_packet_grow()
+   if added < 0 then error(ffi.string(C.snabb_packet_pool_error()), 4) end
+   if added == 0 then
       local app = ffi.string(C.snabb_engine_current_app())
       error(("packet pool exhausted: all %d packets are in use%s"):format(
          tonumber(freelist.max_packets), app ~= "" and (" (last allocation by app '%s')"):format(app) or ""), 4)

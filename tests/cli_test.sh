@@ -39,6 +39,8 @@ expect 2 "snabb basic1: malformed argument 'lots'" "$snabb" basic1 lots
 expect 1 "script_error.lua:2: attempt to index local 'x'" "$snabb" "$configs/script_error.lua"
 expect 1 "bad_capacity.lua:2: packet.set_max_packets: 0 is not a capacity from 1 to 16777216" \
   "$snabb" "$configs/bad_capacity.lua"
+expect 1 "pool_no_memory.lua:11: packet pool: out of memory \(mmap failed\)" \
+  "$snabb" "$configs/pool_no_memory.lua"
 expect 0 "app 'hoarder' failed in pull: .*pool_exhaustion.lua:6: packet pool exhausted: all 4000 packets are in use \(last allocation by app 'hoarder'\)" \
   "$snabb" "$configs/pool_exhaustion.lua"
 
