@@ -109,25 +109,46 @@ int push_run_result(lua_State* L, bool ok) {
 }
 
 // run(deadline_seconds, busywait): breathes until the monotonic clock passes the deadline.
+// For the length of a run: one error handler for every call, and each Lua app's object and
+// methods on L's stack (lua_apps does not change during a run: set_graph comes between runs).
+class RunScope {
+ public:
+  explicit RunScope(lua_State* L) : L_(L), top_(lua_gettop(L)) {
+    push_traceback_handler(L);
+    LuaApp::set_running_thread(L, lua_gettop(L));
+    for (auto& app : lua_apps) app->push_for_run(L);
+  }
+  ~RunScope() {
+    for (auto& app : lua_apps) app->end_run();
+    LuaApp::set_running_thread(nullptr, 0);
+    lua_settop(L_, top_);
+  }
+  RunScope(const RunScope&) = delete;
+  RunScope& operator=(const RunScope&) = delete;
+
+ private:
+  lua_State* L_;
+  int top_;
+};
+
 int run(lua_State* L) {
   const double deadline = luaL_checknumber(L, 1);
   const bool busywait = lua_isnone(L, 2) || lua_toboolean(L, 2);
-  push_traceback_handler(L);
-  LuaApp::set_running_thread(L, lua_gettop(L));
-  const bool ok = runtime::engine().run_until(static_cast<uint64_t>(deadline * 1e9), busywait);
-  LuaApp::set_running_thread(nullptr, 0);
-  lua_pop(L, 1);
+  bool ok;
+  {
+    RunScope scope(L);
+    ok = runtime::engine().run_until(static_cast<uint64_t>(deadline * 1e9), busywait);
+  }
   return push_run_result(L, ok);
 }
 
 // breathe(): one breath; returns true or the failure as run() does.
 int breathe(lua_State* L) {
   runtime::engine().clear_failure();
-  push_traceback_handler(L);
-  LuaApp::set_running_thread(L, lua_gettop(L));
-  runtime::engine().breathe();
-  LuaApp::set_running_thread(nullptr, 0);
-  lua_pop(L, 1);
+  {
+    RunScope scope(L);
+    runtime::engine().breathe();
+  }
   return push_run_result(L, !runtime::engine().failed());
 }
 

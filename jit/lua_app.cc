@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "jit/vm.h"
 
@@ -31,15 +32,29 @@ LuaApp::~LuaApp() {
   for (int ref : {self_, pull_, push_}) luaL_unref(owner_, LUA_REGISTRYINDEX, ref);
 }
 
-void LuaApp::call(int method_ref) {
+void LuaApp::push_for_run(lua_State* L) {
+  luaL_checkstack(L, 3, "engine run");
+  for (auto [ref, slot] :
+       {std::pair{self_, &self_slot_}, {pull_, &pull_slot_}, {push_, &push_slot_}}) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    *slot = lua_gettop(L);
+  }
+}
+
+void LuaApp::call(int method_ref, int method_slot) {
   lua_State* L = running_ ? running_ : owner_;
   int handler = running_handler_;
   if (!running_) {
     push_traceback_handler(L);
     handler = lua_gettop(L);
   }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, method_ref);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, self_);
+  if (running_ && method_slot) {
+    lua_pushvalue(L, method_slot);
+    lua_pushvalue(L, self_slot_);
+  } else {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, method_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, self_);
+  }
   const int rc = lua_pcall(L, 1, 0, handler);
   std::string message;
   if (rc != 0) {
