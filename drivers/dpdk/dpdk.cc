@@ -27,6 +27,7 @@ namespace {
 using runtime::link_advance;
 using runtime::link_entry;
 using runtime::link_entry_packet;
+using runtime::link_nreadable;
 using runtime::link_slot;
 using runtime::packet_pool_adopt;
 using runtime::packet_pool_push;
@@ -297,8 +298,7 @@ void snabb_dpdk_pull(void* arg) {
   const auto& q = *static_cast<dpdk_queue*>(arg);
   link* out = q.output;
   if (!out) return;
-  uint32_t room =
-      std::min<uint32_t>(LINK_RING_SIZE - snabb::runtime::link_nreadable(out), kMaxRxPerCall);
+  uint32_t room = std::min<uint32_t>(LINK_RING_SIZE - link_nreadable(out), kMaxRxPerCall);
   rte_mbuf* mbufs[kBurst];
   while (room > 0) {
     const uint16_t n = rte_eth_rx_burst(q.port, q.queue, mbufs, std::min<uint32_t>(room, kBurst));
@@ -326,7 +326,7 @@ void snabb_dpdk_push(void* arg) {
   link* in = q.input;
   if (!in) return;
   rte_mbuf* mbufs[kBurst];
-  for (uint32_t waiting = snabb::runtime::link_nreadable(in); waiting > 0;) {
+  for (uint32_t waiting = link_nreadable(in); waiting > 0;) {
     const uint16_t n = static_cast<uint16_t>(std::min<uint32_t>(waiting, kBurst));
     uint16_t ready = 0;
     for (; ready < n; ++ready) {
