@@ -51,17 +51,6 @@ LinkDelta link_sync(Link* l) {
   return {read, written};
 }
 
-void link_transmit(Link* l, packet* p) {
-  if (link_nreadable(l) == LINK_RING_SIZE) {
-    l->stats.txdrop++;
-    l->stats.txbytes += p->length;
-    packet_free(p);
-    return;
-  }
-  link_slot(l, l->write) = link_entry(p);
-  l->write = link_advance(l->write, 1);
-}
-
 }  // namespace snabb::runtime
 
 namespace {

@@ -97,7 +97,17 @@ inline packet* link_receive(Link* l) {
   l->read = link_advance(l->read, 1);
   return p;
 }
-void link_transmit(Link* l, packet* p);
+// A full link frees the packet and counts a drop (its bytes count as offered).
+inline void link_transmit(Link* l, packet* p) {
+  if (link_nreadable(l) == LINK_RING_SIZE) {
+    l->stats.txdrop++;
+    l->stats.txbytes += p->length;
+    packet_free(p);
+    return;
+  }
+  link_slot(l, l->write) = link_entry(p);
+  l->write = link_advance(l->write, 1);
+}
 
 }  // namespace snabb::runtime
 #endif

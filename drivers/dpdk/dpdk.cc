@@ -58,7 +58,6 @@ std::array<uint64_t, RTE_MAX_ETHPORTS> tx_copied{};  // per port
 constexpr uint16_t kPrivSize = 8;
 constexpr size_t kMbufHeader = sizeof(rte_mbuf) + kPrivSize;
 uint8_t* slot_of(rte_mbuf* m) { return reinterpret_cast<uint8_t*>(m) + kMbufHeader; }
-rte_mbuf* mbuf_of(packet* p) { return reinterpret_cast<rte_mbuf*>(packet_slot(p) - kMbufHeader); }
 uintptr_t pool_low = 0, pool_high = 0;  // bounds of all of pool_memory
 // True when [pool_low, pool_high) lies in one of the EAL's memory areas (memseg lists): address
 // space it reserved for itself, so nothing but DPDK memory (our mbufs, between the chunks) can be
