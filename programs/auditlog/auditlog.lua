@@ -128,7 +128,7 @@ end
 
 local IRTYPE = {[0] = "nil", "fal", "tru", "lud", "str", "p32", "thr", "pro", "fun", "p64", "cdt",
                 "tab", "udt", "flt", "num", "i8 ", "u8 ", "i16", "u16", "int", "u32", "i64", "u64",
-                "sfp", "vec"} -- vec: 16 bytes, moved by copies (third_party/luajit/v128-copies.patch)
+                "sfp", "xmm", "ymm"} -- 16 and 32 bytes, moved by copies (third_party/luajit)
 
 local function irop (ot)
    local i = 6 * rshift(ot, 8)
