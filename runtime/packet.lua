@@ -231,8 +231,8 @@ function M.selftest ()
              ("clone of %d bytes"):format(size + 2))
       free(k); free(o)
    end
-   -- Small clones move data through SSE registers: every bit pattern survives, NaNs of all kinds,
-   -- interpreted and compiled (the loop runs often enough to be traced).
+   -- Small clones move data through vector registers: every bit pattern survives, NaNs of all
+   -- kinds, interpreted and compiled (the loop runs often enough to be traced).
    local nans = {"\1\0\0\0\0\0\240\127", "\0\0\0\0\0\0\248\255", "\255\255\255\255\255\255\255\255",
                  "\0\0\0\0\0\0\240\255", "\1\0\0\0\0\0\0\0"}
    local patterns = {}

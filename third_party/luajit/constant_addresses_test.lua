@@ -1,16 +1,16 @@
 -- Tests constant-addresses.patch in the LuaJIT that snabb links: fields of a struct whose address
 -- is a constant in a trace (a cdata pointer in an upvalue, like the packet free list) are told
 -- apart by offset, so a store to one field no longer forces a reload of another of the same type.
--- Accesses through other constant pointers, exact or overlapping, must still be seen. Run as `snabb constant_addresses_test.lua`.
+-- Accesses through other constant pointers, exact or overlapping, must still be seen. Run as
+-- `snabb constant_addresses_test.lua`.
 local ffi = require("ffi")
 local jutil = require("jit.util")
 local vmdef = require("jit.vmdef")
 
 local memory = ffi.new("int64_t[4]")
 local s = ffi.cast("struct { int64_t count, limit; } *", memory) -- a constant in traces below
-local bytes = ffi.cast("int32_t *", memory)
 
--- Loads of `op` (e.g. "XLOAD") after the LOOP instruction of the traces compiled while fn runs.
+-- Runs fn; returns the XLOADs after the LOOP instruction of the traces compiled meanwhile.
 local function loads_in_loops (fn)
    local traces = {}
    local function on_trace (what, tr) if what == "stop" then traces[#traces + 1] = tr end end

@@ -33,12 +33,12 @@ local push = basic.Sink.push
 local entry
 for _, tr in ipairs(stopped) do
    local s, info = started[tr], jutil.traceinfo(tr)
-   if s.func == push and s.pc == 0 and info.linktype == "root" and started[info.link].func == push then
-      entry = tr
-   end
+   local into_loop = info.linktype == "root" and started[info.link].func == push
+   if s.func == push and s.pc == 0 and into_loop then entry = tr end
 end
 if not entry then
-   error("no trace from Sink:push's entry into its loop; its aborts: " .. table.concat(aborts, "; "))
+   error("no trace from Sink:push's entry into its loop; its aborts: " ..
+         table.concat(aborts, "; "))
 end
 print(("entry traces: Sink:push's entry is trace %d, linked to trace %d"):format(
    entry, jutil.traceinfo(entry).link))
