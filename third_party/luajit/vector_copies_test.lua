@@ -116,6 +116,30 @@ for i = 1, 1000 do
 end
 assert(sum == 0.25 * 500500, "a double changed across a 32-byte copy")
 
+-- Register pressure: 15 doubles live across a 128-byte copy, more than the 16 vector registers
+-- hold, so values are spilled (here the copy's own vectors, to 32-byte slots) and restored.
+local a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15 =
+   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+local lines_ptr_t = ffi.typeof("test_lines32 *")
+for i = 1, 1000 do
+   local x = i * 0.5
+   a1, a2, a3, a4, a5 = a1 + x, a2 + 2 * x, a3 + 3 * x, a4 + 4 * x, a5 + 5 * x
+   a6, a7, a8 = a6 + 6 * x, a7 + 7 * x, a8 + 8 * x
+   ffi.cast(lines_ptr_t, dst + (i % 3) * 128)[0] = ffi.cast(lines_ptr_t, src + (i % 2) * 128)[0]
+   a9, a10, a11, a12 = a9 + 9 * x, a10 + 10 * x, a11 + 11 * x, a12 + 12 * x
+   a13, a14, a15 = a13 + 13 * x, a14 + 14 * x, a15 + 15 * x
+end
+local half = 0.5 * 500500
+for k, a in ipairs({a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15}) do
+   assert(a == k * half, ("accumulator %d is %s, want %s"):format(k, a, k * half))
+end
+for k = 0, 2 do
+   local from = ((1000 - (1000 - k) % 3) % 2) * 128 -- the last i with i % 3 == k
+   for j = 0, 127 do
+      assert(dst[k * 128 + j] == src[from + j], ("under pressure: line %d byte %d"):format(k, j))
+   end
+end
+
 -- A copy into a new object, read after the trace exits: the object cannot be sunk (a snapshot
 -- cannot replay a vector store), so its contents must be there when the interpreter looks.
 local line_t = ffi.typeof("test_line16")
