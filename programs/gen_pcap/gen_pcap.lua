@@ -132,8 +132,7 @@ function M.run (args)
    local opts = cli.parse(p, args)
    if not opts then return 2 end
    opts.file = opts.output
-   local bytes
-   ok, bytes = pcall(M.generate, opts)
+   local ok, bytes = pcall(M.generate, opts)
    if not ok then
       io.stderr:write(("snabb gen-pcap: %s\n"):format(bytes))
       return 1

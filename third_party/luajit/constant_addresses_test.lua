@@ -4,28 +4,18 @@
 -- Accesses through other constant pointers, exact or overlapping, must still be seen. Run as
 -- `snabb constant_addresses_test.lua`.
 local ffi = require("ffi")
-local jutil = require("jit.util")
-local vmdef = require("jit.vmdef")
+local compiled_ir = dofile((arg[0]:match("^(.*/)") or "") .. "compiled_ir.lua")
 
 local memory = ffi.new("int64_t[4]")
 local s = ffi.cast("struct { int64_t count, limit; } *", memory) -- a constant in traces below
 
 -- Runs fn; returns the XLOADs after the LOOP instruction of the traces compiled meanwhile.
 local function loads_in_loops (fn)
-   local traces = {}
-   local function on_trace (what, tr) if what == "stop" then traces[#traces + 1] = tr end end
-   jit.attach(on_trace, "trace")
-   fn()
-   jit.attach(on_trace)
-   assert(#traces > 0, "nothing was compiled")
+   local ir, ntraces = compiled_ir(fn)
+   assert(ntraces > 0, "nothing was compiled")
    local n = 0
-   for _, tr in ipairs(traces) do
-      local in_loop = false
-      for ins = 1, jutil.traceinfo(tr).nins - 1 do
-         local _, ot = jutil.traceir(tr, ins)
-         local op = vmdef.irnames:sub(6 * bit.rshift(ot, 8) + 1, 6 * bit.rshift(ot, 8) + 5)
-         if op == "LOOP " then in_loop = true elseif in_loop and op == "XLOAD" then n = n + 1 end
-      end
+   for _, ins in ipairs(ir) do
+      if ins.in_loop and ins.op == "XLOAD" then n = n + 1 end
    end
    return n
 end

@@ -2,9 +2,7 @@
 -- (IR type V128), or 32 with AVX2 (V256), and every byte arrives. Run as
 -- `snabb vector_copies_test.lua`.
 local ffi = require("ffi")
-local vmdef = require("jit.vmdef")
-local jutil = require("jit.util")
-local band, rshift = bit.band, bit.rshift
+local compiled_ir = dofile((arg[0]:match("^(.*/)") or "") .. "compiled_ir.lua")
 
 local IRT_V128, IRT_V256 = 24, 25 -- lj_ir.h: after SOFTFP
 
@@ -21,18 +19,10 @@ typedef struct { test_v256 a, b, c, d; } test_lines32;
 
 -- Runs fn; returns the 16- and 32-byte loads and stores in the traces compiled meanwhile.
 local function vector_moves (fn)
-   local traces = {}
-   local function on_trace (what, tr) if what == "stop" then traces[#traces + 1] = tr end end
-   jit.attach(on_trace, "trace")
-   fn()
-   jit.attach(on_trace)
    local moves = {[IRT_V128] = 0, [IRT_V256] = 0}
-   for _, tr in ipairs(traces) do
-      for ins = 1, jutil.traceinfo(tr).nins - 1 do
-         local _, ot = jutil.traceir(tr, ins)
-         local name = vmdef.irnames:sub(6 * rshift(ot, 8) + 1, 6 * rshift(ot, 8) + 5)
-         local t = band(ot, 31)
-         if (name == "XLOAD" or name == "XSTOR") and moves[t] then moves[t] = moves[t] + 1 end
+   for _, ins in ipairs(compiled_ir(fn)) do
+      if (ins.op == "XLOAD" or ins.op == "XSTORE") and moves[ins.type] then
+         moves[ins.type] = moves[ins.type] + 1
       end
    end
    return moves[IRT_V128], moves[IRT_V256]
