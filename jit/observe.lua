@@ -169,7 +169,7 @@ function M.start (options)
       C.close(fd)
       C.snabb_rundir_close()
       error(holder > 0 and ("run directory %s: in use by process %d"):format(dir, holder)
-               or rundir_error(dir .. "/lock"), 0)
+               or rundir_error(dir), 0)
    end
    -- From here on, M.stop cleans up whatever this function has done when it stops.
    local exit = os.exit

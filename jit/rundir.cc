@@ -321,17 +321,16 @@ int snabb_rundir_sweep(int basefd) {
     Fd run_dir(openat(basefd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (run_dir.get() < 0) continue;
     Fd lock(openat(run_dir.get(), "lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    bool dead;
-    int pid = std::atoi(e->d_name);
+    bool dead = false;
     if (lock.get() >= 0) {
       if (flock(lock.get(), LOCK_EX | LOCK_NB) != 0) continue;  // alive
       // Free, and its process had written who it was (so it had locked it): dead. An empty
       // lock is one being made: its process is judged as one without a lock file, below.
-      dead = !read_lock(lock.get(), &pid).empty();
-    } else {
-      dead = false;
+      int holder;
+      dead = !read_lock(lock.get(), &holder).empty();
     }
     // As Snabb does: a process that no longer exists (with our PID namespace's numbers).
+    const int pid = std::atoi(e->d_name);
     if (!dead) dead = pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
     if (dead && remove_tree(basefd, e->d_name, 2)) ++removed;
   }

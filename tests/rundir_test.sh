@@ -92,6 +92,7 @@ cat >"$work/as_root.sh" <<'SH'
 set -euo pipefail
 s=$1 work=$2
 fail() { echo "FAIL: $*"; exit 1; }
+trap 'jobs -p | xargs -r kill -9 2>/dev/null || true' EXIT
 attacker() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 wait_for() {
   for _ in $(seq 300); do
@@ -172,13 +173,19 @@ sh -c 'exit 0' &
 gone=$!
 wait "$gone"
 mkdir "$base/$gone" && echo '{}' >"$base/$gone/apps.json" # an old, lockless one
+mkdir "$base/$gone-2" && : >"$base/$gone-2/lock" # one whose process died before it locked
+sleep 600 &
+making=$!
+mkdir "$base/$making" && : >"$base/$making/lock" # one whose process is about to lock it
 "$s" run "$work/basic.lua" --duration 6 >/dev/null &
 live=$!
 wait_for "$base/$live/apps.json" "$live" || fail "no $base/$live/apps.json"
 "$s" run "$work/basic.lua" --duration 1 >/dev/null
-[ ! -e "$base/$reused" ] && [ ! -e "$base/$gone" ] || fail "stale directories kept: $(ls "$base")"
-[ -e "$base/$live/apps.json" ] || fail "a live run's directory was removed"
-kill "$reused"
+[ ! -e "$base/$reused" ] && [ ! -e "$base/$gone" ] && [ ! -e "$base/$gone-2" ] ||
+  fail "stale directories kept: $(ls "$base")"
+[ -e "$base/$live/apps.json" ] && [ -e "$base/$making" ] || fail "a live run's directory was removed"
+kill "$reused" "$making"
+rm -r "${base:?}/$making"
 wait "$live"
 
 # os.exit in a config, and in an app while the engine runs: no directory left.
