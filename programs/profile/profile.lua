@@ -76,7 +76,11 @@ local function find_pid_dir (pid)
    for _, base in ipairs(bases) do
       for n = 1, 100 do
          local dir = n == 1 and ("%s/%d"):format(base, pid) or ("%s/%d-%d"):format(base, pid, n)
-         if exists(dir .. "/apps.json") then
+         local f, err = io.open(dir .. "/apps.json")
+         if f then f:close() end
+         if not f and err:match("Permission denied") then
+            problem = ("%s: not yours to read (a run lets a group read it with --group)"):format(dir)
+         elseif f then
             local r = ffi.C.snabb_rundir_owned_by(dir, pid)
             if r == 1 then return dir end
             if r == 0 then
