@@ -64,27 +64,16 @@ local function open_base ()
    return fd, bases[2]
 end
 
--- A new run directory BASE/PID, made here and so ours alone, after removing those of processes
--- that have died. Processes in other PID namespaces can have our PID: then the first free
--- BASE/PID-2, BASE/PID-3, ... Returns its descriptor and path.
-local function new_run_dir (dir_mode, gid)
+-- A new run directory BASE/PID (jit/rundir.h), locked, after removing those of processes that
+-- have died. Returns its descriptor and path.
+local function new_run_dir (dir_mode, file_mode, gid)
    local base_fd, base = open_base()
    C.snabb_rundir_sweep(base_fd)
-   local pid = C.getpid()
-   for n = 1, 100 do
-      local name = n == 1 and tostring(pid) or ("%d-%d"):format(pid, n)
-      local fd = C.snabb_rundir_mkdir(base_fd, name, dir_mode, gid, 1)
-      if fd >= 0 then
-         C.snabb_rundir_remove_at_exit(base_fd, name) -- from now on, whatever happens
-         C.close(base_fd)
-         return fd, base .. "/" .. name
-      elseif fd ~= -3 then
-         C.close(base_fd)
-         error(rundir_error(("run directory %s/%s"):format(base, name)), 0)
-      end
-   end
+   local name = ffi.new("char[32]")
+   local fd = C.snabb_rundir_new(base_fd, dir_mode, file_mode, gid, name, 32)
    C.close(base_fd)
-   error(("run directory: %s/%d... all taken"):format(base, pid), 0)
+   if fd < 0 then error(rundir_error("run directory " .. base), 0) end
+   return fd, base .. "/" .. ffi.string(name)
 end
 
 -- The running observation: {fd= (the run directory's descriptor), dir=, program=, started=,
@@ -161,15 +150,14 @@ function M.start (options)
       dir = options.dir
       fd = C.snabb_rundir_open(dir, dir_mode, gid, 2)
       if fd < 0 then error(rundir_error(), 0) end
+      local holder = C.snabb_rundir_lock(fd, file_mode, gid)
+      if holder ~= 0 then
+         C.close(fd)
+         error(holder > 0 and ("run directory %s: in use by process %d"):format(dir, holder)
+                  or rundir_error(dir), 0)
+      end
    else
-      fd, dir = new_run_dir(dir_mode, gid)
-   end
-   local holder = C.snabb_rundir_lock(fd, file_mode, gid)
-   if holder ~= 0 then
-      C.close(fd)
-      C.snabb_rundir_close()
-      error(holder > 0 and ("run directory %s: in use by process %d"):format(dir, holder)
-               or rundir_error(dir), 0)
+      fd, dir = new_run_dir(dir_mode, file_mode, gid)
    end
    -- From here on, M.stop cleans up whatever this function has done when it stops.
    local exit = os.exit
@@ -186,7 +174,7 @@ function M.start (options)
       auditlog.open(dir .. "/audit.log")
    end
    if options.vmprofile ~= false then
-      state.vmprofile_fd = C.snabb_rundir_mkdir(fd, "vmprofile", dir_mode, gid, 0)
+      state.vmprofile_fd = C.snabb_rundir_mkdir(fd, "vmprofile", dir_mode, gid)
       if state.vmprofile_fd < 0 then error(rundir_error(dir), 0) end
       local function zone (name)
          create(state.vmprofile_fd, name .. ".vmprofile")

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -254,10 +253,10 @@ int snabb_rundir_open(const char* path_arg, int mode, int gid, int mine) {
   return dir.release();
 }
 
-int snabb_rundir_mkdir(int dirfd, const char* name, int mode, int gid, int exclusive) {
-  const bool made = mkdirat(dirfd, name, static_cast<mode_t>(mode)) == 0;
-  if (!made && errno != EEXIST) return fail_errno(name);
-  if (!made && exclusive) return -3;
+int snabb_rundir_mkdir(int dirfd, const char* name, int mode, int gid) {
+  if (mkdirat(dirfd, name, static_cast<mode_t>(mode)) != 0 && errno != EEXIST) {
+    return fail_errno(name);
+  }
   Fd fd(openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   struct stat st;
   if (fd.get() < 0 || fstat(fd.get(), &st) != 0) return fail_errno(name);
@@ -265,6 +264,42 @@ int snabb_rundir_mkdir(int dirfd, const char* name, int mode, int gid, int exclu
   if (!why.empty()) return fail(-1, why);
   if (!set_mode(fd.get(), name, mode, gid)) return -1;
   return fd.release();
+}
+
+int snabb_rundir_new(int basefd, int dir_mode, int file_mode, int gid, char* name, int size) {
+  // Made and locked under a name no sweep takes for a run directory until locked, then renamed.
+  const std::string pid = std::to_string(getpid());
+  std::string made;
+  for (unsigned n = 0; made.empty(); ++n) {
+    const std::string tmp = ".new-" + pid + "-" + std::to_string(n);
+    if (mkdirat(basefd, tmp.c_str(), 0700) == 0) {
+      made = tmp;
+    } else if (errno != EEXIST || n > 1000) {
+      return fail_errno(tmp);
+    }
+  }
+  Fd fd(openat(basefd, made.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  const bool ready = fd.get() >= 0 && set_mode(fd.get(), made, dir_mode, gid) &&
+                     snabb_rundir_lock(fd.get(), file_mode, gid) == 0;
+  for (int n = 1; ready && n <= 100; ++n) {
+    const std::string final_name = n == 1 ? pid : pid + "-" + std::to_string(n);
+    if (renameat2(basefd, made.c_str(), basefd, final_name.c_str(), RENAME_NOREPLACE) == 0) {
+      run.base = Fd(fcntl(basefd, F_DUPFD_CLOEXEC, 0));
+      run.name = final_name;
+      static const bool registered = std::atexit(close_run) == 0;
+      (void)registered;
+      std::snprintf(name, static_cast<size_t>(size), "%s", final_name.c_str());
+      return fd.release();
+    }
+    if (errno != EEXIST) {
+      fail_errno(final_name);
+      break;
+    }
+    if (n == 100) fail(-1, pid + ", " + pid + "-2 ... " + final_name + ": all taken");
+  }
+  remove_tree(basefd, made.c_str(), 2);
+  run.lock = Fd();
+  return -1;
 }
 
 int snabb_rundir_create(int dirfd, const char* name, int mode, int gid) {
@@ -303,13 +338,6 @@ int snabb_rundir_lock(int dirfd, int mode, int gid) {
   return 0;
 }
 
-void snabb_rundir_remove_at_exit(int basefd, const char* name) {
-  static bool registered = false;
-  if (!registered) registered = std::atexit(close_run) == 0;
-  run.base = Fd(fcntl(basefd, F_DUPFD_CLOEXEC, 0));
-  run.name = name;
-}
-
 void snabb_rundir_close(void) { close_run(); }
 
 int snabb_rundir_sweep(int basefd) {
@@ -317,22 +345,18 @@ int snabb_rundir_sweep(int basefd) {
   if (!dir) return 0;
   int removed = 0;
   while (const dirent* e = readdir(dir)) {
-    if (!is_run_name(e->d_name)) continue;
+    if (!is_run_name(e->d_name) && std::strncmp(e->d_name, ".new-", 5) != 0) continue;
     Fd run_dir(openat(basefd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (run_dir.get() < 0) continue;
     Fd lock(openat(run_dir.get(), "lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    bool dead = false;
-    if (lock.get() >= 0) {
-      if (flock(lock.get(), LOCK_EX | LOCK_NB) != 0) continue;  // alive
-      // Free, and its process had written who it was (so it had locked it): dead. An empty
-      // lock is one being made: its process is judged as one without a lock file, below.
-      int holder;
-      dead = !read_lock(lock.get(), &holder).empty();
+    // Free, and written (so its process had it): that process has died. No lock, or an empty one:
+    // a directory being made (or one of an older snabb), left alone.
+    int holder;
+    if (lock.get() < 0 || flock(lock.get(), LOCK_EX | LOCK_NB) != 0 ||
+        read_lock(lock.get(), &holder).empty()) {
+      continue;
     }
-    // As Snabb does: a process that no longer exists (with our PID namespace's numbers).
-    const int pid = std::atoi(e->d_name);
-    if (!dead) dead = pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
-    if (dead && remove_tree(basefd, e->d_name, 2)) ++removed;
+    if (remove_tree(basefd, e->d_name, 2)) ++removed;
   }
   closedir(dir);
   return removed;

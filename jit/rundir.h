@@ -22,10 +22,15 @@ const char* snabb_rundir_error(void);
    (else only when made here, and no gid). Returns a
    descriptor, -1 when the path is unsafe, -2 when the system says no (snabb_rundir_error). */
 int snabb_rundir_open(const char* path, int mode, int gid, int mine);
-/* Directory name in dirfd: made (mode, gid) or, when it exists and exclusive == 0, checked as
-   open(mine) does. Returns a descriptor, -1 (snabb_rundir_error), or -3 when exclusive and taken.
- */
-int snabb_rundir_mkdir(int dirfd, const char* name, int mode, int gid, int exclusive);
+/* Directory name in dirfd: made (mode, gid) or, when it exists, checked as open(mine == 2) does.
+   Returns a descriptor or -1 (snabb_rundir_error). */
+int snabb_rundir_mkdir(int dirfd, const char* name, int mode, int gid);
+/* A new run directory in basefd, named PID (PID-2, PID-3, ... when taken: a process in another
+   PID namespace can have our PID), with its lock taken (snabb_rundir_lock) before it appears under
+   that name, so that no sweep can take it for a dead process's. It is removed at
+   snabb_rundir_close or when the process exits, whichever comes first. Returns a descriptor and
+   its name in name[size], or -1 (snabb_rundir_error). */
+int snabb_rundir_new(int basefd, int dir_mode, int file_mode, int gid, char* name, int size);
 /* A new, empty file name in dirfd (what was there is unlinked first, never followed or truncated),
    opened O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW. Returns a descriptor or -1. */
 int snabb_rundir_create(int dirfd, const char* name, int mode, int gid);
@@ -33,13 +38,12 @@ int snabb_rundir_create(int dirfd, const char* name, int mode, int gid);
    this process's identity in it. Returns 0; the holder's PID (> 0) when another process has it;
    -1 on error. */
 int snabb_rundir_lock(int dirfd, int mode, int gid);
-/* Removes directory name in basefd with what is in it (two levels) when this process exits, or at
-   snabb_rundir_close, whichever comes first. */
-void snabb_rundir_remove_at_exit(int basefd, const char* name);
-/* Ends the run: removes the directory named to snabb_rundir_remove_at_exit, drops the lock. */
+/* Ends the run: removes the directory snabb_rundir_new made, drops the lock. */
 void snabb_rundir_close(void);
-/* Removes the run directories in basefd (named PID or PID-N) whose process has died. Returns how
-   many. */
+/* Removes the run directories in basefd (named PID or PID-N, or being made) whose process has
+   died: their lock is free, and was written. (Not by whether a process PID exists, as Snabb does:
+   processes in other PID namespaces, e.g. Bazel's sandboxes, share /tmp and have the same PIDs.)
+   Returns how many. */
 int snabb_rundir_sweep(int basefd);
 /* Whether run directory path belongs to live process pid: 1 yes; 0 its process has ended (the lock
    is free); -1 the lock is held but not by pid (its PID was reused; pid is someone else); -2 error

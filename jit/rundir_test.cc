@@ -94,32 +94,46 @@ TEST_F(RundirTest, TheLockNamesItsHolder) {
 TEST_F(RundirTest, SweepRemovesOnlyDeadProcessesDirectories) {
   const int base = snabb_rundir_open(dir_.c_str(), 0711, -1, 1);
   ASSERT_GE(base, 0) << error();
-  // A child that locks its directory, then dies without cleaning up.
+  // A child that makes its run directory, and one it was making (locked, not yet renamed), then
+  // dies without cleaning up.
   const pid_t child = fork();
   if (child == 0) {
-    const int fd = snabb_rundir_mkdir(base, std::to_string(getpid()).c_str(), 0700, -1, 1);
-    _exit(fd >= 0 && snabb_rundir_lock(fd, 0600, -1) == 0 ? 0 : 1);
+    char name[32];
+    const int fd = snabb_rundir_new(base, 0700, 0600, -1, name, sizeof name);
+    const int making = snabb_rundir_mkdir(base, ".new-1-0", 0700, -1);
+    _exit(fd >= 0 && making >= 0 && snabb_rundir_lock(making, 0600, -1) == 0 ? 0 : 1);
   }
   int status;
   ASSERT_EQ(waitpid(child, &status, 0), child);
   ASSERT_EQ(status, 0);
   const std::string dead = dir_ + "/" + std::to_string(child);
   EXPECT_EQ(snabb_rundir_owned_by(dead.c_str(), child), 0);
-  // Ours, locked; and a name that is not a run directory's.
-  const std::string mine = std::to_string(getpid());
-  const int fd = snabb_rundir_mkdir(base, mine.c_str(), 0700, -1, 1);
+  // Ours, locked; one without a lock (an older snabb's, or one being made); another name.
+  char name[32];
+  const int fd = snabb_rundir_new(base, 0700, 0600, -1, name, sizeof name);
   ASSERT_GE(fd, 0) << error();
-  ASSERT_EQ(snabb_rundir_lock(fd, 0600, -1), 0);
+  const std::string mine = dir_ + "/" + name;
+  EXPECT_EQ(name, std::to_string(getpid()));
+  EXPECT_EQ(mode_of(mine), 0700u);
+  EXPECT_EQ(snabb_rundir_owned_by(mine.c_str(), getpid()), 1);
+  ASSERT_EQ(mkdir((dir_ + "/12345").c_str(), 0700), 0);
   ASSERT_EQ(mkdir((dir_ + "/keep").c_str(), 0700), 0);
-  EXPECT_EQ(snabb_rundir_sweep(base), 1);
+  EXPECT_EQ(snabb_rundir_sweep(base), 2);
   EXPECT_NE(access(dead.c_str(), F_OK), 0);
-  EXPECT_EQ(access((dir_ + "/" + mine + "/lock").c_str(), F_OK), 0);
+  EXPECT_NE(access((dir_ + "/.new-1-0").c_str(), F_OK), 0);
+  EXPECT_EQ(access((mine + "/lock").c_str(), F_OK), 0);
+  EXPECT_EQ(access((dir_ + "/12345").c_str(), F_OK), 0);
   EXPECT_EQ(access((dir_ + "/keep").c_str(), F_OK), 0);
-  // Taken names are told apart from errors.
-  EXPECT_EQ(snabb_rundir_mkdir(base, mine.c_str(), 0700, -1, 1), -3);
-  snabb_rundir_remove_at_exit(base, mine.c_str());
+  // Our PID taken (by a process of another PID namespace): PID-2.
   snabb_rundir_close();
-  EXPECT_NE(access((dir_ + "/" + mine).c_str(), F_OK), 0);
+  EXPECT_NE(access(mine.c_str(), F_OK), 0);
+  ASSERT_EQ(mkdir(mine.c_str(), 0700), 0);
+  const int second = snabb_rundir_new(base, 0700, 0600, -1, name, sizeof name);
+  ASSERT_GE(second, 0) << error();
+  EXPECT_EQ(name, std::to_string(getpid()) + "-2");
+  snabb_rundir_close();
+  EXPECT_NE(access((mine + "-2").c_str(), F_OK), 0);
+  close(second);
   close(fd);
   close(base);
 }
