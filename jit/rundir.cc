@@ -279,6 +279,7 @@ int snabb_rundir_new(int basefd, int dir_mode, int file_mode, int gid, char* nam
     }
   }
   Fd fd(openat(basefd, made.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.get() < 0) fail_errno(made);
   const bool ready = fd.get() >= 0 && set_mode(fd.get(), made, dir_mode, gid) &&
                      snabb_rundir_lock(fd.get(), file_mode, gid) == 0;
   for (int n = 1; ready && n <= 100; ++n) {
