@@ -177,10 +177,13 @@ struct Run {
   Fd lock;
   Fd base;
   std::string name;
+  pid_t owner = 0;  // a child forked without exec inherits this, and must not remove it
 } run;
 
 void close_run() {
-  if (run.base.get() >= 0) remove_tree(run.base.get(), run.name.c_str(), 2);
+  if (run.base.get() >= 0 && run.owner == getpid()) {
+    remove_tree(run.base.get(), run.name.c_str(), 2);
+  }
   run.base = Fd();
   run.name.clear();
   run.lock = Fd();  // the lock goes last: until the directory is gone, it is ours
@@ -287,6 +290,7 @@ int snabb_rundir_new(int basefd, int dir_mode, int file_mode, int gid, char* nam
     if (renameat2(basefd, made.c_str(), basefd, final_name.c_str(), RENAME_NOREPLACE) == 0) {
       run.base = Fd(fcntl(basefd, F_DUPFD_CLOEXEC, 0));
       run.name = final_name;
+      run.owner = getpid();
       static const bool registered = std::atexit(close_run) == 0;
       (void)registered;
       std::snprintf(name, static_cast<size_t>(size), "%s", final_name.c_str());
