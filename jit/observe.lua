@@ -4,74 +4,88 @@
 --   vmprofile/NAME.vmprofile  a profile zone per app, and `engine` for everything between app calls
 --   apps.json                 per-app engine counters and where each app's code is, rewritten once
 --                             a second and at the end
--- which `snabb profile PID|DIR` reads, also while the process runs. The default directory,
--- /var/run/snabb/PID (or $TMPDIR/snabb-UID/PID where /var/run/snabb is not writable), is made
--- afresh and removed at exit; a directory given with --rundir is kept.
+-- which `snabb profile PID|DIR` reads, also while the process runs, and `lock`, held for the run's
+-- life (jit/rundir.h). The default directory, /var/run/snabb/PID (or $TMPDIR/snabb-UID/PID when
+-- not root), is made afresh and removed at exit, and those of dead processes are removed when a
+-- run starts; a directory given with --rundir is kept, and locked against a second process. Run
+-- directories are private (0700, files 0600) unless --group lets a group read them (0750, 0640).
 local ffi = require("ffi")
 local engine = require("core.engine")
 local lib = require("core.lib")
 local json = require("dkjson")
 local vmprofile = require("jit.vmprofile")
 local policy = require("jit.policy")
+require("jit.rundir_cdefs")
 local C = ffi.C
 
 ffi.cdef[[
-int mkdir(const char *path, unsigned int mode);
-char *strerror(int errnum);
 int getpid(void);
-unsigned int getuid(void);
+unsigned int geteuid(void);
+long write(int fd, const void *buf, unsigned long n);
+int close(int fd);
+int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
 ]]
 
 local M = {}
 
 local METHODS = {"new", "pull", "push", "tick", "stop", "reconfig", "report", "link"}
 
-local function mkdir (path)
-   if C.mkdir(path, 493) ~= 0 and ffi.errno() ~= 17 then -- 0755; EEXIST is fine
-      return nil, ("%s: %s"):format(path, ffi.string(C.strerror(ffi.errno())))
-   end
-   return true
+local function rundir_error (what)
+   return ("%s: %s"):format(what or "run directory", ffi.string(C.snabb_rundir_error()))
 end
 
--- mkdir -p; returns true, or nil and a message.
-local function make_dirs (path)
-   local parent = path:match("^(.*)/[^/]+$")
-   if parent and parent ~= "" then
-      local ok, err = make_dirs(parent)
-      if not ok then return nil, err end
-   end
-   return mkdir(path)
+-- The modes of a run's directories and files, and their group (-1: unchanged): private, or
+-- readable by the group named.
+local function modes (group)
+   if not group then return tonumber("700", 8), tonumber("600", 8), -1 end
+   local gid = C.snabb_rundir_gid(group)
+   if gid < 0 then error(rundir_error("--group"), 0) end
+   return tonumber("750", 8), tonumber("640", 8), gid
 end
 
--- The run directory of process `pid` (default: this one).
--- Whether files can be created in dir (a read-only mount says EEXIST to mkdir of what exists).
-local function writable (dir)
-   local probe = dir .. "/.snabb-probe"
-   local f = io.open(probe, "w")
-   if f then f:close() os.remove(probe) end
-   return f ~= nil
+-- Where the run directories of user uid's processes are: /var/run/snabb (root's, and another
+-- user's who owns it), else $TMPDIR/snabb-UID.
+function M.base_dirs (uid)
+   return {"/var/run/snabb", ("%s/snabb-%d"):format(os.getenv("TMPDIR") or "/tmp", uid)}
 end
 
--- Where run directories go: /var/run/snabb, or $TMPDIR/snabb-UID where that is not writable.
-function M.base_dir ()
-   if make_dirs("/var/run/snabb") and writable("/var/run/snabb") then return "/var/run/snabb" end
-   return ("%s/snabb-%d"):format(os.getenv("TMPDIR") or "/tmp", C.getuid())
+-- The base directory, made if missing (0711: others can reach a run directory that --group opens
+-- to them, but cannot list or write it), as a descriptor, and its path.
+local function open_base ()
+   local uid = C.geteuid()
+   local bases = M.base_dirs(uid)
+   local fd = C.snabb_rundir_open(bases[1], tonumber("711", 8), -1, 1)
+   if fd >= 0 then return fd, bases[1] end
+   -- For root, a /var/run/snabb that another user owns or can write to is refused; one that the
+   -- system will not give (read-only, no /var/run) sends root, like everyone else, to $TMPDIR.
+   if uid == 0 and fd == -1 then error(rundir_error(), 0) end
+   fd = C.snabb_rundir_open(bases[2], tonumber("711", 8), -1, 1)
+   if fd < 0 then error(rundir_error(), 0) end
+   return fd, bases[2]
 end
 
--- A new run directory BASE/PID, made here and so ours alone. Processes in other PID namespaces
--- can have our PID: then the first free BASE/PID-2, BASE/PID-3, ...
-local function new_run_dir ()
-   local base = M.base_dir()
-   assert(make_dirs(base))
-   local pid = C.getpid()
-   for n = 1, 100 do
-      local dir = n == 1 and ("%s/%d"):format(base, pid) or ("%s/%d-%d"):format(base, pid, n)
-      if C.mkdir(dir, 493) == 0 then return dir end
-      if ffi.errno() ~= 17 then
-         error(("run directory %s: %s"):format(dir, ffi.string(C.strerror(ffi.errno()))), 0)
-      end
-   end
-   error(("run directory: %s/%d... all taken"):format(base, pid), 0)
+-- A new run directory BASE/PID (jit/rundir.h), locked, after removing those of processes that
+-- have died. Returns its descriptor and path.
+local function new_run_dir (dir_mode, file_mode, gid)
+   local base_fd, base = open_base()
+   C.snabb_rundir_sweep(base_fd)
+   local name = ffi.new("char[32]")
+   local fd = C.snabb_rundir_new(base_fd, dir_mode, file_mode, gid, name, 32)
+   C.close(base_fd)
+   if fd < 0 then error(rundir_error("run directory " .. base), 0) end
+   return fd, base .. "/" .. ffi.string(name)
+end
+
+-- The running observation: {fd= (the run directory's descriptor), dir=, program=, started=,
+-- zones={[app]=id}, apps=, file_mode=, gid=, exit= (os.exit before)}
+local state
+
+-- A new file name in the directory fd (jit/rundir.h: never a planted link, never another's
+-- file), for its writer to open by path: no other user can change that directory.
+local function create (fd, name)
+   local file = C.snabb_rundir_create(fd, name, state.file_mode, state.gid)
+   if file < 0 then error(rundir_error(state.dir), 0) end
+   C.close(file)
 end
 
 -- Where an app's code is: each source file with the first and last line of its methods
@@ -100,8 +114,6 @@ local function code_of (class)
    return order
 end
 
-local state -- the running observation: {dir=, keep=, program=, zones={[app]=id}, started=}
-
 -- Apps that have left the graph keep their last figures, so a run's report covers all of them.
 local function write_stats ()
    local c = engine.configuration
@@ -118,40 +130,55 @@ local function write_stats ()
    local doc = {pid = C.getpid(), program = state.program, started = state.started, updated = os.time(),
                 tsc_hz = C.snabb_tsc_hz(), engine = {breaths = tonumber(s.breaths), cycles = tonumber(s.cycles)},
                 auditlog = state.auditlog and "audit.log" or nil, apps = apps}
-   local tmp = state.dir .. "/apps.json.tmp"
-   local f = io.open(tmp, "w")
-   if not f then return end
-   f:write(json.encode(doc, {indent = true}), "\n")
-   f:close()
-   os.rename(tmp, state.dir .. "/apps.json")
+   local text = json.encode(doc, {indent = true}) .. "\n"
+   local fd = C.snabb_rundir_create(state.fd, "apps.json.tmp", state.file_mode, state.gid)
+   if fd < 0 then return end -- as a full disk: the next second's try may work
+   local written = C.write(fd, text, #text)
+   C.close(fd)
+   if written == #text then C.renameat(state.fd, "apps.json.tmp", state.fd, "apps.json") end
 end
 
 -- Starts observing. options: dir (kept after the run; default: a temporary run directory),
--- program (a description for reports), auditlog and vmprofile (default true), hz.
+-- group (who else may read it), program (a description for reports), auditlog and vmprofile
+-- (default true), hz.
 function M.start (options)
    options = options or {}
    assert(not state, "jit.observe: already started")
-   local dir = options.dir
-   if dir then
-      local ok, err = make_dirs(dir)
-      if not ok then error(("run directory: %s"):format(err), 0) end
+   local dir_mode, file_mode, gid = modes(options.group)
+   local fd, dir
+   if options.dir then
+      dir = options.dir
+      fd = C.snabb_rundir_open(dir, dir_mode, gid, 2)
+      if fd < 0 then error(rundir_error(), 0) end
+      local holder = C.snabb_rundir_lock(fd, file_mode, gid)
+      if holder ~= 0 then
+         C.close(fd)
+         error(holder > 0 and ("run directory %s: in use by process %d"):format(dir, holder)
+                  or rundir_error(dir), 0)
+      end
    else
-      dir = new_run_dir()
+      fd, dir = new_run_dir(dir_mode, file_mode, gid)
    end
-   assert(mkdir(dir .. "/vmprofile"))
-   state = {dir = dir, keep = options.dir ~= nil, program = options.program or "snabb",
-            started = os.time(), zones = {}, files = {}, apps = {}}
+   -- From here on, M.stop cleans up whatever this function has done when it stops.
+   local exit = os.exit
+   state = {fd = fd, dir = dir, program = options.program or "snabb", started = os.time(),
+            zones = {}, apps = {}, file_mode = file_mode, gid = gid, exit = exit}
+   -- os.exit in a config or an app still ends the run cleanly, final counters written (an exit
+   -- from C removes the directory too: jit/rundir.cc).
+   os.exit = function (...) pcall(M.stop) return exit(...) end -- luacheck: ignore 122
    -- A log opened with snabb -a FILE keeps going; otherwise the run gets its own.
    local auditlog = require("jit.auditlog")
    if options.auditlog ~= false and not auditlog.is_open() then
-      auditlog.open(dir .. "/audit.log")
+      create(fd, "audit.log")
       state.auditlog = true
+      auditlog.open(dir .. "/audit.log")
    end
    if options.vmprofile ~= false then
+      state.vmprofile_fd = C.snabb_rundir_mkdir(fd, "vmprofile", dir_mode, gid)
+      if state.vmprofile_fd < 0 then error(rundir_error(dir), 0) end
       local function zone (name)
-         local path = ("%s/vmprofile/%s.vmprofile"):format(dir, name)
-         state.files[#state.files+1] = path
-         return vmprofile.zone(path, name)
+         create(state.vmprofile_fd, name .. ".vmprofile")
+         return vmprofile.zone(("%s/vmprofile/%s.vmprofile"):format(dir, name), name)
       end
       vmprofile.select(zone("engine"))
       vmprofile.start(options.hz)
@@ -172,36 +199,42 @@ end
 
 function M.dir () return state and state.dir end
 
--- Writes the final counters, stops sampling and logging, and removes a temporary run directory.
+-- Writes the final counters, stops sampling and logging, removes a temporary run directory and
+-- lets go of the lock. Whenever it is called (also half-way through M.start), it undoes what was
+-- done.
 function M.stop ()
-   if not state then return end
-   write_stats()
+   if not state then C.snabb_rundir_close() return end
+   local s = state
+   local ok, err = pcall(write_stats)
+   state = nil
+   os.exit = s.exit -- luacheck: ignore 122
    engine.on_tick, engine.on_stop, engine.profile_zone = nil, nil, nil
    vmprofile.close()
-   if state.auditlog then require("jit.auditlog").close() end
-   if not state.keep then
-      for _, path in ipairs(state.files) do os.remove(path) end
-      for _, name in ipairs({"audit.log", "apps.json", "vmprofile"}) do
-         os.remove(state.dir .. "/" .. name)
-      end
-      os.remove(state.dir)
-   end
-   state = nil
+   if s.auditlog then require("jit.auditlog").close() end
+   if s.vmprofile_fd and s.vmprofile_fd >= 0 then C.close(s.vmprofile_fd) end
+   C.close(s.fd)
+   C.snabb_rundir_close()
+   if not ok then error(err, 0) end
 end
 
 -- The command-line options of programs that observe their runs.
 function M.add_options (parser)
    parser:option("--rundir", "keep the run directory (audit.log, vmprofile/, apps.json) in DIR "
-                    .. "(default: a temporary one, /var/run/snabb/PID)"):argname("DIR")
+                    .. "(default: a temporary one, /var/run/snabb/PID or $TMPDIR/snabb-UID/PID)")
+      :argname("DIR")
+   parser:option("--group", "let group NAME read the run directory (default: only you)")
+      :argname("NAME")
    parser:flag("--no-auditlog", "do not log JIT events")
    parser:flag("--no-vmprofile", "do not sample where the time goes")
 end
 
 -- Runs fn() observed as the parsed options say, stopping (and cleaning up) even when it fails.
 function M.run (opts, program, fn)
-   M.start({dir = opts.rundir, program = program, auditlog = not opts.no_auditlog,
-            vmprofile = not opts.no_vmprofile})
-   local results = {xpcall(fn, function (e) return e end)}
+   local results = {xpcall(function ()
+      M.start({dir = opts.rundir, group = opts.group, program = program,
+               auditlog = not opts.no_auditlog, vmprofile = not opts.no_vmprofile})
+      return fn()
+   end, function (e) return e end)}
    M.stop()
    if not results[1] then error(results[2], 0) end
    return unpack(results, 2)

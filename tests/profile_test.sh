@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end: the run directory a run leaves (--rundir) and `snabb profile` on it: per-app figures,
 # at least 95% of samples in named apps, traces with source spans; a warning naming the line that
-# keeps an app out of the JIT; a live process by PID; clear errors for bad targets.
+# keeps an app out of the JIT; a live process by PID, and not a dead one; clear errors for bad
+# targets.
 set -euo pipefail
 snabb=$1
 here=$(dirname "$0")
@@ -54,6 +55,25 @@ status=0
 "$snabb" profile "$pid" >/dev/null 2>"$tmp/err.txt" || status=$?
 [ "$status" -eq 1 ] && grep -q "no run directory for process $pid" "$tmp/err.txt" ||
   fail "finished pid: $status $(cat "$tmp/err.txt")"
+# A process killed with SIGKILL leaves its directory, which profile refuses (its PID may be
+# another process's by now) and the next run removes.
+"$snabb" run "$here/../examples/basic.lua" >/dev/null &
+pid=$!
+dir=
+for _ in $(seq 100); do
+  for d in "/var/run/snabb/$pid" "$tmp/snabb-$(id -u)/$pid"; do [ -e "$d/apps.json" ] && dir=$d; done
+  [ -n "$dir" ] && break
+  sleep 0.1
+done
+kill -9 "$pid"
+wait "$pid" || true
+[ -d "$dir" ] || fail "no run directory for killed process $pid"
+status=0
+"$snabb" profile "$pid" >/dev/null 2>"$tmp/err.txt" || status=$?
+[ "$status" -eq 1 ] && grep -q "$dir is left from process $pid, which has ended" "$tmp/err.txt" ||
+  fail "killed pid: $status $(cat "$tmp/err.txt")"
+"$snabb" run "$here/../examples/basic.lua" --duration 0.1 >/dev/null
+[ ! -e "$dir" ] || fail "the killed run's directory $dir is still there"
 status=0
 "$snabb" profile "$tmp" >/dev/null 2>"$tmp/err.txt" || status=$?
 [ "$status" -eq 1 ] && grep -q "not a run directory" "$tmp/err.txt" || fail "bad dir: $(cat "$tmp/err.txt")"

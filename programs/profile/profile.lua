@@ -7,6 +7,7 @@ local lib = require("core.lib")
 local vmprofile = require("jit.vmprofile")
 local observe = require("jit.observe")
 local json = require("dkjson")
+local ffi = require("ffi")
 
 local M = {}
 
@@ -52,14 +53,55 @@ local function exists (path)
    return f ~= nil
 end
 
+-- The effective user of process pid (from /proc/PID/status), or nil.
+local function owner (pid)
+   local f = io.open(("/proc/%d/status"):format(pid))
+   if not f then return nil end
+   local uid = f:read("*a"):match("\nUid:%s+%d+%s+(%d+)")
+   f:close()
+   return tonumber(uid)
+end
+
+-- The run directory of live process pid: one in a base directory (jit.observe) named PID or
+-- PID-N whose lock that very process holds (jit/rundir.h). A directory left by a dead process,
+-- whose PID may now be another's, is never taken for it.
+local function find_pid_dir (pid)
+   local bases, seen = {}, {}
+   for _, uid in ipairs({owner(pid) or ffi.C.geteuid(), ffi.C.geteuid()}) do
+      for _, base in ipairs(observe.base_dirs(uid)) do
+         if not seen[base] then seen[base] = true bases[#bases+1] = base end
+      end
+   end
+   local problem
+   for _, base in ipairs(bases) do
+      for n = 1, 100 do
+         local dir = n == 1 and ("%s/%d"):format(base, pid) or ("%s/%d-%d"):format(base, pid, n)
+         local f, err = io.open(dir .. "/apps.json")
+         if f then f:close() end
+         if not f and err:match("Permission denied") then
+            problem = ("%s: not yours to read (a run lets a group read it with --group)"):format(dir)
+         elseif f then
+            local r = ffi.C.snabb_rundir_owned_by(dir, pid)
+            if r == 1 then return dir end
+            if r == 0 then
+               problem = ("%s is left from process %d, which has ended%s"):format(dir, pid,
+                  owner(pid) and (" (PID %d is now another process)"):format(pid) or "")
+            elseif r == -1 then
+               problem = ("%s belongs to another process than %d"):format(dir, pid)
+            else
+               problem = ffi.string(ffi.C.snabb_rundir_error())
+            end
+         end
+      end
+   end
+   error(problem or ("no run directory for process %d (is it a snabb run, bench or basic1 "
+                     .. "with observation on?)"):format(pid), 0)
+end
+
 -- The run directory named by a PID or a path.
 function M.find_dir (target)
    if tonumber(target) and not exists(target .. "/apps.json") then
-      for _, dir in ipairs({"/var/run/snabb/" .. target, observe.base_dir() .. "/" .. target}) do
-         if exists(dir .. "/apps.json") then return dir end
-      end
-      error(("no run directory for process %s (is it a snabb run, bench or basic1 with observation "
-             .. "on?)"):format(target), 0)
+      return find_pid_dir(tonumber(target))
    end
    if not exists(target .. "/apps.json") then
       error(("%s: not a run directory (no apps.json)"):format(target), 0)
