@@ -148,16 +148,25 @@ function M.start (options)
       state.auditlog = true
    end
    if options.vmprofile ~= false then
+      -- A zone per app while it is in the graph; its file stays for the report, and an app of
+      -- the same name that comes back adds to it.
+      local made = {}
       local function zone (name)
          local path = ("%s/vmprofile/%s.vmprofile"):format(dir, name)
-         state.files[#state.files+1] = path
-         return vmprofile.zone(path, name)
+         local ok, id = pcall(vmprofile.zone, path, name, made[path])
+         if not ok then error((tostring(id):gsub("^[^\n]-:%d+: ", "")), 0) end
+         if not made[path] then state.files[#state.files+1], made[path] = path, true end
+         return id
       end
       vmprofile.select(zone("engine"))
       vmprofile.start(options.hz)
       engine.profile_zone = function (name)
          state.zones[name] = state.zones[name] or zone(name)
          return state.zones[name]
+      end
+      engine.profile_zone_release = function (name)
+         if state.zones[name] then vmprofile.close_zone(state.zones[name]) end
+         state.zones[name] = nil
       end
    end
    policy.apply()
@@ -177,6 +186,7 @@ function M.stop ()
    if not state then return end
    write_stats()
    engine.on_tick, engine.on_stop, engine.profile_zone = nil, nil, nil
+   engine.profile_zone_release = nil
    vmprofile.close()
    if state.auditlog then require("jit.auditlog").close() end
    if not state.keep then

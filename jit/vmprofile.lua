@@ -1,8 +1,8 @@
 -- jit.vmprofile: sampling profiles per zone (see jit/vmprofile.h). RaptorJIT's interface:
 --   local vmprofile = require("jit.vmprofile")
 --   vmprofile.open("script.vmprofile")   -- a zone in that file, selected, sampling started
--- and what the engine uses: zone(path, name), select(zone), start(hz), stop(); read(path) parses a
--- zone file (also one another process is writing).
+-- and what the engine uses: zone(path, name, append), close_zone(zone), select(zone), start(hz),
+-- stop(); read(path) parses a zone file (also one another process is writing).
 local ffi = require("ffi")
 require("jit.vmprofile_cdefs")
 local C = ffi.C
@@ -57,10 +57,16 @@ function M.close ()
    C.snabb_vmprofile_close()
 end
 
-function M.zone (path, name)
-   local id = C.snabb_vmprofile_zone(path, name or path)
+-- A new zone writing to `path` (truncated, or with `append` added to); returns its id.
+function M.zone (path, name, append)
+   local id = C.snabb_vmprofile_zone(path, name or path, append and 1 or 0)
    check(id > 0)
    return id
+end
+
+-- Unmaps a zone (its file stays); its id goes to the next new zone.
+function M.close_zone (zone)
+   C.snabb_vmprofile_zone_close(zone)
 end
 
 function M.select (zone)
