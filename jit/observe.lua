@@ -102,15 +102,18 @@ end
 
 local state -- the running observation: {dir=, keep=, program=, zones={[app]=id}, started=}
 
--- Apps that have left the graph keep their last figures, so a run's report covers all of them.
-local function write_stats ()
+-- Keeps an app's figures (engine.app_stats) for apps.json. Apps that have left the graph keep
+-- their last figures (taken as they leave), so a run's report covers all of them.
+local function record (a)
    local c = engine.configuration
-   for _, a in ipairs(engine.app_stats()) do
-      local spec = c and c.apps[a.name]
-      a.code = spec and code_of(spec.class) or {}
-      a.zone = state.zones[a.name] and a.name or nil
-      state.apps[a.name] = a
-   end
+   local spec = c and c.apps[a.name]
+   a.code = spec and code_of(spec.class) or {}
+   a.zone = state.zones[a.name] and a.name or nil
+   state.apps[a.name] = a
+end
+
+local function write_stats ()
+   for _, a in ipairs(engine.app_stats()) do record(a) end
    local apps = {}
    for _, a in pairs(state.apps) do apps[#apps+1] = a end
    table.sort(apps, function (x, y) return x.name < y.name end)
@@ -169,6 +172,9 @@ function M.start (options)
          state.zones[name] = nil
       end
    end
+   engine.on_leave = function (names)
+      for _, a in ipairs(engine.app_stats(names)) do record(a) end
+   end
    policy.apply()
    local stats_due, policy_due = lib.throttle(1), lib.throttle(5)
    engine.on_tick = function ()
@@ -186,7 +192,7 @@ function M.stop ()
    if not state then return end
    write_stats()
    engine.on_tick, engine.on_stop, engine.profile_zone = nil, nil, nil
-   engine.profile_zone_release = nil
+   engine.profile_zone_release, engine.on_leave = nil, nil
    vmprofile.close()
    if state.auditlog then require("jit.auditlog").close() end
    if not state.keep then

@@ -155,8 +155,24 @@ function M.selftest ()
    end
    local info = util.traceinfo(hottest)
    assert(info, "the hottest trace exists")
+
+   -- A closed zone is unmapped, its file stays and its id goes to the next zone; a zone opened
+   -- with append adds to the file's counts, one opened without starts afresh.
+   local zone = M.zone(path, "again", true)
+   M.select(zone)
+   M.close_zone(zone)
+   local path2 = os.tmpname()
+   assert(M.zone(path2, "other") == zone, "the id is reused")
+   local kept = M.read(path)
+   assert(kept.samples == profile.samples and kept.zone == "again", "the file stays")
+   local appended = M.zone(path, "again", true)
+   assert(M.read(path).samples == profile.samples, "append keeps the counts")
+   M.close_zone(appended)
+   M.close_zone(M.zone(path, "fresh"))
+   assert(M.read(path).samples == 0 and M.read(path).zone == "fresh", "without append: truncated")
    M.close()
    os.remove(path)
+   os.remove(path2)
    assert(not pcall(M.read, "/nonexistent"))
    print("selftest: jit.vmprofile ok")
 end

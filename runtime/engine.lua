@@ -21,9 +21,11 @@ M.pull_npackets = 512   -- packets a source app produces per pull (half a link: 
 -- Optional hooks, set by jit.observe when profiling: profile_zone(app name) -> vmprofile zone id for
 -- the app's calls (may raise: configure then changes nothing); profile_zone_release(app name) when
 -- the app has left the graph; on_tick() runs after the apps' ticks; on_stop() before stop() stops
--- the apps.
+-- the apps; on_leave(names) when apps are about to leave the graph for good (their counters are
+-- final).
 M.profile_zone = nil
 M.profile_zone_release = nil
+M.on_leave = nil
 M.on_tick = nil
 M.on_stop = nil
 M.log = function (msg) io.stderr:write(msg, "\n") end
@@ -149,8 +151,9 @@ local function configure_failed (name, message, failures)
    failures[#failures+1] = {name, message}
 end
 
--- Apps ordered so that each comes before the apps it feeds (Kahn's algorithm, with a queue: a
--- scan of every name per app placed took 90 s for a chain of 10,000); cycles are cut in name order.
+-- Apps ordered so that each comes before the apps it feeds (Kahn's algorithm, with a queue: a scan
+-- of every name per app placed took 0.36 s for a chain of 10,000 against name order, growing with
+-- the square; this takes 0.05 s); cycles are cut in name order.
 local function breath_order (c)
    local indegree, successors, names = {}, {}, {}
    for name in pairs(c.apps) do indegree[name], successors[name] = 0, {}; names[#names+1] = name end
@@ -371,6 +374,13 @@ function M.configure (c)
       update_zones(old, true) -- zones handed out for apps of `c` that are not running
       error(err, 0)
    end
+   if M.on_leave then
+      local leaving = {}
+      for _, name in ipairs(p.stop) do
+         if not c.apps[name] then leaving[#leaving+1] = name end
+      end
+      if #leaving > 0 then M.on_leave(leaving) end
+   end
    local failures = apply_or_stop(c, p)
    update_zones(c, true)
    for i = 2, #failures do M.log("engine: " .. failures[i][2]) end
@@ -464,10 +474,11 @@ local function sorted_keys (t)
    return keys
 end
 
--- Per-app and per-link figures (also used by programs that print their own reports).
-function M.app_stats ()
+-- Per-app and per-link figures (also used by programs that print their own reports); app_stats
+-- of the apps named in the list `names` only, when given.
+function M.app_stats (names)
    local result, classes = {}, module_classes()
-   for _, name in ipairs(sorted_keys(apps)) do
+   for _, name in ipairs(names or sorted_keys(apps)) do
       local s = apps[name].stats
       local packets = math.max(tonumber(s.packets_in), tonumber(s.packets_out))
       result[#result+1] = {name = name, class = class_name(apps[name].class, apps[name].where, classes),
