@@ -176,9 +176,15 @@ function M.start (options)
       for _, a in ipairs(engine.app_stats(names)) do record(a) end
    end
    policy.apply()
-   local stats_due, policy_due = lib.throttle(1), lib.throttle(5)
+   -- apps.json once a second, or less often where writing it would take more than 2% of the
+   -- time: it took 0.26 s for 10,000 apps (then it is written every 13 s).
+   local stats_at, policy_due = 0, lib.throttle(5)
    engine.on_tick = function ()
-      if stats_due() then write_stats() end
+      local t = engine.now()
+      if t >= stats_at then
+         write_stats()
+         stats_at = t + math.max(1, 50 * (engine.now() - t))
+      end
       if policy_due() then policy.check() end
    end
    engine.on_stop = write_stats
