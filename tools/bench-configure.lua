@@ -38,8 +38,9 @@ for _, n in ipairs(sizes) do
          add(timed(function () engine.configure(c) end))
          add(timed(function () engine.configure(c) end))
          engine.main({duration = 0.05})
-         for _, l in ipairs(engine.link_stats()) do
-            assert(l.txpackets == l.rxpackets + l.queued + l.txdrop and l.rxpackets > 0, l.link)
+         for _, l in ipairs(engine.link_stats()) do -- (a fan-out's split may not reach them all)
+            assert(l.txpackets == l.rxpackets + l.queued + l.txdrop, l.link)
+            assert(shape == "fanout" or l.rxpackets > 0, l.link)
          end
          add(timed(engine.stop))
          if dir then
