@@ -40,35 +40,27 @@ M.now = now
 
 local function address (cdata) return tonumber(ffi.cast("uintptr_t", ffi.cast("void *", cdata))) end
 
--- Every class in the loaded modules, by name ("basic.basic_apps.Source"): one pass over
--- package.loaded names the classes of all apps (a pass per app took seconds at 10,000 apps).
-local function module_classes ()
-   local names = {}
+-- "basic.basic_apps.Source": where the class is found among the loaded modules; for a class that
+-- is in none (e.g. defined in the config file itself), the file where the app was configured.
+local function class_name (class, where)
+   if class.native then return class.native end
    for module, t in pairs(package.loaded) do
       if type(t) == "table" and module ~= "_G" then
          for k, v in pairs(t) do
-            if type(v) == "table" and type(k) == "string" and names[v] == nil then
-               names[v] = (module:gsub("^apps%.", "")) .. "." .. k
-            end
+            if v == class then return (module:gsub("^apps%.", "")) .. "." .. k end
          end
       end
    end
-   return names
+   return where and where:match("^(.-):%d+$") or "-"
 end
 
--- A class's name among the loaded modules; for a class that is in none (e.g. defined in the
--- config file itself), the file where the app was configured.
-local function class_name (class, where, classes)
-   if class.native then return class.native end
-   return classes[class] or where and where:match("^(.-):%d+$") or "-"
-end
-
--- An error raised at a source position (a bug, or error() at a level) gets a traceback; one raised
--- without a position (error(message, 0): a complete report, e.g. "file.pcap: empty file") is
--- shown as it is.
--- The traceback ends at the app's method: the frames below it are the engine's own.
+-- Where a traceback reaches the engine's own frames, below the app's method.
 local engine_frames = "\n%s*%[C%]: in function 'xpcall'\n%s*" ..
    debug.getinfo(1, "S").short_src:gsub("%p", "%%%0") .. ":"
+
+-- An error raised at a source position (a bug, or error() at a level) gets a traceback (down to
+-- the app's method); one raised without a position (error(message, 0): a complete report, e.g.
+-- "file.pcap: empty file") is shown as it is.
 local function app_traceback (err)
    if type(err) == "string" and not err:match("^[^\n]-:%d+: ") then return err end
    local traceback = debug.traceback(err, 3)
@@ -339,8 +331,8 @@ local function apply_or_stop (c, p)
       "every app was stopped and every link freed" or "stopping the apps failed too: " .. err), 0)
 end
 
--- Hands out (through M.profile_zone) the profile zone of every app of `c` that has none, and
--- gives back those of the apps that have left the graph. `done`: true once `c` runs.
+-- Gets (through M.profile_zone, which keeps one per name) the profile zone of every app of `c`;
+-- with `done` (once `c` runs), gives back those of the apps that have left the graph.
 local function update_zones (c, done)
    if done then
       for name in pairs(zones) do
@@ -420,9 +412,9 @@ local function restart_due_apps (t)
 end
 
 local function tick_apps ()
-   for _, name in ipairs(tickers) do
+   for _, name in ipairs(tickers) do -- (a tick may configure: then apps may have gone)
       local a = apps[name]
-      local object = a.object
+      local object = a and a.object
       if object and not a.failed then
          local ok, err = xpcall(object.tick, debug.traceback, object)
          if not ok then a.stats.errors = a.stats.errors + 1; app_failed(name, "tick", err) end
@@ -477,11 +469,11 @@ end
 -- Per-app and per-link figures (also used by programs that print their own reports); app_stats
 -- of the apps named in the list `names` only, when given.
 function M.app_stats (names)
-   local result, classes = {}, module_classes()
+   local result = {}
    for _, name in ipairs(names or sorted_keys(apps)) do
       local s = apps[name].stats
       local packets = math.max(tonumber(s.packets_in), tonumber(s.packets_out))
-      result[#result+1] = {name = name, class = class_name(apps[name].class, apps[name].where, classes),
+      result[#result+1] = {name = name, class = class_name(apps[name].class, apps[name].where),
                            calls = tonumber(s.calls), cycles = tonumber(s.cycles),
                            packets_in = tonumber(s.packets_in), packets_out = tonumber(s.packets_out),
                            errors = tonumber(s.errors),
