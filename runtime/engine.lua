@@ -685,6 +685,38 @@ function M.selftest ()
    assert(not r.ok and r.err:match("inside an app's pull or push"), r.err)
    assert(M.app_table.sink and M.link_table["source.output -> sink.input"] == l)
 
+   -- A limit hit while preparing (here: no profile zone left) changes nothing; the zones handed
+   -- out for apps that did not start are given back.
+   local handed, released = {}, {}
+   M.profile_zone = function (name)
+      if name == "one_too_many" then error("vmprofile: no zone left", 0) end
+      handed[name] = true
+      return 0
+   end
+   M.profile_zone_release = function (name) released[name] = true end
+   c = graph(basic.Sink, 2)
+   config.app(c, "new_app", basic.Sink)
+   config.app(c, "one_too_many", basic.Sink)
+   local ok_z, err_z = pcall(M.configure, c)
+   M.profile_zone, M.profile_zone_release = nil, nil
+   assert(not ok_z and err_z == "vmprofile: no zone left", err_z)
+   assert(not M.app_table.new_app and M.link_table["source.output -> sink.input"] == l)
+   assert(released.new_app or not handed.new_app, "new_app's zone given back")
+   local sink_in = app("sink").packets_in
+   M.breathe()
+   assert(app("sink").packets_in > sink_in, "the graph still runs")
+
+   -- configure from a tick is fine, also one that removes apps whose ticks are still to come.
+   local Reconfigurer = {}
+   function Reconfigurer:new () return setmetatable({}, {__index = Reconfigurer}) end
+   function Reconfigurer:tick () M.configure(graph(basic.Sink, 2)) end
+   c = graph(basic.Sink, 2)
+   config.app(c, "a_reconfigurer", Reconfigurer)
+   config.app(c, "z_ticks", Tunable, 1)
+   M.configure(c)
+   M.main({duration = 0.01})
+   assert(M.app_table.a_reconfigurer == nil and M.app_table.z_ticks == nil and M.app_table.sink)
+
    -- An error of the engine itself in the middle of a configure (here: the C++ engine refusing the
    -- new graph) stops every app and frees every link rather than leave half a graph.
    local set_graph = core.set_graph
