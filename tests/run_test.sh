@@ -2,7 +2,7 @@
 # End-to-end: `snabb run --report` on the example and on a graph with a failing app. Checks that
 # every link's counters add up, and that a failing app is named (app, method, file:line, traceback),
 # restarted, and that the rest of the graph keeps moving packets; a failed reconfiguration; graphs
-# of 10,000 apps, and 1,200 app names coming and going in one observed process.
+# of 10,000 apps, and 1,178 app names coming and going in one observed process.
 set -euo pipefail
 snabb=$1
 here=$(dirname "$0")
