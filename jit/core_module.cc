@@ -51,6 +51,9 @@ std::vector<Link*> link_list(lua_State* L, int node_index, const char* field) {
 // in breath order.
 int set_graph(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
+  // The engine is iterating the graph's nodes during a run: replacing them would pull them from
+  // under it.
+  if (LuaApp::running()) return luaL_error(L, "set_graph: called during an engine run");
   std::vector<AppNode> nodes;
   std::vector<std::unique_ptr<LuaApp>> apps;
   const int n = static_cast<int>(lua_objlen(L, 1));
@@ -108,15 +111,22 @@ int push_run_result(lua_State* L, bool ok) {
   return 4;
 }
 
+// A C function may use at most LUAI_MAXCSTACK (8,000) stack slots, and a run takes 3 per app it
+// puts there: the first this many apps get stack slots, the others are called through the
+// registry (2,666 apps ended in "stack overflow" when every app had its slots).
+constexpr size_t kAppsOnStack = 2000;
+
 // run(deadline_seconds, busywait): breathes until the monotonic clock passes the deadline.
-// For the length of a run: one error handler for every call, and each Lua app's object and
-// methods on L's stack (lua_apps does not change during a run: set_graph comes between runs).
+// For the length of a run: one error handler for every call, and the first kAppsOnStack Lua apps'
+// objects and methods on L's stack (lua_apps does not change during a run: set_graph comes between
+// runs).
 class RunScope {
  public:
   explicit RunScope(lua_State* L) : L_(L), top_(lua_gettop(L)) {
     push_traceback_handler(L);
     LuaApp::set_running_thread(L, lua_gettop(L));
-    for (auto& app : lua_apps) app->push_for_run(L);
+    for (size_t i = 0; i < lua_apps.size() && i < kAppsOnStack; ++i) lua_apps[i]->push_for_run(L);
+    luaL_checkstack(L, LUA_MINSTACK, "engine run");  // room for each call's method and self
   }
   ~RunScope() {
     for (auto& app : lua_apps) app->end_run();
@@ -167,6 +177,12 @@ int catch_signals(lua_State* L) {
   return 0;
 }
 
+// running(): whether an engine run (or breath) is under way, i.e. we are inside an app's call.
+int running(lua_State* L) {
+  lua_pushboolean(L, LuaApp::running() != nullptr);
+  return 1;
+}
+
 int stop_requested(lua_State* L) {
   lua_pushboolean(L, runtime::Engine::stop_requested());
   return 1;
@@ -211,6 +227,7 @@ extern "C" int luaopen_snabb_core(lua_State* L) {
                                        {"now", now},
                                        {"catch_signals", catch_signals},
                                        {"stop_requested", stop_requested},
+                                       {"running", running},
                                        {nullptr, nullptr}};
   lua_newtable(L);
   luaL_register(L, nullptr, functions);

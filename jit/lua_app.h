@@ -36,8 +36,10 @@ class LuaApp : public runtime::App {
     running_ = L;
     running_handler_ = handler_index;
   }
+  static lua_State* running() { return running_; }
   // Pushes the app and its methods onto the running thread's stack for the length of a run, so a
-  // call copies two stack slots instead of looking both up in the registry; end_run forgets them.
+  // call copies two stack slots instead of looking both up in the registry (an app without slots
+  // is called through the registry); end_run forgets them.
   void push_for_run(lua_State* L);
   void end_run() { self_slot_ = pull_slot_ = push_slot_ = 0; }
 

@@ -7,7 +7,8 @@
 // Each zone is a file, memory-mapped, holding a matrix counts[trace][state] (struct
 // vmprofile_file), so another process can read it while the program runs. The engine makes each
 // app a zone (runtime::current_profile_zone is set around every app call); samples outside app
-// calls go to the base zone (snabb_vmprofile_select).
+// calls go to the base zone (snabb_vmprofile_select). The zone of an app that leaves the graph is
+// closed (unmapped, its file kept) and its id reused, so a process may see any number of apps.
 #pragma once
 #include <stdint.h>
 
@@ -19,7 +20,9 @@ extern "C" {
 enum {
   VMPROFILE_VERSION = 1,
   VMPROFILE_MAX_TRACE = 8191, /* traces with higher numbers count in row 0 */
-  VMPROFILE_MAX_ZONES = 1024
+  /* Zones open at once, including the unused id 0: one per app of the graph and the engine's.
+     Each is a mapping (vm.max_map_count allows 65,530 per process by default). */
+  VMPROFILE_MAX_ZONES = 32768
 };
 
 enum vmprofile_state {
@@ -48,12 +51,16 @@ struct vmprofile_file {
   uint64_t counts[VMPROFILE_MAX_TRACE + 1][VMPROFILE_STATES];
 };
 
-/* Creates (or truncates) a zone file; returns the zone's id (> 0), or -1 (snabb_vmprofile_error).
- */
-int snabb_vmprofile_zone(const char* path, const char* name);
+/* Creates (or truncates) a zone file, or with `append` adds to the counts already in one; returns
+   the zone's id (> 0), or -1 (snabb_vmprofile_error). */
+int snabb_vmprofile_zone(const char* path, const char* name, int append);
+/* Unmaps a zone (its file stays) and frees its id for another zone; samples that would have gone
+   to it go to the selected zone. */
+void snabb_vmprofile_zone_close(int zone);
 /* The zone for samples outside app calls. */
 void snabb_vmprofile_select(int zone);
-/* Starts the timer (hz samples per second of CPU time); 0, or -1 (snabb_vmprofile_error). */
+/* Starts the timer (hz samples per second of wall-clock time, delivered to the calling thread);
+   0, or -1 (snabb_vmprofile_error). */
 int snabb_vmprofile_start(int hz);
 void snabb_vmprofile_stop(void);
 /* A trace's machine code (jit.util.tracemc): where it is and where its loop starts (0: none). */

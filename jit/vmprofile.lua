@@ -1,8 +1,8 @@
 -- jit.vmprofile: sampling profiles per zone (see jit/vmprofile.h). RaptorJIT's interface:
 --   local vmprofile = require("jit.vmprofile")
 --   vmprofile.open("script.vmprofile")   -- a zone in that file, selected, sampling started
--- and what the engine uses: zone(path, name), select(zone), start(hz), stop(); read(path) parses a
--- zone file (also one another process is writing).
+-- and what the engine uses: zone(path, name, append), close_zone(zone), select(zone), start(hz),
+-- stop(); read(path) parses a zone file (also one another process is writing).
 local ffi = require("ffi")
 require("jit.vmprofile_cdefs")
 local C = ffi.C
@@ -57,10 +57,16 @@ function M.close ()
    C.snabb_vmprofile_close()
 end
 
-function M.zone (path, name)
-   local id = C.snabb_vmprofile_zone(path, name or path)
+-- A new zone writing to `path` (truncated, or with `append` added to); returns its id.
+function M.zone (path, name, append)
+   local id = C.snabb_vmprofile_zone(path, name or path, append and 1 or 0)
    check(id > 0)
    return id
+end
+
+-- Unmaps a zone (its file stays); its id goes to the next new zone.
+function M.close_zone (zone)
+   C.snabb_vmprofile_zone_close(zone)
 end
 
 function M.select (zone)
@@ -149,8 +155,24 @@ function M.selftest ()
    end
    local info = util.traceinfo(hottest)
    assert(info, "the hottest trace exists")
+
+   -- A closed zone is unmapped, its file stays and its id goes to the next zone; a zone opened
+   -- with append adds to the file's counts, one opened without starts afresh.
+   local zone = M.zone(path, "again", true)
+   M.select(zone)
+   M.close_zone(zone)
+   local path2 = os.tmpname()
+   assert(M.zone(path2, "other") == zone, "the id is reused")
+   local kept = M.read(path)
+   assert(kept.samples == profile.samples and kept.zone == "again", "the file stays")
+   local appended = M.zone(path, "again", true)
+   assert(M.read(path).samples == profile.samples, "append keeps the counts")
+   M.close_zone(appended)
+   M.close_zone(M.zone(path, "fresh"))
+   assert(M.read(path).samples == 0 and M.read(path).zone == "fresh", "without append: truncated")
    M.close()
    os.remove(path)
+   os.remove(path2)
    assert(not pcall(M.read, "/nonexistent"))
    print("selftest: jit.vmprofile ok")
 end
