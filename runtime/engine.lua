@@ -314,7 +314,15 @@ function M.main (options)
    repeat
       local slice_end = math.min(next_tick, deadline or math.huge)
       local ok, app, method, message = core.run(slice_end, M.busywait)
-      if not ok then app_failed(app, method, message) end
+      if not ok then
+         -- The pool at its cap: packets are leaking, which restarting an app seldom mends.
+         local exhausted = packet.exhausted()
+         if exhausted then
+            M.stop()
+            error(("%s (the last allocation was by app '%s')"):format(exhausted, app), 0)
+         end
+         app_failed(app, method, message)
+      end
       t = now()
       if t >= next_tick then
          tick_apps()

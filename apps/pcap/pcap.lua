@@ -2,8 +2,8 @@
 --   PcapReader: the records of a pcap/pcapng file, once, with their capture timestamps.
 --   PcapWriter: every packet it receives into a pcap file (flushed every second and on stop).
 --   Replay:     a capture loaded once and sent over and over, optionally at a given rate.
--- The file work is libpcap behind apps/pcap/pcap_file.h; a malformed capture is refused when the
--- app starts, with one message naming the file and the record.
+-- The file work is C++ behind apps/pcap/pcap_file.h (reading through libpcap); a malformed capture
+-- is refused when the app starts, with one message naming the file and the record.
 local ffi = require("ffi")
 require("core.cdefs")
 require("apps.pcap.cdefs")
@@ -140,7 +140,8 @@ function PcapWriter:push ()
    self.written = self.written + n
 end
 
--- Once a second, so a reader of the file sees it grow and little is lost if the process dies.
+-- Once a second, so a reader of the file sees it grow and little is lost if the process dies. The
+-- file only ever gets whole records (pcap_file.h), so it ends at a record boundary whatever happens.
 function PcapWriter:tick ()
    local t = engine.now()
    if t < (self.next_flush or 0) then return end
@@ -154,48 +155,77 @@ function PcapWriter:stop ()
    if w and C.snabb_pcap_writer_close(w, errbuf, ERRLEN) ~= 0 then error(ffi.string(errbuf), 0) end
 end
 
--- Replay: loads a capture into packets once and sends copies of them in order, over and over.
+-- Replay: loads a capture once and sends copies of its records in order, over and over.
 -- Parameters: file (required); loops, packets or seconds to stop after (default: never); rate (see
 -- parse_rate; default: as fast as the output takes them). Replayed packets carry no capture
 -- timestamp (a PcapWriter stamps them as it writes them, as a capture of tcpreplay would).
--- self.done turns true when a limit is reached; self.sent counts packets sent.
+-- self.done turns true when a limit is reached; self.sent counts packets sent; self.memory is the
+-- bytes the loaded capture takes.
 local Replay = {inputs = {}, outputs = {"output"},
                 config = {file = {required = true}, loops = {}, packets = {}, seconds = {},
                           rate = {}}}
 M.Replay = Replay
 
 local packet_array_t = ffi.typeof("struct packet *[?]")
+local packet_ptr_t = ffi.typeof("struct packet *")
 local double_array_t = ffi.typeof("double[?]")
+local bytes_t = ffi.typeof("uint8_t[?]")
+-- A record is kept as the image of a packet (its 4-byte header, then its bytes) in one buffer for
+-- the whole capture, so that sending it is packet.clone of the image: a 64-byte frame takes 72
+-- bytes, not a 10,816-byte packet slot. Images start 8 bytes apart (ALIGN), and the buffer ends
+-- with 64 spare bytes because clone copies a small packet as one 64-byte block.
+local IMAGE_HEADER, ALIGN, SLACK = 4, 8, 64
 
-function Replay:new (conf)
-   local reader = open_reader(conf.file)
+-- The records of an open capture as packet images: images (the buffer), templates (a pointer to
+-- each image), count.
+local function load_images (reader, file)
    local count = tonumber(C.snabb_pcap_reader_records(reader))
-   if count == 0 then
-      close_reader(reader)
-      error(("%s: no packets to replay"):format(conf.file), 0)
-   end
-   local templates, cost = packet_array_t(count), double_array_t(count)
-   local rate, unit
-   if conf.rate then rate, unit = M.parse_rate(conf.rate) end
+   if count == 0 then error(("%s: no packets to replay"):format(file), 0) end
+   local size = tonumber(C.snabb_pcap_reader_bytes(reader)) + count * (IMAGE_HEADER + ALIGN - 1) + SLACK
+   local images, templates = bytes_t(size), packet_array_t(count)
+   local scratch, offset = packet.allocate(), 0
    for k = 0, count - 1 do
-      local p = packet.allocate()
-      assert(C.snabb_pcap_reader_next(reader, p, errbuf, ERRLEN) == 1, ffi.string(errbuf))
-      p.headroom = packet.headroom -- drops the capture timestamp
-      templates[k] = p
-      cost[k] = unit == "bps" and M.wire_bits(p.length) or 1
+      if C.snabb_pcap_reader_next(reader, scratch, errbuf, ERRLEN) ~= 1 then
+         free(scratch)
+         error(("%s: changed while it was loaded: %s"):format(file, ffi.string(errbuf)), 0)
+      end
+      local t = ffi.cast(packet_ptr_t, images + offset)
+      t.length, t.headroom = scratch.length, packet.headroom
+      ffi.copy(t.data, scratch.data, scratch.length)
+      templates[k] = t
+      offset = bit.band(offset + IMAGE_HEADER + scratch.length + ALIGN - 1, -ALIGN)
    end
-   close_reader(reader)
+   free(scratch)
+   return images, templates, count, size
+end
+
+-- Arguments are checked before the capture is loaded, and what new takes is given back when it
+-- fails: the engine retries a failed app every restart_delay, for ever.
+function Replay:new (conf)
    for _, key in ipairs({"loops", "packets", "seconds"}) do
       if conf[key] ~= nil and not (tonumber(conf[key]) and tonumber(conf[key]) >= 0) then
          error(("%s: expected a number >= 0, got %s"):format(key, tostring(conf[key])), 0)
       end
    end
+   local rate, unit
+   if conf.rate then rate, unit = M.parse_rate(conf.rate) end
+   local reader = open_reader(conf.file)
+   local ok, images, templates, count, size = pcall(load_images, reader, conf.file)
+   close_reader(reader)
+   if not ok then error(images, 0) end
+   -- With a rate: what each record costs of it (a packet, or its bits on the wire).
+   local cost
+   if rate then
+      cost = double_array_t(count)
+      for k = 0, count - 1 do cost[k] = unit == "bps" and M.wire_bits(templates[k].length) or 1 end
+   end
    local limit = math.huge
    if conf.loops then limit = min(limit, tonumber(conf.loops) * count) end
    if conf.packets then limit = min(limit, tonumber(conf.packets)) end
-   return setmetatable({templates = templates, cost = cost, count = count, index = 0, sent = 0,
-                        limit = limit, seconds = tonumber(conf.seconds), rate = rate,
-                        budget = 0, done = limit == 0, file = conf.file},
+   return setmetatable({images = images, templates = templates, cost = cost, count = count,
+                        memory = size + ffi.sizeof(templates) + (cost and ffi.sizeof(cost) or 0),
+                        index = 0, sent = 0, limit = limit, seconds = tonumber(conf.seconds),
+                        rate = rate, budget = 0, done = limit == 0, file = conf.file},
                        {__index = Replay})
 end
 
@@ -238,9 +268,6 @@ function Replay:pull ()
    if self.sent >= self.limit then self.done = true end
 end
 
-function Replay:stop ()
-   for k = 0, self.count - 1 do free(self.templates[k]) end
-end
 
 function M.selftest ()
    print("selftest: apps.pcap.pcap")
