@@ -333,6 +333,79 @@ function M.selftest ()
    near_rate(n, expected, "100 Mbps")
    engine.configure(config.new())
 
+   -- A capture in memory takes about its size on disk (it took a 10,816-byte packet per record),
+   -- and no packets from the pool.
+   local in_use = packet.in_use()
+   c = config.new()
+   config.app(c, "replay", Replay, {file = data .. "v6.pcap"})
+   engine.configure(c)
+   local file = io.open(data .. "v6.pcap")
+   local file_size = file:seek("end")
+   file:close()
+   local memory = engine.app_table.replay.memory
+   assert(memory < 1.1 * file_size, ("v6.pcap: %d bytes in memory, %d on disk"):format(memory, file_size))
+   assert(packet.in_use() == in_use, "Replay holds packets")
+   engine.configure(config.new())
+
+   -- Snapped records keep their wire length through a graph, clones too (Tee), and out into files.
+   local function wire_lengths (path) -- orig_len of each record, read from the file itself
+      local f = io.open(path, "rb")
+      local bytes = f:read("*a")
+      f:close()
+      local lengths, offset = {}, 24
+      while offset + 16 <= #bytes do
+         local fields = ffi.cast("uint32_t *", ffi.cast("const char *", bytes) + offset)
+         lengths[#lengths+1] = fields[3]
+         offset = offset + 16 + fields[2]
+      end
+      return lengths
+   end
+   local out_b = os.tmpname()
+   c = config.new()
+   config.app(c, "reader", PcapReader, data .. "icmp-snapped.pcap")
+   config.app(c, "tee", basic.Tee)
+   config.app(c, "writer_a", PcapWriter, out)
+   config.app(c, "writer_b", PcapWriter, out_b)
+   config.link(c, "reader.output -> tee.input")
+   config.link(c, "tee.a -> writer_a.input")
+   config.link(c, "tee.b -> writer_b.input")
+   engine.configure(c)
+   run_until(function () return engine.app_table.reader.done end)
+   engine.main({duration = 0.01})
+   engine.configure(config.new())
+   local expected = table.concat(wire_lengths(data .. "icmp-snapped.pcap"), " ")
+   assert(expected == "1042 1042 1042 1042 1042 1042", expected) -- tcpdump -e: "length 1042"
+   assert(table.concat(wire_lengths(out), " ") == expected, table.concat(wire_lengths(out), " "))
+   assert(table.concat(wire_lengths(out_b), " ") == expected, table.concat(wire_lengths(out_b), " "))
+   os.remove(out); os.remove(out_b)
+
+   -- An app that cannot start is retried every restart_delay, for ever: each attempt gives back
+   -- what it took (Replay loaded every packet before refusing its arguments; PcapReader kept the
+   -- refused file open).
+   ffi.cdef("int getpid(void);")
+   local function open_files ()
+      local n = 0
+      for _ in io.popen("ls /proc/" .. C.getpid() .. "/fd"):lines() do n = n + 1 end
+      return n
+   end
+   local saved_log, saved_delay, attempts = engine.log, engine.restart_delay, 0
+   engine.log = function (msg) if msg:match("could not be restarted") then attempts = attempts + 1 end end
+   engine.restart_delay = 0.001
+   in_use = packet.in_use()
+   local files = open_files()
+   c = config.new()
+   config.app(c, "bad_loops", Replay, {file = data .. "v4.pcap", loops = -1})
+   config.app(c, "bad_rate", Replay, {file = data .. "v4.pcap", rate = "fast"})
+   config.app(c, "bad_file", PcapReader, data .. "loopback-sll.pcap")
+   assert(not pcall(engine.configure, c))
+   run_until(function () return attempts >= 3 * 20 end)
+   engine.log, engine.restart_delay = saved_log, saved_delay
+   engine.configure(config.new())
+   collectgarbage()
+   assert(attempts >= 60, attempts)
+   assert(packet.in_use() == in_use, ("%d packets held after %d failed starts"):format(packet.in_use() - in_use, attempts))
+   assert(open_files() == files, ("%d files open after %d failed starts"):format(open_files() - files, attempts))
+
    -- Refusals name the file.
    local function refusal (class, arg)
       local ok, err = pcall(class.new, class, arg)
