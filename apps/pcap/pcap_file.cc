@@ -145,6 +145,23 @@ bool PcapFileReader::next(packet* p) {
   return true;
 }
 
+namespace {
+
+// Hands n bytes to write(2) until all are written: 0, or the errno of the failure with *written
+// saying how many were.
+int write_all(int fd, const uint8_t* data, size_t n, size_t* written) {
+  *written = 0;
+  while (*written < n) {
+    const ssize_t w = ::write(fd, data + *written, n - *written);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return w < 0 ? errno : ENOSPC;
+    *written += static_cast<size_t>(w);
+  }
+  return 0;
+}
+
+}  // namespace
+
 PcapFileWriter::PcapFileWriter(std::string path, bool nanosecond)
     : path_(std::move(path)), nanosecond_(nanosecond), buffer_(kWriteBuffer) {
   fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
@@ -153,9 +170,10 @@ PcapFileWriter::PcapFileWriter(std::string path, bool nanosecond)
   // 0, snapshot length, link type Ethernet.
   const uint32_t header[6] = {
       nanosecond ? 0xa1b23c4du : 0xa1b2c3d4u, 2 | (4u << 16), 0, 0, kSnaplen, DLT_EN10MB};
-  std::memcpy(buffer_.data(), header, sizeof header);
-  used_ = sizeof header;
-  flush();
+  if (const int error =
+          write_all(fd_.get(), reinterpret_cast<const uint8_t*>(header), sizeof header, &size_)) {
+    fail("write failed: ", error);
+  }
 }
 
 void PcapFileWriter::fail(const std::string& what, int error) const {
@@ -177,25 +195,31 @@ void PcapFileWriter::write(packet* p, uint64_t now_ns) {
   used_ += sizeof header + p->length;
 }
 
-// Whole records only: if write(2) fails part way, the file is cut back to its last record.
+// Whole records only: if write(2) fails part way (disk full, file size limit), the file is cut
+// back to the last record written whole and the rest of the buffer is dropped.
 void PcapFileWriter::flush() {
   if (fd_.get() < 0) return;
-  size_t done = 0;
-  while (done < used_) {
-    const ssize_t n = ::write(fd_.get(), buffer_.data() + done, used_ - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int error = n < 0 ? errno : ENOSPC;
-      if (done > 0 && ftruncate(fd_.get(), static_cast<off_t>(size_)) == 0) {
-        lseek(fd_.get(), static_cast<off_t>(size_), SEEK_SET);
-      }
-      used_ = 0;
-      fail("write failed: ", error);
-    }
-    done += static_cast<size_t>(n);
+  size_t written = 0;
+  const int error = write_all(fd_.get(), buffer_.data(), used_, &written);
+  if (error == 0) {
+    size_ += used_;
+    used_ = 0;
+    return;
   }
-  size_ += used_;
+  size_t whole = 0;  // bytes of the records written whole
+  for (;;) {
+    uint32_t caplen;
+    if (whole + 16 > written) break;
+    std::memcpy(&caplen, buffer_.data() + whole + 8, sizeof caplen);
+    if (whole + 16 + caplen > written) break;
+    whole += 16 + caplen;
+  }
+  if (whole < written && ftruncate(fd_.get(), static_cast<off_t>(size_ + whole)) == 0) {
+    lseek(fd_.get(), static_cast<off_t>(size_ + whole), SEEK_SET);
+  }
+  size_ += whole;
   used_ = 0;
+  fail("write failed: ", error);
 }
 
 void PcapFileWriter::close() {

@@ -117,7 +117,7 @@ class PcapFileWriter {
   std::string path_;
   bool nanosecond_;
   FileDescriptor fd_;
-  uint64_t size_ = 0;  // bytes in the file: the header and whole records
+  size_t size_ = 0;  // bytes in the file: the header and whole records
   std::vector<uint8_t> buffer_;
   size_t used_ = 0;  // bytes of buffer_ that hold records not yet written
 };
