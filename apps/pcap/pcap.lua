@@ -185,9 +185,10 @@ local function load_images (reader, file)
    local images, templates = bytes_t(size), packet_array_t(count)
    local scratch, offset = packet.allocate(), 0
    for k = 0, count - 1 do
-      if C.snabb_pcap_reader_next(reader, scratch, errbuf, ERRLEN) ~= 1 then
+      local rc = C.snabb_pcap_reader_next(reader, scratch, errbuf, ERRLEN)
+      if rc ~= 1 then -- only for a file changed since it was checked
          free(scratch)
-         error(("%s: changed while it was loaded: %s"):format(file, ffi.string(errbuf)), 0)
+         error(rc < 0 and ffi.string(errbuf) or ("%s: fewer records than when it was checked"):format(file), 0)
       end
       local t = ffi.cast(packet_ptr_t, images + offset)
       t.length, t.headroom = scratch.length, packet.headroom
@@ -373,10 +374,10 @@ function M.selftest ()
    run_until(function () return engine.app_table.reader.done end)
    engine.main({duration = 0.01})
    engine.configure(config.new())
-   local expected = table.concat(wire_lengths(data .. "icmp-snapped.pcap"), " ")
-   assert(expected == "1042 1042 1042 1042 1042 1042", expected) -- tcpdump -e: "length 1042"
-   assert(table.concat(wire_lengths(out), " ") == expected, table.concat(wire_lengths(out), " "))
-   assert(table.concat(wire_lengths(out_b), " ") == expected, table.concat(wire_lengths(out_b), " "))
+   local snapped = table.concat(wire_lengths(data .. "icmp-snapped.pcap"), " ")
+   assert(snapped == "1042 1042 1042 1042 1042 1042", snapped) -- tcpdump -e: "length 1042"
+   assert(table.concat(wire_lengths(out), " ") == snapped, table.concat(wire_lengths(out), " "))
+   assert(table.concat(wire_lengths(out_b), " ") == snapped, table.concat(wire_lengths(out_b), " "))
    os.remove(out); os.remove(out_b)
 
    -- An app that cannot start is retried every restart_delay, for ever: each attempt gives back
@@ -384,9 +385,10 @@ function M.selftest ()
    -- refused file open).
    ffi.cdef("int getpid(void);")
    local function open_files ()
-      local n = 0
-      for _ in io.popen("ls /proc/" .. C.getpid() .. "/fd"):lines() do n = n + 1 end
-      return n
+      local ls, count = io.popen("ls /proc/" .. C.getpid() .. "/fd"), 0
+      for _ in ls:lines() do count = count + 1 end
+      ls:close()
+      return count
    end
    local saved_log, saved_delay, attempts = engine.log, engine.restart_delay, 0
    engine.log = function (msg) if msg:match("could not be restarted") then attempts = attempts + 1 end end
@@ -403,8 +405,10 @@ function M.selftest ()
    engine.configure(config.new())
    collectgarbage()
    assert(attempts >= 60, attempts)
-   assert(packet.in_use() == in_use, ("%d packets held after %d failed starts"):format(packet.in_use() - in_use, attempts))
-   assert(open_files() == files, ("%d files open after %d failed starts"):format(open_files() - files, attempts))
+   assert(packet.in_use() == in_use,
+          ("%d packets held after %d failed starts"):format(packet.in_use() - in_use, attempts))
+   assert(open_files() == files,
+          ("%d files open after %d failed starts"):format(open_files() - files, attempts))
 
    -- Refusals name the file.
    local function refusal (class, arg)
