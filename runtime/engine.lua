@@ -88,6 +88,7 @@ local function instantiate (name, spec)
    end
    for _, field in ipairs(C_METHOD_FIELDS) do
       if object[field] ~= nil and type(object[field]) ~= "cdata" then
+         if object.stop then pcall(object.stop, object) end -- what new took (it is retried)
          error(("app '%s': %s is a %s, not a C function or pointer (cdata)"):format(
             name, field, type(object[field])), 0)
       end
