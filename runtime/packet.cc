@@ -65,31 +65,31 @@ uint64_t meminfo_value(const std::string& meminfo, const std::string& name) {
   return 0;
 }
 
-struct Limit {
-  uint64_t bytes = UINT64_MAX;
-  std::string file;  // where it is set
-};
-
-// Lowers limit to the smallest value in `file_name` of directory dir and its parents up to mount
-// ("max", or v1's 2^63 rounded to a page, means none).
+// Lowers *bytes to the smallest value in `file_name` of directory dir and its parents up to mount
+// ("max", or v1's 2^63 rounded to a page, means none); *file says where it is.
 void cgroup_limit(const std::string& mount, std::string dir, const std::string& file_name,
-                  Limit* limit) {
+                  uint64_t* bytes, std::string* file) {
   for (;;) {
-    const std::string file = dir + "/" + file_name;
-    const std::string text = read_text(file);
+    const std::string path = dir + "/" + file_name;
+    const std::string text = read_text(path);
     if (!text.empty() && text.rfind("max", 0) != 0) {
-      const uint64_t bytes = std::strtoull(text.c_str(), nullptr, 10);
-      if (bytes > 0 && bytes < (uint64_t{1} << 62) && bytes < limit->bytes) *limit = {bytes, file};
+      const uint64_t limit = std::strtoull(text.c_str(), nullptr, 10);
+      if (limit > 0 && limit < (uint64_t{1} << 62) && (*bytes == 0 || limit < *bytes)) {
+        *bytes = limit;
+        *file = path;
+      }
     }
     if (dir.size() <= mount.size()) return;
     dir.resize(dir.rfind('/'));
   }
 }
 
-// The memory limit of the process's cgroups (v2, and v1's memory controller).
-Limit cgroup_memory_limit() {
+}  // namespace
+
+uint64_t cgroup_memory_limit(const std::string& proc_cgroup, const std::string& mountinfo,
+                             std::string* file) {
   std::string v2_path, v1_path;  // from /proc/self/cgroup: "ID:controllers:path"
-  for (const std::string& line : split(read_text("/proc/self/cgroup"), '\n')) {
+  for (const std::string& line : split(proc_cgroup, '\n')) {
     const size_t first = line.find(':'), second = line.find(':', first + 1);
     if (first == std::string::npos || second == std::string::npos) continue;
     const std::string controllers = line.substr(first + 1, second - first - 1);
@@ -99,10 +99,10 @@ Limit cgroup_memory_limit() {
       if (c == "memory") v1_path = path;
     }
   }
-  Limit limit;
+  uint64_t bytes = 0;
   // /proc/self/mountinfo: "ID PARENT DEV ROOT MOUNTPOINT OPTIONS [TAGS] - TYPE SOURCE
   // SUPEROPTIONS".
-  for (const std::string& line : split(read_text("/proc/self/mountinfo"), '\n')) {
+  for (const std::string& line : split(mountinfo, '\n')) {
     const size_t dash = line.find(" - ");
     if (dash == std::string::npos) continue;
     const std::vector<std::string> mount = split(line.substr(0, dash), ' ');
@@ -115,17 +115,20 @@ Limit cgroup_memory_limit() {
       return relative == "/" ? point : point + relative;
     };
     if (fs[0] == "cgroup2" && !v2_path.empty()) {
-      cgroup_limit(point, dir_of(v2_path), "memory.max", &limit);
+      cgroup_limit(point, dir_of(v2_path), "memory.max", &bytes, file);
     }
     if (fs[0] == "cgroup" && !v1_path.empty()) {
       for (const std::string& option : split(fs[2], ',')) {
-        if (option == "memory")
-          cgroup_limit(point, dir_of(v1_path), "memory.limit_in_bytes", &limit);
+        if (option == "memory") {
+          cgroup_limit(point, dir_of(v1_path), "memory.limit_in_bytes", &bytes, file);
+        }
       }
     }
   }
-  return limit;
+  return bytes;
 }
+
+namespace {
 
 Capacity default_capacity() {
   const std::string meminfo = read_text("/proc/meminfo");
@@ -139,11 +142,13 @@ Capacity default_capacity() {
     what = "the memory available when it started (" + std::to_string(available / kMiB) +
            " MiB: MemAvailable and free hugepages in /proc/meminfo)";
   }
-  const Limit cgroup = cgroup_memory_limit();
-  if (cgroup.bytes < budget) {
-    budget = cgroup.bytes;
-    what = "the memory limit of its cgroup (" + std::to_string(budget / kMiB) + " MiB in " +
-           cgroup.file + ")";
+  std::string file;
+  const uint64_t cgroup =
+      cgroup_memory_limit(read_text("/proc/self/cgroup"), read_text("/proc/self/mountinfo"), &file);
+  if (cgroup > 0 && cgroup < budget) {
+    budget = cgroup;
+    what = "the memory limit of its cgroup (" + std::to_string(budget / kMiB) + " MiB in " + file +
+           ")";
   }
   const uint64_t packets = budget == UINT64_MAX ? UINT64_MAX : budget / 2 / PACKET_SLOT_SIZE;
   const std::string change = "; packet.set_max_packets(N) in the config sets another";

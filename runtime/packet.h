@@ -70,10 +70,18 @@ int snabb_packet_hugepages(void);
 #ifdef __cplusplus
 }
 
+#include <string>
+
 namespace snabb::runtime {
 
 // Sets the pool's capacity; only before the first packet is allocated.
 void set_packet_pool_max(int32_t max_packets);
+// The smallest memory limit of the cgroups a process is in (v2 memory.max, v1
+// memory.limit_in_bytes, up to the root of each hierarchy), given the text of its /proc/PID/cgroup
+// and /proc/PID/mountinfo; 0 for none, else *file names where it is set. The pool's default
+// capacity follows it (packet.cc).
+uint64_t cgroup_memory_limit(const std::string& proc_cgroup, const std::string& mountinfo,
+                             std::string* file);
 // Allocation from C++ (native apps); throws std::runtime_error when the pool is exhausted.
 packet* packet_allocate();
 void packet_free(packet* p);
