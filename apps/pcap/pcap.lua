@@ -269,7 +269,6 @@ function Replay:pull ()
    if self.sent >= self.limit then self.done = true end
 end
 
-
 function M.selftest ()
    print("selftest: apps.pcap.pcap")
    local config = require("core.config")
