@@ -99,6 +99,7 @@ local function instantiate (name, spec)
    end
    for _, field in ipairs(C_METHOD_FIELDS) do
       if object[field] ~= nil and type(object[field]) ~= "cdata" then
+         if object.stop then pcall(object.stop, object) end -- what new took (it is retried)
          error(("app '%s': %s is a %s, not a C function or pointer (cdata)"):format(
             name, field, type(object[field])), 0)
       end
@@ -435,7 +436,15 @@ function M.main (options)
    repeat
       local slice_end = math.min(next_tick, deadline or math.huge)
       local ok, app, method, message = core.run(slice_end, M.busywait)
-      if not ok then app_failed(app, method, message) end
+      if not ok then
+         -- The pool at its cap: packets are leaking, which restarting an app seldom mends.
+         local exhausted = packet.exhausted()
+         if exhausted then
+            M.stop()
+            error(("%s (the last allocation was by app '%s')"):format(exhausted, app), 0)
+         end
+         app_failed(app, method, message)
+      end
       t = now()
       if t >= next_tick then
          tick_apps()

@@ -16,8 +16,14 @@ enum {
      lives in the slot's last 8 bytes, where moving the header does not move it and the hot path
      never touches it; free clears the flag along with the rest of the header. */
   PACKET_TIMESTAMPED = 0x8000,
-  PACKET_HEADROOM_MASK = 0x7fff,
-  PACKET_TIMESTAMP_OFFSET = PACKET_SLOT_SIZE - 8 /* from the slot start, in nanoseconds */
+  /* The packet is a capture's record cut short (snapped): the slot's 8 bytes before the timestamp
+     hold its length on the wire and its length as captured (two uint32_t), so a capture written
+     from it keeps the wire length while the packet keeps the captured length. Kept and cleared
+     like the timestamp. */
+  PACKET_SNAPPED = 0x4000,
+  PACKET_HEADROOM_MASK = 0x3fff,
+  PACKET_TIMESTAMP_OFFSET = PACKET_SLOT_SIZE - 8, /* from the slot start, in nanoseconds */
+  PACKET_WIRE_LENGTH_OFFSET = PACKET_SLOT_SIZE - 16
 };
 
 /* A packet is a header followed by its payload. prepend/shiftleft move the header within its slot
@@ -44,11 +50,17 @@ struct packet_freelist {
 
 /* NULL when the pool cannot be set up: snabb_packet_pool_error says why. */
 struct packet_freelist* snabb_packet_freelist(void);
-/* Adds fresh packets to the free list; returns how many (0 when max_packets are already allocated,
-   -1 when no memory could be mapped: snabb_packet_pool_error says why). */
+/* Adds fresh packets to the free list; returns how many (0 at the pool's cap, -1 when no memory
+   could be mapped: snabb_packet_pool_error says why, e.g. the cap and where it comes from). */
 int32_t snabb_packet_grow(void);
 const char* snabb_packet_pool_error(void);
+/* Packets taken from the system (or adopted: DPDK's mbufs); the pool never shrinks. */
 int32_t snabb_packet_allocated(void);
+/* How many packets the pool may take from the system: by default half of what the memory available
+   and the cgroup's limit allow, at most 1,000,000 (runtime/packet.cc). */
+int32_t snabb_packet_cap(void);
+/* How many times an allocation found the pool at its cap. */
+int64_t snabb_packet_exhaustions(void);
 /* Sets the pool's capacity; returns 0, -1 once packets have been allocated, or -2 for a capacity
    outside 1..2^24. */
 int snabb_packet_set_max(int32_t max_packets);
@@ -58,10 +70,18 @@ int snabb_packet_hugepages(void);
 #ifdef __cplusplus
 }
 
+#include <string>
+
 namespace snabb::runtime {
 
 // Sets the pool's capacity; only before the first packet is allocated.
 void set_packet_pool_max(int32_t max_packets);
+// The smallest memory limit of the cgroups a process is in (v2 memory.max, v1
+// memory.limit_in_bytes, up to the root of each hierarchy), given the text of its /proc/PID/cgroup
+// and /proc/PID/mountinfo; 0 for none, else *file names where it is set. The pool's default
+// capacity follows it (packet.cc).
+uint64_t cgroup_memory_limit(const std::string& proc_cgroup, const std::string& mountinfo,
+                             std::string* file);
 // Allocation from C++ (native apps); throws std::runtime_error when the pool is exhausted.
 packet* packet_allocate();
 void packet_free(packet* p);
@@ -84,6 +104,22 @@ inline bool packet_timestamp(packet* p, uint64_t* ns) {
 inline void packet_set_timestamp(packet* p, uint64_t ns) {
   __builtin_memcpy(packet_slot(p) + PACKET_TIMESTAMP_OFFSET, &ns, sizeof ns);
   p->headroom |= PACKET_TIMESTAMPED;
+}
+// The length on the wire of a snapped capture record, while the packet still has the length it
+// was captured with (an app that changed it made a different packet); false otherwise.
+inline bool packet_wire_length(packet* p, uint32_t* wire) {
+  if (!(p->headroom & PACKET_SNAPPED)) return false;
+  uint32_t lengths[2];  // wire, captured
+  __builtin_memcpy(lengths, packet_slot(p) + PACKET_WIRE_LENGTH_OFFSET, sizeof lengths);
+  if (lengths[1] != p->length) return false;
+  *wire = lengths[0];
+  return true;
+}
+// Marks p, as it is now, as a record of a wire_length-byte frame cut short.
+inline void packet_set_wire_length(packet* p, uint32_t wire_length) {
+  const uint32_t lengths[2] = {wire_length, p->length};
+  __builtin_memcpy(packet_slot(p) + PACKET_WIRE_LENGTH_OFFSET, lengths, sizeof lengths);
+  p->headroom |= PACKET_SNAPPED;
 }
 
 }  // namespace snabb::runtime

@@ -16,7 +16,9 @@ local u32_ptr_t = ffi.typeof("uint32_t *")
 local u64_ptr_t = ffi.typeof("uint64_t *")
 local HEADROOM = C.PACKET_HEADROOM
 local HEADROOM_MASK, TIMESTAMPED = C.PACKET_HEADROOM_MASK, C.PACKET_TIMESTAMPED
-local TIMESTAMP_OFFSET = C.PACKET_TIMESTAMP_OFFSET
+local TIMESTAMP_OFFSET, WIRE_LENGTH_OFFSET = C.PACKET_TIMESTAMP_OFFSET, C.PACKET_WIRE_LENGTH_OFFSET
+-- Flags whose data sits at the slot's end: a timestamp, a snapped record's wire length.
+local CAPTURED = bor(TIMESTAMPED, C.PACKET_SNAPPED)
 local MAX_SHIFT = 2 * HEADROOM -- how far the header may move forward before we memmove instead
 local PAYLOAD = C.PACKET_PAYLOAD_SIZE
 -- A fresh packet's header (length 0, headroom HEADROOM) as one little-endian 32-bit store.
@@ -28,14 +30,16 @@ M.headroom = HEADROOM
 local freelist = C.snabb_packet_freelist()
 if freelist == nil then error(ffi.string(C.snabb_packet_pool_error()), 0) end
 
--- Called by pop, called by allocate or clone: the error names their caller (level 4).
+-- Called by pop, called by allocate or clone: the error names their caller (level 4). At the cap,
+-- the message says what the cap is and where it comes from (runtime/packet.cc), and which app was
+-- allocating; the engine stops the process with it (engine.main).
 local function grow ()
    local added = C.snabb_packet_grow()
    if added < 0 then error(ffi.string(C.snabb_packet_pool_error()), 4) end
    if added == 0 then
       local app = ffi.string(C.snabb_engine_current_app())
-      error(("packet pool exhausted: all %d packets are in use%s"):format(
-         tonumber(freelist.max_packets), app ~= "" and (" (last allocation by app '%s')"):format(app) or ""), 4)
+      error(ffi.string(C.snabb_packet_pool_error()) ..
+            (app ~= "" and (" (the last allocation was by app '%s')"):format(app) or ""), 4)
    end
 end
 
@@ -114,6 +118,14 @@ local function set_timestamp (p, ns)
    p.headroom = bor(p.headroom, TIMESTAMPED)
 end
 
+-- A fresh clone c of p gets p's timestamp and wire length (16 bytes at the slot's end) and flags.
+local function copy_captured (c, p, headroom)
+   local from = cast(u64_ptr_t, cast(u8_ptr_t, p) - band(headroom, HEADROOM_MASK) + WIRE_LENGTH_OFFSET)
+   local to = cast(u64_ptr_t, cast(u8_ptr_t, c) - HEADROOM + WIRE_LENGTH_OFFSET)
+   to[0], to[1] = from[0], from[1]
+   c.headroom = bor(HEADROOM, band(headroom, CAPTURED))
+end
+
 local function clone (p)
    local c = pop()
    local length, headroom = p.length, p.headroom
@@ -126,7 +138,7 @@ local function clone (p)
       c.length = length
       copy(c.data, p.data, length)
    end
-   if band(headroom, TIMESTAMPED) ~= 0 then set_timestamp(c, timestamp_ptr(p)[0]) end
+   if band(headroom, CAPTURED) ~= 0 then copy_captured(c, p, headroom) end
    return c
 end
 
@@ -197,10 +209,21 @@ M.timestamp, M.set_timestamp = timestamp, set_timestamp
 function M.data (p) return p.data end
 function M.length (p) return p.length end
 function M.tostring (p) return ffi.string(p.data, p.length) end
--- Packets ever taken from the operating system (the pool only grows).
+-- Packets ever taken from the operating system (the pool only grows), those free, those in use
+-- (held by apps and links), and the cap (runtime/packet.h).
 function M.allocated () return C.snabb_packet_allocated() end
 function M.nfree () return tonumber(freelist.nfree) end
--- Caps the pool (default 1,000,000 packets); only before the first packet is allocated.
+function M.in_use () return M.allocated() - M.nfree() end
+function M.cap () return C.snabb_packet_cap() end
+-- The message of the last time the pool was found at its cap, if that happened since the last call.
+local exhaustions_seen = 0
+function M.exhausted ()
+   local n = tonumber(C.snabb_packet_exhaustions())
+   if n == exhaustions_seen then return nil end
+   exhaustions_seen = n
+   return ffi.string(C.snabb_packet_pool_error())
+end
+-- Caps the pool (default: see snabb_packet_cap); only before the first packet is allocated.
 function M.set_max_packets (n)
    local rc = C.snabb_packet_set_max(n)
    if rc == -2 then

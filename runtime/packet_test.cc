@@ -1,9 +1,12 @@
 #include "runtime/packet.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -155,7 +158,13 @@ TEST(PacketTest, ExhaustionThrowsAndRecovers) {
     ADD_FAILURE() << "allocating from an exhausted pool did not throw";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("exhausted"), std::string::npos) << e.what();
+    // It says where the cap comes from, and counts the exhaustion.
+    EXPECT_NE(std::string(e.what()).find("the cap was set by packet.set_max_packets"),
+              std::string::npos)
+        << e.what();
   }
+  EXPECT_GE(snabb_packet_exhaustions(), 2);
+  EXPECT_EQ(snabb_packet_cap(), kPoolMax);
   // A freed packet is available again.
   packet* last = packets.back();
   packets.pop_back();
@@ -168,6 +177,41 @@ TEST(PacketTest, ExhaustionThrowsAndRecovers) {
   // Every packet is free: one more free is a double free.
   EXPECT_THROW(packet_free(last), std::logic_error);
   EXPECT_EQ(nfree(), kPoolMax);
+}
+
+// A cgroup tree as the kernel shows it, under a temporary directory: a v2 hierarchy where the
+// process's cgroup has no limit but its parent has 256 MiB, and a v1 memory hierarchy where a
+// cgroup has 64 MiB and its parent none (v1's "none" is 2^63 rounded down to a page).
+TEST(PacketTest, CgroupMemoryLimitIsTheSmallestOnThePath) {
+  const std::filesystem::path t =
+      std::filesystem::temp_directory_path() / ("packet_test." + std::to_string(getpid()));
+  auto write = [](const std::filesystem::path& file, const std::string& text) {
+    std::filesystem::create_directories(file.parent_path());
+    std::ofstream(file) << text;
+  };
+  write(t / "v2/user/job/memory.max", "max\n");
+  write(t / "v2/user/memory.max", "268435456\n");
+  write(t / "v1/box/memory.limit_in_bytes", "67108864\n");
+  write(t / "v1/memory.limit_in_bytes", "9223372036854771712\n");
+  const std::string v2_mount = "30 22 0:27 / " + (t / "v2").string() +
+                               " rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n";
+  const std::string v1_mount =
+      "34 30 0:31 / " + (t / "v1").string() + " rw,relatime - cgroup cgroup rw,memory\n";
+  const std::string other = "25 1 8:1 / / rw - ext4 /dev/sda1 rw\n";
+  std::string file;
+  EXPECT_EQ(cgroup_memory_limit("0::/user/job\n", other + v2_mount, &file), 268435456u);
+  EXPECT_EQ(file, (t / "v2/user/memory.max").string());
+  EXPECT_EQ(cgroup_memory_limit("4:memory:/box\n0::/user/job\n", v1_mount + v2_mount, &file),
+            67108864u);
+  EXPECT_EQ(file, (t / "v1/box/memory.limit_in_bytes").string());
+  // In a cgroup namespace the mount's root is the process's cgroup: its path reads "/".
+  const std::string namespaced =
+      "30 22 0:27 /user " + (t / "v2/user").string() + " rw - cgroup2 cgroup2 rw\n";
+  EXPECT_EQ(cgroup_memory_limit("0::/\n", namespaced, &file), 268435456u);
+  // No limit anywhere, or no cgroup file system.
+  EXPECT_EQ(cgroup_memory_limit("4:memory:/\n", v1_mount, &file), 0u);
+  EXPECT_EQ(cgroup_memory_limit("0::/user/job\n", other, &file), 0u);
+  std::filesystem::remove_all(t);
 }
 
 }  // namespace

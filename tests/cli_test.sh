@@ -41,7 +41,7 @@ expect 1 "bad_capacity.lua:2: packet.set_max_packets: 0 is not a capacity from 1
   "$snabb" "$configs/bad_capacity.lua"
 expect 1 "pool_no_memory.lua:11: packet pool: out of memory \(mmap failed\)" \
   "$snabb" "$configs/pool_no_memory.lua"
-expect 0 "app 'hoarder' failed in pull: .*pool_exhaustion.lua:6: packet pool exhausted: all 4000 packets are in use \(last allocation by app 'hoarder'\)" \
+expect 1 "^snabb: packet pool exhausted: all 4000 packets \(41 MiB\) are in use, so an app is probably leaking packets .*; the cap was set by packet.set_max_packets \(the last allocation was by app 'hoarder'\)$" \
   "$snabb" "$configs/pool_exhaustion.lua"
 
 # Only stdout: each message above is the only line on stderr for config mistakes.

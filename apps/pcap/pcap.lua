@@ -2,8 +2,8 @@
 --   PcapReader: the records of a pcap/pcapng file, once, with their capture timestamps.
 --   PcapWriter: every packet it receives into a pcap file (flushed every second and on stop).
 --   Replay:     a capture loaded once and sent over and over, optionally at a given rate.
--- The file work is libpcap behind apps/pcap/pcap_file.h; a malformed capture is refused when the
--- app starts, with one message naming the file and the record.
+-- The file work is C++ behind apps/pcap/pcap_file.h (reading through libpcap); a malformed capture
+-- is refused when the app starts, with one message naming the file and the record.
 local ffi = require("ffi")
 require("core.cdefs")
 require("apps.pcap.cdefs")
@@ -140,7 +140,8 @@ function PcapWriter:push ()
    self.written = self.written + n
 end
 
--- Once a second, so a reader of the file sees it grow and little is lost if the process dies.
+-- Once a second, so a reader of the file sees it grow and little is lost if the process dies. The
+-- file only ever gets whole records (pcap_file.h), so it ends at a record boundary whatever happens.
 function PcapWriter:tick ()
    local t = engine.now()
    if t < (self.next_flush or 0) then return end
@@ -154,48 +155,78 @@ function PcapWriter:stop ()
    if w and C.snabb_pcap_writer_close(w, errbuf, ERRLEN) ~= 0 then error(ffi.string(errbuf), 0) end
 end
 
--- Replay: loads a capture into packets once and sends copies of them in order, over and over.
+-- Replay: loads a capture once and sends copies of its records in order, over and over.
 -- Parameters: file (required); loops, packets or seconds to stop after (default: never); rate (see
 -- parse_rate; default: as fast as the output takes them). Replayed packets carry no capture
 -- timestamp (a PcapWriter stamps them as it writes them, as a capture of tcpreplay would).
--- self.done turns true when a limit is reached; self.sent counts packets sent.
+-- self.done turns true when a limit is reached; self.sent counts packets sent; self.memory is the
+-- bytes the loaded capture takes.
 local Replay = {inputs = {}, outputs = {"output"},
                 config = {file = {required = true}, loops = {}, packets = {}, seconds = {},
                           rate = {}}}
 M.Replay = Replay
 
 local packet_array_t = ffi.typeof("struct packet *[?]")
+local packet_ptr_t = ffi.typeof("struct packet *")
 local double_array_t = ffi.typeof("double[?]")
+local bytes_t = ffi.typeof("uint8_t[?]")
+-- A record is kept as the image of a packet (its 4-byte header, then its bytes) in one buffer for
+-- the whole capture, so that sending it is packet.clone of the image: a 64-byte frame takes 72
+-- bytes, not a 10,816-byte packet slot. Images start 8 bytes apart (ALIGN), and the buffer ends
+-- with 64 spare bytes because clone copies a small packet as one 64-byte block.
+local IMAGE_HEADER, ALIGN, SLACK = 4, 8, 64
 
-function Replay:new (conf)
-   local reader = open_reader(conf.file)
+-- The records of an open capture as packet images: images (the buffer), templates (a pointer to
+-- each image), count.
+local function load_images (reader, file)
    local count = tonumber(C.snabb_pcap_reader_records(reader))
-   if count == 0 then
-      close_reader(reader)
-      error(("%s: no packets to replay"):format(conf.file), 0)
-   end
-   local templates, cost = packet_array_t(count), double_array_t(count)
-   local rate, unit
-   if conf.rate then rate, unit = M.parse_rate(conf.rate) end
+   if count == 0 then error(("%s: no packets to replay"):format(file), 0) end
+   local size = tonumber(C.snabb_pcap_reader_bytes(reader)) + count * (IMAGE_HEADER + ALIGN - 1) + SLACK
+   local images, templates = bytes_t(size), packet_array_t(count)
+   local scratch, offset = packet.allocate(), 0
    for k = 0, count - 1 do
-      local p = packet.allocate()
-      assert(C.snabb_pcap_reader_next(reader, p, errbuf, ERRLEN) == 1, ffi.string(errbuf))
-      p.headroom = packet.headroom -- drops the capture timestamp
-      templates[k] = p
-      cost[k] = unit == "bps" and M.wire_bits(p.length) or 1
+      local rc = C.snabb_pcap_reader_next(reader, scratch, errbuf, ERRLEN)
+      if rc ~= 1 then -- only for a file changed since it was checked
+         free(scratch)
+         error(rc < 0 and ffi.string(errbuf) or ("%s: fewer records than when it was checked"):format(file), 0)
+      end
+      local t = ffi.cast(packet_ptr_t, images + offset)
+      t.length, t.headroom = scratch.length, packet.headroom
+      ffi.copy(t.data, scratch.data, scratch.length)
+      templates[k] = t
+      offset = bit.band(offset + IMAGE_HEADER + scratch.length + ALIGN - 1, -ALIGN)
    end
-   close_reader(reader)
+   free(scratch)
+   return images, templates, count, size
+end
+
+-- Arguments are checked before the capture is loaded, and what new takes is given back when it
+-- fails: the engine retries a failed app every restart_delay, for ever.
+function Replay:new (conf)
    for _, key in ipairs({"loops", "packets", "seconds"}) do
       if conf[key] ~= nil and not (tonumber(conf[key]) and tonumber(conf[key]) >= 0) then
          error(("%s: expected a number >= 0, got %s"):format(key, tostring(conf[key])), 0)
       end
    end
+   local rate, unit
+   if conf.rate then rate, unit = M.parse_rate(conf.rate) end
+   local reader = open_reader(conf.file)
+   local ok, images, templates, count, size = pcall(load_images, reader, conf.file)
+   close_reader(reader)
+   if not ok then error(images, 0) end
+   -- With a rate: what each record costs of it (a packet, or its bits on the wire).
+   local cost
+   if rate then
+      cost = double_array_t(count)
+      for k = 0, count - 1 do cost[k] = unit == "bps" and M.wire_bits(templates[k].length) or 1 end
+   end
    local limit = math.huge
    if conf.loops then limit = min(limit, tonumber(conf.loops) * count) end
    if conf.packets then limit = min(limit, tonumber(conf.packets)) end
-   return setmetatable({templates = templates, cost = cost, count = count, index = 0, sent = 0,
-                        limit = limit, seconds = tonumber(conf.seconds), rate = rate,
-                        budget = 0, done = limit == 0, file = conf.file},
+   return setmetatable({images = images, templates = templates, cost = cost, count = count,
+                        memory = size + ffi.sizeof(templates) + (cost and ffi.sizeof(cost) or 0),
+                        index = 0, sent = 0, limit = limit, seconds = tonumber(conf.seconds),
+                        rate = rate, budget = 0, done = limit == 0, file = conf.file},
                        {__index = Replay})
 end
 
@@ -236,10 +267,6 @@ function Replay:pull ()
    self.index = index
    self.sent = self.sent + n
    if self.sent >= self.limit then self.done = true end
-end
-
-function Replay:stop ()
-   for k = 0, self.count - 1 do free(self.templates[k]) end
 end
 
 function M.selftest ()
@@ -305,6 +332,82 @@ function M.selftest ()
    local expected = 100e6 * 0.3 / (bits / 43)
    near_rate(n, expected, "100 Mbps")
    engine.configure(config.new())
+
+   -- A capture in memory takes about its size on disk (it took a 10,816-byte packet per record),
+   -- and no packets from the pool.
+   local in_use = packet.in_use()
+   c = config.new()
+   config.app(c, "replay", Replay, {file = data .. "v6.pcap"})
+   engine.configure(c)
+   local file = io.open(data .. "v6.pcap")
+   local file_size = file:seek("end")
+   file:close()
+   local memory = engine.app_table.replay.memory
+   assert(memory < 1.1 * file_size, ("v6.pcap: %d bytes in memory, %d on disk"):format(memory, file_size))
+   assert(packet.in_use() == in_use, "Replay holds packets")
+   engine.configure(config.new())
+
+   -- Snapped records keep their wire length through a graph, clones too (Tee), and out into files.
+   local function wire_lengths (path) -- orig_len of each record, read from the file itself
+      local f = io.open(path, "rb")
+      local bytes = f:read("*a")
+      f:close()
+      local lengths, offset = {}, 24
+      while offset + 16 <= #bytes do
+         local fields = ffi.cast("uint32_t *", ffi.cast("const char *", bytes) + offset)
+         lengths[#lengths+1] = fields[3]
+         offset = offset + 16 + fields[2]
+      end
+      return lengths
+   end
+   local out_b = os.tmpname()
+   c = config.new()
+   config.app(c, "reader", PcapReader, data .. "icmp-snapped.pcap")
+   config.app(c, "tee", basic.Tee)
+   config.app(c, "writer_a", PcapWriter, out)
+   config.app(c, "writer_b", PcapWriter, out_b)
+   config.link(c, "reader.output -> tee.input")
+   config.link(c, "tee.a -> writer_a.input")
+   config.link(c, "tee.b -> writer_b.input")
+   engine.configure(c)
+   run_until(function () return engine.app_table.reader.done end)
+   engine.main({duration = 0.01})
+   engine.configure(config.new())
+   local snapped = table.concat(wire_lengths(data .. "icmp-snapped.pcap"), " ")
+   assert(snapped == "1042 1042 1042 1042 1042 1042", snapped) -- tcpdump -e: "length 1042"
+   assert(table.concat(wire_lengths(out), " ") == snapped, table.concat(wire_lengths(out), " "))
+   assert(table.concat(wire_lengths(out_b), " ") == snapped, table.concat(wire_lengths(out_b), " "))
+   os.remove(out); os.remove(out_b)
+
+   -- An app that cannot start is retried every restart_delay, for ever: each attempt gives back
+   -- what it took (Replay loaded every packet before refusing its arguments; PcapReader kept the
+   -- refused file open).
+   ffi.cdef("int getpid(void);")
+   local function open_files ()
+      local ls, count = io.popen("ls /proc/" .. C.getpid() .. "/fd"), 0
+      for _ in ls:lines() do count = count + 1 end
+      ls:close()
+      return count
+   end
+   local saved_log, saved_delay, attempts = engine.log, engine.restart_delay, 0
+   engine.log = function (msg) if msg:match("could not be restarted") then attempts = attempts + 1 end end
+   engine.restart_delay = 0.001
+   in_use = packet.in_use()
+   local files = open_files()
+   c = config.new()
+   config.app(c, "bad_loops", Replay, {file = data .. "v4.pcap", loops = -1})
+   config.app(c, "bad_rate", Replay, {file = data .. "v4.pcap", rate = "fast"})
+   config.app(c, "bad_file", PcapReader, data .. "loopback-sll.pcap")
+   assert(not pcall(engine.configure, c))
+   run_until(function () return attempts >= 3 * 20 end)
+   engine.log, engine.restart_delay = saved_log, saved_delay
+   engine.configure(config.new())
+   collectgarbage()
+   assert(attempts >= 60, attempts)
+   assert(packet.in_use() == in_use,
+          ("%d packets held after %d failed starts"):format(packet.in_use() - in_use, attempts))
+   assert(open_files() == files,
+          ("%d files open after %d failed starts"):format(open_files() - files, attempts))
 
    -- Refusals name the file.
    local function refusal (class, arg)

@@ -14,13 +14,18 @@
 namespace snabb::pcap {
 
 using runtime::packet_set_timestamp;
+using runtime::packet_set_wire_length;
 using runtime::packet_timestamp;
+using runtime::packet_wire_length;
 
 namespace {
 
 constexpr uint32_t kPcapngMagic = 0x0a0d0d0a;
 constexpr uint32_t kSnaplen = 262144;  // what tcpdump writes
 constexpr uint64_t kNanosPerSecond = 1'000'000'000;
+// Records a writer keeps before handing them to write(2): at 64-byte frames, a write(2) per 3,600
+// packets.
+constexpr size_t kWriteBuffer = 256 << 10;
 
 bool is_pcap_magic(uint32_t m) {
   // Microsecond and nanosecond variants, in either byte order.
@@ -38,17 +43,21 @@ std::string hex32(uint32_t v) {
 }  // namespace
 
 void PcapCloser::operator()(::pcap* p) const { pcap_close(p); }
-void DumperCloser::operator()(::pcap_dumper* d) const { pcap_dump_close(d); }
+
+int FileDescriptor::reset(int fd) {
+  const int old = std::exchange(fd_, fd);
+  return old >= 0 ? ::close(old) : 0;
+}
 
 PcapFileReader::PcapFileReader(std::string path) : path_(std::move(path)) {
-  fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) fail(std::strerror(errno));
+  fd_.reset(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd_.get() < 0) fail(std::strerror(errno));
   struct stat st {};
-  if (fstat(fd_, &st) != 0) fail(std::strerror(errno));
+  if (fstat(fd_.get(), &st) != 0) fail(std::strerror(errno));
   if (S_ISDIR(st.st_mode)) fail("is a directory");
   if (st.st_size == 0) fail("empty file (no pcap header)");
   uint32_t magic = 0;
-  if (pread(fd_, &magic, sizeof magic, 0) == sizeof magic) {
+  if (pread(fd_.get(), &magic, sizeof magic, 0) == sizeof magic) {
     pcapng_ = magic == kPcapngMagic;
     if (!pcapng_ && !is_pcap_magic(magic)) {
       fail("not a pcap or pcapng file (it starts with " + hex32(swap32(magic)) + ")");
@@ -58,13 +67,12 @@ PcapFileReader::PcapFileReader(std::string path) : path_(std::move(path)) {
   PcapHandle check = open_checked();
   const ::pcap_pkthdr* header;
   const uint8_t* data;
-  while (read_record(check.get(), &header, &data)) records_++;
+  while (read_record(check.get(), &header, &data)) {
+    records_++;
+    bytes_ += header->caplen;
+  }
   handle_ = open_checked();
   position_ = 0;
-}
-
-PcapFileReader::~PcapFileReader() {
-  if (fd_ >= 0) ::close(fd_);
 }
 
 void PcapFileReader::fail(const std::string& what) const {
@@ -94,7 +102,7 @@ bool PcapFileReader::read_record(::pcap* h, const ::pcap_pkthdr** header, const 
   if (!pcapng_) {
     uint32_t fields[4];  // ts_sec, ts_frac, incl_len, orig_len
     const long offset = std::ftell(pcap_file(h));
-    if (offset >= 0 && pread(fd_, fields, sizeof fields, offset) == sizeof fields) {
+    if (offset >= 0 && pread(fd_.get(), fields, sizeof fields, offset) == sizeof fields) {
       uint32_t incl = fields[2], orig = fields[3];
       if (pcap_is_swapped(h)) incl = swap32(incl), orig = swap32(orig);
       const uint32_t snaplen = static_cast<uint32_t>(pcap_snapshot(h));
@@ -130,45 +138,94 @@ bool PcapFileReader::next(packet* p) {
   if (!read_record(handle_.get(), &header, &data)) return false;
   std::memcpy(p->data, data, header->caplen);
   p->length = static_cast<uint16_t>(header->caplen);
+  if (header->len > header->caplen) packet_set_wire_length(p, header->len);
   // With nanosecond precision requested, libpcap puts nanoseconds in tv_usec.
   packet_set_timestamp(p, static_cast<uint64_t>(header->ts.tv_sec) * kNanosPerSecond +
                               static_cast<uint64_t>(header->ts.tv_usec));
   return true;
 }
 
+namespace {
+
+// Hands n bytes to write(2) until all are written: 0, or the errno of the failure with *written
+// saying how many were.
+int write_all(int fd, const uint8_t* data, size_t n, size_t* written) {
+  *written = 0;
+  while (*written < n) {
+    const ssize_t w = ::write(fd, data + *written, n - *written);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return w < 0 ? errno : ENOSPC;
+    *written += static_cast<size_t>(w);
+  }
+  return 0;
+}
+
+}  // namespace
+
 PcapFileWriter::PcapFileWriter(std::string path, bool nanosecond)
-    : path_(std::move(path)), nanosecond_(nanosecond) {
-  dead_.reset(pcap_open_dead_with_tstamp_precision(
-      DLT_EN10MB, kSnaplen, nanosecond ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO));
-  if (!dead_) throw std::runtime_error(path_ + ": libpcap could not start a capture file");
-  dumper_.reset(pcap_dump_open(dead_.get(), path_.c_str()));
-  // libpcap's message names the file already ("PATH: No such file or directory").
-  if (!dumper_) throw std::runtime_error(pcap_geterr(dead_.get()));
+    : path_(std::move(path)), nanosecond_(nanosecond), buffer_(kWriteBuffer) {
+  fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
+  if (fd_.get() < 0) fail("", errno);
+  // The file header libpcap writes: magic (in our byte order), version 2.4, time zone 0, sigfigs
+  // 0, snapshot length, link type Ethernet.
+  const uint32_t header[6] = {
+      nanosecond ? 0xa1b23c4du : 0xa1b2c3d4u, 2 | (4u << 16), 0, 0, kSnaplen, DLT_EN10MB};
+  if (const int error =
+          write_all(fd_.get(), reinterpret_cast<const uint8_t*>(header), sizeof header, &size_)) {
+    fail("write failed: ", error);
+  }
+}
+
+void PcapFileWriter::fail(const std::string& what, int error) const {
+  throw std::runtime_error(path_ + ": " + what + std::strerror(error));
 }
 
 void PcapFileWriter::write(packet* p, uint64_t now_ns) {
   uint64_t ns = now_ns;
   packet_timestamp(p, &ns);
-  ::pcap_pkthdr header{};
-  header.ts.tv_sec = static_cast<time_t>(ns / kNanosPerSecond);
-  header.ts.tv_usec =
-      static_cast<suseconds_t>(nanosecond_ ? ns % kNanosPerSecond : ns % kNanosPerSecond / 1000);
-  header.caplen = header.len = p->length;
-  pcap_dump(reinterpret_cast<u_char*>(dumper_.get()), &header, p->data);
+  uint32_t wire = p->length;
+  packet_wire_length(p, &wire);
+  const uint32_t header[4] = {
+      static_cast<uint32_t>(ns / kNanosPerSecond),
+      static_cast<uint32_t>(nanosecond_ ? ns % kNanosPerSecond : ns % kNanosPerSecond / 1000),
+      p->length, wire};
+  if (used_ + sizeof header + p->length > buffer_.size()) flush();
+  std::memcpy(buffer_.data() + used_, header, sizeof header);
+  std::memcpy(buffer_.data() + used_ + sizeof header, p->data, p->length);
+  used_ += sizeof header + p->length;
 }
 
+// Whole records only: if write(2) fails part way (disk full, file size limit), the file is cut
+// back to the last record written whole and the rest of the buffer is dropped.
 void PcapFileWriter::flush() {
-  if (!dumper_) return;
-  FILE* f = pcap_dump_file(dumper_.get());
-  if (pcap_dump_flush(dumper_.get()) != 0 || std::ferror(f)) {
-    throw std::runtime_error(path_ + ": write failed: " + std::strerror(errno));
+  if (fd_.get() < 0) return;
+  size_t written = 0;
+  const int error = write_all(fd_.get(), buffer_.data(), used_, &written);
+  if (error == 0) {
+    size_ += used_;
+    used_ = 0;
+    return;
   }
+  size_t whole = 0;  // bytes of the records written whole
+  for (;;) {
+    uint32_t caplen;
+    if (whole + 16 > written) break;
+    std::memcpy(&caplen, buffer_.data() + whole + 8, sizeof caplen);
+    if (whole + 16 + caplen > written) break;
+    whole += 16 + caplen;
+  }
+  if (whole < written && ftruncate(fd_.get(), static_cast<off_t>(size_ + whole)) == 0) {
+    lseek(fd_.get(), static_cast<off_t>(size_ + whole), SEEK_SET);
+  }
+  size_ += whole;
+  used_ = 0;
+  fail("write failed: ", error);
 }
 
 void PcapFileWriter::close() {
-  if (!dumper_) return;
+  if (fd_.get() < 0) return;
   flush();
-  dumper_.reset();
+  if (fd_.reset() != 0) fail("close failed: ", errno);
 }
 
 }  // namespace snabb::pcap
@@ -192,6 +249,10 @@ struct snabb_pcap_reader : snabb::pcap::PcapFileReader {
 };
 struct snabb_pcap_writer : snabb::pcap::PcapFileWriter {
   using PcapFileWriter::PcapFileWriter;
+  std::string error;  // of a failed write, for the next flush or close to report
+  void check() {
+    if (!error.empty()) throw std::runtime_error(std::exchange(error, ""));
+  }
 };
 
 extern "C" {
@@ -206,6 +267,7 @@ int snabb_pcap_reader_next(snabb_pcap_reader* r, packet* p, char* err, size_t er
 }
 
 uint64_t snabb_pcap_reader_records(snabb_pcap_reader* r) { return r->records(); }
+uint64_t snabb_pcap_reader_bytes(snabb_pcap_reader* r) { return r->bytes(); }
 
 void snabb_pcap_reader_close(snabb_pcap_reader* r) { std::unique_ptr<snabb_pcap_reader> owned(r); }
 
@@ -217,11 +279,17 @@ snabb_pcap_writer* snabb_pcap_writer_open(const char* path, int nanosecond, char
 }
 
 void snabb_pcap_writer_write(snabb_pcap_writer* w, packet* p, uint64_t now_ns) {
-  w->write(p, now_ns);
+  if (!w->error.empty()) return;
+  try {
+    w->write(p, now_ns);
+  } catch (const std::exception& e) {
+    w->error = e.what();
+  }
 }
 
 int snabb_pcap_writer_flush(snabb_pcap_writer* w, char* err, size_t errlen) {
   return with_error(err, errlen, -1, [&] {
+    w->check();
     w->flush();
     return 0;
   });
@@ -230,6 +298,7 @@ int snabb_pcap_writer_flush(snabb_pcap_writer* w, char* err, size_t errlen) {
 int snabb_pcap_writer_close(snabb_pcap_writer* w, char* err, size_t errlen) {
   std::unique_ptr<snabb_pcap_writer> owned(w);
   return with_error(err, errlen, -1, [&] {
+    owned->check();
     owned->close();
     return 0;
   });

@@ -1,6 +1,7 @@
-// Capture files through libpcap: PcapFileReader (pcap and pcapng, Ethernet only) and
-// PcapFileWriter (pcap, microsecond or nanosecond timestamps). Every problem with a file is a
-// std::runtime_error whose message starts with the file's name; the C functions below hand the
+// Capture files: PcapFileReader (pcap and pcapng through libpcap, Ethernet only) and
+// PcapFileWriter (pcap, microsecond or nanosecond timestamps, written whole records at a time so
+// that the file ends at a record boundary whenever the process dies). Every problem with a file is
+// a std::runtime_error whose message starts with the file's name; the C functions below hand the
 // same messages to Lua (apps/pcap/pcap.lua).
 #pragma once
 #include <stddef.h>
@@ -18,19 +19,23 @@ struct snabb_pcap_writer;
 
 /* Opens and checks a whole capture; NULL with a message in err when it cannot be read. */
 struct snabb_pcap_reader* snabb_pcap_reader_open(const char* path, char* err, size_t errlen);
-/* The next record into p (payload, length, timestamp): 1, or 0 at the end of the file, or -1 with a
-   message in err. */
+/* The next record into p (payload, length, timestamp, and the wire length of a record cut short:
+   PACKET_SNAPPED): 1, or 0 at the end of the file, or -1 with a message in err. */
 int snabb_pcap_reader_next(struct snabb_pcap_reader* r, struct packet* p, char* err, size_t errlen);
-/* Records in the file (counted when it was opened). */
+/* Records in the file and the sum of their captured lengths (counted when it was opened). */
 uint64_t snabb_pcap_reader_records(struct snabb_pcap_reader* r);
+uint64_t snabb_pcap_reader_bytes(struct snabb_pcap_reader* r);
 void snabb_pcap_reader_close(struct snabb_pcap_reader* r);
 
 /* Creates (truncates) a pcap file; NULL with a message in err. */
 struct snabb_pcap_writer* snabb_pcap_writer_open(const char* path, int nanosecond, char* err,
                                                  size_t errlen);
-/* Appends p; packets without a timestamp get now_ns. */
+/* Appends p (buffered; written out whole records at a time). Packets without a timestamp get
+   now_ns; a snapped record keeps its wire length. A failed write is reported by the next flush or
+   close, and nothing more is written until then. */
 void snabb_pcap_writer_write(struct snabb_pcap_writer* w, struct packet* p, uint64_t now_ns);
-/* Flushes buffered records: 0, or -1 with a message in err (e.g. the disk is full). */
+/* Writes out buffered records: 0, or -1 with a message in err (e.g. the disk is full: the file is
+   cut back to its last whole record). */
 int snabb_pcap_writer_flush(struct snabb_pcap_writer* w, char* err, size_t errlen);
 /* Flushes and closes: 0, or -1 with a message in err. */
 int snabb_pcap_writer_close(struct snabb_pcap_writer* w, char* err, size_t errlen);
@@ -41,9 +46,9 @@ int snabb_pcap_writer_close(struct snabb_pcap_writer* w, char* err, size_t errle
 
 #include <memory>
 #include <string>
+#include <vector>
 
 struct pcap;
-struct pcap_dumper;
 struct pcap_pkthdr;
 
 namespace snabb::pcap {
@@ -52,22 +57,34 @@ struct PcapCloser {
   void operator()(::pcap* p) const;
 };
 using PcapHandle = std::unique_ptr<::pcap, PcapCloser>;
-struct DumperCloser {
-  void operator()(::pcap_dumper* d) const;
+
+// A file descriptor, closed when its owner goes, also by a constructor that throws.
+class FileDescriptor {
+ public:
+  FileDescriptor() = default;
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  ~FileDescriptor() { reset(); }
+  int get() const { return fd_; }
+  // Closes it now (and takes fd): 0, or -1 with errno from close.
+  int reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
 };
-using DumperHandle = std::unique_ptr<::pcap_dumper, DumperCloser>;
 
 class PcapFileReader {
  public:
   // Opens path and reads it through once to check every record, so a malformed capture is refused
   // before any of its packets enter a graph.
   explicit PcapFileReader(std::string path);
-  ~PcapFileReader();
   PcapFileReader(const PcapFileReader&) = delete;
   PcapFileReader& operator=(const PcapFileReader&) = delete;
   // The next record into p; false at the end of the file.
   bool next(packet* p);
   uint64_t records() const { return records_; }
+  uint64_t bytes() const { return bytes_; }  // captured bytes of all records
 
  private:
   PcapHandle open_checked() const;
@@ -76,14 +93,18 @@ class PcapFileReader {
   [[noreturn]] void fail(const std::string& what) const;
 
   bool pcapng_ = false;
-  int fd_ = -1;  // for peeking at classic pcap record headers (see read_record)
+  FileDescriptor fd_;  // for peeking at classic pcap record headers (see read_record)
 
   std::string path_;
   PcapHandle handle_;
   uint64_t records_ = 0;
+  uint64_t bytes_ = 0;
   uint64_t position_ = 0;  // records read so far
 };
 
+// Writes pcap itself rather than through libpcap's stdio stream, which writes out whenever its
+// buffer fills, mid-record: a process killed then (SIGKILL, the OOM killer) left a file that
+// tcpdump calls truncated. Records are buffered and handed to write(2) whole.
 class PcapFileWriter {
  public:
   PcapFileWriter(std::string path, bool nanosecond);
@@ -92,10 +113,13 @@ class PcapFileWriter {
   void close();
 
  private:
+  [[noreturn]] void fail(const std::string& what, int error) const;
   std::string path_;
   bool nanosecond_;
-  PcapHandle dead_;
-  DumperHandle dumper_;
+  FileDescriptor fd_;
+  size_t size_ = 0;  // bytes in the file: the header and whole records
+  std::vector<uint8_t> buffer_;
+  size_t used_ = 0;  // bytes of buffer_ that hold records not yet written
 };
 
 }  // namespace snabb::pcap

@@ -3,8 +3,10 @@
 #include "apps/pcap/pcap_file.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -203,6 +205,77 @@ TEST_F(PcapFileTest, RefusesMalformedCaptures) {
                reinterpret_cast<const char*>(header) + sizeof header);
   jumbo.resize(jumbo.size() + length, 0);
   expect_error("jumbo", jumbo, "record 1: 20000 bytes, more than the 10240-byte packet maximum");
+}
+
+// orig_len of each record of a pcap file in our byte order, read from the file itself.
+std::vector<uint32_t> wire_lengths(const std::string& path) {
+  const Bytes bytes = read_file(path);
+  std::vector<uint32_t> lengths;
+  for (size_t offset = 24; offset + 16 <= bytes.size();) {
+    uint32_t fields[4];
+    std::memcpy(fields, &bytes[offset], sizeof fields);
+    lengths.push_back(fields[3]);
+    offset += 16 + fields[2];
+  }
+  return lengths;
+}
+
+TEST_F(PcapFileTest, WriterKeepsTheWireLengthOfSnappedRecords) {
+  // tcpdump -e -r icmp-snapped.pcap: six 1042-byte frames, 128 bytes of each captured.
+  const std::string out = temp("snapped.pcap");
+  PcapFileWriter writer(out, false);
+  PcapFileReader reader(kData + "icmp-snapped.pcap");
+  packet* p = packet_allocate();
+  for (int i = 0; reader.next(p); ++i) {
+    EXPECT_EQ(p->length, 128);
+    uint32_t wire = 0;
+    EXPECT_TRUE(runtime::packet_wire_length(p, &wire));
+    EXPECT_EQ(wire, 1042u);
+    if (i == 5) p->length = 100;  // a changed packet is a frame of its own length
+    writer.write(p, 0);
+  }
+  packet_free(p);
+  writer.close();
+  EXPECT_EQ(wire_lengths(out), (std::vector<uint32_t>{1042, 1042, 1042, 1042, 1042, 100}));
+  // Records that were not cut short carry no wire length of their own.
+  PcapFileReader whole(kData + "v4.pcap");
+  p = packet_allocate();
+  ASSERT_TRUE(whole.next(p));
+  EXPECT_FALSE(p->headroom & PACKET_SNAPPED);
+  packet_free(p);
+}
+
+// A write that fails part way (here: at the file size limit) leaves the file at its last whole
+// record, and says why.
+TEST_F(PcapFileTest, WriterCutsAFailedWriteBackToWholeRecords) {
+  const std::string out = temp("limited.pcap");
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const auto saved_handler = signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of the signal
+  rlimit limited = saved;
+  limited.rlim_cur = 100'000;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limited), 0);
+  std::string error;
+  {
+    PcapFileWriter writer(out, false);
+    packet* p = packet_allocate();
+    try {
+      for (int loop = 0; loop < 100; ++loop) {  // v6.pcap is 40 KB
+        PcapFileReader reader(kData + "v6.pcap");
+        while (reader.next(p)) writer.write(p, 0);
+      }
+      writer.flush();
+    } catch (const std::runtime_error& e) {
+      error = e.what();
+    }
+    packet_free(p);
+  }
+  setrlimit(RLIMIT_FSIZE, &saved);
+  signal(SIGXFSZ, saved_handler);
+  EXPECT_NE(error.find(out + ": write failed: File too large"), std::string::npos) << error;
+  const auto size = std::filesystem::file_size(out);
+  EXPECT_LE(size, 100'000u);
+  EXPECT_GT(read_all(out).size(), 0u);  // and no "truncated" error
 }
 
 TEST_F(PcapFileTest, WriterNamesTheFileItCannotCreate) {

@@ -1,4 +1,5 @@
--- A small pool and an app that keeps every packet it makes: allocation fails in that app.
+-- A small pool and an app that keeps every packet it makes: allocation fails in that app, and the
+-- run stops with a message (it would stop there long before the duration).
 packet.set_max_packets(4000)
 local Hoarder = {}
 function Hoarder:new () return setmetatable({kept = {}}, {__index = Hoarder}) end
@@ -9,4 +10,4 @@ local c = config.new()
 config.app(c, "hoarder", Hoarder)
 engine.configure(c)
 engine.restart_delay = 10
-engine.main({duration = 0.2})
+engine.main({duration = 60})
