@@ -82,7 +82,8 @@ local function instantiate (name, spec)
       end
       arg = parsed
    end
-   local object = call_app(name, class, "new", arg)
+   local ok, object = pcall(call_app, name, class, "new", arg)
+   if not ok then error(("%s: %s"):format(spec.where, object), 0) end -- the config's line
    if type(object) ~= "table" then
       error(("app '%s': new returned %s, not an app object"):format(name, type(object)), 0)
    end
@@ -305,6 +306,10 @@ end
 -- report (true: print the report at the end). Without duration or done it runs until SIGINT.
 function M.main (options)
    options = options or {}
+   local d = options.duration
+   if d ~= nil and not (type(d) == "number" and d >= 0 and d < math.huge) then
+      error(("engine.main: duration must be a finite number of seconds >= 0, got %s"):format(lib.describe(d)), 2)
+   end
    local t = now()
    local deadline = options.duration and t + options.duration
    local done = options.done
