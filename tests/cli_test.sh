@@ -94,6 +94,9 @@ done
 expect 2 "^snabb gen-pcap: --packets: expected a whole number from 1 to .*, got '-1'$" \
   "$snabb" gen-pcap "$tmp/x.pcap" --packets -1
 expect 0 "" "$snabb" selftest programs.cli
+printf 'engine.configure(config.new())\nengine.main({duration = 0/0})\n' >"$tmp/main_nan.lua"
+expect 1 "main_nan.lua:2: engine.main: duration must be a finite number of seconds >= 0, got nan$" \
+  "$snabb" "$tmp/main_nan.lua"
 
 # A config that raises something other than a message: the file, the line, and what it raised.
 printf 'local c = config.new()\nerror({})\n' >"$tmp/error_table.lua"
