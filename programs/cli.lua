@@ -7,37 +7,57 @@ function M.usage_error (parser, message)
    io.stderr:write(("%s: %s\n\n%s\n"):format(parser._name, message, parser:get_usage()))
 end
 
--- argparse takes "-1" after an option for an option of its own ("unknown option '-1'"): a value
--- that reads as a number (-1, -0.5, -inf) is joined to the option before it takes values
--- ("--duration=-1", "-d-1"), so that the option's own check can refuse it by name.
-local function join_negative_numbers (parser, args)
-   local takes_value = {}
+-- argparse takes "-1" for an option of its own ("unknown option '-1'"). A value that reads as a
+-- number (-1, -0.5, -inf) after an option that takes one is joined to it ("--duration=-1",
+-- "-d-1"); one that is an argument of its own ("snabb basic1 -5") goes after a "--" with the other
+-- arguments. Either way the option's or argument's own check can refuse it by name.
+local function negative_numbers (parser, args)
+   local takes_value, known = {}, {}
    for _, option in ipairs(parser._options) do
-      if option._maxargs > 0 then
-         for _, alias in ipairs(option._aliases) do takes_value[alias] = true end
+      for _, alias in ipairs(option._aliases) do
+         known[alias], takes_value[alias] = true, option._maxargs > 0 or nil
       end
    end
-   local result, i = {}, 1
+   local in_order, options, arguments, move, stuck = {}, {}, {}, false, false
+   local i = 1
    while i <= #args do
       local a, value = args[i], args[i + 1]
       if a == "--" then
-         for k = i, #args do result[#result+1] = args[k] end
+         for k = i + 1, #args do arguments[#arguments+1] = args[k] end
+         for k = i, #args do in_order[#in_order+1] = args[k] end
          break
-      end
-      if takes_value[a] and value and value:match("^%-") and tonumber(value) then
-         result[#result+1] = a:match("^%-%-") and a .. "=" .. value or a .. value
+      elseif takes_value[a] and value then
+         if value:match("^%-") and tonumber(value) then
+            value = a:match("^%-%-") and a .. "=" .. value or a .. value
+            options[#options+1], in_order[#in_order+1] = value, value
+         else
+            options[#options+1], options[#options+2] = a, value
+            in_order[#in_order+1], in_order[#in_order+2] = a, value
+         end
          i = i + 2
       else
-         result[#result+1] = a
+         if a:match("^%-.") and tonumber(a) then
+            arguments[#arguments+1], move = a, true
+         elseif a:match("^%-.") then
+            -- Only options we know (or --name=value) can move: "-rd 5" would lose its value.
+            if not (known[a] or known[a:match("^(%-%-[^=]+)=")]) then stuck = true end
+            options[#options+1] = a
+         else
+            arguments[#arguments+1] = a
+         end
+         in_order[#in_order+1] = a
          i = i + 1
       end
    end
-   return result
+   if not move or stuck then return in_order end
+   options[#options+1] = "--"
+   for _, a in ipairs(arguments) do options[#options+1] = a end
+   return options
 end
 
 -- The options args give parser; nil (after usage_error) when they are wrong: exit status 2.
 function M.parse (parser, args)
-   local ok, opts = parser:pparse(join_negative_numbers(parser, args))
+   local ok, opts = parser:pparse(negative_numbers(parser, args))
    if ok then return opts end
    M.usage_error(parser, opts)
 end
@@ -70,7 +90,7 @@ function M.selftest ()
    p:option("--loops"):convert(M.count("--loops"))
    p:argument("rest"):args("*")
    local function parse (...)
-      local ok, opts = p:pparse(join_negative_numbers(p, {...}))
+      local ok, opts = p:pparse(negative_numbers(p, {...}))
       return ok and opts or nil, not ok and opts or nil
    end
    assert(parse("--duration", "2.5").duration == 2.5 and parse("-d", "1e-3").duration == 1e-3)
@@ -86,11 +106,15 @@ function M.selftest ()
       local _, err = parse("--loops", bad)
       assert(err and err:match("^%-%-loops must be a whole number from 1 to 2%^53"), err)
    end
-   -- Only a value after an option that takes one is joined; "--" ends options as usual.
+   -- A negative number of its own is an argument, wherever it is; "--" ends options as usual.
    local opts = parse("--", "-1")
    assert(opts.rest[1] == "-1", opts.rest[1])
-   local _, err = parse("-1")
-   assert(err and err:match("unknown option '%-1'"), err)
+   opts = parse("a", "-1", "--loops", "2", "-5", "--", "-x")
+   assert(table.concat(opts.rest, " ") == "a -1 -5 -x" and opts.loops == 2, table.concat(opts.rest, " "))
+   local _, err = parse("-x")
+   assert(err and err:match("unknown option '%-x'"), err)
+   _, err = parse("-xd", "1", "-5")
+   assert(err and err:match("unknown option '%-x'"), err)
    print("selftest: programs.cli ok")
 end
 

@@ -94,6 +94,9 @@ done
 expect 2 "^snabb gen-pcap: --packets: expected a whole number from 1 to .*, got '-1'$" \
   "$snabb" gen-pcap "$tmp/x.pcap" --packets -1
 expect 0 "" "$snabb" selftest programs.cli
+expect 2 "^snabb basic1: NPACKETS must be a number >= 1$" "$snabb" basic1 -5
+printf 'assert(select(1, ...) == "-5" and select(2, ...) == "x", "args")\nreturn config.new()\n' >"$tmp/negative_arg.lua"
+expect 0 "^$" "$snabb" run "$tmp/negative_arg.lua" -5 x --duration 0.01
 printf 'engine.configure(config.new())\nengine.main({duration = 0/0})\n' >"$tmp/main_nan.lua"
 expect 1 "main_nan.lua:2: engine.main: duration must be a finite number of seconds >= 0, got nan$" \
   "$snabb" "$tmp/main_nan.lua"
