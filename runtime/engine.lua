@@ -53,7 +53,8 @@ end
 -- without a position (error(message, 0): a complete report, e.g. "file.pcap: empty file") is
 -- shown as it is.
 local function app_traceback (err)
-   if type(err) == "string" and not err:match("^[^\n]-:%d+: ") then return err end
+   if type(err) ~= "string" then return lib.error_message(err, 3) end -- error({}): its line, described
+   if not err:match("^[^\n]-:%d+: ") then return err end
    return debug.traceback(err, 2)
 end
 
