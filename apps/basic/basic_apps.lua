@@ -208,6 +208,16 @@ function M.selftest ()
    end
    local ok, err = pcall(lib.parse, {size = 64}, Sink.config)
    assert(not ok and err == "unknown parameter 'size' (known: none)", err)
+   for _, arg in ipairs({{}, false}) do -- (false: no argument)
+      local c = config.new()
+      config.app(c, "source", Source, arg or nil)
+      config.app(c, "sink", Sink)
+      config.link(c, "source.output -> sink.input")
+      run(c, 0.005)
+      local s = engine.link_stats()[1]
+      assert(s.txpackets > 0 and s.txbytes == 60 * s.txpackets, "Source{} and Source() send 60 bytes")
+      engine.stop()
+   end
 
    -- Source -> Tee -> two sinks (one native): each sink gets every packet the Tee got.
    local c = config.new()
