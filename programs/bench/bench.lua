@@ -33,7 +33,8 @@ local function rate (s)
    local value = tonumber(s) or s
    local ok, err = pcall(pcap.parse_rate, value)
    if ok and err < math.huge then return value end
-   return nil, ("--rate must be a number > 0 of Mpps or a rate with its unit (e.g. 500kpps, 10Gbps), got '%s'"):format(s)
+   return nil, ("--rate must be a number > 0 of Mpps or a rate with its unit (e.g. 500kpps, 10Gbps), "
+                .. "got '%s'"):format(s)
 end
 
 local function parser ()
@@ -48,7 +49,8 @@ local function parser ()
    p:argument("args", "arguments for the config file (its ...)"):args("*")
    p:option("--pcap", "capture to replay (pcap or pcapng, Ethernet)"):count(1)
    p:mutex(
-      p:option("--loops", "replay the capture this many times (a whole number >= 1)"):convert(cli.count("--loops")),
+      p:option("--loops", "replay the capture this many times (a whole number >= 1)")
+         :convert(cli.count("--loops")),
       p:option("--packets", "send this many packets (a whole number >= 1)"):convert(cli.count("--packets")),
       p:option("--duration", "send for this many seconds, a number > 0 (default: 5)")
          :convert(cli.seconds("--duration")))
