@@ -103,6 +103,10 @@ for value in -5 0 nan inf fast; do
   expect 2 "^snabb bench: --rate must be a number > 0 of Mpps or a rate with its unit \(e.g. 500kpps, 10Gbps\), got '$value'$" \
     "$snabb" bench "$configs/two_apps.lua" --pcap x.pcap --rate "$value"
 done
+# A plain number is Mpps, as the help says (it was refused: "rate: expected ..., got 0.5").
+out=$("$snabb" bench "$configs/../../examples/forward.lua" --pcap "$configs/../data/pcap/v4.pcap" --rate 0.5 \
+  --packets 1000 --json - 2>&1) || { echo "FAIL: bench --rate 0.5: $out"; failures=$((failures + 1)); }
+grep -qE '"input":1000,?$' <<<"$out" || { echo "FAIL: bench --rate 0.5 output: $out"; failures=$((failures + 1)); }
 expect 2 "^snabb gen-pcap: --packets: expected a whole number from 1 to .*, got '-1'$" \
   "$snabb" gen-pcap "$tmp/x.pcap" --packets -1
 expect 0 "" "$snabb" selftest programs.cli
