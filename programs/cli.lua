@@ -1,4 +1,5 @@
--- programs.cli: what every subcommand does with a command line it cannot take.
+-- programs.cli: what every subcommand does with a command line it cannot take, and the checks its
+-- numeric options share (each refuses what it cannot use with a message naming the option).
 local M = {}
 
 -- Prints "snabb CMD: problem" and the usage to stderr.
@@ -6,11 +7,115 @@ function M.usage_error (parser, message)
    io.stderr:write(("%s: %s\n\n%s\n"):format(parser._name, message, parser:get_usage()))
 end
 
+-- argparse takes "-1" for an option of its own ("unknown option '-1'"). A value that reads as a
+-- number (-1, -0.5, -inf) after an option that takes one is joined to it ("--duration=-1",
+-- "-d-1"); one that is an argument of its own ("snabb basic1 -5") goes after a "--" with the other
+-- arguments. Either way the option's or argument's own check can refuse it by name.
+local function negative_numbers (parser, args)
+   local takes_value, known = {}, {}
+   for _, option in ipairs(parser._options) do
+      for _, alias in ipairs(option._aliases) do
+         known[alias], takes_value[alias] = true, option._maxargs > 0 or nil
+      end
+   end
+   local in_order, options, arguments, move, stuck = {}, {}, {}, false, false
+   local i = 1
+   while i <= #args do
+      local a, value = args[i], args[i + 1]
+      if a == "--" then
+         for k = i + 1, #args do arguments[#arguments+1] = args[k] end
+         for k = i, #args do in_order[#in_order+1] = args[k] end
+         break
+      elseif takes_value[a] and value then
+         if value:match("^%-") and tonumber(value) then
+            value = a:match("^%-%-") and a .. "=" .. value or a .. value
+            options[#options+1], in_order[#in_order+1] = value, value
+         else
+            options[#options+1], options[#options+2] = a, value
+            in_order[#in_order+1], in_order[#in_order+2] = a, value
+         end
+         i = i + 2
+      else
+         if a:match("^%-.") and tonumber(a) then
+            arguments[#arguments+1], move = a, true
+         elseif a:match("^%-.") then
+            -- Only options we know (or --name=value) can move: "-rd 5" would lose its value.
+            if not (known[a] or known[a:match("^(%-%-[^=]+)=")]) then stuck = true end
+            options[#options+1] = a
+         else
+            arguments[#arguments+1] = a
+         end
+         in_order[#in_order+1] = a
+         i = i + 1
+      end
+   end
+   if not move or stuck then return in_order end
+   options[#options+1] = "--"
+   for _, a in ipairs(arguments) do options[#options+1] = a end
+   return options
+end
+
 -- The options args give parser; nil (after usage_error) when they are wrong: exit status 2.
 function M.parse (parser, args)
-   local ok, opts = parser:pparse(args)
+   local ok, opts = parser:pparse(negative_numbers(parser, args))
    if ok then return opts end
    M.usage_error(parser, opts)
+end
+
+-- argparse converters (option:convert(...)): the value, or nil and a message naming the option.
+
+-- Seconds: a finite number > 0 ("0.5", "1e-3"); no unit.
+function M.seconds (option)
+   return function (s)
+      local n = tonumber(s)
+      if n and n > 0 and n < math.huge then return n end
+      return nil, ("%s must be a positive number of seconds (finite, e.g. 5 or 0.5), got '%s'"):format(option, s)
+   end
+end
+
+-- A count: a whole number from 1 to 2^53 ("1e6" allowed).
+function M.count (option)
+   return function (s)
+      local n = tonumber(s)
+      if n and n >= 1 and n <= 2^53 and n == math.floor(n) then return n end
+      return nil, ("%s must be a whole number from 1 to 2^53 (e.g. 1000 or 1e6), got '%s'"):format(option, s)
+   end
+end
+
+function M.selftest ()
+   print("selftest: programs.cli")
+   local argparse = require("argparse")
+   local p = argparse("snabb x"):add_help(false)
+   p:option("-d --duration"):convert(M.seconds("--duration"))
+   p:option("--loops"):convert(M.count("--loops"))
+   p:argument("rest"):args("*")
+   local function parse (...)
+      local ok, opts = p:pparse(negative_numbers(p, {...}))
+      return ok and opts or nil, not ok and opts or nil
+   end
+   assert(parse("--duration", "2.5").duration == 2.5 and parse("-d", "1e-3").duration == 1e-3)
+   for _, bad in ipairs({"-1", "0", "nan", "inf", "-inf", "5s", ""}) do
+      local _, err = parse("--duration", bad)
+      assert(err == ("--duration must be a positive number of seconds (finite, e.g. 5 or 0.5), got '%s'")
+         :format(bad), err)
+      _, err = parse("-d", bad)
+      assert(err and err:match("^%-%-duration must be a positive number of seconds"), err)
+   end
+   assert(parse("--loops", "1e6").loops == 1e6)
+   for _, bad in ipairs({"-3", "0", "1.5", "nan", "inf", "many"}) do
+      local _, err = parse("--loops", bad)
+      assert(err and err:match("^%-%-loops must be a whole number from 1 to 2%^53"), err)
+   end
+   -- A negative number of its own is an argument, wherever it is; "--" ends options as usual.
+   local opts = parse("--", "-1")
+   assert(opts.rest[1] == "-1", opts.rest[1])
+   opts = parse("a", "-1", "--loops", "2", "-5", "--", "-x")
+   assert(table.concat(opts.rest, " ") == "a -1 -5 -x" and opts.loops == 2, table.concat(opts.rest, " "))
+   local _, err = parse("-x")
+   assert(err and err:match("unknown option '%-x'"), err)
+   _, err = parse("-xd", "1", "-5")
+   assert(err and err:match("unknown option '%-x'"), err)
+   print("selftest: programs.cli ok")
 end
 
 return M

@@ -40,7 +40,11 @@ local function run_script (path, args)
    local chunk, err = loadfile(path)
    if not chunk then error(err, 0) end
    _G.arg = {[0] = path, unpack(args)}
-   local ok, result = xpcall(chunk, debug.traceback, unpack(args))
+   local function handler (e) -- (not a tail call: traceback level 2 is then the erring function)
+      local message = debug.traceback(require("core.lib").error_message(e, 3), 2)
+      return message
+   end
+   local ok, result = xpcall(chunk, handler, unpack(args))
    if not ok then error(result, 0) end
    return tonumber(result) or 0
 end

@@ -1,5 +1,7 @@
 -- core.config: a description of an app graph. config.app and config.link only record and check what
 -- they are given; engine.configure makes it so. Errors point at the line of the config file.
+local lib = require("core.lib")
+
 local M = {}
 
 local function where (level)
@@ -24,6 +26,10 @@ function M.app (c, name, class, arg)
    if type(class) ~= "table" or (type(class.new) ~= "function" and type(class.native) ~= "string") then
       error(("config.app: app '%s': class is %s, not an app class (a table with new(), " ..
              "or a native class); unknown app class?"):format(name, tostring(class)), 2)
+   end
+   if class.native and arg ~= nil then
+      error(("config.app: app '%s': %s takes no argument, got %s"):format(
+         name, class.native, lib.describe(arg)), 2)
    end
    if c.apps[name] then
       error(("config.app: app '%s' is defined twice (first at %s)"):format(name, c.apps[name].where), 2)
@@ -136,6 +142,8 @@ function M.selftest ()
    assert(not ok and err:match("is not a link"), err)
    ok, err = pcall(M.app, c, "x", nil)
    assert(not ok and err:match("unknown app class"), err)
+   ok, err = pcall(M.app, c, "n", {native = "basic.NativeSink"}, {size = 1})
+   assert(not ok and err:match("app 'n': basic.NativeSink takes no argument, got {size = 1}$"), err)
    M.check(c)
    M.link(c, "b.output -> nosuch.input")
    ok, err = pcall(M.check, c)

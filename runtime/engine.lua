@@ -62,7 +62,8 @@ local engine_frames = "\n%s*%[C%]: in function 'xpcall'\n%s*" ..
 -- the app's method); one raised without a position (error(message, 0): a complete report, e.g.
 -- "file.pcap: empty file") is shown as it is.
 local function app_traceback (err)
-   if type(err) == "string" and not err:match("^[^\n]-:%d+: ") then return err end
+   if type(err) ~= "string" then return lib.error_message(err, 3) end -- error({}): its line, described
+   if not err:match("^[^\n]-:%d+: ") then return err end
    local traceback = debug.traceback(err, 3)
    local cut = traceback:find(engine_frames)
    return cut and traceback:sub(1, cut - 1) or traceback
@@ -93,7 +94,8 @@ local function instantiate (name, spec)
       end
       arg = parsed
    end
-   local object = call_app(name, class, "new", arg)
+   local ok, object = pcall(call_app, name, class, "new", arg)
+   if not ok then error(("%s: %s"):format(spec.where, object), 0) end -- the config's line
    if type(object) ~= "table" then
       error(("app '%s': new returned %s, not an app object"):format(name, type(object)), 0)
    end
@@ -427,6 +429,10 @@ end
 -- report (true: print the report at the end). Without duration or done it runs until SIGINT.
 function M.main (options)
    options = options or {}
+   local d = options.duration
+   if d ~= nil and not (type(d) == "number" and d >= 0 and d < math.huge) then
+      error(("engine.main: duration must be a finite number of seconds >= 0, got %s"):format(lib.describe(d)), 2)
+   end
    local t = now()
    local deadline = options.duration and t + options.duration
    local done = options.done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end: `snabb run` on configs with mistakes (one message naming file:line, non-zero exit),
-# the command line's exit codes, scripts run with `snabb FILE.lua`.
+# bad app parameters and numeric options (one message naming them and what they allow), the command
+# line's exit codes, scripts run with `snabb FILE.lua`.
 set -uo pipefail
 snabb=$1
 configs=$(dirname "$0")/configs
@@ -10,7 +11,7 @@ failures=0
 expect() {
   local status=$1 pattern=$2; shift 2
   local err rc
-  err=$("$@" 2>&1 >/dev/null); rc=$?
+  err=$(timeout 60 "$@" 2>&1 >/dev/null); rc=$?  # (a bound: some of these ran for ever once)
   if [ "$rc" -ne "$status" ] || ! grep -qE -- "$pattern" <<<"$err"; then
     echo "FAIL: $* -> exit $rc (want $status), stderr:"; echo "$err" | sed 's/^/    /'
     echo "    wanted stderr matching: $pattern"
@@ -34,7 +35,7 @@ expect 1 "cannot open .*no_such_config.lua" "$snabb" run "$configs/no_such_confi
 expect 2 "unknown command 'frobnicate'.*" "$snabb" frobnicate
 expect 2 "Usage: snabb COMMAND" "$snabb"
 expect 2 "snabb run: .*missing argument 'config'" "$snabb" run
-expect 2 "malformed argument|invalid" "$snabb" run "$configs/script.lua" --duration soon
+expect 2 "--duration must be a positive number of seconds .*got 'soon'" "$snabb" run "$configs/script.lua" --duration soon
 expect 2 "snabb basic1: malformed argument 'lots'" "$snabb" basic1 lots
 expect 1 "script_error.lua:2: attempt to index local 'x'" "$snabb" "$configs/script_error.lua"
 expect 1 "bad_capacity.lua:2: packet.set_max_packets: 0 is not a capacity from 1 to 16777216" \
@@ -43,6 +44,89 @@ expect 1 "pool_no_memory.lua:11: packet pool: out of memory \(mmap failed\)" \
   "$snabb" "$configs/pool_no_memory.lua"
 expect 1 "^snabb: packet pool exhausted: all 4000 packets \(41 MiB\) are in use, so an app is probably leaking packets .*; the cap was set by packet.set_max_packets \(the last allocation was by app 'hoarder'\)$" \
   "$snabb" "$configs/pool_exhaustion.lua"
+
+# Bad arguments: one message naming the parameter and what it allows (and the config line), never
+# a traceback. Source's documented default holds for none and {}.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+source_config() { # source_config NAME ARG: Source(ARG) -> Sink
+  printf 'local basic = require("apps.basic.basic_apps")\nlocal c = config.new()\n' >"$tmp/$1.lua"
+  printf 'config.app(c, "source", basic.Source, %s)\n' "$2" >>"$tmp/$1.lua"
+  printf 'config.app(c, "sink", basic.Sink)\nconfig.link(c, "source.output -> sink.input")\nreturn c\n' >>"$tmp/$1.lua"
+}
+source_config source_empty "{}"
+source_config source_nil "nil"
+source_config source_huge '{size = "huge"}'
+source_config source_negative "-1"
+source_config source_typo "{sise = 64}"
+expect 0 "^$" "$snabb" run "$tmp/source_empty.lua" --duration 0.01
+expect 0 "^$" "$snabb" run "$tmp/source_nil.lua" --duration 0.01
+expect 1 "^snabb: .*source_huge.lua:3: app 'source': parameter 'size' must be a whole number of bytes from 0 to 10240, got \"huge\"$" \
+  "$snabb" run "$tmp/source_huge.lua"
+expect 1 "source_negative.lua:3: app 'source': parameter 'size' must be a whole number of bytes from 0 to 10240, got -1$" \
+  "$snabb" run "$tmp/source_negative.lua"
+expect 1 "source_typo.lua:3: app 'source': unknown parameter 'sise' \(known: size\)$" "$snabb" run "$tmp/source_typo.lua"
+lines=$("$snabb" run "$tmp/source_huge.lua" 2>&1 >/dev/null | wc -l)
+[ "$lines" -eq 1 ] || { echo "FAIL: bad Source size took $lines lines"; failures=$((failures + 1)); }
+printf 'local c = config.new()\nconfig.app(c, "sink", require("apps.basic.basic_apps").Sink, {size = 64})\nreturn c\n' \
+  >"$tmp/sink_arg.lua"
+expect 1 "sink_arg.lua:2: app 'sink': unknown parameter 'size' \(known: none\)$" "$snabb" run "$tmp/sink_arg.lua" --duration 0.01
+
+printf 'local c = config.new()\nconfig.app(c, "sink", require("apps.basic.basic_apps").NativeSink, {size = 64})\nreturn c\n' \
+  >"$tmp/native_arg.lua"
+expect 1 "native_arg.lua:2: config.app: app 'sink': basic.NativeSink takes no argument, got \{size = 64\}$" \
+  "$snabb" run "$tmp/native_arg.lua" --duration 0.01
+# An app's new() that fails: the config line of the app, and any error value described.
+printf 'local c = config.new()\nconfig.app(c, "w", require("apps.pcap.pcap").PcapWriter, {})\nreturn c\n' >"$tmp/writer.lua"
+expect 1 "^snabb: .*writer.lua:2: app 'w': new failed: PcapWriter: needs a file name$" "$snabb" run "$tmp/writer.lua"
+printf 'local Bad = {}\nfunction Bad:new () error({code = 1}) end\nlocal c = config.new()\nconfig.app(c, "bad", Bad)\nreturn c\n' \
+  >"$tmp/new_table.lua"
+expect 1 "^snabb: .*new_table.lua:4: app 'bad': new failed: .*new_table.lua:2: error raised with a table instead of a message: \{code = 1\}$" \
+  "$snabb" run "$tmp/new_table.lua"
+
+# Numeric options: negative numbers reach the option's check (not "unknown option"); nan, inf, 0
+# and units are refused by name. Exit 2, usage errors.
+for value in nan -1 inf 0 5s; do
+  expect 2 "^snabb run: --duration must be a positive number of seconds \(finite, e.g. 5 or 0.5\), got '$value'$" \
+    "$snabb" run "$configs/two_apps.lua" --duration "$value"
+done
+expect 2 "^snabb run: --duration must be a positive number of seconds" "$snabb" run "$configs/two_apps.lua" -d -1
+for option in --loops --packets; do
+  for value in -1 0 1.5 nan; do
+    expect 2 "^snabb bench: $option must be a whole number from 1 to 2\^53 \(e.g. 1000 or 1e6\), got '$value'$" \
+      "$snabb" bench "$configs/two_apps.lua" --pcap x.pcap "$option" "$value"
+  done
+done
+expect 2 "^snabb bench: --duration must be a positive number of seconds .*got '-2'$" \
+  "$snabb" bench "$configs/two_apps.lua" --pcap x.pcap --duration -2
+for value in -5 0 nan inf fast; do
+  expect 2 "^snabb bench: --rate must be a number > 0 of Mpps or a rate with its unit \(e.g. 500kpps, 10Gbps\), got '$value'$" \
+    "$snabb" bench "$configs/two_apps.lua" --pcap x.pcap --rate "$value"
+done
+# A plain number is Mpps, as the help says (it was refused: "rate: expected ..., got 0.5").
+out=$("$snabb" bench "$configs/../../examples/forward.lua" --pcap "$configs/../data/pcap/v4.pcap" --rate 0.5 \
+  --packets 1000 --json - 2>&1) || { echo "FAIL: bench --rate 0.5: $out"; failures=$((failures + 1)); }
+grep -qE '"input":1000,?$' <<<"$out" || { echo "FAIL: bench --rate 0.5 output: $out"; failures=$((failures + 1)); }
+expect 2 "^snabb gen-pcap: --packets: expected a whole number from 1 to .*, got '-1'$" \
+  "$snabb" gen-pcap "$tmp/x.pcap" --packets -1
+expect 0 "" "$snabb" selftest programs.cli
+expect 2 "^snabb basic1: NPACKETS must be a number >= 1$" "$snabb" basic1 -5
+printf 'assert(select(1, ...) == "-5" and select(2, ...) == "x", "args")\nreturn config.new()\n' >"$tmp/negative_arg.lua"
+expect 0 "^$" "$snabb" run "$tmp/negative_arg.lua" -5 x --duration 0.01
+printf 'engine.configure(config.new())\nengine.main({duration = 0/0})\n' >"$tmp/main_nan.lua"
+expect 1 "main_nan.lua:2: engine.main: duration must be a finite number of seconds >= 0, got nan$" \
+  "$snabb" "$tmp/main_nan.lua"
+
+# A config that raises something other than a message: the file, the line, and what it raised.
+printf 'local c = config.new()\nerror({})\n' >"$tmp/error_table.lua"
+printf 'local c = config.new()\nerror()\n' >"$tmp/error_nil.lua"
+printf 'local function f () error({code = 5}) end\nf()\n' >"$tmp/error_field.lua"
+expect 1 "^snabb: .*error_table.lua:2: error raised with a table instead of a message: \{\}$" "$snabb" run "$tmp/error_table.lua"
+expect 1 "^snabb: .*error_nil.lua:2: error raised without a message \(error\(\) or error\(nil\)\)$" \
+  "$snabb" run "$tmp/error_nil.lua"
+expect 1 "^snabb: .*error_field.lua:1: error raised with a table instead of a message: \{code = 5\}$" \
+  "$snabb" run "$tmp/error_field.lua"
+expect 1 "^snabb: .*error_table.lua:2: error raised with a table instead of a message: \{\}$" "$snabb" "$tmp/error_table.lua"
 
 # Only stdout: each message above is the only line on stderr for config mistakes.
 lines=$("$snabb" run "$configs/duplicate_link.lua" 2>&1 >/dev/null | wc -l)

@@ -2,7 +2,8 @@
 # End-to-end: DPDK on virtual devices (no hardware). net_pcap: a capture through our graph and out
 # again, packet for packet (tcpdump compares the bytes); net_ring and net_null: counters add up over
 # a run and every mbuf is back in the pool after stop (tests/dpdk_check.lua); bad EAL arguments, a
-# missing port and too little memory for the mbufs each end in one message.
+# missing port, too little memory for the mbufs, bad parameters and too few mbufs for the ports
+# each end in one message naming the cause.
 set -euo pipefail
 snabb=$1
 here=$(dirname "$0")
@@ -32,13 +33,13 @@ require("drivers.dpdk.dpdk").init{args = "--no-such-option"}
 LUA
 status=0
 "$snabb" "$tmp/bad_eal.lua" >"$tmp/out.txt" 2>"$tmp/err.txt" || status=$?
-[ "$status" -eq 1 ] && grep -q "dpdk: EAL initialisation failed (Invalid argument); EAL options: --no-such-option" \
+[ "$status" -eq 1 ] && grep -q "dpdk: EAL initialisation failed (Invalid argument: EAL: Invalid 'command line' arguments.); EAL options: --no-such-option" \
   "$tmp/err.txt" || fail "bad EAL args: $status $(cat "$tmp/err.txt")"
 
 status=0
 "$snabb" run "$here/configs/dpdk_pcap.lua" "$data/v4.pcap" "$tmp/x.pcap" --eal="--no-such-option" \
   --duration 0.1 >"$tmp/out.txt" 2>"$tmp/err.txt" || status=$?
-[ "$status" -eq 1 ] && grep -q "^snabb: dpdk: EAL initialisation failed (Invalid argument); EAL options: --no-such-option" \
+[ "$status" -eq 1 ] && grep -q "^snabb: dpdk: EAL initialisation failed (Invalid argument: EAL: Invalid 'command line' arguments.); EAL options: --no-such-option" \
   "$tmp/err.txt" || fail "bad --eal: $status $(cat "$tmp/err.txt")"
 
 cat >"$tmp/missing.lua" <<'LUA'
@@ -50,4 +51,96 @@ status=0
 "$snabb" run "$tmp/missing.lua" --duration 0.1 >"$tmp/out.txt" 2>"$tmp/err.txt" || status=$?
 [ "$status" -eq 1 ] && grep -q "dpdk: no port '0000:42:00.0'" "$tmp/err.txt" ||
   fail "missing port: $status $(cat "$tmp/err.txt")"
+# Bad parameters: one line naming the parameter and what is allowed (exit 1, no traceback).
+# dpdk_config NAME INIT PORT: a config calling dpdk.init(INIT) with one DpdkPort(PORT) -> Sink.
+dpdk_config() {
+  cat >"$tmp/$1.lua" <<LUA
+local dpdk = require("drivers.dpdk.dpdk")
+dpdk.init($2)
+local c = config.new()
+config.app(c, "nic", dpdk.DpdkPort, $3)
+config.app(c, "sink", require("apps.basic.basic_apps").Sink)
+config.link(c, "nic.output -> sink.input")
+return c
+LUA
+}
+expect_error() { # expect_error NAME PATTERN [snabb run options]: the config fails with that one line
+  local name=$1 pattern=$2 status=0; shift 2
+  "$snabb" run "$tmp/$name.lua" --duration 0.1 "$@" >"$tmp/out.txt" 2>"$tmp/err.txt" || status=$?
+  # (DPDK itself prints a few lines, "EAL: ..." and its usage, before ours.)
+  [ "$status" -eq 1 ] && grep -v "^EAL: \|^TELEMETRY: " "$tmp/err.txt" | tail -1 | grep -qE -- "$pattern" &&
+    ! grep -q "stack traceback" "$tmp/err.txt" || fail "$name: exit $status, $(cat "$tmp/err.txt")"
+  echo "ok: $name: $(tail -1 "$tmp/err.txt")"
+}
+pcap="net_pcap0,rx_pcap=$data/v4.pcap,tx_pcap=$tmp/o.pcap"
+for mbufs in 1 -5 64 1.5 '"lots"'; do
+  dpdk_config "mbufs$mbufs" "{mbufs = $mbufs}" '{port = "net_null0"}'
+  expect_error "mbufs$mbufs" "^snabb: .*mbufs$mbufs.lua:2: dpdk.init: parameter 'mbufs' must be a whole number from 320 to 16777216, got "
+done
+dpdk_config mbufs_room "{mbufs = 2000000}" '{port = "net_null0"}'
+expect_error mbufs_room "mbufs_room.lua:2: dpdk.init: mbufs=2000000 is more than the packet pool has room for \(1000000 more packets; packet.set_max_packets raises its capacity\)$"
+dpdk_config init_typo "{mbuf = 4096}" '{port = "net_null0"}'
+expect_error init_typo "init_typo.lua:2: dpdk.init: unknown parameter 'mbuf' \(known: args, mbufs\)$"
+dpdk_config ring0 "" '{port = "net_null0", ring_size = 0}'
+expect_error ring0 "ring0.lua:4: app 'nic': parameter 'ring_size' must be a whole number of descriptors from 1 to 65535, got 0$"
+dpdk_config ring_big "" '{port = "net_null0", ring_size = 65536}'
+expect_error ring_big "app 'nic': parameter 'ring_size' must be a whole number of descriptors from 1 to 65535, got 65536$"
+dpdk_config rxqs0 "" '{port = "net_null0", rxqs = 0}'
+expect_error rxqs0 "app 'nic': parameter 'rxqs' must be a whole number from 1 to 1024, got 0$"
+dpdk_config queue_neg "" '{port = "net_null0", queue = -1}'
+expect_error queue_neg "app 'nic': parameter 'queue' must be a whole number from 0 to 1023, got -1$"
+dpdk_config queue_over "" '{port = "net_null0", queue = 2, rxqs = 2}'
+expect_error queue_over "app 'nic': new failed: queue=2, but the port has 2 receive and 1 send queues \(queue 0 to 1\)$"
+dpdk_config port_number "" '{port = 0}'
+expect_error port_number "app 'nic': parameter 'port' must be a string, got 0$"
+dpdk_config pcap_rxqs "" "{port = \"$pcap\", rxqs = 2}"
+expect_error pcap_rxqs "app 'nic': new failed: dpdk: net_pcap0,.*: rxqs=2, but the device has at most 1 receive queue\(s\)$"
+# The pool against what ports hold: each receive queue its ring and a pull of 256, each send queue
+# its ring. Two net_null ports with 32-descriptor rings need 2 x 320 = 640: at 639 the second is
+# refused, naming 640; at 640 both forward (below it, once, one of them received nothing).
+cat >"$tmp/forward.lua" <<'LUA'
+local mbufs = ...
+require("drivers.dpdk.dpdk").init{mbufs = tonumber(mbufs)}
+local c = dofile("examples/dpdk_forward.lua")
+for _, name in ipairs({"p0", "p1"}) do c.apps[name].arg.ring_size = 32 end
+return c
+LUA
+status=0
+(cd "$here/.." && "$snabb" run "$tmp/forward.lua" 639 --duration 0.2 >"$tmp/out.txt" 2>"$tmp/err.txt") || status=$?
+[ "$status" -eq 1 ] && grep -q "app 'p1': new failed: dpdk: net_null1: too few mbufs: its 1 receive queue(s) of 32 descriptors and a pull of 256 each, and 1 send queue(s) of 32, hold up to 320 mbufs, the ports already open 320; the pool has 639: dpdk.init{mbufs = 640} at least, or a smaller ring_size$" \
+  "$tmp/err.txt" || fail "639 mbufs: $status $(cat "$tmp/err.txt")"
+(cd "$here/.." && "$snabb" run "$tmp/forward.lua" 640 --duration 0.2 --report >"$tmp/out.txt" 2>"$tmp/err.txt") ||
+  fail "640 mbufs: $(cat "$tmp/err.txt")"
+for port in net_null0 net_null1; do
+  rx=$(awk -v p="$port:" '$1 == p { print $5 }' "$tmp/out.txt")
+  [ "${rx:-0}" -gt 1000 ] || fail "640 mbufs: $port received ${rx:-nothing}: $(cat "$tmp/out.txt")"
+done
+echo "ok: 639 mbufs refused naming 640; at 640 both ports forward"
+
+# DPDK's own cause, never "(Success)": a capture net_pcap cannot open, and a second process on the
+# EAL files of a first (rte_eal_init fails with rte_errno 0, the cause only in DPDK's log).
+dpdk_config pcap_missing "" "{port = \"net_pcap0,rx_pcap=$tmp/missing.pcap\"}"
+expect_error pcap_missing "dpdk: no port 'net_pcap0,rx_pcap=.*missing.pcap' \(.*Couldn't open .*missing.pcap: No such file or directory\); ports: none$"
+# Root's EAL files live in /var/run/dpdk, read-only in Bazel's sandbox: both processes run in a
+# mount namespace of their own with a fresh /var/run (nothing is left behind).
+eal="-l 0 --no-pci --no-huge -m 256 --no-telemetry --file-prefix snabb-dpdk-test"
+cat >"$tmp/hold.lua" <<LUA
+require("drivers.dpdk.dpdk").init{args = "$eal", mbufs = 1024}
+io.open("$tmp/ready", "w"):close()
+while not io.open("$tmp/stop") do os.execute("sleep 0.05") end
+LUA
+dpdk_config second "{args = \"$eal\", mbufs = 1024}" '{port = "net_null0"}'
+cat >"$tmp/lock.sh" <<SH
+set -u
+mount -t tmpfs snabb-dpdk-test /var/run || exit 3
+"$snabb" "$tmp/hold.lua" >"$tmp/hold.txt" 2>&1 &
+for _ in \$(seq 200); do [ -e "$tmp/ready" ] || sleep 0.05; done
+"$snabb" run "$tmp/second.lua" --duration 0.1 >"$tmp/out.txt" 2>"$tmp/err.txt"; echo \$? >"$tmp/status"
+touch "$tmp/stop"; wait
+SH
+unshare -m bash "$tmp/lock.sh" || fail "mount namespace for the EAL lock test: exit $?"
+[ -e "$tmp/ready" ] || fail "the first DPDK process did not start: $(cat "$tmp/hold.txt")"
+[ "$(cat "$tmp/status")" -eq 1 ] && tail -1 "$tmp/err.txt" | grep -qE "^snabb: .*second.lua:2: dpdk: EAL initialisation failed \(EAL: Cannot create lock on '.*snabb-dpdk-test/config'. Is another primary process running\?; EAL: Cannot init config\); EAL options: " &&
+  ! grep -q "Success" "$tmp/err.txt" || fail "second EAL process: $(cat "$tmp/err.txt")"
+echo "ok: second: $(tail -1 "$tmp/err.txt")"
 echo "dpdk_test: OK"

@@ -13,17 +13,15 @@ local min = math.min
 local M = {}
 
 -- Source: packets of `size` bytes (default 60, zero-filled) on every output, as many as fit, up to
--- engine.pull_npackets per output per breath. Argument: a size, or {size = N}.
-local Source = {inputs = {}}
+-- engine.pull_npackets per output per breath. Argument: a size, or {size = N}; none or {} is 60.
+-- (The engine checks arguments against `config`, see core.lib.parse, before new() sees them.)
+local Source = {inputs = {},
+                config = {size = {default = 60, integer = true, min = 0, max = packet.max_payload,
+                                  unit = "bytes", positional = true}}}
 M.Source = Source
 
-function Source:new (arg)
-   local size = type(arg) == "table" and arg.size or arg or 60
-   size = tonumber(size)
-   if not size or size < 0 or size > packet.max_payload then
-      error(("Source: size must be 0..%d bytes, got %s"):format(packet.max_payload, tostring(size)))
-   end
-   local p = packet.resize(packet.allocate(), size)
+function Source:new (conf)
+   local p = packet.resize(packet.allocate(), conf.size)
    return setmetatable({packet = p}, {__index = Source})
 end
 
@@ -40,8 +38,8 @@ function Source:stop ()
    free(self.packet)
 end
 
--- Sink: frees every packet it receives.
-local Sink = {outputs = {}}
+-- Sink: frees every packet it receives. (config = {}: no parameters, as for the apps below.)
+local Sink = {outputs = {}, config = {}}
 M.Sink = Sink
 
 function Sink:new ()
@@ -57,7 +55,7 @@ function Sink:push ()
 end
 
 -- Tee: every input packet goes to every output (copies for all but the last).
-local Tee = {}
+local Tee = {config = {}}
 M.Tee = Tee
 
 function Tee:new ()
@@ -81,7 +79,7 @@ function Tee:push ()
 end
 
 -- Join: every input to the one output, as much as fits.
-local Join = {outputs = {"output"}}
+local Join = {outputs = {"output"}, config = {}}
 M.Join = Join
 
 function Join:new ()
@@ -99,7 +97,7 @@ function Join:push ()
 end
 
 -- Split: input packets to the outputs in turn (round robin).
-local Split = {}
+local Split = {config = {}}
 M.Split = Split
 
 function Split:new ()
@@ -122,7 +120,7 @@ function Split:push ()
 end
 
 -- Repeater: keeps every packet it receives and sends copies of them, in order, over and over.
-local Repeater = {inputs = {"input"}, outputs = {"output"}}
+local Repeater = {inputs = {"input"}, outputs = {"output"}, config = {}}
 M.Repeater = Repeater
 
 function Repeater:new ()
@@ -197,6 +195,28 @@ function M.selftest ()
       for _, l in ipairs(engine.link_stats()) do
          assert(l.txpackets == l.rxpackets + l.queued + l.txdrop, l.link)
       end
+   end
+
+   -- Source's argument: a size, {size = N}, or nothing for the documented default of 60.
+   local lib = require("core.lib")
+   for _, arg in ipairs({{nil, 60}, {{}, 60}, {64, 64}, {"64", 64}, {{size = 0}, 0}}) do
+      assert(lib.parse(arg[1], Source.config).size == arg[2], tostring(arg[1]))
+   end
+   for _, bad in ipairs({{size = "huge"}, {size = -1}, {size = 1.5}, {size = packet.max_payload + 1}}) do
+      local ok, err = pcall(lib.parse, bad, Source.config)
+      assert(not ok and err:match("^parameter 'size' must be a whole number of bytes from 0 to 10240, got "), err)
+   end
+   local ok, err = pcall(lib.parse, {size = 64}, Sink.config)
+   assert(not ok and err == "unknown parameter 'size' (known: none)", err)
+   for _, arg in ipairs({{}, false}) do -- (false: no argument)
+      local c = config.new()
+      config.app(c, "source", Source, arg or nil)
+      config.app(c, "sink", Sink)
+      config.link(c, "source.output -> sink.input")
+      run(c, 0.005)
+      local s = engine.link_stats()[1]
+      assert(s.txpackets > 0 and s.txbytes == 60 * s.txpackets, "Source{} and Source() send 60 bytes")
+      engine.stop()
    end
 
    -- Source -> Tee -> two sinks (one native): each sink gets every packet the Tee got.

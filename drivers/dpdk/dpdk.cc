@@ -7,6 +7,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <sched.h>
+#include <stdio.h>
 
 #include <algorithm>
 #include <array>
@@ -124,7 +125,57 @@ rte_mempool_ops snabb_ops = {
 };
 RTE_MEMPOOL_REGISTER_OPS(snabb_ops);
 
-std::string rte_error(int err) { return rte_strerror(err < 0 ? -err : err); }
+// DPDK says why a call failed in its log more often than in its return code: rte_eal_init can
+// fail with rte_errno 0 ("Success": another process holds the config lock), rte_vdev_init returns
+// -1 or 1 whatever went wrong (a capture file net_pcap cannot open, an unknown driver). While the
+// EAL or a port is set up, the log goes here: the lines at ERR or worse become the cause in our
+// message; on success everything is written to stderr, as DPDK would have.
+class LogCapture {
+ public:
+  LogCapture() : stream_(fopencookie(this, "w", {nullptr, write, nullptr, nullptr})) {
+    if (stream_) rte_openlog_stream(stream_);
+  }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+  ~LogCapture() {
+    if (!stream_) return;
+    rte_openlog_stream(nullptr);  // back to DPDK's default (stderr)
+    std::fclose(stream_);
+  }
+  // The call succeeded: what it logged goes to stderr after all.
+  void pass_on() const { std::fwrite(all_.data(), 1, all_.size(), stderr); }
+  // "why1; why2": the error lines, without DPDK's "FATAL: " repeats.
+  std::string errors() const {
+    std::string result;
+    std::istringstream in(errors_);
+    for (std::string line; std::getline(in, line);) {
+      if (const auto fatal = line.find("FATAL: "); fatal != std::string::npos) line.erase(fatal, 7);
+      if (line.empty() || result.find(line) != std::string::npos) continue;
+      result += (result.empty() ? "" : "; ") + line;
+    }
+    return result;
+  }
+
+ private:
+  static ssize_t write(void* cookie, const char* buf, size_t size) {
+    auto* self = static_cast<LogCapture*>(cookie);
+    self->all_.append(buf, size);
+    // rte_vlog flushes after each message, so this is one message at its level.
+    if (rte_log_cur_msg_loglevel() <= static_cast<int>(RTE_LOG_ERR))
+      self->errors_.append(buf, size);
+    return static_cast<ssize_t>(size);
+  }
+  FILE* stream_;
+  std::string all_, errors_;
+};
+
+// The cause of a failure: the error code's text (unless 0) and what DPDK logged as errors.
+std::string cause(int err, const LogCapture& log) {
+  std::string text = err != 0 ? rte_strerror(err < 0 ? -err : err) : "";
+  const std::string logged = log.errors();
+  if (!logged.empty()) text += (text.empty() ? "" : ": ") + logged;
+  return text.empty() ? "DPDK gave no reason" : text;
+}
 
 // Default EAL options: the core we run on (so a taskset stays as it is), no PCI scan, no files in
 // /var/run/dpdk, and memory for the mbufs plus DPDK's own: hugepages when enough are free,
@@ -145,8 +196,37 @@ std::string default_args(uint32_t mbufs) {
               : "--no-huge --no-shconf -m " + std::to_string(std::max<uint64_t>(1024, needed_mb)));
 }
 
-void init(const char* args, uint32_t mbufs) {
+// mbufs held outside the free list by ports open now (their rings and pulls; see need()).
+std::array<uint64_t, RTE_MAX_ETHPORTS> held{};
+
+// The mbufs a port can hold at once, so that every queue can still receive: each receive queue's
+// ring full (drivers fill it at start) plus one pull (kMaxRxPerCall), each send queue's ring full
+// of packets sent but not yet freed. Below this, one port's pull takes the mbufs another port needs
+// and that port receives nothing, silently (2 net_null ports, 64 mbufs: one forwarded 6 million
+// packets, the other none).
+uint64_t need(uint64_t rxqs, uint64_t txqs, uint64_t ring) {
+  return rxqs * (ring + kMaxRxPerCall) + txqs * ring;
+}
+
+void init(const char* args, int64_t mbufs_arg, LogCapture& log) {
   if (pool) throw std::runtime_error("dpdk: already initialised (once per process)");
+  // The smallest pool a port can forward with: one queue each way, 32-descriptor rings.
+  if (mbufs_arg < static_cast<int64_t>(snabb_dpdk_min_mbufs())) {
+    throw std::runtime_error("dpdk.init: mbufs=" + std::to_string(mbufs_arg) +
+                             " is too few to forward: at least " +
+                             std::to_string(snabb_dpdk_min_mbufs()) +
+                             " (a port with one queue each way of 32 descriptors: 2 x 32, and one "
+                             "pull of " +
+                             std::to_string(kMaxRxPerCall) + ")");
+  }
+  const packet_freelist* fl = snabb_packet_freelist();
+  const int64_t room = fl ? fl->max_packets - snabb_packet_allocated() : 0;
+  if (mbufs_arg > room) {
+    throw std::runtime_error("dpdk.init: mbufs=" + std::to_string(mbufs_arg) +
+                             " is more than the packet pool has room for (" + std::to_string(room) +
+                             " more packets; packet.set_max_packets raises its capacity)");
+  }
+  const auto mbufs = static_cast<uint32_t>(mbufs_arg);
   // rte_eal_init may keep pointers into argv: the strings live as long as the process.
   static std::vector<std::string> words;
   static std::vector<char*> argv;
@@ -156,15 +236,15 @@ void init(const char* args, uint32_t mbufs) {
   for (std::string w; in >> w;) words.push_back(w);
   for (auto& w : words) argv.push_back(w.data());
   if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
-    throw std::runtime_error("dpdk: EAL initialisation failed (" + rte_error(rte_errno) +
+    throw std::runtime_error("dpdk: EAL initialisation failed (" + cause(rte_errno, log) +
                              "); EAL options: " + options);
   }
   rte_mempool* mp = rte_mempool_create_empty("snabb_packets", mbufs, kMbufHeader + PACKET_SLOT_SIZE,
                                              cache_size(mbufs), sizeof(rte_pktmbuf_pool_private),
                                              rte_socket_id(), 0);
-  if (!mp) throw std::runtime_error("dpdk: cannot create the mbuf pool: " + rte_error(rte_errno));
+  if (!mp) throw std::runtime_error("dpdk: cannot create the mbuf pool: " + cause(rte_errno, log));
   if (int rc = rte_mempool_set_ops_byname(mp, "snabb", nullptr); rc != 0) {
-    throw std::runtime_error("dpdk: mempool handler: " + rte_error(rc));
+    throw std::runtime_error("dpdk: mempool handler: " + cause(rc, log));
   }
   rte_pktmbuf_pool_private priv{};
   priv.mbuf_data_room_size = PACKET_SLOT_SIZE;
@@ -200,7 +280,8 @@ void init(const char* args, uint32_t mbufs) {
   pool = mp;
 }
 
-uint16_t open_port(const std::string& spec, uint16_t rxqs, uint16_t txqs, uint16_t ring, bool rss) {
+uint16_t open_port(const std::string& spec, uint16_t rxqs, uint16_t txqs, uint16_t ring, bool rss,
+                   LogCapture& log) {
   if (!pool) throw std::runtime_error("dpdk: not initialised");
   const std::string name = spec.substr(0, spec.find(','));
   uint16_t port;
@@ -218,14 +299,51 @@ uint16_t open_port(const std::string& spec, uint16_t rxqs, uint16_t txqs, uint16
         if (rte_eth_dev_get_name_by_port(id, n) == 0)
           known += (known.empty() ? "" : ", ") + std::string(n);
       }
-      throw std::runtime_error("dpdk: no port '" + spec + "'" +
-                               (rc != 0 ? " (" + rte_error(rc) + ")" : "") +
-                               "; ports: " + (known.empty() ? "none" : known));
+      // rte_vdev_init's code says nothing (-1 for an unknown driver and for options the driver
+      // refuses, which net_null and net_pcap do without a log line).
+      std::string why = cause(vdev && (rc == -1 || rc == 1) ? 0 : rc, log);
+      if (vdev && log.errors().empty()) why = "an unknown driver, or options it does not take";
+      throw std::runtime_error("dpdk: no port '" + spec + "' (" + why +
+                               "); ports: " + (known.empty() ? "none" : known));
     }
   }
   rte_eth_dev_info info{};
   if (int rc = rte_eth_dev_info_get(port, &info); rc != 0) {
-    throw std::runtime_error("dpdk: " + spec + ": " + rte_error(rc));
+    throw std::runtime_error("dpdk: " + spec + ": " + cause(rc, log));
+  }
+  // What the device takes, checked here so that the message names the parameter.
+  auto limit = [&](const char* what, uint16_t value, uint16_t max, const char* queues) {
+    if (value > max) {
+      throw std::runtime_error("dpdk: " + spec + ": " + what + "=" + std::to_string(value) +
+                               ", but the device has at most " + std::to_string(max) + " " +
+                               queues);
+    }
+  };
+  limit("rxqs", rxqs, info.max_rx_queues, "receive queue(s)");
+  limit("txqs", txqs, info.max_tx_queues, "send queue(s)");
+  const std::pair<rte_eth_desc_lim, const char*> lims[] = {{info.rx_desc_lim, "receive"},
+                                                           {info.tx_desc_lim, "send"}};
+  for (const auto& [lim, dir] : lims) {
+    const uint16_t align = std::max<uint16_t>(lim.nb_align, 1);
+    if (ring < lim.nb_min || ring > lim.nb_max || ring % align != 0) {
+      throw std::runtime_error("dpdk: " + spec + ": ring_size=" + std::to_string(ring) +
+                               ", but its " + dir + " rings take " + std::to_string(lim.nb_min) +
+                               " to " + std::to_string(lim.nb_max) + " descriptors" +
+                               (align > 1 ? ", a multiple of " + std::to_string(align) : ""));
+    }
+  }
+  uint64_t held_by_others = 0;
+  for (uint64_t h : held) held_by_others += h;
+  const uint64_t needed = need(rxqs, txqs, ring);
+  if (held_by_others + needed > pool->size) {
+    throw std::runtime_error(
+        "dpdk: " + spec + ": too few mbufs: its " + std::to_string(rxqs) + " receive queue(s) of " +
+        std::to_string(ring) + " descriptors and a pull of " + std::to_string(kMaxRxPerCall) +
+        " each, and " + std::to_string(txqs) + " send queue(s) of " + std::to_string(ring) +
+        ", hold up to " + std::to_string(needed) + " mbufs" +
+        (held_by_others ? ", the ports already open " + std::to_string(held_by_others) : "") +
+        "; the pool has " + std::to_string(pool->size) + ": dpdk.init{mbufs = " +
+        std::to_string(held_by_others + needed) + "} at least, or a smaller ring_size");
   }
   rte_eth_conf conf{};
   if (rss && rxqs > 1) {
@@ -234,7 +352,7 @@ uint16_t open_port(const std::string& spec, uint16_t rxqs, uint16_t txqs, uint16
         (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
   }
   auto check = [&](int rc, const char* what) {
-    if (rc < 0) throw std::runtime_error("dpdk: " + spec + ": " + what + ": " + rte_error(rc));
+    if (rc < 0) throw std::runtime_error("dpdk: " + spec + ": " + what + ": " + cause(rc, log));
   };
   check(rte_eth_dev_configure(port, rxqs, txqs, &conf), "configure");
   const int socket = rte_eth_dev_socket_id(port);
@@ -247,6 +365,7 @@ uint16_t open_port(const std::string& spec, uint16_t rxqs, uint16_t txqs, uint16
   check(rte_eth_dev_start(port), "start");
   rte_eth_promiscuous_enable(port);  // not every device can; that is fine
   tx_copied[port] = 0;
+  held[port] = needed;
   return port;
 }
 
@@ -269,9 +388,13 @@ using namespace snabb::dpdk;
 
 extern "C" {
 
-int snabb_dpdk_init(const char* args, uint32_t mbufs, char* err, size_t errlen) {
+uint32_t snabb_dpdk_min_mbufs(void) { return static_cast<uint32_t>(need(1, 1, kBurst)); }
+
+int snabb_dpdk_init(const char* args, int64_t mbufs, char* err, size_t errlen) {
   try {
-    init(args, mbufs);
+    LogCapture log;
+    init(args, mbufs, log);
+    log.pass_on();
     return 0;
   } catch (const std::exception& e) {
     std::snprintf(err, errlen, "%s", e.what());
@@ -284,7 +407,10 @@ int snabb_dpdk_initialized(void) { return pool != nullptr; }
 int snabb_dpdk_port_open(const char* spec, uint16_t rxqs, uint16_t txqs, uint16_t ring_size,
                          int rss, char* err, size_t errlen) {
   try {
-    return open_port(spec, rxqs, txqs, ring_size, rss != 0);
+    LogCapture log;
+    const uint16_t port = open_port(spec, rxqs, txqs, ring_size, rss != 0, log);
+    log.pass_on();
+    return port;
   } catch (const std::exception& e) {
     std::snprintf(err, errlen, "%s", e.what());
     return -1;
@@ -384,8 +510,14 @@ int snabb_dpdk_link_up(uint16_t port) {
 }
 
 void snabb_dpdk_port_close(uint16_t port) {
+  held[port] = 0;
+  char name[RTE_ETH_NAME_MAX_LEN] = "";
+  rte_eth_dev_get_name_by_port(port, name);
   rte_eth_dev_stop(port);
   rte_eth_dev_close(port);  // its queues give their mbufs back to the pool
+  // A virtual device goes too, so that a later config can create it again.
+  if (std::strncmp(name, "net_", 4) == 0 || std::strncmp(name, "eth_", 4) == 0)
+    rte_vdev_uninit(name);
 }
 
 uint32_t snabb_dpdk_mbufs(void) { return pool ? pool->size : 0; }

@@ -6,6 +6,7 @@
 local ffi = require("ffi")
 require("core.cdefs")
 require("drivers.dpdk.cdefs")
+local lib = require("core.lib")
 local C = ffi.C
 
 local M = {}
@@ -21,18 +22,25 @@ function M.add_options (parser)
    parser:option("--eal", "DPDK EAL options, written --eal=\"-l 1 --no-pci ...\" (default: set up "
                     .. "as drivers/README.md says, when a config first uses DPDK)")
 end
+-- Sets up the EAL; errors at `level` (0: the message alone).
+local function init (args, mbufs, level)
+   if C.snabb_dpdk_init(args, mbufs, errbuf, ERRLEN) ~= 0 then error(ffi.string(errbuf), level) end
+end
+
 function M.apply_options (opts)
-   if opts.eal then M.init({args = opts.eal}) end
+   if opts.eal then init(opts.eal, M.default_mbufs, 0) end
 end
 
 -- Sets up the EAL and the mbuf pool, once per process. options.args: EAL options as one string
 -- (default: this core, no PCI scan, hugepages if enough are free, else ordinary memory);
--- options.mbufs: how many packets DPDK may hold (default 16384).
+-- options.mbufs: how many packets DPDK may hold (default 16384; at least C.snabb_dpdk_min_mbufs(),
+-- and each port opened checks that the pool can hold what it and the other ports may take).
 function M.init (options)
-   options = options or {}
-   if C.snabb_dpdk_init(options.args or "", options.mbufs or M.default_mbufs, errbuf, ERRLEN) ~= 0 then
-      error(ffi.string(errbuf), 0)
-   end
+   local ok, conf = pcall(lib.parse, options, {
+      args = {type = "string", default = ""},
+      mbufs = {integer = true, min = C.snabb_dpdk_min_mbufs(), max = 2^24, default = M.default_mbufs}})
+   if not ok then error("dpdk.init: " .. conf, 2) end
+   init(conf.args, conf.mbufs, 3) -- the caller's file:line
 end
 
 function M.initialized () return C.snabb_dpdk_initialized() == 1 end
@@ -40,26 +48,39 @@ function M.initialized () return C.snabb_dpdk_initialized() == 1 end
 -- Ports are shared by the apps for their queues: opened by the first, closed by the last.
 local ports = {} -- [spec] = {id=, users=}
 
+-- Checked by the engine (core.lib.parse); the device's own limits are checked when the port opens.
+local MAX_QUEUES = 1024 -- RTE_MAX_QUEUES_PER_PORT
 local DpdkPort = {
    inputs = {"input"}, outputs = {"output"},
-   config = {port = {required = true}, queue = {default = 0}, rxqs = {default = 1},
-             txqs = {default = 1}, ring_size = {default = 1024}, rss = {default = true}},
+   config = {port = {required = true, type = "string"},
+             queue = {default = 0, integer = true, min = 0, max = MAX_QUEUES - 1},
+             rxqs = {default = 1, integer = true, min = 1, max = MAX_QUEUES},
+             txqs = {default = 1, integer = true, min = 1, max = MAX_QUEUES},
+             ring_size = {default = 1024, integer = true, min = 1, max = 65535, unit = "descriptors"},
+             rss = {default = true, type = "boolean"}},
 }
 M.DpdkPort = DpdkPort
 
 function DpdkPort:new (conf)
-   if not M.initialized() then M.init() end
+   if not M.initialized() then init("", M.default_mbufs, 0) end
+   if conf.queue >= math.max(conf.rxqs, conf.txqs) then
+      error(("queue=%d, but the port has %d receive and %d send queues (queue 0 to %d)"):format(
+         conf.queue, conf.rxqs, conf.txqs, math.max(conf.rxqs, conf.txqs) - 1), 0)
+   end
    local p = ports[conf.port]
    if not p then
       local id = C.snabb_dpdk_port_open(conf.port, conf.rxqs, conf.txqs, conf.ring_size,
                                         conf.rss and 1 or 0, errbuf, ERRLEN)
       if id < 0 then error(ffi.string(errbuf), 0) end
-      p = {id = id, users = 0}
+      p = {id = id, users = 0, conf = conf}
       ports[conf.port] = p
    end
-   if conf.queue >= math.max(conf.rxqs, conf.txqs) then
-      error(("DpdkPort: queue %d, but the port has %d rx and %d tx queues"):format(
-         conf.queue, conf.rxqs, conf.txqs), 0)
+   -- The apps of one port's queues share its setup: the first to open it sets it.
+   for _, key in ipairs({"rxqs", "txqs", "ring_size", "rss"}) do
+      if conf[key] ~= p.conf[key] then
+         error(("%s=%s, but port %s is open with %s=%s (the apps of its queues must agree)"):format(
+            key, tostring(conf[key]), conf.port, key, tostring(p.conf[key])), 0)
+      end
    end
    p.users = p.users + 1
    local q = ffi.new("struct dpdk_queue", {port = p.id, queue = conf.queue})

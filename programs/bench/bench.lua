@@ -28,6 +28,15 @@ local SAMPLE_INTERVAL = 0.1 -- seconds between timeline samples
 local PROGRESS_INTERVAL = 0.5
 local DRAIN_SECONDS = 0.1 -- after the capture is sent, how long packets in flight may take
 
+-- --rate: a number (Mpps) or a number with a unit, as apps.pcap's Replay takes it.
+local function rate (s)
+   local value = tonumber(s) or s
+   local ok, err = pcall(pcap.parse_rate, value)
+   if ok and err < math.huge then return value end
+   return nil, ("--rate must be a number > 0 of Mpps or a rate with its unit (e.g. 500kpps, 10Gbps), "
+                .. "got '%s'"):format(s)
+end
+
 local function parser ()
    local p = argparse("snabb bench", "Replay a capture through an app graph and measure it.")
       :add_help("-h --help")
@@ -40,10 +49,13 @@ local function parser ()
    p:argument("args", "arguments for the config file (its ...)"):args("*")
    p:option("--pcap", "capture to replay (pcap or pcapng, Ethernet)"):count(1)
    p:mutex(
-      p:option("--loops", "replay the capture this many times"):convert(tonumber),
-      p:option("--packets", "send this many packets"):convert(tonumber),
-      p:option("--duration", "send for this many seconds (default: 5)"):convert(tonumber))
+      p:option("--loops", "replay the capture this many times (a whole number >= 1)")
+         :convert(cli.count("--loops")),
+      p:option("--packets", "send this many packets (a whole number >= 1)"):convert(cli.count("--packets")),
+      p:option("--duration", "send for this many seconds, a number > 0 (default: 5)")
+         :convert(cli.seconds("--duration")))
    p:option("--rate", "offered load: Mpps (a number), or e.g. 500kpps, 10Gbps (default: unthrottled)")
+      :convert(rate)
    p:option("--in", "where the capture enters the graph: APP.PORT (default: see below)")
    p:option("--out", "where packets leave the graph: APP.PORT")
    p:option("--json", "write the results as JSON to this file ('-': stdout) and print nothing else")

@@ -3,6 +3,7 @@ local argparse = require("argparse")
 local cli = require("programs.cli")
 local config = require("core.config")
 local engine = require("core.engine")
+local lib = require("core.lib")
 local observe = require("jit.observe")
 
 local M = {}
@@ -12,8 +13,8 @@ local function parser ()
       :add_help("-h --help")
    p:argument("config", "Lua file that returns a config (made with config.new())")
    p:argument("args", "arguments for the config file (its ...)"):args("*")
-   p:option("-d --duration", "stop after this many seconds (default: run until interrupted)")
-      :convert(tonumber)
+   p:option("-d --duration", "stop after this many seconds, a number > 0 (default: run until interrupted)")
+      :convert(cli.seconds("--duration"))
    p:flag("-r --report", "print what each app and link did at the end")
    observe.add_options(p)
    require("drivers.dpdk.dpdk").add_options(p)
@@ -24,8 +25,8 @@ end
 function M.load_config (path, args)
    local chunk, err = loadfile(path)
    if not chunk then error(err, 0) end
-   local ok, c = xpcall(chunk, function (e) return e end, unpack(args or {}))
-   if not ok then error(tostring(c), 0) end
+   local ok, c = xpcall(chunk, lib.error_message, unpack(args or {}))
+   if not ok then error(c, 0) end
    if not config.is_config(c) then
       error(("%s: returned %s, not a config; end the file with `return c` where c = config.new()")
          :format(path, c == nil and "nothing" or type(c)), 0)
