@@ -20,11 +20,11 @@ local commands = {
 }
 
 local function usage (out)
-   out:write("Usage: snabb [--debug] COMMAND [ARGS...]\n       snabb FILE.lua [ARGS...]   run a Lua script with the snabb API\n" ..
+   out:write("Usage: snabb COMMAND [ARGS...]\n       snabb FILE.lua [ARGS...]   run a Lua script with the snabb API\n" ..
              "       snabb -a FILE ...          the same, logging JIT events to FILE (snabb auditlog reads it)\n" ..
              "       snabb -p FILE ...          the same, sampling where time goes into FILE (a vmprofile)\n" ..
-             "       --debug (or SNABB_DEBUG=1): check packet.free for packets freed twice, and show\n" ..
-             "       Lua tracebacks with errors\n\nCommands:\n")
+             "       snabb --debug ...          the same in debug mode (also SNABB_DEBUG=1): packet.free\n" ..
+             "                                  refuses packets freed twice; errors show Lua tracebacks\n\nCommands:\n")
    for _, c in ipairs(commands) do out:write(("  %-10s %s\n"):format(c.name, c.summary)) end
 end
 

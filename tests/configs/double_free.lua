@@ -2,7 +2,7 @@
 -- `snabb --debug run` the second free (line 10) is refused, naming the app. Without --debug
 -- nothing says so: the free list then holds the packet twice.
 local Twice = {}
-function Twice:new () return setmetatable({held = packet.allocate()}, {__index = Twice}) end
+function Twice.new () return setmetatable({held = packet.allocate()}, {__index = Twice}) end
 function Twice:pull ()
    local p = packet.allocate()
    self.p = p
