@@ -26,21 +26,19 @@ local function on_record (_, func, pc)
    elseif pc > r[2] then r[2] = pc end
 end
 
--- "file:12-14, runtime/link.lua:26-50": each function's first and last line in the trace.
+-- "file:12-14, runtime/link.lua:26-50": each function's lines at its lowest and highest pc in the
+-- trace (two lookups per function: this runs at every trace stop).
 local function lines_of (rec)
    local parts, seen = {}, {}
    for _, func in ipairs(rec) do
-      local r, first, last, source = rec[func], math.huge, 0, nil
-      for pc = r[1], r[2] do
-         local fi = util.funcinfo(func, pc)
-         source = source or (fi.source or "?"):gsub("^@", "")
-         if fi.currentline and fi.currentline > 0 then
-            first, last = math.min(first, fi.currentline), math.max(last, fi.currentline)
-         end
-      end
+      local r = rec[func]
+      local a, b = util.funcinfo(func, r[1]), util.funcinfo(func, r[2])
+      local first, last = a.currentline or 0, b.currentline or 0
+      if first > last then first, last = last, first end
       if last > 0 then
-         local part = first == last and ("%s:%d"):format(source, first)
-                                     or ("%s:%d-%d"):format(source, first, last)
+         local source = (a.source or "?"):gsub("^@", "")
+         local part = (first == last or first == 0) and ("%s:%d"):format(source, last)
+                                                    or ("%s:%d-%d"):format(source, first, last)
          if not seen[part] then seen[part] = true; parts[#parts+1] = part end
       end
    end
