@@ -92,6 +92,11 @@ for mode in compiled interpreted; do
     "$tmp/err.txt" || fail "watchdog ($mode) end: $(cat "$tmp/err.txt")"
 done
 
+status=0
+"$snabb" run "$here/configs/endless_loop.lua" compiled --watchdog soon 2>"$tmp/err.txt" || status=$?
+[ $status -eq 1 ] && [ "$(cat "$tmp/err.txt")" = "snabb: --watchdog: 'soon' is not a number of seconds from 0 (off) to 1000000" ] ||
+  fail "--watchdog soon: exit status $status: $(cat "$tmp/err.txt")"
+
 # Two SIGINTs end a stuck process (the watchdog off), naming the app and where it is.
 "$snabb" run "$here/configs/endless_loop.lua" compiled "$tmp/stuck" --watchdog 0 --rundir "$tmp/rd" \
   2>"$tmp/err.txt" &
