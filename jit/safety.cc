@@ -231,6 +231,7 @@ void on_stop_signal(int signo, siginfo_t*, void* context) {
 uint64_t watchdog_ns = 10'000'000'000;  // 0: off
 timer_t watchdog_timer;
 bool watchdog_timer_made = false;
+bool watchdog_handler_installed = false;
 Call watched;
 uint64_t watched_since = 0;
 int reports = 0;  // about the watched call: 1 once reported, 2 when the end is announced
@@ -349,6 +350,7 @@ void install(int signo, void (*handler)(int, siginfo_t*, void*), int flags) {
 }
 
 bool arm_watchdog() {
+  if (!watchdog_handler_installed) return true;  // armed by safety_install, with its handler
   if (!watchdog_timer_made) {
     sigevent ev{};
     ev.sigev_notify = SIGEV_THREAD_ID;
@@ -377,6 +379,7 @@ int safety_install(lua_State* L) {
   sigaltstack(&ss, nullptr);
   for (int signo : kCrashSignals) install(signo, on_crash, SA_ONSTACK | SA_RESETHAND);
   install(watchdog_signal(), on_watchdog, 0);
+  watchdog_handler_installed = true;
   if (!arm_watchdog()) return luaL_error(L, "watchdog: cannot create a timer");
   return 0;
 }
