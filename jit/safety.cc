@@ -10,7 +10,9 @@
 // - a crash outside compiled code reads the Lua line with lua_getstack/lua_getinfo, last, after
 //   everything else is printed. Neither allocates. The interpreter writes back its frame before
 //   it calls C (FFI conversions, FFI calls, the C API), so where most FFI crashes happen the line
-//   is exact; inside the interpreter's own code it may be that of the last such call.
+//   is exact; inside the interpreter's own code it may be that of the last such call, and in a C
+//   function called from compiled code that of the function the trace was entered in. Should the
+//   read itself fault, the handler is already reset (SA_RESETHAND): the process ends as it would.
 #include "jit/safety.h"
 
 #include <signal.h>
