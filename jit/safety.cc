@@ -152,6 +152,24 @@ bool describe_trace(Message& m, uintptr_t ip) {
   return true;
 }
 
+// Appends "in C code (instruction 0x...)", and "called from compiled trace N (lines)" when a
+// return address into a trace's machine code is among the stack's top 16 words (compiled code
+// calls C functions with a plain call, and keeps no frame of its own that would hide it).
+void describe_c(Message& m, uintptr_t ip, void* context) {
+  m << "in C code (instruction ";
+  m.number(ip, 16) << ")";
+  const auto* sp = reinterpret_cast<const uintptr_t*>(
+      static_cast<ucontext_t*>(context)->uc_mcontext.gregs[REG_RSP]);
+  for (int i = 0; i < 16; ++i) {
+    const char* lines = nullptr;
+    if (const int tr = trace_at(sp[i], &lines)) {
+      m << " called from compiled trace ";
+      m.number(tr) << " (" << lines << ")";
+      return;
+    }
+  }
+}
+
 // Appends "file:line", the innermost Lua function's current line (see the file comment).
 bool describe_lua_line(Message& m) {
   if (!main_L) return false;
@@ -295,8 +313,8 @@ void on_watchdog(int, siginfo_t*, void* context) {
     lua_sethook(main_L, nullptr, 0, 0);
     hook_pending = 0;
     Message c;
-    c << hook_message << "; it is in C code (instruction ";
-    c.number(ip, 16) << ")";
+    c << hook_message << "; it is ";
+    describe_c(c, ip, context);
     c.write();
   } else if (reports == 1 && stuck >= 2 * watchdog_ns) {
     m << " has still not returned after ";
@@ -326,10 +344,7 @@ void on_crash(int signo, siginfo_t* info, void* context) {
   m << ", ";
   const uintptr_t ip = interrupted_ip(context);
   const bool compiled = describe_trace(m, ip);
-  if (!compiled) {
-    m << "outside compiled code (instruction ";
-    m.number(ip, 16) << ")";
-  }
+  if (!compiled) describe_c(m, ip, context);
   m.write();
   if (!compiled) {
     // Last, as it reads the Lua state (see the file comment).

@@ -5,8 +5,8 @@
 #   number), its temporary run directory is gone, its PcapWriter capture reads whole in tcpdump.
 # - An app stuck in an endless loop: the watchdog names it with its line, compiled or interpreted,
 #   and ends the process at twice its time; two SIGINTs end a stuck process, naming the app.
-# - An FFI write to address 0: the app and the line (interpreted) or trace lines (compiled), then
-#   the process dies of SIGSEGV (status 139).
+# - An FFI write to address 0: the app and the line (interpreted) or trace lines (compiled, and a C
+#   function called from compiled code), then the process dies of SIGSEGV (status 139).
 # - A double packet.free under --debug: refused, naming the app and the line.
 set -euo pipefail
 snabb=$1
@@ -113,15 +113,17 @@ grep -q "snabb: SIGINT again: ending the process now; app 'spin' pull has not re
   "$tmp/err.txt" || fail "two SIGINTs: $(cat "$tmp/err.txt")"
 
 # A segmentation fault in FFI code names the app and the line or trace; status 139.
-for mode in interpreted compiled; do
+for mode in interpreted compiled ccall; do
   status=0
   "$snabb" run "$here/configs/ffi_null_write.lua" $mode --rundir "$tmp/rd" 2>"$tmp/err.txt" || status=$?
   [ $status -eq 139 ] || fail "null write ($mode): exit status $status: $(cat "$tmp/err.txt")"
   grep -q "snabb: SIGSEGV (segmentation fault) at address 0x0 in app 'crasher' pull" "$tmp/err.txt" ||
     fail "null write ($mode): $(cat "$tmp/err.txt")"
   case $mode in
-    interpreted) grep -q "snabb: the Lua line running: .*ffi_null_write.lua:15$" "$tmp/err.txt" ;;
-    compiled) grep -q "in compiled trace [0-9]* (.*ffi_null_write.lua:18)" "$tmp/err.txt" ;;
+    interpreted) grep -q "snabb: the Lua line running: .*ffi_null_write.lua:17$" "$tmp/err.txt" ;;
+    compiled) grep -q "pull, in compiled trace [0-9]* (.*ffi_null_write.lua:20)$" "$tmp/err.txt" ;;
+    ccall) grep -q "pull, in C code (instruction 0x[0-9a-f]*) called from compiled trace [0-9]* (.*ffi_null_write.lua:22)$" \
+             "$tmp/err.txt" ;;
   esac || fail "null write ($mode): no line: $(cat "$tmp/err.txt")"
 done
 
