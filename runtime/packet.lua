@@ -304,6 +304,17 @@ function M.selftest ()
    local fresh = allocate()
    assert(timestamp(fresh) == nil and fresh.headroom == HEADROOM)
    free(fresh)
+   -- Debug mode refuses a second free of a packet, and the free list stays as it was.
+   M.set_debug(true)
+   local twice = allocate()
+   M.free(twice)
+   local nfree = M.nfree()
+   local ok, err = pcall(M.free, twice)
+   assert(not ok and err:match("packet.free: packet 0x%x+ freed twice"), err)
+   assert(M.nfree() == nfree and M.free ~= free)
+   M.free(allocate()) -- a packet allocated again frees normally
+   M.set_debug(false)
+   assert(M.free == free)
    print("selftest: core.packet ok")
 end
 
