@@ -248,7 +248,7 @@ void on_stop_signal(int signo, siginfo_t*, void* context) {
 
 // --- Watchdog --------------------------------------------------------------------------------
 
-uint64_t watchdog_ns = 10'000'000'000;  // 0: off
+uint64_t watchdog_ns = 0;  // 0: off (jit/safety.lua sets the default)
 timer_t watchdog_timer;
 bool watchdog_timer_made = false;
 bool watchdog_handler_installed = false;

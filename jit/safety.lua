@@ -70,6 +70,7 @@ function M.install ()
    if installed then return end
    installed = true
    core.safety_install()
+   core.set_watchdog(M.default_watchdog)
    events.subscribe("trace", on_trace)
    events.subscribe("record", on_record)
 end
