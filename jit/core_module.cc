@@ -1,6 +1,5 @@
 #include "jit/core_module.h"
 
-#include <csignal>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -8,6 +7,7 @@
 #include <vector>
 
 #include "jit/lua_app.h"
+#include "jit/safety.h"
 #include "jit/vm.h"
 #include "runtime/clock.h"
 #include "runtime/engine.h"
@@ -162,29 +162,9 @@ int breathe(lua_State* L) {
   return push_run_result(L, !runtime::engine().failed());
 }
 
-// The first SIGINT/SIGTERM asks the engine to stop after the current breath (so apps are stopped
-// and reports printed); a second one terminates as usual.
-void on_stop_signal(int signo) {
-  runtime::Engine::request_stop();
-  std::signal(signo, SIG_DFL);
-}
-
-// catch_signals(): arms the handler and clears an earlier request.
-int catch_signals(lua_State* L) {
-  runtime::Engine::clear_stop_request();
-  std::signal(SIGINT, on_stop_signal);
-  std::signal(SIGTERM, on_stop_signal);
-  return 0;
-}
-
 // running(): whether an engine run (or breath) is under way, i.e. we are inside an app's call.
 int running(lua_State* L) {
   lua_pushboolean(L, LuaApp::running() != nullptr);
-  return 1;
-}
-
-int stop_requested(lua_State* L) {
-  lua_pushboolean(L, runtime::Engine::stop_requested());
   return 1;
 }
 
@@ -228,6 +208,9 @@ extern "C" int luaopen_snabb_core(lua_State* L) {
                                        {"catch_signals", catch_signals},
                                        {"stop_requested", stop_requested},
                                        {"running", running},
+                                       {"stop_signal", stop_signal},
+                                       {"safety_install", safety_install},
+                                       {"set_watchdog", set_watchdog},
                                        {nullptr, nullptr}};
   lua_newtable(L);
   luaL_register(L, nullptr, functions);

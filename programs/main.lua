@@ -5,11 +5,13 @@ local M = {}
 M.version = "0.1.0"
 
 -- Commands in the order `snabb help` lists them.
+-- engine = true: runs an app graph, so stop signals stop it cleanly (jit/safety.cc), caught
+-- from the start so that one that comes while the config loads counts too.
 local commands = {
-   {name = "run", module = "programs.run.run", summary = "run an app graph: snabb run CONFIG [--duration S] [--report]"},
-   {name = "bench", module = "programs.bench.bench", summary = "replay a capture through a graph and measure it: snabb bench CONFIG --pcap FILE"},
+   {name = "run", module = "programs.run.run", engine = true, summary = "run an app graph: snabb run CONFIG [--duration S] [--report]"},
+   {name = "bench", module = "programs.bench.bench", engine = true, summary = "replay a capture through a graph and measure it: snabb bench CONFIG --pcap FILE"},
    {name = "gen-pcap", module = "programs.gen_pcap.gen_pcap", summary = "write a synthetic capture (fixed size or IMIX, N flows): snabb gen-pcap OUT.pcap"},
-   {name = "basic1", module = "programs.basic1.basic1", summary = "Source -> Tee -> Sink microbenchmark: snabb basic1 NPACKETS"},
+   {name = "basic1", module = "programs.basic1.basic1", engine = true, summary = "Source -> Tee -> Sink microbenchmark: snabb basic1 NPACKETS"},
    {name = "profile", module = "programs.profile.profile", summary = "where a run's time goes, app by app: snabb profile PID|DIR"},
    {name = "auditlog", module = "programs.auditlog.auditlog", summary = "decode a JIT auditlog: snabb auditlog FILE [--json]"},
    {name = "selftest", module = "programs.selftest", summary = "run modules' self-tests: snabb selftest MODULE..."},
@@ -20,7 +22,9 @@ local commands = {
 local function usage (out)
    out:write("Usage: snabb COMMAND [ARGS...]\n       snabb FILE.lua [ARGS...]   run a Lua script with the snabb API\n" ..
              "       snabb -a FILE ...          the same, logging JIT events to FILE (snabb auditlog reads it)\n" ..
-             "       snabb -p FILE ...          the same, sampling where time goes into FILE (a vmprofile)\n\nCommands:\n")
+             "       snabb -p FILE ...          the same, sampling where time goes into FILE (a vmprofile)\n" ..
+             "       snabb --debug ...          the same in debug mode (also SNABB_DEBUG=1): packet.free\n" ..
+             "                                  refuses packets freed twice; errors show Lua tracebacks\n\nCommands:\n")
    for _, c in ipairs(commands) do out:write(("  %-10s %s\n"):format(c.name, c.summary)) end
 end
 
@@ -50,10 +54,17 @@ local function run_script (path, args)
 end
 
 -- Returns the process's exit status. Errors are printed as one message, without a Lua traceback
--- unless SNABB_DEBUG is set (script errors keep theirs: they point into the user's code).
+-- unless in debug mode, --debug or SNABB_DEBUG set (script errors keep theirs: they point into the
+-- user's code). A run stopped by a signal other than SIGINT or SIGTERM exits with 128 + its number.
 function M.main (...)
    local args = {...}
+   local safety = require("jit.safety")
+   safety.install()
    local name = table.remove(args, 1)
+   local debug_mode = os.getenv("SNABB_DEBUG") ~= nil and os.getenv("SNABB_DEBUG") ~= ""
+   if name == "--debug" then debug_mode, name = true, table.remove(args, 1) end
+   -- Before any module takes packet.free into a local.
+   if debug_mode then require("core.packet").set_debug(true) end
    set_globals()
    local ok, status = xpcall(function ()
       -- snabb -a FILE / -p FILE ...: a JIT auditlog (jit/AUDITLOG.md) or a vmprofile
@@ -73,19 +84,27 @@ function M.main (...)
          return run_script(name, args)
       end
       for _, c in ipairs(commands) do
-         if c.name == name and c.module then return require(c.module).run(args) or 0 end
+         if c.name == name and c.module then
+            if c.engine then require("snabb.core").catch_signals() end
+            return require(c.module).run(args) or 0
+         end
       end
       io.stderr:write(("snabb: unknown command '%s'\n\n"):format(name))
       usage(io.stderr)
       return 2
    end, function (err)
-      return os.getenv("SNABB_DEBUG") and debug.traceback(err, 2) or err
+      return debug_mode and debug.traceback(err, 2) or err
    end)
    if not ok then
       io.stderr:write(("snabb: %s\n"):format(tostring(status)))
       return 1
    end
    io.stdout:flush()
+   local signo, signame, signal_status = require("snabb.core").stop_signal()
+   if signo > 0 and signal_status ~= 0 then
+      io.stderr:write(("snabb: stopped cleanly on %s\n"):format(signame))
+      if status == 0 then status = signal_status end
+   end
    return status
 end
 

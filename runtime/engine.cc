@@ -35,6 +35,7 @@ void Engine::set_graph(std::vector<AppNode> nodes) {
 
 uint64_t Engine::call(AppNode& node, Method method, uint64_t& now) {
   current_ = &node;
+  current_method_ = method;
   current_profile_zone = node.profile_zone;
   const uint64_t start = now;
   try {

@@ -101,6 +101,8 @@ class Engine {
   static bool stop_requested() { return stop_requested_; }
   static void clear_stop_request() { stop_requested_ = 0; }
   const char* current_app() const { return current_ ? current_->name.c_str() : ""; }
+  // "pull" or "push" during an app call (read by jit/safety's signal handlers).
+  const char* current_method() const { return current_method_ == Method::kPull ? "pull" : "push"; }
   engine_stats& stats() { return stats_; }
 
  private:
@@ -113,6 +115,7 @@ class Engine {
   std::vector<AppNode*> pullers_;
   std::vector<AppNode*> pushers_;
   AppNode* current_ = nullptr;
+  Method current_method_ = Method::kPull;
   bool failed_ = false;
   AppFailure failure_;
   engine_stats stats_{};

@@ -203,6 +203,28 @@ local function from_string (s)
 end
 
 M.allocate, M.free, M.clone = allocate, free, clone
+
+-- Debug mode (snabb --debug, SNABB_DEBUG): free refuses a packet that is already free, naming the
+-- app. A freed packet's header gets length 0xFFFF, more than any packet holds; every allocation
+-- (allocate, clone, C++'s packet_allocate, a driver's receive) writes a fresh header, so the mark
+-- lasts exactly as long as the packet is free. Only the function changes, so the normal free is
+-- the same code as without debug mode. (A packet freed first by C++ carries no mark.)
+local FREED = 0xFFFF
+local function checked_free (p)
+   if p.length == FREED then
+      local app = ffi.string(C.snabb_engine_current_app())
+      error(("packet.free: packet %s freed twice%s"):format(
+         tostring(cast("void *", p)):gsub("^cdata<void %*>: ", ""),
+         app ~= "" and (" (in app '%s')"):format(app) or ""), 2)
+   end
+   p.length = FREED
+   free(p)
+end
+
+-- Call before any module copies packet.free into a local (programs/main.lua does, first thing).
+function M.set_debug (on)
+   M.free = on and checked_free or free
+end
 M.append, M.prepend, M.shiftleft, M.shiftright, M.resize = append, prepend, shiftleft, shiftright, resize
 M.from_pointer, M.from_string = from_pointer, from_string
 M.timestamp, M.set_timestamp = timestamp, set_timestamp
@@ -305,6 +327,17 @@ function M.selftest ()
    local fresh = allocate()
    assert(timestamp(fresh) == nil and fresh.headroom == HEADROOM)
    free(fresh)
+   -- Debug mode refuses a second free of a packet, and the free list stays as it was.
+   M.set_debug(true)
+   local twice = allocate()
+   M.free(twice)
+   local nfree = M.nfree()
+   local ok, err = pcall(M.free, twice)
+   assert(not ok and err:match("packet.free: packet 0x%x+ freed twice"), err)
+   assert(M.nfree() == nfree and M.free ~= free)
+   M.free(allocate()) -- a packet allocated again frees normally
+   M.set_debug(false)
+   assert(M.free == free)
    print("selftest: core.packet ok")
 end
 

@@ -61,6 +61,7 @@ local function parser ()
    p:option("--json", "write the results as JSON to this file ('-': stdout) and print nothing else")
    p:option("--html", "write a self-contained HTML report to this file")
    observe.add_options(p)
+   require("jit.safety").add_options(p)
    require("drivers.dpdk.dpdk").add_options(p)
    return p
 end
@@ -254,6 +255,7 @@ function M.run (args)
    local p = parser()
    local opts = cli.parse(p, args)
    if not opts then return 2 end
+   require("jit.safety").apply_options(opts)
    local result = observe.run(opts, "snabb bench " .. opts.config, function () return M.bench(opts) end)
    if opts.json then
       local text = require("dkjson").encode(result, {indent = true}) .. "\n"

@@ -17,6 +17,7 @@ local function parser ()
       :convert(cli.seconds("--duration"))
    p:flag("-r --report", "print what each app and link did at the end")
    observe.add_options(p)
+   require("jit.safety").add_options(p)
    require("drivers.dpdk.dpdk").add_options(p)
    return p
 end
@@ -38,6 +39,7 @@ function M.run (args)
    local p = parser()
    local opts = cli.parse(p, args)
    if not opts then return 2 end
+   require("jit.safety").apply_options(opts)
    observe.run(opts, "snabb run " .. opts.config, function ()
       require("drivers.dpdk.dpdk").apply_options(opts)
       engine.configure(M.load_config(opts.config, opts.args))
