@@ -4,6 +4,7 @@
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -26,6 +27,21 @@
 namespace snabb::af_packet {
 namespace {
 
+// The header PACKET_VNET_HDR puts before each frame (linux/virtio_net.h, which C++ cannot include:
+// it has a field named `class`). In the machine's byte order.
+struct virtio_net_hdr {
+  uint8_t flags, gso_type;
+  uint16_t hdr_len, gso_size, csum_start, csum_offset;
+};
+enum : uint8_t {
+  VIRTIO_NET_HDR_F_NEEDS_CSUM = 1,  // complete the checksum: csum_start, csum_offset
+  VIRTIO_NET_HDR_GSO_NONE = 0,
+  VIRTIO_NET_HDR_GSO_TCPV4 = 1,
+  VIRTIO_NET_HDR_GSO_TCPV6 = 4,
+  VIRTIO_NET_HDR_GSO_UDP_L4 = 5,  // UDP_SEGMENT (USO), Linux 6.2 on
+  VIRTIO_NET_HDR_GSO_ECN = 0x80,
+};
+
 using runtime::link_nreadable;
 using runtime::packet_allocate;
 using runtime::packet_free;
@@ -39,6 +55,103 @@ constexpr uint32_t kMaxRxPerCall = 512;
 
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
+// The Internet checksum (RFC 1071): a one's-complement sum of 16-bit words. Summed here in the
+// machine's byte order, which gives the same bytes once folded and stored the same way.
+uint64_t csum_add(const uint8_t* p, size_t len, uint64_t sum) {
+  for (; len >= 4; p += 4, len -= 4) {
+    uint32_t w;
+    std::memcpy(&w, p, 4);
+    sum += w;
+  }
+  if (len >= 2) {
+    uint16_t w;
+    std::memcpy(&w, p, 2);
+    sum += w;
+    p += 2;
+    len -= 2;
+  }
+  if (len) {
+    const uint8_t last[2] = {*p, 0};
+    uint16_t w;
+    std::memcpy(&w, last, 2);
+    sum += w;
+  }
+  return sum;
+}
+uint16_t csum_fold(uint64_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+void put16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }  // v already in network order
+uint16_t get16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return ntohs(v);
+}
+uint32_t get32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return ntohl(v);
+}
+
+// Where a frame's IP and TCP/UDP headers start, found by walking its headers.
+struct Layers {
+  uint32_t ip = 0, l4 = 0, end = 0;  // offsets of the IP header, the L4 header, and the payload
+  bool v6 = false;
+  uint8_t proto = 0;
+};
+bool parse(const uint8_t* d, uint32_t len, Layers* l) {
+  uint32_t off = 12;
+  uint16_t type = 0;
+  for (;;) {  // VLAN tags (802.1Q, 802.1ad) may be stacked
+    if (off + 2 > len) return false;
+    type = get16(d + off);
+    if (type != ETH_P_8021Q && type != ETH_P_8021AD) break;
+    off += 4;
+  }
+  l->ip = off + 2;
+  if (type == ETH_P_IP) {
+    if (l->ip + 20 > len) return false;
+    l->proto = d[l->ip + 9];
+    l->l4 = l->ip + (d[l->ip] & 15) * 4;
+  } else if (type == ETH_P_IPV6) {
+    l->v6 = true;
+    l->l4 = l->ip + 40;
+    if (l->l4 > len) return false;
+    l->proto = d[l->ip + 6];
+    // Hop-by-hop, routing and destination options headers come before TCP/UDP.
+    while (l->proto == 0 || l->proto == 43 || l->proto == 60) {
+      if (l->l4 + 8 > len) return false;
+      l->proto = d[l->l4];
+      l->l4 += (d[l->l4 + 1] + 1) * 8;
+    }
+  } else {
+    return false;
+  }
+  if (l->proto == IPPROTO_TCP) {
+    if (l->l4 + 20 > len) return false;
+    l->end = l->l4 + (d[l->l4 + 12] >> 4) * 4;
+  } else if (l->proto == IPPROTO_UDP) {
+    l->end = l->l4 + 8;
+  } else {
+    return false;
+  }
+  return l->end <= len;
+}
+
+// The TCP or UDP checksum of a whole segment (its field zeroed first), pseudo-header included.
+void l4_checksum(uint8_t* d, uint32_t len, const Layers& l) {
+  uint8_t* field = d + l.l4 + (l.proto == IPPROTO_TCP ? 16 : 6);
+  put16(field, 0);
+  const uint32_t l4len = len - l.l4;
+  uint64_t sum = csum_add(d + l.ip + (l.v6 ? 8 : 12), l.v6 ? 32 : 8, 0);  // addresses
+  sum += htons(static_cast<uint16_t>(l.proto)) + htons(static_cast<uint16_t>(l4len)) +
+         htons(static_cast<uint16_t>(l4len >> 16));
+  uint16_t c = csum_fold(csum_add(d + l.l4, l4len, sum));
+  if (c == 0 && l.proto == IPPROTO_UDP) c = 0xffff;  // 0 would mean "no checksum"
+  put16(field, c);
+}
+
 // One AF_PACKET socket bound to an interface, with its receive ring mapped.
 class Socket {
  public:
@@ -50,6 +163,9 @@ class Socket {
     if (fd_ < 0) throw std::runtime_error(errno_text("af_packet: socket (root needed?)"));
     const int version = TPACKET_V3, one = 1;
     option(PACKET_VERSION, &version, sizeof version, "TPACKET_V3");
+    // Each frame comes with a virtio_net_hdr: how to cut a GSO frame, where a checksum left to
+    // the hardware goes. Must precede the ring.
+    option(PACKET_VNET_HDR, &one, sizeof one, "PACKET_VNET_HDR");
     tpacket_req3 req{};
     req.tp_block_size = kBlockSize;
     req.tp_block_nr = kBlocks;
@@ -63,10 +179,20 @@ class Socket {
       ring_ = nullptr;
       fail("mmap of the receive ring");
     }
-    // Our own sends are not received back (a bridge would loop them), and skip the qdisc.
+    // No frame going out of the interface is received (a bridge would loop our own sends).
     setsockopt(fd_, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
-    setsockopt(fd_, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
+    // Sending has its own socket, without the vnet header (so frames go out as they are, with no
+    // 10 bytes to prepend): bound with protocol 0 it receives nothing. It skips the qdisc.
+    tx_fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (tx_fd_ < 0) fail("socket for sending");
+    setsockopt(tx_fd_, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
     sockaddr_ll addr{};
+    addr.sll_family = AF_PACKET;
+    addr.sll_ifindex = static_cast<int>(ifindex_);
+    if (bind(tx_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      fail("bind to " + ifname);
+    }
+    addr = {};
     addr.sll_family = AF_PACKET;
     addr.sll_protocol = htons(ETH_P_ALL);
     addr.sll_ifindex = static_cast<int>(ifindex_);
@@ -85,6 +211,7 @@ class Socket {
   ~Socket() {
     if (ring_) munmap(ring_, size_t{kBlockSize} * kBlocks);
     if (fd_ >= 0) close(fd_);
+    if (tx_fd_ >= 0) close(tx_fd_);
   }
   Socket(const Socket&) = delete;
   Socket& operator=(const Socket&) = delete;
@@ -110,12 +237,21 @@ class Socket {
       }
       while (remaining_ > 0 && room > 0) {
         auto* h = reinterpret_cast<tpacket3_hdr*>(next_);
-        if (packet* p = frame(h)) {
-          runtime::link_transmit(out, p);
-          stats.rx_packets++;
-          stats.rx_bytes += p->length;
-          received++;
-          room--;
+        const auto* vnet = reinterpret_cast<const virtio_net_hdr*>(
+            reinterpret_cast<const uint8_t*>(h) + h->tp_mac - sizeof(virtio_net_hdr));
+        if (!(vnet->gso_type | (vnet->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))) {
+          if (packet* p = frame(h, stats)) {
+            runtime::link_transmit(out, p);
+            stats.rx_packets++;
+            stats.rx_bytes += p->length;
+            received++;
+            room--;
+          }
+        } else {  // a GSO frame, or a checksum to complete
+          const uint32_t n = offload(h, *vnet, out, room, stats);
+          received += n;
+          room -= n;
+          if (segment_ > 0) break;  // the rest of its segments next time
         }
         next_ += h->tp_next_offset;
         remaining_--;
@@ -144,12 +280,17 @@ class Socket {
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
       }
-      int sent = sendmmsg(fd_, msgs, n, MSG_DONTWAIT);
+      int sent = sendmmsg(tx_fd_, msgs, n, MSG_DONTWAIT);
       if (sent < 0) {
         if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR) break;  // try again next time
         // The kernel will not take the first one (interface down, frame too large, ...): drop it.
+        if (errno == EMSGSIZE) {  // larger than the MTU allows
+          stats.tx_oversize++;
+          stats.tx_oversize_largest = std::max<uint64_t>(stats.tx_oversize_largest, iov[0].iov_len);
+        } else {
+          stats.tx_errors++;
+        }
         *gone = errno == ENXIO || errno == ENODEV;
-        stats.tx_errors++;
         sent = 1;
       } else {
         for (int i = 0; i < sent; ++i) stats.tx_bytes += iov[i].iov_len;
@@ -168,6 +309,12 @@ class Socket {
     socklen_t len = sizeof st;
     if (getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &st, &len) != 0) return 0;
     return st.tp_drops;  // since the last read
+  }
+
+  uint32_t mtu() {
+    ifreq ifr{};
+    if (!if_indextoname(ifindex_, ifr.ifr_name) || ioctl(fd_, SIOCGIFMTU, &ifr) != 0) return 0;
+    return static_cast<uint32_t>(ifr.ifr_mtu);
   }
 
  private:
@@ -198,11 +345,14 @@ class Socket {
   }
 
   // A received frame as a packet, with the VLAN tag the kernel took off put back.
-  packet* frame(const tpacket3_hdr* h) {
+  packet* frame(const tpacket3_hdr* h, af_packet_stats& stats) {
     const uint8_t* data = reinterpret_cast<const uint8_t*>(h) + h->tp_mac;
     const uint32_t len = h->tp_snaplen;
     const bool tagged = h->tp_status & TP_STATUS_VLAN_VALID;
-    if (len + (tagged ? 4 : 0) > PACKET_PAYLOAD_SIZE || len < 12) return nullptr;
+    if (len + (tagged ? 4 : 0) > PACKET_PAYLOAD_SIZE || len < 14) [[unlikely]] {
+      (len < 14 ? stats.rx_truncated : stats.rx_oversize)++;
+      return nullptr;
+    }
     packet* p = packet_allocate();
     if (!tagged) {
       std::memcpy(p->data, data, len);
@@ -219,12 +369,106 @@ class Socket {
     return p;
   }
 
-  int fd_ = -1;
+  // A frame whose virtio_net_hdr asks for work: a GSO frame (up to 64 KiB: TSO from a sender on
+  // this machine, GRO on a NIC) is cut into the segments it stands for, each with its IP and
+  // TCP/UDP headers and checksums as the kernel's own segmentation makes them; a frame with a
+  // checksum left to the hardware (TP_STATUS_CSUMNOTREADY) gets it completed. Puts at most `room`
+  // packets on `out` and returns how many; segment_ > 0 when the frame has segments left.
+  uint32_t offload(const tpacket3_hdr* h, const virtio_net_hdr& vnet, runtime::Link* out,
+                   uint32_t room, af_packet_stats& stats) {
+    // Cut short by the kernel (larger than a ring block), or no Ethernet header.
+    if (h->tp_snaplen < h->tp_len || h->tp_snaplen < 14) {
+      stats.rx_truncated++;
+      return 0;
+    }
+    if (vnet.gso_type == VIRTIO_NET_HDR_GSO_NONE) {
+      packet* p = frame(h, stats);
+      if (!p) return 0;
+      const uint32_t tag = (h->tp_status & TP_STATUS_VLAN_VALID) ? 4 : 0;
+      const uint32_t start = vnet.csum_start + tag, field = start + vnet.csum_offset;
+      if (field + 2 <= p->length) {  // the field holds the pseudo-header's sum already
+        put16(p->data + field, csum_fold(csum_add(p->data + start, p->length - start, 0)));
+        stats.rx_checksummed++;
+      }
+      runtime::link_transmit(out, p);
+      stats.rx_packets++;
+      stats.rx_bytes += p->length;
+      return 1;
+    }
+    // The headers (VLAN tag put back), then one segment's worth of payload per packet.
+    const uint8_t* data = reinterpret_cast<const uint8_t*>(h) + h->tp_mac;
+    uint8_t hdr[256];
+    const uint32_t tag = (h->tp_status & TP_STATUS_VLAN_VALID) ? 4 : 0;
+    const uint32_t len = h->tp_snaplen + tag;
+    std::memcpy(hdr, data, 12);
+    if (tag) {
+      const uint16_t tpid =
+          (h->tp_status & TP_STATUS_VLAN_TPID_VALID) ? h->hv1.tp_vlan_tpid : ETH_P_8021Q;
+      put16(hdr + 12, htons(tpid));
+      put16(hdr + 14, htons(static_cast<uint16_t>(h->hv1.tp_vlan_tci)));
+    }
+    std::memcpy(hdr + 12 + tag, data + 12, std::min<uint32_t>(sizeof hdr - 16, len - 12 - tag));
+    Layers l;
+    const uint8_t type = vnet.gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
+    const uint32_t mss = vnet.gso_size;
+    if (!parse(hdr, std::min<uint32_t>(sizeof hdr, len), &l) || mss == 0 ||
+        (l.proto == IPPROTO_TCP) !=
+            (type == VIRTIO_NET_HDR_GSO_TCPV4 || type == VIRTIO_NET_HDR_GSO_TCPV6) ||
+        (l.proto == IPPROTO_UDP) != (type == VIRTIO_NET_HDR_GSO_UDP_L4) ||
+        l.end + mss > PACKET_PAYLOAD_SIZE) {
+      stats.rx_oversize++;  // a big frame we cannot cut into packets
+      return 0;
+    }
+    const uint8_t* payload = data + l.end - tag;
+    const uint32_t total = len - l.end;
+    const uint32_t segments = std::max(1u, (total + mss - 1) / mss);
+    const uint32_t seq = l.proto == IPPROTO_TCP ? get32(hdr + l.l4 + 4) : 0;
+    const uint16_t id = l.v6 ? 0 : get16(hdr + l.ip + 4);
+    uint32_t n = 0;
+    for (; segment_ < segments && n < room; ++segment_, ++n) {
+      const uint32_t off = segment_ * mss, size = std::min(mss, total - off);
+      packet* p = packet_allocate();
+      uint8_t* d = p->data;
+      std::memcpy(d, hdr, l.end);
+      std::memcpy(d + l.end, payload + off, size);
+      const uint32_t plen = l.end + size;
+      p->length = static_cast<uint16_t>(plen);
+      if (l.v6) {
+        put16(d + l.ip + 4, htons(static_cast<uint16_t>(plen - l.ip - 40)));
+      } else {  // total length, the next ID, the header checksum
+        put16(d + l.ip + 2, htons(static_cast<uint16_t>(plen - l.ip)));
+        put16(d + l.ip + 4, htons(static_cast<uint16_t>(id + segment_)));
+        put16(d + l.ip + 10, 0);
+        put16(d + l.ip + 10, csum_fold(csum_add(d + l.ip, l.l4 - l.ip, 0)));
+      }
+      if (l.proto == IPPROTO_TCP) {  // FIN and PSH on the last segment only, CWR on the first
+        const uint32_t s = htonl(seq + off);
+        std::memcpy(d + l.l4 + 4, &s, 4);
+        if (segment_ + 1 < segments) d[l.l4 + 13] &= ~(0x01 | 0x08);
+        if (segment_ > 0) d[l.l4 + 13] &= ~0x80;
+      } else {
+        put16(d + l.l4 + 4, htons(static_cast<uint16_t>(plen - l.l4)));
+      }
+      l4_checksum(d, plen, l);
+      runtime::link_transmit(out, p);
+      stats.rx_bytes += plen;
+    }
+    stats.rx_packets += n;
+    stats.rx_gso_segments += n;
+    if (segment_ == segments) {
+      segment_ = 0;
+      stats.rx_gso_frames++;
+    }
+    return n;
+  }
+
+  int fd_ = -1, tx_fd_ = -1;
   unsigned ifindex_ = 0;
   uint8_t* ring_ = nullptr;
   uint32_t block_ = 0;      // the block being read
   uint32_t remaining_ = 0;  // its packets not yet read
   uint8_t* next_ = nullptr;
+  uint32_t segment_ = 0;  // the next segment of a GSO frame cut over several calls
 };
 
 }  // namespace
@@ -250,6 +494,7 @@ snabb_af_packet* snabb_af_packet_open(const char* ifname, int promisc, int fanou
     s->promisc = promisc != 0;
     s->fanout = fanout;
     s->socket = std::make_unique<Socket>(ifname, s->promisc, fanout);
+    s->stats.mtu = s->socket->mtu();
     return s.release();
   } catch (const std::exception& e) {
     std::snprintf(err, errlen, "%s", e.what());
@@ -281,6 +526,7 @@ int snabb_af_packet_check(snabb_af_packet* s) {
   const unsigned index = if_nametoindex(s->ifname.c_str());
   if (s->socket && index == s->socket->ifindex()) {
     s->stats.rx_kernel_drops += s->socket->kernel_drops();
+    s->stats.mtu = s->socket->mtu();
     return 1;
   }
   s->socket.reset();
