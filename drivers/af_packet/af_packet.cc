@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "drivers/af_packet/offload.h"
 #include "runtime/packet.h"
 
 #ifndef PACKET_IGNORE_OUTGOING
@@ -26,21 +27,6 @@
 
 namespace snabb::af_packet {
 namespace {
-
-// The header PACKET_VNET_HDR puts before each frame (linux/virtio_net.h, which C++ cannot include:
-// it has a field named `class`). In the machine's byte order.
-struct virtio_net_hdr {
-  uint8_t flags, gso_type;
-  uint16_t hdr_len, gso_size, csum_start, csum_offset;
-};
-enum : uint8_t {
-  VIRTIO_NET_HDR_F_NEEDS_CSUM = 1,  // complete the checksum: csum_start, csum_offset
-  VIRTIO_NET_HDR_GSO_NONE = 0,
-  VIRTIO_NET_HDR_GSO_TCPV4 = 1,
-  VIRTIO_NET_HDR_GSO_TCPV6 = 4,
-  VIRTIO_NET_HDR_GSO_UDP_L4 = 5,  // UDP_SEGMENT (USO), Linux 6.2 on
-  VIRTIO_NET_HDR_GSO_ECN = 0x80,
-};
 
 using runtime::link_nreadable;
 using runtime::packet_allocate;
@@ -54,103 +40,6 @@ constexpr uint32_t kTxBatch = 64;
 constexpr uint32_t kMaxRxPerCall = 512;
 
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
-
-// The Internet checksum (RFC 1071): a one's-complement sum of 16-bit words. Summed here in the
-// machine's byte order, which gives the same bytes once folded and stored the same way.
-uint64_t csum_add(const uint8_t* p, size_t len, uint64_t sum) {
-  for (; len >= 4; p += 4, len -= 4) {
-    uint32_t w;
-    std::memcpy(&w, p, 4);
-    sum += w;
-  }
-  if (len >= 2) {
-    uint16_t w;
-    std::memcpy(&w, p, 2);
-    sum += w;
-    p += 2;
-    len -= 2;
-  }
-  if (len) {
-    const uint8_t last[2] = {*p, 0};
-    uint16_t w;
-    std::memcpy(&w, last, 2);
-    sum += w;
-  }
-  return sum;
-}
-uint16_t csum_fold(uint64_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
-}
-void put16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }  // v already in network order
-uint16_t get16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return ntohs(v);
-}
-uint32_t get32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return ntohl(v);
-}
-
-// Where a frame's IP and TCP/UDP headers start, found by walking its headers.
-struct Layers {
-  uint32_t ip = 0, l4 = 0, end = 0;  // offsets of the IP header, the L4 header, and the payload
-  bool v6 = false;
-  uint8_t proto = 0;
-};
-bool parse(const uint8_t* d, uint32_t len, Layers* l) {
-  uint32_t off = 12;
-  uint16_t type = 0;
-  for (;;) {  // VLAN tags (802.1Q, 802.1ad) may be stacked
-    if (off + 2 > len) return false;
-    type = get16(d + off);
-    if (type != ETH_P_8021Q && type != ETH_P_8021AD) break;
-    off += 4;
-  }
-  l->ip = off + 2;
-  if (type == ETH_P_IP) {
-    if (l->ip + 20 > len) return false;
-    l->proto = d[l->ip + 9];
-    l->l4 = l->ip + (d[l->ip] & 15) * 4;
-  } else if (type == ETH_P_IPV6) {
-    l->v6 = true;
-    l->l4 = l->ip + 40;
-    if (l->l4 > len) return false;
-    l->proto = d[l->ip + 6];
-    // Hop-by-hop, routing and destination options headers come before TCP/UDP.
-    while (l->proto == 0 || l->proto == 43 || l->proto == 60) {
-      if (l->l4 + 8 > len) return false;
-      l->proto = d[l->l4];
-      l->l4 += (d[l->l4 + 1] + 1) * 8;
-    }
-  } else {
-    return false;
-  }
-  if (l->proto == IPPROTO_TCP) {
-    if (l->l4 + 20 > len) return false;
-    l->end = l->l4 + (d[l->l4 + 12] >> 4) * 4;
-  } else if (l->proto == IPPROTO_UDP) {
-    l->end = l->l4 + 8;
-  } else {
-    return false;
-  }
-  return l->end <= len;
-}
-
-// The TCP or UDP checksum of a whole segment (its field zeroed first), pseudo-header included.
-void l4_checksum(uint8_t* d, uint32_t len, const Layers& l) {
-  uint8_t* field = d + l.l4 + (l.proto == IPPROTO_TCP ? 16 : 6);
-  put16(field, 0);
-  const uint32_t l4len = len - l.l4;
-  uint64_t sum = csum_add(d + l.ip + (l.v6 ? 8 : 12), l.v6 ? 32 : 8, 0);  // addresses
-  sum += htons(static_cast<uint16_t>(l.proto)) + htons(static_cast<uint16_t>(l4len)) +
-         htons(static_cast<uint16_t>(l4len >> 16));
-  uint16_t c = csum_fold(csum_add(d + l.l4, l4len, sum));
-  if (c == 0 && l.proto == IPPROTO_UDP) c = 0xffff;  // 0 would mean "no checksum"
-  put16(field, c);
-}
 
 // One AF_PACKET socket bound to an interface, with its receive ring mapped.
 class Socket {
@@ -369,11 +258,10 @@ class Socket {
     return p;
   }
 
-  // A frame whose virtio_net_hdr asks for work: a GSO frame (up to 64 KiB: TSO from a sender on
-  // this machine, GRO on a NIC) is cut into the segments it stands for, each with its IP and
-  // TCP/UDP headers and checksums as the kernel's own segmentation makes them; a frame with a
-  // checksum left to the hardware (TP_STATUS_CSUMNOTREADY) gets it completed. Puts at most `room`
-  // packets on `out` and returns how many; segment_ > 0 when the frame has segments left.
+  // A frame whose virtio_net_hdr asks for work (offload.h): a GSO frame is cut into segments, a
+  // frame with a checksum left to the hardware (TP_STATUS_CSUMNOTREADY) gets it completed. Puts
+  // at most `room` packets on `out` and returns how many; segment_ > 0 when the frame has
+  // segments left for the next call.
   uint32_t offload(const tpacket3_hdr* h, const virtio_net_hdr& vnet, runtime::Link* out,
                    uint32_t room, af_packet_stats& stats) {
     // Cut short by the kernel (larger than a ring block), or no Ethernet header.
@@ -381,13 +269,11 @@ class Socket {
       stats.rx_truncated++;
       return 0;
     }
+    const uint32_t tag = (h->tp_status & TP_STATUS_VLAN_VALID) ? 4 : 0;
     if (vnet.gso_type == VIRTIO_NET_HDR_GSO_NONE) {
       packet* p = frame(h, stats);
       if (!p) return 0;
-      const uint32_t tag = (h->tp_status & TP_STATUS_VLAN_VALID) ? 4 : 0;
-      const uint32_t start = vnet.csum_start + tag, field = start + vnet.csum_offset;
-      if (field + 2 <= p->length) {  // the field holds the pseudo-header's sum already
-        put16(p->data + field, csum_fold(csum_add(p->data + start, p->length - start, 0)));
+      if (complete_checksum(p->data, p->length, vnet.csum_start + tag, vnet.csum_offset)) {
         stats.rx_checksummed++;
       }
       runtime::link_transmit(out, p);
@@ -395,67 +281,27 @@ class Socket {
       stats.rx_bytes += p->length;
       return 1;
     }
-    // The headers (VLAN tag put back), then one segment's worth of payload per packet.
-    const uint8_t* data = reinterpret_cast<const uint8_t*>(h) + h->tp_mac;
-    uint8_t hdr[256];
-    const uint32_t tag = (h->tp_status & TP_STATUS_VLAN_VALID) ? 4 : 0;
-    const uint32_t len = h->tp_snaplen + tag;
-    std::memcpy(hdr, data, 12);
-    if (tag) {
+    if (segment_ == 0) {
+      const uint8_t* data = reinterpret_cast<const uint8_t*>(h) + h->tp_mac;
       const uint16_t tpid =
           (h->tp_status & TP_STATUS_VLAN_TPID_VALID) ? h->hv1.tp_vlan_tpid : ETH_P_8021Q;
-      put16(hdr + 12, htons(tpid));
-      put16(hdr + 14, htons(static_cast<uint16_t>(h->hv1.tp_vlan_tci)));
+      const uint16_t vlan[2] = {htons(tpid), htons(static_cast<uint16_t>(h->hv1.tp_vlan_tci))};
+      if (!gso_.init(data, h->tp_snaplen, tag ? reinterpret_cast<const uint8_t*>(vlan) : nullptr,
+                     vnet, PACKET_PAYLOAD_SIZE)) {
+        stats.rx_oversize++;  // a big frame we cannot cut into packets
+        return 0;
+      }
     }
-    std::memcpy(hdr + 12 + tag, data + 12, std::min<uint32_t>(sizeof hdr - 16, len - 12 - tag));
-    Layers l;
-    const uint8_t type = vnet.gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
-    const uint32_t mss = vnet.gso_size;
-    if (!parse(hdr, std::min<uint32_t>(sizeof hdr, len), &l) || mss == 0 ||
-        (l.proto == IPPROTO_TCP) !=
-            (type == VIRTIO_NET_HDR_GSO_TCPV4 || type == VIRTIO_NET_HDR_GSO_TCPV6) ||
-        (l.proto == IPPROTO_UDP) != (type == VIRTIO_NET_HDR_GSO_UDP_L4) ||
-        l.end + mss > PACKET_PAYLOAD_SIZE) {
-      stats.rx_oversize++;  // a big frame we cannot cut into packets
-      return 0;
-    }
-    const uint8_t* payload = data + l.end - tag;
-    const uint32_t total = len - l.end;
-    const uint32_t segments = std::max(1u, (total + mss - 1) / mss);
-    const uint32_t seq = l.proto == IPPROTO_TCP ? get32(hdr + l.l4 + 4) : 0;
-    const uint16_t id = l.v6 ? 0 : get16(hdr + l.ip + 4);
     uint32_t n = 0;
-    for (; segment_ < segments && n < room; ++segment_, ++n) {
-      const uint32_t off = segment_ * mss, size = std::min(mss, total - off);
+    for (; segment_ < gso_.segments() && n < room; ++segment_, ++n) {
       packet* p = packet_allocate();
-      uint8_t* d = p->data;
-      std::memcpy(d, hdr, l.end);
-      std::memcpy(d + l.end, payload + off, size);
-      const uint32_t plen = l.end + size;
-      p->length = static_cast<uint16_t>(plen);
-      if (l.v6) {
-        put16(d + l.ip + 4, htons(static_cast<uint16_t>(plen - l.ip - 40)));
-      } else {  // total length, the next ID, the header checksum
-        put16(d + l.ip + 2, htons(static_cast<uint16_t>(plen - l.ip)));
-        put16(d + l.ip + 4, htons(static_cast<uint16_t>(id + segment_)));
-        put16(d + l.ip + 10, 0);
-        put16(d + l.ip + 10, csum_fold(csum_add(d + l.ip, l.l4 - l.ip, 0)));
-      }
-      if (l.proto == IPPROTO_TCP) {  // FIN and PSH on the last segment only, CWR on the first
-        const uint32_t s = htonl(seq + off);
-        std::memcpy(d + l.l4 + 4, &s, 4);
-        if (segment_ + 1 < segments) d[l.l4 + 13] &= ~(0x01 | 0x08);
-        if (segment_ > 0) d[l.l4 + 13] &= ~0x80;
-      } else {
-        put16(d + l.l4 + 4, htons(static_cast<uint16_t>(plen - l.l4)));
-      }
-      l4_checksum(d, plen, l);
+      p->length = static_cast<uint16_t>(gso_.segment(segment_, p->data));
+      stats.rx_bytes += p->length;
       runtime::link_transmit(out, p);
-      stats.rx_bytes += plen;
     }
     stats.rx_packets += n;
     stats.rx_gso_segments += n;
-    if (segment_ == segments) {
+    if (segment_ == gso_.segments()) {
       segment_ = 0;
       stats.rx_gso_frames++;
     }
@@ -468,7 +314,8 @@ class Socket {
   uint32_t block_ = 0;      // the block being read
   uint32_t remaining_ = 0;  // its packets not yet read
   uint8_t* next_ = nullptr;
-  uint32_t segment_ = 0;  // the next segment of a GSO frame cut over several calls
+  GsoFrame gso_;          // the GSO frame being cut into segments...
+  uint32_t segment_ = 0;  // ...and its next one, when one call does not take them all
 };
 
 }  // namespace
