@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 namespace snabb::af_packet {
@@ -89,16 +90,45 @@ bool parse(const uint8_t* d, uint32_t len, Layers* l) {
     l->end = l->l4 + (d[l->l4 + 12] >> 4) * 4;
   } else if (l->proto == IPPROTO_UDP) {
     l->end = l->l4 + 8;
+  } else if (l->proto == IPPROTO_SCTP) {
+    l->end = l->l4 + 12;
   } else {
     return false;
   }
   return l->end <= len;
 }
 
+// CRC32c (Castagnoli, reflected), SCTP's checksum (RFC 4960 appendix B).
+constexpr auto kCrc32cTable = [] {
+  std::array<uint32_t, 256> t{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (c & 1 ? 0x82f63b78 : 0);
+    t[i] = c;
+  }
+  return t;
+}();
+uint32_t crc32c(const uint8_t* p, size_t len) {
+  uint32_t c = ~0u;
+  while (len--) c = kCrc32cTable[(c ^ *p++) & 0xff] ^ (c >> 8);
+  return ~c;
+}
+
 }  // namespace
 
 bool complete_checksum(uint8_t* frame, uint32_t len, uint32_t start, uint32_t offset) {
   if (start + offset + 2 > len) return false;
+  // SCTP's field (offset 8, the kernel's csum_not_inet) takes a CRC32c, least significant byte
+  // first, computed with the field zeroed; TCP's and UDP's the Internet checksum.
+  Layers l;
+  if (offset == 8 && start + 12 <= len && parse(frame, len, &l) && l.proto == IPPROTO_SCTP &&
+      l.l4 == start) {
+    std::memset(frame + start + 8, 0, 4);
+    const uint32_t c = crc32c(frame + start, len - start);
+    const uint8_t le[4] = {uint8_t(c), uint8_t(c >> 8), uint8_t(c >> 16), uint8_t(c >> 24)};
+    std::memcpy(frame + start + 8, le, 4);
+    return true;
+  }
   put16(frame + start + offset, csum_fold(csum_add(frame + start, len - start, 0)));
   return true;
 }

@@ -24,8 +24,8 @@ enum : uint8_t {
 };
 
 // Completes a checksum left to the hardware: the field at start + offset holds the pseudo-header's
-// sum; the one's-complement sum from start to the end goes there. False (nothing done) when the
-// field is not inside the frame.
+// sum; the one's-complement sum from start to the end goes there (SCTP's CRC32c for an SCTP
+// header at start and offset 8). False (nothing done) when the field is not inside the frame.
 bool complete_checksum(uint8_t* frame, uint32_t len, uint32_t start, uint32_t offset);
 
 // A GSO frame being cut into segments, as the kernel's own segmentation makes them: IPv4 total

@@ -1,9 +1,9 @@
 // GSO segmentation and checksum completion (offload.h) on frames built here: TCP over IPv4 and
 // IPv6 (with an extension header and a VLAN tag to put back), UDP_SEGMENT, and frames it must
-// refuse. The end-to-end test (tests/af_packet_test.sh) covers TCP over IPv4 and IPv6 from a real
-// kernel; VLAN-tagged and UDP GSO frames this machine's kernel does not make (no 802.1Q module; no
-// Debian tool sends with UDP_SEGMENT), so they are checked here. Checksums are verified with a
-// reference sum written the textbook way (big-endian 16-bit words).
+// refuse, and SCTP's CRC32c. The end-to-end test (tests/af_packet_test.sh) covers TCP over IPv4 and
+// IPv6 from a real kernel; VLAN-tagged and UDP GSO frames this machine's kernel does not make (no
+// 802.1Q module; no Debian tool sends with UDP_SEGMENT), so they are checked here. Checksums are
+// verified with a reference sum written the textbook way (big-endian 16-bit words).
 #include "drivers/af_packet/offload.h"
 
 #include <gtest/gtest.h>
@@ -171,6 +171,30 @@ TEST(CompleteChecksum, PartialUdpChecksum) {
   ASSERT_TRUE(complete_checksum(f.data(), f.size(), 34, 6));
   EXPECT_TRUE(l4_valid(f.data(), f.size(), 14, 34, false, 17));
   EXPECT_FALSE(complete_checksum(f.data(), 40, 34, 6));  // the field is past the end
+}
+
+// CRC32c the textbook way, bit by bit; "123456789" gives 0xe3069283 (RFC 3720 B.4's check value).
+uint32_t ref_crc32c(const uint8_t* p, size_t n) {
+  uint32_t c = ~0u;
+  for (size_t i = 0; i < n; ++i) {
+    c ^= p[i];
+    for (int k = 0; k < 8; ++k) c = c & 1 ? (c >> 1) ^ 0x82f63b78 : c >> 1;
+  }
+  return ~c;
+}
+
+TEST(CompleteChecksum, SctpCrc32c) {
+  ASSERT_EQ(ref_crc32c(reinterpret_cast<const uint8_t*>("123456789"), 9), 0xe3069283u);
+  Bytes f = make(false, 17, 101);
+  f[23] = 132;  // SCTP: common header (ports, verification tag, checksum), then a chunk
+  const uint32_t sum_before = be32(f.data() + 34 + 8);
+  ASSERT_TRUE(complete_checksum(f.data(), f.size(), 34, 8));
+  Bytes zeroed(f.begin() + 34, f.end());
+  std::memset(zeroed.data() + 8, 0, 4);
+  const uint32_t crc = ref_crc32c(zeroed.data(), zeroed.size());
+  const uint8_t* field = f.data() + 42;
+  EXPECT_EQ(field[0] | field[1] << 8 | field[2] << 16 | uint32_t(field[3]) << 24, crc);
+  EXPECT_NE(be32(field), sum_before);
 }
 
 }  // namespace
