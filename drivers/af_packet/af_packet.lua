@@ -44,7 +44,8 @@ function AfPacket:tick ()
    if not self.check_due() then return end
    local up = C.snabb_af_packet_check(self.dev) == 1
    if up ~= self.up then
-      engine.log(("af_packet: interface %s %s"):format(self.ifname, up and "is back" or "is gone; dropping what is sent to it until it returns"))
+      engine.log(("af_packet: interface %s %s"):format(self.ifname, up and "is back"
+                  or "is gone; dropping what is sent to it until it returns"))
       self.up = up
    end
    self:log_drops()
