@@ -48,8 +48,8 @@ class Socket {
     ifindex_ = if_nametoindex(ifname.c_str());
     if (ifindex_ == 0) throw std::runtime_error("af_packet: no interface '" + ifname + "'");
     // Protocol 0: nothing is received until bind() names the interface and ETH_P_ALL.
-    fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) throw std::runtime_error(errno_text("af_packet: socket (root needed?)"));
+    rx_.fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (rx_.fd < 0) throw std::runtime_error(errno_text("af_packet: socket (root needed?)"));
     const int version = TPACKET_V3, one = 1;
     option(PACKET_VERSION, &version, sizeof version, "TPACKET_V3");
     // Each frame comes with a virtio_net_hdr: how to cut a GSO frame, where a checksum left to
@@ -62,30 +62,31 @@ class Socket {
     req.tp_frame_nr = kBlockSize / kFrameSize * kBlocks;
     req.tp_retire_blk_tov = kBlockTimeoutMs;
     option(PACKET_RX_RING, &req, sizeof req, "receive ring");
-    ring_ = static_cast<uint8_t*>(
-        mmap(nullptr, size_t{kBlockSize} * kBlocks, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0));
-    if (ring_ == MAP_FAILED) {
-      ring_ = nullptr;
+    ring_.at = static_cast<uint8_t*>(
+        mmap(nullptr, size_t{kBlockSize} * kBlocks, PROT_READ | PROT_WRITE, MAP_SHARED, rx_.fd, 0));
+    if (ring_.at == MAP_FAILED) {
+      ring_.at = nullptr;
       fail("mmap of the receive ring");
     }
     // No frame going out of the interface is received (a bridge would loop our own sends).
-    setsockopt(fd_, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+    setsockopt(rx_.fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
     // Sending has its own socket, without the vnet header (so frames go out as they are, with no
     // 10 bytes to prepend): bound with protocol 0 it receives nothing. It skips the qdisc.
-    tx_fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-    if (tx_fd_ < 0) fail("socket for sending");
-    setsockopt(tx_fd_, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
+    tx_.fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (tx_.fd < 0) fail("socket for sending");
+    setsockopt(tx_.fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
     sockaddr_ll addr{};
     addr.sll_family = AF_PACKET;
     addr.sll_ifindex = static_cast<int>(ifindex_);
-    if (bind(tx_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (bind(tx_.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
       fail("bind to " + ifname);
     }
     addr = {};
     addr.sll_family = AF_PACKET;
     addr.sll_protocol = htons(ETH_P_ALL);
     addr.sll_ifindex = static_cast<int>(ifindex_);
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fail("bind to " + ifname);
+    if (bind(rx_.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+      fail("bind to " + ifname);
     if (promisc) {
       packet_mreq mr{};
       mr.mr_ifindex = static_cast<int>(ifindex_);
@@ -96,11 +97,6 @@ class Socket {
       const int arg = (fanout & 0xffff) | (PACKET_FANOUT_HASH << 16);
       option(PACKET_FANOUT, &arg, sizeof arg, "PACKET_FANOUT");
     }
-  }
-  ~Socket() {
-    if (ring_) munmap(ring_, size_t{kBlockSize} * kBlocks);
-    if (fd_ >= 0) close(fd_);
-    if (tx_fd_ >= 0) close(tx_fd_);
   }
   Socket(const Socket&) = delete;
   Socket& operator=(const Socket&) = delete;
@@ -169,7 +165,7 @@ class Socket {
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
       }
-      int sent = sendmmsg(tx_fd_, msgs, n, MSG_DONTWAIT);
+      int sent = sendmmsg(tx_.fd, msgs, n, MSG_DONTWAIT);
       if (sent < 0) {
         if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR) break;  // try again next time
         // The kernel will not take the first one (interface down, frame too large, ...): drop it.
@@ -196,13 +192,13 @@ class Socket {
   uint64_t kernel_drops() {
     tpacket_stats_v3 st{};
     socklen_t len = sizeof st;
-    if (getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &st, &len) != 0) return 0;
+    if (getsockopt(rx_.fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) != 0) return 0;
     return st.tp_drops;  // since the last read
   }
 
   uint32_t mtu() {
     ifreq ifr{};
-    if (!if_indextoname(ifindex_, ifr.ifr_name) || ioctl(fd_, SIOCGIFMTU, &ifr) != 0) return 0;
+    if (!if_indextoname(ifindex_, ifr.ifr_name) || ioctl(rx_.fd, SIOCGIFMTU, &ifr) != 0) return 0;
     return static_cast<uint32_t>(ifr.ifr_mtu);
   }
 
@@ -211,11 +207,11 @@ class Socket {
     throw std::runtime_error(errno_text("af_packet: " + what));
   }
   void option(int name, const void* value, socklen_t len, const char* what) {
-    if (setsockopt(fd_, SOL_PACKET, name, value, len) != 0) fail(what);
+    if (setsockopt(rx_.fd, SOL_PACKET, name, value, len) != 0) fail(what);
   }
 
   tpacket_block_desc* block(uint32_t i) {
-    return reinterpret_cast<tpacket_block_desc*>(ring_ + size_t{i} * kBlockSize);
+    return reinterpret_cast<tpacket_block_desc*>(ring_.at + size_t{i} * kBlockSize);
   }
   static bool ready(tpacket_block_desc* b) {
     return std::atomic_ref(b->hdr.bh1.block_status).load(std::memory_order_acquire) &
@@ -308,9 +304,29 @@ class Socket {
     return n;
   }
 
-  int fd_ = -1, tx_fd_ = -1;
+  // Closed and unmapped when the socket goes, also when its constructor throws half way (a
+  // reopen that fails must not leak a descriptor and 16 MiB twice a second).
+  struct Fd {
+    int fd = -1;
+    Fd() = default;
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    ~Fd() {
+      if (fd >= 0) close(fd);
+    }
+  };
+  struct Ring {
+    uint8_t* at = nullptr;
+    Ring() = default;
+    Ring(const Ring&) = delete;
+    Ring& operator=(const Ring&) = delete;
+    ~Ring() {
+      if (at) munmap(at, size_t{kBlockSize} * kBlocks);
+    }
+  };
+  Fd rx_, tx_;
+  Ring ring_;
   unsigned ifindex_ = 0;
-  uint8_t* ring_ = nullptr;
   uint32_t block_ = 0;      // the block being read
   uint32_t remaining_ = 0;  // its packets not yet read
   uint8_t* next_ = nullptr;
