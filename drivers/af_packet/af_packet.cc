@@ -4,6 +4,7 @@
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "drivers/af_packet/offload.h"
 #include "runtime/packet.h"
 
 #ifndef PACKET_IGNORE_OUTGOING
@@ -46,10 +48,13 @@ class Socket {
     ifindex_ = if_nametoindex(ifname.c_str());
     if (ifindex_ == 0) throw std::runtime_error("af_packet: no interface '" + ifname + "'");
     // Protocol 0: nothing is received until bind() names the interface and ETH_P_ALL.
-    fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) throw std::runtime_error(errno_text("af_packet: socket (root needed?)"));
+    rx_.fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (rx_.fd < 0) throw std::runtime_error(errno_text("af_packet: socket (root needed?)"));
     const int version = TPACKET_V3, one = 1;
     option(PACKET_VERSION, &version, sizeof version, "TPACKET_V3");
+    // Each frame comes with a virtio_net_hdr: how to cut a GSO frame, where a checksum left to
+    // the hardware goes. Must precede the ring.
+    option(PACKET_VNET_HDR, &one, sizeof one, "PACKET_VNET_HDR");
     tpacket_req3 req{};
     req.tp_block_size = kBlockSize;
     req.tp_block_nr = kBlocks;
@@ -57,20 +62,31 @@ class Socket {
     req.tp_frame_nr = kBlockSize / kFrameSize * kBlocks;
     req.tp_retire_blk_tov = kBlockTimeoutMs;
     option(PACKET_RX_RING, &req, sizeof req, "receive ring");
-    ring_ = static_cast<uint8_t*>(
-        mmap(nullptr, size_t{kBlockSize} * kBlocks, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0));
-    if (ring_ == MAP_FAILED) {
-      ring_ = nullptr;
+    ring_.at = static_cast<uint8_t*>(
+        mmap(nullptr, size_t{kBlockSize} * kBlocks, PROT_READ | PROT_WRITE, MAP_SHARED, rx_.fd, 0));
+    if (ring_.at == MAP_FAILED) {
+      ring_.at = nullptr;
       fail("mmap of the receive ring");
     }
-    // Our own sends are not received back (a bridge would loop them), and skip the qdisc.
-    setsockopt(fd_, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
-    setsockopt(fd_, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
+    // No frame going out of the interface is received (a bridge would loop our own sends).
+    setsockopt(rx_.fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+    // Sending has its own socket, without the vnet header (so frames go out as they are, with no
+    // 10 bytes to prepend): bound with protocol 0 it receives nothing. It skips the qdisc.
+    tx_.fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (tx_.fd < 0) fail("socket for sending");
+    setsockopt(tx_.fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
     sockaddr_ll addr{};
+    addr.sll_family = AF_PACKET;
+    addr.sll_ifindex = static_cast<int>(ifindex_);
+    if (bind(tx_.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      fail("bind to " + ifname);
+    }
+    addr = {};
     addr.sll_family = AF_PACKET;
     addr.sll_protocol = htons(ETH_P_ALL);
     addr.sll_ifindex = static_cast<int>(ifindex_);
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fail("bind to " + ifname);
+    if (bind(rx_.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+      fail("bind to " + ifname);
     if (promisc) {
       packet_mreq mr{};
       mr.mr_ifindex = static_cast<int>(ifindex_);
@@ -81,10 +97,6 @@ class Socket {
       const int arg = (fanout & 0xffff) | (PACKET_FANOUT_HASH << 16);
       option(PACKET_FANOUT, &arg, sizeof arg, "PACKET_FANOUT");
     }
-  }
-  ~Socket() {
-    if (ring_) munmap(ring_, size_t{kBlockSize} * kBlocks);
-    if (fd_ >= 0) close(fd_);
   }
   Socket(const Socket&) = delete;
   Socket& operator=(const Socket&) = delete;
@@ -110,12 +122,21 @@ class Socket {
       }
       while (remaining_ > 0 && room > 0) {
         auto* h = reinterpret_cast<tpacket3_hdr*>(next_);
-        if (packet* p = frame(h)) {
-          runtime::link_transmit(out, p);
-          stats.rx_packets++;
-          stats.rx_bytes += p->length;
-          received++;
-          room--;
+        const auto* vnet = reinterpret_cast<const virtio_net_hdr*>(
+            reinterpret_cast<const uint8_t*>(h) + h->tp_mac - sizeof(virtio_net_hdr));
+        if (!(vnet->gso_type | (vnet->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))) {
+          if (packet* p = frame(h, stats)) {
+            runtime::link_transmit(out, p);
+            stats.rx_packets++;
+            stats.rx_bytes += p->length;
+            received++;
+            room--;
+          }
+        } else {  // a GSO frame, or a checksum to complete
+          const uint32_t n = offload(h, *vnet, out, room, stats);
+          received += n;
+          room -= n;
+          if (segment_ > 0) break;  // the rest of its segments next time
         }
         next_ += h->tp_next_offset;
         remaining_--;
@@ -144,12 +165,17 @@ class Socket {
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
       }
-      int sent = sendmmsg(fd_, msgs, n, MSG_DONTWAIT);
+      int sent = sendmmsg(tx_.fd, msgs, n, MSG_DONTWAIT);
       if (sent < 0) {
         if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR) break;  // try again next time
         // The kernel will not take the first one (interface down, frame too large, ...): drop it.
+        if (errno == EMSGSIZE) {  // larger than the MTU allows
+          stats.tx_oversize++;
+          stats.tx_oversize_largest = std::max<uint64_t>(stats.tx_oversize_largest, iov[0].iov_len);
+        } else {
+          stats.tx_errors++;
+        }
         *gone = errno == ENXIO || errno == ENODEV;
-        stats.tx_errors++;
         sent = 1;
       } else {
         for (int i = 0; i < sent; ++i) stats.tx_bytes += iov[i].iov_len;
@@ -166,8 +192,14 @@ class Socket {
   uint64_t kernel_drops() {
     tpacket_stats_v3 st{};
     socklen_t len = sizeof st;
-    if (getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &st, &len) != 0) return 0;
+    if (getsockopt(rx_.fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) != 0) return 0;
     return st.tp_drops;  // since the last read
+  }
+
+  uint32_t mtu() {
+    ifreq ifr{};
+    if (!if_indextoname(ifindex_, ifr.ifr_name) || ioctl(rx_.fd, SIOCGIFMTU, &ifr) != 0) return 0;
+    return static_cast<uint32_t>(ifr.ifr_mtu);
   }
 
  private:
@@ -175,11 +207,11 @@ class Socket {
     throw std::runtime_error(errno_text("af_packet: " + what));
   }
   void option(int name, const void* value, socklen_t len, const char* what) {
-    if (setsockopt(fd_, SOL_PACKET, name, value, len) != 0) fail(what);
+    if (setsockopt(rx_.fd, SOL_PACKET, name, value, len) != 0) fail(what);
   }
 
   tpacket_block_desc* block(uint32_t i) {
-    return reinterpret_cast<tpacket_block_desc*>(ring_ + size_t{i} * kBlockSize);
+    return reinterpret_cast<tpacket_block_desc*>(ring_.at + size_t{i} * kBlockSize);
   }
   static bool ready(tpacket_block_desc* b) {
     return std::atomic_ref(b->hdr.bh1.block_status).load(std::memory_order_acquire) &
@@ -198,11 +230,14 @@ class Socket {
   }
 
   // A received frame as a packet, with the VLAN tag the kernel took off put back.
-  packet* frame(const tpacket3_hdr* h) {
+  packet* frame(const tpacket3_hdr* h, af_packet_stats& stats) {
     const uint8_t* data = reinterpret_cast<const uint8_t*>(h) + h->tp_mac;
     const uint32_t len = h->tp_snaplen;
     const bool tagged = h->tp_status & TP_STATUS_VLAN_VALID;
-    if (len + (tagged ? 4 : 0) > PACKET_PAYLOAD_SIZE || len < 12) return nullptr;
+    if (len + (tagged ? 4 : 0) > PACKET_PAYLOAD_SIZE || len < 14) [[unlikely]] {
+      (len < 14 ? stats.rx_truncated : stats.rx_oversize)++;
+      return nullptr;
+    }
     packet* p = packet_allocate();
     if (!tagged) {
       std::memcpy(p->data, data, len);
@@ -219,12 +254,84 @@ class Socket {
     return p;
   }
 
-  int fd_ = -1;
+  // A frame whose virtio_net_hdr asks for work (offload.h): a GSO frame is cut into segments, a
+  // frame with a checksum left to the hardware (TP_STATUS_CSUMNOTREADY) gets it completed. Puts
+  // at most `room` packets on `out` and returns how many; segment_ > 0 when the frame has
+  // segments left for the next call.
+  uint32_t offload(const tpacket3_hdr* h, const virtio_net_hdr& vnet, runtime::Link* out,
+                   uint32_t room, af_packet_stats& stats) {
+    // Cut short by the kernel (larger than a ring block), or no Ethernet header.
+    if (h->tp_snaplen < h->tp_len || h->tp_snaplen < 14) {
+      stats.rx_truncated++;
+      return 0;
+    }
+    const uint32_t tag = (h->tp_status & TP_STATUS_VLAN_VALID) ? 4 : 0;
+    if (vnet.gso_type == VIRTIO_NET_HDR_GSO_NONE) {
+      packet* p = frame(h, stats);
+      if (!p) return 0;
+      if (complete_checksum(p->data, p->length, vnet.csum_start + tag, vnet.csum_offset)) {
+        stats.rx_checksummed++;
+      }
+      runtime::link_transmit(out, p);
+      stats.rx_packets++;
+      stats.rx_bytes += p->length;
+      return 1;
+    }
+    if (segment_ == 0) {
+      const uint8_t* data = reinterpret_cast<const uint8_t*>(h) + h->tp_mac;
+      const uint16_t tpid =
+          (h->tp_status & TP_STATUS_VLAN_TPID_VALID) ? h->hv1.tp_vlan_tpid : ETH_P_8021Q;
+      const uint16_t vlan[2] = {htons(tpid), htons(static_cast<uint16_t>(h->hv1.tp_vlan_tci))};
+      if (!gso_.init(data, h->tp_snaplen, tag ? reinterpret_cast<const uint8_t*>(vlan) : nullptr,
+                     vnet, PACKET_PAYLOAD_SIZE)) {
+        stats.rx_oversize++;  // a big frame we cannot cut into packets
+        return 0;
+      }
+    }
+    uint32_t n = 0;
+    for (; segment_ < gso_.segments() && n < room; ++segment_, ++n) {
+      packet* p = packet_allocate();
+      p->length = static_cast<uint16_t>(gso_.segment(segment_, p->data));
+      stats.rx_bytes += p->length;
+      runtime::link_transmit(out, p);
+    }
+    stats.rx_packets += n;
+    stats.rx_gso_segments += n;
+    if (segment_ == gso_.segments()) {
+      segment_ = 0;
+      stats.rx_gso_frames++;
+    }
+    return n;
+  }
+
+  // Closed and unmapped when the socket goes, also when its constructor throws half way (a
+  // reopen that fails must not leak a descriptor and 16 MiB twice a second).
+  struct Fd {
+    int fd = -1;
+    Fd() = default;
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    ~Fd() {
+      if (fd >= 0) close(fd);
+    }
+  };
+  struct Ring {
+    uint8_t* at = nullptr;
+    Ring() = default;
+    Ring(const Ring&) = delete;
+    Ring& operator=(const Ring&) = delete;
+    ~Ring() {
+      if (at) munmap(at, size_t{kBlockSize} * kBlocks);
+    }
+  };
+  Fd rx_, tx_;
+  Ring ring_;
   unsigned ifindex_ = 0;
-  uint8_t* ring_ = nullptr;
   uint32_t block_ = 0;      // the block being read
   uint32_t remaining_ = 0;  // its packets not yet read
   uint8_t* next_ = nullptr;
+  GsoFrame gso_;          // the GSO frame being cut into segments...
+  uint32_t segment_ = 0;  // ...and its next one, when one call does not take them all
 };
 
 }  // namespace
@@ -250,6 +357,7 @@ snabb_af_packet* snabb_af_packet_open(const char* ifname, int promisc, int fanou
     s->promisc = promisc != 0;
     s->fanout = fanout;
     s->socket = std::make_unique<Socket>(ifname, s->promisc, fanout);
+    s->stats.mtu = s->socket->mtu();
     return s.release();
   } catch (const std::exception& e) {
     std::snprintf(err, errlen, "%s", e.what());
@@ -281,6 +389,7 @@ int snabb_af_packet_check(snabb_af_packet* s) {
   const unsigned index = if_nametoindex(s->ifname.c_str());
   if (s->socket && index == s->socket->ifindex()) {
     s->stats.rx_kernel_drops += s->socket->kernel_drops();
+    s->stats.mtu = s->socket->mtu();
     return 1;
   }
   s->socket.reset();

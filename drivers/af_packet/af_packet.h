@@ -1,7 +1,9 @@
 // AF_PACKET ports: a Linux interface as an app. Receiving reads a TPACKET_V3 ring the kernel fills
 // (memory-mapped, in blocks: no system call per packet); sending batches packets into sendmmsg.
 // The VLAN tag the kernel strips on receive is put back, so apps see frames as they were on the
-// wire. An interface that goes away is closed, counted, and opened again when it comes back.
+// wire; GSO frames (up to 64 KiB) are cut into the segments they stand for, and checksums left
+// to the hardware are completed, so every frame arrives as the wire would have carried it. An
+// interface that goes away is closed, counted, and opened again when it comes back.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -14,11 +16,19 @@ extern "C" {
 
 // BEGIN FFI
 struct af_packet_stats {
-  uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
+  uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes; /* packets into and out of the graph */
   uint64_t rx_kernel_drops; /* PACKET_STATISTICS: frames the kernel dropped for lack of ring room */
-  uint64_t tx_errors;       /* frames the kernel refused (dropped, counted here) */
-  uint64_t reopened;        /* times the interface came back after going away */
-  uint64_t down;            /* 1 while the interface is gone */
+  uint64_t rx_gso_frames;   /* GSO frames received (up to 64 KiB) and cut into segments... */
+  uint64_t rx_gso_segments; /* ...these, counted in rx_packets too */
+  uint64_t rx_checksummed;  /* frames whose offloaded (partial) checksum was completed here */
+  uint64_t rx_oversize;     /* frames dropped: larger than a packet and not cut into segments */
+  uint64_t rx_truncated;    /* frames dropped: cut short by the kernel, or shorter than 14 bytes */
+  uint64_t tx_oversize;     /* frames dropped: larger than the interface's MTU allows */
+  uint64_t tx_oversize_largest; /* the largest of them, in bytes */
+  uint64_t tx_errors;           /* other frames the kernel refused (dropped, counted here) */
+  uint64_t mtu;                 /* the interface's MTU (read at open and twice a second) */
+  uint64_t reopened;            /* times the interface came back after going away */
+  uint64_t down;                /* 1 while the interface is gone */
 };
 
 struct snabb_af_packet;

@@ -2,6 +2,7 @@
 --   config.app(c, "eth", af_packet.AfPacket, {ifname = "eth0", promisc = true})
 -- Receives into `output`, sends what arrives on `input`. If the interface goes away, what is sent
 -- meanwhile is counted (tx_errors) and dropped, and the port reopens when the interface is back.
+-- Frames dropped for their size, either way, are counted and logged (rx_oversize, tx_oversize).
 local ffi = require("ffi")
 require("core.cdefs")
 require("drivers.af_packet.cdefs")
@@ -24,7 +25,8 @@ function AfPacket:new (conf)
    local dev = C.snabb_af_packet_open(conf.ifname, conf.promisc and 1 or 0, conf.fanout, errbuf, ERRLEN)
    if dev == nil then error(ffi.string(errbuf), 0) end
    return setmetatable({dev = ffi.gc(dev, C.snabb_af_packet_close), ifname = conf.ifname, up = true,
-                        stats = ffi.new("struct af_packet_stats"), check_due = lib.throttle(0.5)},
+                        stats = ffi.new("struct af_packet_stats"), check_due = lib.throttle(0.5),
+                        logged_rx_oversize = 0, logged_tx_oversize = 0},
                        {__index = AfPacket})
 end
 
@@ -42,8 +44,29 @@ function AfPacket:tick ()
    if not self.check_due() then return end
    local up = C.snabb_af_packet_check(self.dev) == 1
    if up ~= self.up then
-      engine.log(("af_packet: interface %s %s"):format(self.ifname, up and "is back" or "is gone; dropping what is sent to it until it returns"))
+      engine.log(("af_packet: interface %s %s"):format(self.ifname, up and "is back"
+                  or "is gone; dropping what is sent to it until it returns"))
       self.up = up
+   end
+   self:log_drops()
+end
+
+-- Frames dropped for their size since the last time, if any, in the log (the counts are totals).
+function AfPacket:log_drops ()
+   local s = self:port_stats()
+   local rx, tx = tonumber(s.rx_oversize), tonumber(s.tx_oversize)
+   if rx ~= self.logged_rx_oversize then
+      engine.log(("af_packet: %s: %d frames larger than a packet (%d bytes) and not cut into "
+                  .. "segments that fit were dropped (rx_oversize)"):format(
+         self.ifname, rx, C.PACKET_PAYLOAD_SIZE))
+      self.logged_rx_oversize = rx
+   end
+   if tx ~= self.logged_tx_oversize then
+      engine.log(("af_packet: %s: %d frames larger than its MTU of %d bytes allows (%d bytes with "
+                  .. "the Ethernet header, 4 more with a VLAN tag) were dropped (tx_oversize); the "
+                  .. "largest was %d bytes"):format(
+         self.ifname, tx, tonumber(s.mtu), tonumber(s.mtu) + 14, tonumber(s.tx_oversize_largest)))
+      self.logged_tx_oversize = tx
    end
 end
 
@@ -54,12 +77,17 @@ end
 
 function AfPacket:report ()
    local s = self:port_stats()
-   print(("%s: rx %d packets (kernel drops %d), tx %d (errors %d), reopened %d times%s"):format(
-      self.ifname, tonumber(s.rx_packets), tonumber(s.rx_kernel_drops), tonumber(s.tx_packets),
-      tonumber(s.tx_errors), tonumber(s.reopened), s.down == 1 and ", now gone" or ""))
+   local n = tonumber
+   print(("%s: rx %d packets (%d segments of %d GSO frames, %d checksums completed; dropped: "
+          .. "kernel %d, rx_oversize %d, rx_truncated %d), tx %d (dropped: tx_oversize %d, errors "
+          .. "%d), MTU %d, reopened %d times%s"):format(
+      self.ifname, n(s.rx_packets), n(s.rx_gso_segments), n(s.rx_gso_frames), n(s.rx_checksummed),
+      n(s.rx_kernel_drops), n(s.rx_oversize), n(s.rx_truncated), n(s.tx_packets),
+      n(s.tx_oversize), n(s.tx_errors), n(s.mtu), n(s.reopened), s.down == 1 and ", now gone" or ""))
 end
 
 function AfPacket:stop ()
+   self:log_drops()
    C.snabb_af_packet_close(ffi.gc(self.dev, nil))
 end
 
