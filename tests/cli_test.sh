@@ -76,9 +76,9 @@ printf 'local c = config.new()\nconfig.app(c, "sink", require("apps.basic.basic_
   >"$tmp/native_arg.lua"
 expect 1 "native_arg.lua:2: config.app: app 'sink': basic.NativeSink takes no argument, got \{size = 64\}$" \
   "$snabb" run "$tmp/native_arg.lua" --duration 0.01
-# An app's new() that fails: the config line of the app, and any error value described.
 printf 'local c = config.new()\nconfig.app(c, "w", require("apps.pcap.pcap").PcapWriter, {})\nreturn c\n' >"$tmp/writer.lua"
-expect 1 "^snabb: .*writer.lua:2: app 'w': new failed: PcapWriter: needs a file name$" "$snabb" run "$tmp/writer.lua"
+expect 1 "^snabb: .*writer.lua:2: app 'w': missing required parameter 'file' \(a file name\)$" "$snabb" run "$tmp/writer.lua"
+# An app's new() that fails: the config line of the app, and any error value described.
 printf 'local Bad = {}\nfunction Bad:new () error({code = 1}) end\nlocal c = config.new()\nconfig.app(c, "bad", Bad)\nreturn c\n' \
   >"$tmp/new_table.lua"
 expect 1 "^snabb: .*new_table.lua:4: app 'bad': new failed: .*new_table.lua:2: error raised with a table instead of a message: \{code = 1\}$" \
