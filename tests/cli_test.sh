@@ -78,6 +78,28 @@ expect 1 "native_arg.lua:2: config.app: app 'sink': basic.NativeSink takes no ar
   "$snabb" run "$tmp/native_arg.lua" --duration 0.01
 printf 'local c = config.new()\nconfig.app(c, "w", require("apps.pcap.pcap").PcapWriter, {})\nreturn c\n' >"$tmp/writer.lua"
 expect 1 "^snabb: .*writer.lua:2: app 'w': missing required parameter 'file' \(a file name\)$" "$snabb" run "$tmp/writer.lua"
+# AfPacket's parameters are checked before its socket opens (so no root or namespace is needed
+# here): ifname = 5 and fanout = "x" ended in FFI tracebacks, fanout -1, 70000 and 1.5 were taken
+# (the group id is 16 bits), promisc = "no" turned promiscuous mode on.
+af_packet_config() { # af_packet_config NAME ARG: AfPacket(ARG) alone
+  printf 'local af_packet = require("drivers.af_packet.af_packet")\nlocal c = config.new()\n' >"$tmp/$1.lua"
+  printf 'config.app(c, "nic", af_packet.AfPacket, %s)\nreturn c\n' "$2" >>"$tmp/$1.lua"
+}
+af_packet_config af_ifname '{ifname = 5}'
+expect 1 "^snabb: .*af_ifname.lua:3: app 'nic': parameter 'ifname' must be an interface name \(a string\), got 5$" \
+  "$snabb" run "$tmp/af_ifname.lua" --duration 0.01
+af_packet_config af_promisc '{ifname = "lo", promisc = "no"}'
+expect 1 "^snabb: .*af_promisc.lua:3: app 'nic': parameter 'promisc' must be a boolean, got \"no\"$" \
+  "$snabb" run "$tmp/af_promisc.lua" --duration 0.01
+for value in '"x"' -1 70000 1.5; do
+  af_packet_config af_fanout "{ifname = \"lo\", fanout = $value}"
+  expect 1 "^snabb: .*af_fanout.lua:3: app 'nic': parameter 'fanout' must be a whole number from 0 to 65535 \(a PACKET_FANOUT group id; 0: none\), got $value$" \
+    "$snabb" run "$tmp/af_fanout.lua" --duration 0.01
+done
+af_packet_config af_typo '{ifname = "lo", fanot = 1}'
+expect 1 "af_typo.lua:3: app 'nic': unknown parameter 'fanot' \(known: fanout, ifname, promisc\)$" \
+  "$snabb" run "$tmp/af_typo.lua" --duration 0.01
+
 # An app's new() that fails: the config line of the app, and any error value described.
 printf 'local Bad = {}\nfunction Bad:new () error({code = 1}) end\nlocal c = config.new()\nconfig.app(c, "bad", Bad)\nreturn c\n' \
   >"$tmp/new_table.lua"
