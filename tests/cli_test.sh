@@ -150,6 +150,19 @@ expect 1 "^snabb: .*error_field.lua:1: error raised with a table instead of a me
   "$snabb" run "$tmp/error_field.lua"
 expect 1 "^snabb: .*error_table.lua:2: error raised with a table instead of a message: \{\}$" "$snabb" "$tmp/error_table.lua"
 
+# The same in an app's push or pull (called from C++): the app, the method, the line, and what it
+# raised (it said "(non-string error)").
+printf 'local basic = require("apps.basic.basic_apps")\nlocal Push, Pull = {}, {}\n' >"$tmp/push_table.lua"
+printf 'function Push:push ()\n   error({code = 5})\nend\nfunction Pull:pull ()\n   error()\nend\n' >>"$tmp/push_table.lua"
+printf 'function Push:new () return setmetatable({}, {__index = Push}) end\n' >>"$tmp/push_table.lua"
+printf 'function Pull:new () return setmetatable({}, {__index = Pull}) end\nlocal c = config.new()\n' >>"$tmp/push_table.lua"
+printf 'config.app(c, "source", basic.Source)\nconfig.app(c, "push", Push)\nconfig.app(c, "pull", Pull)\n' >>"$tmp/push_table.lua"
+printf 'config.link(c, "source.output -> push.input")\nreturn c\n' >>"$tmp/push_table.lua"
+expect 0 "^engine: app 'push' failed in push: .*push_table.lua:4: error raised with a table instead of a message: \{code = 5\}$" \
+  "$snabb" run "$tmp/push_table.lua" --duration 0.05
+expect 0 "^engine: app 'pull' failed in pull: .*push_table.lua:7: error raised without a message \(error\(\) or error\(nil\)\)$" \
+  "$snabb" run "$tmp/push_table.lua" --duration 0.05
+
 # Only stdout: each message above is the only line on stderr for config mistakes.
 lines=$("$snabb" run "$configs/duplicate_link.lua" 2>&1 >/dev/null | wc -l)
 [ "$lines" -eq 1 ] || { echo "FAIL: config error took $lines lines"; failures=$((failures + 1)); }
