@@ -449,7 +449,8 @@ function M.selftest ()
       {Replay, {file = v4, rate = math.huge}, "parameter 'rate' must be " .. allows_rate .. ", got inf"},
       {Replay, {file = v4, rate = "1e999Gbps"}, "parameter 'rate' must be " .. allows_rate .. ", got \"1e999Gbps\""},
       {Replay, {file = v4, rate = "fast"}, "parameter 'rate' must be " .. allows_rate .. ", got \"fast\""},
-      {Replay, {file = v4, loops = 1, loop = 2}, "unknown parameter 'loop' %(known: file, loops, packets, rate, seconds%)"},
+      {Replay, {file = v4, loops = 1, loop = 2},
+       "unknown parameter 'loop' %(known: file, loops, packets, rate, seconds%)"},
    }) do
       c = config.new()
       config.app(c, "app", case[1], case[2])
