@@ -193,7 +193,7 @@ function M.selftest ()
    -- Fixed sizes: the capture holds the frame without FCS; more flows than packets.
    for _, size in ipairs({64, 65, 1518}) do
       M.generate({file = file, size = size, flows = 100, packets = 30})
-      lengths, stamps, nflows = read_back()
+      lengths, _, nflows = read_back()
       assert(#lengths == 30 and nflows == 30)
       for _, len in ipairs(lengths) do assert(len == size - FCS) end
    end
