@@ -158,8 +158,8 @@ end
 -- self.done turns true when a limit is reached; self.sent counts packets sent; self.memory is the
 -- bytes the loaded capture takes.
 local Replay = {inputs = {}, outputs = {"output"},
-                config = {file = FILE, loops = {integer = true, min = 0},
-                          packets = {integer = true, min = 0}, seconds = {type = "number", min = 0, unit = "seconds"},
+                config = {file = FILE, loops = {integer = true, min = 0}, packets = {integer = true, min = 0},
+                          seconds = {type = "number", min = 0, unit = "seconds"},
                           rate = {check = function (v) return pcall(M.parse_rate, v) and v or nil end,
                                   allows = "a number > 0 of Mpps or a rate with its unit (e.g. "
                                      .. "\"500kpps\", \"10Gbps\")"}}}
