@@ -21,14 +21,34 @@ int load_embedded(lua_State* L) {
   return 1;
 }
 
+// What core.lib's error_message makes of an error value that is not a message (error({}),
+// error()): "file:line: error raised with a table instead of a message: {code = 5}", the line
+// being the Lua code that raised it (its search skips this function, the handler and `error`, C
+// functions all). Configs' errors get the same words.
+int describe_error(lua_State* L) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "core.lib");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "error_message");
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+// The error handler: the message and a traceback. No caller keeps an error value that is not a
+// message (each takes the string: an app's push/pull printed "(non-string error)"), so such a
+// value is described first.
 int traceback(lua_State* L) {
-  const char* msg = lua_tostring(L, 1);
-  if (!msg) {
-    // Error objects that are not strings: keep them as they are (callers may inspect them).
-    if (!lua_isnoneornil(L, 1)) return 1;
-    msg = "(error object is nil)";
+  if (!lua_isstring(L, 1)) {
+    lua_pushcfunction(L, describe_error);
+    lua_pushvalue(L, 1);
+    if (lua_pcall(L, 1, 1, 0) != 0 || !lua_isstring(L, -1)) {
+      lua_pop(L, 1);
+      lua_pushfstring(L, "error raised with a %s instead of a message", luaL_typename(L, 1));
+    }
+    lua_replace(L, 1);
   }
-  luaL_traceback(L, L, msg, 1);
+  luaL_traceback(L, L, lua_tostring(L, 1), 1);
   return 1;
 }
 

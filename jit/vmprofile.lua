@@ -81,38 +81,86 @@ function M.open (path)
 end
 
 local file_t = ffi.typeof("struct vmprofile_file")
-local file_ptr_t = ffi.typeof("struct vmprofile_file *")
 
--- A zone file as {zone=, hz=, samples=, traces = {[trace] = {[state name] = count}}, total =
--- {[state name] = count}}; trace 0 holds samples outside compiled code.
-function M.read (path)
-   local f, err = io.open(path, "rb")
-   if not f then error(err, 2) end
-   local bytes = f:read("*a")
-   f:close()
-   local header = ffi.offsetof(file_t, "counts")
-   if #bytes < header or bytes:sub(1, 8) ~= "SNABBVMP" then
-      error(("%s: not a vmprofile file"):format(path), 2)
+ffi.cdef[[
+int open(const char *path, int flags, ...);
+int close(int fd);
+int64_t lseek(int fd, int64_t offset, int whence);
+int64_t pread(int fd, void *buf, size_t n, int64_t offset);
+char *strerror(int errnum);
+]]
+local O_RDONLY, SEEK_END, SEEK_DATA, SEEK_HOLE = 0, 2, 3, 4
+local HEADER = ffi.offsetof(file_t, "counts")
+local ROW = C.VMPROFILE_STATES * 8
+
+-- Where read() puts a file's bytes (one file's size, 655 KB, allocated once).
+local scratch, bytes
+
+local function read_fd (fd, path)
+   if not scratch then scratch = file_t() bytes = ffi.cast("uint8_t *", scratch) end
+   local p, size = scratch, tonumber(C.lseek(fd, 0, SEEK_END))
+   if size < HEADER or C.pread(fd, p, HEADER, 0) ~= HEADER or ffi.string(p.magic, 8) ~= "SNABBVMP" then
+      error(("%s: not a vmprofile file"):format(path), 0)
    end
-   local p = ffi.cast(file_ptr_t, bytes)
-   if p.version ~= C.VMPROFILE_VERSION or p.states ~= C.VMPROFILE_STATES or #bytes < ffi.sizeof(file_t) then
+   if p.version ~= C.VMPROFILE_VERSION or p.states ~= C.VMPROFILE_STATES or size < ffi.sizeof(file_t) then
       error(("%s: vmprofile version %d with %d states; this snabb reads version %d"):format(
-         path, p.version, p.states, C.VMPROFILE_VERSION), 2)
+         path, p.version, p.states, C.VMPROFILE_VERSION), 0)
    end
-   local result = {zone = ffi.string(p.zone), hz = p.hz, samples = tonumber(p.samples), traces = {}, total = {}}
+   local result = {zone = ffi.string(p.zone), hz = p.hz, samples = tonumber(p.samples), traces = {},
+                   total = {}, bytes_read = HEADER, holes = false}
    for _, name in ipairs(M.states) do result.total[name] = 0 end
-   for tr = 0, p.max_trace do
-      local row
-      for s = 0, C.VMPROFILE_STATES - 1 do
-         local n = tonumber(p.counts[tr][s])
-         if n > 0 then
-            row = row or {}
-            row[M.states[s + 1]] = n
-            result.total[M.states[s + 1]] = result.total[M.states[s + 1]] + n
+   -- Only the file's data: rows are written where samples land, so the rest of the file is holes
+   -- (a zone file is 655 KB; a zone's samples are in a few of its 160 pages). A file system
+   -- without SEEK_DATA answers that the whole file is data.
+   local pos, max_trace = 0, math.min(p.max_trace, C.VMPROFILE_MAX_TRACE)
+   while pos < size do
+      local from = tonumber(C.lseek(fd, pos, SEEK_DATA))
+      if from < 0 then break end -- no data after pos
+      local to = math.min(tonumber(C.lseek(fd, from, SEEK_HOLE)), size)
+      if to <= from then break end
+      local first = math.max(0, math.floor((from - HEADER) / ROW))
+      local last = math.min(max_trace, math.floor((to - 1 - HEADER) / ROW))
+      if first <= last then
+         -- Rows that straddle a hole are zeros there.
+         local a, b = HEADER + first * ROW, HEADER + (last + 1) * ROW
+         ffi.fill(bytes + a, b - a)
+         local start = math.max(from, HEADER)
+         local n = math.min(to, b) - start
+         if C.pread(fd, bytes + start, n, start) < 0 then
+            error(("%s: %s"):format(path, ffi.string(C.strerror(ffi.errno()))), 0)
+         end
+         result.bytes_read = result.bytes_read + n
+         for tr = first, last do
+            local row
+            for s = 0, C.VMPROFILE_STATES - 1 do
+               local count = tonumber(p.counts[tr][s])
+               if count > 0 then
+                  local name = M.states[s + 1]
+                  row = row or {}
+                  row[name] = count
+                  result.total[name] = result.total[name] + count
+               end
+            end
+            result.traces[tr] = row
          end
       end
-      result.traces[tr] = row
+      result.holes = result.holes or to < size
+      pos = to
    end
+   return result
+end
+
+-- A zone file as {zone=, hz=, samples=, traces = {[trace] = {[state name] = count}}, total =
+-- {[state name] = count}, bytes_read =, holes = whether the file system showed any}; trace 0
+-- holds samples outside compiled code. Reads only the parts of
+-- the file that hold data (snabb profile read 1,179 zone files in 5 s of CPU, whole; see
+-- programs/README.md).
+function M.read (path)
+   local fd = C.open(path, O_RDONLY)
+   if fd < 0 then error(("%s: %s"):format(path, ffi.string(C.strerror(ffi.errno()))), 2) end
+   local ok, result = pcall(read_fd, fd, path)
+   C.close(fd)
+   if not ok then error(result, 2) end
    return result
 end
 
@@ -174,6 +222,41 @@ function M.selftest ()
    os.remove(path)
    os.remove(path2)
    assert(not pcall(M.read, "/nonexistent"))
+
+   -- read() takes only a file's data: counts in rows that straddle a page (row 101 is bytes
+   -- 8,176-8,255), in pages far apart, and nothing left over from the file read before.
+   local function sparse_file (file, cells) -- cells: {{trace, state, count}, ...}
+      local h = file_t()
+      ffi.copy(h.magic, "SNABBVMP", 8)
+      h.version, h.states, h.max_trace, h.hz = C.VMPROFILE_VERSION, C.VMPROFILE_STATES, C.VMPROFILE_MAX_TRACE, 1000
+      ffi.copy(h.zone, "sparse")
+      local f = assert(io.open(file, "wb"))
+      f:write(ffi.string(h, HEADER))
+      local cell = ffi.new("uint64_t[1]")
+      for _, c in ipairs(cells) do
+         cell[0] = c[3]
+         f:seek("set", HEADER + c[1] * ROW + c[2] * 8)
+         f:write(ffi.string(cell, 8))
+      end
+      f:seek("set", ffi.sizeof(file_t) - 1)
+      f:write("\0")
+      f:close()
+   end
+   sparse_file(path, {{101, 0, 7}, {101, 9, 9}, {5000, 3, 11}, {0, 2, 5}})
+   local sparse = M.read(path)
+   assert(sparse.traces[101].loop == 7 and sparse.traces[101].runtime == 9 and sparse.traces[5000].c == 11
+          and sparse.traces[0].interp == 5 and sparse.total.loop == 7 and sparse.total.c == 11)
+   local rows = 0
+   for _ in pairs(sparse.traces) do rows = rows + 1 end
+   assert(rows == 3, rows)
+   -- 5 pages hold data (header, rows 101 and 5000, the last byte); a file system that keeps no
+   -- holes gives the whole file.
+   assert(sparse.bytes_read <= 5 * 4096 or not sparse.holes, sparse.bytes_read)
+   sparse_file(path, {{101, 9, 1}})
+   sparse = M.read(path)
+   assert(sparse.traces[101].runtime == 1 and sparse.traces[101].loop == nil and not sparse.traces[5000]
+          and sparse.total.loop == 0, "a row of the file read before")
+   os.remove(path)
    print("selftest: jit.vmprofile ok")
 end
 

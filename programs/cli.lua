@@ -1,5 +1,7 @@
 -- programs.cli: what every subcommand does with a command line it cannot take, and the checks its
 -- numeric options share (each refuses what it cannot use with a message naming the option).
+local lib = require("core.lib")
+
 local M = {}
 
 -- Prints "snabb CMD: problem" and the usage to stderr.
@@ -73,13 +75,20 @@ function M.seconds (option)
    end
 end
 
--- A count: a whole number from 1 to 2^53 ("1e6" allowed).
-function M.count (option)
+-- A whole number from lo to hi ("1e6" allowed). what: what the option is, in words (default "a
+-- whole number"); range: the range in words (default "from 1,000 to 2,000").
+function M.whole (option, lo, hi, what, range)
+   range = range or ("from %s to %s"):format(lib.comma_value(lo), lib.comma_value(hi))
    return function (s)
       local n = tonumber(s)
-      if n and n >= 1 and n <= 2^53 and n == math.floor(n) then return n end
-      return nil, ("%s must be a whole number from 1 to 2^53 (e.g. 1000 or 1e6), got '%s'"):format(option, s)
+      if n and n >= lo and n <= hi and n == math.floor(n) then return n end
+      return nil, ("%s must be %s %s, got '%s'"):format(option, what or "a whole number", range, s)
    end
+end
+
+-- A count: a whole number from 1 to 2^53.
+function M.count (option)
+   return M.whole(option, 1, 2^53, nil, "from 1 to 2^53 (e.g. 1000 or 1e6)")
 end
 
 function M.selftest ()
@@ -106,6 +115,9 @@ function M.selftest ()
       local _, err = parse("--loops", bad)
       assert(err and err:match("^%-%-loops must be a whole number from 1 to 2%^53"), err)
    end
+   local size = M.whole("--size", 64, 1518, "a frame size with FCS")
+   assert(size("1518") == 1518 and select(2, size("63")) ==
+          "--size must be a frame size with FCS from 64 to 1,518, got '63'", select(2, size("63")))
    -- A negative number of its own is an argument, wherever it is; "--" ends options as usual.
    local opts = parse("--", "-1")
    assert(opts.rest[1] == "-1", opts.rest[1])

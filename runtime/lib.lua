@@ -37,6 +37,7 @@ end
 
 -- What a parameter spec allows, in words: "a whole number of bytes from 0 to 10240".
 local function allowed (s)
+   if s.allows then return s.allows end
    local kind = s.integer and "a whole number" or s.type == "number" and "a number" or
                 s.type and ("a " .. s.type) or "anything"
    if s.unit then kind = kind .. " of " .. s.unit end
@@ -48,6 +49,7 @@ end
 
 -- The value a parameter spec accepts for v (numbers may be given as numeric strings), or nil.
 local function check (s, v)
+   if s.check then return s.check(v) end
    if s.integer or s.type == "number" then
       v = tonumber(v)
       if not v or v ~= v or v == math.huge or v == -math.huge then return nil end
@@ -62,7 +64,9 @@ end
 -- Parses an app's argument against a spec {key = {required=bool, default=value, ...}, ...}. A key
 -- may also say what it allows: type = "string"|"boolean"|"number"|"table"|"function", integer =
 -- true (a whole number), min, max, unit (for the message); numbers may be given as numeric
--- strings. positional = true: an argument that is not a table is this parameter's value (Snabb's
+-- strings. A value no such field describes (Replay's rate) gives check = function (v) returning
+-- the value to use or nil, and allows = what it allows, in words (allows also rewords the
+-- others). positional = true: an argument that is not a table is this parameter's value (Snabb's
 -- Source(60)). Unknown keys are refused. Errors name the parameter and what it allows; the engine
 -- adds the config line and the app's name.
 function M.parse (arg, spec)
@@ -174,6 +178,10 @@ function M.selftest ()
    assert(err == [[parameter 'size' must be a whole number of bytes from 0 to 100, got "huge"]], err)
    err = select(2, pcall(M.parse, {name = 5}, {name = {type = "string"}}))
    assert(err == "parameter 'name' must be a string, got 5", err)
+   local even = {n = {check = function (v) return v % 2 == 0 and v or nil end, allows = "an even number"}}
+   assert(M.parse({n = 4}, even).n == 4)
+   err = select(2, pcall(M.parse, {n = 3}, even))
+   assert(err == "parameter 'n' must be an even number, got 3", err)
    err = select(2, pcall(M.parse, "x", {}))
    assert(err == [[takes no parameters, got "x"]], err)
    err = select(2, pcall(M.parse, {1}, {}))

@@ -36,7 +36,6 @@ expect 2 "unknown command 'frobnicate'.*" "$snabb" frobnicate
 expect 2 "Usage: snabb COMMAND" "$snabb"
 expect 2 "snabb run: .*missing argument 'config'" "$snabb" run
 expect 2 "--duration must be a positive number of seconds .*got 'soon'" "$snabb" run "$configs/script.lua" --duration soon
-expect 2 "snabb basic1: malformed argument 'lots'" "$snabb" basic1 lots
 expect 1 "script_error.lua:2: attempt to index local 'x'" "$snabb" "$configs/script_error.lua"
 expect 1 "bad_capacity.lua:2: packet.set_max_packets: 0 is not a capacity from 1 to 16777216" \
   "$snabb" "$configs/bad_capacity.lua"
@@ -76,9 +75,31 @@ printf 'local c = config.new()\nconfig.app(c, "sink", require("apps.basic.basic_
   >"$tmp/native_arg.lua"
 expect 1 "native_arg.lua:2: config.app: app 'sink': basic.NativeSink takes no argument, got \{size = 64\}$" \
   "$snabb" run "$tmp/native_arg.lua" --duration 0.01
-# An app's new() that fails: the config line of the app, and any error value described.
 printf 'local c = config.new()\nconfig.app(c, "w", require("apps.pcap.pcap").PcapWriter, {})\nreturn c\n' >"$tmp/writer.lua"
-expect 1 "^snabb: .*writer.lua:2: app 'w': new failed: PcapWriter: needs a file name$" "$snabb" run "$tmp/writer.lua"
+expect 1 "^snabb: .*writer.lua:2: app 'w': missing required parameter 'file' \(a file name\)$" "$snabb" run "$tmp/writer.lua"
+# AfPacket's parameters are checked before its socket opens (so no root or namespace is needed
+# here): ifname = 5 and fanout = "x" ended in FFI tracebacks, fanout -1, 70000 and 1.5 were taken
+# (the group id is 16 bits), promisc = "no" turned promiscuous mode on.
+af_packet_config() { # af_packet_config NAME ARG: AfPacket(ARG) alone
+  printf 'local af_packet = require("drivers.af_packet.af_packet")\nlocal c = config.new()\n' >"$tmp/$1.lua"
+  printf 'config.app(c, "nic", af_packet.AfPacket, %s)\nreturn c\n' "$2" >>"$tmp/$1.lua"
+}
+af_packet_config af_ifname '{ifname = 5}'
+expect 1 "^snabb: .*af_ifname.lua:3: app 'nic': parameter 'ifname' must be an interface name \(a string\), got 5$" \
+  "$snabb" run "$tmp/af_ifname.lua" --duration 0.01
+af_packet_config af_promisc '{ifname = "lo", promisc = "no"}'
+expect 1 "^snabb: .*af_promisc.lua:3: app 'nic': parameter 'promisc' must be a boolean, got \"no\"$" \
+  "$snabb" run "$tmp/af_promisc.lua" --duration 0.01
+for value in '"x"' -1 70000 1.5; do
+  af_packet_config af_fanout "{ifname = \"lo\", fanout = $value}"
+  expect 1 "^snabb: .*af_fanout.lua:3: app 'nic': parameter 'fanout' must be a whole number from 0 to 65535 \(a PACKET_FANOUT group id; 0: none\), got $value$" \
+    "$snabb" run "$tmp/af_fanout.lua" --duration 0.01
+done
+af_packet_config af_typo '{ifname = "lo", fanot = 1}'
+expect 1 "af_typo.lua:3: app 'nic': unknown parameter 'fanot' \(known: fanout, ifname, promisc\)$" \
+  "$snabb" run "$tmp/af_typo.lua" --duration 0.01
+
+# An app's new() that fails: the config line of the app, and any error value described.
 printf 'local Bad = {}\nfunction Bad:new () error({code = 1}) end\nlocal c = config.new()\nconfig.app(c, "bad", Bad)\nreturn c\n' \
   >"$tmp/new_table.lua"
 expect 1 "^snabb: .*new_table.lua:4: app 'bad': new failed: .*new_table.lua:2: error raised with a table instead of a message: \{code = 1\}$" \
@@ -107,10 +128,14 @@ done
 out=$("$snabb" bench "$configs/../../examples/forward.lua" --pcap "$configs/../data/pcap/v4.pcap" --rate 0.5 \
   --packets 1000 --json - 2>&1) || { echo "FAIL: bench --rate 0.5: $out"; failures=$((failures + 1)); }
 grep -qE '"input":1000,?$' <<<"$out" || { echo "FAIL: bench --rate 0.5 output: $out"; failures=$((failures + 1)); }
-expect 2 "^snabb gen-pcap: --packets: expected a whole number from 1 to .*, got '-1'$" \
+expect 2 "^snabb gen-pcap: --packets must be a whole number from 1 to 1,099,511,627,776, got '-1'$" \
   "$snabb" gen-pcap "$tmp/x.pcap" --packets -1
 expect 0 "" "$snabb" selftest programs.cli
-expect 2 "^snabb basic1: NPACKETS must be a number >= 1$" "$snabb" basic1 -5
+# NPACKETS: nan and inf ran for ever, 1.5 was taken.
+for value in nan 1.5 inf -5 0 lots; do
+  expect 2 "^snabb basic1: NPACKETS must be a whole number from 1 to 2\^53 \(e.g. 1000 or 1e6\), got '$value'$" \
+    "$snabb" basic1 "$value"
+done
 printf 'assert(select(1, ...) == "-5" and select(2, ...) == "x", "args")\nreturn config.new()\n' >"$tmp/negative_arg.lua"
 expect 0 "^$" "$snabb" run "$tmp/negative_arg.lua" -5 x --duration 0.01
 printf 'engine.configure(config.new())\nengine.main({duration = 0/0})\n' >"$tmp/main_nan.lua"
@@ -127,6 +152,19 @@ expect 1 "^snabb: .*error_nil.lua:2: error raised without a message \(error\(\) 
 expect 1 "^snabb: .*error_field.lua:1: error raised with a table instead of a message: \{code = 5\}$" \
   "$snabb" run "$tmp/error_field.lua"
 expect 1 "^snabb: .*error_table.lua:2: error raised with a table instead of a message: \{\}$" "$snabb" "$tmp/error_table.lua"
+
+# The same in an app's push or pull (called from C++): the app, the method, the line, and what it
+# raised (it said "(non-string error)").
+printf 'local basic = require("apps.basic.basic_apps")\nlocal Push, Pull = {}, {}\n' >"$tmp/push_table.lua"
+printf 'function Push:push ()\n   error({code = 5})\nend\nfunction Pull:pull ()\n   error()\nend\n' >>"$tmp/push_table.lua"
+printf 'function Push:new () return setmetatable({}, {__index = Push}) end\n' >>"$tmp/push_table.lua"
+printf 'function Pull:new () return setmetatable({}, {__index = Pull}) end\nlocal c = config.new()\n' >>"$tmp/push_table.lua"
+printf 'config.app(c, "source", basic.Source)\nconfig.app(c, "push", Push)\nconfig.app(c, "pull", Pull)\n' >>"$tmp/push_table.lua"
+printf 'config.link(c, "source.output -> push.input")\nreturn c\n' >>"$tmp/push_table.lua"
+expect 0 "^engine: app 'push' failed in push: .*push_table.lua:4: error raised with a table instead of a message: \{code = 5\}$" \
+  "$snabb" run "$tmp/push_table.lua" --duration 0.05
+expect 0 "^engine: app 'pull' failed in pull: .*push_table.lua:7: error raised without a message \(error\(\) or error\(nil\)\)$" \
+  "$snabb" run "$tmp/push_table.lua" --duration 0.05
 
 # Only stdout: each message above is the only line on stderr for config mistakes.
 lines=$("$snabb" run "$configs/duplicate_link.lua" 2>&1 >/dev/null | wc -l)

@@ -57,9 +57,9 @@ expect() { # expect STATUS PATTERN ARGS...
     fail "gen-pcap $* -> exit $rc (want $status), stderr: $err"
   ! grep -q traceback <<<"$err" || fail "traceback: $err"
 }
-expect 2 "--size: expected a frame size with FCS from 64 to 1,518, got '63'" "$tmp/x.pcap" --size 63
+expect 2 "--size must be a frame size with FCS from 64 to 1,518, got '63'" "$tmp/x.pcap" --size 63
 expect 2 "'--imix' can not be used together with option '--size'" "$tmp/x.pcap" --size 64 --imix
-expect 2 "--flows: expected a whole number from 1" "$tmp/x.pcap" --flows 0
+expect 2 "--flows must be a whole number from 1 to 16,777,216, got '0'" "$tmp/x.pcap" --flows 0
 expect 2 "missing argument 'output'" --imix
 expect 1 "^snabb gen-pcap: $tmp/no/such/dir/x.pcap: No such file or directory$" "$tmp/no/such/dir/x.pcap"
 

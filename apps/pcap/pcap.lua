@@ -34,14 +34,10 @@ local function wall_clock_ns ()
    return ffi.cast("uint64_t", timespec.tv_sec) * 1000000000ULL + timespec.tv_nsec
 end
 
--- A file argument may be given alone (Snabb's style) or as {file = ...}.
-local function file_arg (arg)
-   if type(arg) == "string" then return {file = arg} end
-   return arg
-end
+-- Every app takes its file alone (Snabb's style: PcapReader("in.pcap")) or as {file = ...}.
+local FILE = {required = true, type = "string", allows = "a file name", positional = true}
 
 local function open_reader (file)
-   if type(file) ~= "string" then error("file: expected a file name, got " .. type(file), 0) end
    local r = C.snabb_pcap_reader_open(file, errbuf, ERRLEN)
    if r == nil then error(ffi.string(errbuf), 0) end
    return ffi.gc(r, C.snabb_pcap_reader_close)
@@ -66,7 +62,7 @@ end
 -- Returns the rate and its unit, "pps" or "bps" (bits on the wire, see wire_bits).
 function M.parse_rate (rate)
    if type(rate) == "number" then
-      if rate > 0 then return rate * 1e6, "pps" end
+      if rate > 0 and rate < math.huge then return rate * 1e6, "pps" end
    elseif type(rate) == "string" then
       local value, unit = rate:lower():gsub("%s", ""):match("^([%d.e+]+)(%a[%a/]*)$")
       value = tonumber(value)
@@ -74,18 +70,19 @@ function M.parse_rate (rate)
                       bps = {1, "bps"}, kbps = {1e3, "bps"}, mbps = {1e6, "bps"}, gbps = {1e9, "bps"},
                       ["bit/s"] = {1, "bps"}, ["kbit/s"] = {1e3, "bps"}, ["mbit/s"] = {1e6, "bps"},
                       ["gbit/s"] = {1e9, "bps"}})[unit or ""]
-      if value and value > 0 and scale then return value * scale[1], scale[2] end
+      if value and value > 0 and value < math.huge and scale then return value * scale[1], scale[2] end
    end
    error(("rate: expected a number of Mpps or a string like \"5Mpps\" or \"10Gbps\", got %s")
       :format(tostring(rate)), 0)
 end
 
--- PcapReader: sends the file's records once, then sets self.done.
-local PcapReader = {inputs = {}, outputs = {"output"}}
+-- PcapReader: sends the file's records once, then sets self.done. Argument: a file name, or
+-- {file = ...}. (The engine checks arguments against `config`, see core.lib.parse.)
+local PcapReader = {inputs = {}, outputs = {"output"}, config = {file = FILE}}
 M.PcapReader = PcapReader
 
-function PcapReader:new (arg)
-   local file = assert(file_arg(arg), "PcapReader: needs a file").file
+function PcapReader:new (conf)
+   local file = conf.file
    local reader = open_reader(file)
    return setmetatable({reader = reader, file = file, done = false, records = 0},
                        {__index = PcapReader})
@@ -117,12 +114,11 @@ end
 -- PcapWriter: writes what arrives on its input. Argument: a file name, or {file = ..., nanosecond =
 -- true} for nanosecond timestamps (default: microseconds, as tcpdump writes). Packets carry their
 -- capture timestamp when they have one (from PcapReader); others are stamped when written.
-local PcapWriter = {inputs = {"input"}, outputs = {}}
+local PcapWriter = {inputs = {"input"}, outputs = {},
+                    config = {file = FILE, nanosecond = {type = "boolean", default = false}}}
 M.PcapWriter = PcapWriter
 
-function PcapWriter:new (arg)
-   local conf = file_arg(arg) or {}
-   if type(conf.file) ~= "string" then error("PcapWriter: needs a file name", 0) end
+function PcapWriter:new (conf)
    local w = C.snabb_pcap_writer_open(conf.file, conf.nanosecond and 1 or 0, errbuf, ERRLEN)
    if w == nil then error(ffi.string(errbuf), 0) end
    return setmetatable({writer = w, file = conf.file, written = 0}, {__index = PcapWriter})
@@ -162,8 +158,11 @@ end
 -- self.done turns true when a limit is reached; self.sent counts packets sent; self.memory is the
 -- bytes the loaded capture takes.
 local Replay = {inputs = {}, outputs = {"output"},
-                config = {file = {required = true}, loops = {}, packets = {}, seconds = {},
-                          rate = {}}}
+                config = {file = FILE, loops = {integer = true, min = 0}, packets = {integer = true, min = 0},
+                          seconds = {type = "number", min = 0, unit = "seconds"},
+                          rate = {check = function (v) return pcall(M.parse_rate, v) and v or nil end,
+                                  allows = "a number > 0 of Mpps or a rate with its unit (e.g. "
+                                     .. "\"500kpps\", \"10Gbps\")"}}}
 M.Replay = Replay
 
 local packet_array_t = ffi.typeof("struct packet *[?]")
@@ -200,14 +199,9 @@ local function load_images (reader, file)
    return images, templates, count, size
 end
 
--- Arguments are checked before the capture is loaded, and what new takes is given back when it
--- fails: the engine retries a failed app every restart_delay, for ever.
+-- Arguments are checked before the capture is loaded (`config`), and what new takes is given back
+-- when it fails: the engine retries a failed app every restart_delay, for ever.
 function Replay:new (conf)
-   for _, key in ipairs({"loops", "packets", "seconds"}) do
-      if conf[key] ~= nil and not (tonumber(conf[key]) and tonumber(conf[key]) >= 0) then
-         error(("%s: expected a number >= 0, got %s"):format(key, tostring(conf[key])), 0)
-      end
-   end
    local rate, unit
    if conf.rate then rate, unit = M.parse_rate(conf.rate) end
    local reader = open_reader(conf.file)
@@ -221,11 +215,11 @@ function Replay:new (conf)
       for k = 0, count - 1 do cost[k] = unit == "bps" and M.wire_bits(templates[k].length) or 1 end
    end
    local limit = math.huge
-   if conf.loops then limit = min(limit, tonumber(conf.loops) * count) end
-   if conf.packets then limit = min(limit, tonumber(conf.packets)) end
+   if conf.loops then limit = min(limit, conf.loops * count) end
+   if conf.packets then limit = min(limit, conf.packets) end
    return setmetatable({images = images, templates = templates, cost = cost, count = count,
                         memory = size + ffi.sizeof(templates) + (cost and ffi.sizeof(cost) or 0),
-                        index = 0, sent = 0, limit = limit, seconds = tonumber(conf.seconds),
+                        index = 0, sent = 0, limit = limit, seconds = conf.seconds,
                         rate = rate, budget = 0, done = limit == 0, file = conf.file},
                        {__index = Replay})
 end
@@ -410,8 +404,9 @@ function M.selftest ()
           ("%d files open after %d failed starts"):format(open_files() - files, attempts))
 
    -- Refusals name the file.
+   local lib = require("core.lib")
    local function refusal (class, arg)
-      local ok, err = pcall(class.new, class, arg)
+      local ok, err = pcall(function () return class:new(lib.parse(arg, class.config)) end)
       assert(not ok)
       return err
    end
@@ -420,6 +415,50 @@ function M.selftest ()
    assert(refusal(PcapReader, "/nonexistent.pcap"):match("/nonexistent%.pcap: No such file"))
    assert(not pcall(M.parse_rate, "fast"))
    assert(M.parse_rate("10Gbps") == 10e9 and select(2, M.parse_rate(2)) == "pps")
+
+   -- Arguments: every documented form is taken (the file alone too, Replay's as well) ...
+   local v4 = data .. "v4.pcap"
+   c = config.new()
+   config.app(c, "reader", PcapReader, v4)
+   config.app(c, "reader_table", PcapReader, {file = v4})
+   config.app(c, "writer", PcapWriter, out)
+   config.app(c, "writer_ns", PcapWriter, {file = out_b, nanosecond = true})
+   config.app(c, "replay", Replay, v4)
+   config.app(c, "replay_mpps", Replay, {file = v4, rate = 0.5, loops = 2, packets = "100", seconds = 1.5})
+   config.app(c, "replay_bps", Replay, {file = v4, rate = "10Gbps", loops = 0})
+   config.app(c, "replay_kpps", Replay, {file = v4, rate = "500kpps"})
+   engine.configure(c)
+   assert(engine.app_table.writer_ns and engine.app_table.replay_mpps.limit == 86)
+   engine.configure(config.new())
+   os.remove(out); os.remove(out_b)
+   -- ... and anything else is refused by the engine in one line naming the app, the parameter and
+   -- what it allows (PcapReader(5) and PcapReader() ended in a traceback; misspelt keys and
+   -- nanosecond = "no" were taken, loops = 1.5 and rate = inf ran).
+   local allows_rate = [[a number > 0 of Mpps or a rate with its unit %(e%.g%. "500kpps", "10Gbps"%)]]
+   for _, case in ipairs({
+      {PcapReader, 5, "parameter 'file' must be a file name, got 5"},
+      {PcapReader, nil, "missing required parameter 'file' %(a file name%)"},
+      {PcapReader, {file = v4, loop = true}, "unknown parameter 'loop' %(known: file%)"},
+      {PcapWriter, {file = out, nanosecnd = true}, "unknown parameter 'nanosecnd' %(known: file, nanosecond%)"},
+      {PcapWriter, {file = out, nanosecond = "no"}, "parameter 'nanosecond' must be a boolean, got \"no\""},
+      {PcapWriter, {}, "missing required parameter 'file' %(a file name%)"},
+      {Replay, {file = v4, loops = 1.5}, "parameter 'loops' must be a whole number of at least 0, got 1%.5"},
+      {Replay, {file = v4, loops = math.huge}, "parameter 'loops' must be a whole number of at least 0, got inf"},
+      {Replay, {file = v4, packets = -1}, "parameter 'packets' must be a whole number of at least 0, got %-1"},
+      {Replay, {file = v4, seconds = 0/0}, "parameter 'seconds' must be a number of seconds of at least 0, got nan"},
+      {Replay, {file = v4, rate = math.huge}, "parameter 'rate' must be " .. allows_rate .. ", got inf"},
+      {Replay, {file = v4, rate = "1e999Gbps"}, "parameter 'rate' must be " .. allows_rate .. ", got \"1e999Gbps\""},
+      {Replay, {file = v4, rate = "fast"}, "parameter 'rate' must be " .. allows_rate .. ", got \"fast\""},
+      {Replay, {file = v4, loops = 1, loop = 2},
+       "unknown parameter 'loop' %(known: file, loops, packets, rate, seconds%)"},
+   }) do
+      c = config.new()
+      config.app(c, "app", case[1], case[2])
+      local ok, err = pcall(engine.configure, c)
+      assert(not ok and err:match("^[^\n]*pcap%.lua:%d+: app 'app': " .. case[3] .. "$"), err)
+      engine.configure(config.new())
+   end
+   assert(packet.in_use() == in_use and open_files() == files, "refused apps hold packets or files")
    print("selftest: apps.pcap.pcap ok")
 end
 

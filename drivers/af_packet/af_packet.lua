@@ -15,9 +15,14 @@ local M = {}
 local ERRLEN = 512
 local errbuf = ffi.new("char[?]", ERRLEN)
 
+-- Parameters are checked (`config`, core.lib.parse) before new() opens the socket: fanout is a
+-- PACKET_FANOUT group id, 16 bits (the kernel would take 70000 as 4464, and -1 as none).
 local AfPacket = {
    inputs = {"input"}, outputs = {"output"},
-   config = {ifname = {required = true}, promisc = {default = false}, fanout = {default = 0}},
+   config = {ifname = {required = true, type = "string", allows = "an interface name (a string)"},
+             promisc = {type = "boolean", default = false},
+             fanout = {integer = true, min = 0, max = 65535, default = 0,
+                       allows = "a whole number from 0 to 65535 (a PACKET_FANOUT group id; 0: none)"}},
 }
 M.AfPacket = AfPacket
 

@@ -14,7 +14,7 @@ local M = {}
 local function parser ()
    local p = argparse("snabb basic1", "Source -> Tee -> Sink: packets, seconds and Mpps.")
       :add_help("-h --help")
-   p:argument("npackets", "packets for Source to send, e.g. 100e6"):convert(tonumber)
+   p:argument("npackets", "packets for Source to send, e.g. 100e6"):convert(cli.count("NPACKETS"))
    observe.add_options(p)
    return p
 end
@@ -44,10 +44,6 @@ function M.run (args)
    local p = parser()
    local opts = cli.parse(p, args)
    if not opts then return 2 end
-   if not opts.npackets or opts.npackets < 1 then
-      cli.usage_error(p, "NPACKETS must be a number >= 1")
-      return 2
-   end
    observe.run(opts, "snabb basic1", function () basic1(opts.npackets) end)
    return 0
 end

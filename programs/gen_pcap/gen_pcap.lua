@@ -99,31 +99,21 @@ function M.generate (opts)
    return bytes
 end
 
--- An argparse converter: a whole number in lo..hi ("1e6" allowed), or nil and a message.
-local function whole (option, lo, hi, what)
-   return function (s)
-      local n = tonumber(s)
-      if n and n == floor(n) and n >= lo and n <= hi then return n end
-      return nil, ("%s: expected %s from %s to %s, got '%s'"):format(
-         option, what or "a whole number", lib.comma_value(lo), lib.comma_value(hi), s)
-   end
-end
-
 local function parser ()
    local p = argparse("snabb gen-pcap",
       "Write a synthetic capture of Ethernet/IPv4/UDP frames (the same arguments give the same file).")
       :add_help("-h --help")
    p:argument("output", "pcap file to write")
    local size = p:option("--size", "frame size on the wire with FCS, as RFC 2544 counts it (64..1518; default 64)")
-      :convert(whole("--size", MIN_SIZE, MAX_SIZE, "a frame size with FCS"))
+      :convert(cli.whole("--size", MIN_SIZE, MAX_SIZE, "a frame size with FCS"))
    local imix = p:flag("--imix", "simple IMIX: 64, 570 and 1518-byte frames, 7:4:1, interleaved")
    p:mutex(size, imix)
    p:option("--flows", "distinct UDP flows, sent round-robin"):default("1")
-      :convert(whole("--flows", 1, MAX_FLOWS))
+      :convert(cli.whole("--flows", 1, MAX_FLOWS))
    p:option("--packets", "packets to write; 1e6 style allowed"):default("1000")
-      :convert(whole("--packets", 1, 2^40))
+      :convert(cli.whole("--packets", 1, 2^40))
    p:option("--seed", "varies the payload pattern and IP identifications"):default("1")
-      :convert(whole("--seed", 0, 65535))
+      :convert(cli.whole("--seed", 0, 65535))
    return p
 end
 
@@ -203,7 +193,7 @@ function M.selftest ()
    -- Fixed sizes: the capture holds the frame without FCS; more flows than packets.
    for _, size in ipairs({64, 65, 1518}) do
       M.generate({file = file, size = size, flows = 100, packets = 30})
-      lengths, stamps, nflows = read_back()
+      lengths, _, nflows = read_back()
       assert(#lengths == 30 and nflows == 30)
       for _, len in ipairs(lengths) do assert(len == size - FCS) end
    end

@@ -171,7 +171,9 @@ local function app_report (p, a, engine_cycles)
                                      linktype = t and t.linktype}
          end
       end
-      table.sort(r.traces, function (x, y) return x.share > y.share end)
+      table.sort(r.traces, function (x, y) -- ties: lower trace number first
+         return x.share > y.share or x.share == y.share and x.trace < y.trace
+      end)
    end
    -- Aborts that started or ended in the app's code: causes before consequences, most frequent
    -- first.
