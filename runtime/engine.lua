@@ -509,7 +509,7 @@ function M.link_stats ()
    return result
 end
 
-function M.report (options)
+function M.report (options) -- luacheck: ignore options (Snabb's signature; no options yet)
    local out = io.stdout
    local cv = lib.comma_value
    local engine_cycles = tonumber(C.snabb_engine_stats().cycles)

@@ -1,6 +1,5 @@
 -- apps.basic.basic_apps: Source, Sink, Tee, Join, Split, Repeater (Snabb's basic apps), and
 -- NativeSink, a C++ sink (apps/basic/native_sink.cc) used like any Lua app.
-local ffi = require("ffi")
 local packet = require("core.packet")
 local link = require("core.link")
 local engine = require("core.engine")
