@@ -65,10 +65,11 @@ function M.init (dir)
    jit.off()
    path = dir .. "/config.lua"
    source = "@" .. path
-   os.exit, os.execute = refuse("os.exit", os.exit), refuse("os.execute", os.execute)
-   os.remove, os.rename = refuse("os.remove", os.remove), refuse("os.rename", os.rename)
-   io.popen, debug.sethook = refuse("io.popen", io.popen), refuse("debug.sethook", debug.sethook)
-   jit.on = refuse("jit.on", jit.on)
+   for _, f in ipairs({{"os", "exit"}, {"os", "execute"}, {"os", "remove"}, {"os", "rename"},
+                       {"io", "popen"}, {"debug", "sethook"}, {"jit", "on"}}) do
+      local lib, name = _G[f[1]], f[2]
+      lib[name] = refuse(f[1] .. "." .. name, lib[name])
+   end
    local require_original = require
    _G.require = function (name)
       if name == "ffi" and in_config(2) then error("ffi is not available to a fuzzed config", 2) end
