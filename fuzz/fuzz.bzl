@@ -22,6 +22,18 @@ def fuzz_test(name, srcs, deps, corpus, runs, dict = None, max_len = 65536, link
     if dict:
         args.append("-dict=$(location %s)" % dict)
         data = data + [dict]
+
+    # NAME.fuzz_args: the flags and seed files, for tools/fuzz's longer runs.
+    native.genrule(
+        name = name + "_fuzz_args",
+        srcs = corpus + ([dict] if dict else []),
+        outs = [name + ".fuzz_args"],
+        cmd = "(echo -max_len=%d %s; for f in %s; do echo $$f; done) > $@" % (
+            max_len,
+            "-dict=$(location %s)" % dict if dict else "",
+            " ".join(["$(locations %s)" % c for c in corpus]),
+        ),
+    )
     native.cc_test(
         name = name,
         srcs = srcs,
