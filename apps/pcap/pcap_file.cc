@@ -41,14 +41,14 @@ void PcapCloser::operator()(::pcap* p) const { pcap_close(p); }
 void DumperCloser::operator()(::pcap_dumper* d) const { pcap_dump_close(d); }
 
 PcapFileReader::PcapFileReader(std::string path) : path_(std::move(path)) {
-  fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) fail(std::strerror(errno));
+  fd_.fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_.fd < 0) fail(std::strerror(errno));
   struct stat st {};
-  if (fstat(fd_, &st) != 0) fail(std::strerror(errno));
+  if (fstat(fd_.fd, &st) != 0) fail(std::strerror(errno));
   if (S_ISDIR(st.st_mode)) fail("is a directory");
   if (st.st_size == 0) fail("empty file (no pcap header)");
   uint32_t magic = 0;
-  if (pread(fd_, &magic, sizeof magic, 0) == sizeof magic) {
+  if (pread(fd_.fd, &magic, sizeof magic, 0) == sizeof magic) {
     pcapng_ = magic == kPcapngMagic;
     if (!pcapng_ && !is_pcap_magic(magic)) {
       fail("not a pcap or pcapng file (it starts with " + hex32(swap32(magic)) + ")");
@@ -63,8 +63,8 @@ PcapFileReader::PcapFileReader(std::string path) : path_(std::move(path)) {
   position_ = 0;
 }
 
-PcapFileReader::~PcapFileReader() {
-  if (fd_ >= 0) ::close(fd_);
+PcapFileReader::Fd::~Fd() {
+  if (fd >= 0) ::close(fd);
 }
 
 void PcapFileReader::fail(const std::string& what) const {
@@ -94,7 +94,7 @@ bool PcapFileReader::read_record(::pcap* h, const ::pcap_pkthdr** header, const 
   if (!pcapng_) {
     uint32_t fields[4];  // ts_sec, ts_frac, incl_len, orig_len
     const long offset = std::ftell(pcap_file(h));
-    if (offset >= 0 && pread(fd_, fields, sizeof fields, offset) == sizeof fields) {
+    if (offset >= 0 && pread(fd_.fd, fields, sizeof fields, offset) == sizeof fields) {
       uint32_t incl = fields[2], orig = fields[3];
       if (pcap_is_swapped(h)) incl = swap32(incl), orig = swap32(orig);
       const uint32_t snaplen = static_cast<uint32_t>(pcap_snapshot(h));

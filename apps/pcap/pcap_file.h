@@ -62,7 +62,6 @@ class PcapFileReader {
   // Opens path and reads it through once to check every record, so a malformed capture is refused
   // before any of its packets enter a graph.
   explicit PcapFileReader(std::string path);
-  ~PcapFileReader();
   PcapFileReader(const PcapFileReader&) = delete;
   PcapFileReader& operator=(const PcapFileReader&) = delete;
   // The next record into p; false at the end of the file.
@@ -75,8 +74,14 @@ class PcapFileReader {
   bool read_record(::pcap* h, const ::pcap_pkthdr** header, const uint8_t** data);
   [[noreturn]] void fail(const std::string& what) const;
 
+  // Closed with the reader, also when its constructor refuses the file.
+  struct Fd {
+    int fd = -1;
+    ~Fd();
+  };
+
   bool pcapng_ = false;
-  int fd_ = -1;  // for peeking at classic pcap record headers (see read_record)
+  Fd fd_;  // for peeking at classic pcap record headers (see read_record)
 
   std::string path_;
   PcapHandle handle_;

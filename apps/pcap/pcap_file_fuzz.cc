@@ -1,8 +1,10 @@
 // Fuzz target: PcapFileReader (and libpcap behind it) over arbitrary file bytes. Every input must
 // be either refused when opened, with one std::runtime_error whose message starts with the file's
 // name, or read to its end: as many records as the reader counted when it opened the file, each one
-// no longer than a packet and timestamped. An error after a successful open, another exception, a
-// crash, a sanitizer report or a hang is a finding (fuzz/driver.cc saves the input).
+// no longer than a packet and timestamped; either way no file descriptor stays open. An error after
+// a successful open, another exception, a leaked descriptor, a crash, a sanitizer report or a hang
+// is a finding (fuzz/driver.cc saves the input).
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -42,10 +44,14 @@ const std::string& input_file(const uint8_t* data, size_t size) {
   return path;
 }
 
-}  // namespace
+// The lowest free file descriptor: higher after an input that left one open.
+int lowest_free_fd() {
+  const int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  close(fd);
+  return fd;
+}
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string& path = input_file(data, size);
+void read_capture(const std::string& path) {
   std::unique_ptr<PcapFileReader> reader;
   try {
     reader = std::make_unique<PcapFileReader>(path);
@@ -53,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (std::string(e.what()).rfind(path + ": ", 0) != 0) {
       finding("a refusal that does not start with the file's name: " + std::string(e.what()));
     }
-    return 0;
+    return;
   } catch (const std::exception& e) {
     finding("not a std::runtime_error: " + std::string(e.what()));
   }
@@ -76,5 +82,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     finding("read " + std::to_string(records) + " records, counted " +
             std::to_string(reader->records()) + " when opening");
   }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string& path = input_file(data, size);
+  static const int free_fd = lowest_free_fd();
+  read_capture(path);
+  if (lowest_free_fd() != free_fd) finding("a file descriptor was left open (refused file?)");
   return 0;
 }
