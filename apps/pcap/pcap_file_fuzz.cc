@@ -88,7 +88,8 @@ void read_capture(const std::string& path) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& path = input_file(data, size);
-  static const int free_fd = lowest_free_fd();
+  // Compared around each input: libFuzzer itself opens descriptors between inputs.
+  const int free_fd = lowest_free_fd();
   read_capture(path);
   if (lowest_free_fd() != free_fd) finding("a file descriptor was left open (refused file?)");
   return 0;

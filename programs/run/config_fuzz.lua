@@ -10,10 +10,12 @@
 --   hooks do not fire in compiled code); our modules are never interrupted;
 -- - os.exit/execute/remove/rename, io.popen, debug.sethook, jit.on and require("ffi") fail when
 --   the config calls them (raw memory through the FFI can crash any process, by design);
--- - the globals and every loaded module's fields are put back after each input.
+-- - the globals and every loaded module's fields are put back after each input, and the links
+--   the config made itself are freed.
 local run = require("programs.run.run")
 local config = require("core.config")
 local engine = require("core.engine")
+local link = require("core.link")
 
 local M = {}
 
@@ -21,6 +23,7 @@ local LIMIT = 1e6
 local path, source
 local getinfo, sethook, setmetatable_raw = debug.getinfo, debug.sethook, debug.setmetatable
 local saved = {} -- table -> {fields, metatable}
+local own_links = {}
 -- CONFIG_FUZZ_LOG=FILE: every error message is appended there (to read what a long run met).
 local log = os.getenv("CONFIG_FUZZ_LOG") and assert(io.open(os.getenv("CONFIG_FUZZ_LOG"), "a"))
 
@@ -70,6 +73,14 @@ function M.init (dir)
       local lib, name = _G[f[1]], f[2]
       lib[name] = refuse(f[1] .. "." .. name, lib[name])
    end
+   -- Links a config makes itself (as a script would) are its own to free; freed after each
+   -- input, so that LeakSanitizer reports only what the loader and the engine lose.
+   local link_new = link.new
+   link.new = function ()
+      local l = link_new()
+      if in_config(2) then own_links[#own_links+1] = l end
+      return l
+   end
    local require_original = require
    _G.require = function (name)
       if name == "ffi" and in_config(2) then error("ffi is not available to a fuzzed config", 2) end
@@ -103,6 +114,7 @@ function M.one (text)
    if log and not ok then log:write(err:gsub("\n", "\n  "), "\n") end
    ok, err = pcall(engine.configure, config.new())
    if not ok then return finding("configuring an empty graph afterwards", err) end
+   for i = #own_links, 1, -1 do link.free(table.remove(own_links, i)) end
    restore()
    return 0
 end
