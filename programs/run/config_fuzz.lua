@@ -23,7 +23,7 @@ local LIMIT = 1e6
 local path, source
 local getinfo, sethook, setmetatable_raw = debug.getinfo, debug.sethook, debug.setmetatable
 local saved = {} -- table -> {fields, metatable}
-local own_links = {}
+local own_links = {} -- link -> true
 -- CONFIG_FUZZ_LOG=FILE: every error message is appended there (to read what a long run met).
 local log = os.getenv("CONFIG_FUZZ_LOG") and assert(io.open(os.getenv("CONFIG_FUZZ_LOG"), "a"))
 
@@ -75,11 +75,15 @@ function M.init (dir)
    end
    -- Links a config makes itself (as a script would) are its own to free; freed after each
    -- input, so that LeakSanitizer reports only what the loader and the engine lose.
-   local link_new = link.new
+   local link_new, link_free = link.new, link.free
    link.new = function ()
       local l = link_new()
-      if in_config(2) then own_links[#own_links+1] = l end
+      if in_config(2) then own_links[l] = true end
       return l
+   end
+   link.free = function (l)
+      own_links[l] = nil
+      return link_free(l)
    end
    local require_original = require
    _G.require = function (name)
@@ -114,7 +118,7 @@ function M.one (text)
    if log and not ok then log:write(err:gsub("\n", "\n  "), "\n") end
    ok, err = pcall(engine.configure, config.new())
    if not ok then return finding("configuring an empty graph afterwards", err) end
-   for i = #own_links, 1, -1 do link.free(table.remove(own_links, i)) end
+   for l in pairs(own_links) do link.free(l) end
    restore()
    return 0
 end
