@@ -82,7 +82,7 @@ function M.init (dir)
       return l
    end
    link.free = function (l)
-      own_links[l] = nil
+      if l ~= nil then own_links[l] = nil end
       return link_free(l)
    end
    local require_original = require
