@@ -1,7 +1,7 @@
 // A mutation fuzzer for libFuzzer-style targets (LLVMFuzzerTestOneInput), linked into each fuzz
 // target in the ordinary gcc build so that `bazel test //...` runs every target for a fixed number
 // of inputs with a fixed seed: reproducible, no coverage feedback. With --config=fuzz (clang)
-// the same targets link libFuzzer instead (fuzz/README.md). The flags are libFuzzer's, so one
+// the same targets link libFuzzer instead (tests/README.md). The flags are libFuzzer's, so one
 // command line works with either engine:
 //   TARGET [-runs=N] [-seed=S] [-max_len=L] [-timeout=S] [-max_total_time=S] [-dict=FILE]
 //          [-artifact_prefix=DIR/] FILE_OR_DIR...

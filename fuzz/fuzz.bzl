@@ -47,4 +47,7 @@ def fuzz_test(name, srcs, deps, corpus, runs, dict = None, max_len = 65536, link
             "//fuzz:libfuzzer": ["-fsanitize=fuzzer"],
             "//conditions:default": [],
         }),
+        # Alone, after the others: a fuzz target keeps a core busy for its whole run, and the
+        # tests that time the engine (profile_test's shares, bench_test's rate) need theirs.
+        tags = ["exclusive"],
     )
