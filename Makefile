@@ -2,11 +2,13 @@
 #   make demo   build, run the example graph (printing what each app did), then benchmark
 #               examples/forward.lua on the bundled capture (report in bench-report.html)
 #   make test   build and pass every test (what CI runs)
+#   make check-sanitize  every test again under AddressSanitizer, then UndefinedBehaviorSanitizer
+#   make fuzz   each fuzz target for FUZZ_SECONDS (default 600) with libFuzzer (tools/fuzz)
 #   make bench  snabb basic1 100e6 and snabb bench of examples/forward.lua, median of 5 runs each
 BAZEL ?= bazel
 SNABB := bazel-bin/programs/snabb
 
-.PHONY: deps build demo test bench format
+.PHONY: deps build demo test check-sanitize fuzz bench format
 
 deps:
 	@tools/install-deps
@@ -22,6 +24,14 @@ demo: build
 
 test: deps
 	@tools/run-tests
+
+check-sanitize: deps
+	@tools/run-tests --config=asan
+	@tools/run-tests --config=ubsan
+
+FUZZ_SECONDS ?= 600
+fuzz: deps
+	@tools/fuzz $(FUZZ_SECONDS)
 
 bench: build
 	@tools/bench-basic1 100e6

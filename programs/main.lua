@@ -29,7 +29,7 @@ local function usage (out)
 end
 
 -- Snabb's globals, so configs and scripts written for Snabb run as they are.
-local function set_globals ()
+function M.set_globals ()
    _G.config = require("core.config")
    _G.engine = require("core.engine")
    _G.link = require("core.link")
@@ -65,7 +65,7 @@ function M.main (...)
    if name == "--debug" then debug_mode, name = true, table.remove(args, 1) end
    -- Before any module takes packet.free into a local.
    if debug_mode then require("core.packet").set_debug(true) end
-   set_globals()
+   M.set_globals()
    local ok, status = xpcall(function ()
       -- snabb -a FILE / -p FILE ...: a JIT auditlog (jit/AUDITLOG.md) or a vmprofile
       -- (jit/vmprofile.h) of whatever the rest runs.
@@ -95,6 +95,9 @@ function M.main (...)
    end, function (err)
       return debug_mode and debug.traceback(err, 2) or err
    end)
+   -- A graph still configured (a script that never stopped it, a run that failed) is stopped, so
+   -- its apps close their files and its links are freed (LeakSanitizer reported them).
+   pcall(require("core.engine").stop)
    if not ok then
       io.stderr:write(("snabb: %s\n"):format(tostring(status)))
       return 1

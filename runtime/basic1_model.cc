@@ -43,32 +43,35 @@ void free_packet(packet* p) {
   fl->list[fl->nfree++] = p;
 }
 
+// The copies take void*: struct packet is packed (runtime/packet.h), these copy whole aligned
+// slots.
+
 // One move per 8-byte word, none merged: the code stock LuaJIT emits for a 64-byte copy.
-void copy_words8(packet* to, const packet* from) {
+void copy_words8(void* to, const void* from) {
   auto* d = reinterpret_cast<volatile uint64_t*>(to);
   const auto* s = reinterpret_cast<const uint64_t*>(from);
   for (int i = 0; i < 8; ++i) d[i] = s[i];
 }
 
-void copy_sse16(packet* to, const packet* from) {
+void copy_sse16(void* to, const void* from) {
   auto* d = reinterpret_cast<__m128i*>(to);
   const auto* s = reinterpret_cast<const __m128i*>(from);
   for (int i = 0; i < 4; ++i) _mm_storeu_si128(d + i, _mm_loadu_si128(s + i));
 }
 
-__attribute__((target("avx2"))) void copy_avx32(packet* to, const packet* from) {
+__attribute__((target("avx2"))) void copy_avx32(void* to, const void* from) {
   auto* d = reinterpret_cast<__m256i*>(to);
   const auto* s = reinterpret_cast<const __m256i*>(from);
   for (int i = 0; i < 2; ++i) _mm256_storeu_si256(d + i, _mm256_loadu_si256(s + i));
   _mm256_zeroupper();  // as compiled Lua does after a 32-byte copy
 }
 
-__attribute__((target("avx512f"))) void copy_avx64(packet* to, const packet* from) {
+__attribute__((target("avx512f"))) void copy_avx64(void* to, const void* from) {
   _mm512_storeu_si512(to, _mm512_loadu_si512(from));
   _mm256_zeroupper();
 }
 
-template <void (*Copy)(packet*, const packet*)>
+template <void (*Copy)(void*, const void*)>
 packet* clone(const packet* p) {
   packet* c = pop();
   Copy(c, p);
@@ -95,7 +98,7 @@ struct Graph {
 
 // One breath: Source's pull, then Tee's and Sink's pushes, each followed by the engine's link
 // syncs.
-template <void (*Copy)(packet*, const packet*)>
+template <void (*Copy)(void*, const void*)>
 uint32_t breathe(Graph& g) {
   const uint32_t n = std::min(kPullPackets, LINK_RING_SIZE - link_nreadable(g.source_tee));
   for (uint32_t i = 0; i < n; ++i) link_transmit(g.source_tee, clone<Copy>(g.template_packet));
@@ -116,7 +119,7 @@ uint32_t breathe(Graph& g) {
 }
 
 // Mpps of Source packets over npackets.
-template <void (*Copy)(packet*, const packet*)>
+template <void (*Copy)(void*, const void*)>
 double run(double npackets) {
   Graph g;
   for (int i = 0; i < 1000; ++i) breathe<Copy>(g);  // warm the pool and caches

@@ -25,8 +25,15 @@ function M.new ()
    return C.snabb_link_new()
 end
 
+-- nil would reach C as a NULL link and crash the process (found by config_fuzz); anything else
+-- that is not a link, the FFI refuses with an error.
+local function check_link (r, what)
+   if r == nil then error(what .. ": no link (nil)", 3) end
+end
+
 -- Frees the link and the packets still in it.
 function M.free (r)
+   check_link(r, "link.free")
    C.snabb_link_delete(r)
 end
 
@@ -66,6 +73,7 @@ function M.full (r) return tobit(r.write - r.read) == SIZE end
 
 -- The link's counters, brought up to date (struct link_stats).
 function M.stats (r)
+   check_link(r, "link.stats")
    C.snabb_link_sync(r)
    return r.stats
 end
@@ -97,6 +105,16 @@ function M.selftest ()
       assert(s.rxbytes == rxbytes + 80 * round)
    end
    M.free(r)
+   -- A receive from an empty link returns NULL (the caller's bug); freeing the link then frees
+   -- nothing more (it freed NULL packets, a crash).
+   r = M.new()
+   assert(M.receive(r) == nil)
+   M.free(r)
+   -- nil is an error in the caller's terms, not a NULL link in C (a crash).
+   for _, f in ipairs({"stats", "free"}) do
+      local ok, err = pcall(M[f], nil)
+      assert(not ok and err:match("link%." .. f .. ": no link %(nil%)"), tostring(err))
+   end
    print("selftest: core.link ok")
 end
 

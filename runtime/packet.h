@@ -28,8 +28,12 @@ enum {
 
 /* A packet is a header followed by its payload. prepend/shiftleft move the header within its slot
    instead of moving the payload; headroom (masked with PACKET_HEADROOM_MASK) records how far the
-   header sits from the slot start. */
-struct packet {
+   header sits from the slot start. A shift by an odd number of bytes puts the header at an odd
+   address, so the struct is packed (alignment 1): C++ may then read it there (unpacked, that was
+   undefined behaviour, and UBSan reported each misaligned load), and on x86 its loads and stores
+   are the same instructions as before. LuaJIT ignores alignment when it compiles field access:
+   basic1's three loop traces have the same IR and machine code (509, 324, 960 bytes) either way. */
+struct __attribute__((packed)) packet {
   uint16_t length;
   uint16_t headroom;
   uint8_t data[PACKET_PAYLOAD_SIZE];

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/link.h"
+
 namespace snabb::runtime {
 namespace {
 
@@ -126,6 +128,35 @@ TEST(PacketTest, FreeAfterPrependRestoresCanonicalPointer) {
 
 TEST(PacketTest, FreeAfterShiftleftRestoresCanonicalPointer) {
   for (int k : {1, 14, 64, int{PACKET_HEADROOM}}) ExpectFreeOfMovedHeaderRestoresCanonical(k);
+}
+
+// Lua's shiftleft/shiftright/prepend move the header by any number of bytes, odd ones too; every
+// C++ reader of a header (timestamps, the slot, link entries, free) must then work at the odd
+// address. Under UBSan (make check-sanitize) this failed with "member access within misaligned
+// address ... for type 'struct packet'" until the struct was packed.
+TEST(PacketTest, HeaderShiftedByOddBytesIsReadableFromCxx) {
+  Link* l = snabb_link_new();
+  for (int shift : {1, 3, 7, 13, -1, -3, -255, int{PACKET_HEADROOM} - 1}) {
+    SCOPED_TRACE("header moved by " + std::to_string(shift) + " bytes");
+    packet* p = packet_allocate();
+    p->length = 300;
+    auto* moved = reinterpret_cast<packet*>(reinterpret_cast<uint8_t*>(p) + shift);
+    moved->headroom = static_cast<uint16_t>(PACKET_HEADROOM + shift);
+    moved->length = static_cast<uint16_t>(300 - shift);
+    packet_set_timestamp(moved, 1234567890123456789ull);
+    uint64_t ns = 0;
+    EXPECT_TRUE(packet_timestamp(moved, &ns));
+    EXPECT_EQ(ns, 1234567890123456789ull);
+    EXPECT_EQ(packet_slot(moved), reinterpret_cast<uint8_t*>(p) - PACKET_HEADROOM);
+    link_transmit(l, moved);
+    packet* received = link_receive(l);
+    EXPECT_EQ(received, moved);
+    EXPECT_EQ(received->length, 300 - shift);
+    packet_free(received);
+    EXPECT_EQ(packet_allocate(), p);  // back at its canonical place
+    packet_free(p);
+  }
+  snabb_link_delete(l);
 }
 
 // Lua allocates by popping the extern "C" free list directly; both sides must agree on it.

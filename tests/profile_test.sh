@@ -21,7 +21,10 @@ done
 cat >"$tmp/check.lua" <<'LUA'
 local r = require("dkjson").decode(io.open(arg[1]):read("*a"))
 assert(r.samples >= 500, "samples: " .. r.samples)
-assert(r.in_apps >= 0.95, ("only %.1f%% of samples in apps"):format(100 * r.in_apps))
+-- Under a sanitizer (make check-sanitize) the engine's C++ is instrumented and the apps' Lua is
+-- not, so the engine takes a larger share: 84.9% in apps measured under ASan.
+local min_in_apps = os.getenv("SNABB_SANITIZER") and 0.75 or 0.95
+assert(r.in_apps >= min_in_apps, ("only %.1f%% of samples in apps"):format(100 * r.in_apps))
 local names = {}
 for _, a in ipairs(r.apps) do names[a.name] = a end
 assert(names.fwd and names.bench_source and names.bench_sink, "apps")

@@ -4,7 +4,7 @@ packet.set_max_packets(4000)
 local Hoarder = {}
 function Hoarder:new () return setmetatable({kept = {}}, {__index = Hoarder}) end
 function Hoarder:pull ()
-   for _ = 1, 100 do table.insert(self.kept, packet.allocate()) end
+   for _ = 1, 5000 do table.insert(self.kept, packet.allocate()) end -- more than the pool: fails in the first pull
 end
 local c = config.new()
 config.app(c, "hoarder", Hoarder)
