@@ -101,15 +101,22 @@ TEST(PacketTest, ReuseIsLifo) {
   packet_free(c);
 }
 
-// A header moved by prepend (towards the slot start) or shiftleft (away from it) must go back to
-// the free list at its canonical place, and be fresh when allocated again.
-void ExpectFreeOfMovedHeaderRestoresCanonical(int shift) {
-  SCOPED_TRACE("header moved by " + std::to_string(shift) + " bytes");
-  packet* p = packet_allocate();
+// The header of a 300-byte packet p moved by `shift` bytes, as prepend (shift < 0) or shiftleft
+// (shift > 0) move it.
+packet* moved_header(packet* p, int shift) {
   p->length = 300;
   auto* moved = reinterpret_cast<packet*>(reinterpret_cast<uint8_t*>(p) + shift);
   moved->headroom = static_cast<uint16_t>(PACKET_HEADROOM + shift);
   moved->length = static_cast<uint16_t>(300 - shift);
+  return moved;
+}
+
+// A moved header must go back to the free list at its canonical place, and be fresh when
+// allocated again.
+void ExpectFreeOfMovedHeaderRestoresCanonical(int shift) {
+  SCOPED_TRACE("header moved by " + std::to_string(shift) + " bytes");
+  packet* p = packet_allocate();
+  packet* moved = moved_header(p, shift);
   const int64_t before = nfree();
   packet_free(moved);
   packet_freelist* fl = snabb_packet_freelist();
@@ -139,10 +146,7 @@ TEST(PacketTest, HeaderShiftedByOddBytesIsReadableFromCxx) {
   for (int shift : {1, 3, 7, 13, -1, -3, -255, int{PACKET_HEADROOM} - 1}) {
     SCOPED_TRACE("header moved by " + std::to_string(shift) + " bytes");
     packet* p = packet_allocate();
-    p->length = 300;
-    auto* moved = reinterpret_cast<packet*>(reinterpret_cast<uint8_t*>(p) + shift);
-    moved->headroom = static_cast<uint16_t>(PACKET_HEADROOM + shift);
-    moved->length = static_cast<uint16_t>(300 - shift);
+    packet* moved = moved_header(p, shift);
     packet_set_timestamp(moved, 1234567890123456789ull);
     uint64_t ns = 0;
     EXPECT_TRUE(packet_timestamp(moved, &ns));
