@@ -280,33 +280,22 @@ void init(const char* args, int64_t mbufs_arg, LogCapture& log) {
   pool = mp;
 }
 
-uint16_t open_port(const std::string& spec, uint16_t rxqs, uint16_t txqs, uint16_t ring, bool rss,
-                   LogCapture& log) {
-  if (!pool) throw std::runtime_error("dpdk: not initialised");
-  const std::string name = spec.substr(0, spec.find(','));
-  uint16_t port;
-  if (rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) {
-    const bool vdev = name.rfind("net_", 0) == 0 || name.rfind("eth_", 0) == 0;
-    const int rc =
-        vdev ? rte_vdev_init(name.c_str(),
-                             spec.size() > name.size() ? spec.c_str() + name.size() + 1 : "")
-             : rte_dev_probe(spec.c_str());
-    if (rc != 0 || rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) {
-      std::string known;
-      uint16_t id;
-      RTE_ETH_FOREACH_DEV(id) {
-        char n[RTE_ETH_NAME_MAX_LEN];
-        if (rte_eth_dev_get_name_by_port(id, n) == 0)
-          known += (known.empty() ? "" : ", ") + std::string(n);
-      }
-      // rte_vdev_init's code says nothing (-1 for an unknown driver and for options the driver
-      // refuses, which net_null and net_pcap do without a log line).
-      std::string why = cause(vdev && (rc == -1 || rc == 1) ? 0 : rc, log);
-      if (vdev && log.errors().empty()) why = "an unknown driver, or options it does not take";
-      throw std::runtime_error("dpdk: no port '" + spec + "' (" + why +
-                               "); ports: " + (known.empty() ? "none" : known));
-    }
-  }
+// Stops and closes a port (its queues give their mbufs back to the pool); a virtual device goes
+// too, so that a later config can create it again.
+void close_port(uint16_t port) {
+  held[port] = 0;
+  char name[RTE_ETH_NAME_MAX_LEN] = "";
+  rte_eth_dev_get_name_by_port(port, name);
+  rte_eth_dev_stop(port);
+  rte_eth_dev_close(port);
+  if (std::strncmp(name, "net_", 4) == 0 || std::strncmp(name, "eth_", 4) == 0)
+    rte_vdev_uninit(name);
+}
+
+// Sets an open port up for rxqs/txqs queues of `ring` descriptors, after checking what the device
+// and the mbuf pool allow.
+uint16_t setup_port(uint16_t port, const std::string& spec, uint16_t rxqs, uint16_t txqs,
+                    uint16_t ring, bool rss, LogCapture& log) {
   rte_eth_dev_info info{};
   if (int rc = rte_eth_dev_info_get(port, &info); rc != 0) {
     throw std::runtime_error("dpdk: " + spec + ": " + cause(rc, log));
@@ -367,6 +356,46 @@ uint16_t open_port(const std::string& spec, uint16_t rxqs, uint16_t txqs, uint16
   tx_copied[port] = 0;
   held[port] = needed;
   return port;
+}
+
+// The port `spec` names, created (virtual devices) or probed when it is not there yet, then set
+// up. A device created here and refused (too many queues, too few mbufs, ...) is closed again:
+// net_pcap had opened its capture files (LeakSanitizer).
+uint16_t open_port(const std::string& spec, uint16_t rxqs, uint16_t txqs, uint16_t ring, bool rss,
+                   LogCapture& log) {
+  if (!pool) throw std::runtime_error("dpdk: not initialised");
+  const std::string name = spec.substr(0, spec.find(','));
+  uint16_t port;
+  bool created = false;
+  if (rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) {
+    const bool vdev = name.rfind("net_", 0) == 0 || name.rfind("eth_", 0) == 0;
+    const int rc =
+        vdev ? rte_vdev_init(name.c_str(),
+                             spec.size() > name.size() ? spec.c_str() + name.size() + 1 : "")
+             : rte_dev_probe(spec.c_str());
+    if (rc != 0 || rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) {
+      std::string known;
+      uint16_t id;
+      RTE_ETH_FOREACH_DEV(id) {
+        char n[RTE_ETH_NAME_MAX_LEN];
+        if (rte_eth_dev_get_name_by_port(id, n) == 0)
+          known += (known.empty() ? "" : ", ") + std::string(n);
+      }
+      // rte_vdev_init's code says nothing (-1 for an unknown driver and for options the driver
+      // refuses, which net_null and net_pcap do without a log line).
+      std::string why = cause(vdev && (rc == -1 || rc == 1) ? 0 : rc, log);
+      if (vdev && log.errors().empty()) why = "an unknown driver, or options it does not take";
+      throw std::runtime_error("dpdk: no port '" + spec + "' (" + why +
+                               "); ports: " + (known.empty() ? "none" : known));
+    }
+    created = true;
+  }
+  try {
+    return setup_port(port, spec, rxqs, txqs, ring, rss, log);
+  } catch (...) {
+    if (created) close_port(port);
+    throw;
+  }
 }
 
 // Copies an ordinary slot's packet into an mbuf (nullptr when the pool is empty).
@@ -509,16 +538,7 @@ int snabb_dpdk_link_up(uint16_t port) {
   return rte_eth_link_get_nowait(port, &l) == 0 && l.link_status == RTE_ETH_LINK_UP;
 }
 
-void snabb_dpdk_port_close(uint16_t port) {
-  held[port] = 0;
-  char name[RTE_ETH_NAME_MAX_LEN] = "";
-  rte_eth_dev_get_name_by_port(port, name);
-  rte_eth_dev_stop(port);
-  rte_eth_dev_close(port);  // its queues give their mbufs back to the pool
-  // A virtual device goes too, so that a later config can create it again.
-  if (std::strncmp(name, "net_", 4) == 0 || std::strncmp(name, "eth_", 4) == 0)
-    rte_vdev_uninit(name);
-}
+void snabb_dpdk_port_close(uint16_t port) { close_port(port); }
 
 uint32_t snabb_dpdk_mbufs(void) { return pool ? pool->size : 0; }
 uint32_t snabb_dpdk_mbufs_free(void) { return pool ? rte_mempool_avail_count(pool) : 0; }
