@@ -118,7 +118,7 @@ constexpr int kMaxTrace = 8192;  // above jit/policy.lua's maxtrace (8000)
 // never reads freed memory. An entry is invalid while end == 0: it is rewritten in that state.
 struct TraceLines {
   volatile uintptr_t start = 0, end = 0;
-  char lines[200] = {};
+  char lines[512] = {};  // longer lists are cut (paths are shortened in jit/safety.lua)
 };
 std::array<std::unique_ptr<TraceLines>, kMaxTrace> traces;
 

@@ -36,7 +36,10 @@ local function lines_of (rec)
       local first, last = a.currentline or 0, b.currentline or 0
       if first > last then first, last = last, first end
       if last > 0 then
+         -- A long path (Bazel's sandboxes give 200-character ones) keeps its end, so that the
+         -- line numbers still fit the C side's buffer.
          local source = (a.source or "?"):gsub("^@", "")
+         if #source > 80 then source = "..." .. source:sub(-77) end
          local part = (first == last or first == 0) and ("%s:%d"):format(source, last)
                                                     or ("%s:%d-%d"):format(source, first, last)
          if not seen[part] then seen[part] = true; parts[#parts+1] = part end

@@ -450,7 +450,9 @@ TEST(BreathHistogram, BucketsCoverEveryCountInOrder) {
     ASSERT_GT(limit, lower) << i;
     EXPECT_EQ(breath_bucket(lower), i);
     EXPECT_EQ(breath_bucket(limit - 1), i);
-    if (i >= 8) EXPECT_LE(limit - lower, (lower + 7) / 8) << i;
+    if (i >= 8) {
+      EXPECT_LE(limit - lower, (lower + 7) / 8) << i;
+    }
     lower = limit;
   }
   EXPECT_LT(breath_bucket(UINT64_MAX), ENGINE_BREATH_BUCKETS);
