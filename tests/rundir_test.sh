@@ -44,6 +44,7 @@ wait_for() {
   done
   return 1
 }
+export -f wait_for # also for as_root.sh, below
 
 # (a) The attacker makes the victim's base directory first. Old code used it: once the victim's run
 # directory appeared in it, the attacker put its own in its place, with apps.json.tmp a link to the
@@ -94,14 +95,6 @@ s=$1 work=$2
 fail() { echo "FAIL: $*"; exit 1; }
 trap 'jobs -p | xargs -r kill -9 2>/dev/null || true' EXIT
 attacker() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
-wait_for() {
-  for _ in $(seq 300); do
-    [ -e "$1" ] && return 0
-    kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
 base=/var/run/snabb
 mount -t tmpfs -o mode=0777 none /run/snabb
 
