@@ -114,13 +114,19 @@ end
 -- PcapWriter: writes what arrives on its input. Argument: a file name, or {file = ..., nanosecond =
 -- true} for nanosecond timestamps (default: microseconds, as tcpdump writes). Packets carry their
 -- capture timestamp when they have one (from PcapReader); others are stamped when written.
+-- A process's first PcapWriter on a file starts it afresh; a later one on the same file (the
+-- engine restarting a writer whose write failed, a reconfiguration) adds to it, so that what was
+-- captured is never lost.
 local PcapWriter = {inputs = {"input"}, outputs = {},
                     config = {file = FILE, nanosecond = {type = "boolean", default = false}}}
 M.PcapWriter = PcapWriter
+local written_files = {} -- files this process's PcapWriters have started
 
 function PcapWriter:new (conf)
-   local w = C.snabb_pcap_writer_open(conf.file, conf.nanosecond and 1 or 0, errbuf, ERRLEN)
+   local append = written_files[conf.file] and 1 or 0
+   local w = C.snabb_pcap_writer_open(conf.file, conf.nanosecond and 1 or 0, append, errbuf, ERRLEN)
    if w == nil then error(ffi.string(errbuf), 0) end
+   written_files[conf.file] = true
    return setmetatable({writer = w, file = conf.file, written = 0}, {__index = PcapWriter})
 end
 
@@ -372,6 +378,32 @@ function M.selftest ()
    assert(table.concat(wire_lengths(out), " ") == snapped, table.concat(wire_lengths(out), " "))
    assert(table.concat(wire_lengths(out_b), " ") == snapped, table.concat(wire_lengths(out_b), " "))
    os.remove(out); os.remove(out_b)
+
+   -- A writer started again on a file of this process (a restart after a failed write, a
+   -- reconfiguration) adds to it: nothing captured is lost. Another format is refused, untouched.
+   local function write_v4 ()
+      c = config.new()
+      config.app(c, "reader", PcapReader, data .. "v4.pcap")
+      config.app(c, "writer", PcapWriter, out)
+      config.link(c, "reader.output -> writer.input")
+      engine.configure(c)
+      run_until(function () return engine.app_table.reader.done end)
+      engine.main({duration = 0.01})
+      engine.configure(config.new())
+   end
+   local function records_in (path)
+      local r, p, count = open_reader(path), packet.allocate(), 0
+      while C.snabb_pcap_reader_next(r, p, errbuf, ERRLEN) == 1 do count = count + 1 end
+      free(p); close_reader(r)
+      return count
+   end
+   write_v4()
+   write_v4()
+   assert(records_in(out) == 86, ("a restarted writer kept %d of 86 records"):format(records_in(out)))
+   local ok_ns, err_ns = pcall(PcapWriter.new, PcapWriter, {file = out, nanosecond = true})
+   assert(not ok_ns and err_ns:match("not appended to: it is not a pcap file of nanosecond"), err_ns)
+   assert(records_in(out) == 86)
+   os.remove(out)
 
    -- An app that cannot start is retried every restart_delay, for ever: each attempt gives back
    -- what it took (Replay loaded every packet before refusing its arguments; PcapReader kept the

@@ -162,14 +162,30 @@ int write_all(int fd, const uint8_t* data, size_t n, size_t* written) {
 
 }  // namespace
 
-PcapFileWriter::PcapFileWriter(std::string path, bool nanosecond)
+PcapFileWriter::PcapFileWriter(std::string path, bool nanosecond, bool append)
     : path_(std::move(path)), nanosecond_(nanosecond), buffer_(kWriteBuffer) {
-  fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
+  fd_.reset(::open(path_.c_str(), (append ? O_RDWR : O_WRONLY | O_TRUNC) | O_CREAT | O_CLOEXEC,
+                   0666));  // (append reads the header)
   if (fd_.get() < 0) fail("", errno);
   // The file header libpcap writes: magic (in our byte order), version 2.4, time zone 0, sigfigs
   // 0, snapshot length, link type Ethernet.
   const uint32_t header[6] = {
       nanosecond ? 0xa1b23c4du : 0xa1b2c3d4u, 2 | (4u << 16), 0, 0, kSnaplen, DLT_EN10MB};
+  struct stat st {};
+  if (append && fstat(fd_.get(), &st) == 0 && st.st_size >= static_cast<off_t>(sizeof header)) {
+    // Only whole records were ever written (flush), so the file ends at a record boundary.
+    uint32_t old[6];
+    if (pread(fd_.get(), old, sizeof old, 0) != sizeof old || old[0] != header[0] ||
+        old[5] != header[5]) {
+      fd_.reset();
+      throw std::runtime_error(path_ + ": not appended to: it is not a pcap file of " +
+                               (nanosecond ? "nanosecond" : "microsecond") +
+                               " timestamps and Ethernet frames as this writer makes");
+    }
+    size_ = static_cast<size_t>(lseek(fd_.get(), 0, SEEK_END));
+    return;
+  }
+  if (append && ftruncate(fd_.get(), 0) != 0) fail("", errno);
   if (const int error =
           write_all(fd_.get(), reinterpret_cast<const uint8_t*>(header), sizeof header, &size_)) {
     fail("write failed: ", error);
@@ -271,10 +287,10 @@ uint64_t snabb_pcap_reader_bytes(snabb_pcap_reader* r) { return r->bytes(); }
 
 void snabb_pcap_reader_close(snabb_pcap_reader* r) { std::unique_ptr<snabb_pcap_reader> owned(r); }
 
-snabb_pcap_writer* snabb_pcap_writer_open(const char* path, int nanosecond, char* err,
+snabb_pcap_writer* snabb_pcap_writer_open(const char* path, int nanosecond, int append, char* err,
                                           size_t errlen) {
   return with_error(err, errlen, static_cast<snabb_pcap_writer*>(nullptr), [&] {
-    return std::make_unique<snabb_pcap_writer>(path, nanosecond != 0).release();
+    return std::make_unique<snabb_pcap_writer>(path, nanosecond != 0, append != 0).release();
   });
 }
 

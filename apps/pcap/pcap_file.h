@@ -27,9 +27,10 @@ uint64_t snabb_pcap_reader_records(struct snabb_pcap_reader* r);
 uint64_t snabb_pcap_reader_bytes(struct snabb_pcap_reader* r);
 void snabb_pcap_reader_close(struct snabb_pcap_reader* r);
 
-/* Creates (truncates) a pcap file; NULL with a message in err. */
-struct snabb_pcap_writer* snabb_pcap_writer_open(const char* path, int nanosecond, char* err,
-                                                 size_t errlen);
+/* Creates (truncates) a pcap file, or with append != 0 adds to one of the same format (a file
+   that does not exist yet or holds no header is started afresh); NULL with a message in err. */
+struct snabb_pcap_writer* snabb_pcap_writer_open(const char* path, int nanosecond, int append,
+                                                 char* err, size_t errlen);
 /* Appends p (buffered; written out whole records at a time). Packets without a timestamp get
    now_ns; a snapped record keeps its wire length. A failed write is reported by the next flush or
    close, and nothing more is written until then. */
@@ -107,7 +108,7 @@ class PcapFileReader {
 // tcpdump calls truncated. Records are buffered and handed to write(2) whole.
 class PcapFileWriter {
  public:
-  PcapFileWriter(std::string path, bool nanosecond);
+  PcapFileWriter(std::string path, bool nanosecond, bool append = false);
   void write(packet* p, uint64_t now_ns);
   void flush();
   void close();

@@ -83,7 +83,7 @@ function M.generate (opts)
    -- Payload: byte k is (k + seed) mod 256, the same for every packet.
    local payload = ffi.new("uint8_t[?]", MAX_SIZE)
    for k = 0, MAX_SIZE - 1 do payload[k] = (k + seed) % 256 end
-   local w = C.snabb_pcap_writer_open(opts.file, 0, errbuf, ERRLEN)
+   local w = C.snabb_pcap_writer_open(opts.file, 0, 0, errbuf, ERRLEN)
    if w == nil then error(ffi.string(errbuf), 0) end
    local bytes, bits = 0, 0
    for seq = 0, opts.packets - 1 do
