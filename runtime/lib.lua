@@ -158,6 +158,35 @@ function M.comma_value (n)
    return sign .. digits:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "")
 end
 
+-- A text table whose columns are as wide as their widest cell (header included), two spaces
+-- apart: rows are lists of cells (strings or numbers, written with tostring); `right` says which
+-- columns (by index) are right-aligned, as numbers are. Widths count UTF-8 characters, not bytes.
+function M.table_text (header, rows, right)
+   right = right or {}
+   local width = {}
+   local function measure (row)
+      for i, cell in ipairs(row) do
+         local n = #tostring(cell):gsub("[\128-\191]", "")
+         width[i] = math.max(width[i] or 0, n)
+      end
+   end
+   measure(header)
+   for _, row in ipairs(rows) do measure(row) end
+   local lines = {}
+   local function line (row)
+      local cells = {}
+      for i, cell in ipairs(row) do
+         local s = tostring(cell)
+         local pad = (" "):rep(width[i] - #s:gsub("[\128-\191]", ""))
+         cells[i] = right[i] and pad .. s or (i < #row and s .. pad or s)
+      end
+      lines[#lines+1] = table.concat(cells, "  ")
+   end
+   line(header)
+   for _, row in ipairs(rows) do line(row) end
+   return table.concat(lines, "\n") .. "\n"
+end
+
 function M.selftest ()
    print("selftest: core.lib")
    local conf = M.parse({size = 64}, {size = {default = 60}, name = {default = "x"}})
@@ -203,6 +232,8 @@ function M.selftest ()
    assert(throttled())
    assert(M.hexdump("\0\1\255") == "0000  00 01 ff")
    assert(M.comma_value(1234567) == "1,234,567" and M.comma_value(12) == "12")
+   assert(M.table_text({"app", "µs"}, {{"a_long_name", 1.5}, {"b", 12}}, {[2] = true}) ==
+          "app           µs\na_long_name  1.5\nb             12\n")
    print("selftest: core.lib ok")
 end
 
