@@ -53,6 +53,34 @@ local function run_script (path, args)
    return tonumber(result) or 0
 end
 
+local function usage_error (message)
+   io.stderr:write("snabb: ", message, "\n")
+   return 2
+end
+
+-- -jCMD[=ARG,...] as luajit takes it: -jon, -joff, -jflush, or a jit.* module's start(ARG, ...)
+-- (-jdump=+rs,out.txt, -jv, -jp). Returns a message when CMD is not one.
+function M.jit_command (command)
+   local cmd, opt = command:match("^([^=]*)=?(.*)$")
+   local values = {}
+   for value in opt:gmatch("[^,]+") do values[#values+1] = value end
+   if cmd == "on" or cmd == "off" or cmd == "flush" then jit[cmd]() return end
+   local ok, module = pcall(require, "jit." .. cmd)
+   if cmd == "" or not cmd:match("^[%w_]+$") or not ok or type(module) ~= "table" or not module.start then
+      return ("-j%s: no such LuaJIT command (-jon, -joff, -jflush, -jdump[=OPTS[,FILE]], "
+              .. "-jv[=FILE], -jp[=OPTS[,FILE]])"):format(command)
+   end
+   module.start(unpack(values))
+end
+
+-- -O[LEVEL|FLAGS] as luajit takes it: jit.opt.start with the comma-separated values.
+function M.jit_optimise (flags)
+   local values = {}
+   for value in flags:gmatch("[^,]+") do values[#values+1] = value end
+   local ok, err = pcall(jit.opt.start, unpack(values))
+   if not ok then return ("-O%s: %s"):format(flags, tostring(err):gsub("^.-:%d+: ", "")) end
+end
+
 -- Returns the process's exit status. Errors are printed as one message, without a Lua traceback
 -- unless in debug mode, --debug or SNABB_DEBUG set (script errors keep theirs: they point into the
 -- user's code). A run stopped by a signal other than SIGINT or SIGTERM exits with 128 + its number.
@@ -69,9 +97,23 @@ function M.main (...)
    local ok, status = xpcall(function ()
       -- snabb -a FILE / -p FILE ...: a JIT auditlog (jit/AUDITLOG.md) or a vmprofile
       -- (jit/vmprofile.h) of whatever the rest runs.
-      while name == "-a" or name == "--auditlog" or name == "-p" or name == "--vmprofile" do
-         local file = table.remove(args, 1) or error(name .. ": missing FILE", 0)
-         if name:match("^%-%-?a") then require("jit.auditlog").open(file) else require("jit.vmprofile").open(file) end
+      -- -jCMD / -OFLAGS: LuaJIT's own options (luajit -jdump, -jv, -O3), for what the rest runs.
+      while name and (name:match("^%-[apjO]") or name == "--auditlog" or name == "--vmprofile") do
+         local option = name
+         if name == "-a" or name == "--auditlog" or name == "-p" or name == "--vmprofile" then
+            local file = table.remove(args, 1)
+            if not file then
+               return usage_error(("%s needs a FILE (snabb %s FILE COMMAND ...)"):format(name, name))
+            end
+            if name:match("^%-%-?a") then require("jit.auditlog").open(file) else require("jit.vmprofile").open(file) end
+         elseif name:match("^%-j") or name:match("^%-O") then
+            local value = name:sub(3)
+            if value == "" then value = table.remove(args, 1) or "" end
+            local problem = (name:match("^%-j") and M.jit_command or M.jit_optimise)(value)
+            if problem then return usage_error(problem) end
+         else
+            return usage_error(("unknown option '%s' (snabb help for usage)"):format(option))
+         end
          name = table.remove(args, 1)
       end
       if name == nil or name == "help" or name == "--help" or name == "-h" then
@@ -89,16 +131,18 @@ function M.main (...)
             return require(c.module).run(args) or 0
          end
       end
-      io.stderr:write(("snabb: unknown command '%s'\n\n"):format(name))
-      usage(io.stderr)
-      return 2
+      if name:match("^%-") then return usage_error(("unknown option '%s' (snabb help for usage)"):format(name)) end
+      return usage_error(("unknown command '%s' (snabb help for the commands)"):format(name))
    end, function (err)
       return debug_mode and debug.traceback(err, 2) or err
    end)
    -- A graph still configured (a script that never stopped it, a run that failed) is stopped, so
    -- its apps close their files and its links are freed (LeakSanitizer reported them).
    pcall(require("core.engine").stop)
-   if not ok then
+   if not ok and require("programs.cli").failure(status) then -- a usage error found late
+      io.stderr:write(("snabb %s: %s\n"):format(name, require("programs.cli").failure(status)))
+      return 2
+   elseif not ok then
       io.stderr:write(("snabb: %s\n"):format(tostring(status)))
       return 1
    end
