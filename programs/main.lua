@@ -25,7 +25,9 @@ local function usage (out)
              "       snabb -p FILE ...          the same, sampling where time goes into FILE (a vmprofile)\n" ..
              "       snabb --debug ...          the same in debug mode (also SNABB_DEBUG=1): packet.free\n" ..
              "                                  refuses packets freed twice; errors show Lua tracebacks\n\nCommands:\n")
-   for _, c in ipairs(commands) do out:write(("  %-10s %s\n"):format(c.name, c.summary)) end
+   local rows = {}
+   for _, c in ipairs(commands) do rows[#rows+1] = {"  " .. c.name, c.summary} end
+   out:write(require("core.lib").table_text(rows[1], {unpack(rows, 2)}))
 end
 
 -- Snabb's globals, so configs and scripts written for Snabb run as they are.

@@ -281,6 +281,17 @@ function M.run (args)
    end
    local problem = pcap.check_capture(opts.pcap)
    if problem then cli.usage_error(p, "--pcap " .. problem) return 2 end
+   for _, option in ipairs({"json", "html"}) do -- not a report that cannot be written after the run
+      local path = opts[option] ~= "-" and opts[option]
+      if path then
+         local existed = io.open(path)
+         if existed then existed:close() end
+         local f, err = io.open(path, "a")
+         if not f then cli.usage_error(p, ("--%s %s"):format(option, err)) return 2 end
+         f:close()
+         if not existed then os.remove(path) end
+      end
+   end
    require("jit.safety").apply_options(opts)
    local result = observe.run(opts, "snabb bench " .. opts.config, function () return M.bench(opts) end)
    if opts.json then

@@ -247,11 +247,13 @@ function M.print (r, out)
          if (a.states[s] or 0) >= 0.001 then parts[#parts+1] = ("%s %s"):format(STATE_WORDS[s], percent(a.states[s])) end
       end
       if #parts > 0 then out:write("  time: " .. table.concat(parts, ", ") .. "\n") end
+      local rows = {}
       for i = 1, math.min(5, #a.traces) do
          local t = a.traces[i]
-         out:write(("  trace %-4d %6s  %s%s\n"):format(t.trace, percent(t.share), t.span,
-            t.parent and t.parent > 0 and (" (side trace of %d)"):format(t.parent) or ""))
+         rows[i] = {"  trace " .. t.trace, percent(t.share), t.span ..
+                    (t.parent and t.parent > 0 and (" (side trace of %d)"):format(t.parent) or "")}
       end
+      if #rows > 0 then out:write(lib.table_text(rows[1], {unpack(rows, 2)}, {[2] = true})) end
       for i = 1, math.min(5, #a.aborts) do
          local ab = a.aborts[i]
          out:write(("  abort %s: %s (%d time%s)\n"):format(ab.where, ab.reason, ab.count, ab.count == 1 and "" or "s"))
@@ -269,7 +271,9 @@ function M.run (args)
    p:flag("--json", "print the report as JSON")
    local opts = cli.parse(p, args)
    if not opts then return 2 end
-   local report = M.report(M.load(M.find_dir(opts.target)))
+   local ok, dir = pcall(M.find_dir, opts.target)
+   if not ok then cli.usage_error(p, dir) return 2 end
+   local report = M.report(M.load(dir))
    if opts.json then
       io.stdout:write(json.encode(report, {indent = true}), "\n")
    else
