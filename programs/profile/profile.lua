@@ -271,9 +271,7 @@ function M.run (args)
    p:flag("--json", "print the report as JSON")
    local opts = cli.parse(p, args)
    if not opts then return 2 end
-   local ok, dir = pcall(M.find_dir, opts.target)
-   if not ok then cli.usage_error(p, dir) return 2 end
-   local report = M.report(M.load(dir))
+   local report = M.report(M.load(M.find_dir(opts.target)))
    if opts.json then
       io.stdout:write(json.encode(report, {indent = true}), "\n")
    else
