@@ -215,7 +215,8 @@ usage "^snabb selftest: module 'programs\.main' has no selftest\(\) \(modules wi
 # the graph is built, each in its own words.
 printf 'error("the config was loaded")\n' >"$tmp/loads.lua"
 usage "^snabb bench: --pcap nope\.pcap: No such file or directory$" "$snabb" bench "$tmp/loads.lua" --pcap nope.pcap
-usage "^snabb bench: --pcap .*cli_test\.sh: not a pcap or pcapng file" "$snabb" bench "$tmp/loads.lua" --pcap "$0"
+usage "^snabb bench: --pcap .*two_apps\.lua: not a pcap or pcapng file" "$snabb" bench "$tmp/loads.lua" \
+  --pcap "$configs/two_apps.lua"
 usage "^snabb bench: --pcap .*configs: is a directory$" "$snabb" bench "$tmp/loads.lua" --pcap "$configs"
 usage "^snabb bench: --pcap .*empty\.pcap: no packets to replay$" "$snabb" bench "$tmp/loads.lua" \
   --pcap "$configs/../data/pcap/empty.pcap"
