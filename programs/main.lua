@@ -23,6 +23,8 @@ local function usage (out)
    out:write("Usage: snabb COMMAND [ARGS...]\n       snabb FILE.lua [ARGS...]   run a Lua script with the snabb API\n" ..
              "       snabb -a FILE ...          the same, logging JIT events to FILE (snabb auditlog reads it)\n" ..
              "       snabb -p FILE ...          the same, sampling where time goes into FILE (a vmprofile)\n" ..
+             "       snabb -jdump[=OPTS] ...    the same with LuaJIT's -j and -O options, as luajit takes them\n" ..
+             "                                  (-jdump, -jv, -jbc, -jon, -joff, -jflush, -O3, -Ohotloop=N)\n" ..
              "       snabb --debug ...          the same in debug mode (also SNABB_DEBUG=1): packet.free\n" ..
              "                                  refuses packets freed twice; errors show Lua tracebacks\n\nCommands:\n")
    local rows = {}
@@ -91,6 +93,7 @@ function M.main (...)
    local safety = require("jit.safety")
    safety.install()
    local name = table.remove(args, 1)
+   local options = name ~= nil and name:match("^%-") -- (as "snabb --debug", "snabb -a FILE")
    local debug_mode = os.getenv("SNABB_DEBUG") ~= nil and os.getenv("SNABB_DEBUG") ~= ""
    if name == "--debug" then debug_mode, name = true, table.remove(args, 1) end
    -- Before any module takes packet.free into a local.
@@ -118,7 +121,9 @@ function M.main (...)
          end
          name = table.remove(args, 1)
       end
-      if name == nil or name == "help" or name == "--help" or name == "-h" then
+      if name == nil and options then
+         return usage_error("missing COMMAND or FILE.lua after the options (snabb help for usage)")
+      elseif name == nil or name == "help" or name == "--help" or name == "-h" then
          usage(name and io.stdout or io.stderr)
          return name and 0 or 2
       elseif name == "version" or name == "--version" then

@@ -202,6 +202,8 @@ usage "^snabb: unknown command 'frobnicate' \(snabb help for the commands\)$" "$
 usage "^snabb: unknown option '-x' \(snabb help for usage\)$" "$snabb" -x
 usage "^snabb: -a needs a FILE \(snabb -a FILE COMMAND ...\)$" "$snabb" -a
 usage "^snabb: -p needs a FILE \(snabb -p FILE COMMAND ...\)$" "$snabb" -p
+usage "^snabb: missing COMMAND or FILE\.lua after the options \(snabb help for usage\)$" "$snabb" -a "$tmp/a.log"
+usage "^snabb: missing COMMAND or FILE\.lua after the options \(snabb help for usage\)$" "$snabb" --debug
 expect 1 "^snabb auditlog: .*configs: Is a directory$" "$snabb" auditlog "$configs"
 # selftest: its help lists the modules that have one; a module that is not there, or has none.
 out=$("$snabb" selftest --help) || { echo "FAIL: selftest --help exited $?"; failures=$((failures + 1)); }
