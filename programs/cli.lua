@@ -10,10 +10,10 @@ local SHAPE = {"^unknown option", "^missing ", "requires an? ", "requires %d", "
                "can not be used together", "must be used", "does not take arguments",
                "^malformed argument", "must be one of"}
 
--- Prints the one line of a usage error to stderr: "snabb CMD: message", with "(snabb CMD --help
--- for usage)" after argparse's messages about the command line's shape. command: a parser (its
--- name) or the command's name ("snabb run").
-function M.usage_error (command, message)
+-- The one line of a usage error: "snabb CMD: message", with "(snabb CMD --help for usage)" after
+-- argparse's messages about the command line's shape. command: a parser (its name) or the
+-- command's name ("snabb run").
+function M.usage_line (command, message)
    local name = type(command) == "table" and command._name or command
    -- "option '--pcap' must be used 1 time": argparse's words for a required option left out.
    message = message:gsub("^option ('[^']+') must be used 1 time$", "missing option %1")
@@ -23,7 +23,12 @@ function M.usage_error (command, message)
          break
       end
    end
-   io.stderr:write(("%s: %s\n"):format(name, message))
+   return ("%s: %s"):format(name, message)
+end
+
+-- Prints it to stderr.
+function M.usage_error (command, message)
+   io.stderr:write(M.usage_line(command, message), "\n")
 end
 
 -- A usage error found after the options were parsed (an option that does not fit the config, a
@@ -158,6 +163,15 @@ function M.selftest ()
    assert(err and err:match("unknown option '%-x'"), err)
    _, err = parse("-xd", "1", "-5")
    assert(err and err:match("unknown option '%-x'"), err)
+   -- Usage errors: one line; argparse's complaints about the shape point to --help, the
+   -- converters' (which name the option and what it allows) do not.
+   assert(M.usage_line(p, "unknown option '-x'") == "snabb x: unknown option '-x' (snabb x --help for usage)")
+   assert(M.usage_line("snabb bench", "option '--pcap' must be used 1 time") ==
+          "snabb bench: missing option '--pcap' (snabb bench --help for usage)")
+   _, err = parse("--loops", "0")
+   assert(M.usage_line(p, err) == "snabb x: " .. err and not err:match("\n"), M.usage_line(p, err))
+   local ok, e = pcall(M.fail, "--in x.y: no app 'x'")
+   assert(not ok and M.failure(e) == "--in x.y: no app 'x'" and M.failure("other") == nil)
    print("selftest: programs.cli ok")
 end
 

@@ -146,8 +146,9 @@ function M.main (...)
    -- A graph still configured (a script that never stopped it, a run that failed) is stopped, so
    -- its apps close their files and its links are freed (LeakSanitizer reported them).
    pcall(require("core.engine").stop)
-   if not ok and require("programs.cli").failure(status) then -- a usage error found late
-      io.stderr:write(("snabb %s: %s\n"):format(name, require("programs.cli").failure(status)))
+   local cli = require("programs.cli")
+   if not ok and cli.failure(status) then -- a usage error found after parsing (cli.fail)
+      cli.usage_error("snabb " .. name, cli.failure(status))
       return 2
    elseif not ok then
       io.stderr:write(("snabb: %s\n"):format(tostring(status)))
