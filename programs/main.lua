@@ -63,16 +63,17 @@ local function usage_error (message)
 end
 
 -- -jCMD[=ARG,...] as luajit takes it: -jon, -joff, -jflush, or a jit.* module's start(ARG, ...)
--- (-jdump=+rs,out.txt, -jv, -jp). Returns a message when CMD is not one.
+-- (-jdump=+rs,out.txt, -jv, -jbc). Returns a message when CMD is not one.
 function M.jit_command (command)
    local cmd, opt = command:match("^([^=]*)=?(.*)$")
    local values = {}
    for value in opt:gmatch("[^,]+") do values[#values+1] = value end
    if cmd == "on" or cmd == "off" or cmd == "flush" then jit[cmd]() return end
-   local ok, module = pcall(require, "jit." .. cmd)
-   if cmd == "" or not cmd:match("^[%w_]+$") or not ok or type(module) ~= "table" or not module.start then
-      return ("-j%s: no such LuaJIT command (-jon, -joff, -jflush, -jdump[=OPTS[,FILE]], "
-              .. "-jv[=FILE], -jp[=OPTS[,FILE]])"):format(command)
+   local ok, module = false, nil
+   if cmd:match("^[%w_]+$") then ok, module = pcall(require, "jit." .. cmd) end
+   if not ok or type(module) ~= "table" or not module.start then
+      return ("-j%s: no such LuaJIT command (-jdump[=OPTS[,FILE]], -jv[=FILE], -jbc[=FILE], -jon, "
+              .. "-joff, -jflush)"):format(command)
    end
    module.start(unpack(values))
 end
