@@ -257,6 +257,12 @@ out=$("$snabb" -jv -O3 "$tmp/loop.lua" 2>&1) && grep -q "^\[TRACE   1 loop.lua:2
 "$snabb" -jdump=+i,"$tmp/dump.txt" -a "$tmp/loop.log" "$tmp/loop.lua" &&
   grep -q "^---- TRACE 1 IR" "$tmp/dump.txt" && "$snabb" auditlog "$tmp/loop.log" | grep -q "TRACE 1 start .*loop.lua:2" ||
   { echo "FAIL: -jdump=+i,FILE with -a: $(head -3 "$tmp/dump.txt")"; failures=$((failures + 1)); }
+# A copy the JIT makes with vector registers (vector-copies.patch): jit.dump names their IR type,
+# also in colour (+A), where LuaJIT's own failed.
+printf 'local ffi = require("ffi")\nlocal a, b = ffi.new("uint8_t[64]"), ffi.new("uint8_t[64]")\n' >"$tmp/copy.lua"
+printf 'for _ = 1, 1000 do ffi.copy(a, b, 64) end\n' >>"$tmp/copy.lua"
+"$snabb" -jdump=+iA,"$tmp/copy.txt" "$tmp/copy.lua" 2>"$tmp/copy.err" && grep -qE "[xy]mm XLOAD" "$tmp/copy.txt" ||
+  { echo "FAIL: -jdump of a vector copy: $(cat "$tmp/copy.err")"; failures=$((failures + 1)); }
 usage "^snabb: -jnope: no such LuaJIT command" "$snabb" -jnope "$tmp/loop.lua"
 usage "^snabb: -Ofoo: unknown or malformed optimization flag 'foo'$" "$snabb" -Ofoo "$tmp/loop.lua"
 
