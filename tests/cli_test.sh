@@ -232,6 +232,9 @@ usage "^snabb bench: --in fwd\.nosuch: app 'fwd' has no input port 'nosuch' \(it
   "$snabb" bench "$fwd" --pcap "$v4" --in fwd.nosuch
 usage "^snabb bench: --out fwd\.input: app 'fwd' has no output port 'input' \(it has: output\)$" \
   "$snabb" bench "$fwd" --pcap "$v4" --out fwd.input
+printf 'local A = {inputs = {"rx"}, outputs = {"tx"}}\nfunction A:new () return setmetatable({}, {__index = A}) end\n' >"$tmp/rx.lua"
+printf 'local c = config.new()\nconfig.app(c, "a", A)\nreturn c\n' >>"$tmp/rx.lua"
+usage "^snabb bench: the default --in a\.input: app 'a' has no input port 'input' \(it has: rx\)$" "$snabb" bench "$tmp/rx.lua" --pcap "$v4"
 usage "^snabb bench: cannot tell where packets enter the graph: apps a, b all qualify; say it with --in APP\.PORT$" \
   "$snabb" bench "$configs/two_apps.lua" --pcap "$v4"
 

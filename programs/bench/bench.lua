@@ -89,6 +89,7 @@ end
 
 -- The ports where the capture enters and packets leave, as "app.port".
 function M.endpoints (c, inport, outport)
+   local given = {["--in"] = inport ~= nil, ["--out"] = outport ~= nil}
    local fed, feeding = count_links(c)
    if not inport then
       inport = only_app(c, function (name) return not fed[name] end, "enter the graph", "--in") .. ".input"
@@ -112,8 +113,9 @@ function M.endpoints (c, inport, outport)
          local found = false
          for _, name in ipairs(ports) do found = found or name == port end
          if not found then
-            cli.fail(("%s %s: app '%s' has no %s port '%s' (it has: %s)"):format(option, spec, app,
-               direction, port, #ports > 0 and table.concat(ports, ", ") or "none"))
+            cli.fail(("%s%s %s: app '%s' has no %s port '%s' (it has: %s)"):format(
+               given[option] and "" or "the default ", option, spec, app, direction, port,
+               #ports > 0 and table.concat(ports, ", ") or "none"))
          end
       end
    end
