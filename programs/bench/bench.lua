@@ -98,7 +98,8 @@ function M.endpoints (c, inport, outport)
       outport = only_app(c, function (name) return not feeding[name] end, "leave the graph", "--out") .. ".output"
    end
    -- As config.check would say it, but of the option rather than of a line of bench.lua.
-   for option, spec in pairs({["--in"] = inport, ["--out"] = outport}) do
+   for _, endpoint in ipairs({{"--in", inport}, {"--out", outport}}) do
+      local option, spec = endpoint[1], endpoint[2]
       local app, port = spec:match("^([^.]*)%.(.*)$")
       local direction = option == "--in" and "input" or "output"
       if not c.apps[app] then
