@@ -24,3 +24,15 @@ const EmbeddedModule* find_embedded_module(std::string_view name) {
 }
 
 }  // namespace snabb::jit
+
+extern "C" const char* snabb_embedded_module(int index, const unsigned char** bytecode,
+                                             size_t* size) {
+  for (const auto& [name, module] : snabb::jit::registry()) {
+    if (index-- == 0) {
+      *bytecode = module.bytecode;
+      *size = module.size;
+      return module.name;
+    }
+  }
+  return nullptr;
+}

@@ -1,6 +1,10 @@
 -- jit.events: JIT events for several listeners. LuaJIT keeps one handler per event (jit.attach(f,
--- "trace") replaces the previous one), so the auditlog and vmprofile subscribe here instead.
+-- "trace") replaces the previous one), so the auditlog and vmprofile subscribe here, and jit.attach
+-- itself is replaced by one that subscribes (jit.dump, jit.v or a script's handler no longer
+-- silences the auditlog, nor it them).
 local M = {}
+
+local attach = jit.attach
 
 -- Lua code that runs inside a JIT event handler must not be compiled code: a trace exit there
 -- would clobber the JIT's own state (LuaJIT crashes). So the JIT is off for this module.
@@ -28,7 +32,7 @@ function M.subscribe (event, f)
    listeners[event] = list
    if not dispatchers[event] then
       dispatchers[event] = dispatcher(event)
-      jit.attach(dispatchers[event], event)
+      attach(dispatchers[event], event)
    end
 end
 
@@ -39,9 +43,16 @@ function M.unsubscribe (event, f)
    end
    listeners[event] = list
    if #list == 0 and dispatchers[event] then
-      jit.attach(dispatchers[event]) -- detaches it
+      attach(dispatchers[event]) -- detaches it
       dispatchers[event] = nil
    end
+end
+
+-- jit.attach(f, event) subscribes f; jit.attach(f) unsubscribes it from every event, as LuaJIT's
+-- detaches it.
+jit.attach = function (f, event) -- luacheck: ignore 122 (jit.attach is LuaJIT's to replace)
+   if event then return M.subscribe(event, f) end
+   for e in pairs(listeners) do M.unsubscribe(e, f) end
 end
 
 return M

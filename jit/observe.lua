@@ -247,7 +247,10 @@ function M.add_options (parser)
                     .. "(default: a temporary one, /var/run/snabb/PID or $TMPDIR/snabb-UID/PID)")
       :argname("DIR")
    parser:option("--group", "let group NAME read the run directory (default: only you)")
-      :argname("NAME")
+      :argname("NAME"):convert(function (name) -- a usage error, before anything runs
+         if C.snabb_rundir_gid(name) >= 0 then return name end
+         return nil, rundir_error("--group")
+      end)
    parser:flag("--no-auditlog", "do not log JIT events")
    parser:flag("--no-vmprofile", "do not sample where the time goes")
 end

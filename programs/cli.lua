@@ -4,9 +4,45 @@ local lib = require("core.lib")
 
 local M = {}
 
--- Prints "snabb CMD: problem" and the usage to stderr.
-function M.usage_error (parser, message)
-   io.stderr:write(("%s: %s\n\n%s\n"):format(parser._name, message, parser:get_usage()))
+-- argparse's own messages about the command line's shape (not our converters' about a value):
+-- they get a pointer to the usage. Patterns of argparse 0.7's messages.
+local SHAPE = {"^unknown option", "^missing ", "requires an? ", "requires %d", "^too many arguments",
+               "can not be used together", "must be used", "does not take arguments",
+               "^malformed argument", "must be one of"}
+
+-- The one line of a usage error: "snabb CMD: message", with "(snabb CMD --help for usage)" after
+-- argparse's messages about the command line's shape. command: a parser (its name) or the
+-- command's name ("snabb run").
+function M.usage_line (command, message)
+   local name = type(command) == "table" and command._name or command
+   -- "option '--pcap' must be used 1 time": argparse's words for a required option left out.
+   message = message:gsub("^option ('[^']+') must be used 1 time$", "missing option %1")
+   for _, pattern in ipairs(SHAPE) do
+      if message:match(pattern) then
+         message = ("%s (%s --help for usage)"):format(message, name)
+         break
+      end
+   end
+   return ("%s: %s"):format(name, message)
+end
+
+-- Prints it to stderr.
+function M.usage_error (command, message)
+   io.stderr:write(M.usage_line(command, message), "\n")
+end
+
+-- A usage error found after the options were parsed (an option that does not fit the config, a
+-- capture that cannot be read): raised, so that it leaves whatever runs (a run directory is
+-- removed), and programs.main prints it as usage_error does and exits 2.
+local Usage = {__tostring = function (e) return e.usage end}
+
+function M.fail (message)
+   error(setmetatable({usage = message}, Usage), 0)
+end
+
+-- The message of an error raised by fail, or nil for any other error.
+function M.failure (e)
+   return getmetatable(e) == Usage and e.usage or nil
 end
 
 -- argparse takes "-1" for an option of its own ("unknown option '-1'"). A value that reads as a
@@ -127,6 +163,15 @@ function M.selftest ()
    assert(err and err:match("unknown option '%-x'"), err)
    _, err = parse("-xd", "1", "-5")
    assert(err and err:match("unknown option '%-x'"), err)
+   -- Usage errors: one line; argparse's complaints about the shape point to --help, the
+   -- converters' (which name the option and what it allows) do not.
+   assert(M.usage_line(p, "unknown option '-x'") == "snabb x: unknown option '-x' (snabb x --help for usage)")
+   assert(M.usage_line("snabb bench", "option '--pcap' must be used 1 time") ==
+          "snabb bench: missing option '--pcap' (snabb bench --help for usage)")
+   _, err = parse("--loops", "0")
+   assert(M.usage_line(p, err) == "snabb x: " .. err and not err:match("\n"), M.usage_line(p, err))
+   local ok, e = pcall(M.fail, "--in x.y: no app 'x'")
+   assert(not ok and M.failure(e) == "--in x.y: no app 'x'" and M.failure("other") == nil)
    print("selftest: programs.cli ok")
 end
 

@@ -23,9 +23,13 @@ local function usage (out)
    out:write("Usage: snabb COMMAND [ARGS...]\n       snabb FILE.lua [ARGS...]   run a Lua script with the snabb API\n" ..
              "       snabb -a FILE ...          the same, logging JIT events to FILE (snabb auditlog reads it)\n" ..
              "       snabb -p FILE ...          the same, sampling where time goes into FILE (a vmprofile)\n" ..
+             "       snabb -jdump[=OPTS] ...    the same with LuaJIT's -j and -O options, as luajit takes them\n" ..
+             "                                  (-jdump, -jv, -jbc, -jon, -joff, -jflush, -O3, -Ohotloop=N)\n" ..
              "       snabb --debug ...          the same in debug mode (also SNABB_DEBUG=1): packet.free\n" ..
              "                                  refuses packets freed twice; errors show Lua tracebacks\n\nCommands:\n")
-   for _, c in ipairs(commands) do out:write(("  %-10s %s\n"):format(c.name, c.summary)) end
+   local rows = {}
+   for _, c in ipairs(commands) do rows[#rows+1] = {"  " .. c.name, c.summary} end
+   out:write(require("core.lib").table_text(rows[1], {unpack(rows, 2)}))
 end
 
 -- Snabb's globals, so configs and scripts written for Snabb run as they are.
@@ -53,6 +57,35 @@ local function run_script (path, args)
    return tonumber(result) or 0
 end
 
+local function usage_error (message)
+   io.stderr:write("snabb: ", message, "\n")
+   return 2
+end
+
+-- -jCMD[=ARG,...] as luajit takes it: -jon, -joff, -jflush, or a jit.* module's start(ARG, ...)
+-- (-jdump=+rs,out.txt, -jv, -jbc). Returns a message when CMD is not one.
+function M.jit_command (command)
+   local cmd, opt = command:match("^([^=]*)=?(.*)$")
+   local values = {}
+   for value in opt:gmatch("[^,]+") do values[#values+1] = value end
+   if cmd == "on" or cmd == "off" or cmd == "flush" then jit[cmd]() return end
+   local ok, module = false, nil
+   if cmd:match("^[%w_]+$") then ok, module = pcall(require, "jit." .. cmd) end
+   if not ok or type(module) ~= "table" or not module.start then
+      return ("-j%s: no such LuaJIT command (-jdump[=OPTS[,FILE]], -jv[=FILE], -jbc[=FILE], -jon, "
+              .. "-joff, -jflush)"):format(command)
+   end
+   module.start(unpack(values))
+end
+
+-- -O[LEVEL|FLAGS] as luajit takes it: jit.opt.start with the comma-separated values.
+function M.jit_optimise (flags)
+   local values = {}
+   for value in flags:gmatch("[^,]+") do values[#values+1] = value end
+   local ok, err = pcall(jit.opt.start, unpack(values))
+   if not ok then return ("-O%s: %s"):format(flags, tostring(err):gsub("^.-:%d+: ", "")) end
+end
+
 -- Returns the process's exit status. Errors are printed as one message, without a Lua traceback
 -- unless in debug mode, --debug or SNABB_DEBUG set (script errors keep theirs: they point into the
 -- user's code). A run stopped by a signal other than SIGINT or SIGTERM exits with 128 + its number.
@@ -61,6 +94,7 @@ function M.main (...)
    local safety = require("jit.safety")
    safety.install()
    local name = table.remove(args, 1)
+   local options = name ~= nil and name:match("^%-") -- (as "snabb --debug", "snabb -a FILE")
    local debug_mode = os.getenv("SNABB_DEBUG") ~= nil and os.getenv("SNABB_DEBUG") ~= ""
    if name == "--debug" then debug_mode, name = true, table.remove(args, 1) end
    -- Before any module takes packet.free into a local.
@@ -69,12 +103,28 @@ function M.main (...)
    local ok, status = xpcall(function ()
       -- snabb -a FILE / -p FILE ...: a JIT auditlog (jit/AUDITLOG.md) or a vmprofile
       -- (jit/vmprofile.h) of whatever the rest runs.
-      while name == "-a" or name == "--auditlog" or name == "-p" or name == "--vmprofile" do
-         local file = table.remove(args, 1) or error(name .. ": missing FILE", 0)
-         if name:match("^%-%-?a") then require("jit.auditlog").open(file) else require("jit.vmprofile").open(file) end
+      -- -jCMD / -OFLAGS: LuaJIT's own options (luajit -jdump, -jv, -O3), for what the rest runs.
+      while name and (name:match("^%-[apjO]") or name == "--auditlog" or name == "--vmprofile") do
+         local option = name
+         if name == "-a" or name == "--auditlog" or name == "-p" or name == "--vmprofile" then
+            local file = table.remove(args, 1)
+            if not file then
+               return usage_error(("%s needs a FILE (snabb %s FILE COMMAND ...)"):format(name, name))
+            end
+            if name:match("^%-%-?a") then require("jit.auditlog").open(file) else require("jit.vmprofile").open(file) end
+         elseif name:match("^%-j") or name:match("^%-O") then
+            local value = name:sub(3)
+            if value == "" then value = table.remove(args, 1) or "" end
+            local problem = (name:match("^%-j") and M.jit_command or M.jit_optimise)(value)
+            if problem then return usage_error(problem) end
+         else
+            return usage_error(("unknown option '%s' (snabb help for usage)"):format(option))
+         end
          name = table.remove(args, 1)
       end
-      if name == nil or name == "help" or name == "--help" or name == "-h" then
+      if name == nil and options then
+         return usage_error("missing COMMAND or FILE.lua after the options (snabb help for usage)")
+      elseif name == nil or name == "help" or name == "--help" or name == "-h" then
          usage(name and io.stdout or io.stderr)
          return name and 0 or 2
       elseif name == "version" or name == "--version" then
@@ -89,16 +139,19 @@ function M.main (...)
             return require(c.module).run(args) or 0
          end
       end
-      io.stderr:write(("snabb: unknown command '%s'\n\n"):format(name))
-      usage(io.stderr)
-      return 2
+      if name:match("^%-") then return usage_error(("unknown option '%s' (snabb help for usage)"):format(name)) end
+      return usage_error(("unknown command '%s' (snabb help for the commands)"):format(name))
    end, function (err)
       return debug_mode and debug.traceback(err, 2) or err
    end)
    -- A graph still configured (a script that never stopped it, a run that failed) is stopped, so
    -- its apps close their files and its links are freed (LeakSanitizer reported them).
    pcall(require("core.engine").stop)
-   if not ok then
+   local cli = require("programs.cli")
+   if not ok and cli.failure(status) then -- a usage error found after parsing (cli.fail)
+      cli.usage_error("snabb " .. name, cli.failure(status))
+      return 2
+   elseif not ok then
       io.stderr:write(("snabb: %s\n"):format(tostring(status)))
       return 1
    end

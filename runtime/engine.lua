@@ -513,18 +513,19 @@ function M.report (options) -- luacheck: ignore options (Snabb's signature; no o
    local out = io.stdout
    local cv = lib.comma_value
    local engine_cycles = tonumber(C.snabb_engine_stats().cycles)
-   out:write(("%-16s %-18s %14s %14s %10s %8s %7s\n"):format(
-      "app", "class", "packets in", "packets out", "cycles/pkt", "share", "errors"))
+   local rows = {}
    for _, a in ipairs(M.app_stats()) do
-      out:write(("%-16s %-18s %14s %14s %10.1f %7.1f%% %7d\n"):format(
-         a.name, a.class, cv(a.packets_in), cv(a.packets_out), a.cycles_per_packet,
-         engine_cycles > 0 and 100 * a.cycles / engine_cycles or 0, a.errors))
+      rows[#rows+1] = {a.name, a.class, cv(a.packets_in), cv(a.packets_out), ("%.1f"):format(a.cycles_per_packet),
+                       ("%.1f%%"):format(engine_cycles > 0 and 100 * a.cycles / engine_cycles or 0), a.errors}
    end
-   out:write(("\n%-34s %14s %14s %10s %8s\n"):format("link", "txpackets", "rxpackets", "txdrop", "queued"))
+   out:write(lib.table_text({"app", "class", "packets in", "packets out", "cycles/pkt", "share", "errors"},
+                            rows, {[3] = true, [4] = true, [5] = true, [6] = true, [7] = true}))
+   rows = {}
    for _, l in ipairs(M.link_stats()) do
-      out:write(("%-34s %14s %14s %10s %8d\n"):format(
-         l.link, cv(l.txpackets), cv(l.rxpackets), cv(l.txdrop), l.queued))
+      rows[#rows+1] = {l.link, cv(l.txpackets), cv(l.rxpackets), cv(l.txdrop), l.queued}
    end
+   out:write("\n", lib.table_text({"link", "txpackets", "rxpackets", "txdrop", "queued"}, rows,
+                                  {[2] = true, [3] = true, [4] = true, [5] = true}))
    -- Then what apps have to say for themselves (drivers: device counters, link state).
    local first = true
    for _, name in ipairs(sorted_keys(apps)) do

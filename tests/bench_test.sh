@@ -39,11 +39,12 @@ expect_error() { # expect_error STATUS TEXT ARGS...
   grep -q -- "$text" "$tmp/err.txt" || fail "bench $*: message: $(cat "$tmp/err.txt")"
 }
 expect_error 2 "missing option '--pcap'" "$forward"
-expect_error 1 "missing.pcap: No such file" "$forward" --pcap "$tmp/missing.pcap"
-expect_error 1 "empty.pcap: no packets to replay" "$forward" --pcap "$data/empty.pcap"
-expect_error 1 "link type LINUX_SLL2" "$forward" --pcap "$data/loopback-sll.pcap"
+# Usage errors (exit 2), found before the config loads (tests/cli_test.sh has more).
+expect_error 2 "^snabb bench: --pcap .*missing.pcap: No such file" "$forward" --pcap "$tmp/missing.pcap"
+expect_error 2 "^snabb bench: --pcap .*empty.pcap: no packets to replay" "$forward" --pcap "$data/empty.pcap"
+expect_error 2 "^snabb bench: --pcap .*link type LINUX_SLL2" "$forward" --pcap "$data/loopback-sll.pcap"
 expect_error 2 "--rate must be a number > 0 of Mpps or a rate with its unit" "$forward" --pcap "$data/v4.pcap" --rate fast
-expect_error 1 "cannot tell where packets enter the graph: apps a, b all qualify; say it with --in" \
+expect_error 2 "cannot tell where packets enter the graph: apps a, b all qualify; say it with --in" \
   "$here/configs/two_apps.lua" --pcap "$data/v4.pcap"
-expect_error 1 "app 'fwd' has no input port 'nope'" "$forward" --pcap "$data/v4.pcap" --in fwd.nope
+expect_error 2 "^snabb bench: --in fwd.nope: app 'fwd' has no input port 'nope'" "$forward" --pcap "$data/v4.pcap" --in fwd.nope
 echo "bench_test: OK"

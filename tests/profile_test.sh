@@ -2,7 +2,7 @@
 # End-to-end: the run directory a run leaves (--rundir) and `snabb profile` on it: per-app figures,
 # at least 95% of samples in named apps, traces with source spans; a warning naming the line that
 # keeps an app out of the JIT; a live process by PID, and not a dead one; clear errors for bad
-# targets.
+# targets; a --rundir found by PID; a vmprofile file written by snabb -p.
 set -euo pipefail
 snabb=$1
 here=$(dirname "$0")
@@ -80,4 +80,38 @@ status=0
 status=0
 "$snabb" profile "$tmp" >/dev/null 2>"$tmp/err.txt" || status=$?
 [ "$status" -eq 1 ] && grep -q "not a run directory" "$tmp/err.txt" || fail "bad dir: $(cat "$tmp/err.txt")"
+
+# A live process by PID finds its --rundir, relative to its working directory (it looked only in
+# the default place).
+abs() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
+basic=$(abs "$here/../examples/basic.lua") snabb_path=$(abs "$snabb")
+(cd "$tmp" && exec "$snabb_path" run "$basic" --duration 3 --rundir rel-rundir >/dev/null) &
+pid=$!
+for _ in $(seq 100); do [ -e "$tmp/rel-rundir/apps.json" ] && break; sleep 0.1; done
+sleep 1
+"$snabb" profile "$pid" >"$tmp/rundir.txt" || fail "profile of pid $pid with --rundir"
+grep -q "^snabb profile: $tmp/rel-rundir (snabb run .*basic.lua, pid $pid)" "$tmp/rundir.txt" &&
+  grep -q "^app tee" "$tmp/rundir.txt" || fail "--rundir by pid: $(cat "$tmp/rundir.txt")"
+wait "$pid"
+
+# snabb -p FILE writes a vmprofile that snabb profile FILE reads (it said "not a run directory"),
+# with the traces' lines from the same run's auditlog (snabb -a).
+cat >"$tmp/spin.lua" <<'LUA'
+local function spin (n) local x = 0 for i = 1, n do x = bit.bxor(x, i * 7) end return x end
+local deadline = os.clock() + 1
+while os.clock() < deadline do spin(1e5) end
+LUA
+"$snabb" -a "$tmp/spin.log" -p "$tmp/spin.vmprofile" "$tmp/spin.lua"
+"$snabb" profile "$tmp/spin.vmprofile" >"$tmp/spin.txt" || fail "profile of a vmprofile file"
+grep -qE "^snabb profile: .*spin.vmprofile \(zone spin, [0-9,]+ samples at 1000 Hz\)$" "$tmp/spin.txt" &&
+  grep -qE "^  time: compiled loop [0-9.]+%" "$tmp/spin.txt" && grep -qE "^  trace [0-9]+ +[0-9.]+%  \?$" "$tmp/spin.txt" ||
+  fail "vmprofile file: $(cat "$tmp/spin.txt")"
+"$snabb" profile "$tmp/spin.vmprofile" --auditlog "$tmp/spin.log" --json >"$tmp/spin.json"
+cat >"$tmp/check_spin.lua" <<'LUA'
+local r = require("dkjson").decode(io.open(arg[1]):read("*a"))
+assert(r.samples >= 500 and r.hz == 1000, "samples: " .. r.samples)
+assert(r.states.loop > 0.5, ("compiled loop: %.2f"):format(r.states.loop))
+assert(r.traces[1].span:match("spin.lua:1"), "hottest trace: " .. r.traces[1].span)
+LUA
+"$snabb" "$tmp/check_spin.lua" "$tmp/spin.json" || fail "vmprofile file with its auditlog: $(cat "$tmp/spin.json")"
 echo "profile_test: OK"

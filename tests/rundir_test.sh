@@ -143,7 +143,7 @@ attacker "$s" profile "$pid" >/dev/null 2>&1 && fail "(c) nobody profiles a --gr
 wait "$pid"
 status=0
 "$s" run "$work/basic.lua" --group no-such-group >/dev/null 2>"$work/g.err" || status=$?
-[ "$status" = 1 ] && grep -q "^snabb: --group: no group named no-such-group" "$work/g.err" ||
+[ "$status" = 2 ] && grep -qx "snabb run: --group: no group named no-such-group" "$work/g.err" ||
   fail "--group no-such-group: $status $(cat "$work/g.err")"
 
 # Stale: a SIGKILLed run leaves its directory; profile refuses it, also once its PID is another

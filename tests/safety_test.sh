@@ -94,7 +94,7 @@ done
 
 status=0
 "$snabb" run "$here/configs/endless_loop.lua" compiled --watchdog soon 2>"$tmp/err.txt" || status=$?
-[ $status -eq 1 ] && [ "$(cat "$tmp/err.txt")" = "snabb: --watchdog: 'soon' is not a number of seconds from 0 (off) to 1000000" ] ||
+[ $status -eq 2 ] && [ "$(cat "$tmp/err.txt")" = "snabb run: --watchdog must be a number of seconds from 0 (off) to 1,000,000, got 'soon'" ] ||
   fail "--watchdog soon: exit status $status: $(cat "$tmp/err.txt")"
 
 # Two SIGINTs end a stuck process (the watchdog off), naming the app and where it is.

@@ -47,6 +47,16 @@ local function close_reader (r)
    C.snabb_pcap_reader_close(ffi.gc(r, nil))
 end
 
+-- Why `file` cannot be replayed (a message naming it), or nil when it can: for a program to refuse
+-- it before it builds a graph (Replay's new says the same).
+function M.check_capture (file)
+   local ok, reader = pcall(open_reader, file)
+   if not ok then return reader end
+   local records = C.snabb_pcap_reader_records(reader)
+   close_reader(reader)
+   if records == 0 then return ("%s: no packets to replay"):format(file) end
+end
+
 -- Bits a frame of `length` bytes (as captured: no FCS) takes on an Ethernet wire: the frame padded
 -- to 60 bytes, FCS 4, preamble and start delimiter 8, inter-frame gap 12.
 function M.wire_bits (length)

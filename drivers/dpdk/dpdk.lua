@@ -118,7 +118,9 @@ function DpdkPort:report ()
    local x, names = self:xstats(), {}
    for name, value in pairs(x) do if value ~= 0 then names[#names+1] = name end end
    table.sort(names)
-   for _, name in ipairs(names) do print(("  %-40s %d"):format(name, x[name])) end
+   local rows = {}
+   for i, name in ipairs(names) do rows[i] = {"  " .. name, x[name]} end
+   if #rows > 0 then io.stdout:write(lib.table_text(rows[1], {unpack(rows, 2)}, {[2] = true})) end
 end
 
 function DpdkPort:stop ()

@@ -91,8 +91,9 @@ end
 function M.decode (path)
    local f, err = io.open(path, "rb")
    if not f then error(err, 0) end
-   local data = f:read("*a")
+   local data, read_err = f:read("*a")
    f:close()
+   if not data then error(("%s: %s"):format(path, read_err), 0) end -- a directory
    if data:sub(1, #auditlog.magic) ~= auditlog.magic then
       error(("%s: not a snabb JIT auditlog (no %s header)"):format(path, auditlog.magic), 0)
    elseif #data < 16 then

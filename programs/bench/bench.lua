@@ -82,13 +82,14 @@ local function only_app (c, test, what, option)
    end
    table.sort(found)
    if #found == 1 then return found[1] end
-   error(("cannot tell where packets %s: %s; say it with %s APP.PORT"):format(
+   cli.fail(("cannot tell where packets %s: %s; say it with %s APP.PORT"):format(
       what, #found == 0 and "every app is linked on that side"
-                         or "apps " .. table.concat(found, ", ") .. " all qualify", option), 0)
+                         or "apps " .. table.concat(found, ", ") .. " all qualify", option))
 end
 
 -- The ports where the capture enters and packets leave, as "app.port".
 function M.endpoints (c, inport, outport)
+   local given = {["--in"] = inport ~= nil, ["--out"] = outport ~= nil}
    local fed, feeding = count_links(c)
    if not inport then
       inport = only_app(c, function (name) return not fed[name] end, "enter the graph", "--in") .. ".input"
@@ -96,9 +97,27 @@ function M.endpoints (c, inport, outport)
    if not outport then
       outport = only_app(c, function (name) return not feeding[name] end, "leave the graph", "--out") .. ".output"
    end
-   for option, spec in pairs({["--in"] = inport, ["--out"] = outport}) do
-      if not spec:match("^[%a_][%w_]*%.[%a_][%w_]*$") then
-         error(("%s: expected APP.PORT, got '%s'"):format(option, spec), 0)
+   -- As config.check would say it, but of the option rather than of a line of bench.lua.
+   for _, endpoint in ipairs({{"--in", inport}, {"--out", outport}}) do
+      local option, spec = endpoint[1], endpoint[2]
+      local app, port = spec:match("^([^.]*)%.(.*)$")
+      local direction = option == "--in" and "input" or "output"
+      if not c.apps[app] then
+         local names = {}
+         for name in pairs(c.apps) do names[#names+1] = name end
+         table.sort(names)
+         cli.fail(("%s %s: the config has no app '%s' (its apps: %s)"):format(
+            option, spec, app, table.concat(names, ", ")))
+      end
+      local ports = c.apps[app].class[direction .. "s"]
+      if type(ports) == "table" then
+         local found = false
+         for _, name in ipairs(ports) do found = found or name == port end
+         if not found then
+            cli.fail(("%s%s %s: app '%s' has no %s port '%s' (it has: %s)"):format(
+               given[option] and "" or "the default ", option, spec, app, direction, port,
+               #ports > 0 and table.concat(ports, ", ") or "none"))
+         end
       end
    end
    return inport, outport
@@ -255,6 +274,27 @@ function M.run (args)
    local p = parser()
    local opts = cli.parse(p, args)
    if not opts then return 2 end
+   -- Usage errors before anything loads: then a run's last words are never about its graph.
+   for _, option in ipairs({"in", "out"}) do
+      if opts[option] and not opts[option]:match("^[%a_][%w_]*%.[%a_][%w_]*$") then
+         cli.usage_error(p, ("--%s must be APP.PORT (an app of the config and its port), got '%s'")
+            :format(option, opts[option]))
+         return 2
+      end
+   end
+   local problem = pcap.check_capture(opts.pcap)
+   if problem then cli.usage_error(p, "--pcap " .. problem) return 2 end
+   for _, option in ipairs({"json", "html"}) do -- not a report that cannot be written after the run
+      local path = opts[option] ~= "-" and opts[option]
+      if path then
+         local existed = io.open(path)
+         if existed then existed:close() end
+         local f, err = io.open(path, "a")
+         if not f then cli.usage_error(p, ("--%s %s"):format(option, err)) return 2 end
+         f:close()
+         if not existed then os.remove(path) end
+      end
+   end
    require("jit.safety").apply_options(opts)
    local result = observe.run(opts, "snabb bench " .. opts.config, function () return M.bench(opts) end)
    if opts.json then

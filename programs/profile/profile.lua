@@ -62,10 +62,35 @@ local function owner (pid)
    return tonumber(uid)
 end
 
--- The run directory of live process pid: one in a base directory (jit.observe) named PID or
--- PID-N whose lock that very process holds (jit/rundir.h). A directory left by a dead process,
--- whose PID may now be another's, is never taken for it.
+ffi.cdef("int64_t readlink(const char *path, char *buf, size_t size);")
+
+-- The --rundir DIR process pid was started with, from its command line (/proc/PID/cmdline: there
+-- as long as the process is, nothing to leave behind; a relative DIR is from its working
+-- directory), or nil.
+local function cmdline_rundir (pid)
+   local f = io.open(("/proc/%d/cmdline"):format(pid))
+   if not f then return nil end
+   local args = {}
+   for a in (f:read("*a") or ""):gmatch("([^%z]*)%z") do args[#args+1] = a end
+   f:close()
+   for i, a in ipairs(args) do
+      if a == "--" then return nil end
+      local dir = a == "--rundir" and args[i + 1] or a:match("^%-%-rundir=(.+)")
+      if dir and dir:sub(1, 1) ~= "/" then
+         local buf = ffi.new("char[4096]")
+         local n = ffi.C.readlink(("/proc/%d/cwd"):format(pid), buf, 4096)
+         dir = n > 0 and ffi.string(buf, n) .. "/" .. dir or ("/proc/%d/cwd/%s"):format(pid, dir)
+      end
+      if dir then return dir end
+   end
+end
+
+-- The run directory of live process pid: its --rundir, or one in a base directory (jit.observe)
+-- named PID or PID-N, whose lock that very process holds (jit/rundir.h). A directory left by a
+-- dead process, whose PID may now be another's, is never taken for it.
 local function find_pid_dir (pid)
+   local rundir = cmdline_rundir(pid)
+   if rundir and ffi.C.snabb_rundir_owned_by(rundir, pid) == 1 then return rundir end
    local bases, seen = {}, {}
    for _, uid in ipairs({owner(pid) or ffi.C.geteuid(), ffi.C.geteuid()}) do
       for _, base in ipairs(observe.base_dirs(uid)) do
@@ -98,13 +123,21 @@ local function find_pid_dir (pid)
                      .. "with observation on?)"):format(pid), 0)
 end
 
+-- Whether path is a vmprofile file (snabb -p FILE).
+local function is_vmprofile (path)
+   local f = io.open(path, "rb")
+   local magic = f and f:read(8)
+   if f then f:close() end
+   return magic == "SNABBVMP"
+end
+
 -- The run directory named by a PID or a path.
 function M.find_dir (target)
-   if tonumber(target) and not exists(target .. "/apps.json") then
+   if tonumber(target) and not exists(target .. "/apps.json") and not exists(target) then
       return find_pid_dir(tonumber(target))
    end
    if not exists(target .. "/apps.json") then
-      error(("%s: not a run directory (no apps.json)"):format(target), 0)
+      error(("%s: not a run directory (no apps.json) nor a vmprofile file (snabb -p FILE)"):format(target), 0)
    end
    return target
 end
@@ -123,6 +156,7 @@ local function explain (reason)
 end
 
 local function in_code (code, source, line)
+   if not code then return true end -- a whole program's profile (snabb -p FILE)
    for _, c in ipairs(code) do
       if c.source == source and line and line >= c.first and line <= c.last then return true end
    end
@@ -222,6 +256,31 @@ end
 
 local function percent (x) return ("%.1f%%"):format(100 * x) end
 
+-- What every report ends with.
+local EXPLAINED = "\ncompiled loop/entry: the app's code as machine code; interpreted: bytecode run one\n"
+         .. "instruction at a time (slow, see the aborts); leaving compiled code: a guard failed.\n"
+
+-- An app's (or a whole program's) samples: where they went, its hottest traces, its aborts.
+local function print_samples (a, out)
+   local parts = {}
+   for _, s in ipairs(STATE_ORDER) do
+      if (a.states[s] or 0) >= 0.001 then parts[#parts+1] = ("%s %s"):format(STATE_WORDS[s], percent(a.states[s])) end
+   end
+   if #parts > 0 then out:write("  time: " .. table.concat(parts, ", ") .. "\n") end
+   local rows = {}
+   for i = 1, math.min(5, #a.traces) do
+      local t = a.traces[i]
+      rows[i] = {"  trace " .. t.trace, percent(t.share), t.span ..
+                 (t.parent and t.parent > 0 and (" (side trace of %d)"):format(t.parent) or "")}
+   end
+   if #rows > 0 then out:write(lib.table_text(rows[1], {unpack(rows, 2)}, {[2] = true})) end
+   for i = 1, math.min(5, #a.aborts) do
+      local ab = a.aborts[i]
+      out:write(("  abort %s: %s (%d time%s)\n"):format(ab.where, ab.reason, ab.count, ab.count == 1 and "" or "s"))
+   end
+   if a.warning then out:write("  WARNING: " .. a.warning .. "\n") end
+end
+
 function M.print (r, out)
    out:write(("snabb profile: %s (%s, pid %d)\n"):format(r.dir, r.program, r.pid))
    out:write(("%s samples, %s of them in apps; %s traces and %s aborts in the auditlog\n"):format(
@@ -242,38 +301,58 @@ function M.print (r, out)
       out:write(("\napp %s  (%s; %s)\n"):format(a.name, a.class, table.concat(where, ", ")))
       out:write(("  %.1f cycles/packet, %s of engine time, %s samples\n"):format(
          a.cycles_per_packet, percent(a.share), lib.comma_value(a.samples)))
-      local parts = {}
-      for _, s in ipairs(STATE_ORDER) do
-         if (a.states[s] or 0) >= 0.001 then parts[#parts+1] = ("%s %s"):format(STATE_WORDS[s], percent(a.states[s])) end
-      end
-      if #parts > 0 then out:write("  time: " .. table.concat(parts, ", ") .. "\n") end
-      for i = 1, math.min(5, #a.traces) do
-         local t = a.traces[i]
-         out:write(("  trace %-4d %6s  %s%s\n"):format(t.trace, percent(t.share), t.span,
-            t.parent and t.parent > 0 and (" (side trace of %d)"):format(t.parent) or ""))
-      end
-      for i = 1, math.min(5, #a.aborts) do
-         local ab = a.aborts[i]
-         out:write(("  abort %s: %s (%d time%s)\n"):format(ab.where, ab.reason, ab.count, ab.count == 1 and "" or "s"))
-      end
-      if a.warning then out:write("  WARNING: " .. a.warning .. "\n") end
+      print_samples(a, out)
    end
-   out:write("\ncompiled loop/entry: the app's code as machine code; interpreted: bytecode run one\n"
-          .. "instruction at a time (slow, see the aborts); leaving compiled code: a guard failed.\n")
+   out:write(EXPLAINED)
+end
+
+-- A vmprofile file (snabb -p FILE: one zone, the whole program) as a report like an app's, its
+-- traces' source lines and its aborts from the same run's auditlog (snabb -a) when given.
+function M.file_report (path, auditlog)
+   local z = vmprofile.read(path)
+   local log = auditlog and require("programs.auditlog.auditlog").decode(auditlog)
+   local traces = {}
+   for _, t in ipairs(log and log.traces or {}) do traces[t.number] = t end
+   local r = app_report({zones = {[z.zone] = z}, traces = traces, log = log},
+                        {name = z.zone, cycles = 0, cycles_per_packet = 0}, 0)
+   r.file, r.hz, r.auditlog = path, z.hz, auditlog
+   r.class, r.cycles_per_packet, r.share, r.packets_in, r.packets_out = nil, nil, nil, nil, nil
+   return r
+end
+
+function M.print_file (r, out)
+   out:write(("snabb profile: %s (zone %s, %s samples at %d Hz)\n"):format(r.file, r.name,
+      lib.comma_value(r.samples), r.hz))
+   print_samples(r, out)
+   if not r.auditlog and #r.traces > 0 then
+      out:write("  (traces by number: --auditlog FILE, the run's snabb -a FILE, gives their source lines)\n")
+   end
+   out:write(EXPLAINED)
 end
 
 function M.run (args)
    local p = argparse("snabb profile", "Where a run's time goes, app by app.")
       :add_help("-h --help")
-   p:argument("target", "PID of a running snabb, or a run directory (--rundir)")
+   p:argument("target", "PID of a running snabb, a run directory (--rundir), or a vmprofile file "
+                 .. "(snabb -p FILE)")
+   p:option("--auditlog", "with a vmprofile file: the auditlog of the same run (snabb -a FILE), for "
+               .. "the traces' source lines and the aborts"):argname("FILE")
    p:flag("--json", "print the report as JSON")
    local opts = cli.parse(p, args)
    if not opts then return 2 end
-   local report = M.report(M.load(M.find_dir(opts.target)))
+   local report, print_report
+   if is_vmprofile(opts.target) then
+      report, print_report = M.file_report(opts.target, opts.auditlog), M.print_file
+   elseif opts.auditlog then
+      cli.usage_error(p, "--auditlog goes with a vmprofile file (a run directory holds its own auditlog)")
+      return 2
+   else
+      report, print_report = M.report(M.load(M.find_dir(opts.target))), M.print
+   end
    if opts.json then
       io.stdout:write(json.encode(report, {indent = true}), "\n")
    else
-      M.print(report, io.stdout)
+      print_report(report, io.stdout)
    end
    return 0
 end
