@@ -254,7 +254,8 @@ end
 
 -- How many of the next n records are due at time t (see BURST_SECONDS). Once `seconds` have
 -- passed (ending), what was due before the end still goes (a stall just before the end took its
--- length off the run), for BURST_SECONDS at most; then it returns the run's end as well.
+-- length off the run), for BURST_SECONDS at most from the first pull after the end; then it
+-- returns the run's end as well.
 function Replay:due (n, t, ending)
    local rate, position, started = self.rate, self.position, self.started
    local owed = ((ending and started + self.seconds - 1e-9 or t) - started) * rate
@@ -276,8 +277,9 @@ function Replay:due (n, t, ending)
       end
    end
    self.position = position
-   if ending and (allowed < n or t - started >= self.seconds + BURST_SECONDS) then
-      return allowed, started + self.seconds
+   if ending then
+      self.ending_since = self.ending_since or t
+      if allowed < n or t - self.ending_since >= BURST_SECONDS then return allowed, started + self.seconds end
    end
    return allowed
 end

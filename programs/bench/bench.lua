@@ -56,6 +56,10 @@ local function parser ()
          :convert(cli.seconds("--duration")))
    p:option("--rate", "offered load: Mpps (a number), or e.g. 500kpps, 10Gbps (default: unthrottled)")
       :convert(rate)
+   p:flag("--find-limit", "search the highest rate at which the graph loses at most --loss: trials of "
+             .. "--duration seconds (default 2), see programs/README.md")
+   p:option("--loss", "the loss --find-limit tolerates, a percentage of packets in (e.g. 0.001%; default 0)")
+      :convert(require("programs.bench.find_limit").percent("--loss"))
    p:option("--in", "where the capture enters the graph: APP.PORT (default: see below)")
    p:option("--out", "where packets leave the graph: APP.PORT")
    p:option("--json", "write the results as JSON to this file ('-': stdout) and print nothing else")
@@ -282,6 +286,7 @@ function M.run (args)
    local opts = cli.parse(p, args)
    if not opts then return 2 end
    require("jit.safety").apply_options(opts)
+   if opts.find_limit or opts.loss then return require("programs.bench.find_limit").main(M, p, opts) end
    local result = observe.run(opts, "snabb bench " .. opts.config, function () return M.bench(opts) end)
    for _, w in ipairs(result.warnings) do io.stderr:write("snabb bench: warning: ", w, "\n") end
    if opts.json then
