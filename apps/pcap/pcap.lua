@@ -10,6 +10,7 @@ require("apps.pcap.cdefs")
 local packet = require("core.packet")
 local link = require("core.link")
 local engine = require("core.engine")
+local lib = require("core.lib")
 local C = ffi.C
 
 ffi.cdef[[
@@ -288,7 +289,7 @@ function Replay:pull ()
    local o = self.output.output
    if self.done or not o then return end
    local t = engine.now()
-   self.started = self.started or t
+   self.started, self.last_pull = self.started or t, t
    local ending = self.seconds and t - self.started >= self.seconds
    if ending and not self.rate then return self:finish(t) end
    local n = min(engine.pull_npackets, nwritable(o), self.limit - self.sent)
@@ -329,12 +330,12 @@ end
 
 -- The requested and the achieved rate: {requested = {pps, bps, unit} or nil, achieved = {pps, bps},
 -- seconds, skipped}. Achieved is what was sent over the run's time: from the first pull to the end
--- (to now, while running). Paced, the run ends where the schedule does: after `seconds`, or when the
+-- (to the last pull, while running). Paced, the run ends where the schedule does: after `seconds`, or when the
 -- record after the last would be due; so achieved falls short of requested by the share of the
 -- time given up (skipped). bps counts bits on the wire (wire_bits). A rate requested in one unit is
 -- also given in the other, for this capture's mean frame.
 function Replay:rates ()
-   local seconds = self.started and (self.stopped or engine.now()) - self.started or 0
+   local seconds = self.started and (self.stopped or self.last_pull) - self.started or 0
    local bits = self:wire_bits_sent()
    local r = {seconds = seconds, skipped = self.skipped,
               achieved = {pps = seconds > 0 and self.sent / seconds or 0,
@@ -345,6 +346,21 @@ function Replay:rates ()
                      bps = self.unit == "bps" and self.rate or self.rate * mean_bits}
    end
    return r
+end
+
+-- For engine.report (snabb run --report): what was sent, and with a rate, requested and achieved.
+function Replay:report ()
+   local r = self:rates()
+   local line = ("%s: sent %s packets in %.2f s: %.4f Mpps, %.4f Gbit/s on the wire"):format(
+      self.file, lib.comma_value(self.sent),
+      r.seconds, r.achieved.pps / 1e6, r.achieved.bps / 1e9)
+   local req = r.requested
+   if req then
+      line = line .. ("; requested %s (%.2f%%), %.3f s of the schedule given up"):format(
+         req.unit == "pps" and ("%.4f Mpps"):format(req.pps / 1e6) or ("%.4f Gbit/s"):format(req.bps / 1e9),
+         100 * r.achieved[req.unit] / req[req.unit], r.skipped)
+   end
+   print(line)
 end
 
 function M.selftest ()
@@ -458,6 +474,13 @@ function M.selftest ()
       local expected = requested * (1 - r.skipped / r.seconds)
       assert(math.abs(r.achieved[case[2]] - expected) < 0.01 * expected,
              ("%s: achieved %g, expected %g (%g s skipped)"):format(case[1], r.achieved[case[2]], expected, r.skipped))
+      -- snabb run --report: the same figures in one line.
+      local saved_print, line = print, nil
+      print = function (s) line = s end -- luacheck: ignore (print is global)
+      engine.app_table.replay:report()
+      print = saved_print -- luacheck: ignore
+      assert(line:match("^tests/data/pcap/v4%.pcap: sent [%d,]+ packets in 0%.30 s: [%d.]+ Mpps, [%d.]+ Gbit/s "
+                        .. "on the wire; requested [%d.]+ %a+/?s? %(%d+%.%d%d%%%)"), line)
    end
    engine.configure(config.new())
 
@@ -564,7 +587,6 @@ function M.selftest ()
           ("%d files open after %d failed starts"):format(open_files() - files, attempts))
 
    -- Refusals name the file.
-   local lib = require("core.lib")
    local function refusal (class, arg)
       local ok, err = pcall(function () return class:new(lib.parse(arg, class.config)) end)
       assert(not ok)
