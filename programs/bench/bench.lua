@@ -56,8 +56,8 @@ local function parser ()
          :convert(cli.seconds("--duration")))
    p:option("--rate", "offered load: Mpps (a number), or e.g. 500kpps, 10Gbps (default: unthrottled)")
       :convert(rate)
-   p:flag("--find-limit", "search the highest rate at which the graph loses at most --loss: trials of "
-             .. "--duration seconds (default 2), see programs/README.md")
+   p:flag("--find-limit", "search the highest rate at which the graph loses at most --loss, by trials "
+             .. "of --duration seconds (default 2)")
    p:option("--loss", "the loss --find-limit tolerates, a percentage of packets in (e.g. 0.001%; default 0)")
       :convert(require("programs.bench.find_limit").percent("--loss"))
    p:option("--in", "where the capture enters the graph: APP.PORT (default: see below)")

@@ -16,15 +16,16 @@ M.DURATION = 2         -- seconds per trial (bench's --duration)
 
 -- search(trial, options): trial(rate) runs a trial offering `rate` packets per second (nil:
 -- unthrottled) and returns {achieved (pps), input, output, lost}. options: loss (the fraction of
--- input that may be lost), resolution, confirmations, log(t) after each trial. A trial passes
--- when it lost at most `loss` of its input and offered at least ACHIEVED of its rate. Returns
--- {limit = pps (nil: no rate passed), limited_by = "graph" | "source", trials = {...}}, each
--- trial the table trial returned with rate, phase ("unthrottled", "search", "confirm"), loss
--- (lost / input) and pass added.
+-- input that may be lost), resolution, confirmations, log(t) after each trial, stopped() (true:
+-- end the search after this trial, e.g. on SIGINT). A trial passes when it lost at most `loss` of
+-- its input and offered at least ACHIEVED of its rate. Returns {limit = pps (nil: no rate passed,
+-- or interrupted), limited_by = "graph" | "source", interrupted, trials = {...}}, each trial the
+-- table trial returned with rate, phase ("unthrottled", "search", "confirm"), loss (lost /
+-- input) and pass added.
 function M.search (trial, options)
    local tolerance = options.loss or 0
    local resolution = options.resolution or M.RESOLUTION
-   local trials = {}
+   local trials, interrupted = {}, false
    local function run (rate, phase)
       local t = trial(rate)
       t.rate, t.phase = rate, phase
@@ -32,26 +33,31 @@ function M.search (trial, options)
       t.pass = t.input > 0 and t.loss <= tolerance and (rate == nil or t.achieved >= M.ACHIEVED * rate)
       trials[#trials+1] = t
       if options.log then options.log(t) end
-      return t.pass
+      interrupted = options.stopped and options.stopped() or false
+      return t.pass and not interrupted
+   end
+   local function result (limit, limited_by)
+      return {limit = not interrupted and limit or nil, limited_by = limited_by, trials = trials,
+              interrupted = interrupted or nil}
    end
    if run(nil, "unthrottled") then
       -- The graph takes all the source can offer: that is the limit this host can measure.
-      return {limit = trials[1].achieved, limited_by = "source", trials = trials}
+      return result(trials[1].achieved, "source")
    end
    local top = trials[1].achieved
    -- Below this, no rate passes (also ends a search where every trial fails).
    local floor = top * resolution * resolution
    local lo, hi = 0, top
-   while hi - lo > resolution * hi and hi > floor do
+   while not interrupted and hi - lo > resolution * hi and hi > floor do
       local mid = (lo + hi) / 2
       if run(mid, "search") then lo = mid else hi = mid end
    end
    for _ = 1, options.confirmations or M.CONFIRMATIONS do
-      if lo <= 0 then break end
-      if run(lo, "confirm") then return {limit = lo, limited_by = "graph", trials = trials} end
+      if lo <= 0 or interrupted then break end
+      if run(lo, "confirm") then return result(lo, "graph") end
       lo = lo - resolution * lo
    end
-   return {limit = nil, limited_by = "graph", trials = trials}
+   return result(nil, "graph")
 end
 
 local function mpps (pps) return pps and ("%.4f"):format(pps / 1e6) or "unthrottled" end
@@ -90,7 +96,8 @@ function M.run (bench, opts, log)
       return t
    end
    local n = 0
-   local found = M.search(trial, {loss = opts.loss or 0, log = function (t)
+   local stopped = require("snabb.core").stop_requested
+   local found = M.search(trial, {loss = opts.loss or 0, stopped = stopped, log = function (t)
       n = n + 1
       if t.pass then last_pass = t.result end
       t.result = nil
@@ -109,7 +116,7 @@ function M.run (bench, opts, log)
    end
    return {config = opts.config, pcap = opts.pcap, date = os.date("%Y-%m-%d %H:%M:%S"),
            loss_tolerance = opts.loss or 0, resolution = M.RESOLUTION, trial_seconds = duration,
-           limit = limit, trials = found.trials}, last_pass
+           limit = limit, interrupted = found.interrupted, trials = found.trials}, last_pass
 end
 
 -- --loss: a percentage from 0 to 100, with or without its sign ("0.001%", "0").
@@ -169,7 +176,9 @@ function M.print_report (r, out)
    out:write(lib.table_text({"trial", "phase", "offered Mpps", "achieved Mpps", "packets in", "packets out",
                              "lost", "loss", "result"}, rows, {true, false, true, true, true, true, true, true}))
    local l = r.limit
-   if not l then
+   if r.interrupted then
+      out:write("\nlimit: none: the search was interrupted\n")
+   elseif not l then
       out:write("\nlimit: none: no rate passed (every trial lost more than the tolerance, or did not "
                 .. "offer its rate)\n")
    elseif l.limited_by == "source" then
@@ -247,6 +256,10 @@ function M.selftest ()
    text = table.concat(text)
    assert(select(2, text:gsub("\n%s*%d+  %a+  ", "")) == #r.trials, text)
    assert(text:match("\nlimit: %d%.%d%d%d%d Mpps, %d+%.%d+ Gbit/s on the wire %(confirmed"), text)
+   -- Interrupted (SIGINT) after the third trial: no limit, no more trials.
+   local n = 0
+   r = M.search(fake(5e6, 10e6), {loss = 0, stopped = function () n = n + 1 return n == 3 end})
+   assert(r.interrupted and r.limit == nil and #r.trials == 3)
    print("selftest: programs.bench.find_limit ok")
 end
 
