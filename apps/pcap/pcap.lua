@@ -330,10 +330,10 @@ end
 
 -- The requested and the achieved rate: {requested = {pps, bps, unit} or nil, achieved = {pps, bps},
 -- seconds, skipped}. Achieved is what was sent over the run's time: from the first pull to the end
--- (to the last pull, while running). Paced, the run ends where the schedule does: after `seconds`, or when the
--- record after the last would be due; so achieved falls short of requested by the share of the
--- time given up (skipped). bps counts bits on the wire (wire_bits). A rate requested in one unit is
--- also given in the other, for this capture's mean frame.
+-- (to the last pull, while running). Paced, the run ends where the schedule does: after `seconds`,
+-- or when the record after the last would be due; so achieved falls short of requested by the
+-- share of the time given up (skipped). bps counts bits on the wire (wire_bits). A rate requested
+-- in one unit is also given in the other, for this capture's mean frame.
 function Replay:rates ()
    local seconds = self.started and (self.stopped or self.last_pull) - self.started or 0
    local bits = self:wire_bits_sent()
@@ -352,8 +352,7 @@ end
 function Replay:report ()
    local r = self:rates()
    local line = ("%s: sent %s packets in %.2f s: %.4f Mpps, %.4f Gbit/s on the wire"):format(
-      self.file, lib.comma_value(self.sent),
-      r.seconds, r.achieved.pps / 1e6, r.achieved.bps / 1e9)
+      self.file, lib.comma_value(self.sent), r.seconds, r.achieved.pps / 1e6, r.achieved.bps / 1e9)
    local req = r.requested
    if req then
       line = line .. ("; requested %s (%.2f%%), %.3f s of the schedule given up"):format(
