@@ -56,6 +56,10 @@ local function parser ()
          :convert(cli.seconds("--duration")))
    p:option("--rate", "offered load: Mpps (a number), or e.g. 500kpps, 10Gbps (default: unthrottled)")
       :convert(rate)
+   p:flag("--find-limit", "search the highest rate at which the graph loses at most --loss, by trials "
+             .. "of --duration seconds (default 2)")
+   p:option("--loss", "the loss --find-limit tolerates, a percentage of packets in (e.g. 0.001%; default 0)")
+      :convert(require("programs.bench.find_limit").percent("--loss"))
    p:option("--in", "where the capture enters the graph: APP.PORT (default: see below)")
    p:option("--out", "where packets leave the graph: APP.PORT")
    p:option("--json", "write the results as JSON to this file ('-': stdout) and print nothing else")
@@ -207,7 +211,10 @@ function M.bench (opts)
       return finished and (link.empty(into) and link.empty(out) or t - finished > DRAIN_SECONDS)
    end})
    if progress then io.stderr:write("\r" .. string.rep(" ", 78) .. "\r") end
-   local seconds = (finished or engine.now()) - start
+   -- The run's time is the source's: from its first packet to the end of its schedule (see
+   -- apps.pcap.pcap Replay:rates), so that packets in / seconds is the achieved rate.
+   local rates = source:rates()
+   local seconds = rates.seconds > 0 and rates.seconds or (finished or engine.now()) - start
    engine.main({duration = 0.01}) -- packets still in flight reach the sink, or stay counted as queued
    local after = breath_histogram()
    for i = 0, C.ENGINE_BREATH_BUCKETS - 1 do after[i] = after[i] - before[i] end
@@ -232,11 +239,28 @@ function M.bench (opts)
       bytes = {input = input_bytes, output = output_bytes},
       rate = {input_mpps = input / seconds / 1e6, output_mpps = output / seconds / 1e6,
               output_gbps_wire = wire_gbps(output, output_bytes, seconds),
-              output_gbps_l2 = l2_gbps(output, output_bytes, seconds)},
+              output_gbps_l2 = l2_gbps(output, output_bytes, seconds),
+              requested = rates.requested, achieved = rates.achieved, skipped_seconds = rates.skipped},
       apps = apps, links = links, breath_latency_us = M.breath_percentiles(after), timeline = timeline,
    }
    engine.stop()
+   result.warnings = M.rate_warnings(result.rate)
    return result
+end
+
+-- A rate in the unit it was asked in: "0.1000 Mpps", "0.0100 Gbit/s" (bits on the wire).
+local function show_rate (x, unit)
+   return unit == "pps" and ("%.4f Mpps"):format(x / 1e6) or ("%.4f Gbit/s"):format(x / 1e9)
+end
+
+-- Warnings about the offered load (result.rate): achieved under 99% of the requested rate.
+function M.rate_warnings (r)
+   local req, got = r.requested, r.achieved
+   if not req or got[req.unit] >= 0.99 * req[req.unit] then return {} end
+   return {("achieved %s, %.1f%% of the requested %s (%.0f ms of the schedule given up): the process "
+            .. "was descheduled, or the graph did not take the packets"):format(
+      show_rate(got[req.unit], req.unit), 100 * got[req.unit] / req[req.unit], show_rate(req[req.unit], req.unit),
+      1e3 * (r.skipped_seconds or 0))}
 end
 
 function M.print_report (r, out)
@@ -244,6 +268,12 @@ function M.print_report (r, out)
    out:write(("snabb bench: %s with %s (%s packets), %.2f s\n\n"):format(
       r.config, r.pcap, cv(r.capture_packets), r.seconds))
    out:write(("packets in   %16s  %8.2f Mpps\n"):format(cv(r.packets.input), r.rate.input_mpps))
+   local req, got = r.rate.requested, r.rate.achieved
+   if req then
+      out:write(("rate         requested %s, achieved %s, %s on the wire (%.2f%%)\n"):format(
+         show_rate(req[req.unit], req.unit), show_rate(got.pps, "pps"), show_rate(got.bps, "bps"),
+         100 * got[req.unit] / req[req.unit]))
+   end
    out:write(("packets out  %16s  %8.2f Mpps  %8.2f Gbit/s on the wire  %8.2f Gbit/s L2\n"):format(
       cv(r.packets.output), r.rate.output_mpps, r.rate.output_gbps_wire, r.rate.output_gbps_l2))
    out:write(("dropped      %16s    (still queued: %s)\n\n"):format(cv(r.packets.dropped), cv(r.packets.queued)))
@@ -296,7 +326,9 @@ function M.run (args)
       end
    end
    require("jit.safety").apply_options(opts)
+   if opts.find_limit or opts.loss then return require("programs.bench.find_limit").main(M, p, opts) end
    local result = observe.run(opts, "snabb bench " .. opts.config, function () return M.bench(opts) end)
+   for _, w in ipairs(result.warnings) do io.stderr:write("snabb bench: warning: ", w, "\n") end
    if opts.json then
       local text = require("dkjson").encode(result, {indent = true}) .. "\n"
       if opts.json == "-" then io.stdout:write(text) else write_file(opts.json, text) end

@@ -46,6 +46,7 @@ h1 code { font-size: 20px; }
 code, td.name { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 13px; }
 header { margin-bottom: 16px; }
 .meta { color: #57606a; margin: 0; }
+.warning { color: #cf222e; font-weight: 600; margin: 0 0 12px; }
 .cards { display: grid; grid-template-columns: repeat(6, 1fr); gap: 12px; margin-bottom: 16px; }
 .card, .panel { background: #fff; border: 1px solid #d8dee4; border-radius: 6px; }
 .card { padding: 10px 12px; }
@@ -236,6 +237,20 @@ local function data_json (r)
    return (text:gsub("<", "\\u003c"))
 end
 
+-- The offered load (with --rate): requested and achieved, and the run's warnings.
+local function offered_load (out, r)
+   local req, got, warnings = (r.rate or {}).requested, (r.rate or {}).achieved, r.warnings or {}
+   if req and got then
+      local function show (x, unit)
+         return unit == "pps" and measure(x and x / 1e6, 4, "Mpps") or measure(x and x / 1e9, 4, "Gbit/s")
+      end
+      out[#out+1] = ('<p class="meta">rate: requested %s, achieved %s (%s on the wire), %s</p>\n'):format(
+         show(req[req.unit], req.unit), show(got.pps, "pps"), show(got.bps, "bps"),
+         percent(finite(got[req.unit]) and got[req.unit] / req[req.unit]))
+   end
+   for _, w in ipairs(warnings) do out[#out+1] = ('<p class="warning">warning: %s</p>\n'):format(esc(w)) end
+end
+
 function M.render (result)
    local r = result
    local out = {
@@ -244,6 +259,7 @@ function M.render (result)
       "<style>\n", css, "</style>\n</head>\n<body>\n<main>\n",
    }
    header(out, r)
+   offered_load(out, r)
    charts(out, r)
    apps_table(out, r)
    links_table(out, r)
