@@ -18,7 +18,7 @@ local link = require("core.link")
 local packet = require("core.packet")
 local C = ffi.C
 
-local band, bor, bxor, rshift = bit.band, bit.bor, bit.bxor, bit.rshift
+local band, bxor, rshift = bit.band, bit.bxor, bit.rshift
 local cast = ffi.cast
 local receive, nreadable = link.receive, link.nreadable
 local free = packet.free
