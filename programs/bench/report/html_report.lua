@@ -244,7 +244,12 @@ local latency_script = [[
                          categoryPercentage: 1, data: l.histogram.map(function (b) { return b.count; })}]},
       options: {maintainAspectRatio: false, plugins: {legend: {display: false}},
                 scales: {x: {title: {display: true, text: "latency (µs), buckets 12.5% wide"}},
-                         y: {type: "logarithmic", title: {display: true, text: "packets"}}}}
+                         // From 0.5, so that a bucket of one packet shows; ticks at powers of ten.
+                         y: {type: "logarithmic", min: 0.5, title: {display: true, text: "packets"},
+                             ticks: {callback: function (v) {
+                                var e = Math.log10(v);
+                                return e >= 0 && Math.abs(e - Math.round(e)) < 1e-9 ? v.toLocaleString("en") : "";
+                             }}}}}
    });
 })();
 ]]
