@@ -25,3 +25,4 @@ double tsc_hz() {
 }  // namespace snabb::runtime
 
 extern "C" double snabb_tsc_hz(void) { return snabb::runtime::tsc_hz(); }
+extern "C" uint64_t snabb_rdtsc(void) { return snabb::runtime::rdtsc(); }

@@ -42,6 +42,8 @@ struct engine_stats* snabb_engine_stats(void);
 uint64_t snabb_engine_breath_bucket_limit(int32_t i);
 /* TSC ticks per second (measured once, against CLOCK_MONOTONIC). */
 double snabb_tsc_hz(void);
+/* The TSC now (for Lua, which has no rdtsc). */
+uint64_t snabb_rdtsc(void);
 /* Name of the app whose method is running, or "" outside app calls. */
 const char* snabb_engine_current_app(void);
 

@@ -19,8 +19,11 @@ namespace {
 
 static_assert(PACKET_SLOT_SIZE % 64 == 0);
 // The header moves at most PACKET_HEADROOM forward, and the payload never reaches the timestamp
-// or the wire length before it.
-static_assert(PACKET_WIRE_LENGTH_OFFSET >= 2 * PACKET_HEADROOM + sizeof(packet));
+// or the wire length before it, nor the latency stamp before them.
+static_assert(PACKET_LATENCY_OFFSET >= 2 * PACKET_HEADROOM + sizeof(packet));
+static_assert(PACKET_LATENCY_OFFSET + 16 <= PACKET_WIRE_LENGTH_OFFSET);
+// The flags are above every headroom the header can have.
+static_assert(2 * PACKET_HEADROOM <= PACKET_HEADROOM_MASK);
 static_assert(offsetof(packet, data) == 4);
 
 constexpr size_t kHugePage = 2 << 20;

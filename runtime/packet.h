@@ -21,9 +21,16 @@ enum {
      from it keeps the wire length while the packet keeps the captured length. Kept and cleared
      like the timestamp. */
   PACKET_SNAPPED = 0x4000,
-  PACKET_HEADROOM_MASK = 0x3fff,
+  /* The packet carries a latency stamp (apps/basic/latency.lua): the TSC when Replay sent it and
+     a check word, the 16 bytes before the wire length. Allocation clears the flag and clone does
+     not copy it, so a packet an app makes itself, even in the slot of a stamped packet it freed,
+     has none. Packet data never reaches there: a header at most 2 * PACKET_HEADROOM into the slot
+     (packet.shiftleft) plus a full payload ends 28 bytes before it. */
+  PACKET_LATENCY_STAMPED = 0x2000,
+  PACKET_HEADROOM_MASK = 0x1fff,
   PACKET_TIMESTAMP_OFFSET = PACKET_SLOT_SIZE - 8, /* from the slot start, in nanoseconds */
-  PACKET_WIRE_LENGTH_OFFSET = PACKET_SLOT_SIZE - 16
+  PACKET_WIRE_LENGTH_OFFSET = PACKET_SLOT_SIZE - 16,
+  PACKET_LATENCY_OFFSET = PACKET_SLOT_SIZE - 32
 };
 
 /* A packet is a header followed by its payload. prepend/shiftleft move the header within its slot

@@ -11,6 +11,7 @@ local packet = require("core.packet")
 local link = require("core.link")
 local engine = require("core.engine")
 local lib = require("core.lib")
+local latency = require("apps.basic.latency")
 local C = ffi.C
 
 ffi.cdef[[
@@ -21,6 +22,7 @@ int clock_gettime(int clock, struct snabb_timespec *ts);
 local receive, transmit = link.receive, link.transmit
 local nreadable, nwritable = link.nreadable, link.nwritable
 local clone, free = packet.clone, packet.free
+local rdtsc, stamp_check, stamp_packet = latency.rdtsc, latency.check, latency.stamp
 local min = math.min
 
 local M = {}
@@ -172,11 +174,14 @@ end
 -- Parameters: file (required); loops, packets or seconds to stop after (default: never); rate (see
 -- parse_rate; default: as fast as the output takes them). Replayed packets carry no capture
 -- timestamp (a PcapWriter stamps them as it writes them, as a capture of tcpreplay would).
+-- latency = true stamps each packet with the TSC as it is sent, for apps.basic.latency's
+-- LatencySink (one TSC read per batch; snabb bench turns it on).
 -- self.done turns true when a limit is reached; self.sent counts packets sent; self.memory is the
 -- bytes the loaded capture takes.
 local Replay = {inputs = {}, outputs = {"output"},
                 config = {file = FILE, loops = {integer = true, min = 0}, packets = {integer = true, min = 0},
                           seconds = {type = "number", min = 0, unit = "seconds"},
+                          latency = {type = "boolean", default = false},
                           rate = {check = function (v) return pcall(M.parse_rate, v) and v or nil end,
                                   allows = "a number > 0 of Mpps or a rate with its unit (e.g. "
                                      .. "\"500kpps\", \"10Gbps\")"}}}
@@ -259,7 +264,8 @@ function Replay:new (conf)
                         memory = size + ffi.sizeof(templates) + (cost and ffi.sizeof(cost) or 0),
                         index = 0, sent = 0, limit = limit, seconds = conf.seconds,
                         rate = rate, unit = unit, burst = burst, position = 0, skipped = 0,
-                        capture_bits = capture_bits, done = limit == 0, file = conf.file},
+                        capture_bits = capture_bits, done = limit == 0, file = conf.file,
+                        latency = conf.latency},
                        {__index = Replay})
 end
 
@@ -306,8 +312,12 @@ function Replay:pull ()
    local stopped
    if self.rate then n, stopped = self:due(n, t, ending) end
    local templates, count, index = self.templates, self.count, self.index
+   local stamp, tsc, check = self.latency, nil, nil
+   if stamp then tsc = rdtsc(); check = stamp_check(tsc) end
    for _ = 1, n do
-      transmit(o, clone(templates[index]))
+      local p = clone(templates[index])
+      if stamp then stamp_packet(p, tsc, check) end
+      transmit(o, p)
       index = index + 1
       if index == count then index = 0 end
    end
@@ -641,7 +651,7 @@ function M.selftest ()
       {Replay, {file = v4, rate = "1e999Gbps"}, "parameter 'rate' must be " .. allows_rate .. ", got \"1e999Gbps\""},
       {Replay, {file = v4, rate = "fast"}, "parameter 'rate' must be " .. allows_rate .. ", got \"fast\""},
       {Replay, {file = v4, loops = 1, loop = 2},
-       "unknown parameter 'loop' %(known: file, loops, packets, rate, seconds%)"},
+       "unknown parameter 'loop' %(known: file, latency, loops, packets, rate, seconds%)"},
    }) do
       c = config.new()
       config.app(c, "app", case[1], case[2])

@@ -229,6 +229,51 @@ local function latency_table (out, r)
    end)
 end
 
+-- Latency per packet (apps.basic.latency): percentiles, packets timed and not, and a histogram
+-- of the sink's buckets (12.5% wide), drawn by latency_script.
+local latency_script = [[
+(function () {
+   "use strict";
+   var l = JSON.parse(document.getElementById("bench-data").textContent).latency_us;
+   var canvas = document.getElementById("latency-chart");
+   if (typeof Chart === "undefined" || !canvas || !l || !l.histogram || !l.histogram.length) return;
+   var label = function (x) { return x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0); };
+   new Chart(canvas, {
+      type: "bar",
+      data: {labels: l.histogram.map(function (b) { return label(b.from) + "–" + label(b.to); }),
+             datasets: [{label: "packets", backgroundColor: "#4e79a7", barPercentage: 1,
+                         categoryPercentage: 1, data: l.histogram.map(function (b) { return b.count; })}]},
+      options: {maintainAspectRatio: false, plugins: {legend: {display: false}},
+                scales: {x: {title: {display: true, text: "latency (µs), buckets 12.5% wide"}},
+                         // From 0.5, so that a bucket of one packet shows; ticks at powers of ten.
+                         y: {type: "logarithmic", min: 0.5, title: {display: true, text: "packets"},
+                             ticks: {callback: function (v) {
+                                var e = Math.log10(v);
+                                return e >= 0 && Math.abs(e - Math.round(e)) < 1e-9 ? v.toLocaleString("en") : "";
+                             }}}}}
+   });
+})();
+]]
+
+local function packet_latency (out, r)
+   local l = r.latency_us
+   local empty = l and "no stamped packet reached the sink" or "not measured (--no-latency)"
+   panel(out, "Packet latency (µs), from the source's transmit to the sink's receive", l and l.p50, empty,
+         function ()
+      local columns, cells = {}, {}
+      for i, k in ipairs({"p50", "p90", "p99", "p999", "max"}) do
+         columns[i], cells[i] = {k == "p999" and "p99.9" or k, "n"}, fixed(l[k], 1)
+      end
+      columns[6], cells[6] = {"packets timed", "n"}, int(l.stamped)
+      columns[7], cells[7] = {"packets out untimed", "n"}, int(l.unstamped)
+      table_html(out, columns, {cells}, nil, "compact")
+      out[#out+1] = '<p class="meta">Link queueing, the breaths between and every app\'s processing on '
+         .. "the way; not time on a NIC or wire. Packets made inside the graph carry no stamp "
+         .. "(untimed).</p>\n"
+      out[#out+1] = '<div class="chart"><canvas id="latency-chart"></canvas></div>'
+   end)
+end
+
 -- The result as JSON for a <script type="application/json"> block: no "<" at all, so neither
 -- "</script" nor "<!--" can occur. (dkjson writes numbers with tostring: 14 significant digits.)
 local function data_json (r)
@@ -264,12 +309,14 @@ function M.render (result)
    apps_table(out, r)
    links_table(out, r)
    latency_table(out, r)
+   packet_latency(out, r)
    out[#out+1] = "</main>\n<script>\n"
    out[#out+1] = chartjs -- made safe to inline by wrap_js.lua
    out[#out+1] = '\n</script>\n<script type="application/json" id="bench-data">'
    out[#out+1] = data_json(r)
    out[#out+1] = "</script>\n<script>\n"
    out[#out+1] = script
+   out[#out+1] = latency_script
    out[#out+1] = "</script>\n</body>\n</html>\n"
    return table.concat(out)
 end
@@ -306,6 +353,10 @@ function M.sample_result ()
          {link = "nat<b>&.output -> bench_sink.input", txpackets = 21062790, rxpackets = 21062790, txdrop = 0, queued = 0},
       },
       breath_latency_us = {p50 = 3.1, p90 = 4.0, p99 = 9.5, p999 = 20.1, max = 130.2},
+      latency_us = {p50 = 4.2, p90 = 6.1, p99 = 12.4, p999 = 25.3, max = 140.9, stamped = 21062790,
+                    unstamped = 0, histogram = {{from = 3.5, to = 4.0, count = 9000000},
+                                                {from = 4.0, to = 4.5, count = 12062780},
+                                                {from = 128, to = 144, count = 10}}},
       timeline = timeline,
    }
 end
@@ -338,6 +389,8 @@ function M.selftest ()
    assert(doc:find("fwd.output -&gt; nat&lt;b&gt;&amp;.input", 1, true), "link name not escaped")
    assert(not doc:find("nat<b>", 1, true), "raw name in the document")
    assert(doc:find('<tr class="drop">', 1, true), "txdrop not highlighted")
+   assert(doc:find('<canvas id="latency-chart">', 1, true) and doc:find("<td class=\"n\">25.3</td>", 1, true),
+          "no packet latency")
    local data = doc:match('<script type="application/json" id="bench%-data">(.-)</script>')
    assert(data and data:find("nat\\u003cb>&", 1, true) and data:find('"bench_sink"', 1, true), "no JSON data")
    local decoded, _, err = json.decode(data)
@@ -351,6 +404,10 @@ function M.selftest ()
    assert(doc:match("</html>\n$") and doc:find("no samples", 1, true) and doc:find("no apps", 1, true))
    assert(doc:find('<script type="application/json" id="bench-data">', 1, true))
    assert(same(json.decode(doc:match('id="bench%-data">(.-)</script>')), empty))
+   -- Packet latency not measured (--no-latency), or measured with no packet timed.
+   assert(doc:find("not measured (--no-latency)", 1, true))
+   empty.latency_us = {stamped = 0, unstamped = 7, histogram = {}}
+   assert(M.render(empty):find("no stamped packet reached the sink", 1, true))
    print("selftest: programs.bench.report.html_report ok")
 end
 
