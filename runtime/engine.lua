@@ -142,6 +142,7 @@ end
 -- An app's error during configure (new, reconfig, link): counted, marked, added to `failures`.
 local function configure_failed (name, message, failures)
    apps[name].stats.errors = apps[name].stats.errors + 1
+   apps[name].first_error = apps[name].first_error or message
    mark_failed(name)
    failures[#failures+1] = {name, message}
 end
@@ -387,8 +388,10 @@ local function app_failed (name, method, message)
    if not a then return end
    -- The traceback below the engine's own frames says nothing about the app.
    message = message:gsub("\n%s*%[C%]: in function 'run'.*$", "")
+   local report = ("app '%s' failed in %s: %s"):format(name, method, message)
+   a.first_error = a.first_error or report
    mark_failed(name)
-   M.log(("engine: app '%s' failed in %s: %s"):format(name, method, message))
+   M.log("engine: " .. report)
    M.log(("engine: restarting app '%s' in %.1f s; the rest of the graph keeps running"):format(
       name, M.restart_delay))
    publish_graph()
@@ -491,8 +494,22 @@ function M.app_stats (names)
       result[#result+1] = {name = name, class = class_name(apps[name].class, apps[name].where),
                            calls = tonumber(s.calls), cycles = tonumber(s.cycles),
                            packets_in = tonumber(s.packets_in), packets_out = tonumber(s.packets_out),
-                           errors = tonumber(s.errors),
+                           errors = tonumber(s.errors), freed = tonumber(s.freed),
                            cycles_per_packet = packets > 0 and tonumber(s.cycles) / packets or 0}
+   end
+   return result
+end
+
+-- The apps that raised errors (in new, reconfig, link, pull, push or tick), by name:
+-- {name =, errors = count, error = the first message, as logged}. `snabb bench` and `snabb run`
+-- exit non-zero when the list is not empty.
+function M.failures ()
+   local result = {}
+   for _, name in ipairs(sorted_keys(apps)) do
+      local a = apps[name]
+      if a.stats.errors > 0 then
+         result[#result+1] = {name = name, errors = tonumber(a.stats.errors), error = a.first_error}
+      end
    end
    return result
 end
@@ -513,18 +530,20 @@ function M.report (options) -- luacheck: ignore options (Snabb's signature; no o
    local out = io.stdout
    local cv = lib.comma_value
    local engine_cycles = tonumber(C.snabb_engine_stats().cycles)
-   out:write(("%-16s %-18s %14s %14s %10s %8s %7s\n"):format(
-      "app", "class", "packets in", "packets out", "cycles/pkt", "share", "errors"))
-   for _, a in ipairs(M.app_stats()) do
-      out:write(("%-16s %-18s %14s %14s %10.1f %7.1f%% %7d\n"):format(
-         a.name, a.class, cv(a.packets_in), cv(a.packets_out), a.cycles_per_packet,
-         engine_cycles > 0 and 100 * a.cycles / engine_cycles or 0, a.errors))
+   local rows = {}
+   for i, a in ipairs(M.app_stats()) do
+      rows[i] = {a.name, a.class, cv(a.packets_in), cv(a.packets_out), cv(a.freed),
+                 ("%.1f"):format(a.cycles_per_packet),
+                 ("%.1f%%"):format(engine_cycles > 0 and 100 * a.cycles / engine_cycles or 0), a.errors}
    end
-   out:write(("\n%-34s %14s %14s %10s %8s\n"):format("link", "txpackets", "rxpackets", "txdrop", "queued"))
-   for _, l in ipairs(M.link_stats()) do
-      out:write(("%-34s %14s %14s %10s %8d\n"):format(
-         l.link, cv(l.txpackets), cv(l.rxpackets), cv(l.txdrop), l.queued))
+   out:write(lib.table_text({"app", "class", "packets in", "packets out", "freed", "cycles/pkt",
+                             "share", "errors"}, rows, {false, false, true, true, true, true, true, true}))
+   rows = {}
+   for i, l in ipairs(M.link_stats()) do
+      rows[i] = {l.link, cv(l.txpackets), cv(l.rxpackets), cv(l.txdrop), l.queued}
    end
+   out:write("\n", lib.table_text({"link", "txpackets", "rxpackets", "txdrop", "queued"}, rows,
+                                  {false, true, true, true, true}))
    -- Then what apps have to say for themselves (drivers: device counters, link state).
    local first = true
    for _, name in ipairs(sorted_keys(apps)) do
@@ -665,6 +684,13 @@ function M.selftest ()
    assert(M.app_table.fails ~= first, "a new instance after restart")
    assert(app("fails").errors >= 1 and app("sink").packets_in > sink_before)
    check_links()
+   -- freed: net of allocations, so the source's is negative; Fails frees all it takes. failures()
+   -- names the app with its first error.
+   assert(app("fails").freed == app("fails").packets_in and app("fails").freed > 0)
+   assert(app("source2").freed < 0 and app("sink").freed == app("sink").packets_in)
+   local failures = M.failures()
+   assert(#failures == 1 and failures[1].name == "fails" and failures[1].errors == app("fails").errors)
+   assert(failures[1].error:match("^app 'fails' failed in push: .*deliberate failure"), failures[1].error)
 
    -- An app whose reconfig fails is left failed, then restarted with the new argument.
    function Tunable:reconfig (arg) if arg == "bad" then error("bad argument") end self.arg = arg end
