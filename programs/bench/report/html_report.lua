@@ -194,8 +194,9 @@ local function header (out, r)
    local meta = {}
    if r.pcap then meta[#meta+1] = ("capture <code>%s</code>"):format(esc(r.pcap)) end
    if r.date then meta[#meta+1] = esc(r.date) end
-   meta[#meta+1] = "requested rate " .. (r.requested_rate and ("<code>%s</code>"):format(esc(r.requested_rate))
-                                          or "unthrottled")
+   local requested = r.requested_rate
+   if type(requested) == "number" then requested = requested .. " Mpps" end -- (--rate 5: Mpps)
+   meta[#meta+1] = "requested rate " .. (requested and ("<code>%s</code>"):format(esc(requested)) or "unthrottled")
    if r.snabb_version then meta[#meta+1] = "snabb " .. esc(r.snabb_version) end
    if r.cpu then meta[#meta+1] = "CPU " .. esc(r.cpu) end
    out[#out+1] = ('<p class="meta">%s</p>\n'):format(table.concat(meta, " · "))
