@@ -422,7 +422,9 @@ local function tick_apps ()
       local a = apps[name]
       local object = a and a.object
       if object and not a.failed then
+         local in_use = packet.in_use() -- what the tick frees counts as the app's (app_stats.freed)
          local ok, err = xpcall(object.tick, debug.traceback, object)
+         a.stats.freed = a.stats.freed + (in_use - packet.in_use())
          if not ok then a.stats.errors = a.stats.errors + 1; app_failed(name, "tick", err) end
       end
    end
@@ -684,13 +686,34 @@ function M.selftest ()
    assert(M.app_table.fails ~= first, "a new instance after restart")
    assert(app("fails").errors >= 1 and app("sink").packets_in > sink_before)
    check_links()
-   -- freed: net of allocations, so the source's is negative; Fails frees all it takes. failures()
-   -- names the app with its first error.
+   -- freed: net of allocations, so the source's is negative; Fails frees all it takes (also when
+   -- it keeps them until its tick). failures() names the app with its first error.
    assert(app("fails").freed == app("fails").packets_in and app("fails").freed > 0)
    assert(app("source2").freed < 0 and app("sink").freed == app("sink").packets_in)
    local failures = M.failures()
    assert(#failures == 1 and failures[1].name == "fails" and failures[1].errors == app("fails").errors)
    assert(failures[1].error:match("^app 'fails' failed in push: .*deliberate failure"), failures[1].error)
+
+   -- Frees in tick count as the app's too: Keeper keeps what it receives until its next tick.
+   local Keeper = {}
+   function Keeper:new () return setmetatable({kept = {}}, {__index = Keeper}) end
+   function Keeper:push ()
+      local i = self.input.input
+      for _ = 1, link.nreadable(i) do self.kept[#self.kept+1] = link.receive(i) end
+   end
+   function Keeper:tick ()
+      for k = #self.kept, 1, -1 do packet.free(self.kept[k]); self.kept[k] = nil end
+   end
+   Keeper.stop = Keeper.tick
+   c = graph(basic.Sink, 2)
+   config.app(c, "source3", basic.Source)
+   config.app(c, "keeper", Keeper)
+   config.link(c, "source3.output -> keeper.input")
+   M.configure(c)
+   M.main({duration = 0.02})
+   local kept = #M.app_table.keeper.kept
+   assert(app("keeper").freed > 0 and app("keeper").freed + kept == app("keeper").packets_in,
+          ("keeper: freed %d, kept %d, received %d"):format(app("keeper").freed, kept, app("keeper").packets_in))
 
    -- An app whose reconfig fails is left failed, then restarted with the new argument.
    function Tunable:reconfig (arg) if arg == "bad" then error("bad argument") end self.arg = arg end
