@@ -21,6 +21,13 @@ bool any_input_ready(const AppNode& node) {
   return false;
 }
 
+// Packets out of the free list: in apps, in links, or leaked. The pool may grow during an app
+// call (allocation from an empty free list), which adds to allocated and free alike.
+int64_t packets_in_use() {
+  static packet_freelist* const freelist = snabb_packet_freelist();
+  return freelist ? snabb_packet_allocated() - freelist->nfree : 0;
+}
+
 }  // namespace
 
 void Engine::set_graph(std::vector<AppNode> nodes) {
@@ -38,6 +45,7 @@ uint64_t Engine::call(AppNode& node, Method method, uint64_t& now) {
   current_method_ = method;
   current_profile_zone = node.profile_zone;
   const uint64_t start = now;
+  const int64_t in_use = packets_in_use();
   try {
     method == Method::kPull ? node.app->pull() : node.app->push();
   } catch (const std::exception& e) {
@@ -46,16 +54,23 @@ uint64_t Engine::call(AppNode& node, Method method, uint64_t& now) {
     failed_ = true;
     failure_ = {node.name, method == Method::kPull ? "pull" : "push", e.what()};
   }
-  uint64_t in = 0, out = 0;
+  uint64_t in = 0, out = 0, dropped = 0;
   for (Link* l : node.inputs) {
     const LinkDelta d = link_sync(l);
     in += d.read;
     // A link from the app back to itself: this sync folds its writes too, so count them here.
     if (std::find(node.outputs.begin(), node.outputs.end(), l) != node.outputs.end()) {
       out += d.written;
+      dropped += d.dropped;
     }
   }
-  for (Link* l : node.outputs) out += link_sync(l).written;
+  for (Link* l : node.outputs) {
+    const LinkDelta d = link_sync(l);
+    out += d.written;
+    dropped += d.dropped;
+  }
+  // A full link frees what the app sends it during the call: that is the link's txdrop.
+  const int64_t freed = in_use - packets_in_use() - static_cast<int64_t>(dropped);
   now = rdtsc();
   const uint64_t cycles = now - start;
   current_ = nullptr;
@@ -65,6 +80,7 @@ uint64_t Engine::call(AppNode& node, Method method, uint64_t& now) {
   s.cycles += cycles;
   s.packets_in += in;
   s.packets_out += out;
+  s.freed += freed;
   stats_.cycles += cycles;
   stats_.packets += in;
   return in + out;

@@ -24,6 +24,10 @@ struct app_stats {
   uint64_t packets_in;
   uint64_t packets_out;
   uint64_t errors;
+  /* Packets freed minus packets allocated (or cloned) during the app's pull, push and tick, not
+     counting packets a full output link dropped (that link's txdrop): what the app dropped
+     (positive: a sink frees all it receives) or made (negative: a source, a Tee's clones). */
+  int64_t freed;
 };
 
 enum { ENGINE_BREATH_BUCKETS = 512 };

@@ -142,6 +142,7 @@ end
 -- An app's error during configure (new, reconfig, link): counted, marked, added to `failures`.
 local function configure_failed (name, message, failures)
    apps[name].stats.errors = apps[name].stats.errors + 1
+   apps[name].first_error = apps[name].first_error or message
    mark_failed(name)
    failures[#failures+1] = {name, message}
 end
@@ -387,8 +388,10 @@ local function app_failed (name, method, message)
    if not a then return end
    -- The traceback below the engine's own frames says nothing about the app.
    message = message:gsub("\n%s*%[C%]: in function 'run'.*$", "")
+   local report = ("app '%s' failed in %s: %s"):format(name, method, message)
+   a.first_error = a.first_error or report
    mark_failed(name)
-   M.log(("engine: app '%s' failed in %s: %s"):format(name, method, message))
+   M.log("engine: " .. report)
    M.log(("engine: restarting app '%s' in %.1f s; the rest of the graph keeps running"):format(
       name, M.restart_delay))
    publish_graph()
@@ -419,7 +422,9 @@ local function tick_apps ()
       local a = apps[name]
       local object = a and a.object
       if object and not a.failed then
+         local in_use = packet.in_use() -- what the tick frees counts as the app's (app_stats.freed)
          local ok, err = xpcall(object.tick, debug.traceback, object)
+         a.stats.freed = a.stats.freed + (in_use - packet.in_use())
          if not ok then a.stats.errors = a.stats.errors + 1; app_failed(name, "tick", err) end
       end
    end
@@ -491,8 +496,22 @@ function M.app_stats (names)
       result[#result+1] = {name = name, class = class_name(apps[name].class, apps[name].where),
                            calls = tonumber(s.calls), cycles = tonumber(s.cycles),
                            packets_in = tonumber(s.packets_in), packets_out = tonumber(s.packets_out),
-                           errors = tonumber(s.errors),
+                           errors = tonumber(s.errors), freed = tonumber(s.freed),
                            cycles_per_packet = packets > 0 and tonumber(s.cycles) / packets or 0}
+   end
+   return result
+end
+
+-- The apps that raised errors (in new, reconfig, link, pull, push or tick), by name:
+-- {name =, errors = count, error = the first message, as logged}. `snabb bench` and `snabb run`
+-- exit non-zero when the list is not empty.
+function M.failures ()
+   local result = {}
+   for _, name in ipairs(sorted_keys(apps)) do
+      local a = apps[name]
+      if a.stats.errors > 0 then
+         result[#result+1] = {name = name, errors = tonumber(a.stats.errors), error = a.first_error}
+      end
    end
    return result
 end
@@ -514,18 +533,19 @@ function M.report (options) -- luacheck: ignore options (Snabb's signature; no o
    local cv = lib.comma_value
    local engine_cycles = tonumber(C.snabb_engine_stats().cycles)
    local rows = {}
-   for _, a in ipairs(M.app_stats()) do
-      rows[#rows+1] = {a.name, a.class, cv(a.packets_in), cv(a.packets_out), ("%.1f"):format(a.cycles_per_packet),
-                       ("%.1f%%"):format(engine_cycles > 0 and 100 * a.cycles / engine_cycles or 0), a.errors}
+   for i, a in ipairs(M.app_stats()) do
+      rows[i] = {a.name, a.class, cv(a.packets_in), cv(a.packets_out), cv(a.freed),
+                 ("%.1f"):format(a.cycles_per_packet),
+                 ("%.1f%%"):format(engine_cycles > 0 and 100 * a.cycles / engine_cycles or 0), a.errors}
    end
-   out:write(lib.table_text({"app", "class", "packets in", "packets out", "cycles/pkt", "share", "errors"},
-                            rows, {[3] = true, [4] = true, [5] = true, [6] = true, [7] = true}))
+   out:write(lib.table_text({"app", "class", "packets in", "packets out", "freed", "cycles/pkt",
+                             "share", "errors"}, rows, {false, false, true, true, true, true, true, true}))
    rows = {}
-   for _, l in ipairs(M.link_stats()) do
-      rows[#rows+1] = {l.link, cv(l.txpackets), cv(l.rxpackets), cv(l.txdrop), l.queued}
+   for i, l in ipairs(M.link_stats()) do
+      rows[i] = {l.link, cv(l.txpackets), cv(l.rxpackets), cv(l.txdrop), l.queued}
    end
    out:write("\n", lib.table_text({"link", "txpackets", "rxpackets", "txdrop", "queued"}, rows,
-                                  {[2] = true, [3] = true, [4] = true, [5] = true}))
+                                  {false, true, true, true, true}))
    -- Then what apps have to say for themselves (drivers: device counters, link state).
    local first = true
    for _, name in ipairs(sorted_keys(apps)) do
@@ -666,6 +686,34 @@ function M.selftest ()
    assert(M.app_table.fails ~= first, "a new instance after restart")
    assert(app("fails").errors >= 1 and app("sink").packets_in > sink_before)
    check_links()
+   -- freed: net of allocations, so the source's is negative; Fails frees all it takes (also when
+   -- it keeps them until its tick). failures() names the app with its first error.
+   assert(app("fails").freed == app("fails").packets_in and app("fails").freed > 0)
+   assert(app("source2").freed < 0 and app("sink").freed == app("sink").packets_in)
+   local failures = M.failures()
+   assert(#failures == 1 and failures[1].name == "fails" and failures[1].errors == app("fails").errors)
+   assert(failures[1].error:match("^app 'fails' failed in push: .*deliberate failure"), failures[1].error)
+
+   -- Frees in tick count as the app's too: Keeper keeps what it receives until its next tick.
+   local Keeper = {}
+   function Keeper:new () return setmetatable({kept = {}}, {__index = Keeper}) end
+   function Keeper:push ()
+      local i = self.input.input
+      for _ = 1, link.nreadable(i) do self.kept[#self.kept+1] = link.receive(i) end
+   end
+   function Keeper:tick ()
+      for k = #self.kept, 1, -1 do packet.free(self.kept[k]); self.kept[k] = nil end
+   end
+   Keeper.stop = Keeper.tick
+   c = graph(basic.Sink, 2)
+   config.app(c, "source3", basic.Source)
+   config.app(c, "keeper", Keeper)
+   config.link(c, "source3.output -> keeper.input")
+   M.configure(c)
+   M.main({duration = 0.02})
+   local kept = #M.app_table.keeper.kept
+   assert(app("keeper").freed > 0 and app("keeper").freed + kept == app("keeper").packets_in,
+          ("keeper: freed %d, kept %d, received %d"):format(app("keeper").freed, kept, app("keeper").packets_in))
 
    -- An app whose reconfig fails is left failed, then restarted with the new argument.
    function Tunable:reconfig (arg) if arg == "bad" then error("bad argument") end self.arg = arg end

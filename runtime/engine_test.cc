@@ -90,6 +90,27 @@ class Sink : public TestApp {
   uint64_t received_ = 0;
 };
 
+// Frees every fifth packet it receives and forwards the others (as an NF that drops 20%).
+class Dropper : public TestApp {
+ public:
+  using TestApp::TestApp;
+  bool has_push() const override { return true; }
+  void push() override {
+    note("push");
+    while (!link_empty(inputs_[0])) {
+      packet* p = link_receive(inputs_[0]);
+      if (++seen_ % 5 == 0) {
+        packet_free(p);
+      } else {
+        link_transmit(outputs_[0], p);
+      }
+    }
+  }
+
+ private:
+  uint64_t seen_ = 0;
+};
+
 // Takes one packet, then fails.
 class ThrowingPusher : public TestApp {
  public:
@@ -297,6 +318,38 @@ class Reflector : public TestApp {
     }
   }
 };
+
+// freed: what each app freed minus what it allocated, by the free list's count around its calls;
+// packets a full link dropped are the link's txdrop, not the sender's.
+TEST_F(EngineTest, FreedCountsWhatEachAppDropsOrMakes) {
+  constexpr int kPerPull = 100;
+  constexpr int kBreaths = 10;
+  add<Source>("src", kPerPull);
+  add<Dropper>("drop");
+  add<Sink>("sink");
+  connect("src", "drop");
+  connect("drop", "sink");
+  start();
+  for (int i = 0; i < kBreaths; ++i) engine_.breathe();
+  const int64_t n = int64_t{kPerPull} * kBreaths;
+  EXPECT_EQ(stats("src").freed, -n);
+  EXPECT_EQ(stats("drop").freed, n / 5);
+  EXPECT_EQ(stats("sink").freed, n - n / 5);
+  EXPECT_EQ(stats("drop").packets_in - stats("drop").packets_out, uint64_t(n / 5));
+}
+
+TEST_F(EngineTest, FreedLeavesLinkDropsToTheLink) {
+  constexpr int kPerPull = LINK_RING_SIZE + 76;
+  add<Source>("src", kPerPull);
+  add<Sink>("sink");
+  Link* l = connect("src", "sink");
+  start();
+  engine_.breathe();
+  EXPECT_EQ(l->stats.txdrop, 76u);
+  EXPECT_EQ(stats("src").freed, -kPerPull);  // it allocated them all; the link freed 76
+  EXPECT_EQ(stats("src").packets_out, uint64_t{LINK_RING_SIZE});
+  EXPECT_EQ(stats("sink").freed, LINK_RING_SIZE);
+}
 
 TEST_F(EngineTest, SelfLoopCountsBothDirections) {
   add<Source>("src", 5);

@@ -31,11 +31,12 @@ uint64_t sum_lengths(const Link* l, int32_t from, int32_t to) {
 LinkDelta link_sync(Link* l) {
   const int32_t w = l->write, r = l->read;
   if (w == l->synced_write && r == l->synced_read && l->stats.txdrop == l->synced_txdrop) {
-    return {0, 0};  // the common case for half of an app's links in each call
+    return {0, 0, 0};  // the common case for half of an app's links in each call
   }
   const uint32_t written = link_distance(l->synced_write, w);
   const uint64_t queued = sum_lengths(l, l->synced_write, w);
-  l->stats.txpackets += written + (l->stats.txdrop - l->synced_txdrop);
+  const auto dropped = static_cast<uint32_t>(l->stats.txdrop - l->synced_txdrop);
+  l->stats.txpackets += written + dropped;
   l->stats.txbytes += queued;
   l->queued_bytes += queued;
   l->synced_write = w;
@@ -48,7 +49,7 @@ LinkDelta link_sync(Link* l) {
   l->stats.rxbytes += received;
   l->queued_bytes -= received;
   l->synced_read = r;
-  return {read, written};
+  return {read, written, dropped};
 }
 
 }  // namespace snabb::runtime

@@ -59,6 +59,7 @@ using Link = struct ::link;
 struct LinkDelta {
   uint32_t read;     // packets received since the last sync
   uint32_t written;  // packets queued since the last sync
+  uint32_t dropped;  // packets dropped (ring full) since the last sync
 };
 
 LinkDelta link_sync(Link* l);

@@ -30,6 +30,41 @@ sent=$(awk '/^packets in/ { gsub(",", "", $3); print $3 }' "$tmp/human.txt")
 # Never above the rate; below it only when other processes take the CPU (tests run in parallel).
 [ "$sent" -gt 100000 ] && [ "$sent" -lt 550000 ] || fail "1 Mpps for 0.5 s sent $sent packets"
 
+# A function that frees every fifth packet: 20% lost inside the graph, freed by app 'dropper'; the
+# counts add up (in = out + link drops + queued + lost), in JSON, text and HTML.
+"$snabb" bench "$here/configs/drop_fifth.lua" --pcap "$data/v4.pcap" --packets 1000000 --json - \
+  --html "$tmp/drop.html" >"$tmp/drop.json"
+"$snabb" "$here/bench_check.lua" "$tmp/drop.json" 1000000 dropper fifth
+grep -q '"lost":200000' <(tr -d ' \n' <"$tmp/drop.json") || fail "1,000,000 in, 20% freed: $(cat "$tmp/drop.json")"
+"$snabb" bench "$here/configs/drop_fifth.lua" --pcap "$data/v4.pcap" --packets 1000000 >"$tmp/drop.txt"
+grep -Eq '^lost in the graph +200,000 +20\.0% of packets in +freed by dropper 200,000$' "$tmp/drop.txt" ||
+  fail "text report of a 20% loss: $(cat "$tmp/drop.txt")"
+grep -Eq '^dropper +[^ ]*drop_fifth.lua +1,000,000 +800,000 +200,000 ' "$tmp/drop.txt" ||
+  fail "dropper's row: $(cat "$tmp/drop.txt")"
+
+# An app that raises an error: an errors column, a line naming the app and its first error, exit 1;
+# --allow-errors exits 0 with the same report.
+status=0
+"$snabb" bench "$here/configs/drop_fifth.lua" fail --pcap "$data/v4.pcap" --packets 100000 \
+  >"$tmp/fail.txt" 2>"$tmp/fail.err" || status=$?
+[ "$status" -eq 1 ] || fail "a failed app: exit $status, expected 1"
+grep -Eq '^app +class +packets in +packets out +freed +cycles/pkt +share +errors$' "$tmp/fail.txt" &&
+  grep -Eq '^dropper +.* 1$' "$tmp/fail.txt" || fail "errors column: $(cat "$tmp/fail.txt")"
+grep -q "^snabb bench: app 'dropper' failed in push: .*drop_fifth.lua:[0-9]*: deliberate failure on the third push (1 error in all)$" \
+  "$tmp/fail.err" || fail "failure line: $(cat "$tmp/fail.err")"
+"$snabb" bench "$here/configs/drop_fifth.lua" fail --pcap "$data/v4.pcap" --packets 100000 --allow-errors \
+  --json "$tmp/fail.json" 2>"$tmp/fail.err" || fail "--allow-errors: exit $?"
+grep -q "deliberate failure on the third push" "$tmp/fail.json" || fail "failures in JSON: $(cat "$tmp/fail.json")"
+
+# An app that prints on every push (print and io.write): with --json -, stdout is the document
+# alone (a JSON parser takes it) and what the app printed went to stderr.
+"$snabb" bench "$here/configs/chatty.lua" --pcap "$data/v4.pcap" --packets 100000 --json - \
+  >"$tmp/chatty.json" 2>"$tmp/chatty.err"
+"$snabb" "$here/bench_check.lua" "$tmp/chatty.json" 100000 chatty >/dev/null || fail "stdout is not the JSON document"
+if command -v python3 >/dev/null; then python3 -m json.tool "$tmp/chatty.json" >/dev/null; fi
+grep -q "^chatty: config loaded$" "$tmp/chatty.err" && grep -q "^chatty: push 1, " "$tmp/chatty.err" &&
+  grep -q "^chatty: {not json$" "$tmp/chatty.err" || fail "the app's output: $(cat "$tmp/chatty.err")"
+
 # Bad input: one message, non-zero exit.
 expect_error() { # expect_error STATUS TEXT ARGS...
   local status=0 want=$1 text=$2

@@ -29,7 +29,7 @@ sent=$(sed -n 's/.*, \([0-9]*\) packets in .*/\1/p' "$tmp/check.txt")
 
 # Text report: requested and achieved.
 "$snabb" bench "$forward" --pcap "$tmp/imix.pcap" --rate 10Mbps --duration 0.5 >"$tmp/text.txt"
-grep -q "^rate *requested 0.0100 Gbit/s, achieved 0.00.. Mpps, 0.01.. Gbit/s on the wire" "$tmp/text.txt" ||
+grep -q "^rate: requested 0.0100 Gbit/s, achieved 0.00.. Mpps, 0.01.. Gbit/s on the wire" "$tmp/text.txt" ||
   fail "text report: $(cat "$tmp/text.txt")"
 
 # A graph that never reads its input: the link fills, the rate is not achieved, and bench says so.

@@ -35,7 +35,7 @@ grep -q "engine: app 'flaky' failed in push: .*failing_app.lua:9: deliberate fai
   "$tmp/err.txt" || fail "failure message: $(cat "$tmp/err.txt")"
 grep -q "stack traceback" "$tmp/err.txt" || fail "no traceback"
 grep -q "engine: app 'flaky' restarted" "$tmp/err.txt" || fail "not restarted"
-[ "$(app_column "$tmp/out.txt" flaky 7)" -ge 2 ] || fail "flaky errors column"
+[ "$(app_column "$tmp/out.txt" flaky 8)" -ge 2 ] || fail "flaky errors column"
 [ "$(app_column "$tmp/out.txt" sink 3)" -gt 1000000 ] || fail "sink stopped receiving"
 check_links "$tmp/out.txt"
 # A reconfiguration whose new app's link() fails while the old graph's link is removed: the new
@@ -68,8 +68,8 @@ done
 awk '/ -> / { for (i = 4; i <= 6; i++) gsub(",", "", $i)
               if ($4 + 0 != $5 + $6 + $7) { print "unbalanced: " $0; bad = 1 }
               if ($1 ~ /^split/) { n++; tx += $4; rx += $5 } }
-     $1 ~ /^a[0-9]+$/ && NF == 7 { gsub(",", "", $3); sinks += $3 }
-     $1 == "split" && NF == 7 { gsub(",", "", $4); split_out = $4 }
+     $1 ~ /^a[0-9]+$/ && NF == 8 { gsub(",", "", $3); sinks += $3 }
+     $1 == "split" && NF == 8 { gsub(",", "", $4); split_out = $4 }
      END { if (n != 9998 || tx != split_out || sinks != rx || tx == 0) {
              print n " links, split sent " split_out ", links took " tx " and delivered " rx \
                    ", sinks got " sinks; bad = 1 }

@@ -6,7 +6,8 @@
 -- IN and OUT are --in/--out when given. Otherwise IN is port `input` of the one app that no link
 -- feeds, and OUT is port `output` of the one app that feeds no link (for a one-app config, both
 -- belong to that app). Packets in = packets Replay sent; packets out = packets that reached
--- bench_sink; the difference is what the graph dropped or still holds, link by link.
+-- bench_sink; the difference is what links dropped (full rings), what they still hold, and what
+-- was lost inside the graph: freed by its apps (the engine counts each app's frees) or kept in them.
 local ffi = require("ffi")
 local argparse = require("argparse")
 local cli = require("programs.cli")
@@ -21,7 +22,13 @@ local run = require("programs.run.run")
 local observe = require("jit.observe")
 local C = ffi.C
 
-ffi.cdef("int isatty(int fd);")
+ffi.cdef([[
+int isatty(int fd);
+int dup(int fd);
+int dup2(int oldfd, int newfd);
+int close(int fd);
+int fflush(void *stream);
+]])
 
 local M = {}
 
@@ -66,6 +73,7 @@ local function parser ()
    p:option("--json", "write the results as JSON to this file ('-': stdout) and print nothing else")
    p:option("--html", "write a self-contained HTML report to this file")
    p:flag("--no-latency", "do not time each packet (saves the harness 12-20 cycles per packet)")
+   p:flag("--allow-errors", "exit 0 even when an app raised errors (default: exit 1)")
    observe.add_options(p)
    require("jit.safety").add_options(p)
    require("drivers.dpdk.dpdk").add_options(p)
@@ -162,6 +170,40 @@ local function l2_gbps (packets, bytes, seconds)
    return (bytes + 4 * packets) * 8 / seconds / 1e9
 end
 
+-- The apps bench adds around the function under test.
+local HARNESS = {bench_source = true, bench_sink = true}
+
+-- The host's CPU model, as /proc/cpuinfo names it (nil where it does not).
+local function cpu_model ()
+   local f = io.open("/proc/cpuinfo")
+   if not f then return nil end
+   local text = f:read("*a")
+   f:close()
+   local model = text:match("\nmodel name%s*:%s*([^\n]+)") or text:match("^model name%s*:%s*([^\n]+)")
+   local _, cpus = ("\n" .. text):gsub("\nprocessor%s*:", "")
+   return model and ("%s (%d CPUs)"):format(model, cpus)
+end
+
+-- The apps' figures: the function under test first, then the harness, each by name; share is of
+-- the engine's time. Lost inside the graph = in - out - link drops - queued; of that, `freed`
+-- sums what the function's apps freed (net of what they allocated), and `held` is the rest, packets
+-- its apps keep (a buffer, a leak).
+local function app_figures (input, output, dropped, queued)
+   local apps, engine_cycles, freed = engine.app_stats(), 0, 0
+   for _, a in ipairs(apps) do engine_cycles = engine_cycles + a.cycles end
+   for _, a in ipairs(apps) do
+      a.share = engine_cycles > 0 and a.cycles / engine_cycles or 0
+      a.harness = HARNESS[a.name] or false
+      if not a.harness then freed = freed + a.freed end
+   end
+   table.sort(apps, function (x, y)
+      if x.harness ~= y.harness then return y.harness end
+      return x.name < y.name
+   end)
+   local lost = input - output - dropped - queued
+   return apps, {lost = lost, freed = freed, held = lost - freed}
+end
+
 -- Runs the benchmark; returns the result table (the schema programs/bench/report expects).
 function M.bench (opts)
    require("drivers.dpdk.dpdk").apply_options(opts)
@@ -202,14 +244,18 @@ function M.bench (opts)
    end
    engine.main({done = function ()
       local t = engine.now()
-      if t >= next_sample then sample(t); next_sample = next_sample + SAMPLE_INTERVAL end
+      if not finished and t >= next_sample then sample(t); next_sample = next_sample + SAMPLE_INTERVAL end
       if progress and t >= next_progress then
          local p = timeline[#timeline] or {input_mpps = 0, output_mpps = 0}
          io.stderr:write(("\r%6.1f s  in %8.2f Mpps  out %8.2f Mpps  sent %s   "):format(
             t - start, p.input_mpps, p.output_mpps, lib.comma_value(source.sent)))
          next_progress = t + PROGRESS_INTERVAL
       end
-      if source.done and not finished then finished = t end
+      if source.done and not finished then
+         finished = t
+         -- The timeline ends with the run (a last, shorter interval, unless it is too short to say much).
+         if t - last.t >= SAMPLE_INTERVAL / 10 then sample(t) end
+      end
       -- Once the capture is sent, wait for what is still in the graph (bounded).
       return finished and (link.empty(into) and link.empty(out) or t - finished > DRAIN_SECONDS)
    end})
@@ -225,20 +271,19 @@ function M.bench (opts)
    local s_in, s_out = link.stats(into), link.stats(out)
    local input, output = tonumber(s_in.txpackets), tonumber(s_out.rxpackets)
    local input_bytes, output_bytes = tonumber(s_in.txbytes), tonumber(s_out.rxbytes)
-   local engine_cycles = 0
-   local apps = engine.app_stats()
-   for _, a in ipairs(apps) do engine_cycles = engine_cycles + a.cycles end
-   for _, a in ipairs(apps) do a.share = engine_cycles > 0 and a.cycles / engine_cycles or 0 end
    local links, dropped, queued = {}, 0, 0
    for _, l in ipairs(engine.link_stats()) do
       links[#links+1] = {link = l.link, txpackets = l.txpackets, rxpackets = l.rxpackets,
                          txdrop = l.txdrop, queued = l.queued}
       dropped, queued = dropped + l.txdrop, queued + l.queued
    end
+   local apps, lost = app_figures(input, output, dropped, queued)
    local result = {
       config = opts.config, pcap = opts.pcap, date = os.date("%Y-%m-%d %H:%M:%S"), seconds = seconds,
-      capture_packets = source.count,
-      packets = {input = input, output = output, dropped = dropped, queued = queued},
+      capture_packets = source.count, requested_rate = opts.rate,
+      snabb_version = require("programs.main").version, cpu = cpu_model(),
+      packets = {input = input, output = output, dropped = dropped, queued = queued,
+                 lost = lost.lost, lost_freed = lost.freed, lost_held = lost.held},
       bytes = {input = input_bytes, output = output_bytes},
       rate = {input_mpps = input / seconds / 1e6, output_mpps = output / seconds / 1e6,
               output_gbps_wire = wire_gbps(output, output_bytes, seconds),
@@ -246,6 +291,7 @@ function M.bench (opts)
               requested = rates.requested, achieved = rates.achieved, skipped_seconds = rates.skipped},
       apps = apps, links = links, breath_latency_us = M.breath_percentiles(after), timeline = timeline,
       latency_us = not opts.no_latency and latency.summary(engine.app_table.bench_sink) or nil,
+      failures = engine.failures(),
    }
    engine.stop()
    result.warnings = M.rate_warnings(result.rate)
@@ -267,29 +313,59 @@ function M.rate_warnings (r)
       1e3 * (r.skipped_seconds or 0))}
 end
 
+-- "12.5% of packets in", or "" when nothing went in.
+local function of_input (r, n)
+   return r.packets.input > 0 and ("%.1f%% of packets in"):format(100 * n / r.packets.input) or ""
+end
+
+-- Where the packets lost inside the graph went: each app of the function that freed some, and
+-- what its apps still hold.
+local function lost_detail (r)
+   local cv, parts = lib.comma_value, {}
+   for _, a in ipairs(r.apps) do
+      if not a.harness and a.freed ~= 0 then
+         parts[#parts+1] = ("%s %s %s"):format(a.freed > 0 and "freed by" or "made by", a.name, cv(math.abs(a.freed)))
+      end
+   end
+   if r.packets.lost_held ~= 0 then parts[#parts+1] = "held in apps " .. cv(r.packets.lost_held) end
+   return table.concat(parts, ", ")
+end
+
 function M.print_report (r, out)
-   local cv = lib.comma_value
+   local cv, p, rt = lib.comma_value, r.packets, r.rate
    out:write(("snabb bench: %s with %s (%s packets), %.2f s\n\n"):format(
       r.config, r.pcap, cv(r.capture_packets), r.seconds))
-   out:write(("packets in   %16s  %8.2f Mpps\n"):format(cv(r.packets.input), r.rate.input_mpps))
-   local req, got = r.rate.requested, r.rate.achieved
+   -- packets in = packets out + link drops + queued + lost inside the graph (a table without its
+   -- header line, nor the spaces that pad empty cells at the ends of lines)
+   local summary = lib.table_text({"", "", "", ""}, {
+      {"packets in", cv(p.input), ("%.2f Mpps"):format(rt.input_mpps), ""},
+      {"packets out", cv(p.output), ("%.2f Mpps"):format(rt.output_mpps),
+       ("%.2f Gbit/s on the wire, %.2f Gbit/s L2"):format(rt.output_gbps_wire, rt.output_gbps_l2)},
+      {"dropped by links", cv(p.dropped), of_input(r, p.dropped), "(full rings)"},
+      {"queued in links", cv(p.queued), "", ""},
+      {"lost in the graph", cv(p.lost), of_input(r, p.lost), lost_detail(r)},
+   }, {false, true, true, false})
+   out:write((summary:gsub("^[^\n]*\n", ""):gsub(" +\n", "\n")))
+   local req, got = rt.requested, rt.achieved
    if req then
-      out:write(("rate         requested %s, achieved %s, %s on the wire (%.2f%%)\n"):format(
+      out:write(("rate: requested %s, achieved %s, %s on the wire (%.2f%%)\n"):format(
          show_rate(req[req.unit], req.unit), show_rate(got.pps, "pps"), show_rate(got.bps, "bps"),
          100 * got[req.unit] / req[req.unit]))
    end
-   out:write(("packets out  %16s  %8.2f Mpps  %8.2f Gbit/s on the wire  %8.2f Gbit/s L2\n"):format(
-      cv(r.packets.output), r.rate.output_mpps, r.rate.output_gbps_wire, r.rate.output_gbps_l2))
-   out:write(("dropped      %16s    (still queued: %s)\n\n"):format(cv(r.packets.dropped), cv(r.packets.queued)))
-   out:write(("%-16s %-28s %14s %14s %10s %7s\n"):format("app", "class", "packets in", "packets out", "cycles/pkt", "share"))
-   for _, a in ipairs(r.apps) do
-      out:write(("%-16s %-28s %14s %14s %10.1f %6.1f%%\n"):format(
-         a.name, a.class, cv(a.packets_in), cv(a.packets_out), a.cycles_per_packet, 100 * a.share))
+   out:write("\n")
+   local rows = {}
+   for i, a in ipairs(r.apps) do
+      rows[i] = {a.name, a.class, cv(a.packets_in), cv(a.packets_out), cv(a.freed),
+                 ("%.1f"):format(a.cycles_per_packet), ("%.1f%%"):format(100 * a.share), cv(a.errors)}
    end
-   out:write(("\n%-44s %14s %14s %10s %8s\n"):format("link", "txpackets", "rxpackets", "txdrop", "queued"))
-   for _, l in ipairs(r.links) do
-      out:write(("%-44s %14s %14s %10s %8d\n"):format(l.link, cv(l.txpackets), cv(l.rxpackets), cv(l.txdrop), l.queued))
+   out:write(lib.table_text({"app", "class", "packets in", "packets out", "freed", "cycles/pkt", "share",
+                             "errors"}, rows, {false, false, true, true, true, true, true, true}), "\n")
+   rows = {}
+   for i, l in ipairs(r.links) do
+      rows[i] = {l.link, cv(l.txpackets), cv(l.rxpackets), cv(l.txdrop), l.queued}
    end
+   out:write(lib.table_text({"link", "txpackets", "rxpackets", "txdrop", "queued"}, rows,
+                            {false, true, true, true, true}))
    local b = r.breath_latency_us
    if b.p50 then
       out:write(("\nbreath latency (µs): p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n"):format(
@@ -321,6 +397,38 @@ local function write_file (path, text)
    f:close()
 end
 
+-- With --json -, fd 1 is pointed at stderr while the graph loads and runs, so that whatever apps
+-- print (print, io.write, C's printf, DPDK's log) goes there and the document alone to stdout.
+-- Returns the function that points fd 1 back.
+local function stdout_to_stderr ()
+   io.stdout:flush()
+   local saved = C.dup(1)
+   if saved < 0 then return function () end end
+   C.dup2(2, 1)
+   return function ()
+      io.stdout:flush()
+      C.fflush(nil)
+      C.dup2(saved, 1)
+      C.close(saved)
+   end
+end
+
+-- "snabb bench: app 'x' failed in push: file:5: message (3 errors in all)": the first line of
+-- each failed app's first error.
+local function failure_lines (failures)
+   local lines = {}
+   for i, f in ipairs(failures) do
+      lines[i] = ("snabb bench: %s (%d error%s in all)\n"):format(
+         tostring(f.error or ("app '%s' failed"):format(f.name)):match("^[^\n]*"), f.errors,
+         f.errors == 1 and "" or "s")
+   end
+   return table.concat(lines)
+end
+
+local function quoted (arg)
+   return arg:match("^[%w@%%+=:,./_-]+$") and arg or "'" .. arg:gsub("'", "'\\''") .. "'"
+end
+
 function M.run (args)
    local p = parser()
    local opts = cli.parse(p, args)
@@ -348,7 +456,13 @@ function M.run (args)
    end
    require("jit.safety").apply_options(opts)
    if opts.find_limit or opts.loss then return require("programs.bench.find_limit").main(M, p, opts) end
-   local result = observe.run(opts, "snabb bench " .. opts.config, function () return M.bench(opts) end)
+   local command = {"snabb", "bench"}
+   for i, a in ipairs(args) do command[i + 2] = quoted(a) end
+   local restore_stdout = opts.json == "-" and stdout_to_stderr() or function () end
+   local ok, result = pcall(observe.run, opts, "snabb bench " .. opts.config, function () return M.bench(opts) end)
+   restore_stdout()
+   if not ok then error(result, 0) end
+   result.command = table.concat(command, " ")
    for _, w in ipairs(result.warnings) do io.stderr:write("snabb bench: warning: ", w, "\n") end
    if opts.json then
       local text = require("dkjson").encode(result, {indent = true}) .. "\n"
@@ -358,6 +472,14 @@ function M.run (args)
    end
    if opts.html then
       write_file(opts.html, require("programs.bench.report.html_report").render(result))
+   end
+   if #result.failures > 0 then
+      io.stdout:flush()
+      io.stderr:write(failure_lines(result.failures))
+      if not opts.allow_errors then
+         io.stderr:write("snabb bench: exit status 1 as an app failed (--allow-errors: 0)\n")
+         return 1
+      end
    end
    return 0
 end

@@ -1,6 +1,8 @@
 -- programs.bench.report.html_report: the report `snabb bench ... --html FILE` writes, one HTML file
 -- that needs no network. Header and tables are written here as escaped HTML, so they read without
 -- JavaScript; the charts are drawn by the inlined Chart.js from the result, embedded as JSON.
+-- The function under test comes first; the harness bench adds (bench_source, bench_sink) is shown
+-- apart, as its replay cost would otherwise dominate every chart.
 local json = require("dkjson")
 local lib = require("core.lib")
 local chartjs = require("programs.bench.report.chartjs")
@@ -36,6 +38,22 @@ local function percent (fraction)
    return finite(fraction) and ("%.1f%%"):format(100 * fraction) or "–"
 end
 
+-- The harness apps (results from before `harness` was recorded: by name).
+local function is_harness (a)
+   if a.harness ~= nil then return a.harness == true end
+   return a.name == "bench_source" or a.name == "bench_sink"
+end
+
+-- The result's apps split into the function under test and the harness, each in its order.
+local function split_apps (r)
+   local fn, harness = {}, {}
+   for _, a in ipairs(r.apps or {}) do
+      local t = is_harness(a) and harness or fn
+      t[#t+1] = a
+   end
+   return fn, harness
+end
+
 local css = [[
 body { margin: 0; background: #f6f7f9; color: #1f2328;
        font: 14px/1.45 system-ui, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
@@ -47,7 +65,10 @@ code, td.name { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-s
 header { margin-bottom: 16px; }
 .meta { color: #57606a; margin: 0; }
 .warning { color: #cf222e; font-weight: 600; margin: 0 0 12px; }
-.cards { display: grid; grid-template-columns: repeat(6, 1fr); gap: 12px; margin-bottom: 16px; }
+.meta code { font-size: 12px; }
+pre.command { margin: 6px 0 0; white-space: pre-wrap; word-break: break-all; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(140px, 1fr)); gap: 12px;
+         margin-bottom: 16px; }
 .card, .panel { background: #fff; border: 1px solid #d8dee4; border-radius: 6px; }
 .card { padding: 10px 12px; }
 .card .label { color: #57606a; font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
@@ -55,6 +76,7 @@ header { margin-bottom: 16px; }
 .card .sub { color: #57606a; font-size: 12px; }
 .card.bad .value { color: #cf222e; }
 .panel { padding: 14px 16px; margin-bottom: 16px; overflow-x: auto; }
+.panel p.meta { margin-top: 8px; }
 .row { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
 .chart { position: relative; height: 300px; }
 table { border-collapse: collapse; width: 100%; }
@@ -67,11 +89,16 @@ table.compact { width: auto; }
 table.compact th, table.compact td { padding: 5px 8px 5px 40px; }
 tr.drop td { background: #ffebe9; }
 tr.drop td.txdrop { color: #cf222e; font-weight: 700; }
+tr.failed td { background: #ffebe9; }
+tr.failed td.errors { color: #cf222e; font-weight: 700; }
+pre.error { margin: 4px 0 12px; white-space: pre-wrap; font-size: 12px; }
 .empty { color: #57606a; font-style: italic; margin: 0; }
 ]]
 
--- Builds the charts from the JSON block; Chart.js draws labels on the canvas, never as HTML.
-local script = [[
+-- Builds the charts from the JSON block; Chart.js draws labels on the canvas, never as HTML. Each
+-- chart is one of the snippets in `chart_scripts`, run in order inside one function that has
+-- `data` (the result), `num`, `axisTitle` and `isHarness` in scope.
+local script_head = [[
 (function () {
    "use strict";
    var data = JSON.parse(document.getElementById("bench-data").textContent);
@@ -81,8 +108,17 @@ local script = [[
    Chart.defaults.color = "#1f2328";
    var num = function (x) { return typeof x === "number" ? x : null; };
    var axisTitle = function (text) { return {display: true, text: text}; };
+   var isHarness = function (a) {
+      return a.harness === undefined ? a.name === "bench_source" || a.name === "bench_sink" : a.harness === true;
+   };
+]]
+local script_tail = "})();\n"
 
-   var apps = data.apps || [], bar = document.getElementById("cycles-chart");
+local chart_scripts = {
+-- Cycles per packet of the function's apps only: the harness has a table of its own.
+[[
+   var apps = (data.apps || []).filter(function (a) { return !isHarness(a); });
+   var bar = document.getElementById("cycles-chart");
    if (bar && apps.length) {
       bar.parentNode.style.height = Math.max(300, 60 + 28 * apps.length) + "px";
       new Chart(bar, {
@@ -94,37 +130,42 @@ local script = [[
                    scales: {x: {beginAtZero: true, title: axisTitle("cycles per packet")}}}
       });
    }
-
+]],
+-- Each sample is the mean rate over the interval that ends at its t (the first starts at 0): drawn
+-- as steps over those intervals, with no interpolation between samples, on an x axis that ends with
+-- the run. "Mpps in" is dashed and drawn over "Mpps out", so it shows where the two are equal.
+[[
    var timeline = data.timeline || [], line = document.getElementById("throughput-chart");
    if (line && timeline.length) {
-      // In and out often coincide, and Gbit/s follows Mpps: a wide pale line under a thin dark
-      // one, and an area for Gbit/s, keep all three visible.
       var series = function (label, key, axis, order, style) {
-         style.label = label; style.yAxisID = axis; style.order = order; style.tension = 0.2;
-         style.pointRadius = timeline.length > 1 ? 0 : 3;
-         style.data = timeline.map(function (s) { return {x: s.t, y: num(s[key])}; });
+         var points = timeline.map(function (s) { return {x: s.t, y: num(s[key])}; });
+         points.unshift({x: 0, y: points[0].y});
+         style.label = label; style.yAxisID = axis; style.order = order;
+         style.stepped = "after"; style.tension = 0; style.pointRadius = 0; style.data = points;
          return style;
       };
+      var end = num(data.seconds);
       new Chart(line, {
          type: "line",
          data: {datasets: [
-            series("Mpps in", "input_mpps", "mpps", 2,
-                   {borderColor: "#a6c4e0", backgroundColor: "#a6c4e0", borderWidth: 6}),
-            series("Mpps out", "output_mpps", "mpps", 1,
-                   {borderColor: "#1d4e89", backgroundColor: "#1d4e89", borderWidth: 2}),
+            series("Mpps in", "input_mpps", "mpps", 1,
+                   {borderColor: "#f28e2b", backgroundColor: "#f28e2b", borderWidth: 2, borderDash: [6, 4]}),
+            series("Mpps out", "output_mpps", "mpps", 2,
+                   {borderColor: "#1d4e89", backgroundColor: "#1d4e89", borderWidth: 3}),
             series("Gbit/s out (wire)", "output_gbps_wire", "gbps", 3,
                    {borderColor: "#e15759", backgroundColor: "rgba(225, 87, 89, 0.12)",
                     borderWidth: 1, fill: "origin"})]},
          options: {maintainAspectRatio: false, interaction: {mode: "index", intersect: false},
                    plugins: {legend: {labels: {sort: function (a, b) { return a.datasetIndex - b.datasetIndex; }}}},
-                   scales: {x: {type: "linear", min: 0, title: axisTitle("seconds since start")},
+                   scales: {x: {type: "linear", min: 0, max: end !== null ? end : undefined,
+                                title: axisTitle("seconds since start")},
                             mpps: {position: "left", beginAtZero: true, title: axisTitle("Mpps")},
                             gbps: {position: "right", beginAtZero: true, title: axisTitle("Gbit/s"),
                                    grid: {drawOnChartArea: false}}}}
       });
    }
-})();
-]]
+]],
+}
 
 local function card (out, label, value, sub, bad)
    out[#out+1] = ('<div class="card%s"><div class="label">%s</div><div class="value">%s</div>'
@@ -137,8 +178,8 @@ local function table_html (out, columns, rows, row_class, class)
    for _, c in ipairs(columns) do out[#out+1] = ('<th class="%s">%s</th>'):format(c[2] or "", c[1]) end
    out[#out+1] = "</tr></thead><tbody>\n"
    for i, cells in ipairs(rows) do
-      local class = row_class and row_class(i)
-      out[#out+1] = class and ('<tr class="%s">'):format(class) or "<tr>"
+      local tr_class = row_class and row_class(i)
+      out[#out+1] = tr_class and ('<tr class="%s">'):format(tr_class) or "<tr>"
       for j, cell in ipairs(cells) do
          out[#out+1] = ('<td class="%s">%s</td>'):format(columns[j][2] or "", cell)
       end
@@ -147,24 +188,43 @@ local function table_html (out, columns, rows, row_class, class)
    out[#out+1] = "</tbody></table>\n"
 end
 
+-- What was run, where and how: the offered load asked for, snabb's version, the host's CPU and
+-- the command line.
 local function header (out, r)
-   local packets, bytes, rate = r.packets or {}, r.bytes or {}, r.rate or {}
    out[#out+1] = ("<header><h1>snabb bench: <code>%s</code></h1>\n"):format(esc(r.config or "?"))
    local meta = {}
    if r.pcap then meta[#meta+1] = ("capture <code>%s</code>"):format(esc(r.pcap)) end
    if r.date then meta[#meta+1] = esc(r.date) end
-   if #meta > 0 then out[#out+1] = ('<p class="meta">%s</p>'):format(table.concat(meta, " · ")) end
-   out[#out+1] = '</header>\n<div class="cards">\n'
+   local requested = r.requested_rate
+   if type(requested) == "number" then requested = requested .. " Mpps" end -- (--rate 5: Mpps)
+   meta[#meta+1] = "requested rate " .. (requested and ("<code>%s</code>"):format(esc(requested)) or "unthrottled")
+   if r.snabb_version then meta[#meta+1] = "snabb " .. esc(r.snabb_version) end
+   if r.cpu then meta[#meta+1] = "CPU " .. esc(r.cpu) end
+   out[#out+1] = ('<p class="meta">%s</p>\n'):format(table.concat(meta, " · "))
+   if r.command then out[#out+1] = ('<pre class="meta command"><code>%s</code></pre>\n'):format(esc(r.command)) end
+   out[#out+1] = "</header>\n"
+end
+
+-- The figures that add up: packets in = out + dropped by links + queued + lost in the graph.
+-- (Six cards fill a row of the page.)
+local function cards (out, r)
+   local packets, bytes, rate = r.packets or {}, r.bytes or {}, r.rate or {}
+   local function of_input (n)
+      return finite(n) and finite(packets.input) and packets.input > 0
+         and percent(n / packets.input) .. " of input" or nil
+   end
+   out[#out+1] = '<div class="cards">\n'
    card(out, "Input", measure(rate.input_mpps, 2, "Mpps"),
         ("%s packets<br>%s bytes"):format(int(packets.input), int(bytes.input)))
    card(out, "Output", measure(rate.output_mpps, 2, "Mpps"),
         ("%s packets<br>%s bytes"):format(int(packets.output), int(bytes.output)))
-   card(out, "Output, wire", measure(rate.output_gbps_wire, 2, "Gbit/s"))
-   card(out, "Output, L2", measure(rate.output_gbps_l2, 2, "Gbit/s"))
-   local dropped = packets.dropped
-   local drop_share = finite(dropped) and finite(packets.input) and packets.input > 0
-      and percent(dropped / packets.input) .. " of input" or nil
-   card(out, "Dropped", int(dropped), drop_share, finite(dropped) and dropped > 0)
+   card(out, "Output, wire", measure(rate.output_gbps_wire, 2, "Gbit/s"),
+        "L2: " .. measure(rate.output_gbps_l2, 2, "Gbit/s"))
+   card(out, "Dropped by links", int(packets.dropped),
+        ("%s<br>still queued: %s"):format(of_input(packets.dropped) or "&nbsp;", int(packets.queued)),
+        finite(packets.dropped) and packets.dropped > 0)
+   card(out, "Lost in the graph", int(packets.lost), of_input(packets.lost),
+        finite(packets.lost) and packets.lost ~= 0)
    card(out, "Duration", measure(r.seconds, 2, "s"))
    out[#out+1] = "</div>\n"
 end
@@ -183,23 +243,55 @@ local function charts (out, r)
       end)
    end
    out[#out+1] = '<div class="row">\n'
-   chart("Cycles per packet, by app", "cycles-chart", #(r.apps or {}) > 0, "no apps")
+   local fn = split_apps(r)
+   chart("Cycles per packet: the function under test", "cycles-chart", #fn > 0, "no apps")
    chart("Throughput over time", "throughput-chart", #(r.timeline or {}) > 0, "no samples")
    out[#out+1] = "</div>\n"
 end
 
-local function apps_table (out, r)
-   local apps = r.apps or {}
-   panel(out, "Apps", #apps > 0, "no apps", function ()
+-- One table of apps (the function's, or the harness's); share is of the engine's whole time.
+-- `note` (HTML) follows the table.
+local function apps_table (out, title, apps, empty, note)
+   panel(out, title, #apps > 0, empty, function ()
       local rows = {}
       for i, a in ipairs(apps) do
          local width = finite(a.share) and math.max(0, math.min(1, a.share)) * 80 or 0
          rows[i] = {esc(a.name or "?"), esc(a.class or ""), int(a.packets_in), int(a.packets_out),
-                    fixed(a.cycles_per_packet, 1),
-                    ('<b>%s</b><span style="width:%.0fpx"></span>'):format(percent(a.share), width)}
+                    int(a.freed), fixed(a.cycles_per_packet, 1),
+                    ('<b>%s</b><span style="width:%.0fpx"></span>'):format(percent(a.share), width),
+                    int(a.errors)}
       end
       table_html(out, {{"app", "name"}, {"class"}, {"packets in", "n"}, {"packets out", "n"},
-                       {"cycles/packet", "n"}, {"share of engine time", "share"}}, rows)
+                       {"freed (net)", "n"}, {"cycles/packet", "n"}, {"share of engine time", "share"},
+                       {"errors", "n errors"}}, rows,
+                 function (i) local e = apps[i].errors return finite(e) and e > 0 and "failed" or nil end)
+      out[#out+1] = note
+   end)
+end
+
+-- Where the packets lost inside the graph went, when some were (HTML, or "").
+local function lost_note (r, fn)
+   local p = r.packets or {}
+   if not (finite(p.lost) and p.lost ~= 0) then return "" end
+   local parts = {}
+   for _, a in ipairs(fn) do
+      if finite(a.freed) and a.freed ~= 0 then
+         parts[#parts+1] = ("%s <code>%s</code> %s"):format(a.freed > 0 and "freed by" or "made by",
+                                                           esc(a.name), int(math.abs(a.freed)))
+      end
+   end
+   if finite(p.lost_held) and p.lost_held ~= 0 then parts[#parts+1] = "held in apps " .. int(p.lost_held) end
+   return ('<p class="meta">Lost in the graph: %s (%s).</p>\n'):format(int(p.lost), table.concat(parts, ", "))
+end
+
+local function failures_panel (out, r)
+   local failures = r.failures or {}
+   if #failures == 0 then return end
+   panel(out, "Apps that failed", true, "", function ()
+      for _, f in ipairs(failures) do
+         out[#out+1] = ('<p><code>%s</code>: %s error%s; the first:</p><pre class="error">%s</pre>\n'):format(
+            esc(f.name or "?"), int(f.errors), f.errors == 1 and "" or "s", esc(f.error or "?"))
+      end
    end)
 end
 
@@ -303,10 +395,14 @@ function M.render (result)
       ("<title>snabb bench: %s</title>\n"):format(esc(r.config or "?")),
       "<style>\n", css, "</style>\n</head>\n<body>\n<main>\n",
    }
+   local fn, harness = split_apps(r)
    header(out, r)
    offered_load(out, r)
+   cards(out, r)
+   failures_panel(out, r)
    charts(out, r)
-   apps_table(out, r)
+   apps_table(out, "The function under test", fn, "no apps", lost_note(r, fn))
+   apps_table(out, "Harness: replay and sink (added by snabb bench)", harness, "no harness apps")
    links_table(out, r)
    latency_table(out, r)
    packet_latency(out, r)
@@ -315,13 +411,14 @@ function M.render (result)
    out[#out+1] = '\n</script>\n<script type="application/json" id="bench-data">'
    out[#out+1] = data_json(r)
    out[#out+1] = "</script>\n<script>\n"
-   out[#out+1] = script
+   out[#out+1] = script_head .. table.concat(chart_scripts) .. script_tail
    out[#out+1] = latency_script
    out[#out+1] = "</script>\n</body>\n</html>\n"
    return table.concat(out)
 end
 
--- A plausible result (used by the selftest; handy for looking at the report's layout).
+-- A plausible result (used by the selftest; handy for looking at the report's layout): a two-app
+-- function that loses 42,210 packets on a full link and 1,000 inside app 'nat<b>&'.
 function M.sample_result ()
    local seconds, timeline = 2.01, {}
    for i = 1, 20 do
@@ -329,29 +426,39 @@ function M.sample_result ()
       timeline[i] = {t = i / 10, input_mpps = mpps, output_mpps = mpps * 0.998,
                      output_gbps_wire = mpps * 0.998 * (64 + 20) * 8 / 1e3}
    end
+   timeline[21] = {t = seconds, input_mpps = 10.1, output_mpps = 10.1, output_gbps_wire = 6.8}
+   local input, output = 21105000, 21061790
+   local function app (name, class, packets_in, packets_out, freed, cycles, share, harness, errors)
+      return {name = name, class = class, packets_in = packets_in, packets_out = packets_out, freed = freed,
+              cycles = cycles, cycles_per_packet = cycles / math.max(packets_in, packets_out), share = share,
+              harness = harness, errors = errors or 0}
+   end
+   local function link (spec, tx, rx, drop)
+      return {link = spec, txpackets = tx, rxpackets = rx, txdrop = drop, queued = 0}
+   end
    return {
       config = "examples/forward.lua", pcap = "examples/imix.pcap", date = "2026-11-25 15:30:00",
-      seconds = seconds,
-      packets = {input = 21105000, output = 21062790, dropped = 42210},
-      bytes = {input = 1350720000, output = 1348018560},
-      rate = {input_mpps = 21105000 / seconds / 1e6, output_mpps = 21062790 / seconds / 1e6,
-              output_gbps_wire = 21062790 * 84 * 8 / seconds / 1e9,
-              output_gbps_l2 = 1348018560 * 8 / seconds / 1e9},
+      seconds = seconds, requested_rate = "11Mpps", snabb_version = "0.1.0",
+      cpu = "AMD EPYC 7B13 (2 CPUs)",
+      command = "snabb bench examples/forward.lua --pcap examples/imix.pcap --rate 11Mpps --html r.html",
+      packets = {input = input, output = output, dropped = 42210, queued = 0, lost = 1000,
+                 lost_freed = 1000, lost_held = 0},
+      bytes = {input = 1350720000, output = 1347954560},
+      rate = {input_mpps = input / seconds / 1e6, output_mpps = output / seconds / 1e6,
+              output_gbps_wire = output * 84 * 8 / seconds / 1e9,
+              output_gbps_l2 = 1347954560 * 8 / seconds / 1e9},
       apps = {
-         {name = "bench_source", class = "programs.bench.Source", packets_in = 0, packets_out = 21105000,
-          cycles = 3.17e8, cycles_per_packet = 3.17e8 / 21105000, share = 0.28},
-         {name = "fwd", class = "examples.forward.Forward", packets_in = 21105000, packets_out = 21062790,
-          cycles = 4.85e8, cycles_per_packet = 4.85e8 / 21105000, share = 0.43},
-         {name = "nat<b>&", class = "apps.nat.NAT", packets_in = 21062790, packets_out = 21062790,
-          cycles = 2.1e8, cycles_per_packet = 2.1e8 / 21062790, share = 0.19},
-         {name = "bench_sink", class = "programs.bench.Sink", packets_in = 21062790, packets_out = 0,
-          cycles = 1.1e8, cycles_per_packet = 1.1e8 / 21062790, share = 0.1},
+         app("fwd", "examples.forward.Forward", input, input, 0, 4.85e8, 0.43, false),
+         app("nat<b>&", "apps.nat.NAT", input - 42210, output, 1000, 2.1e8, 0.19, false, 2),
+         app("bench_source", "pcap.pcap.Replay", 0, input, -input, 3.17e8, 0.28, true),
+         app("bench_sink", "basic.basic_apps.Sink", output, 0, output, 1.1e8, 0.1, true),
       },
       links = {
-         {link = "bench_source.output -> fwd.input", txpackets = 21105000, rxpackets = 21105000, txdrop = 0, queued = 0},
-         {link = "fwd.output -> nat<b>&.input", txpackets = 21105000, rxpackets = 21062790, txdrop = 42210, queued = 0},
-         {link = "nat<b>&.output -> bench_sink.input", txpackets = 21062790, rxpackets = 21062790, txdrop = 0, queued = 0},
+         link("bench_source.output -> fwd.input", input, input, 0),
+         link("fwd.output -> nat<b>&.input", input, input - 42210, 42210),
+         link("nat<b>&.output -> bench_sink.input", output, output, 0),
       },
+      failures = {{name = "nat<b>&", errors = 2, error = "app 'nat<b>&' failed in push: nat.lua:5: bad <packet>"}},
       breath_latency_us = {p50 = 3.1, p90 = 4.0, p99 = 9.5, p999 = 20.1, max = 130.2},
       latency_us = {p50 = 4.2, p90 = 6.1, p99 = 12.4, p999 = 25.3, max = 140.9, stamped = 21062790,
                     unstamped = 0, histogram = {{from = 3.5, to = 4.0, count = 9000000},
@@ -396,6 +503,22 @@ function M.selftest ()
    local decoded, _, err = json.decode(data)
    assert(decoded, err)
    assert(same(decoded, sample), "JSON data does not decode to the result")
+   -- The function under test first, then the harness apart; what was run, where and how.
+   local function at (text) return assert(doc:find(text, 1, true), text) end
+   assert(at('<td class="name">fwd</td>') < at("<h2>Harness: replay and sink")
+          and at("<h2>Harness: replay and sink") < at('<td class="name">bench_source</td>'), "harness apart")
+   assert(at("<h2>The function under test</h2>") < at("<h2>Harness"), "function first")
+   at("requested rate <code>11Mpps</code>")
+   at("snabb 0.1.0")
+   at("CPU AMD EPYC 7B13 (2 CPUs)")
+   at('<pre class="meta command"><code>snabb bench examples/forward.lua --pcap examples/imix.pcap --rate 11Mpps')
+   assert(doc:find('<div class="label">Lost in the graph</div><div class="value">1,000</div>', 1, true), "lost card")
+   at("freed by <code>nat&lt;b&gt;&amp;</code> 1,000")
+   at('<tr class="failed">')
+   at("nat.lua:5: bad &lt;packet&gt;</pre>")
+   -- The charts: steps over each sample's interval, never a curve; the x axis ends at the run's end.
+   assert(not doc:find("tension = 0.2", 1, true) and doc:find('style.stepped = "after"; style.tension = 0', 1, true))
+   assert(doc:find("max: end !== null ? end : undefined", 1, true))
 
    -- A run too short for any sample, with nothing measured: still a whole document.
    local empty = {config = "x.lua", seconds = 0.01, packets = {input = 0, output = 0, dropped = 0},

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# End-to-end: `snabb bench --html` reports opened in headless Chromium (Debian's, driven by
+# playwright-core from npm; tools/install-deps installs both). tests/html_report_check.js checks
+# what a reader sees against the result embedded in the page: the function under test first and
+# the harness apart, "Mpps in" visible over "Mpps out" where they are equal, steps and no smoothing,
+# the x axis ending with the run, rate, version, CPU and command line shown.
+set -euo pipefail
+snabb=$1
+here=$(dirname "$0")
+data="$here/data/pcap"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+command -v node >/dev/null || fail "node is missing (tools/install-deps installs it)"
+[ -x /usr/bin/chromium ] || fail "chromium is missing (tools/install-deps installs it)"
+NODE_PATH=$(npm root -g 2>/dev/null || true)
+export NODE_PATH
+[ -d "$NODE_PATH/playwright-core" ] || fail "playwright-core is missing (tools/install-deps installs it)"
+export HOME="$tmp" # Chromium's profile
+
+# Throttled: in equals out in every sample (one app that forwards all it gets).
+"$snabb" bench "$here/../examples/forward.lua" --pcap "$data/v4.pcap" --duration 0.5 --rate 1Mpps \
+  --html "$tmp/forward.html" >/dev/null
+node "$here/html_report_check.js" "$tmp/forward.html"
+# A function that drops a fifth: lost in the graph, freed by app dropper.
+"$snabb" bench "$here/configs/drop_fifth.lua" --pcap "$data/v6.pcap" --packets 2000000 \
+  --html "$tmp/drop.html" >/dev/null
+node "$here/html_report_check.js" "$tmp/drop.html"
+grep -q 'freed by <code>dropper</code> 400,000' "$tmp/drop.html" || fail "no loss attributed to dropper"
+echo "html_report_test: OK"
