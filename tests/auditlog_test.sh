@@ -93,8 +93,9 @@ root_starts() { grep -aE "^---- TRACE [0-9]+ start " "$1" | grep -avE "$side"; }
 
 # A bench run's log (its run directory kept): snabb's own tooling (the observer, bench's loops,
 # dkjson for apps.json) is left out and counted; --all shows it, and the counts add up.
-"$snabb" bench "$here/../examples/forward.lua" --pcap "$here/../examples/imix-16flows.pcap" \
-  --packets 200000 --rundir "$tmp/run" >/dev/null 2>&1 || fail "snabb bench exited $?"
+"$snabb" bench "$here/../examples/forward.lua" --pcap "$here/data/pcap/v4.pcap" \
+  --packets 200000 --rundir "$tmp/run" >"$tmp/bench.txt" 2>&1 \
+  || fail "snabb bench exited $?: $(cat "$tmp/bench.txt")"
 audit=$tmp/run/audit.log
 "$snabb" auditlog "$audit" >"$tmp/default.txt" || fail "auditlog of the bench run exited $?"
 "$snabb" auditlog "$audit" --all >"$tmp/all.txt" || fail "auditlog --all exited $?"
