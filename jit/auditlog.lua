@@ -307,7 +307,8 @@ function M.selftest ()
    end
    jit.opt.start(3, "hotloop=56", "hotexit=10") -- LuaJIT's defaults: a known set of traces
    local d = run_workload()
-   assert(d.version == 1 and d.open.pid > 0 and d.open.jit_version == jit.version, "open record")
+   assert(d.version == 1 and d.open.pid > 0 and d.open.jit_version == jit.version
+          and #d.open.ircall == #vmdef.ircall + 1, "open record")
    assert(not d.truncated and not d.limit_reached and d.flushes == 1, "flush")
    -- The workload's traces (the caller's code may be traced too) and aborts.
    local traces, aborts, roots = {}, {}, 0
@@ -320,6 +321,10 @@ function M.selftest ()
          local _, n = reader.disassemble(t.mcode):gsub("\n%x+  %a", "")
          assert(n >= 3, "disassembly of trace " .. t.number)
          assert(#t.ir == t.nins and #t.constants == t.nk and #t.snapshots > 0, "IR of " .. t.number)
+         -- What jit.dump lists: the bytecode recorded (from workload.lua), an exit stub per exit.
+         assert(#t.bytecode > 0 and d.protos[t.bytecode[1].proto].source == "workload.lua"
+                and #t.mcode.exitstubs == t.nexit and t.mcode.exitstubs[1] > 0,
+                "bytecode and exits of " .. t.number)
       end
    end
    for _, a in ipairs(d.aborts) do

@@ -1,6 +1,8 @@
--- snabb auditlog FILE [--json]: decodes a JIT auditlog (jit/AUDITLOG.md) into traces with their IR,
--- machine code and source span, aborts with their reasons, and flushes. M.decode is the reader
--- other tools build on; the text output lists IR as jit.dump does and disassembles with Capstone.
+-- snabb auditlog FILE [--json] [filters]: decodes a JIT auditlog (jit/AUDITLOG.md) into traces
+-- with their bytecode, IR, machine code and source span, aborts with their reasons, and flushes,
+-- and lists them as jit.dump does (bytecode as jit.bc prints it, IR with snapshots, machine code
+-- from Capstone with exit numbers), leaving out snabb's own tooling unless asked. M.decode is the
+-- reader other tools build on.
 local ffi = require("ffi")
 local argparse = require("argparse")
 local cli = require("programs.cli")
