@@ -344,7 +344,8 @@ function M.selftest ()
    assert(#aborts >= 1, "no abort")
    for _, a in ipairs(aborts) do
       assert(a.reason == ("NYI: bytecode %d"):format(fnew)
-             and vmdef.traceerr[a.code] == "NYI: bytecode %d" and a.source == "workload.lua" and a.line == 12 and a.start.line == 12,
+             and vmdef.traceerr[a.code] == "NYI: bytecode %d" and a.source == "workload.lua"
+             and a.line == 12 and a.start.line == 12,
              ("abort: %s:%s %s"):format(a.source, a.line, a.reason))
    end
    -- A small cap: the log ends in the limit record and stays within it.
