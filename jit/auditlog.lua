@@ -183,6 +183,25 @@ local function abort_reason (err, info)
    return ok and reason or vmdef.traceerr[err]
 end
 
+-- The chunk names of the Lua frames on the stack when recording starts, innermost first (the
+-- frame being recorded, then its callers), a name repeated in a row once, at most 16: who called
+-- the code, e.g. jit/observe.lua or programs/bench/bench.lua around runtime/engine.lua. The
+-- handler's own frames (this module and jit.events, never compiled) are left out.
+local handler_sources = {[debug.getinfo(1, "S").source] = true,
+                         [debug.getinfo(events.subscribe, "S").source] = true}
+local function stack_sources ()
+   local sources = {}
+   for level = 2, 200 do
+      local info = debug.getinfo(level, "S")
+      if not info or #sources == 16 then break end
+      local source = info.source
+      if info.what ~= "C" and not handler_sources[source] and source ~= sources[#sources] then
+         sources[#sources + 1] = source
+      end
+   end
+   return sources
+end
+
 -- The app whose pull or push is running (the engine's), nil outside app calls.
 local function current_app ()
    local name = ffi.string(ffi.C.snabb_engine_current_app())
@@ -195,7 +214,7 @@ function on_trace (what, tr, func, pc, otr, oex)
       log.trace = {parent = otr, exit = oex, proto = proto, line = line, lines = {}, seen = {},
                    bytecode = {}}
       write{event = "trace_start", trace = tr, parent = otr, exit = oex, proto = proto, line = line,
-            app = current_app()}
+            app = current_app(), stack = stack_sources()}
    elseif what == "stop" then
       trace_stop(tr)
       log.trace = nil

@@ -73,8 +73,11 @@ local function apply (d, pending, rec)
                           lastlinedefined = rec.lastlinedefined, kgc = rec.kgc or {},
                           knum = rec.knum or {}, uvnames = rec.uvnames or {}}
    elseif e == "trace_start" then
+      local stack = {}
+      for i, source in ipairs(rec.stack or {}) do stack[i] = chunk(source) end
       pending[rec.trace] = {number = rec.trace, parent = rec.parent, exit = rec.exit, app = rec.app,
-                            start = at(rec.proto, rec.line), generation = d.flushes}
+                            stack = stack, start = at(rec.proto, rec.line),
+                            generation = d.flushes}
    elseif e == "trace_stop" then
       local t = pending[rec.trace] or {number = rec.trace, parent = rec.parent, exit = rec.exit,
                                        start = {}, generation = d.flushes}
@@ -102,6 +105,7 @@ local function apply (d, pending, rec)
       d.aborts[#d.aborts + 1] = {trace = rec.trace, parent = rec.parent, exit = rec.exit,
                                  reason = rec.reason, code = rec.code, source = pos.source,
                                  line = pos.line, cfunc = rec.cfunc, app = started.app,
+                                 stack = started.stack,
                                  start = at(rec.start_proto, rec.start_line),
                                  bytecode = bytecode(rec.bytecode), generation = d.flushes,
                                  seq = d.seq}
@@ -407,16 +411,29 @@ local function place (source, line, cfunc)
    return source and ("%s:%s"):format(source, line) or cfunc or "?"
 end
 
--- Snabb's own tooling, whose traces are left out by default: the observer and JIT modules (jit/),
--- the commands (programs/: bench's harness, run's progress line) and the Lua libraries they bundle
--- (external/: dkjson, MessagePack, argparse). Chunk names as the binary embeds them.
-local TOOLING = {"jit/", "programs/", "external/"}
+-- Snabb's own tooling, whose traces are left out by default: code that snabb's commands
+-- (programs/) and its observer and JIT modules (jit/) run around the user's graph. Who ran a
+-- trace's code is the innermost frame on the stack when recording started (trace.stack) that is
+-- not in runtime/ (the engine, links, packets) or external/ (the Lua libraries snabb bundles:
+-- dkjson, MessagePack, argparse): a trace is tooling when that frame is in jit/ or programs/
+-- (runtime/engine.lua's class_name called by jit/observe.lua for apps.json, engine.configure
+-- called by bench, bench's own loops), unless it was recorded inside an app's pull or push. The
+-- user's config, script and apps are that frame for their own code. Chunk names as embedded.
+local function under (source, dirs)
+   for _, dir in ipairs(dirs) do
+      if source:sub(1, #dir) == dir then return true end
+   end
+   return false
+end
 
 local function is_tooling (root)
-   if root.app then return false end -- recorded inside an app's pull or push: the app's
-   local source = root.start and root.start.source or ""
-   for _, prefix in ipairs(TOOLING) do
-      if source:sub(1, #prefix) == prefix then return true end
+   if root.app then return false end
+   local stack = root.stack and #root.stack > 0 and root.stack
+                 or {root.start and root.start.source or "?"} -- a log without stacks
+   for _, source in ipairs(stack) do
+      if not under(source, {"runtime/", "external/"}) then
+         return under(source, {"jit/", "programs/"})
+      end
    end
    return false
 end
@@ -701,7 +718,8 @@ function M.selftest ()
       assert(esc(have) == want, ("utf8_escape: %q gave %q"):format(have, esc(have)))
    end
    -- Selection: a side trace goes with its root (parents in the same generation); snabb's own
-   -- tooling (a root started outside app calls in jit/, programs/, external/) is left out.
+   -- tooling (a root recorded outside app calls whose innermost caller outside runtime/ and
+   -- external/ is in jit/ or programs/) is left out.
    local function item (number, parent, source, app, extra)
       local t = {number = number, parent = parent, exit = parent and 1, generation = 0, app = app,
                  start = {source = source, line = 1}, lines = {{source = source, line = 1}}}
@@ -711,12 +729,19 @@ function M.selftest ()
    local log_d = {protos = {}, traces = {
       item(1, nil, "jit/observe.lua"), item(2, 1, "runtime/engine.lua"),
       item(3, nil, "runtime/link.lua", "fwd"), item(4, 3, "runtime/link.lua", "sink"),
-      item(5, nil, "programs/bench/bench.lua", "bench_sink"), item(6, nil, "runtime/engine.lua"),
+      item(5, nil, "programs/bench/bench.lua", "bench_sink"),
+      -- The engine's code run by the observer; a bundled library and the engine run by a script.
+      item(6, nil, "runtime/engine.lua", nil, {stack = {"runtime/engine.lua", "jit/observe.lua",
+                                                        "runtime/engine.lua", "programs/main.lua"}}),
+      item(9, nil, "external/dkjson.lua", nil, {stack = {"external/dkjson.lua", "cfg.lua",
+                                                         "programs/main.lua"}}),
+      item(10, nil, "runtime/engine.lua", nil, {stack = {"runtime/engine.lua", "cfg.lua"}}),
       item(1, nil, "cfg.lua", nil, {generation = 1}),
       item(2, 1, "jit/observe.lua", nil, {generation = 1}),
    }, aborts = {
       {trace = 7, parent = 1, reason = "x", generation = 0, start = {source = "cfg.lua"}},
-      {trace = 7, reason = "y", generation = 0, start = {source = "external/dkjson.lua"}},
+      {trace = 7, reason = "y", generation = 0, start = {source = "external/dkjson.lua"},
+       stack = {"external/dkjson.lua", "programs/bench/bench.lua"}},
       {trace = 8, reason = "z", generation = 0, start = {source = "apps/a.lua"}, app = "fwd",
        source = "runtime/link.lua"},
    }}
@@ -729,10 +754,11 @@ function M.selftest ()
       return table.concat(got, " "), sel
    end
    local got, sel = picked()
-   assert(got == "0:3 0:4 0:5 0:6 1:1 1:2 z" and sel.tooling.traces == 2
+   assert(got == "0:3 0:4 0:5 0:9 0:10 1:1 1:2 z" and sel.tooling.traces == 3
           and sel.tooling.aborts == 2, got)
    assert(table.concat(sel.apps, " ") == "bench_sink fwd sink", table.concat(sel.apps, " "))
-   assert(picked{all = true} == "0:1 0:2 0:3 0:4 0:5 0:6 1:1 1:2 x y z", (picked{all = true}))
+   assert(picked{all = true} == "0:1 0:2 0:3 0:4 0:5 0:6 0:9 0:10 1:1 1:2 x y z",
+          (picked{all = true}))
    assert(picked{trace = 1} == "0:1 0:2 1:1 1:2 x", (picked{trace = 1}))
    assert(picked{app = "fwd"} == "0:3 0:4 z", (picked{app = "fwd"}))
    assert(picked{app = "sink"} == "0:4", (picked{app = "sink"}))
