@@ -507,7 +507,7 @@ end
 local function left_out (sel)
    local n = sel.tooling.traces + sel.tooling.aborts
    if n == 0 then return nil end
-   return ("%s and %s of snabb's own tooling (jit/, programs/, external/) left out: "
+   return ("%s and %s of snabb's own tooling (run by jit/ or programs/) left out: "
            .. "--all shows them"):format(plural(sel.tooling.traces, "trace"),
                                          plural(sel.tooling.aborts, "abort"))
 end
@@ -631,13 +631,14 @@ function M.run (args)
       :add_help("-h --help")
    p:argument("log", "the auditlog")
    p:flag("--json", "print the decoded log as JSON (the same selection)")
-   p:flag("--all", "include the traces of snabb's own tooling (jit/, programs/, external/)")
+   p:flag("--all", "include the traces of snabb's own tooling (what jit/ and programs/ run "
+          .. "around the graph)")
    p:option("--trace", "only trace N and its side traces"):argname("N")
       :convert(cli.whole("--trace", 1, 2^53, "a trace number", "from 1"))
    p:option("--app", "only traces recorded while app NAME ran, and their side traces")
       :argname("NAME")
    p:option("--file", "only traces whose bytecode passes through file F"):argname("F")
-   p:flag("--aborts", "only aborted traces")
+   p:flag("--aborts", "only aborted attempts at traces")
    p:flag("--no-mcode", "leave machine code out")
    local opts = cli.parse(p, args)
    if not opts then return 2 end
