@@ -8,8 +8,9 @@ local jutil = require("jit.util")
 local vmdef = require("jit.vmdef")
 local mp = require("MessagePack")
 local events = require("jit.events")
+require("core.cdefs") -- snabb_engine_current_app
 local band, rshift = bit.band, bit.rshift
-local funcinfo = jutil.funcinfo
+local funcinfo, funcbc, funck = jutil.funcinfo, jutil.funcbc, jutil.funck
 
 ffi.cdef("int getpid(void);")
 
@@ -79,20 +80,36 @@ local function cfunc_name (fi)
    return fi.ffid and vmdef.ffnames[fi.ffid] or ("C:%x"):format(fi.addr or 0)
 end
 
+-- What a bytecode listing (jit.bc) takes from a prototype: its GC constants -1, -2, ... (strings
+-- as they are, a child function as its file:line, others false), its numbers 0, 1, ... and the
+-- names of its upvalues.
+local function proto_constants (func, fi)
+   local kgc, knum, uvnames = {}, {}, {}
+   for i = 1, fi.gcconsts or 0 do
+      local k = funck(func, -i)
+      local kind = type(k)
+      kgc[i] = kind == "string" and k or kind == "proto" and funcinfo(k).loc or false
+   end
+   for i = 1, fi.nconsts or 0 do knum[i] = funck(func, i - 1) end
+   for i = 1, fi.upvalues or 0 do uvnames[i] = jutil.funcuvname(func, i - 1) or false end
+   return kgc, knum, uvnames
+end
+
 -- The prototype id of a Lua function, writing its proto record the first time. Closures of one
--- prototype share an id: a prototype is known by its chunk, line range and size.
+-- prototype share an id: a prototype is known by its chunk, line range, size and constants.
 local function proto_id (func, fi)
    local id = log.by_func[func]
    if id then return id end
-   local key = ("%s\0%d:%d:%d:%d"):format(fi.source, fi.linedefined, fi.lastlinedefined,
-                                         fi.bytecodes, fi.params)
+   local kgc, knum, uvnames = proto_constants(func, fi)
+   local key = ("%s\0%d:%d:%d:%d\0%s"):format(fi.source, fi.linedefined, fi.lastlinedefined,
+                                             fi.bytecodes, fi.params, mp.pack{kgc, knum, uvnames})
    id = log.protos[key]
    if not id then
       log.nprotos = log.nprotos + 1
       id = log.nprotos
       log.protos[key] = id
       write{event = "proto", id = id, source = fi.source, linedefined = fi.linedefined,
-            lastlinedefined = fi.lastlinedefined}
+            lastlinedefined = fi.lastlinedefined, kgc = kgc, knum = knum, uvnames = uvnames}
    end
    log.by_func[func] = id
    return id
@@ -140,11 +157,19 @@ local function trace_stop (tr)
       snapshots[#snapshots + 1] = {ref = s[0], nslots = s[1], map = map}
    end
    local bytes, address, loop = jutil.tracemc(tr)
+   -- The address of each exit's stub, where the machine code jumps to leave the trace (x64 shares
+   -- stubs between traces; elsewhere each trace has its own).
+   local exitstubs = {}
+   for ex = 0, bytes and info.nexit - 1 or -1 do
+      exitstubs[ex + 1] = jutil.traceexitstub(ex) or jutil.traceexitstub(tr, ex) or 0
+   end
    local cur = log.trace or {lines = {}}
    write{event = "trace_stop", trace = tr, parent = cur.parent, exit = cur.exit, nins = info.nins,
          nk = info.nk, link = info.link, linktype = info.linktype, nexit = info.nexit, ir = ir,
          constants = constants, snapshots = snapshots, lines = cur.lines,
-         mcode = bytes and {bytes = binary(bytes), address = address, loop = loop}}
+         bytecode = cur.bytecode,
+         mcode = bytes and {bytes = binary(bytes), address = address, loop = loop,
+                            exitstubs = exitstubs}}
 end
 
 -- The abort message as jit.v prints it: vmdef's text for the error code, with its detail.
@@ -158,11 +183,38 @@ local function abort_reason (err, info)
    return ok and reason or vmdef.traceerr[err]
 end
 
+-- The chunk names of the Lua frames on the stack when recording starts, innermost first (the
+-- frame being recorded, then its callers), a name repeated in a row once, at most 16: who called
+-- the code, e.g. jit/observe.lua or programs/bench/bench.lua around runtime/engine.lua. The
+-- handler's own frames (this module and jit.events, never compiled) are left out.
+local handler_sources = {[debug.getinfo(1, "S").source] = true,
+                         [debug.getinfo(events.subscribe, "S").source] = true}
+local function stack_sources ()
+   local sources = {}
+   for level = 2, 200 do
+      local info = debug.getinfo(level, "S")
+      if not info or #sources == 16 then break end
+      local source = info.source
+      if info.what ~= "C" and not handler_sources[source] and source ~= sources[#sources] then
+         sources[#sources + 1] = source
+      end
+   end
+   return sources
+end
+
+-- The app whose pull or push is running (the engine's), nil outside app calls.
+local function current_app ()
+   local name = ffi.string(ffi.C.snabb_engine_current_app())
+   return name ~= "" and name or nil
+end
+
 function on_trace (what, tr, func, pc, otr, oex)
    if what == "start" then
       local proto, line = position(func, pc)
-      log.trace = {parent = otr, exit = oex, proto = proto, line = line, lines = {}, seen = {}}
-      write{event = "trace_start", trace = tr, parent = otr, exit = oex, proto = proto, line = line}
+      log.trace = {parent = otr, exit = oex, proto = proto, line = line, lines = {}, seen = {},
+                   bytecode = {}}
+      write{event = "trace_start", trace = tr, parent = otr, exit = oex, proto = proto, line = line,
+            app = current_app(), stack = stack_sources()}
    elseif what == "stop" then
       trace_stop(tr)
       log.trace = nil
@@ -172,20 +224,31 @@ function on_trace (what, tr, func, pc, otr, oex)
       write{event = "trace_abort", trace = tr, parent = cur.parent, exit = cur.exit,
             code = type(otr) == "number" and otr or nil, reason = abort_reason(otr, oex),
             proto = proto, line = line, cfunc = cfunc, start_proto = cur.proto,
-            start_line = cur.line}
+            start_line = cur.line, bytecode = cur.bytecode}
       log.trace = nil
    elseif what == "flush" then
       write{event = "trace_flush"}
    end
 end
 
--- Collects the distinct source positions of the trace being recorded, in order.
-function on_record (tr, func, pc)
+-- Collects each bytecode recorded into the trace (what jit.dump lists) and the distinct source
+-- positions, in order. A bytecode is [proto, pc, depth, instruction, mode] as jit.util.funcbc
+-- gives them now (the JIT patches the loops it compiles or blacklists), plus instruction and mode
+-- of the jump after a comparison, which jit.dump lists with it; a C function is [name, -1, depth].
+function on_record (_, func, pc, depth)
    local cur = log.trace
-   if not cur or log.stopped or pc < 0 then return end
+   if not cur or log.stopped then return end
    local fi = funcinfo(func, pc)
-   if not fi.currentline then return end
+   if pc < 0 or not fi.source then
+      cur.bytecode[#cur.bytecode + 1] = {cfunc_name(fi), -1, depth}
+      return
+   end
    local id, line = proto_id(func, fi), fi.currentline
+   local ins, m = funcbc(func, pc)
+   local bc = {id, pc, depth, ins, m}
+   if band(ins, 0xff) < 16 then bc[6], bc[7] = funcbc(func, pc + 1) end -- ORDER BC: comparisons
+   cur.bytecode[#cur.bytecode + 1] = bc
+   if not line then return end
    local key = id * 2^24 + line
    if not cur.seen[key] then
       cur.seen[key] = true
@@ -211,8 +274,11 @@ function M.open (path, options)
    local limit = mp.pack{event = "limit", max_bytes = max_bytes}
    log.limit = M.u32le(#limit) .. limit
    emit(M.magic .. M.u32le(M.version) .. M.u32le(0))
+   -- The address of each IR call's C function (jit.dump names the calls to them in machine code).
+   local ircall = {}
+   for i = 0, #vmdef.ircall do ircall[i + 1] = jutil.ircalladdr(i) end
    write{event = "open", pid = ffi.C.getpid(), time = os.time(), jit_version = jit.version,
-         arch = jit.arch}
+         arch = jit.arch, ircall = ircall}
    -- Only now: a trace being recorded meanwhile must not write records before these.
    if not log.stopped then
       events.subscribe("trace", on_trace)
@@ -260,7 +326,8 @@ function M.selftest ()
    end
    jit.opt.start(3, "hotloop=56", "hotexit=10") -- LuaJIT's defaults: a known set of traces
    local d = run_workload()
-   assert(d.version == 1 and d.open.pid > 0 and d.open.jit_version == jit.version, "open record")
+   assert(d.version == 1 and d.open.pid > 0 and d.open.jit_version == jit.version
+          and #d.open.ircall == #vmdef.ircall + 1, "open record")
    assert(not d.truncated and not d.limit_reached and d.flushes == 1, "flush")
    -- The workload's traces (the caller's code may be traced too) and aborts.
    local traces, aborts, roots = {}, {}, 0
@@ -273,6 +340,10 @@ function M.selftest ()
          local _, n = reader.disassemble(t.mcode):gsub("\n%x+  %a", "")
          assert(n >= 3, "disassembly of trace " .. t.number)
          assert(#t.ir == t.nins and #t.constants == t.nk and #t.snapshots > 0, "IR of " .. t.number)
+         -- What jit.dump lists: the bytecode recorded (from workload.lua), an exit stub per exit.
+         assert(#t.bytecode > 0 and d.protos[t.bytecode[1].proto].source == "workload.lua"
+                and #t.mcode.exitstubs == t.nexit and t.mcode.exitstubs[1] > 0,
+                "bytecode and exits of " .. t.number)
       end
    end
    for _, a in ipairs(d.aborts) do
@@ -292,7 +363,8 @@ function M.selftest ()
    assert(#aborts >= 1, "no abort")
    for _, a in ipairs(aborts) do
       assert(a.reason == ("NYI: bytecode %d"):format(fnew)
-             and vmdef.traceerr[a.code] == "NYI: bytecode %d" and a.source == "workload.lua" and a.line == 12 and a.start.line == 12,
+             and vmdef.traceerr[a.code] == "NYI: bytecode %d" and a.source == "workload.lua"
+             and a.line == 12 and a.start.line == 12,
              ("abort: %s:%s %s"):format(a.source, a.line, a.reason))
    end
    -- A small cap: the log ends in the limit record and stays within it.

@@ -13,7 +13,7 @@ local commands = {
    {name = "gen-pcap", module = "programs.gen_pcap.gen_pcap", summary = "write a synthetic capture (fixed size or IMIX, N flows): snabb gen-pcap OUT.pcap"},
    {name = "basic1", module = "programs.basic1.basic1", engine = true, summary = "Source -> Tee -> Sink microbenchmark: snabb basic1 NPACKETS"},
    {name = "profile", module = "programs.profile.profile", summary = "where a run's time goes, app by app: snabb profile PID|DIR"},
-   {name = "auditlog", module = "programs.auditlog.auditlog", summary = "decode a JIT auditlog: snabb auditlog FILE [--json]"},
+   {name = "auditlog", module = "programs.auditlog.auditlog", summary = "list a JIT auditlog as jit.dump does: snabb auditlog FILE [--json] [filters]"},
    {name = "selftest", module = "programs.selftest", summary = "run modules' self-tests: snabb selftest MODULE..."},
    {name = "version", summary = "print the version"},
    {name = "help", summary = "print this help"},

@@ -1,6 +1,8 @@
--- snabb auditlog FILE [--json]: decodes a JIT auditlog (jit/AUDITLOG.md) into traces with their IR,
--- machine code and source span, aborts with their reasons, and flushes. M.decode is the reader
--- other tools build on; the text output lists IR as jit.dump does and disassembles with Capstone.
+-- snabb auditlog FILE [--json] [filters]: decodes a JIT auditlog (jit/AUDITLOG.md) into traces
+-- with their bytecode, IR, machine code and source span, aborts with their reasons, and flushes,
+-- and lists them as jit.dump does (bytecode as jit.bc prints it, IR with snapshots, machine code
+-- from Capstone with exit numbers), leaving out snabb's own tooling unless asked. M.decode is the
+-- reader other tools build on.
 local ffi = require("ffi")
 local argparse = require("argparse")
 local cli = require("programs.cli")
@@ -41,6 +43,21 @@ local function span (lines)
    return table.concat(order, ", ")
 end
 
+-- A recorded bytecode as decoded: {proto, pc, depth, ins, mode, jmp, jmp_mode} for Lua code (jmp:
+-- the jump after a comparison), {cfunc, pc = -1, depth} for a C function.
+local function bytecode (list)
+   local out = {}
+   for i, b in ipairs(list or {}) do
+      if type(b[1]) == "string" then
+         out[i] = {cfunc = b[1], pc = -1, depth = b[3]}
+      else
+         out[i] = {proto = b[1], pc = b[2], depth = b[3], ins = b[4], mode = b[5], jmp = b[6],
+                   jmp_mode = b[7]}
+      end
+   end
+   return out
+end
+
 -- Applies one record to the decoded log d; pending holds traces started but not yet stopped.
 local function apply (d, pending, rec)
    local function at (proto, line)
@@ -49,13 +66,18 @@ local function apply (d, pending, rec)
    end
    local e = rec.event
    if e == "open" then
-      d.open = {pid = rec.pid, time = rec.time, jit_version = rec.jit_version, arch = rec.arch}
+      d.open = {pid = rec.pid, time = rec.time, jit_version = rec.jit_version, arch = rec.arch,
+                ircall = rec.ircall}
    elseif e == "proto" then
       d.protos[rec.id] = {source = chunk(rec.source), linedefined = rec.linedefined,
-                          lastlinedefined = rec.lastlinedefined}
+                          lastlinedefined = rec.lastlinedefined, kgc = rec.kgc or {},
+                          knum = rec.knum or {}, uvnames = rec.uvnames or {}}
    elseif e == "trace_start" then
-      pending[rec.trace] = {number = rec.trace, parent = rec.parent, exit = rec.exit,
-                            start = at(rec.proto, rec.line), generation = d.flushes}
+      local stack = {}
+      for i, source in ipairs(rec.stack or {}) do stack[i] = chunk(source) end
+      pending[rec.trace] = {number = rec.trace, parent = rec.parent, exit = rec.exit, app = rec.app,
+                            stack = stack, start = at(rec.proto, rec.line),
+                            generation = d.flushes}
    elseif e == "trace_stop" then
       local t = pending[rec.trace] or {number = rec.trace, parent = rec.parent, exit = rec.exit,
                                        start = {}, generation = d.flushes}
@@ -66,19 +88,27 @@ local function apply (d, pending, rec)
       t.linktype, t.link, t.nexit = rec.linktype, rec.link, rec.nexit
       t.nins, t.nk = rec.nins, rec.nk
       t.ir, t.constants, t.snapshots = rec.ir, rec.constants, rec.snapshots
+      t.bytecode = bytecode(rec.bytecode)
       local mc = rec.mcode
       if mc then
-         t.mcode = {address = mc.address, size = #mc.bytes, loop = mc.loop, bytes = mc.bytes}
+         t.mcode = {address = mc.address, size = #mc.bytes, loop = mc.loop, bytes = mc.bytes,
+                    exitstubs = mc.exitstubs or {}}
       end
+      d.seq = d.seq + 1
+      t.seq = d.seq
       d.traces[#d.traces + 1] = t
    elseif e == "trace_abort" then
       local pos = at(rec.proto, rec.line)
+      local started = pending[rec.trace] or {}
       pending[rec.trace] = nil
+      d.seq = d.seq + 1
       d.aborts[#d.aborts + 1] = {trace = rec.trace, parent = rec.parent, exit = rec.exit,
                                  reason = rec.reason, code = rec.code, source = pos.source,
-                                 line = pos.line, cfunc = rec.cfunc,
+                                 line = pos.line, cfunc = rec.cfunc, app = started.app,
+                                 stack = started.stack,
                                  start = at(rec.start_proto, rec.start_line),
-                                 generation = d.flushes}
+                                 bytecode = bytecode(rec.bytecode), generation = d.flushes,
+                                 seq = d.seq}
    elseif e == "trace_flush" then
       d.flushes = d.flushes + 1
    elseif e == "limit" then
@@ -100,7 +130,7 @@ function M.decode (path)
       error(("%s: auditlog header cut short"):format(path), 0)
    end
    local d = {version = u32le(data, 9), open = {}, protos = {}, traces = {}, aborts = {},
-              flushes = 0, limit_reached = false, truncated = false}
+              flushes = 0, limit_reached = false, truncated = false, seq = 0}
    if d.version ~= auditlog.version then
       error(("%s: auditlog format version %d, this snabb reads version %d"):format(
          path, d.version, auditlog.version), 0)
@@ -284,8 +314,73 @@ function M.ir_lines (t)
    return out
 end
 
--- Machine code as text (snabb_disasm, Capstone), "->LOOP:" before the loop.
-function M.disassemble (mcode)
+-- Bytecode as jit.dump lists it while recording (jit/bc.lua's line format): one line per bytecode
+-- recorded, " ." per frame of depth, the jump after a comparison, "; file:line" at a function's
+-- start.
+
+local BCM_UV, BCM_LITS, BCM_NUM, BCM_STR, BCM_FUNC, BCM_JUMP = 5, 7, 9, 10, 12, 13
+
+-- One bytecode of prototype p (its constants) as jit.bc.line(func, pc, prefix), without newline.
+local function bcline (p, pc, ins, m, prefix)
+   local ma, mb, mc = band(m, 7), band(m, 15 * 8), rshift(band(m, 15 * 128), 7)
+   local a = band(rshift(ins, 8), 0xff)
+   local op = vmdef.bcnames:sub(6 * band(ins, 0xff) + 1, 6 * band(ins, 0xff) + 6)
+   local s = ("%04d %s %-6s %3s "):format(pc, prefix, op, ma == 0 and "" or a)
+   local d = rshift(ins, 16)
+   if mc == BCM_JUMP then return ("%s=> %04d"):format(s, pc + d - 0x7fff) end
+   if mb ~= 0 then
+      d = band(d, 0xff)
+   elseif mc == 0 then
+      return s
+   end
+   local kc
+   if mc == BCM_STR then
+      kc = p and p.kgc[d + 1] or "?"
+      kc = (#kc > 40 and '"%.40s"~' or '"%s"'):format((kc:gsub("%c", escape)))
+   elseif mc == BCM_NUM then
+      kc = p and p.knum[d + 1] or "?"
+      if op == "TSETM " and type(kc) == "number" then kc = kc - 2^52 end
+   elseif mc == BCM_FUNC then
+      kc = p and p.kgc[d + 1] or "?"
+   elseif mc == BCM_UV then
+      kc = p and p.uvnames[d + 1] or "?"
+   end
+   if ma == BCM_UV then
+      local ka = p and p.uvnames[a + 1] or "?"
+      kc = kc and ka .. " ; " .. tostring(kc) or ka
+   end
+   if mb ~= 0 then
+      local b = rshift(ins, 24)
+      if kc then return ("%s%3d %3d  ; %s"):format(s, b, d, tostring(kc)) end
+      return ("%s%3d %3d"):format(s, b, d)
+   end
+   if kc then return ("%s%3d      ; %s"):format(s, d, tostring(kc)) end
+   if mc == BCM_LITS and d > 32767 then d = d - 65536 end
+   return ("%s%3d"):format(s, d)
+end
+
+-- The bytecode recorded into a trace (t.bytecode of a trace or an abort) as lines.
+function M.bc_lines (d, list)
+   local out = {}
+   for _, b in ipairs(list) do
+      local prefix = (" ."):rep(b.depth or 0)
+      local p = b.proto and d.protos[b.proto]
+      local line = b.pc >= 0 and bcline(p, b.pc, b.ins, b.mode, prefix)
+                   or "0000 " .. prefix .. " FUNCC      "
+      if b.pc <= 0 then
+         local name = b.cfunc or p and ("%s:%d"):format(p.source, p.linedefined) or "?"
+         line = ("%s         ; %s"):format(line, name)
+      end
+      out[#out + 1] = line
+      if b.jmp then out[#out + 1] = bcline(p, b.pc + 1, b.jmp, b.jmp_mode, prefix) end
+   end
+   return out
+end
+
+-- Machine code as text (snabb_disasm, Capstone), "->LOOP:" before the loop. A jump or call to a
+-- known address is followed, as in jit.dump, by "\t->" and its name: an exit number (its stub in
+-- mcode.exitstubs), LOOP, or the C function of an IR call (ircall: addresses from the open record).
+function M.disassemble (mcode, ircall)
    local size = #mcode.bytes * 48 + 256
    for _ = 1, 2 do
       local buf = ffi.new("char[?]", size)
@@ -293,6 +388,16 @@ function M.disassemble (mcode)
       if n < 0 then error("cannot start the Capstone disassembler", 0) end
       if n < size then
          local text = ffi.string(buf, n)
+         local symbols = {}
+         for i, address in ipairs(ircall or {}) do
+            if address ~= 0 then symbols[address] = vmdef.ircall[i - 1] end
+         end
+         for i, address in ipairs(mcode.exitstubs or {}) do symbols[address] = tostring(i - 1) end
+         if mcode.loop ~= 0 then symbols[mcode.address + mcode.loop] = "LOOP" end
+         text = text:gsub("( 0x(%x+))\n", function (operand, hex)
+            local name = symbols[tonumber(hex, 16)]
+            return name and ("%s\t->%s\n"):format(operand, name)
+         end)
          if mcode.loop ~= 0 then
             local at = ("\n%012x "):format(mcode.address + mcode.loop)
             text = text:gsub(at, "\n->LOOP:" .. at, 1)
@@ -307,69 +412,253 @@ local function place (source, line, cfunc)
    return source and ("%s:%s"):format(source, line) or cfunc or "?"
 end
 
-function M.print_text (d, path, out)
+-- Snabb's own tooling, whose traces are left out by default: code that snabb's commands
+-- (programs/) and its observer and JIT modules (jit/) run around the user's graph. Who ran a
+-- trace's code is the innermost frame on the stack when recording started (trace.stack) that is
+-- not in runtime/ (the engine, links, packets) or external/ (the Lua libraries snabb bundles:
+-- dkjson, MessagePack, argparse): a trace is tooling when that frame is in jit/ or programs/
+-- (runtime/engine.lua's class_name called by jit/observe.lua for apps.json, engine.configure
+-- called by bench, bench's own loops), unless it was recorded inside an app's pull or push. The
+-- user's config, script and apps are that frame for their own code. Chunk names as embedded.
+local function under (source, dirs)
+   for _, dir in ipairs(dirs) do
+      if source:sub(1, #dir) == dir then return true end
+   end
+   return false
+end
+
+local function is_tooling (root)
+   if root.app then return false end
+   local stack = root.stack and #root.stack > 0 and root.stack
+                 or {root.start and root.start.source or "?"} -- a log without stacks
+   for _, source in ipairs(stack) do
+      if not under(source, {"runtime/", "external/"}) then
+         return under(source, {"jit/", "programs/"})
+      end
+   end
+   return false
+end
+
+-- file F: a source named F, or ending in "/F".
+local function same_file (source, f)
+   return source == f or source:sub(-#f - 1) == "/" .. f
+end
+
+local function touches (d, item, f)
+   local function at (source) return source and same_file(source, f) end
+   if at(item.start.source) or at(item.source) then return true end
+   for _, l in ipairs(item.lines or {}) do if at(l.source) then return true end end
+   for _, b in ipairs(item.bytecode or {}) do
+      local p = b.proto and d.protos[b.proto]
+      if p and at(p.source) then return true end
+   end
+   return false
+end
+
+-- What opts (as parsed by run: all, trace, app, file, aborts) select of d: {traces, aborts,
+-- tooling = {traces, aborts} left out as snabb's own, apps = names seen}. A side trace belongs to
+-- the chain of its root trace (its parents, in the same flush generation): --trace N selects N's
+-- chain, and one root of snabb's tooling leaves out its side traces.
+function M.select (d, opts)
+   opts = opts or {}
+   local items = {}
+   for _, t in ipairs(d.traces) do items[#items + 1] = t end
+   for _, a in ipairs(d.aborts) do items[#items + 1] = a end
+   table.sort(items, function (x, y) return x.seq < y.seq end)
+   local sel = {traces = {}, aborts = {}, tooling = {traces = 0, aborts = 0}, apps = {}}
+   local latest, seen_app = {}, {} -- [generation:number] = the trace of that number
+   for _, item in ipairs(items) do
+      local is_abort = item.reason ~= nil
+      local chain, root = {}, item
+      if not is_abort then chain[item.number] = true end
+      local parent = item.parent and latest[item.generation .. ":" .. item.parent]
+      while parent do
+         chain[parent.number], root = true, parent
+         parent = parent.parent and latest[parent.generation .. ":" .. parent.parent]
+      end
+      if not is_abort then latest[item.generation .. ":" .. item.number] = item end
+      if item.app and not seen_app[item.app] then
+         seen_app[item.app] = true
+         sel.apps[#sel.apps + 1] = item.app
+      end
+      local show = true
+      if opts.trace and not chain[opts.trace] then show = false end
+      if opts.aborts and not is_abort then show = false end
+      if opts.app and item.app ~= opts.app and root.app ~= opts.app then show = false end
+      if opts.file and not touches(d, item, opts.file) then show = false end
+      if show and not (opts.all or opts.trace) and is_tooling(root) then
+         local kind = is_abort and "aborts" or "traces"
+         sel.tooling[kind] = sel.tooling[kind] + 1
+         show = false
+      end
+      if show then
+         local list = is_abort and sel.aborts or sel.traces
+         list[#list + 1] = item
+      end
+   end
+   table.sort(sel.apps)
+   return sel
+end
+
+local function plural (n, word)
+   return ("%d %s%s"):format(n, word, n == 1 and "" or "s")
+end
+
+-- What the selection left out as snabb's own tooling, or nil.
+local function left_out (sel)
+   local n = sel.tooling.traces + sel.tooling.aborts
+   if n == 0 then return nil end
+   return ("%s and %s of snabb's own tooling (run by jit/ or programs/) left out: "
+           .. "--all shows them"):format(plural(sel.tooling.traces, "trace"),
+                                         plural(sel.tooling.aborts, "abort"))
+end
+
+-- The log as jit.dump prints it (bytecode, IR with snapshots, machine code, stop or abort), with
+-- where each trace started (and in which app) and the source lines it spans. options: mcode =
+-- false leaves machine code out; sel from M.select (default: everything).
+function M.print_text (d, path, out, sel, options)
+   sel = sel or {traces = d.traces, aborts = d.aborts, tooling = {traces = 0, aborts = 0}}
+   options = options or {}
    local o = d.open
    out:write(("snabb auditlog %s: format %d, pid %s, %s (%s), opened %s\n"):format(
       path, d.version, o.pid or "?", o.jit_version or "?", o.arch or "?",
       o.time and os.date("!%Y-%m-%dT%H:%M:%SZ", o.time) or "?"))
-   out:write(("%d traces, %d aborts, %d flushes%s%s\n"):format(#d.traces, #d.aborts, d.flushes,
+   out:write(("%s, %s, %s%s%s\n"):format(plural(#d.traces, "trace"), plural(#d.aborts, "abort"),
+      plural(d.flushes, "flush"):gsub("hs$", "hes"),
       d.limit_reached and ", limit reached (logging stopped at its size cap)" or "",
       d.truncated and ", last record cut short" or ""))
-   for _, t in ipairs(d.traces) do
-      local from = t.parent and (" (side trace of %d, exit %s)"):format(
-         t.parent, t.exit == -1 and "stitch" or t.exit) or ""
-      local link = (t.link == t.number or t.link == 0) and t.linktype
-                   or t.linktype == "root" and t.link or ("%d %s"):format(t.link, t.linktype)
-      out:write(("\n---- TRACE %d%s start %s, lines %s -> %s%s\n"):format(t.number, from,
-         place(t.start.source, t.start.line), t.span, link,
-         t.generation > 0 and (" (after flush %d)"):format(t.generation) or ""))
-      for _, line in ipairs(M.ir_lines(t)) do out:write(line, "\n") end
-      if t.mcode then
-         out:write(("---- TRACE %d mcode %d bytes at 0x%x\n"):format(t.number, t.mcode.size,
-                                                                  t.mcode.address))
-         out:write(M.disassemble(t.mcode))
+   if #sel.traces ~= #d.traces or #sel.aborts ~= #d.aborts then
+      out:write(("shown: %s, %s\n"):format(plural(#sel.traces, "trace"),
+                                           plural(#sel.aborts, "abort")))
+   end
+   local items = {}
+   for _, t in ipairs(sel.traces) do items[#items + 1] = t end
+   for _, a in ipairs(sel.aborts) do items[#items + 1] = a end
+   table.sort(items, function (x, y) return x.seq < y.seq end)
+   local generation = 0
+   local function flushes_until (g)
+      while generation < g do
+         out:write("\n---- TRACE flush\n")
+         generation = generation + 1
       end
    end
-   if #d.aborts > 0 then out:write("\n---- ABORTS\n") end
-   for _, a in ipairs(d.aborts) do
-      out:write(("%s: %s (trace %d started at %s)\n"):format(place(a.source, a.line, a.cfunc),
-         a.reason, a.trace, place(a.start.source, a.start.line)))
+   for _, t in ipairs(items) do
+      flushes_until(t.generation)
+      local number = t.number or t.trace
+      out:write(("\n---- TRACE %d start %s%s%s\n"):format(number,
+         t.parent and ("%d/%s "):format(t.parent, t.exit == -1 and "stitch" or t.exit) or "",
+         place(t.start.source, t.start.line), t.app and (" (app %s)"):format(t.app) or ""))
+      for _, line in ipairs(M.bc_lines(d, t.bytecode or {})) do out:write(line, "\n") end
+      if t.reason then
+         out:write(("---- TRACE %d abort %s -- %s\n"):format(number,
+            place(t.source, t.line, t.cfunc), t.reason))
+      else
+         out:write(("---- TRACE %d IR\n"):format(number))
+         for _, line in ipairs(M.ir_lines(t)) do out:write(line, "\n") end
+         if t.mcode and options.mcode ~= false then
+            out:write(("---- TRACE %d mcode %d at 0x%x\n"):format(number, t.mcode.size,
+                                                                 t.mcode.address))
+            out:write(M.disassemble(t.mcode, d.open.ircall))
+         end
+         local link = (t.link == t.number or t.link == 0) and t.linktype
+                      or t.linktype == "root" and t.link or ("%d %s"):format(t.link, t.linktype)
+         out:write(("---- TRACE %d stop -> %s; lines %s\n"):format(number, link, t.span))
+      end
    end
-   out:write(("\n%d flushes\n"):format(d.flushes))
-   if d.limit_reached then out:write("limit reached: the log stopped at its size cap\n") end
+   flushes_until(d.flushes)
+   if d.limit_reached then out:write("\nlimit reached: the log stopped at its size cap\n") end
+   local note = left_out(sel)
+   if note then out:write("\n", note, "\n") end
 end
 
--- The decoded log as JSON, machine code in hex.
-function M.json (d)
+-- Bytes that are not UTF-8 (string constants are raw bytes) as \u00XX, the character of the same
+-- number, so that the text is UTF-8 that strict parsers accept; valid UTF-8 stays as it is.
+local function utf8_escape (s)
+   return (s:gsub("[\128-\255]+", function (run)
+      local out, i = {}, 1
+      while i <= #run do
+         local c = run:byte(i)
+         local n = c >= 0xc2 and c <= 0xdf and 1 or c >= 0xe0 and c <= 0xef and 2
+                   or c >= 0xf0 and c <= 0xf4 and 3 or 0
+         local ok = n > 0 and i + n <= #run
+         if ok then
+            local c2 = run:byte(i + 1)
+            -- No overlong forms, surrogates or code points past U+10FFFF.
+            ok = not (c == 0xe0 and c2 < 0xa0 or c == 0xed and c2 > 0x9f
+                      or c == 0xf0 and c2 < 0x90 or c == 0xf4 and c2 > 0x8f)
+            for j = i + 1, i + n do
+               local cj = run:byte(j)
+               if cj < 0x80 or cj > 0xbf then ok = false end
+            end
+         end
+         if ok then
+            out[#out + 1] = run:sub(i, i + n)
+            i = i + n + 1
+         else
+            out[#out + 1] = ("\\u%04x"):format(c)
+            i = i + 1
+         end
+      end
+      return table.concat(out)
+   end))
+end
+M.utf8_escape = utf8_escape
+
+-- The decoded log as JSON, machine code in hex, as selected (sel from M.select).
+function M.json (d, sel)
+   sel = sel or {traces = d.traces, aborts = d.aborts, tooling = {traces = 0, aborts = 0}}
    local copy = {}
    for k, v in pairs(d) do copy[k] = v end
+   copy.seq = nil
+   copy.aborts = sel.aborts
+   copy.left_out = sel.tooling
    copy.traces = {}
-   for i, t in ipairs(d.traces) do
+   for i, t in ipairs(sel.traces) do
       local c = {}
       for k, v in pairs(t) do c[k] = v end
       if t.mcode then
          local hex = t.mcode.bytes:gsub(".", function (b) return ("%02x"):format(b:byte()) end)
          c.mcode = {address = t.mcode.address, size = t.mcode.size, loop = t.mcode.loop,
-                    bytes = hex}
+                    exitstubs = t.mcode.exitstubs, bytes = hex}
       end
       copy.traces[i] = c
    end
-   return require("dkjson").encode(copy, {indent = true}) .. "\n"
+   return utf8_escape(require("dkjson").encode(copy, {indent = true})) .. "\n"
 end
 
 function M.run (args)
-   local p = argparse("snabb auditlog", "Decode a JIT auditlog (written by snabb -a FILE).")
+   local p = argparse("snabb auditlog", "Decode a JIT auditlog (written by snabb -a FILE, or a "
+                      .. "run directory's audit.log) and list it as jit.dump does.")
       :add_help("-h --help")
-   p:argument("file", "the auditlog")
-   p:flag("--json", "print the decoded log as JSON")
+   p:argument("log", "the auditlog")
+   p:flag("--json", "print the decoded log as JSON (the same selection)")
+   p:flag("--all", "include the traces of snabb's own tooling (what jit/ and programs/ run "
+          .. "around the graph)")
+   p:option("--trace", "only trace N and its side traces"):argname("N")
+      :convert(cli.whole("--trace", 1, 2^53, "a trace number", "from 1"))
+   p:option("--app", "only traces recorded while app NAME ran, and their side traces")
+      :argname("NAME")
+   p:option("--file", "only traces whose bytecode passes through file F"):argname("F")
+   p:flag("--aborts", "only aborted attempts at traces")
+   p:flag("--no-mcode", "leave machine code out")
    local opts = cli.parse(p, args)
    if not opts then return 2 end
-   local ok, d = pcall(M.decode, opts.file)
+   local ok, d = pcall(M.decode, opts.log)
    if not ok then
       io.stderr:write(("snabb auditlog: %s\n"):format(d))
       return 1
    end
-   if opts.json then io.stdout:write(M.json(d)) else M.print_text(d, opts.file, io.stdout) end
+   local sel = M.select(d, opts)
+   if opts.json then
+      io.stdout:write(M.json(d, sel))
+   else
+      M.print_text(d, opts.log, io.stdout, sel, {mcode = not opts.no_mcode})
+   end
+   if opts.app and #sel.traces + #sel.aborts == 0 then
+      io.stderr:write(("snabb auditlog: no trace was recorded in app '%s'; apps in %s: %s\n")
+                      :format(opts.app, opts.log, #sel.apps > 0 and table.concat(sel.apps, ", ")
+                                                   or "none"))
+   end
    return 0
 end
 
@@ -400,12 +689,18 @@ function M.selftest ()
    local out = {write = function (_, ...) for _, s in ipairs{...} do text[#text + 1] = s end end}
    M.print_text(d, path, out)
    text = table.concat(text)
-   for _, want in ipairs{"\n%-%-%-%- TRACE 1 start workload.lua:9, lines workload.lua:9 %-> loop\n",
+   -- As jit.dump prints it: the bytecode recorded (the loop's FORL, the closure's FNEW where the
+   -- attempt aborted), IR with snapshots, machine code whose exits are named by number.
+   for _, want in ipairs{"\n%-%-%-%- TRACE 1 start workload.lua:9\n0%d%d%d  [%u ]",
+                         "\n%d%d%d%d  FORL  ", "\n%-%-%-%- TRACE 1 IR\n",
                          "\n0001 >  int SLOAD  #%d+ +CRI\n", "\n%.%.%.%.        SNAP   #0 ",
-                         "\n%-%-%-%- TRACE %d+ %(side trace of %d+, exit %d+%)",
-                         "\n%-%-%-%- TRACE 1 mcode %d+ bytes at 0x%x+\n%x+  %a+ ", "\n%->LOOP:\n",
-                         "\nworkload.lua:12: NYI: bytecode %d+ %(trace %d+ started at workload.lua:12%)\n",
-                         "\n1 flushes\n"} do
+                         "\n%-%-%-%- TRACE %d+ start %d+/%d+ workload.lua:%d+\n",
+                         "\n%-%-%-%- TRACE 1 mcode %d+ at 0x%x+\n%x+  %a+ ", "\n%->LOOP:\n",
+                         "\n%x+  j%a+ +0x%x+\t%->0\n", "\n%x+  j%a+ +0x%x+\t%->LOOP\n",
+                         "\n%-%-%-%- TRACE 1 stop %-> loop; lines workload.lua:9\n",
+                         "\n%d%d%d%d  FNEW  ",
+                         "\n%-%-%-%- TRACE %d+ abort workload.lua:12 %-%- NYI: bytecode %d+\n",
+                         "\n%-%-%-%- TRACE flush\n"} do
       assert(text:match(want), "text lacks " .. want .. ":\n" .. text)
    end
    -- JSON: the same table, machine code in hex.
@@ -414,6 +709,64 @@ function M.selftest ()
    for i, t in ipairs(j.traces) do
       assert(t.mcode.bytes:match("^%x+$") and #t.mcode.bytes == 2 * d.traces[i].mcode.size, "hex")
    end
+   -- JSON is UTF-8 whatever the constants hold: a byte that is not part of a UTF-8 character
+   -- (also a surrogate, an overlong form, one past U+10FFFF, one cut short) is \u00XX.
+   local esc = M.utf8_escape
+   for have, want in pairs{["a\255\0b"] = "a\\u00ff\0b", ["é€😀"] = "é€😀",
+                           ["\xed\xa0\x80"] = "\\u00ed\\u00a0\\u0080",
+                           ["\xc0\xaf"] = "\\u00c0\\u00af", ["x\xe2\x82"] = "x\\u00e2\\u0082",
+                           ["\xf4\x90\x80\x80"] = "\\u00f4\\u0090\\u0080\\u0080",
+                           ["\xe2\x82\xac\x80"] = "€\\u0080"} do
+      assert(esc(have) == want, ("utf8_escape: %q gave %q"):format(have, esc(have)))
+   end
+   -- Selection: a side trace goes with its root (parents in the same generation); snabb's own
+   -- tooling (a root recorded outside app calls whose innermost caller outside runtime/ and
+   -- external/ is in jit/ or programs/) is left out.
+   local function item (number, parent, source, app, extra)
+      local t = {number = number, parent = parent, exit = parent and 1, generation = 0, app = app,
+                 start = {source = source, line = 1}, lines = {{source = source, line = 1}}}
+      for k, v in pairs(extra or {}) do t[k] = v end
+      return t
+   end
+   local log_d = {protos = {}, traces = {
+      item(1, nil, "jit/observe.lua"), item(2, 1, "runtime/engine.lua"),
+      item(3, nil, "runtime/link.lua", "fwd"), item(4, 3, "runtime/link.lua", "sink"),
+      item(5, nil, "programs/bench/bench.lua", "bench_sink"),
+      -- The engine's code run by the observer; a bundled library and the engine run by a script.
+      item(6, nil, "runtime/engine.lua", nil, {stack = {"runtime/engine.lua", "jit/observe.lua",
+                                                        "runtime/engine.lua", "programs/main.lua"}}),
+      item(9, nil, "external/dkjson.lua", nil, {stack = {"external/dkjson.lua", "cfg.lua",
+                                                         "programs/main.lua"}}),
+      item(10, nil, "runtime/engine.lua", nil, {stack = {"runtime/engine.lua", "cfg.lua"}}),
+      item(1, nil, "cfg.lua", nil, {generation = 1}),
+      item(2, 1, "jit/observe.lua", nil, {generation = 1}),
+   }, aborts = {
+      {trace = 7, parent = 1, reason = "x", generation = 0, start = {source = "cfg.lua"}},
+      {trace = 7, reason = "y", generation = 0, start = {source = "external/dkjson.lua"},
+       stack = {"external/dkjson.lua", "programs/bench/bench.lua"}},
+      {trace = 8, reason = "z", generation = 0, start = {source = "apps/a.lua"}, app = "fwd",
+       source = "runtime/link.lua"},
+   }}
+   for i, t in ipairs(log_d.traces) do t.seq = i end
+   for i, a in ipairs(log_d.aborts) do a.seq = 100 + i end
+   local function picked (opts)
+      local sel, got = M.select(log_d, opts), {}
+      for _, t in ipairs(sel.traces) do got[#got + 1] = t.generation .. ":" .. t.number end
+      for _, a in ipairs(sel.aborts) do got[#got + 1] = a.reason end
+      return table.concat(got, " "), sel
+   end
+   local got, sel = picked()
+   assert(got == "0:3 0:4 0:5 0:9 0:10 1:1 1:2 z" and sel.tooling.traces == 3
+          and sel.tooling.aborts == 2, got)
+   assert(table.concat(sel.apps, " ") == "bench_sink fwd sink", table.concat(sel.apps, " "))
+   assert(picked{all = true} == "0:1 0:2 0:3 0:4 0:5 0:6 0:9 0:10 1:1 1:2 x y z",
+          (picked{all = true}))
+   assert(picked{trace = 1} == "0:1 0:2 1:1 1:2 x", (picked{trace = 1}))
+   assert(picked{app = "fwd"} == "0:3 0:4 z", (picked{app = "fwd"}))
+   assert(picked{app = "sink"} == "0:4", (picked{app = "sink"}))
+   assert(picked{file = "link.lua"} == "0:3 0:4 z", (picked{file = "link.lua"}))
+   assert(picked{file = "ink.lua"} == "", (picked{file = "ink.lua"}))
+   assert(picked{aborts = true, all = true} == "x y z", (picked{aborts = true, all = true}))
    -- A last record cut short keeps the records before it.
    write_file(bad, log .. auditlog.u32le(100) .. "\x8f")
    local cut = M.decode(bad)
