@@ -1,5 +1,6 @@
 #include "drivers/dpdk/dpdk.h"
 
+#include <dirent.h>
 #include <rte_bus_vdev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -7,6 +8,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>  // (its link() hides struct link: written "struct link" below)
@@ -19,6 +21,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -195,7 +198,8 @@ std::string runtime_dir(const std::string& prefix) {
 // The runtime directory of our default file prefix, snabb-PID (the PID of the run directory
 // /var/run/snabb/PID), removed when the process exits: with --in-memory or --no-shconf the EAL
 // leaves only telemetry's socket in it (DPDK unlinks the socket at exit too, but leaves the
-// directory: one per run otherwise).
+// directory: one per run otherwise). A process killed before its exit leaves both: the next
+// one removes them (remove_stale).
 class RuntimeDir {
  public:
   explicit RuntimeDir(std::string dir) : dir_(std::move(dir)) {}
@@ -209,6 +213,23 @@ class RuntimeDir {
  private:
   std::string dir_;
 };
+
+// Removes what runs killed before their exit left: directories snabb-PID next to `dir` whose
+// process is gone, with the telemetry socket in them (directories holding anything else stay).
+void remove_stale(const std::string& dir) {
+  const std::string parent = dir.substr(0, dir.rfind('/'));
+  std::unique_ptr<DIR, int (*)(DIR*)> d(opendir(parent.c_str()), closedir);
+  if (!d) return;
+  while (const dirent* e = readdir(d.get())) {
+    int pid = 0;
+    char rest = 0;
+    if (std::sscanf(e->d_name, "snabb-%d%c", &pid, &rest) != 1 || pid <= 0) continue;
+    if (kill(pid, 0) == 0 || errno != ESRCH) continue;
+    const std::string stale = parent + "/" + e->d_name;
+    unlink((stale + "/dpdk_telemetry.v2").c_str());
+    rmdir(stale.c_str());
+  }
+}
 
 // Telemetry needs its directory: made here (the EAL would make it too) so that when it cannot
 // be, telemetry is turned off with one line saying why, where DPDK 22.11 starts without a socket
@@ -240,6 +261,7 @@ std::string default_args(uint32_t mbufs, bool telemetry) {
   const int cpu = std::max(sched_getcpu(), 0);
   const std::string prefix = "snabb-" + std::to_string(getpid());
   const std::string dir = runtime_dir(prefix);
+  remove_stale(dir);
   if (telemetry) {
     if (const std::string why = make_runtime_dir(dir); !why.empty()) {
       std::fprintf(stderr,
