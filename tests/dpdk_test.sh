@@ -80,7 +80,7 @@ done
 dpdk_config mbufs_room "{mbufs = 2000000}" '{port = "net_null0"}'
 expect_error mbufs_room "mbufs_room.lua:2: dpdk.init: mbufs=2000000 is more than the packet pool has room for \(1000000 more packets; packet.set_max_packets raises its capacity\)$"
 dpdk_config init_typo "{mbuf = 4096}" '{port = "net_null0"}'
-expect_error init_typo "init_typo.lua:2: dpdk.init: unknown parameter 'mbuf' \(known: args, mbufs\)$"
+expect_error init_typo "init_typo.lua:2: dpdk.init: unknown parameter 'mbuf' \(known: args, mbufs, telemetry\)$"
 dpdk_config ring0 "" '{port = "net_null0", ring_size = 0}'
 expect_error ring0 "ring0.lua:4: app 'nic': parameter 'ring_size' must be a whole number of descriptors from 1 to 65535, got 0$"
 dpdk_config ring_big "" '{port = "net_null0", ring_size = 65536}'
@@ -143,4 +143,81 @@ unshare -m bash "$tmp/lock.sh" || fail "mount namespace for the EAL lock test: e
 [ "$(cat "$tmp/status")" -eq 1 ] && tail -1 "$tmp/err.txt" | grep -qE "^snabb: .*second.lua:2: dpdk: EAL initialisation failed \(EAL: Cannot create lock on '.*snabb-dpdk-test/config'. Is another primary process running\?; EAL: Cannot init config\); EAL options: " &&
   ! grep -q "Success" "$tmp/err.txt" || fail "second EAL process: $(cat "$tmp/err.txt")"
 echo "ok: second: $(tail -1 "$tmp/err.txt")"
+
+# DPDK's telemetry, on by default: while a run forwards a capture through net_pcap, DPDK's own
+# client (dpdk-telemetry.py -f snabb-PID) lists the port and its counters, which equal the run's
+# (43 packets of v4.pcap each way, and its bytes: the file less its headers); the socket and its
+# directory go when the run ends, and so do those a killed run left. With --no-dpdk-telemetry
+# there is no socket. In a fresh /var/run of a mount namespace of its own, as above.
+count=43 bytes=$(($(stat -L -c %s "$data/v4.pcap") - 24 - 16 * 43))
+cat >"$tmp/telemetry.sh" <<SH
+set -u
+mount -t tmpfs snabb-dpdk-test /var/run || exit 3
+# query PREFIX: DPDK's client, asked for the port list and port 0's counters.
+query() { printf '/ethdev/list\\n/ethdev/stats,0\\n' | dpdk-telemetry.py -f "\$1"; }
+# What a killed run leaves (a process gone, its socket) is removed; a live process's stays.
+true & dead=\$!; wait \$dead
+for pid in \$dead 1; do
+  mkdir -p /var/run/dpdk/snabb-\$pid
+  python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET).bind(sys.argv[1])' \\
+    /var/run/dpdk/snabb-\$pid/dpdk_telemetry.v2
+done
+"$snabb" run "$here/configs/dpdk_pcap.lua" "$data/v4.pcap" "$tmp/t1.pcap" --report \\
+  >"$tmp/t1.txt" 2>&1 &
+pid=\$!
+sock=/var/run/dpdk/snabb-\$pid/dpdk_telemetry.v2
+for _ in \$(seq 600); do [ -S "\$sock" ] && break; sleep 0.1; done
+ls -l "\$sock" >"$tmp/socket.txt" 2>&1
+# Until the run has forwarded the whole capture (the counters no longer move).
+for _ in \$(seq 100); do
+  [ -S "\$sock" ] && query snabb-\$pid >"$tmp/telemetry.txt" 2>&1 || break
+  grep -q '"opackets": $count,' "$tmp/telemetry.txt" && break
+  sleep 0.2
+done
+kill -TERM \$pid; wait \$pid; echo \$? >"$tmp/t1.status"
+ls -A /var/run/dpdk >"$tmp/left.txt"
+"$snabb" run "$here/configs/dpdk_pcap.lua" "$data/v4.pcap" "$tmp/t2.pcap" --no-dpdk-telemetry \\
+  >"$tmp/t2.txt" 2>&1 &
+pid=\$!
+# The EAL is up once net_pcap has opened the capture it writes.
+for _ in \$(seq 600); do [ -e "$tmp/t2.pcap" ] || sleep 0.1; done
+find /var/run/dpdk -type s ! -path "*/snabb-1/*" >"$tmp/no_socket.txt" 2>&1
+kill -TERM \$pid; wait \$pid; echo \$? >"$tmp/t2.status"
+SH
+unshare -m bash "$tmp/telemetry.sh" || fail "mount namespace for the telemetry test: exit $?"
+grep -q "^s" "$tmp/socket.txt" || fail "no telemetry socket: $(cat "$tmp/socket.txt" "$tmp/t1.txt")"
+[ "$(cat "$tmp/t1.status")" -eq 0 ] || fail "the run DPDK's telemetry watched: $(cat "$tmp/t1.txt")"
+# The run's own counters, from --report: "net_pcap0,...: link up, rx 43 packets (...), tx 43 (...".
+own=$(grep -o "link up, rx [0-9]* packets .*, tx [0-9]*" "$tmp/t1.txt" | awk '{print $4, $NF}')
+[ "$own" = "$count $count" ] || fail "the run's report: $own, want $count $count: $(cat "$tmp/t1.txt")"
+python3 - "$tmp/telemetry.txt" "$count" "$bytes" <<'PY' || fail "dpdk-telemetry.py: $(cat "$tmp/telemetry.txt")"
+import json, sys
+replies = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+count, nbytes = int(sys.argv[2]), int(sys.argv[3])
+ports, stats = replies[0]["/ethdev/list"], replies[1]["/ethdev/stats"]
+assert ports == [0], ports
+got = [stats[k] for k in ("ipackets", "opackets", "ibytes", "obytes", "ierrors", "oerrors")]
+assert got == [count, count, nbytes, nbytes, 0, 0], (got, count, nbytes)
+print("ok: dpdk-telemetry.py: ports %s, ipackets %d, opackets %d, ibytes %d, obytes %d" % (ports, *got[:4]))
+PY
+[ "$(cat "$tmp/left.txt")" = snabb-1 ] ||
+  fail "left in /var/run/dpdk after the run (want only the live process 1's snabb-1): $(cat "$tmp/left.txt")"
+[ "$(cat "$tmp/t2.status")" -eq 0 ] && [ -e "$tmp/t2.pcap" ] || fail "--no-dpdk-telemetry run: $(cat "$tmp/t2.txt")"
+[ ! -s "$tmp/no_socket.txt" ] || fail "--no-dpdk-telemetry, yet: $(cat "$tmp/no_socket.txt")"
+echo "ok: --no-dpdk-telemetry: no socket"
+# Where the socket cannot be made (a read-only /var/run), the run goes on without telemetry and
+# says so in one line, where DPDK alone says nothing; --no-dpdk-telemetry leaves the line out.
+cat >"$tmp/readonly.sh" <<SH
+mount -t tmpfs -o ro snabb-dpdk-test /var/run || exit 3
+for flag in "" --no-dpdk-telemetry; do
+  "$snabb" run "$here/configs/dpdk_pcap.lua" "$data/v4.pcap" "$tmp/ro\$flag.pcap" --duration 0.2 \\
+    \$flag >"$tmp/ro\$flag.txt" 2>&1 || echo "exit \$?" >>"$tmp/ro\$flag.txt"
+done
+SH
+unshare -m bash "$tmp/readonly.sh" || fail "mount namespace for the read-only test: exit $?"
+grep -qx "dpdk: telemetry off: cannot create /var/run/dpdk: Read-only file system (dpdk-telemetry.py cannot attach; --no-dpdk-telemetry turns it off without this line)" \
+  "$tmp/ro.txt" && ! grep -q "^exit" "$tmp/ro.txt" || fail "read-only /var/run: $(cat "$tmp/ro.txt")"
+! grep -q "telemetry off\|^exit" "$tmp/ro--no-dpdk-telemetry.txt" ||
+  fail "read-only /var/run, --no-dpdk-telemetry: $(cat "$tmp/ro--no-dpdk-telemetry.txt")"
+echo "ok: read-only /var/run: $(grep "telemetry off" "$tmp/ro.txt")"
 echo "dpdk_test: OK"

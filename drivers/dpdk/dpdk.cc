@@ -1,5 +1,6 @@
 #include "drivers/dpdk/dpdk.h"
 
+#include <dirent.h>
 #include <rte_bus_vdev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -7,17 +8,24 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>  // (its link() hides struct link: written "struct link" below)
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/packet.h"
@@ -177,10 +185,71 @@ std::string cause(int err, const LogCapture& log) {
   return text.empty() ? "DPDK gave no reason" : text;
 }
 
-// Default EAL options: the core we run on (so a taskset stays as it is), no PCI scan, no files in
-// /var/run/dpdk, and memory for the mbufs plus DPDK's own: hugepages when enough are free,
-// ordinary memory otherwise (--in-memory needs hugepages; --no-shconf is its equivalent without).
-std::string default_args(uint32_t mbufs) {
+// DPDK's runtime directory for a file prefix, as the EAL makes it (eal_create_runtime_dir):
+// $RUNTIME_DIRECTORY, else /var/run for root, else $XDG_RUNTIME_DIR or /tmp; then dpdk/PREFIX.
+// Telemetry's socket is dpdk_telemetry.v2 in it.
+std::string runtime_dir(const std::string& prefix) {
+  const char* base = std::getenv("RUNTIME_DIRECTORY");
+  if (!base) base = getuid() == 0 ? "/var/run" : std::getenv("XDG_RUNTIME_DIR");
+  if (!base) base = "/tmp";
+  return std::string(base) + "/dpdk/" + prefix;
+}
+
+// The runtime directory of our default file prefix, snabb-PID (the PID of the run directory
+// /var/run/snabb/PID), removed when the process exits: with --in-memory or --no-shconf the EAL
+// leaves only telemetry's socket in it (DPDK unlinks the socket at exit too, but leaves the
+// directory: one per run otherwise). A process killed before its exit leaves both: the next
+// one removes them (remove_stale).
+class RuntimeDir {
+ public:
+  explicit RuntimeDir(std::string dir) : dir_(std::move(dir)) {}
+  RuntimeDir(const RuntimeDir&) = delete;
+  RuntimeDir& operator=(const RuntimeDir&) = delete;
+  ~RuntimeDir() {
+    unlink((dir_ + "/dpdk_telemetry.v2").c_str());
+    rmdir(dir_.c_str());
+  }
+
+ private:
+  std::string dir_;
+};
+
+// Removes what runs killed before their exit left: directories snabb-PID next to `dir` whose
+// process is gone, with the telemetry socket in them (directories holding anything else stay).
+void remove_stale(const std::string& dir) {
+  const std::string parent = dir.substr(0, dir.rfind('/'));
+  std::unique_ptr<DIR, int (*)(DIR*)> d(opendir(parent.c_str()), closedir);
+  if (!d) return;
+  while (const dirent* e = readdir(d.get())) {
+    int pid = 0;
+    char rest = 0;
+    if (std::sscanf(e->d_name, "snabb-%d%c", &pid, &rest) != 1 || pid <= 0) continue;
+    if (kill(pid, 0) == 0 || errno != ESRCH) continue;
+    const std::string stale = parent + "/" + e->d_name;
+    unlink((stale + "/dpdk_telemetry.v2").c_str());
+    rmdir(stale.c_str());
+  }
+}
+
+// Telemetry needs its directory: made here (the EAL would make it too) so that when it cannot
+// be, telemetry is turned off with one line saying why, where DPDK 22.11 starts without a socket
+// and without a word. "" when made (or there already), else the reason.
+std::string make_runtime_dir(const std::string& dir) {
+  for (size_t slash = dir.find('/', 1);; slash = dir.find('/', slash + 1)) {
+    const std::string part = dir.substr(0, slash);
+    if (mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
+      return "cannot create " + part + ": " + std::strerror(errno);
+    }
+    if (slash == std::string::npos) return "";
+  }
+}
+
+// Default EAL options: the core we run on (so a taskset stays as it is), no PCI scan, the file
+// prefix snabb-PID, telemetry on unless `telemetry` is false (its socket in
+// /var/run/dpdk/snabb-PID: drivers/README.md), no other files in /var/run/dpdk, and memory for
+// the mbufs plus DPDK's own: hugepages when enough are free, ordinary memory otherwise
+// (--in-memory needs hugepages; --no-shconf is its equivalent without).
+std::string default_args(uint32_t mbufs, bool telemetry) {
   const uint64_t needed_mb =
       uint64_t{mbufs} * (kMbufHeader + PACKET_SLOT_SIZE + 128) / (1 << 20) + 256;
   std::ifstream meminfo("/proc/meminfo");
@@ -190,7 +259,21 @@ std::string default_args(uint32_t mbufs) {
     if (line.rfind("Hugepagesize:", 0) == 0) hugepage_kb = std::stoull(line.substr(13));
   }
   const int cpu = std::max(sched_getcpu(), 0);
-  return "-l " + std::to_string(cpu) + " --no-pci --no-telemetry --log-level=notice " +
+  const std::string prefix = "snabb-" + std::to_string(getpid());
+  const std::string dir = runtime_dir(prefix);
+  remove_stale(dir);
+  if (telemetry) {
+    if (const std::string why = make_runtime_dir(dir); !why.empty()) {
+      std::fprintf(stderr,
+                   "dpdk: telemetry off: %s (dpdk-telemetry.py cannot attach; --no-dpdk-telemetry "
+                   "turns it off without this line)\n",
+                   why.c_str());
+      telemetry = false;
+    }
+  }
+  static RuntimeDir cleanup(dir);
+  return "-l " + std::to_string(cpu) + " --no-pci" + (telemetry ? "" : " --no-telemetry") +
+         " --file-prefix " + prefix + " --log-level=notice " +
          (free_hugepages * hugepage_kb / 1024 >= needed_mb
               ? "--in-memory"
               : "--no-huge --no-shconf -m " + std::to_string(std::max<uint64_t>(1024, needed_mb)));
@@ -208,7 +291,7 @@ uint64_t need(uint64_t rxqs, uint64_t txqs, uint64_t ring) {
   return rxqs * (ring + kMaxRxPerCall) + txqs * ring;
 }
 
-void init(const char* args, int64_t mbufs_arg, LogCapture& log) {
+void init(const char* args, int64_t mbufs_arg, bool telemetry, LogCapture& log) {
   if (pool) throw std::runtime_error("dpdk: already initialised (once per process)");
   // The smallest pool a port can forward with: one queue each way, 32-descriptor rings.
   if (mbufs_arg < static_cast<int64_t>(snabb_dpdk_min_mbufs())) {
@@ -231,7 +314,9 @@ void init(const char* args, int64_t mbufs_arg, LogCapture& log) {
   static std::vector<std::string> words;
   static std::vector<char*> argv;
   words = {"snabb"};
-  const std::string options = args && *args ? args : default_args(mbufs);
+  const std::string options = args && *args
+                                  ? std::string(args) + (telemetry ? "" : " --no-telemetry")
+                                  : default_args(mbufs, telemetry);
   std::istringstream in(options);
   for (std::string w; in >> w;) words.push_back(w);
   for (auto& w : words) argv.push_back(w.data());
@@ -419,10 +504,10 @@ extern "C" {
 
 uint32_t snabb_dpdk_min_mbufs(void) { return static_cast<uint32_t>(need(1, 1, kBurst)); }
 
-int snabb_dpdk_init(const char* args, int64_t mbufs, char* err, size_t errlen) {
+int snabb_dpdk_init(const char* args, int64_t mbufs, int telemetry, char* err, size_t errlen) {
   try {
     LogCapture log;
-    init(args, mbufs, log);
+    init(args, mbufs, telemetry != 0, log);
     log.pass_on();
     return 0;
   } catch (const std::exception& e) {
@@ -450,7 +535,7 @@ int snabb_dpdk_port_open(const char* spec, uint16_t rxqs, uint16_t txqs, uint16_
 // for each packet, with one cursor update per burst.
 void snabb_dpdk_pull(void* arg) {
   const auto& q = *static_cast<dpdk_queue*>(arg);
-  link* out = q.output;
+  struct link* out = q.output;
   if (!out) return;
   uint32_t room = std::min<uint32_t>(LINK_RING_SIZE - link_nreadable(out), kMaxRxPerCall);
   rte_mbuf* mbufs[kBurst];
@@ -477,7 +562,7 @@ void snabb_dpdk_pull(void* arg) {
 
 void snabb_dpdk_push(void* arg) {
   const auto& q = *static_cast<dpdk_queue*>(arg);
-  link* in = q.input;
+  struct link* in = q.input;
   if (!in) return;
   rte_mbuf* mbufs[kBurst];
   for (uint32_t waiting = link_nreadable(in); waiting > 0;) {

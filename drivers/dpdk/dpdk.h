@@ -27,10 +27,12 @@ struct dpdk_port_stats {
   uint64_t tx_copied; /* packets copied into an mbuf because they were not one */
 };
 
-/* Initialises the EAL once per process with `args` (space-separated EAL options) and creates the
-   packet pool's mbufs (at least snabb_dpdk_min_mbufs(), at most what the packet pool has room
-   for); 0, or -1 with a message in err. Errors carry DPDK's cause (its error log lines). */
-int snabb_dpdk_init(const char* args, int64_t mbufs, char* err, size_t errlen);
+/* Initialises the EAL once per process with `args` (space-separated EAL options; "": defaults,
+   file prefix snabb-PID) and creates the packet pool's mbufs (at least snabb_dpdk_min_mbufs(), at
+   most what the packet pool has room for); 0, or -1 with a message in err. Errors carry DPDK's
+   cause (its error log lines). telemetry 0 adds --no-telemetry (else DPDK's telemetry socket is
+   on, in /var/run/dpdk/PREFIX for root). */
+int snabb_dpdk_init(const char* args, int64_t mbufs, int telemetry, char* err, size_t errlen);
 /* The fewest mbufs a port can forward with (one queue each way, 32-descriptor rings). */
 uint32_t snabb_dpdk_min_mbufs(void);
 int snabb_dpdk_initialized(void);

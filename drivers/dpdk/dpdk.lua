@@ -1,6 +1,7 @@
 -- drivers.dpdk.dpdk: DPDK ports as apps (drivers/dpdk/dpdk.h: zero-copy packets).
 --   local dpdk = require("drivers.dpdk.dpdk")
 --   dpdk.init{args = "-l 1 --no-huge -m 1024 --no-pci", mbufs = 16384}   -- optional; else defaults
+--   (DPDK's telemetry on, file prefix snabb-PID: dpdk-telemetry.py -f snabb-PID attaches)
 --   config.app(c, "nic", dpdk.DpdkPort, {port = "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap"})
 -- A DpdkPort receives from its queue into `output` and sends what arrives on `input`.
 local ffi = require("ffi")
@@ -12,35 +13,44 @@ local C = ffi.C
 local M = {}
 
 M.default_mbufs = 16384
+M.telemetry = true -- DPDK's telemetry socket; snabb run|bench --no-dpdk-telemetry turns it off
 
 local ERRLEN = 1024
 local errbuf = ffi.new("char[?]", ERRLEN)
 
 -- The EAL options of the command line (snabb run/bench --eal "..."): EAL set up before the config
--- runs.
+-- runs. --no-dpdk-telemetry: no telemetry socket (adds --no-telemetry to the EAL options).
 function M.add_options (parser)
    parser:option("--eal", "DPDK EAL options, written --eal=\"-l 1 --no-pci ...\" (default: set up "
                     .. "as drivers/README.md says, when a config first uses DPDK)")
+   parser:flag("--no-dpdk-telemetry", "no DPDK telemetry socket (by default dpdk-telemetry.py -f "
+                  .. "snabb-PID attaches)")
 end
 -- Sets up the EAL; errors at `level` (0: the message alone).
-local function init (args, mbufs, level)
-   if C.snabb_dpdk_init(args, mbufs, errbuf, ERRLEN) ~= 0 then error(ffi.string(errbuf), level) end
+local function init (args, mbufs, telemetry, level)
+   if C.snabb_dpdk_init(args, mbufs, telemetry and 1 or 0, errbuf, ERRLEN) ~= 0 then
+      error(ffi.string(errbuf), level)
+   end
 end
 
 function M.apply_options (opts)
-   if opts.eal then init(opts.eal, M.default_mbufs, 0) end
+   M.telemetry = not opts.no_dpdk_telemetry
+   if opts.eal then init(opts.eal, M.default_mbufs, M.telemetry, 0) end
 end
 
 -- Sets up the EAL and the mbuf pool, once per process. options.args: EAL options as one string
--- (default: this core, no PCI scan, hugepages if enough are free, else ordinary memory);
+-- (default: this core, no PCI scan, file prefix snabb-PID, hugepages if enough are free, else
+-- ordinary memory); options.telemetry: false adds --no-telemetry (default: on unless the command
+-- line says --no-dpdk-telemetry);
 -- options.mbufs: how many packets DPDK may hold (default 16384; at least C.snabb_dpdk_min_mbufs(),
 -- and each port opened checks that the pool can hold what it and the other ports may take).
 function M.init (options)
    local ok, conf = pcall(lib.parse, options, {
       args = {type = "string", default = ""},
-      mbufs = {integer = true, min = C.snabb_dpdk_min_mbufs(), max = 2^24, default = M.default_mbufs}})
+      mbufs = {integer = true, min = C.snabb_dpdk_min_mbufs(), max = 2^24, default = M.default_mbufs},
+      telemetry = {type = "boolean", default = M.telemetry}})
    if not ok then error("dpdk.init: " .. conf, 2) end
-   init(conf.args, conf.mbufs, 3) -- the caller's file:line
+   init(conf.args, conf.mbufs, conf.telemetry, 3) -- the caller's file:line
 end
 
 function M.initialized () return C.snabb_dpdk_initialized() == 1 end
@@ -62,7 +72,7 @@ local DpdkPort = {
 M.DpdkPort = DpdkPort
 
 function DpdkPort:new (conf)
-   if not M.initialized() then init("", M.default_mbufs, 0) end
+   if not M.initialized() then init("", M.default_mbufs, M.telemetry, 0) end
    if conf.queue >= math.max(conf.rxqs, conf.txqs) then
       error(("queue=%d, but the port has %d receive and %d send queues (queue 0 to %d)"):format(
          conf.queue, conf.rxqs, conf.txqs, math.max(conf.rxqs, conf.txqs) - 1), 0)
