@@ -630,7 +630,7 @@ function M.run (args)
    local p = argparse("snabb auditlog", "Decode a JIT auditlog (written by snabb -a FILE, or a "
                       .. "run directory's audit.log) and list it as jit.dump does.")
       :add_help("-h --help")
-   p:argument("log", "the auditlog")
+   p:argument("file", "the auditlog file"):target("log")
    p:flag("--json", "print the decoded log as JSON (the same selection)")
    p:flag("--all", "include the traces of snabb's own tooling (what jit/ and programs/ run "
           .. "around the graph)")
