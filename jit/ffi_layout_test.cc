@@ -79,7 +79,8 @@ std::vector<Struct> ffi_structs() {
        sizeof(app_stats),
        alignof(app_stats),
        {CXX_FIELD(app_stats, calls), CXX_FIELD(app_stats, cycles), CXX_FIELD(app_stats, packets_in),
-        CXX_FIELD(app_stats, packets_out), CXX_FIELD(app_stats, errors)}},
+        CXX_FIELD(app_stats, packets_out), CXX_FIELD(app_stats, errors),
+        CXX_FIELD(app_stats, idle_cycles)}},
       {"struct engine_stats",
        sizeof(engine_stats),
        alignof(engine_stats),
@@ -180,7 +181,7 @@ TEST_F(FfiLayoutTest, FieldOffsetsSizesAndSignednessMatch) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 28);
+  EXPECT_EQ(checked, 29);
 }
 
 // The field lists above must account for every byte of each C++ struct (bar alignment padding),

@@ -65,6 +65,7 @@ uint64_t Engine::call(AppNode& node, Method method, uint64_t& now) {
   s.cycles += cycles;
   s.packets_in += in;
   s.packets_out += out;
+  if (in + out == 0) s.idle_cycles += cycles;
   stats_.cycles += cycles;
   stats_.packets += in;
   return in + out;

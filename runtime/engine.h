@@ -24,6 +24,9 @@ struct app_stats {
   uint64_t packets_in;
   uint64_t packets_out;
   uint64_t errors;
+  /* Cycles of the calls that moved no packet (polling with nothing to do), part of cycles: cycles
+     per packet are (cycles - idle_cycles) / packets. */
+  uint64_t idle_cycles;
 };
 
 enum { ENGINE_BREATH_BUCKETS = 512 };
