@@ -426,6 +426,17 @@ local function app_failed (name, method, message)
    publish_graph()
 end
 
+-- Every app that failed in the last run or breath (several may fail in one breath; the last one is
+-- what core.run returned).
+local function report_failures (app, method, message)
+   local n = C.snabb_engine_failure_count()
+   if n == 0 then return app_failed(app, method, message) end
+   for i = 0, n - 1 do
+      app_failed(ffi.string(C.snabb_engine_failure(i, 0)), ffi.string(C.snabb_engine_failure(i, 1)),
+                 ffi.string(C.snabb_engine_failure(i, 2)))
+   end
+end
+
 -- Restarts the failed apps whose restart_delay has passed (stop, new, link), as a configure would.
 local function restart_due_apps (t)
    if t < next_restart then return end
@@ -545,7 +556,7 @@ function M.main (options)
             M.stop()
             error(("%s (the last allocation was by app '%s')"):format(exhausted, app), 0)
          end
-         app_failed(app, method, message)
+         report_failures(app, method, message)
       end
       t = now()
       if t >= next_tick then
@@ -562,7 +573,7 @@ end
 -- One breath, outside main() (Snabb's engine.breathe).
 function M.breathe ()
    local ok, app, method, message = core.breathe()
-   if not ok then app_failed(app, method, message) end
+   if not ok then report_failures(app, method, message) end
 end
 
 -- Stops every app and frees every link.
@@ -640,7 +651,7 @@ function M.report (options) -- luacheck: ignore options (Snabb's signature; no o
                             rows, {false, false, true, true, true, true, true, true}))
    rows = {}
    for _, l in ipairs(M.link_stats()) do
-      rows[#rows+1] = {l.link, cv(l.txpackets), cv(l.rxpackets), cv(l.txdrop), cv(l.queued)}
+      rows[#rows+1] = {l.link, cv(l.txpackets), cv(l.rxpackets), cv(l.txdrop), l.queued}
    end
    out:write("\n", lib.table_text({"link", "txpackets", "rxpackets", "txdrop", "queued"}, rows,
                                   {false, true, true, true, true}))

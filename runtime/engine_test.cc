@@ -394,6 +394,24 @@ TEST_F(EngineTest, FailingPullIsReported) {
   EXPECT_EQ(sink->received(), 4u);
 }
 
+// Two apps failing in one breath: both are reported, not only the last.
+TEST_F(EngineTest, EveryFailureOfABreathIsReported) {
+  add<ThrowingPuller>("nic");
+  add<Source>("src", 2);
+  add<ThrowingPusher>("bad");
+  connect("src", "bad");
+  start();
+  engine_.breathe();
+  ASSERT_EQ(engine_.failures().size(), 2u);
+  EXPECT_EQ(engine_.failures()[0].app, "nic");
+  EXPECT_EQ(engine_.failures()[0].method, "pull");
+  EXPECT_EQ(engine_.failures()[1].app, "bad");
+  EXPECT_EQ(engine_.failures()[1].message, "bad packet in bad");
+  EXPECT_EQ(engine_.last_failure().app, "bad");
+  engine_.clear_failure();
+  EXPECT_TRUE(engine_.failures().empty());
+}
+
 TEST_F(EngineTest, RunUntilStopsAtFailure) {
   add<Source>("src", 4);
   add<ThrowingPusher>("bad");
