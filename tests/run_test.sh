@@ -89,13 +89,14 @@ awk '/ -> / { for (i = 4; i <= 6; i++) gsub(",", "", $i)
 # 1,178 app names coming and going in one observed process: zones recycled (configs/churn.lua).
 "$snabb" "$here/configs/churn.lua" "$tmp/churn" >"$tmp/churn.txt" 2>&1 || fail "churn: $(cat "$tmp/churn.txt")"
 # A PcapReader -> Sink graph ends by itself when the file is read, every packet through (tcpdump's
-# count); its summary says so. Kept running for a second after that (--keep-running), the reader's
+# count); its summary says so. Kept running for 2 s more (--keep-running), the finished reader's
 # polling is idle, not charged to its packets: its cycles/packet stay near those of the first run
-# (they were 75 times as many, every poll of the finished reader counted).
+# (with every poll counted they were 16 times as many, 39,000 for 2,400 of work; a factor of 10
+# leaves room for the noise of a loaded host).
 pcap=$tmp/imix.pcap
-"$snabb" gen-pcap "$pcap" --imix --flows 16 --packets 10000 >/dev/null
+"$snabb" gen-pcap "$pcap" --imix --flows 16 --packets 100000 >/dev/null
 records=$("$here/tcpdump.sh" -nr "$pcap" 2>/dev/null | wc -l)
-[ "$records" -eq 10000 ] || fail "tcpdump counts $records packets in $pcap"
+[ "$records" -eq 100000 ] || fail "tcpdump counts $records packets in $pcap"
 timeout 60 "$snabb" run "$here/configs/pcap_sink.lua" "$pcap" --report >"$tmp/pcap.txt" 2>"$tmp/err.txt" ||
   fail "PcapReader -> Sink: exit $? $(cat "$tmp/err.txt")"
 [ "$(app_column "$tmp/pcap.txt" sink 3)" -eq "$records" ] || fail "sink got $(app_column "$tmp/pcap.txt" sink 3)"
@@ -104,11 +105,11 @@ grep -q "^snabb run: .*pcap_sink.lua ran [0-9.]* s; stopped when its sources wer
 [ "$(app_column "$tmp/pcap.txt" in 2)" -eq "$records" ] && [ "$(app_column "$tmp/pcap.txt" out 2)" -eq "$records" ] ||
   fail "summary in/out: $(cat "$tmp/pcap.txt")"
 grep -q "^dropped 0 (full links), still queued 0, app errors 0$" "$tmp/pcap.txt" || fail "summary: $(cat "$tmp/pcap.txt")"
-"$snabb" run "$here/configs/pcap_sink.lua" "$pcap" --report --keep-running --duration 1 >"$tmp/kept.txt" ||
+"$snabb" run "$here/configs/pcap_sink.lua" "$pcap" --report --keep-running --duration 2 >"$tmp/kept.txt" ||
   fail "--keep-running: exit $?"
-grep -q "stopped after --duration 1$" "$tmp/kept.txt" || fail "--keep-running: $(cat "$tmp/kept.txt")"
+grep -q "stopped after --duration 2$" "$tmp/kept.txt" || fail "--keep-running: $(cat "$tmp/kept.txt")"
 awk -v a="$(app_column "$tmp/pcap.txt" reader 5)" '$1 == "reader" { idle = $8 + 0
-       if (idle < 50 || $5 > 5 * a) { print "reader: " $5 " cycles/packet (" a " without --keep-running), idle " $8; exit 1 } }' \
+       if (idle < 50 || $5 > 10 * a) { print "reader: " $5 " cycles/packet (" a " without --keep-running), idle " $8; exit 1 } }' \
   "$tmp/kept.txt" || fail "--keep-running: idle polling charged to packets"
 [ "$(app_column "$tmp/kept.txt" sink 8)" = "0.0%" ] || fail "sink idle $(app_column "$tmp/kept.txt" sink 8)"
 
