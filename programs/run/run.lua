@@ -25,7 +25,8 @@ local function parser ()
       :add_help("-h --help")
    p:argument("config", "Lua file that returns a config (made with config.new())")
    p:argument("args", "arguments for the config file (its ...)"):args("*")
-   p:option("-d --duration", "stop after this many seconds, a number > 0 (default: run until interrupted)")
+   p:option("-d --duration", "stop after this many seconds, a number > 0 (default: run until every source is "
+               .. "done, or interrupted)")
       :convert(cli.seconds("--duration"))
    p:flag("-r --report", "print what each app and link did at the end")
    p:flag("--keep-running", "keep running when every source is done (default: stop then)")
@@ -144,10 +145,10 @@ local function run_graph (opts)
    local seconds = engine.now() - start
    if done_at then
       return ("stopped when its sources were done (%s)"):format(names_text((M.edges()))), seconds
-   elseif require("snabb.core").stop_requested() then
-      return "stopped by a signal", seconds
+   elseif opts.duration and seconds >= opts.duration then
+      return ("stopped after --duration %g"):format(opts.duration), seconds
    end
-   return ("stopped after --duration %g"):format(opts.duration), seconds
+   return "stopped by a signal", seconds
 end
 
 function M.run (args)
