@@ -195,8 +195,8 @@ local function breath_order (c)
 end
 
 -- Ports an app looked for that no link has (a misspelt port: "input" looked up while the link is
--- on "inptu"), recorded by a metatable on its input/output tables until the first tick after a
--- configure, when check_ports() warns about links an app has not used.
+-- on "inptu"), recorded by a metatable on its input/output tables (its __index runs only for
+-- absent names) until check_ports() has judged every new link.
 local looked_up = {}    -- app name -> {input = {port = true}, output = {...}}
 local unchecked = {}    -- link spec -> true: links made and not yet judged
 local next_port_check, port_check_end = 0, 0
