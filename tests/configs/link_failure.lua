@@ -44,12 +44,8 @@ local ok, err = pcall(engine.configure, new)
 assert(not ok and err:match("^app 'picky': link failed: .*link_failure%.lua:13: link refused"), err)
 assert(not err:match("engine%.lua"), "a traceback of the engine's own frames: " .. err)
 assert(engine.link_table["source.output -> sink.input"] == nil, "the removed link is gone")
--- Until picky, restarted, has moved packets (under valgrind the restarts took from 0.1 to 0.5 s).
-engine.main({duration = 60, done = function ()
-   local s = engine.link_table["picky.output -> sink.input"]
-   return s and link.stats(s).rxpackets > 0
-end})
-engine.main({duration = 0.05})
+-- (1.5 s: under valgrind on a loaded host the two restarts took up to 0.5 s)
+engine.main({duration = 1.5})
 
 local text = table.concat(log, "\n")
 assert(text:match("app 'picky' could not be restarted: app 'picky': link failed: .*link refused"), text)
