@@ -80,7 +80,8 @@ std::vector<Struct> ffi_structs() {
        alignof(app_stats),
        {CXX_FIELD(app_stats, calls), CXX_FIELD(app_stats, cycles), CXX_FIELD(app_stats, packets_in),
         CXX_FIELD(app_stats, packets_out), CXX_FIELD(app_stats, errors),
-        CXX_FIELD(app_stats, freed)}},
+        CXX_FIELD(app_stats, freed),
+        CXX_FIELD(app_stats, idle_cycles)}},
       {"struct engine_stats",
        sizeof(engine_stats),
        alignof(engine_stats),
@@ -181,7 +182,7 @@ TEST_F(FfiLayoutTest, FieldOffsetsSizesAndSignednessMatch) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 29);
+  EXPECT_EQ(checked, 30);
 }
 
 // The field lists above must account for every byte of each C++ struct (bar alignment padding),

@@ -52,7 +52,7 @@ uint64_t Engine::call(AppNode& node, Method method, uint64_t& now) {
     node.failed = true;
     node.stats->errors++;
     failed_ = true;
-    failure_ = {node.name, method == Method::kPull ? "pull" : "push", e.what()};
+    failures_.push_back({node.name, method == Method::kPull ? "pull" : "push", e.what()});
   }
   uint64_t in = 0, out = 0, dropped = 0;
   for (Link* l : node.inputs) {
@@ -81,6 +81,7 @@ uint64_t Engine::call(AppNode& node, Method method, uint64_t& now) {
   s.packets_in += in;
   s.packets_out += out;
   s.freed += freed;
+  if (in + out == 0) s.idle_cycles += cycles;
   stats_.cycles += cycles;
   stats_.packets += in;
   return in + out;
@@ -124,7 +125,7 @@ uint64_t Engine::breathe(uint64_t& now) {
 }
 
 bool Engine::run_until(uint64_t deadline_ns, bool busywait) {
-  failed_ = false;
+  clear_failure();
   long idle_sleep_ns = 0;
   // The wall clock is read only when 10 us of TSC have passed since the last reading.
   const uint64_t clock_interval = static_cast<uint64_t>(tsc_hz() / 100'000);
@@ -159,6 +160,15 @@ Engine& engine() {
 extern "C" {
 engine_stats* snabb_engine_stats(void) { return &snabb::runtime::engine().stats(); }
 const char* snabb_engine_current_app(void) { return snabb::runtime::engine().current_app(); }
+int32_t snabb_engine_failure_count(void) {
+  return static_cast<int32_t>(snabb::runtime::engine().failures().size());
+}
+const char* snabb_engine_failure(int32_t i, int32_t field) {
+  const auto& failures = snabb::runtime::engine().failures();
+  if (i < 0 || static_cast<size_t>(i) >= failures.size()) return "";
+  const snabb::runtime::AppFailure& f = failures[static_cast<size_t>(i)];
+  return (field == 0 ? f.app : field == 1 ? f.method : f.message).c_str();
+}
 uint64_t snabb_engine_breath_bucket_limit(int32_t i) {
   if (i < 8) return static_cast<uint64_t>(i) + 1;
   const int exponent = (i - 8) / 8 + 3, mantissa = (i - 8) % 8;

@@ -28,6 +28,9 @@ struct app_stats {
      counting packets a full output link dropped (that link's txdrop): what the app dropped
      (positive: a sink frees all it receives) or made (negative: a source, a Tee's clones). */
   int64_t freed;
+  /* Cycles of the calls that moved no packet (polling with nothing to do), part of cycles: cycles
+     per packet are (cycles - idle_cycles) / packets. */
+  uint64_t idle_cycles;
 };
 
 enum { ENGINE_BREATH_BUCKETS = 512 };
@@ -50,6 +53,10 @@ double snabb_tsc_hz(void);
 uint64_t snabb_rdtsc(void);
 /* Name of the app whose method is running, or "" outside app calls. */
 const char* snabb_engine_current_app(void);
+/* The failures of the last run or breath: how many, and the app, method and message of failure i
+   (field 0, 1, 2); every one, when several apps failed in the same breath. */
+int32_t snabb_engine_failure_count(void);
+const char* snabb_engine_failure(int32_t i, int32_t field);
 
 /* A pull or push a Lua app hands to C (its c_pull/c_push field, with c_arg): the engine calls it
    directly, without entering Lua. */
@@ -99,9 +106,14 @@ class Engine {
   bool run_until(uint64_t deadline_ns, bool busywait);
   // One breath; returns the number of packets moved.
   uint64_t breathe();
-  const AppFailure& last_failure() const { return failure_; }
+  const AppFailure& last_failure() const { return failures_.back(); }
+  // Every failure since the run or breath started (several apps may fail in one breath).
+  const std::vector<AppFailure>& failures() const { return failures_; }
   bool failed() const { return failed_; }
-  void clear_failure() { failed_ = false; }
+  void clear_failure() {
+    failed_ = false;
+    failures_.clear();
+  }
   // Makes run_until return after the current breath; safe to call from a signal handler.
   static void request_stop() { stop_requested_ = 1; }
   static bool stop_requested() { return stop_requested_; }
@@ -123,7 +135,7 @@ class Engine {
   AppNode* current_ = nullptr;
   Method current_method_ = Method::kPull;
   bool failed_ = false;
-  AppFailure failure_;
+  std::vector<AppFailure> failures_;
   engine_stats stats_{};
   static inline volatile sig_atomic_t stop_requested_ = 0;
 };

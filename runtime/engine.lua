@@ -139,10 +139,21 @@ local function mark_failed (name)
    apps[name].failed, apps[name].restart_at = true, now() + M.restart_delay
 end
 
+-- The first error of each app, for failures(): its message and its place among first errors.
+local errors_seen = 0
+local function note_error (name, message)
+   local a = apps[name]
+   if a and not a.first_error then
+      errors_seen = errors_seen + 1
+      a.first_error, a.first_error_order = message, errors_seen
+   end
+end
+local retired = {}      -- failures() of apps that have left the graph
+
 -- An app's error during configure (new, reconfig, link): counted, marked, added to `failures`.
 local function configure_failed (name, message, failures)
    apps[name].stats.errors = apps[name].stats.errors + 1
-   apps[name].first_error = apps[name].first_error or message
+   note_error(name, message)
    mark_failed(name)
    failures[#failures+1] = {name, message}
 end
@@ -181,6 +192,19 @@ local function breath_order (c)
       while head <= tail and placed[queue[head]] do head = head + 1 end
    end
    return order
+end
+
+-- Ports an app looked for that no link has (a misspelt port: "input" looked up while the link is
+-- on "inptu"), recorded by a metatable on its input/output tables (its __index runs only for
+-- absent names) until check_ports() has judged every new link.
+local looked_up = {}    -- app name -> {input = {port = true}, output = {...}}
+local unchecked = {}    -- link spec -> true: links made and not yet judged
+local next_port_check, port_check_end = 0, 0
+
+local function record_misses (t, misses)
+   return setmetatable(t, {__index = function (_, k)
+      if type(k) == "string" then misses[k] = true end
+   end})
 end
 
 local zones = {}        -- app name -> vmprofile zone (from M.profile_zone)
@@ -227,15 +251,17 @@ local function wire (c)
       ports[l.to_app].input[l.to_port] = M.link_table[spec]
    end
    local failures = {}
+   looked_up = {}
    for _, name in ipairs(names) do
       local object, p = apps[name].object, ports[name]
       if object then
+         if not object.native then looked_up[name] = {input = {}, output = {}} end
          for _, direction in ipairs({"input", "output"}) do
             local t, port_names = {}, {}
             for port, l in pairs(p[direction]) do t[port] = l; port_names[#port_names+1] = port end
             table.sort(port_names)
             for i, port in ipairs(port_names) do t[i] = t[port] end
-            object[direction] = t
+            object[direction] = looked_up[name] and record_misses(t, looked_up[name][direction]) or t
          end
          if object.link and not object.native and not apps[name].failed then
             local ok, err = pcall(call_app, name, object, "link")
@@ -288,9 +314,13 @@ local function apply (c, p)
    core.set_graph({})
    for _, name in ipairs(p.stop) do
       stop_app(name)
-      if not c.apps[name] then apps[name] = nil end
+      if not c.apps[name] then
+         if apps[name].stats.errors > 0 then retired[#retired+1] = M.failures({name})[1] end
+         apps[name] = nil
+      end
    end
-   for _, spec in ipairs(p.new_links) do M.link_table[spec] = link.new() end
+   for _, spec in ipairs(p.new_links) do M.link_table[spec] = link.new(); unchecked[spec] = true end
+   if #p.new_links > 0 then next_port_check, port_check_end = 0, now() + 10 end
    M.configuration = c
    local failures = {}
    for _, name in ipairs(p.start) do
@@ -389,12 +419,23 @@ local function app_failed (name, method, message)
    -- The traceback below the engine's own frames says nothing about the app.
    message = message:gsub("\n%s*%[C%]: in function 'run'.*$", "")
    local report = ("app '%s' failed in %s: %s"):format(name, method, message)
-   a.first_error = a.first_error or report
    mark_failed(name)
+   note_error(name, report)
    M.log("engine: " .. report)
    M.log(("engine: restarting app '%s' in %.1f s; the rest of the graph keeps running"):format(
       name, M.restart_delay))
    publish_graph()
+end
+
+-- Every app that failed in the last run or breath (several may fail in one breath; the last one is
+-- what core.run returned).
+local function report_failures (app, method, message)
+   local n = C.snabb_engine_failure_count()
+   if n == 0 then return app_failed(app, method, message) end
+   for i = 0, n - 1 do
+      app_failed(ffi.string(C.snabb_engine_failure(i, 0)), ffi.string(C.snabb_engine_failure(i, 1)),
+                 ffi.string(C.snabb_engine_failure(i, 2)))
+   end
 end
 
 -- Restarts the failed apps whose restart_delay has passed (stop, new, link), as a configure would.
@@ -430,6 +471,70 @@ local function tick_apps ()
    end
 end
 
+-- Whether two port names are at most two edits apart (Levenshtein): "inptu" and "input" are.
+local function near (a, b)
+   if math.abs(#a - #b) > 2 then return false end
+   local previous = {}
+   for j = 0, #b do previous[j] = j end
+   for i = 1, #a do
+      local row = {[0] = i}
+      for j = 1, #b do
+         row[j] = math.min(previous[j] + 1, row[j-1] + 1,
+                           previous[j-1] + (a:byte(i) == b:byte(j) and 0 or 1))
+      end
+      previous = row
+   end
+   return previous[#b] <= 2
+end
+
+-- Once the graph has run (at the first tick after a configure): warns about each new link whose
+-- port its app has not used, which a misspelt port name leaves silent when the class declares no
+-- port list (with one, config.check refuses the name). A port is unused when packets wait on its
+-- input that the app, called with them, has not read, or when the app has moved nothing through
+-- it and looked for a port of that direction, with a name close to it, that no link has. A link
+-- that has carried nothing yet is judged again every second, for 10 s.
+local function check_ports (t)
+   local c = M.configuration
+   local specs, warned = {}, {}
+   for spec in pairs(unchecked) do if c.links[spec] then specs[#specs+1] = spec end end
+   table.sort(specs)
+   unchecked, next_port_check = {}, t + 1
+   for _, spec in ipairs(specs) do
+      local l, s = c.links[spec], link.stats(M.link_table[spec])
+      for _, side in ipairs({{"input", l.to_app, l.to_port, s.rxpackets},
+                             {"output", l.from_app, l.from_port, s.txpackets}}) do
+         local direction, name, port, moved = unpack(side)
+         local a, misses = apps[name], looked_up[name]
+         if misses and a.object and not a.failed and moved == 0 and not warned[spec] then
+            local waiting = direction == "input" and link.nreadable(M.link_table[spec]) or 0
+            local missed = {}
+            for k in pairs(misses[direction]) do
+               if near(k, port) then missed[#missed+1] = "'" .. k .. "'" end
+            end
+            table.sort(missed)
+            if waiting > 0 or #missed > 0 then
+               warned[spec] = true
+               M.log(("engine: warning: link '%s': app '%s' has not used its %s port '%s'%s%s; "
+                      .. "a misspelt port?"):format(spec, name, direction, port,
+                  waiting > 0 and (" (%d packets wait on it%s)"):format(waiting,
+                     a.object.push and "" or ", and it has no push method") or "",
+                  #missed > 0 and (", and it looked for %s %s, which no link has"):format(
+                     direction, table.concat(missed, ", ")) or ""))
+            end
+         end
+      end
+      if not warned[spec] and s.txpackets == 0 and t < port_check_end then unchecked[spec] = true end
+   end
+   if next(unchecked) then return end
+   for name, misses in pairs(looked_up) do
+      local object = apps[name] and apps[name].object
+      for direction in pairs(misses) do
+         if object and type(object[direction]) == "table" then setmetatable(object[direction], nil) end
+      end
+   end
+   looked_up = {}
+end
+
 -- Runs the graph. options: duration (seconds), done (function: stop when it returns true),
 -- report (true: print the report at the end). Without duration or done it runs until SIGINT.
 function M.main (options)
@@ -454,11 +559,12 @@ function M.main (options)
             M.stop()
             error(("%s (the last allocation was by app '%s')"):format(exhausted, app), 0)
          end
-         app_failed(app, method, message)
+         report_failures(app, method, message)
       end
       t = now()
       if t >= next_tick then
          tick_apps()
+         if (next(unchecked) or next(looked_up)) and t >= next_port_check then check_ports(t) end
          if M.on_tick then M.on_tick() end
          next_tick = t + tick_interval
          restart_due_apps(t)
@@ -470,7 +576,7 @@ end
 -- One breath, outside main() (Snabb's engine.breathe).
 function M.breathe ()
    local ok, app, method, message = core.breathe()
-   if not ok then app_failed(app, method, message) end
+   if not ok then report_failures(app, method, message) end
 end
 
 -- Stops every app and frees every link.
@@ -493,26 +599,31 @@ function M.app_stats (names)
    for _, name in ipairs(names or sorted_keys(apps)) do
       local s = apps[name].stats
       local packets = math.max(tonumber(s.packets_in), tonumber(s.packets_out))
+      local busy = tonumber(s.cycles - s.idle_cycles)
       result[#result+1] = {name = name, class = class_name(apps[name].class, apps[name].where),
                            calls = tonumber(s.calls), cycles = tonumber(s.cycles),
+                           idle_cycles = tonumber(s.idle_cycles),
                            packets_in = tonumber(s.packets_in), packets_out = tonumber(s.packets_out),
                            errors = tonumber(s.errors), freed = tonumber(s.freed),
-                           cycles_per_packet = packets > 0 and tonumber(s.cycles) / packets or 0}
+                           cycles_per_packet = packets > 0 and busy / packets or 0}
    end
    return result
 end
 
--- The apps that raised errors (in new, reconfig, link, pull, push or tick), by name:
--- {name =, errors = count, error = the first message, as logged}. `snabb bench` and `snabb run`
--- exit non-zero when the list is not empty.
-function M.failures ()
+-- The apps that raised errors (in new, reconfig, link, pull, push or tick), in the order of their
+-- first error, as {name =, errors = count, message = the first error}; those of apps that have
+-- left the graph too. Of the apps in the list `names` only, when given.
+function M.failures (names)
    local result = {}
-   for _, name in ipairs(sorted_keys(apps)) do
+   for _, name in ipairs(names or sorted_keys(apps)) do
       local a = apps[name]
       if a.stats.errors > 0 then
-         result[#result+1] = {name = name, errors = tonumber(a.stats.errors), error = a.first_error}
+         result[#result+1] = {name = name, errors = tonumber(a.stats.errors), order = a.first_error_order or 0,
+                              message = a.first_error or "(no message)"}
       end
    end
+   if not names then for _, f in ipairs(retired) do result[#result+1] = f end end
+   table.sort(result, function (x, y) return x.order < y.order end)
    return result
 end
 
@@ -536,10 +647,13 @@ function M.report (options) -- luacheck: ignore options (Snabb's signature; no o
    for i, a in ipairs(M.app_stats()) do
       rows[i] = {a.name, a.class, cv(a.packets_in), cv(a.packets_out), cv(a.freed),
                  ("%.1f"):format(a.cycles_per_packet),
-                 ("%.1f%%"):format(engine_cycles > 0 and 100 * a.cycles / engine_cycles or 0), a.errors}
+                 ("%.1f%%"):format(engine_cycles > 0 and 100 * a.cycles / engine_cycles or 0), a.errors,
+                 ("%.1f%%"):format(a.cycles > 0 and 100 * a.idle_cycles / a.cycles or 0)}
    end
+   -- (idle: the part of the app's time spent in calls that moved no packet)
    out:write(lib.table_text({"app", "class", "packets in", "packets out", "freed", "cycles/pkt",
-                             "share", "errors"}, rows, {false, false, true, true, true, true, true, true}))
+                             "share", "errors", "idle"}, rows,
+                            {false, false, true, true, true, true, true, true, true}))
    rows = {}
    for i, l in ipairs(M.link_stats()) do
       rows[i] = {l.link, cv(l.txpackets), cv(l.rxpackets), cv(l.txdrop), l.queued}
@@ -685,14 +799,19 @@ function M.selftest ()
    assert(text:match("app 'fails' restarted"), text)
    assert(M.app_table.fails ~= first, "a new instance after restart")
    assert(app("fails").errors >= 1 and app("sink").packets_in > sink_before)
+   local failures = M.failures()
+   local names = {}
+   for i, f in ipairs(failures) do names[i] = f.name end
+   -- (in the order of their first errors; broken and c_app have left the graph)
+   assert(table.concat(names, " ") == "broken c_app fails", table.concat(names, " "))
+   assert(failures[1].message:match("app 'broken': new failed: .*no such device"), failures[1].message)
+   assert(failures[3].errors == app("fails").errors and
+          failures[3].message:match("^app 'fails' failed in push: .*deliberate failure"), failures[3].message)
    check_links()
    -- freed: net of allocations, so the source's is negative; Fails frees all it takes (also when
    -- it keeps them until its tick). failures() names the app with its first error.
    assert(app("fails").freed == app("fails").packets_in and app("fails").freed > 0)
    assert(app("source2").freed < 0 and app("sink").freed == app("sink").packets_in)
-   local failures = M.failures()
-   assert(#failures == 1 and failures[1].name == "fails" and failures[1].errors == app("fails").errors)
-   assert(failures[1].error:match("^app 'fails' failed in push: .*deliberate failure"), failures[1].error)
 
    -- Frees in tick count as the app's too: Keeper keeps what it receives until its next tick.
    local Keeper = {}
@@ -800,6 +919,50 @@ function M.selftest ()
    M.configure(graph(basic.Sink, 2))
    M.main({duration = 0.01})
    check_links()
+
+   -- A misspelt port, on a class without port lists: a warning names the link, app and port, once.
+   local Picky = {}
+   function Picky:new () return setmetatable({}, {__index = Picky}) end
+   function Picky:push ()
+      local i, o = self.input.input, self.output.output
+      if not i then return end
+      for _ = 1, link.nreadable(i) do
+         local p = link.receive(i)
+         if o then link.transmit(o, p) else packet.free(p) end
+      end
+   end
+   local function picky_graph (from, to)
+      c = config.new()
+      config.app(c, "source", basic.Source)
+      config.app(c, "picky", Picky)
+      config.app(c, "sink", basic.Sink)
+      config.link(c, "source.output -> picky." .. from)
+      config.link(c, "picky." .. to .. " -> sink.input")
+      return c
+   end
+   for _, case in ipairs({
+      {"inptu", "output", "link 'source.output %-> picky.inptu': app 'picky' has not used its input port "
+          .. "'inptu' %(%d+ packets wait on it%), and it looked for input 'input', which no link has; "
+          .. "a misspelt port%?"},
+      {"input", "outptu", "link 'picky.outptu %-> sink.input': app 'picky' has not used its output port "
+          .. "'outptu', and it looked for output 'output', which no link has; a misspelt port%?"},
+      {"input", "output", nil}}) do
+      log = {}
+      M.log = function (msg) log[#log+1] = msg end
+      M.configure(picky_graph(case[1], case[2]))
+      M.main({duration = 0.05})
+      M.configure(picky_graph(case[1], case[2])) -- (unchanged: no second warning)
+      M.main({duration = 0.01})
+      M.log = saved_log
+      text = table.concat(log, "\n")
+      if case[3] then
+         assert(#log == 1 and text:match("^engine: warning: " .. case[3] .. "$"), text)
+      else
+         assert(#log == 0, text)
+         assert(app("sink").packets_in > 0)
+      end
+      M.stop()
+   end
 
    M.stop()
    assert(next(M.app_table) == nil and next(M.link_table) == nil)

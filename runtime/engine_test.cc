@@ -42,6 +42,7 @@ class Source : public TestApp {
   Source(std::string name, CallLog* log, int per_pull, uint16_t length = 100)
       : TestApp(std::move(name), log), per_pull_(per_pull), length_(length) {}
   bool has_pull() const override { return true; }
+  void set_per_pull(int n) { per_pull_ = n; }
   void pull() override {
     note("pull");
     for (Link* l : outputs_) {
@@ -230,6 +231,30 @@ TEST_F(EngineTest, PushNotCalledWithEmptyInputs) {
   EXPECT_EQ(stats("idle").calls, 5u);
   EXPECT_EQ(stats("sink").calls, 0u);
   EXPECT_EQ(log_, CallLog(5, "idle.pull"));
+  // Polling that moves nothing is idle: all of the source's cycles.
+  EXPECT_GT(stats("idle").cycles, 0u);
+  EXPECT_EQ(stats("idle").idle_cycles, stats("idle").cycles);
+}
+
+// A source that is done after a few pulls (as PcapReader at the end of its file) keeps being
+// polled: those calls count as idle, apart from the ones that sent packets.
+TEST_F(EngineTest, IdleCallsAreCountedApart) {
+  Source* src_app = add<Source>("src", 10);
+  add<Sink>("sink");
+  connect("src", "sink");
+  start();
+  for (int i = 0; i < 3; ++i) engine_.breathe();
+  const uint64_t busy_cycles = stats("src").cycles;
+  EXPECT_EQ(stats("src").idle_cycles, 0u);
+  src_app->set_per_pull(0);  // done: nothing left to send
+  for (int i = 0; i < 7; ++i) engine_.breathe();
+  const app_stats& src = stats("src");
+  EXPECT_EQ(src.calls, 10u);
+  EXPECT_EQ(src.packets_out, 30u);
+  EXPECT_GT(src.idle_cycles, 0u);
+  EXPECT_EQ(src.cycles - src.idle_cycles, busy_cycles);
+  EXPECT_EQ(stats("sink").calls, 3u);
+  EXPECT_EQ(stats("sink").idle_cycles, 0u);
 }
 
 TEST_F(EngineTest, PushCalledOncePerBreathWhenDrained) {
@@ -275,6 +300,7 @@ TEST_F(EngineTest, CountsPacketsCallsAndCycles) {
   for (const char* name : {"src", "fwd", "sink"}) {
     EXPECT_GT(stats(name).cycles, 0u) << name;
     EXPECT_EQ(stats(name).errors, 0u) << name;
+    EXPECT_EQ(stats(name).idle_cycles, 0u) << name;  // every call moved packets
     app_cycles += stats(name).cycles;
   }
 
@@ -419,6 +445,24 @@ TEST_F(EngineTest, FailingPullIsReported) {
   EXPECT_EQ(stats("nic").calls, 1u);
   EXPECT_EQ(stats("nic").errors, 1u);
   EXPECT_EQ(sink->received(), 4u);
+}
+
+// Two apps failing in one breath: both are reported, not only the last.
+TEST_F(EngineTest, EveryFailureOfABreathIsReported) {
+  add<ThrowingPuller>("nic");
+  add<Source>("src", 2);
+  add<ThrowingPusher>("bad");
+  connect("src", "bad");
+  start();
+  engine_.breathe();
+  ASSERT_EQ(engine_.failures().size(), 2u);
+  EXPECT_EQ(engine_.failures()[0].app, "nic");
+  EXPECT_EQ(engine_.failures()[0].method, "pull");
+  EXPECT_EQ(engine_.failures()[1].app, "bad");
+  EXPECT_EQ(engine_.failures()[1].message, "bad packet in bad");
+  EXPECT_EQ(engine_.last_failure().app, "bad");
+  engine_.clear_failure();
+  EXPECT_TRUE(engine_.failures().empty());
 }
 
 TEST_F(EngineTest, RunUntilStopsAtFailure) {

@@ -162,9 +162,9 @@ printf 'function Push:new () return setmetatable({}, {__index = Push}) end\n' >>
 printf 'function Pull:new () return setmetatable({}, {__index = Pull}) end\nlocal c = config.new()\n' >>"$tmp/push_table.lua"
 printf 'config.app(c, "source", basic.Source)\nconfig.app(c, "push", Push)\nconfig.app(c, "pull", Pull)\n' >>"$tmp/push_table.lua"
 printf 'config.link(c, "source.output -> push.input")\nreturn c\n' >>"$tmp/push_table.lua"
-expect 0 "^engine: app 'push' failed in push: .*push_table.lua:4: error raised with a table instead of a message: \{code = 5\}$" \
+expect 1 "^engine: app 'push' failed in push: .*push_table.lua:4: error raised with a table instead of a message: \{code = 5\}$" \
   "$snabb" run "$tmp/push_table.lua" --duration 0.5
-expect 0 "^engine: app 'pull' failed in pull: .*push_table.lua:7: error raised without a message \(error\(\) or error\(nil\)\)$" \
+expect 1 "^engine: app 'pull' failed in pull: .*push_table.lua:7: error raised without a message \(error\(\) or error\(nil\)\)$" \
   "$snabb" run "$tmp/push_table.lua" --duration 0.5
 
 # Only stdout: each message above is the only line on stderr for config mistakes.

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end: `snabb run --report` on the example and on a graph with a failing app. Checks that
 # every link's counters add up, and that a failing app is named (app, method, file:line, traceback),
-# restarted, and that the rest of the graph keeps moving packets; a failed reconfiguration; graphs
-# of 10,000 apps, and 1,178 app names coming and going in one observed process.
+# restarted, that the rest of the graph keeps moving packets and that the exit status says it; a
+# failed reconfiguration; graphs of 10,000 apps, and 1,178 app names coming and going in one
+# observed process; a run that ends with its capture, idle polling, the progress line and summary,
+# misspelt ports.
 set -euo pipefail
 snabb=$1
 here=$(dirname "$0")
@@ -29,10 +31,20 @@ tee_in=$(app_column "$tmp/basic.txt" tee 3)
 [ "$(app_column "$tmp/basic.txt" sink_a 3)" -eq "$tee_in" ] || fail "sink_a did not get every packet"
 [ "$(app_column "$tmp/basic.txt" tee 4)" -eq $((2 * tee_in)) ] || fail "tee out != 2 x in"
 
+# An app that failed makes the exit status 1, with one line naming it and its first error
+# (--allow-errors: 0).
+status=0
 "$snabb" run "$here/configs/failing_app.lua" --duration 2.5 --report >"$tmp/out.txt" 2>"$tmp/err.txt" ||
-  fail "run with a failing app exited $?"
+  status=$?
+[ "$status" -eq 1 ] || fail "run with a failing app exited $status, not 1"
 grep -q "engine: app 'flaky' failed in push: .*failing_app.lua:9: deliberate failure in Flaky" \
   "$tmp/err.txt" || fail "failure message: $(cat "$tmp/err.txt")"
+grep -qE "^snabb run: an app failed: flaky \([0-9]+ errors\); the first error: app 'flaky' failed in push: \
+.*failing_app.lua:9: deliberate failure in Flaky$" "$tmp/err.txt" || fail "no line naming the failed app: $(cat "$tmp/err.txt")"
+"$snabb" run "$here/configs/failing_app.lua" --duration 2.5 --allow-errors >/dev/null 2>"$tmp/err2.txt" ||
+  fail "--allow-errors: exit $?"
+grep -qE "^snabb run: an app failed: flaky \([0-9]+ errors?\); .*\(--allow-errors: exit status 0\)$" "$tmp/err2.txt" ||
+  fail "--allow-errors: $(cat "$tmp/err2.txt")"
 grep -q "stack traceback" "$tmp/err.txt" || fail "no traceback"
 grep -q "engine: app 'flaky' restarted" "$tmp/err.txt" || fail "not restarted"
 [ "$(app_column "$tmp/out.txt" flaky 8)" -ge 2 ] || fail "flaky errors column"
@@ -76,6 +88,55 @@ awk '/ -> / { for (i = 4; i <= 6; i++) gsub(",", "", $i)
            exit bad }' "$tmp/fanout.txt" || fail "fan-out counters"
 # 1,178 app names coming and going in one observed process: zones recycled (configs/churn.lua).
 "$snabb" "$here/configs/churn.lua" "$tmp/churn" >"$tmp/churn.txt" 2>&1 || fail "churn: $(cat "$tmp/churn.txt")"
+# A PcapReader -> Sink graph ends by itself when the file is read, every packet through (tcpdump's
+# count); its summary says so. Kept running for 2 s more (--keep-running), the finished reader's
+# polling is idle, not charged to its packets: its cycles/packet stay near those of the first run
+# (with every poll counted they were 16 times as many, 39,000 for 2,400 of work; a factor of 10
+# leaves room for the noise of a loaded host).
+pcap=$tmp/imix.pcap
+"$snabb" gen-pcap "$pcap" --imix --flows 16 --packets 100000 >/dev/null
+records=$("$here/tcpdump.sh" -nr "$pcap" 2>/dev/null | wc -l)
+[ "$records" -eq 100000 ] || fail "tcpdump counts $records packets in $pcap"
+timeout 60 "$snabb" run "$here/configs/pcap_sink.lua" "$pcap" --report >"$tmp/pcap.txt" 2>"$tmp/err.txt" ||
+  fail "PcapReader -> Sink: exit $? $(cat "$tmp/err.txt")"
+[ "$(app_column "$tmp/pcap.txt" sink 3)" -eq "$records" ] || fail "sink got $(app_column "$tmp/pcap.txt" sink 3)"
+grep -q "^snabb run: .*pcap_sink.lua ran [0-9.]* s; stopped when its sources were done (reader)$" "$tmp/pcap.txt" ||
+  fail "summary: $(cat "$tmp/pcap.txt")"
+[ "$(app_column "$tmp/pcap.txt" in 2)" -eq "$records" ] && [ "$(app_column "$tmp/pcap.txt" out 2)" -eq "$records" ] ||
+  fail "summary in/out: $(cat "$tmp/pcap.txt")"
+grep -q "^dropped 0 (full links), still queued 0, app errors 0$" "$tmp/pcap.txt" || fail "summary: $(cat "$tmp/pcap.txt")"
+"$snabb" run "$here/configs/pcap_sink.lua" "$pcap" --report --keep-running --duration 2 >"$tmp/kept.txt" ||
+  fail "--keep-running: exit $?"
+grep -q "stopped after --duration 2$" "$tmp/kept.txt" || fail "--keep-running: $(cat "$tmp/kept.txt")"
+awk -v a="$(app_column "$tmp/pcap.txt" reader 5)" '$1 == "reader" { idle = $8 + 0
+       if (idle < 50 || $5 > 10 * a) { print "reader: " $5 " cycles/packet (" a " without --keep-running), idle " $8; exit 1 } }' \
+  "$tmp/kept.txt" || fail "--keep-running: idle polling charged to packets"
+[ "$(app_column "$tmp/kept.txt" sink 8)" = "0.0%" ] || fail "sink idle $(app_column "$tmp/kept.txt" sink 8)"
+
+# On a terminal, a progress line (rewritten in place) on stderr; without one, nothing there.
+script -qec "$snabb run $here/../examples/basic.lua --duration 1.2" /dev/null >"$tmp/tty.txt" ||
+  fail "on a terminal: exit $?"
+grep -qaE $'\r +[0-9.]+ s  in +[0-9.]+ Mpps  out +[0-9.]+ Mpps  packets [0-9,]+  dropped 0  errors 0' "$tmp/tty.txt" ||
+  fail "no progress line on a terminal: $(cat -A "$tmp/tty.txt" | head -5)"
+grep -qaE $'\rsnabb run: .*basic.lua ran [0-9.]+ s; stopped after --duration 1.2' "$tmp/tty.txt" ||
+  fail "no summary after the progress line: $(cat -A "$tmp/tty.txt" | head -5)"
+"$snabb" run "$here/../examples/basic.lua" --duration 1.2 >"$tmp/notty.txt" 2>"$tmp/notty.err" || fail "exit $?"
+[ ! -s "$tmp/notty.err" ] || fail "stderr not a terminal, yet: $(cat -A "$tmp/notty.err")"
+grep -q "^out .* received by sink_a, sink_b$" "$tmp/notty.txt" || fail "summary: $(cat "$tmp/notty.txt")"
+
+# A misspelt port: on a class without a port list, one warning naming the link, app and port; on
+# a class with one (PcapWriter), an error naming the ports it has.
+"$snabb" run "$here/configs/misspelt_port.lua" inptu --duration 0.5 >/dev/null 2>"$tmp/err.txt" || fail "exit $?"
+[ "$(grep -c . "$tmp/err.txt")" -eq 1 ] && grep -qE "^engine: warning: link 'source.output -> fwd.inptu': \
+app 'fwd' has not used its input port 'inptu' \([0-9]+ packets wait on it\), and it looked for input 'input', \
+which no link has; a misspelt port\?$" "$tmp/err.txt" || fail "misspelt port: $(cat "$tmp/err.txt")"
+"$snabb" run "$here/configs/misspelt_port.lua" input --duration 0.5 >/dev/null 2>"$tmp/err.txt" || fail "exit $?"
+[ ! -s "$tmp/err.txt" ] || fail "warning on a correct port: $(cat "$tmp/err.txt")"
+status=0
+"$snabb" run "$here/configs/misspelt_port.lua" inptu writer >/dev/null 2>"$tmp/err.txt" || status=$?
+[ "$status" -eq 1 ] && grep -q "^snabb: .*misspelt_port.lua:18: link 'source.output -> writer.inptu': \
+app 'writer' has no input port 'inptu' (it has: input)$" "$tmp/err.txt" || fail "declared ports: $status $(cat "$tmp/err.txt")"
+
 # Without --duration it runs until SIGINT, then stops its apps and still prints the report.
 "$snabb" run "$here/../examples/basic.lua" --report >"$tmp/int.txt" &
 pid=$!

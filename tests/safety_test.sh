@@ -129,9 +129,13 @@ done
 
 # A double free under --debug: refused, naming the app and the line. (Without --debug nothing
 # notices: the packet is then on the free list twice.)
-"$snabb" --debug run "$here/configs/double_free.lua" --duration 0.2 --rundir "$tmp/rd" 2>"$tmp/err.txt"
+# (The app failed: exit status 1.)
+status=0
+"$snabb" --debug run "$here/configs/double_free.lua" --duration 0.2 --rundir "$tmp/rd" 2>"$tmp/err.txt" || status=$?
+[ "$status" -eq 1 ] || fail "double free: exit status $status, not 1"
 grep -q "engine: app 'twice' failed in pull: .*double_free.lua:10: packet.free: packet 0x[0-9a-f]* freed twice (in app 'twice')" \
   "$tmp/err.txt" || fail "double free: $(cat "$tmp/err.txt")"
-SNABB_DEBUG=1 "$snabb" run "$here/configs/double_free.lua" --duration 0.2 --rundir "$tmp/rd" 2>"$tmp/err.txt"
+SNABB_DEBUG=1 "$snabb" run "$here/configs/double_free.lua" --duration 0.2 --rundir "$tmp/rd" 2>"$tmp/err.txt" ||
+  true
 grep -q "freed twice (in app 'twice')" "$tmp/err.txt" || fail "SNABB_DEBUG double free: $(cat "$tmp/err.txt")"
 echo "safety_test: OK"

@@ -100,7 +100,9 @@ class PcapFileReader {
   PcapHandle handle_;
   uint64_t records_ = 0;
   uint64_t bytes_ = 0;
-  uint64_t position_ = 0;  // records read so far
+  uint64_t position_ = 0;                      // records read so far
+  static constexpr uint64_t kFileHeader = 24;  // a classic pcap file's header
+  uint64_t offset_ = kFileHeader;  // where the next classic pcap record starts in the file
 };
 
 // Writes pcap itself rather than through libpcap's stdio stream, which writes out whenever its

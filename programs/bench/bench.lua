@@ -419,7 +419,7 @@ local function failure_lines (failures)
    local lines = {}
    for i, f in ipairs(failures) do
       lines[i] = ("snabb bench: %s (%d error%s in all)\n"):format(
-         tostring(f.error or ("app '%s' failed"):format(f.name)):match("^[^\n]*"), f.errors,
+         tostring(f.message or ("app '%s' failed"):format(f.name)):match("^[^\n]*"), f.errors,
          f.errors == 1 and "" or "s")
    end
    return table.concat(lines)

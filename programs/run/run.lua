@@ -1,21 +1,36 @@
 -- snabb run CONFIG [--duration S] [--report]: runs the app graph that a Lua file returns.
+--
+-- It ends by itself when every source of the graph is done: a source is an app that feeds links
+-- and that no link feeds (PcapReader, Replay, Source, a NIC driver's receive side); it is done when
+-- its object says self.done = true (PcapReader at the end of its file, Replay at its limit). A
+-- source that never says so (Source, drivers) keeps the run going, as does --keep-running. What is
+-- still in the links then gets at most DRAIN_SECONDS to arrive. On a terminal a progress line shows
+-- packets in (sent by the sources) and out (received by the sinks, apps that feed no link); a
+-- summary follows at the end. An app that failed makes the exit status 1 (--allow-errors: 0).
 local argparse = require("argparse")
 local cli = require("programs.cli")
 local config = require("core.config")
 local engine = require("core.engine")
+local link = require("core.link")
 local lib = require("core.lib")
 local observe = require("jit.observe")
+local progress = require("programs.progress")
 
 local M = {}
+
+local DRAIN_SECONDS = 1
 
 local function parser ()
    local p = argparse("snabb run", "Run an app graph described by a Lua config file.")
       :add_help("-h --help")
    p:argument("config", "Lua file that returns a config (made with config.new())")
    p:argument("args", "arguments for the config file (its ...)"):args("*")
-   p:option("-d --duration", "stop after this many seconds, a number > 0 (default: run until interrupted)")
+   p:option("-d --duration", "stop after this many seconds, a number > 0 (default: run until every source is "
+               .. "done, or interrupted)")
       :convert(cli.seconds("--duration"))
    p:flag("-r --report", "print what each app and link did at the end")
+   p:flag("--keep-running", "keep running when every source is done (default: stop then)")
+   p:flag("--allow-errors", "exit 0 even when apps failed (default: exit 1)")
    observe.add_options(p)
    require("jit.safety").add_options(p)
    require("drivers.dpdk.dpdk").add_options(p)
@@ -35,18 +50,130 @@ function M.load_config (path, args)
    return c
 end
 
+-- The running graph's sources (apps that feed links and that no link feeds) and sinks (apps fed by
+-- links that feed none), by name; worked out again only when the configuration changes.
+local edges = {}
+function M.edges ()
+   local c = engine.configuration
+   if edges.config ~= c then
+      local fed, feeding, sources, sinks = {}, {}, {}, {}
+      for _, l in pairs(c.links) do fed[l.to_app], feeding[l.from_app] = true, true end
+      for name in pairs(c.apps) do
+         if feeding[name] and not fed[name] then sources[#sources+1] = name end
+         if fed[name] and not feeding[name] then sinks[#sinks+1] = name end
+      end
+      table.sort(sources)
+      table.sort(sinks)
+      edges = {config = c, sources = sources, sinks = sinks}
+   end
+   return edges.sources, edges.sinks
+end
+
+-- True when the graph has sources and every one is done (its object's done field).
+function M.sources_done ()
+   local sources = M.edges()
+   for _, name in ipairs(sources) do
+      local object = engine.app_table[name]
+      if not (object and object.done == true) then return false end
+   end
+   return #sources > 0
+end
+
+local function links_empty ()
+   for _, l in pairs(engine.link_table) do
+      if not link.empty(l) then return false end
+   end
+   return true
+end
+
+-- What went through the graph so far: packets in (sent by the sources), out (received by the
+-- sinks), dropped by full links, queued in links, errors of apps.
+function M.totals ()
+   local sources, sinks = M.edges()
+   local t = {input = 0, output = 0, dropped = 0, queued = 0, errors = 0}
+   for _, a in ipairs(engine.app_stats(sources)) do t.input = t.input + a.packets_out end
+   for _, a in ipairs(engine.app_stats(sinks)) do t.output = t.output + a.packets_in end
+   for _, a in ipairs(engine.app_stats()) do t.errors = t.errors + a.errors end
+   for _, l in ipairs(engine.link_stats()) do t.dropped, t.queued = t.dropped + l.txdrop, t.queued + l.queued end
+   return t
+end
+
+-- "a, b, c" or "a, b, c and 9,997 more".
+local function names_text (names)
+   if #names == 0 then return "none" end
+   local shown = {unpack(names, 1, math.min(#names, 3))}
+   local text = table.concat(shown, ", ")
+   return #names > 3 and ("%s and %s more"):format(text, lib.comma_value(#names - 3)) or text
+end
+
+function M.print_summary (out, path, seconds, why, t)
+   local cv = lib.comma_value
+   local sources, sinks = M.edges()
+   local function mpps (n) return ("%.3f"):format(seconds > 0 and n / seconds / 1e6 or 0) end
+   out:write(("snabb run: %s ran %.2f s; %s\n"):format(path, seconds, why))
+   out:write(lib.table_text({"", "packets", "Mpps", "apps"},
+                            {{"in", cv(t.input), mpps(t.input), "sent by " .. names_text(sources)},
+                             {"out", cv(t.output), mpps(t.output), "received by " .. names_text(sinks)}},
+                            {false, true, true, false}))
+   out:write(("dropped %s (full links), still queued %s, app errors %s\n"):format(
+      cv(t.dropped), cv(t.queued), cv(t.errors)))
+end
+
+-- Runs the graph until --duration, a stop signal, or (without --keep-running) its sources are
+-- done and what they sent has arrived; prints the progress line, the report and the summary.
+-- Returns why it stopped and how long it ran.
+local function run_graph (opts)
+   local line = progress.new()
+   local start = engine.now()
+   local next_progress, done_at, last = start + progress.interval, nil, {t = start, input = 0, output = 0}
+   engine.main({duration = opts.duration, done = function ()
+      local t = engine.now()
+      if line and t >= next_progress then
+         local totals, dt = M.totals(), t - last.t
+         line:show(progress.line(t - start, (totals.input - last.input) / dt / 1e6,
+                                 (totals.output - last.output) / dt / 1e6,
+                                 {{"packets", lib.comma_value(totals.output)},
+                                  {"dropped", lib.comma_value(totals.dropped)},
+                                  {"errors", lib.comma_value(totals.errors)}}))
+         last, next_progress = {t = t, input = totals.input, output = totals.output}, t + progress.interval
+      end
+      if opts.keep_running then return false end
+      done_at = done_at or (M.sources_done() and t) or nil
+      return done_at and (links_empty() or t - done_at >= DRAIN_SECONDS)
+   end})
+   if line then line:clear() end
+   local seconds = engine.now() - start
+   if done_at then
+      return ("stopped when its sources were done (%s)"):format(names_text((M.edges()))), seconds
+   elseif opts.duration and seconds >= opts.duration then
+      return ("stopped after --duration %g"):format(opts.duration), seconds
+   end
+   return "stopped by a signal", seconds
+end
+
 function M.run (args)
    local p = parser()
    local opts = cli.parse(p, args)
    if not opts then return 2 end
    require("jit.safety").apply_options(opts)
-   observe.run(opts, "snabb run " .. opts.config, function ()
+   return observe.run(opts, "snabb run " .. opts.config, function ()
       require("drivers.dpdk.dpdk").apply_options(opts)
       engine.configure(M.load_config(opts.config, opts.args))
-      engine.main({duration = opts.duration, report = opts.report})
+      local why, seconds = run_graph(opts)
+      if opts.report then engine.report() end
+      M.print_summary(io.stdout, opts.config, seconds, why, M.totals())
+      local failures = engine.failures()
       engine.stop()
+      if #failures == 0 then return 0 end
+      local names = {}
+      for i, f in ipairs(failures) do
+         names[i] = ("%s (%s error%s)"):format(f.name, lib.comma_value(f.errors), f.errors == 1 and "" or "s")
+      end
+      io.stderr:write(("snabb run: %s failed: %s; the first error: %s%s\n"):format(
+         #failures == 1 and "an app" or lib.comma_value(#failures) .. " apps", table.concat(names, ", "),
+         failures[1].message:match("^[^\n]*"), opts.allow_errors and " (--allow-errors: exit status 0)" or ""))
+      return opts.allow_errors and 0 or 1
    end)
-   return 0
 end
 
 return M

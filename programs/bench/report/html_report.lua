@@ -290,7 +290,7 @@ local function failures_panel (out, r)
    panel(out, "Apps that failed", true, "", function ()
       for _, f in ipairs(failures) do
          out[#out+1] = ('<p><code>%s</code>: %s error%s; the first:</p><pre class="error">%s</pre>\n'):format(
-            esc(f.name or "?"), int(f.errors), f.errors == 1 and "" or "s", esc(f.error or "?"))
+            esc(f.name or "?"), int(f.errors), f.errors == 1 and "" or "s", esc(f.message or "?"))
       end
    end)
 end
@@ -458,7 +458,7 @@ function M.sample_result ()
          link("fwd.output -> nat<b>&.input", input, input - 42210, 42210),
          link("nat<b>&.output -> bench_sink.input", output, output, 0),
       },
-      failures = {{name = "nat<b>&", errors = 2, error = "app 'nat<b>&' failed in push: nat.lua:5: bad <packet>"}},
+      failures = {{name = "nat<b>&", errors = 2, message = "app 'nat<b>&' failed in push: nat.lua:5: bad <packet>"}},
       breath_latency_us = {p50 = 3.1, p90 = 4.0, p99 = 9.5, p999 = 20.1, max = 130.2},
       latency_us = {p50 = 4.2, p90 = 6.1, p99 = 12.4, p999 = 25.3, max = 140.9, stamped = 21062790,
                     unstamped = 0, histogram = {{from = 3.5, to = 4.0, count = 9000000},
