@@ -80,8 +80,8 @@ done
 awk '/ -> / { for (i = 4; i <= 6; i++) gsub(",", "", $i)
               if ($4 + 0 != $5 + $6 + $7) { print "unbalanced: " $0; bad = 1 }
               if ($1 ~ /^split/) { n++; tx += $4; rx += $5 } }
-     $1 ~ /^a[0-9]+$/ && NF == 8 { gsub(",", "", $3); sinks += $3 }
-     $1 == "split" && NF == 8 { gsub(",", "", $4); split_out = $4 }
+     $1 ~ /^a[0-9]+$/ && NF == 9 { gsub(",", "", $3); sinks += $3 }
+     $1 == "split" && NF == 9 { gsub(",", "", $4); split_out = $4 }
      END { if (n != 9998 || tx != split_out || sinks != rx || tx == 0) {
              print n " links, split sent " split_out ", links took " tx " and delivered " rx \
                    ", sinks got " sinks; bad = 1 }
@@ -108,10 +108,10 @@ grep -q "^dropped 0 (full links), still queued 0, app errors 0$" "$tmp/pcap.txt"
 "$snabb" run "$here/configs/pcap_sink.lua" "$pcap" --report --keep-running --duration 2 >"$tmp/kept.txt" ||
   fail "--keep-running: exit $?"
 grep -q "stopped after --duration 2$" "$tmp/kept.txt" || fail "--keep-running: $(cat "$tmp/kept.txt")"
-awk -v a="$(app_column "$tmp/pcap.txt" reader 5)" '$1 == "reader" { idle = $8 + 0
-       if (idle < 50 || $5 > 10 * a) { print "reader: " $5 " cycles/packet (" a " without --keep-running), idle " $8; exit 1 } }' \
+awk -v a="$(app_column "$tmp/pcap.txt" reader 6)" '$1 == "reader" { idle = $9 + 0
+       if (idle < 50 || $6 > 10 * a) { print "reader: " $6 " cycles/packet (" a " without --keep-running), idle " $9; exit 1 } }' \
   "$tmp/kept.txt" || fail "--keep-running: idle polling charged to packets"
-[ "$(app_column "$tmp/kept.txt" sink 8)" = "0.0%" ] || fail "sink idle $(app_column "$tmp/kept.txt" sink 8)"
+[ "$(app_column "$tmp/kept.txt" sink 9)" = "0.0%" ] || fail "sink idle $(app_column "$tmp/kept.txt" sink 9)"
 
 # On a terminal, a progress line (rewritten in place) on stderr; without one, nothing there.
 script -qec "$snabb run $here/../examples/basic.lua --duration 1.2" /dev/null >"$tmp/tty.txt" ||

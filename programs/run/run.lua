@@ -160,7 +160,7 @@ function M.run (args)
       require("drivers.dpdk.dpdk").apply_options(opts)
       engine.configure(M.load_config(opts.config, opts.args))
       local why, seconds = run_graph(opts)
-      if opts.report then engine.report() end
+      if opts.report then engine.report(); io.stdout:write("\n") end
       M.print_summary(io.stdout, opts.config, seconds, why, M.totals())
       local failures = engine.failures()
       engine.stop()
