@@ -59,7 +59,8 @@ grep -q "deliberate failure on the third push" "$tmp/fail.json" || fail "failure
 # An app that prints on every push (print and io.write): with --json -, stdout is the document
 # alone (a JSON parser takes it) and what the app printed went to stderr.
 "$snabb" bench "$here/configs/chatty.lua" --pcap "$data/v4.pcap" --packets 100000 --json - \
-  >"$tmp/chatty.json" 2>"$tmp/chatty.err"
+  >"$tmp/chatty.json" 2>"$tmp/chatty.err" ||
+  fail "chatty: exit $?: $(grep -v '^chatty: ' "$tmp/chatty.err" | tail -30)"
 "$snabb" "$here/bench_check.lua" "$tmp/chatty.json" 100000 chatty >/dev/null || fail "stdout is not the JSON document"
 if command -v python3 >/dev/null; then python3 -m json.tool "$tmp/chatty.json" >/dev/null; fi
 grep -q "^chatty: config loaded$" "$tmp/chatty.err" && grep -q "^chatty: push 1, " "$tmp/chatty.err" &&
