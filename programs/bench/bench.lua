@@ -19,11 +19,11 @@ local pcap = require("apps.pcap.pcap")
 local basic = require("apps.basic.basic_apps")
 local latency = require("apps.basic.latency")
 local run = require("programs.run.run")
+local progress = require("programs.progress")
 local observe = require("jit.observe")
 local C = ffi.C
 
 ffi.cdef([[
-int isatty(int fd);
 int dup(int fd);
 int dup2(int oldfd, int newfd);
 int close(int fd);
@@ -33,7 +33,6 @@ int fflush(void *stream);
 local M = {}
 
 local SAMPLE_INTERVAL = 0.1 -- seconds between timeline samples
-local PROGRESS_INTERVAL = 0.5
 local DRAIN_SECONDS = 0.1 -- after the capture is sent, how long packets in flight may take
 
 -- --rate: a number (Mpps) or a number with a unit, as apps.pcap's Replay takes it.
@@ -227,12 +226,12 @@ function M.bench (opts)
    local source = engine.app_table.bench_source
    local into, out = engine.link_table[source_link], engine.link_table[sink_link]
 
-   local progress = not opts.json and C.isatty(2) == 1
+   local line = not opts.json and progress.new()
    local timeline = {}
    local before = breath_histogram()
    local start = engine.now()
    local last = {t = start, sent = 0, received = 0, bytes = 0}
-   local next_sample, next_progress, finished = start + SAMPLE_INTERVAL, start + PROGRESS_INTERVAL, nil
+   local next_sample, next_progress, finished = start + SAMPLE_INTERVAL, start + progress.interval, nil
    local function sample (t)
       local s = link.stats(out)
       local received, bytes = tonumber(s.rxpackets), tonumber(s.rxbytes)
@@ -245,11 +244,11 @@ function M.bench (opts)
    engine.main({done = function ()
       local t = engine.now()
       if not finished and t >= next_sample then sample(t); next_sample = next_sample + SAMPLE_INTERVAL end
-      if progress and t >= next_progress then
+      if line and t >= next_progress then
          local p = timeline[#timeline] or {input_mpps = 0, output_mpps = 0}
-         io.stderr:write(("\r%6.1f s  in %8.2f Mpps  out %8.2f Mpps  sent %s   "):format(
-            t - start, p.input_mpps, p.output_mpps, lib.comma_value(source.sent)))
-         next_progress = t + PROGRESS_INTERVAL
+         line:show(progress.line(t - start, p.input_mpps, p.output_mpps,
+                                 {{"sent", lib.comma_value(source.sent)}}))
+         next_progress = t + progress.interval
       end
       if source.done and not finished then
          finished = t
@@ -259,7 +258,7 @@ function M.bench (opts)
       -- Once the capture is sent, wait for what is still in the graph (bounded).
       return finished and (link.empty(into) and link.empty(out) or t - finished > DRAIN_SECONDS)
    end})
-   if progress then io.stderr:write("\r" .. string.rep(" ", 78) .. "\r") end
+   if line then line:clear() end
    -- The run's time is the source's: from its first packet to the end of its schedule (see
    -- apps.pcap.pcap Replay:rates), so that packets in / seconds is the achieved rate.
    local rates = source:rates()
