@@ -389,7 +389,8 @@ function M.print_latency (l, out)
    end
 end
 
-local function write_file (path, text)
+-- Writes `text` to the file at `path` (also find_limit's reports).
+function M.write_file (path, text)
    local f, err = io.open(path, "w")
    if not f then error(err, 0) end
    f:write(text)
@@ -465,12 +466,12 @@ function M.run (args)
    for _, w in ipairs(result.warnings) do io.stderr:write("snabb bench: warning: ", w, "\n") end
    if opts.json then
       local text = require("dkjson").encode(result, {indent = true}) .. "\n"
-      if opts.json == "-" then io.stdout:write(text) else write_file(opts.json, text) end
+      if opts.json == "-" then io.stdout:write(text) else M.write_file(opts.json, text) end
    else
       M.print_report(result, io.stdout)
    end
    if opts.html then
-      write_file(opts.html, require("programs.bench.report.html_report").render(result))
+      M.write_file(opts.html, require("programs.bench.report.html_report").render(result))
    end
    if #result.failures > 0 then
       io.stdout:flush()

@@ -146,20 +146,14 @@ function M.main (bench, parser, opts)
    local log = not opts.json and function (line) io.stderr:write("snabb bench: ", line, "\n") end
    local result, last_pass = require("jit.observe").run(opts, "snabb bench --find-limit " .. opts.config,
                                                         function () return M.run(bench.bench, opts, log) end)
-   local function write_file (path, text)
-      local f, err = io.open(path, "w")
-      if not f then error(err, 0) end
-      f:write(text)
-      f:close()
-   end
    if opts.json then
       local text = require("dkjson").encode(result, {indent = true}) .. "\n"
-      if opts.json == "-" then io.stdout:write(text) else write_file(opts.json, text) end
+      if opts.json == "-" then io.stdout:write(text) else bench.write_file(opts.json, text) end
    else
       M.print_report(result, io.stdout)
    end
    if opts.html and last_pass then
-      write_file(opts.html, require("programs.bench.report.html_report").render(last_pass))
+      bench.write_file(opts.html, require("programs.bench.report.html_report").render(last_pass))
    end
    return 0
 end
