@@ -141,14 +141,38 @@ local function constant (tr, ref)
    return c
 end
 
+-- The constants a trace's IR and snapshots refer to, by ref (negative), as jit.dump decodes them.
+-- Not every slot below the IR is a constant: a 64-bit one (and any GC object in GC64 builds)
+-- keeps its value in the next slot, which tracek would read as a constant of a random opcode.
+-- Walking them all crashed or hung about one short bench run in 350 (in lj_ir_kvalue, tostring
+-- of a "cdata", funcinfo of a "function"); only referenced refs are real constants.
+local function referenced_constants (tr, ir, snapshots)
+   local refs = {}
+   for _, ins in ipairs(ir) do
+      local m, op1, op2 = ins[1], ins[3], ins[4]
+      if band(m, 3) == 0 and op1 < 0 then refs[op1] = true end -- IRMref operands
+      if band(rshift(m, 2), 3) == 0 and op2 < 0 then refs[op2] = true end
+   end
+   for _, snap in ipairs(snapshots) do
+      for _, entry in ipairs(snap.map) do
+         local ref = band(entry, 0xffff) - 0x8000
+         if ref < 0 then refs[ref] = true end
+      end
+   end
+   local constants = {}
+   for ref = -jutil.traceinfo(tr).nk, -1 do
+      if refs[ref] then constants[#constants + 1] = constant(tr, ref) end
+   end
+   return constants
+end
+
 local function trace_stop (tr)
    local info = jutil.traceinfo(tr)
-   local ir, constants, snapshots = {}, {}, {}
+   local ir, snapshots = {}, {}
    for ref = 1, info.nins do
       local m, ot, op1, op2, ridsp = jutil.traceir(tr, ref)
       ir[ref] = {m, ot, op1, op2, ridsp}
    end
-   for ref = -info.nk, -1 do constants[#constants + 1] = constant(tr, ref) end
    for sn = 0, math.huge do
       local s = jutil.tracesnap(tr, sn)
       if not s then break end
@@ -156,6 +180,7 @@ local function trace_stop (tr)
       for i = 2, #s - 1 do map[#map + 1] = s[i] end -- s[#s] is an end marker
       snapshots[#snapshots + 1] = {ref = s[0], nslots = s[1], map = map}
    end
+   local constants = referenced_constants(tr, ir, snapshots)
    local bytes, address, loop = jutil.tracemc(tr)
    -- The address of each exit's stub, where the machine code jumps to leave the trace (x64 shares
    -- stubs between traces; elsewhere each trace has its own).
@@ -339,7 +364,19 @@ function M.selftest ()
          assert(#t.mcode.bytes == t.mcode.size and t.mcode.size > 0 and t.mcode.address > 0)
          local _, n = reader.disassemble(t.mcode):gsub("\n%x+  %a", "")
          assert(n >= 3, "disassembly of trace " .. t.number)
-         assert(#t.ir == t.nins and #t.constants == t.nk and #t.snapshots > 0, "IR of " .. t.number)
+         assert(#t.ir == t.nins and #t.snapshots > 0, "IR of " .. t.number)
+         -- Each constant an instruction refers to is decoded, and nothing more.
+         local k, used = {}, 0
+         for _, c in ipairs(t.constants) do k[c.ref] = c end
+         for _, ins in ipairs(t.ir) do
+            for i, op in ipairs({ins[3], ins[4]}) do
+               if band(rshift(ins[1], 2 * (i - 1)), 3) == 0 and op < 0 then
+                  assert(k[op], ("trace %d: constant %d"):format(t.number, op))
+                  used = used + 1
+               end
+            end
+         end
+         assert(used > 0 and #t.constants <= t.nk, "constants of " .. t.number)
          -- What jit.dump lists: the bytecode recorded (from workload.lua), an exit stub per exit.
          assert(#t.bytecode > 0 and d.protos[t.bytecode[1].proto].source == "workload.lua"
                 and #t.mcode.exitstubs == t.nexit and t.mcode.exitstubs[1] > 0,
