@@ -1,23 +1,40 @@
--- programs.main: the snabb command line. `snabb COMMAND ARGS...` runs programs.COMMAND;
+-- programs.main: the snabb command line. `snabb COMMAND ARGS...` runs the command of that name,
+-- found by its folder (programs/COMMAND/COMMAND.lua: a new command is a new folder, nothing else);
 -- `snabb FILE.lua ARGS...` runs a script with the whole API.
 local M = {}
 
 M.version = "0.1.0"
 
--- Commands in the order `snabb help` lists them.
--- engine = true: runs an app graph, so stop signals stop it cleanly (jit/safety.cc), caught
--- from the start so that one that comes while the config loads counts too.
-local commands = {
-   {name = "run", module = "programs.run.run", engine = true, summary = "run an app graph: snabb run CONFIG [--duration S] [--report]"},
-   {name = "bench", module = "programs.bench.bench", engine = true, summary = "replay a capture through a graph and measure it: snabb bench CONFIG --pcap FILE"},
-   {name = "gen-pcap", module = "programs.gen_pcap.gen_pcap", summary = "write a synthetic capture (fixed size or IMIX, N flows): snabb gen-pcap OUT.pcap"},
-   {name = "basic1", module = "programs.basic1.basic1", engine = true, summary = "Source -> Tee -> Sink microbenchmark: snabb basic1 NPACKETS"},
-   {name = "profile", module = "programs.profile.profile", summary = "where a run's time goes, app by app: snabb profile PID|DIR"},
-   {name = "auditlog", module = "programs.auditlog.auditlog", summary = "list a JIT auditlog as jit.dump does: snabb auditlog FILE [--json] [filters]"},
-   {name = "selftest", module = "programs.selftest", summary = "run modules' self-tests: snabb selftest MODULE..."},
-   {name = "version", summary = "print the version"},
-   {name = "help", summary = "print this help"},
-}
+-- The index-th module compiled into snabb (0-based, in name order) as its name and bytecode, or nil
+-- after the last (jit/embedded_modules.h).
+local ffi = require("ffi")
+ffi.cdef("const char* snabb_embedded_module(int index, const unsigned char** bytecode, size_t* size);")
+function M.embedded_module (index)
+   local bytecode, size = ffi.new("const unsigned char*[1]"), ffi.new("size_t[1]")
+   local name = ffi.C.snabb_embedded_module(index, bytecode, size)
+   if name == nil then return nil end
+   return ffi.string(name), ffi.string(bytecode[0], size[0])
+end
+
+-- The commands, by name: every folder programs/NAME/ with its module NAME.lua (programs/BUILD
+-- embeds them all) is `snabb NAME`, a dash in the command for an underscore in the folder
+-- (gen-pcap: programs/gen_pcap/gen_pcap.lua). The module exports run(args), summary (for `snabb
+-- help`) and engine = true when it runs an app graph.
+function M.commands ()
+   local commands, i = {}, 0
+   while true do
+      local name = M.embedded_module(i)
+      if not name then break end
+      local folder = name:match("^programs%.([%w_]+)%.([%w_]+)$")
+      if folder and name == ("programs.%s.%s"):format(folder, folder) then
+         commands[#commands+1] = {name = folder:gsub("_", "-"), module = name}
+      end
+      i = i + 1
+   end
+   return commands
+end
+
+local builtins = {{name = "version", summary = "print the version"}, {name = "help", summary = "print this help"}}
 
 local function usage (out)
    out:write("Usage: snabb COMMAND [ARGS...]\n       snabb FILE.lua [ARGS...]   run a Lua script with the snabb API\n" ..
@@ -28,7 +45,8 @@ local function usage (out)
              "       snabb --debug ...          the same in debug mode (also SNABB_DEBUG=1): packet.free\n" ..
              "                                  refuses packets freed twice; errors show Lua tracebacks\n\nCommands:\n")
    local rows = {}
-   for _, c in ipairs(commands) do rows[#rows+1] = {"  " .. c.name, c.summary} end
+   for _, c in ipairs(M.commands()) do rows[#rows+1] = {"  " .. c.name, require(c.module).summary or ""} end
+   for _, c in ipairs(builtins) do rows[#rows+1] = {"  " .. c.name, c.summary} end
    out:write(require("core.lib").table_text(rows[1], {unpack(rows, 2)}))
 end
 
@@ -133,14 +151,18 @@ function M.main (...)
       elseif name:match("%.lua$") then
          return run_script(name, args)
       end
-      for _, c in ipairs(commands) do
-         if c.name == name and c.module then
-            if c.engine then require("snabb.core").catch_signals() end
-            return require(c.module).run(args) or 0
+      local names = {}
+      for _, c in ipairs(M.commands()) do
+         if c.name == name then
+            local command = require(c.module)
+            if command.engine then require("snabb.core").catch_signals() end
+            return command.run(args) or 0
          end
+         names[#names+1] = c.name
       end
       if name:match("^%-") then return usage_error(("unknown option '%s' (snabb help for usage)"):format(name)) end
-      return usage_error(("unknown command '%s' (snabb help for the commands)"):format(name))
+      for _, c in ipairs(builtins) do names[#names+1] = c.name end
+      return usage_error(("unknown command '%s' (the commands: %s)"):format(name, table.concat(names, ", ")))
    end, function (err)
       return debug_mode and debug.traceback(err, 2) or err
    end)

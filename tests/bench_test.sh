@@ -25,6 +25,8 @@ grep -q 'src="http' "$tmp/r.html" && fail "HTML report loads something from the 
 for latency in "" --no-latency; do
   "$snabb" bench "$forward" --pcap "$data/arp.pcap" --packets 100000 $latency --json "$tmp/arp.json"
   "$snabb" "$here/bench_check.lua" "$tmp/arp.json" 100000
+  # 50,000 replies of 42 bytes, each padded with 18
+  grep -q '"output_padding":900000[,}]' <(tr -d ' \n' <"$tmp/arp.json") || fail "arp.pcap's padding: $(cat "$tmp/arp.json")"
 done
 
 # The human report: counts and rates, per-app cycles, breath latency.
@@ -54,8 +56,8 @@ status=0
 "$snabb" bench "$here/configs/drop_fifth.lua" fail --pcap "$data/v4.pcap" --packets 100000 \
   >"$tmp/fail.txt" 2>"$tmp/fail.err" || status=$?
 [ "$status" -eq 1 ] || fail "a failed app: exit $status, expected 1"
-grep -Eq '^app +class +packets in +packets out +freed +cycles/pkt +share +errors$' "$tmp/fail.txt" &&
-  grep -Eq '^dropper +.* 1$' "$tmp/fail.txt" || fail "errors column: $(cat "$tmp/fail.txt")"
+grep -Eq '^app +class +packets in +packets out +freed +cycles/pkt +share +errors +idle$' "$tmp/fail.txt" &&
+  grep -Eq '^dropper +.* 1 +[0-9.]+%$' "$tmp/fail.txt" || fail "errors column: $(cat "$tmp/fail.txt")"
 grep -q "^snabb bench: app 'dropper' failed in push: .*drop_fifth.lua:[0-9]*: deliberate failure on the third push (1 error in all)$" \
   "$tmp/fail.err" || fail "failure line: $(cat "$tmp/fail.err")"
 "$snabb" bench "$here/configs/drop_fifth.lua" fail --pcap "$data/v4.pcap" --packets 100000 --allow-errors \

@@ -199,7 +199,18 @@ usage "^snabb profile: missing argument 'target' \(snabb profile --help for usag
 usage "^snabb profile: --auditlog goes with a vmprofile file" "$snabb" profile "$tmp" --auditlog x.log
 usage "^snabb auditlog: missing argument 'file' \(snabb auditlog --help for usage\)$" "$snabb" auditlog --json
 usage "^snabb selftest: missing argument 'module' \(snabb selftest --help for usage\)$" "$snabb" selftest
-usage "^snabb: unknown command 'frobnicate' \(snabb help for the commands\)$" "$snabb" frobnicate
+# Commands are found by their folder (programs/NAME/NAME.lua): the error and the help list what is
+# there, and each command listed answers --help.
+usage "^snabb: unknown command 'frobnicate' \(the commands: auditlog, basic1, bench, gen-pcap, profile, run, selftest, version, help\)$" \
+  "$snabb" frobnicate
+listed=$("$snabb" help | awk '/^Commands:/ { on = 1; next } on { print $1 }' | tr '\n' ' ')
+[ "$listed" = "auditlog basic1 bench gen-pcap profile run selftest version help " ] ||
+  { echo "FAIL: snabb help lists: $listed"; failures=$((failures + 1)); }
+for command in $listed; do
+  case $command in version|help) continue ;; esac
+  "$snabb" "$command" --help | grep -qE "^Usage: snabb $command( |$)" ||
+    { echo "FAIL: snabb $command --help"; failures=$((failures + 1)); }
+done
 usage "^snabb: unknown option '-x' \(snabb help for usage\)$" "$snabb" -x
 usage "^snabb: -a needs a FILE \(snabb -a FILE COMMAND ...\)$" "$snabb" -a
 usage "^snabb: -p needs a FILE \(snabb -p FILE COMMAND ...\)$" "$snabb" -p

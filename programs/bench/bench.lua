@@ -32,6 +32,11 @@ int fflush(void *stream);
 
 local M = {}
 
+-- For `snabb help` (programs/main.lua finds the command by its folder).
+M.summary = "replay a capture through a graph and measure it: snabb bench CONFIG --pcap FILE"
+-- It runs an app graph: stop signals stop it cleanly, caught before it starts.
+M.engine = true
+
 local SAMPLE_INTERVAL = 0.1 -- seconds between timeline samples
 local DRAIN_SECONDS = 0.1 -- after the capture is sent, how long packets in flight may take
 

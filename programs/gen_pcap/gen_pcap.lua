@@ -22,6 +22,9 @@ local AF_INET, AF_INET6 = 2, 10
 
 local M = {}
 
+-- For `snabb help` (programs/main.lua finds the command by its folder).
+M.summary = "write a synthetic capture (fixed size or IMIX, N flows): snabb gen-pcap OUT.pcap"
+
 local ETH, TAG, FCS = 14, 4, 4
 local IP4, IP6, UDP, TCP = 20, 40, 8, 20
 local MIN_SIZE, MAX_SIZE = 64, 1518       -- frame sizes with FCS, as RFC 2544 counts them

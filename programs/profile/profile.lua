@@ -11,6 +11,9 @@ local ffi = require("ffi")
 
 local M = {}
 
+-- For `snabb help` (programs/main.lua finds the command by its folder).
+M.summary = "where a run's time goes, app by app: snabb profile PID|DIR"
+
 M.interpreted_warning = 0.05 -- share of an app's samples interpreted that earns a warning
 
 -- The states of jit.vmprofile in words for someone who has never seen LuaJIT's insides.
