@@ -2,14 +2,8 @@
 # End-to-end: `snabb bench` of examples/forward.lua on a real capture. Its packet counts equal the
 # link counters (tests/bench_check.lua), --loops/--packets are exact, --json is quiet, --html writes
 # a self-contained report, and bad input gets one message.
-set -euo pipefail
-snabb=$1
-here=$(dirname "$0")
-data="$here/data/pcap"
+. "$(dirname "$0")/prologue.sh"
 forward="$here/../examples/forward.lua"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 
 "$snabb" bench "$forward" --pcap "$data/v4.pcap" --packets 1000000 --json "$tmp/r.json" \
   --html "$tmp/r.html" >"$tmp/out.txt" 2>"$tmp/err.txt"
