@@ -37,7 +37,8 @@ end
 local builtins = {{name = "version", summary = "print the version"}, {name = "help", summary = "print this help"}}
 
 local function usage (out)
-   out:write("Usage: snabb COMMAND [ARGS...]\n       snabb FILE.lua [ARGS...]   run a Lua script with the snabb API\n" ..
+   out:write("Usage: snabb COMMAND [ARGS...]\n" ..
+             "       snabb FILE.lua [ARGS...]   run a Lua script with the snabb API\n" ..
              "       snabb -a FILE ...          the same, logging JIT events to FILE (snabb auditlog reads it)\n" ..
              "       snabb -p FILE ...          the same, sampling where time goes into FILE (a vmprofile)\n" ..
              "       snabb -jdump[=OPTS] ...    the same with LuaJIT's -j and -O options, as luajit takes them\n" ..
@@ -129,7 +130,7 @@ function M.main (...)
             if not file then
                return usage_error(("%s needs a FILE (snabb %s FILE COMMAND ...)"):format(name, name))
             end
-            if name:match("^%-%-?a") then require("jit.auditlog").open(file) else require("jit.vmprofile").open(file) end
+            require(name:match("^%-%-?a") and "jit.auditlog" or "jit.vmprofile").open(file)
          elseif name:match("^%-j") or name:match("^%-O") then
             local value = name:sub(3)
             if value == "" then value = table.remove(args, 1) or "" end

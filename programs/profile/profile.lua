@@ -31,7 +31,8 @@ local HINTS = {
    VARG = "varargs (...) here",
 }
 local REASON_HINTS = {
-   ["inner loop in root trace"] = "the inner loop is compiled on its own; the code around it runs as side traces or interpreted",
+   ["inner loop in root trace"] = "the inner loop is compiled on its own; the code around it runs as side "
+      .. "traces or interpreted",
    ["leaving loop in root trace"] = "the loop itself is compiled, the code after it runs interpreted",
 }
 -- Aborts that follow from how LuaJIT forms traces, not from anything the code does: an app's
