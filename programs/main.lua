@@ -5,15 +5,15 @@ local M = {}
 
 M.version = "0.1.0"
 
--- The index-th module compiled into snabb (0-based, in name order) as its name and bytecode, or nil
--- after the last (jit/embedded_modules.h).
+-- The index-th module compiled into snabb (0-based, in name order) as its name, or nil after the
+-- last (jit/embedded_modules.h); with `with_bytecode`, its bytecode (a string) too.
 local ffi = require("ffi")
 ffi.cdef("const char* snabb_embedded_module(int index, const unsigned char** bytecode, size_t* size);")
-function M.embedded_module (index)
-   local bytecode, size = ffi.new("const unsigned char*[1]"), ffi.new("size_t[1]")
+local bytecode, size = ffi.new("const unsigned char*[1]"), ffi.new("size_t[1]")
+function M.embedded_module (index, with_bytecode)
    local name = ffi.C.snabb_embedded_module(index, bytecode, size)
    if name == nil then return nil end
-   return ffi.string(name), ffi.string(bytecode[0], size[0])
+   return ffi.string(name), with_bytecode and ffi.string(bytecode[0], size[0]) or nil
 end
 
 -- The commands, by name: every folder programs/NAME/ with its module NAME.lua (programs/BUILD

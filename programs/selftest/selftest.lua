@@ -12,7 +12,7 @@ M.summary = "run modules' self-tests: snabb selftest MODULE..."
 function M.modules ()
    local found, i = {}, 0
    while true do
-      local name, bytecode = require("programs.main").embedded_module(i)
+      local name, bytecode = require("programs.main").embedded_module(i, true)
       if not name then break end
       i = i + 1
       if bytecode:find("selftest", 1, true) then
