@@ -9,6 +9,7 @@
 #                     test left are sent SIGTERM and before $tmp is removed;
 # and bash's strict mode (set -euo pipefail). A test that goes on after a failure to report them
 # all uses check_failed MESSAGE (counts, does not exit) and ends with `finish NAME`.
+# shellcheck shell=bash disable=SC2034  # (the variables are the sourcing test's)
 set -euo pipefail
 snabb=$(realpath "${1:?usage: $0 SNABB_BINARY}")
 here=$(realpath "$(dirname "$0")")
