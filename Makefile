@@ -1,7 +1,7 @@
 # Thin wrapper: installs what the project needs, then calls Bazel.
 #   make demo   build, run the example graph (printing what each app did), then benchmark
 #               examples/forward.lua on the bundled capture (report in bench-report.html)
-#   make test   build and pass every test (what CI runs)
+#   make test   luacheck over all Lua, build and pass every test (what CI runs)
 #   make check-sanitize  every test again under AddressSanitizer, then UndefinedBehaviorSanitizer
 #   make fuzz   each fuzz target for FUZZ_SECONDS (default 600) with libFuzzer (tools/fuzz)
 #   make bench  snabb basic1 100e6 and snabb bench of examples/forward.lua, median of 5 runs each

@@ -313,7 +313,7 @@ end
 
 -- jit.auditlog(path [, max_bytes]), RaptorJIT's entry point.
 function M.install ()
-   jit.auditlog = function (path, max_bytes)
+   jit.auditlog = function (path, max_bytes) -- luacheck: ignore 122 (jit is LuaJIT's, extended here)
       M.open(path, {max_bytes = max_bytes})
       return true
    end

@@ -21,6 +21,6 @@ struct EmbeddedModuleRegistrar {
 }  // namespace snabb::jit
 
 // For Lua (ffi.C): the index-th embedded module (0-based, in name order) as its name, or NULL
-// after the last; *bytecode and *size give its bytecode (programs/selftest.lua declares it).
+// after the last; *bytecode and *size give its bytecode (programs/main.lua declares it).
 extern "C" const char* snabb_embedded_module(int index, const unsigned char** bytecode,
                                              size_t* size);

@@ -124,7 +124,8 @@ return Closures]], "@closures.lua"))()
       assert(#found == 1 and found[1].app == "closures" and found[1].method == "push"
              and found[1].source == "closures.lua" and found[1].line == 4,
              ("round %d: %s"):format(round, messages[#messages] or "nothing found"))
-      assert(messages[#messages]:match(round <= M.max_recoveries and "re%-enabled %(%d of %d%)$" or "snabb profile%)$"), messages[#messages])
+      assert(messages[#messages]:match(round <= M.max_recoveries and "re%-enabled %(%d of %d%)$"
+                                       or "snabb profile%)$"), messages[#messages])
       -- Re-enabled code is no longer marked until the JIT gives up on it again.
       if round <= M.max_recoveries then assert(#M.check(function () end) == 0) end
    end

@@ -1,5 +1,5 @@
 // snabb: one binary with LuaJIT and every bundled Lua module inside. All commands are Lua programs
-// (programs/*.lua); this only starts the VM and hands over the arguments.
+// (programs/NAME/NAME.lua, found by name); this only starts the VM and hands over the arguments.
 #include <cstdio>
 #include <exception>
 #include <string>

@@ -1,26 +1,44 @@
--- programs.main: the snabb command line. `snabb COMMAND ARGS...` runs programs.COMMAND;
+-- programs.main: the snabb command line. `snabb COMMAND ARGS...` runs the command of that name,
+-- found by its folder (programs/COMMAND/COMMAND.lua: a new command is a new folder, nothing else);
 -- `snabb FILE.lua ARGS...` runs a script with the whole API.
 local M = {}
 
 M.version = "0.1.0"
 
--- Commands in the order `snabb help` lists them.
--- engine = true: runs an app graph, so stop signals stop it cleanly (jit/safety.cc), caught
--- from the start so that one that comes while the config loads counts too.
-local commands = {
-   {name = "run", module = "programs.run.run", engine = true, summary = "run an app graph: snabb run CONFIG [--duration S] [--report]"},
-   {name = "bench", module = "programs.bench.bench", engine = true, summary = "replay a capture through a graph and measure it: snabb bench CONFIG --pcap FILE"},
-   {name = "gen-pcap", module = "programs.gen_pcap.gen_pcap", summary = "write a synthetic capture (fixed size or IMIX, N flows): snabb gen-pcap OUT.pcap"},
-   {name = "basic1", module = "programs.basic1.basic1", engine = true, summary = "Source -> Tee -> Sink microbenchmark: snabb basic1 NPACKETS"},
-   {name = "profile", module = "programs.profile.profile", summary = "where a run's time goes, app by app: snabb profile PID|DIR"},
-   {name = "auditlog", module = "programs.auditlog.auditlog", summary = "list a JIT auditlog as jit.dump does: snabb auditlog FILE [--json] [filters]"},
-   {name = "selftest", module = "programs.selftest", summary = "run modules' self-tests: snabb selftest MODULE..."},
-   {name = "version", summary = "print the version"},
-   {name = "help", summary = "print this help"},
-}
+-- The index-th module compiled into snabb (0-based, in name order) as its name, or nil after the
+-- last (jit/embedded_modules.h); with `with_bytecode`, its bytecode (a string) too.
+local ffi = require("ffi")
+ffi.cdef("const char* snabb_embedded_module(int index, const unsigned char** bytecode, size_t* size);")
+local bytecode, size = ffi.new("const unsigned char*[1]"), ffi.new("size_t[1]")
+function M.embedded_module (index, with_bytecode)
+   local name = ffi.C.snabb_embedded_module(index, bytecode, size)
+   if name == nil then return nil end
+   return ffi.string(name), with_bytecode and ffi.string(bytecode[0], size[0]) or nil
+end
+
+-- The commands, by name: every folder programs/NAME/ with its module NAME.lua (programs/BUILD
+-- embeds them all) is `snabb NAME`, a dash in the command for an underscore in the folder
+-- (gen-pcap: programs/gen_pcap/gen_pcap.lua). The module exports run(args), summary (for `snabb
+-- help`) and engine = true when it runs an app graph.
+function M.commands ()
+   local commands, i = {}, 0
+   while true do
+      local name = M.embedded_module(i)
+      if not name then break end
+      local folder = name:match("^programs%.([%w_]+)%.([%w_]+)$")
+      if folder and name == ("programs.%s.%s"):format(folder, folder) then
+         commands[#commands+1] = {name = folder:gsub("_", "-"), module = name}
+      end
+      i = i + 1
+   end
+   return commands
+end
+
+local builtins = {{name = "version", summary = "print the version"}, {name = "help", summary = "print this help"}}
 
 local function usage (out)
-   out:write("Usage: snabb COMMAND [ARGS...]\n       snabb FILE.lua [ARGS...]   run a Lua script with the snabb API\n" ..
+   out:write("Usage: snabb COMMAND [ARGS...]\n" ..
+             "       snabb FILE.lua [ARGS...]   run a Lua script with the snabb API\n" ..
              "       snabb -a FILE ...          the same, logging JIT events to FILE (snabb auditlog reads it)\n" ..
              "       snabb -p FILE ...          the same, sampling where time goes into FILE (a vmprofile)\n" ..
              "       snabb -jdump[=OPTS] ...    the same with LuaJIT's -j and -O options, as luajit takes them\n" ..
@@ -28,7 +46,8 @@ local function usage (out)
              "       snabb --debug ...          the same in debug mode (also SNABB_DEBUG=1): packet.free\n" ..
              "                                  refuses packets freed twice; errors show Lua tracebacks\n\nCommands:\n")
    local rows = {}
-   for _, c in ipairs(commands) do rows[#rows+1] = {"  " .. c.name, c.summary} end
+   for _, c in ipairs(M.commands()) do rows[#rows+1] = {"  " .. c.name, require(c.module).summary or ""} end
+   for _, c in ipairs(builtins) do rows[#rows+1] = {"  " .. c.name, c.summary} end
    out:write(require("core.lib").table_text(rows[1], {unpack(rows, 2)}))
 end
 
@@ -111,7 +130,7 @@ function M.main (...)
             if not file then
                return usage_error(("%s needs a FILE (snabb %s FILE COMMAND ...)"):format(name, name))
             end
-            if name:match("^%-%-?a") then require("jit.auditlog").open(file) else require("jit.vmprofile").open(file) end
+            require(name:match("^%-%-?a") and "jit.auditlog" or "jit.vmprofile").open(file)
          elseif name:match("^%-j") or name:match("^%-O") then
             local value = name:sub(3)
             if value == "" then value = table.remove(args, 1) or "" end
@@ -133,14 +152,18 @@ function M.main (...)
       elseif name:match("%.lua$") then
          return run_script(name, args)
       end
-      for _, c in ipairs(commands) do
-         if c.name == name and c.module then
-            if c.engine then require("snabb.core").catch_signals() end
-            return require(c.module).run(args) or 0
+      local names = {}
+      for _, c in ipairs(M.commands()) do
+         if c.name == name then
+            local command = require(c.module)
+            if command.engine then require("snabb.core").catch_signals() end
+            return command.run(args) or 0
          end
+         names[#names+1] = c.name
       end
       if name:match("^%-") then return usage_error(("unknown option '%s' (snabb help for usage)"):format(name)) end
-      return usage_error(("unknown command '%s' (snabb help for the commands)"):format(name))
+      for _, c in ipairs(builtins) do names[#names+1] = c.name end
+      return usage_error(("unknown command '%s' (the commands: %s)"):format(name, table.concat(names, ", ")))
    end, function (err)
       return debug_mode and debug.traceback(err, 2) or err
    end)

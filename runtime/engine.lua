@@ -593,9 +593,10 @@ local function sorted_keys (t)
 end
 
 -- Per-app and per-link figures (also used by programs that print their own reports); app_stats
--- of the apps named in the list `names` only, when given.
+-- of the apps named in the list `names` only, when given. share: the app's part of the cycles of
+-- the apps listed.
 function M.app_stats (names)
-   local result = {}
+   local result, cycles = {}, 0
    for _, name in ipairs(names or sorted_keys(apps)) do
       local s = apps[name].stats
       local packets = math.max(tonumber(s.packets_in), tonumber(s.packets_out))
@@ -606,7 +607,9 @@ function M.app_stats (names)
                            packets_in = tonumber(s.packets_in), packets_out = tonumber(s.packets_out),
                            errors = tonumber(s.errors), freed = tonumber(s.freed),
                            cycles_per_packet = packets > 0 and busy / packets or 0}
+      cycles = cycles + tonumber(s.cycles)
    end
+   for _, a in ipairs(result) do a.share = cycles > 0 and a.cycles / cycles or 0 end
    return result
 end
 
@@ -639,27 +642,31 @@ function M.link_stats ()
    return result
 end
 
-function M.report (options) -- luacheck: ignore options (Snabb's signature; no options yet)
-   local out = io.stdout
+-- The apps' and links' tables of a report, in the order given (rows as app_stats and link_stats
+-- make them): `snabb run --report` (engine.report) and `snabb bench` print these. idle: the part of
+-- the app's time spent in calls that moved no packet.
+function M.report_tables (app_rows, link_rows)
    local cv = lib.comma_value
-   local engine_cycles = tonumber(C.snabb_engine_stats().cycles)
    local rows = {}
-   for i, a in ipairs(M.app_stats()) do
+   for i, a in ipairs(app_rows) do
       rows[i] = {a.name, a.class, cv(a.packets_in), cv(a.packets_out), cv(a.freed),
-                 ("%.1f"):format(a.cycles_per_packet),
-                 ("%.1f%%"):format(engine_cycles > 0 and 100 * a.cycles / engine_cycles or 0), a.errors,
+                 ("%.1f"):format(a.cycles_per_packet), ("%.1f%%"):format(100 * a.share), cv(a.errors),
                  ("%.1f%%"):format(a.cycles > 0 and 100 * a.idle_cycles / a.cycles or 0)}
    end
-   -- (idle: the part of the app's time spent in calls that moved no packet)
-   out:write(lib.table_text({"app", "class", "packets in", "packets out", "freed", "cycles/pkt",
-                             "share", "errors", "idle"}, rows,
-                            {false, false, true, true, true, true, true, true, true}))
+   local text = lib.table_text({"app", "class", "packets in", "packets out", "freed", "cycles/pkt",
+                                "share", "errors", "idle"}, rows,
+                               {false, false, true, true, true, true, true, true, true})
    rows = {}
-   for i, l in ipairs(M.link_stats()) do
+   for i, l in ipairs(link_rows) do
       rows[i] = {l.link, cv(l.txpackets), cv(l.rxpackets), cv(l.txdrop), l.queued}
    end
-   out:write("\n", lib.table_text({"link", "txpackets", "rxpackets", "txdrop", "queued"}, rows,
-                                  {false, true, true, true, true}))
+   return text .. "\n" .. lib.table_text({"link", "txpackets", "rxpackets", "txdrop", "queued"}, rows,
+                                         {false, true, true, true, true})
+end
+
+function M.report (options) -- luacheck: ignore options (Snabb's signature; no options yet)
+   local out = io.stdout
+   out:write(M.report_tables(M.app_stats(), M.link_stats()))
    -- Then what apps have to say for themselves (drivers: device counters, link state).
    local first = true
    for _, name in ipairs(sorted_keys(apps)) do

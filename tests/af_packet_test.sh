@@ -9,19 +9,9 @@
 # "hardware", are completed); a 20 MB TCP transfer captured by our RX arrives whole, its 64 KiB GSO
 # frames cut into MTU-sized segments with correct checksums; frames too large for a packet, and
 # frames larger than the MTU sent, are counted and logged.
-set -euo pipefail
-snabb=$(realpath "$1")
-here=$(realpath "$(dirname "$0")")
-data="$here/data/pcap"
-tmp=$(mktemp -d)
+. "$(dirname "$0")/prologue.sh"
 a=snabb-a-$$ b=snabb-b-$$ c=snabb-c-$$
-cleanup() {
-  jobs -p | xargs -r kill 2>/dev/null || true
-  for ns in $a $b $c; do ip netns del "$ns" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+at_exit 'for ns in $a $b $c; do ip netns del "$ns" 2>/dev/null || true; done'
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 for ns in $a $b $c; do

@@ -4,13 +4,8 @@
 # take; a bench run's log without snabb's own traces, and each filter; a log cut short still
 # decodes; anything else (another format, another version, a corrupt record, a missing file, an
 # unwritable log) ends in exit 1 and one line naming the file.
-set -uo pipefail
-snabb=$(realpath "$1")
-here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+. "$(dirname "$0")/prologue.sh"
+set +e # every check runs; check_failed counts
 
 # The script's traces: loops, a call (frame depth), a comparison, upvalues, a long string,
 # math.floor (a built-in), a closure (NYI: FNEW, so those attempts abort), and a string constant
@@ -34,14 +29,14 @@ for i = 1, 500 do
 end
 for i = 1, 300 do t[i] = key(-i) .. i end
 LUA
-"$snabb" -a "$tmp/log.bin" "$tmp/script.lua" || fail "snabb -a exited $?"
-"$snabb" auditlog "$tmp/log.bin" >"$tmp/log.txt" || fail "snabb auditlog exited $?"
+"$snabb" -a "$tmp/log.bin" "$tmp/script.lua" || check_failed "snabb -a exited $?"
+"$snabb" auditlog "$tmp/log.bin" >"$tmp/log.txt" || check_failed "snabb auditlog exited $?"
 for want in "^---- TRACE [0-9]+ start .*script.lua:3$" "^---- TRACE [0-9]+ IR$" \
             "^[0-9]{4}  FORL " "^\.\.\.\.        SNAP   #0 " \
             "^---- TRACE [0-9]+ mcode [0-9]+ at 0x" "^->LOOP:$" "	->[0-9]+$" \
             "^---- TRACE [0-9]+ stop -> loop; lines .*script.lua:3$" "^[0-9]{4}  FNEW " \
             "^---- TRACE [0-9]+ abort .*script.lua:5 -- NYI: bytecode [0-9]+$"; do
-  grep -aqE -- "$want" "$tmp/log.txt" || fail "no line matching '$want' in the text"
+  grep -aqE -- "$want" "$tmp/log.txt" || check_failed "no line matching '$want' in the text"
 done
 
 # The bytecode of the traces as `luajit -jdump` lists it for a script (the same LuaJIT version;
@@ -63,26 +58,26 @@ for i = 1, 300 do t[i] = key(-i) .. i end
 LUA
 if command -v luajit >/dev/null; then
   (cd "$tmp" && luajit -jdump=tb same.lua >luajit.txt && "$snabb" -a same.bin same.lua &&
-     "$snabb" auditlog same.bin --no-mcode >same.txt) || fail "running same.lua for -jdump"
+     "$snabb" auditlog same.bin --no-mcode >same.txt) || check_failed "running same.lua for -jdump"
   python3 "$here/auditlog_bytecode.py" "$tmp/luajit.txt" "$tmp/same.txt" "^0000  \. FUNCF " \
     "^0000  \. FUNCC .*; math.floor$" "^[0-9]{4}  \. ISGE .*" "^[0-9]{4}  \. JMP .* => " \
     '; "a string constant longer than forty byte"~$' "UGET .*; bad$" "FORL " \
-    || fail "bytecode differs from luajit -jdump's"
+    || check_failed "bytecode differs from luajit -jdump's"
 else
   echo "auditlog_test: no luajit binary: bytecode not compared with luajit -jdump"
 fi
 
 # JSON is UTF-8 that strict parsers take: the constant's bytes ff 00 80 as \u00ff\u0000\u0080.
-"$snabb" auditlog "$tmp/log.bin" --json >"$tmp/log.json" || fail "snabb auditlog --json exited $?"
+"$snabb" auditlog "$tmp/log.bin" --json >"$tmp/log.json" || check_failed "snabb auditlog --json exited $?"
 python3 -c '
 import json, sys
 d = json.loads(open(sys.argv[1], "rb").read().decode("utf-8", "strict"))
 values = [c.get("value") for t in d["traces"] for c in t["constants"] if c["kind"] == "string"]
 assert "\xff\x00\x80" in values, values
 assert any(a["reason"].startswith("NYI: bytecode") for a in d["aborts"])
-' "$tmp/log.json" || fail "JSON not strict UTF-8 JSON with the constant and the abort"
+' "$tmp/log.json" || check_failed "JSON not strict UTF-8 JSON with the constant and the abort"
 n=$(jq '[.traces[].constants[] | select(.value == "\u00ff\u0000\u0080")] | length' "$tmp/log.json")
-[ "$n" -gt 0 ] || fail "jq does not find the constant \\u00ff\\u0000\\u0080"
+[ "$n" -gt 0 ] || check_failed "jq does not find the constant \\u00ff\\u0000\\u0080"
 
 # Counts of traces (their stop lines) and aborts in a listing; its root traces' start lines (a
 # side trace's start names parent/exit).
@@ -95,32 +90,32 @@ root_starts() { grep -aE "^---- TRACE [0-9]+ start " "$1" | grep -avE "$side"; }
 # dkjson for apps.json) is left out and counted; --all shows it, and the counts add up.
 "$snabb" bench "$here/../examples/forward.lua" --pcap "$here/data/pcap/v4.pcap" \
   --packets 200000 --rundir "$tmp/run" >"$tmp/bench.txt" 2>&1 \
-  || fail "snabb bench exited $?: $(cat "$tmp/bench.txt")"
+  || check_failed "snabb bench exited $?: $(cat "$tmp/bench.txt")"
 audit=$tmp/run/audit.log
-"$snabb" auditlog "$audit" >"$tmp/default.txt" || fail "auditlog of the bench run exited $?"
-"$snabb" auditlog "$audit" --all >"$tmp/all.txt" || fail "auditlog --all exited $?"
+"$snabb" auditlog "$audit" >"$tmp/default.txt" || check_failed "auditlog of the bench run exited $?"
+"$snabb" auditlog "$audit" --all >"$tmp/all.txt" || check_failed "auditlog --all exited $?"
 note=$(grep -aE "^[0-9]+ traces? and [0-9]+ aborts? of snabb's own tooling .* left out: --all" \
        "$tmp/default.txt")
 read -r left_traces _ _ left_aborts _ <<<"$note"
 if [ -z "$note" ] || [ "$left_traces" -eq 0 ] \
    || [ $(( $(traces "$tmp/all.txt") - $(traces "$tmp/default.txt") )) -ne "$left_traces" ] \
    || [ $(( $(aborts "$tmp/all.txt") - $(aborts "$tmp/default.txt") )) -ne "$left_aborts" ]; then
-  fail "left-out note '$note' does not match --all ($(traces "$tmp/all.txt") traces) and the" \
+  check_failed "left-out note '$note' does not match --all ($(traces "$tmp/all.txt") traces) and the" \
        "default ($(traces "$tmp/default.txt"))"
 fi
 tooling="^---- TRACE [0-9]+ start (jit|programs|external)/"
-grep -aqE "$tooling" "$tmp/all.txt" || fail "--all shows no tooling trace"
-grep -aE "$tooling" "$tmp/default.txt" | grep -v "(app " && fail "the default shows tooling traces"
+grep -aqE "$tooling" "$tmp/all.txt" || check_failed "--all shows no tooling trace"
+grep -aE "$tooling" "$tmp/default.txt" | grep -v "(app " && check_failed "the default shows tooling traces"
 grep -aqE "^---- TRACE [0-9]+ start .*examples/forward.lua:[0-9]+ \(app fwd\)$" "$tmp/default.txt" \
-  || fail "the default lacks the network function's trace in app fwd"
+  || check_failed "the default lacks the network function's trace in app fwd"
 
 # --app: only traces recorded in that app's calls, and side traces of those.
-"$snabb" auditlog "$audit" --app fwd --no-mcode >"$tmp/app.txt" || fail "--app exited $?"
-grep -aqE "^---- TRACE [0-9]+ start .*\(app fwd\)$" "$tmp/app.txt" || fail "--app fwd shows none"
-root_starts "$tmp/app.txt" | grep -v "(app fwd)$" && fail "--app fwd shows a root of another app"
+"$snabb" auditlog "$audit" --app fwd --no-mcode >"$tmp/app.txt" || check_failed "--app exited $?"
+grep -aqE "^---- TRACE [0-9]+ start .*\(app fwd\)$" "$tmp/app.txt" || check_failed "--app fwd shows none"
+root_starts "$tmp/app.txt" | grep -v "(app fwd)$" && check_failed "--app fwd shows a root of another app"
 err=$("$snabb" auditlog "$audit" --app nope 2>&1 >/dev/null)
 grep -q "no trace was recorded in app 'nope'; apps in .*: bench_sink, bench_source, fwd$" <<<"$err" \
-  || fail "--app nope: '$err'"
+  || check_failed "--app nope: '$err'"
 
 # --trace N: N and its side traces, whatever their app. N: the first root trace (compiled, not an
 # aborted attempt) that has a compiled side trace (an attempt at one may abort: CI saw that).
@@ -130,37 +125,37 @@ root=$(awk '/^---- TRACE [0-9]+ start / { parent[$3] = ""
             /^---- TRACE [0-9]+ stop / { p = parent[$3]
                                         if (p == "") root[$3] = 1
                                         else if (root[p]) { print p; exit } }' "$tmp/all.txt")
-"$snabb" auditlog "$audit" --trace "$root" --no-mcode >"$tmp/trace.txt" || fail "--trace exited $?"
+"$snabb" auditlog "$audit" --trace "$root" --no-mcode >"$tmp/trace.txt" || check_failed "--trace exited $?"
 [ "$(root_starts "$tmp/trace.txt" | awk '{print $3}')" = "$root" ] \
-  || fail "--trace $root shows the roots $(root_starts "$tmp/trace.txt" | awk '{print $3}')"
+  || check_failed "--trace $root shows the roots $(root_starts "$tmp/trace.txt" | awk '{print $3}')"
 shown=" $(grep -aoE "^---- TRACE [0-9]+ stop" "$tmp/trace.txt" | awk '{print $3}' | tr '\n' ' ') "
 while read -r parent; do
-  [[ "$shown" == *" $parent "* ]] || fail "--trace $root shows a side trace of $parent"
+  [[ "$shown" == *" $parent "* ]] || check_failed "--trace $root shows a side trace of $parent"
 done < <(grep -aoE "$side" "$tmp/trace.txt" | sed -E 's|.* start ([0-9]+)/.*|\1|')
-[ "$(traces "$tmp/trace.txt")" -ge 2 ] || fail "--trace $root shows no side trace"
+[ "$(traces "$tmp/trace.txt")" -ge 2 ] || check_failed "--trace $root shows no side trace"
 
 # --file: traces whose bytecode passes through the file.
-"$snabb" auditlog "$audit" --file forward.lua --no-mcode >"$tmp/file.txt" || fail "--file exited $?"
-[ "$(traces "$tmp/file.txt")" -ge 1 ] || fail "--file forward.lua shows no trace"
+"$snabb" auditlog "$audit" --file forward.lua --no-mcode >"$tmp/file.txt" || check_failed "--file exited $?"
+[ "$(traces "$tmp/file.txt")" -ge 1 ] || check_failed "--file forward.lua shows no trace"
 grep -aE "^---- TRACE [0-9]+ stop" "$tmp/file.txt" | grep -v "examples/forward.lua" \
-  && fail "--file forward.lua shows a trace whose lines are elsewhere"
+  && check_failed "--file forward.lua shows a trace whose lines are elsewhere"
 
 # --aborts: aborted traces only; --no-mcode: the IR without the machine code.
-"$snabb" auditlog "$tmp/log.bin" --aborts >"$tmp/aborts.txt" || fail "--aborts exited $?"
+"$snabb" auditlog "$tmp/log.bin" --aborts >"$tmp/aborts.txt" || check_failed "--aborts exited $?"
 [ "$(aborts "$tmp/aborts.txt")" -ge 1 ] && [ "$(traces "$tmp/aborts.txt")" -eq 0 ] \
-  || fail "--aborts shows $(traces "$tmp/aborts.txt") traces, $(aborts "$tmp/aborts.txt") aborts"
-"$snabb" auditlog "$tmp/log.bin" --no-mcode >"$tmp/nomcode.txt" || fail "--no-mcode exited $?"
-grep -aq " mcode " "$tmp/nomcode.txt" && fail "--no-mcode shows machine code"
-grep -aq "^---- TRACE [0-9]* IR$" "$tmp/nomcode.txt" || fail "--no-mcode lost the IR"
+  || check_failed "--aborts shows $(traces "$tmp/aborts.txt") traces, $(aborts "$tmp/aborts.txt") aborts"
+"$snabb" auditlog "$tmp/log.bin" --no-mcode >"$tmp/nomcode.txt" || check_failed "--no-mcode exited $?"
+grep -aq " mcode " "$tmp/nomcode.txt" && check_failed "--no-mcode shows machine code"
+grep -aq "^---- TRACE [0-9]* IR$" "$tmp/nomcode.txt" || check_failed "--no-mcode lost the IR"
 
 err=$("$snabb" auditlog "$tmp/log.bin" --trace x 2>&1); rc=$?
 [ "$rc" -eq 2 ] && grep -q -- "--trace must be a trace number from 1, got 'x'" <<<"$err" \
-  || fail "--trace x: exit $rc, $err"
+  || check_failed "--trace x: exit $rc, $err"
 
 size=$(stat -c %s "$tmp/log.bin")
 head -c $((size - 5)) "$tmp/log.bin" >"$tmp/cut.bin"
 "$snabb" auditlog "$tmp/cut.bin" >"$tmp/cut.txt"
-grep -aq "last record cut short" "$tmp/cut.txt" || fail "cut log not reported"
+grep -aq "last record cut short" "$tmp/cut.txt" || check_failed "cut log not reported"
 
 # expect_error FILE PATTERN [COMMAND...]: exit 1 with exactly one line on stderr matching PATTERN.
 expect_error() {
@@ -168,7 +163,7 @@ expect_error() {
   local err rc
   err=$("$@" 2>&1 >/dev/null); rc=$?
   if [ "$rc" -ne 1 ] || [ "$(wc -l <<<"$err")" -ne 1 ] || ! grep -qE -- "$pattern" <<<"$err"; then
-    fail "$file: exit $rc, stderr: $err (wanted one line matching $pattern)"
+    check_failed "$file: exit $rc, stderr: $err (wanted one line matching $pattern)"
   fi
 }
 printf '\xd4\xc3\xb2\xa1\x02\x00\x04\x00' >"$tmp/foreign.pcap"; head -c 100 /dev/zero >>"$tmp/foreign.pcap"
@@ -182,5 +177,4 @@ expect_error corrupt "corrupt.bin: corrupt record at byte offset 16" "$snabb" au
 expect_error missing "missing.bin: No such file" "$snabb" auditlog "$tmp/missing.bin"
 expect_error unwritable "auditlog: $tmp/no/log.bin: No such file" "$snabb" -a "$tmp/no/log.bin" "$tmp/script.lua"
 
-echo "auditlog_test: $failures failed"
-[ "$failures" -eq 0 ]
+finish auditlog_test

@@ -2,14 +2,8 @@
 # End-to-end: `snabb bench` of examples/forward.lua on a real capture. Its packet counts equal the
 # link counters (tests/bench_check.lua), --loops/--packets are exact, --json is quiet, --html writes
 # a self-contained report, and bad input gets one message.
-set -euo pipefail
-snabb=$1
-here=$(dirname "$0")
-data="$here/data/pcap"
+. "$(dirname "$0")/prologue.sh"
 forward="$here/../examples/forward.lua"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 
 "$snabb" bench "$forward" --pcap "$data/v4.pcap" --packets 1000000 --json "$tmp/r.json" \
   --html "$tmp/r.html" >"$tmp/out.txt" 2>"$tmp/err.txt"
@@ -20,6 +14,14 @@ grep -q 'src="http' "$tmp/r.html" && fail "HTML report loads something from the 
 
 "$snabb" bench "$forward" --pcap "$data/v6.pcap" --loops 3 --json - >"$tmp/loops.json"
 "$snabb" "$here/bench_check.lua" "$tmp/loops.json" $((3 * 161))
+# Frames under the Ethernet minimum (a 42-byte ARP reply): on the wire as 64 bytes with FCS, with
+# or without latency stamps.
+for latency in "" --no-latency; do
+  "$snabb" bench "$forward" --pcap "$data/arp.pcap" --packets 100000 $latency --json "$tmp/arp.json"
+  "$snabb" "$here/bench_check.lua" "$tmp/arp.json" 100000
+  # 50,000 replies of 42 bytes, each padded with 18
+  grep -q '"output_padding":900000[,}]' <(tr -d ' \n' <"$tmp/arp.json") || fail "arp.pcap's padding: $(cat "$tmp/arp.json")"
+done
 
 # The human report: counts and rates, per-app cycles, breath latency.
 "$snabb" bench "$forward" --pcap "$data/v4.pcap" --duration 0.5 --rate 1Mpps >"$tmp/human.txt"
@@ -48,8 +50,8 @@ status=0
 "$snabb" bench "$here/configs/drop_fifth.lua" fail --pcap "$data/v4.pcap" --packets 100000 \
   >"$tmp/fail.txt" 2>"$tmp/fail.err" || status=$?
 [ "$status" -eq 1 ] || fail "a failed app: exit $status, expected 1"
-grep -Eq '^app +class +packets in +packets out +freed +cycles/pkt +share +errors$' "$tmp/fail.txt" &&
-  grep -Eq '^dropper +.* 1$' "$tmp/fail.txt" || fail "errors column: $(cat "$tmp/fail.txt")"
+grep -Eq '^app +class +packets in +packets out +freed +cycles/pkt +share +errors +idle$' "$tmp/fail.txt" &&
+  grep -Eq '^dropper +.* 1 +[0-9.]+%$' "$tmp/fail.txt" || fail "errors column: $(cat "$tmp/fail.txt")"
 grep -q "^snabb bench: app 'dropper' failed in push: .*drop_fifth.lua:[0-9]*: deliberate failure on the third push (1 error in all)$" \
   "$tmp/fail.err" || fail "failure line: $(cat "$tmp/fail.err")"
 "$snabb" bench "$here/configs/drop_fifth.lua" fail --pcap "$data/v4.pcap" --packets 100000 --allow-errors \

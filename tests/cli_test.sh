@@ -2,10 +2,8 @@
 # End-to-end: `snabb run` on configs with mistakes (one message naming file:line, non-zero exit),
 # bad app parameters and numeric options (one message naming them and what they allow), the command
 # line's exit codes, scripts run with `snabb FILE.lua`.
-set -uo pipefail
-snabb=$1
-configs=$(dirname "$0")/configs
-failures=0
+. "$(dirname "$0")/prologue.sh"
+set +e # every check runs; check_failed counts
 
 # expect STATUS PATTERN COMMAND...: the command exits STATUS and its stderr matches PATTERN (ERE).
 expect() {
@@ -13,9 +11,8 @@ expect() {
   local err rc
   err=$(timeout 60 "$@" 2>&1 >/dev/null); rc=$?  # (a bound: some of these ran for ever once)
   if [ "$rc" -ne "$status" ] || ! grep -qE -- "$pattern" <<<"$err"; then
-    echo "FAIL: $* -> exit $rc (want $status), stderr:"; echo "$err" | sed 's/^/    /'
+    check_failed "$* -> exit $rc (want $status), stderr:"; echo "$err" | sed 's/^/    /'
     echo "    wanted stderr matching: $pattern"
-    failures=$((failures + 1))
   else
     echo "ok: $*"
   fi
@@ -46,8 +43,6 @@ expect 1 "^snabb: packet pool exhausted: all 4000 packets \(41 MiB\) are in use,
 
 # Bad arguments: one message naming the parameter and what it allows (and the config line), never
 # a traceback. Source's documented default holds for none and {}.
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 source_config() { # source_config NAME ARG: Source(ARG) -> Sink
   printf 'local basic = require("apps.basic.basic_apps")\nlocal c = config.new()\n' >"$tmp/$1.lua"
   printf 'config.app(c, "source", basic.Source, %s)\n' "$2" >>"$tmp/$1.lua"
@@ -66,7 +61,7 @@ expect 1 "source_negative.lua:3: app 'source': parameter 'size' must be a whole 
   "$snabb" run "$tmp/source_negative.lua"
 expect 1 "source_typo.lua:3: app 'source': unknown parameter 'sise' \(known: size\)$" "$snabb" run "$tmp/source_typo.lua"
 lines=$("$snabb" run "$tmp/source_huge.lua" 2>&1 >/dev/null | wc -l)
-[ "$lines" -eq 1 ] || { echo "FAIL: bad Source size took $lines lines"; failures=$((failures + 1)); }
+[ "$lines" -eq 1 ] || check_failed "bad Source size took $lines lines"
 printf 'local c = config.new()\nconfig.app(c, "sink", require("apps.basic.basic_apps").Sink, {size = 64})\nreturn c\n' \
   >"$tmp/sink_arg.lua"
 expect 1 "sink_arg.lua:2: app 'sink': unknown parameter 'size' \(known: none\)$" "$snabb" run "$tmp/sink_arg.lua" --duration 0.01
@@ -126,8 +121,8 @@ for value in -5 0 nan inf fast; do
 done
 # A plain number is Mpps, as the help says (it was refused: "rate: expected ..., got 0.5").
 out=$("$snabb" bench "$configs/../../examples/forward.lua" --pcap "$configs/../data/pcap/v4.pcap" --rate 0.5 \
-  --packets 1000 --json - 2>&1) || { echo "FAIL: bench --rate 0.5: $out"; failures=$((failures + 1)); }
-grep -qE '"input":1000,?$' <<<"$out" || { echo "FAIL: bench --rate 0.5 output: $out"; failures=$((failures + 1)); }
+  --packets 1000 --json - 2>&1) || check_failed "bench --rate 0.5: $out"
+grep -qE '"input":1000,?$' <<<"$out" || check_failed "bench --rate 0.5 output: $out"
 expect 2 "^snabb gen-pcap: --packets must be a whole number from 1 to 1,099,511,627,776, got '-1'$" \
   "$snabb" gen-pcap "$tmp/x.pcap" --packets -1
 expect 0 "" "$snabb" selftest programs.cli
@@ -169,7 +164,7 @@ expect 1 "^engine: app 'pull' failed in pull: .*push_table.lua:7: error raised w
 
 # Only stdout: each message above is the only line on stderr for config mistakes.
 lines=$("$snabb" run "$configs/duplicate_link.lua" 2>&1 >/dev/null | wc -l)
-[ "$lines" -eq 1 ] || { echo "FAIL: config error took $lines lines"; failures=$((failures + 1)); }
+[ "$lines" -eq 1 ] || check_failed "config error took $lines lines"
 
 # Usage errors: ONE line "snabb CMD: message" on stderr, exit 2, for every command (they printed
 # the usage after the message; selftest dumped the module search path, bench named its own lines
@@ -179,7 +174,7 @@ usage() { # usage PATTERN COMMAND...: exit 2 and one line on stderr matching PAT
   expect 2 "$pattern" "$@"
   local lines
   lines=$(timeout 60 "$@" 2>&1 >/dev/null | wc -l)
-  [ "$lines" -eq 1 ] || { echo "FAIL: $* wrote $lines lines to stderr"; failures=$((failures + 1)); }
+  [ "$lines" -eq 1 ] || check_failed "$* wrote $lines lines to stderr"
 }
 fwd="$configs/../../examples/forward.lua"
 v4="$configs/../data/pcap/v4.pcap"
@@ -199,7 +194,18 @@ usage "^snabb profile: missing argument 'target' \(snabb profile --help for usag
 usage "^snabb profile: --auditlog goes with a vmprofile file" "$snabb" profile "$tmp" --auditlog x.log
 usage "^snabb auditlog: missing argument 'file' \(snabb auditlog --help for usage\)$" "$snabb" auditlog --json
 usage "^snabb selftest: missing argument 'module' \(snabb selftest --help for usage\)$" "$snabb" selftest
-usage "^snabb: unknown command 'frobnicate' \(snabb help for the commands\)$" "$snabb" frobnicate
+# Commands are found by their folder (programs/NAME/NAME.lua): the error and the help list what is
+# there, and each command listed answers --help.
+usage "^snabb: unknown command 'frobnicate' \(the commands: auditlog, basic1, bench, gen-pcap, profile, run, selftest, version, help\)$" \
+  "$snabb" frobnicate
+listed=$("$snabb" help | awk '/^Commands:/ { on = 1; next } on { print $1 }' | tr '\n' ' ')
+[ "$listed" = "auditlog basic1 bench gen-pcap profile run selftest version help " ] ||
+  check_failed "snabb help lists: $listed"
+for command in $listed; do
+  case $command in version|help) continue ;; esac
+  "$snabb" "$command" --help | grep -qE "^Usage: snabb $command( |$)" ||
+    check_failed "snabb $command --help"
+done
 usage "^snabb: unknown option '-x' \(snabb help for usage\)$" "$snabb" -x
 usage "^snabb: -a needs a FILE \(snabb -a FILE COMMAND ...\)$" "$snabb" -a
 usage "^snabb: -p needs a FILE \(snabb -p FILE COMMAND ...\)$" "$snabb" -p
@@ -207,9 +213,9 @@ usage "^snabb: missing COMMAND or FILE\.lua after the options \(snabb help for u
 usage "^snabb: missing COMMAND or FILE\.lua after the options \(snabb help for usage\)$" "$snabb" --debug
 expect 1 "^snabb auditlog: .*configs: Is a directory$" "$snabb" auditlog "$configs"
 # selftest: its help lists the modules that have one; a module that is not there, or has none.
-out=$("$snabb" selftest --help) || { echo "FAIL: selftest --help exited $?"; failures=$((failures + 1)); }
+out=$("$snabb" selftest --help) || check_failed "selftest --help exited $?"
 grep -q "^Usage: snabb selftest" <<<"$out" && grep -qE "^Modules with a selftest: .*core\.lib, .*programs\.cli" <<<"$out" ||
-  { echo "FAIL: selftest --help: $out"; failures=$((failures + 1)); }
+  check_failed "selftest --help: $out"
 usage "^snabb selftest: no module 'nope' \(modules with a selftest: apps\.basic\.basic_apps, .*core\.lib, .*programs\.cli.*\)$" \
   "$snabb" selftest nope
 usage "^snabb selftest: module 'programs\.main' has no selftest\(\) \(modules with one: .*core\.lib" \
@@ -246,7 +252,7 @@ awk '/^snabb run: / { exit }
      NF == 0 { header = 0; next }
      !header { header = length($0); next }
      length($0) != header { print "misaligned: " $0; bad = 1 }
-     END { exit bad }' "$tmp/report.txt" || { echo "FAIL: --report tables:"; cat "$tmp/report.txt"; failures=$((failures + 1)); }
+     END { exit bad }' "$tmp/report.txt" || { check_failed "--report tables:"; cat "$tmp/report.txt"; }
 
 # LuaJIT's tools: jit.dump and jit.v from a script, snabb -jdump / -jv / -O as luajit takes them,
 # alongside the auditlog (LuaJIT keeps one handler per event: jit.attach now shares).
@@ -254,26 +260,25 @@ printf 'local x = 0\nfor i = 1, 1000 do x = x + i end\nassert(x == 500500)\n' >"
 printf 'require("jit.dump").on("tbim")\ndofile(arg[1])\nrequire("jit.dump").off()\n' >"$tmp/dump.lua"
 out=$("$snabb" "$tmp/dump.lua" "$tmp/loop.lua" 2>&1) && grep -q "^---- TRACE 1 start loop.lua:2" <<<"$out" &&
   grep -q "^0001 .* SLOAD" <<<"$out" && grep -q "^---- TRACE 1 mcode" <<<"$out" ||
-  { echo "FAIL: jit.dump from a script: $out"; failures=$((failures + 1)); }
+  check_failed "jit.dump from a script: $out"
 out=$("$snabb" -jdump "$tmp/loop.lua" 2>&1) && grep -q "^---- TRACE 1 stop -> loop" <<<"$out" ||
-  { echo "FAIL: -jdump: $out"; failures=$((failures + 1)); }
+  check_failed "-jdump: $out"
 out=$("$snabb" -jv -O3 "$tmp/loop.lua" 2>&1) && grep -q "^\[TRACE   1 loop.lua:2 loop\]$" <<<"$out" ||
-  { echo "FAIL: -jv: $out"; failures=$((failures + 1)); }
+  check_failed "-jv: $out"
 "$snabb" -jdump=+i,"$tmp/dump.txt" -a "$tmp/loop.log" "$tmp/loop.lua" &&
   grep -q "^---- TRACE 1 IR" "$tmp/dump.txt" && "$snabb" auditlog "$tmp/loop.log" | grep -q "TRACE 1 start .*loop.lua:2" ||
-  { echo "FAIL: -jdump=+i,FILE with -a: $(head -3 "$tmp/dump.txt")"; failures=$((failures + 1)); }
+  check_failed "-jdump=+i,FILE with -a: $(head -3 "$tmp/dump.txt")"
 # A copy the JIT makes with vector registers (vector-copies.patch): jit.dump names their IR type,
 # also in colour (+A), where LuaJIT's own failed.
 printf 'local ffi = require("ffi")\nlocal a, b = ffi.new("uint8_t[64]"), ffi.new("uint8_t[64]")\n' >"$tmp/copy.lua"
 printf 'for _ = 1, 1000 do ffi.copy(a, b, 64) end\n' >>"$tmp/copy.lua"
 "$snabb" -jdump=+iA,"$tmp/copy.txt" "$tmp/copy.lua" 2>"$tmp/copy.err" && grep -qE "[xy]mm XLOAD" "$tmp/copy.txt" ||
-  { echo "FAIL: -jdump of a vector copy: $(cat "$tmp/copy.err")"; failures=$((failures + 1)); }
+  check_failed "-jdump of a vector copy: $(cat "$tmp/copy.err")"
 usage "^snabb: -jnope: no such LuaJIT command" "$snabb" -jnope "$tmp/loop.lua"
 usage "^snabb: -Ofoo: unknown or malformed optimization flag 'foo'$" "$snabb" -Ofoo "$tmp/loop.lua"
 
-out=$("$snabb" "$configs/script.lua" a b) || { echo "FAIL: script exited $?"; failures=$((failures + 1)); }
-grep -qx "script ok	a	b" <<<"$out" || { echo "FAIL: script output: $out"; failures=$((failures + 1)); }
-"$snabb" version | grep -qE "^snabb [0-9.]+ \(LuaJIT 2\.1" || { echo "FAIL: version"; failures=$((failures + 1)); }
+out=$("$snabb" "$configs/script.lua" a b) || check_failed "script exited $?"
+grep -qx "script ok	a	b" <<<"$out" || check_failed "script output: $out"
+"$snabb" version | grep -qE "^snabb [0-9.]+ \(LuaJIT 2\.1" || check_failed "version"
 
-echo "cli_test: $failures failed"
-[ "$failures" -eq 0 ]
+finish cli_test

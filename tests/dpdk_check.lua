@@ -11,7 +11,8 @@ local function links_add_up ()
 end
 if mode == "nombufs" then
    -- More mbufs than the EAL has memory for: one message saying so.
-   local ok, err = pcall(dpdk.init, {mbufs = 200000, args = "-l 0 --no-pci --no-huge --no-shconf --no-telemetry -m 128 --log-level=error"})
+   local ok, err = pcall(dpdk.init, {mbufs = 200000, args = "-l 0 --no-pci --no-huge --no-shconf "
+                                        .. "--no-telemetry -m 128 --log-level=error"})
    check(not ok and err:match("no memory for 200000 mbufs"), "init: %s", tostring(err))
    print("dpdk_check nombufs: " .. err)
    return
@@ -127,7 +128,8 @@ if mode == "ring" then
    local sink = engine.link_table["nic.output -> sink.input"]
    check(s.rx_packets == s.tx_packets and s.tx_packets > 1e6, "ring: sent %d, received %d",
          tonumber(s.tx_packets), tonumber(s.rx_packets))
-   check(link.stats(sink).rxpackets == s.rx_packets, "sink got %d of %d", tonumber(link.stats(sink).rxpackets), tonumber(s.rx_packets))
+   check(link.stats(sink).rxpackets == s.rx_packets, "sink got %d of %d", tonumber(link.stats(sink).rxpackets),
+         tonumber(s.rx_packets))
 else
    for _, name in ipairs({"p0", "p1"}) do
       local s = engine.app_table[name]:port_stats()

@@ -4,13 +4,7 @@
 # a run and every mbuf is back in the pool after stop (tests/dpdk_check.lua); bad EAL arguments, a
 # missing port, too little memory for the mbufs, bad parameters and too few mbufs for the ports
 # each end in one message naming the cause.
-set -euo pipefail
-snabb=$1
-here=$(dirname "$0")
-data="$here/data/pcap"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/prologue.sh"
 bytes() { "$here/tcpdump.sh" -nn -t -xx -r "$1" 2>/dev/null; }  # timestamps are the send times
 
 for name in v4.pcap v6.pcap tftp_wrq.pcap arp.pcap; do

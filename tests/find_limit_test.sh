@@ -3,13 +3,8 @@
 # (configs/policer.lua: it forwards 100,000 packets a second and frees the rest) finds it within
 # 3% below (resolution 1%), and with --loss 5% the rate that loses 5% (100,000 / 0.95 = 105,263);
 # trials and limit in text and JSON; bad option combinations are usage errors.
-set -euo pipefail
-snabb=$1
-here=$(dirname "$0")
+. "$(dirname "$0")/prologue.sh"
 policer="$here/configs/policer.lua"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 
 "$snabb" gen-pcap "$tmp/imix.pcap" --imix --flows 16 --packets 1200 >/dev/null
 

@@ -4,11 +4,7 @@
 # chi-square), IPv4/IPv6, UDP/TCP, 802.1Q and QinQ tags, addresses and ports within the ranges
 # asked for, IPv4, UDP and TCP checksums verified; same seed -> same file, another seed -> another
 # order; bad arguments exit 2 with a message naming the problem.
-set -euo pipefail
-snabb=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/prologue.sh"
 # ts FILE FIELD...: one line per frame, the fields tab-separated, with every checksum verified
 # (tshark leaves them unverified by default). Anything on tshark's stderr but its warning about
 # running as root fails the test.

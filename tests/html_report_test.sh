@@ -4,13 +4,7 @@
 # what a reader sees against the result embedded in the page: the function under test first and
 # the harness apart, "Mpps in" visible over "Mpps out" where they are equal, steps and no smoothing,
 # the x axis ending with the run, rate, version, CPU and command line shown.
-set -euo pipefail
-snabb=$1
-here=$(dirname "$0")
-data="$here/data/pcap"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/prologue.sh"
 
 command -v node >/dev/null || fail "node is missing (tools/install-deps installs it)"
 [ -x /usr/bin/chromium ] || fail "chromium is missing (tools/install-deps installs it)"

@@ -3,13 +3,8 @@
 # graph that holds every packet for 2 ms reports p50 at or above 2 ms, one that forwards at once
 # far less; packets an app makes itself (a clone, a new packet even in the slot of one it freed)
 # are counted apart, not timed; text, JSON and HTML show it.
-set -euo pipefail
-snabb=$1
-here=$(dirname "$0")
+. "$(dirname "$0")/prologue.sh"
 v4="$here/data/pcap/v4.pcap"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 
 # check.lua RESULT.json LUA-CONDITION: the condition holds of the result's latency_us (as `l`) and
 # packets (as `packets`), else it fails with both.

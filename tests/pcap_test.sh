@@ -4,13 +4,7 @@
 # in microsecond and nanosecond files; Replay sends the same bytes; other link types and malformed
 # captures end in one message naming the file; a writer stopped by SIGINT or SIGTERM leaves a file
 # tcpdump reads without complaint, and so does one killed by SIGKILL (whole records only).
-set -euo pipefail
-snabb=$1
-here=$(dirname "$0")
-data="$here/data/pcap"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/prologue.sh"
 
 # Every record as tcpdump prints it (time in ns, wire length, all bytes in hex, or what options
 # follow the file instead); stderr must only name the file ("truncated dump file" is a failure).

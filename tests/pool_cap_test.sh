@@ -4,10 +4,7 @@
 # message naming the cap, its origin and the allocating app, exit status 1, rather than being
 # killed by the OOM killer without a word. Needs root and a writable cgroup hierarchy (v2, or v1's
 # memory controller); the cgroup it makes is removed at the end.
-set -euo pipefail
-snabb=$1
-configs=$(dirname "$0")/configs
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/prologue.sh"
 
 limit=$((128 << 20))
 name=snabb-pool-cap-test.$$
@@ -20,12 +17,7 @@ elif [ -d /sys/fs/cgroup/memory ]; then
 else
   fail "no cgroup memory controller under /sys/fs/cgroup"
 fi
-tmp=$(mktemp -d)
-cleanup() {
-  rmdir "$cgroup" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+at_exit 'rmdir "$cgroup" 2>/dev/null'
 mkdir "$cgroup" || fail "cannot make a cgroup (run as root): $cgroup"
 echo "$limit" >"$cgroup/$limit_file"
 # Swap would let the process outgrow the limit slowly instead of meeting it.

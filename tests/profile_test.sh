@@ -3,13 +3,7 @@
 # at least 95% of samples in named apps, traces with source spans; a warning naming the line that
 # keeps an app out of the JIT; a live process by PID, and not a dead one; clear errors for bad
 # targets; a --rundir found by PID; a vmprofile file written by snabb -p.
-set -euo pipefail
-snabb=$1
-here=$(dirname "$0")
-data="$here/data/pcap"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/prologue.sh"
 
 "$snabb" bench "$here/../examples/forward.lua" --pcap "$data/v4.pcap" --duration 3 \
   --rundir "$tmp/fwd" --json "$tmp/bench.json"

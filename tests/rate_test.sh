@@ -4,13 +4,8 @@
 # (packets sent / the run's time) is within 1% of the requested one (rate_check.lua), and rates in
 # bits below ~12 Mbps no longer send 11 packets and stop (the token bucket sized by the first
 # frame). A graph that does not take the packets gets a warning on stderr, in JSON and in HTML.
-set -euo pipefail
-snabb=$1
-here=$(dirname "$0")
+. "$(dirname "$0")/prologue.sh"
 forward="$here/../examples/forward.lua"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 
 "$snabb" gen-pcap "$tmp/imix.pcap" --imix --flows 16 --packets 1200 >/dev/null
 

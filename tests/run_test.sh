@@ -5,12 +5,7 @@
 # failed reconfiguration; graphs of 10,000 apps, and 1,178 app names coming and going in one
 # observed process; a run that ends with its capture, idle polling, the progress line and summary,
 # misspelt ports.
-set -euo pipefail
-snabb=$1
-here=$(dirname "$0")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/prologue.sh"
 
 # Link rows of a --report: "a.out -> b.in  txpackets rxpackets txdrop queued" (commas removed).
 check_links() {

@@ -10,21 +10,13 @@
 # when the PID is another process's now. Two runs given one --rundir: the second is refused with
 # the first's PID. /var/run/snabb is a tmpfs of a private mount namespace (unshare), so the real
 # one is never touched.
-set -euo pipefail
-snabb=$(realpath "$1")
-here=$(realpath "$(dirname "$0")")
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/prologue.sh"
 [ "$(id -u)" = 0 ] || fail "needs root"
 command -v setpriv >/dev/null && command -v unshare >/dev/null || fail "needs util-linux"
 
 # In /tmp so that the unprivileged users can reach it; the copies are theirs to run.
 work=$(mktemp -d /tmp/snabb-rundir-test.XXXXXX)
-cleanup() {
-  jobs -p | xargs -r kill -9 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+at_exit 'jobs -p | xargs -r kill -9 2>/dev/null; wait 2>/dev/null; rm -rf "$work"'
 chmod 0755 "$work"
 cp "$snabb" "$work/snabb"
 cp "$here/../examples/basic.lua" "$here/configs/os_exit.lua" "$work/"

@@ -8,14 +8,9 @@
 # - An FFI write to address 0: the app and the line (interpreted) or trace lines (compiled, and a C
 #   function called from compiled code), then the process dies of SIGSEGV (status 139).
 # - A double packet.free under --debug: refused, naming the app and the line.
-set -euo pipefail
-snabb=$1
-here=$(dirname "$0")
-data=$here/data/pcap
-tmp=$(mktemp -d)
+. "$(dirname "$0")/prologue.sh"
 export TMPDIR=$tmp # run directories go to $TMPDIR/snabb-UID where /var/run/snabb is not writable
-trap 'jobs -p | xargs -r kill -9 2>/dev/null; rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+at_exit 'jobs -p | xargs -r kill -9 2>/dev/null'
 
 # Waits (at most 20 s) until the command succeeds.
 wait_for() {

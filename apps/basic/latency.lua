@@ -22,6 +22,7 @@ local band, bxor, rshift = bit.band, bit.bxor, bit.rshift
 local cast = ffi.cast
 local receive, nreadable = link.receive, link.nreadable
 local free = packet.free
+local MIN_FRAME = require("lib.ethernet").MIN_FRAME
 
 local M = {}
 
@@ -65,13 +66,18 @@ M.bucket = bucket
 
 -- LatencySink: frees every packet it receives, counting the latency of each stamped one.
 -- stamped, unstamped: packets counted and not; histogram: counts per bucket (doubles, exact to
--- 2^53); max: the largest latency in cycles.
-local LatencySink = {outputs = {}, config = {}}
+-- 2^53); max: the largest latency in cycles; padding: the bytes that frames under the Ethernet
+-- minimum would be padded with on a wire (lib.ethernet), for rates in bits of what it received.
+-- With latency = false it only counts padding (snabb bench --no-latency).
+local LatencySink = {outputs = {}, config = {latency = {type = "boolean", default = true}}}
 M.LatencySink = LatencySink
 
-function LatencySink:new ()
-   return setmetatable({histogram = ffi.new("double[?]", BUCKETS), stamped = 0, unstamped = 0, max = 0},
-                       {__index = LatencySink})
+local push_untimed
+function LatencySink:new (conf)
+   local sink = setmetatable({histogram = ffi.new("double[?]", BUCKETS), stamped = 0, unstamped = 0,
+                              max = 0, padding = 0}, {__index = LatencySink})
+   if conf and conf.latency == false then sink.push = push_untimed end
+   return sink
 end
 
 -- Adds n packets that took `cycles` (below 0 only if the TSCs of two cores disagree: counted as 0).
@@ -88,10 +94,12 @@ end
 -- packet instead of 6 for Sink: every increment waited for the one before.)
 function LatencySink:push ()
    local now = C.snabb_rdtsc()
-   local unstamped, run_cycles, run = self.unstamped, -1, 0
+   local unstamped, pad, run_cycles, run = self.unstamped, self.padding, -1, 0
    for _, i in ipairs(self.input) do
       for _ = 1, nreadable(i) do
          local p = receive(i)
+         local length = p.length -- (a branch: frames of 60 bytes and more leave pad alone)
+         if length < MIN_FRAME then pad = pad + (MIN_FRAME - length) end
          local headroom, valid, cycles = p.headroom, false, 0
          if band(headroom, STAMPED) ~= 0 then
             local s = cast(u64_ptr_t, cast(u8_ptr_t, p) - band(headroom, MASK) + OFFSET)
@@ -110,7 +118,20 @@ function LatencySink:push ()
       end
    end
    if run > 0 then count(self, run_cycles, run) end
-   self.unstamped = unstamped
+   self.unstamped, self.padding = unstamped, pad
+end
+
+function push_untimed (self)
+   local pad = self.padding
+   for _, i in ipairs(self.input) do
+      for _ = 1, nreadable(i) do
+         local p = receive(i)
+         local length = p.length -- (a branch: frames of 60 bytes and more leave pad alone)
+         if length < MIN_FRAME then pad = pad + (MIN_FRAME - length) end
+         free(p)
+      end
+   end
+   self.padding = pad
 end
 
 -- The first cycle count above bucket i.
@@ -192,8 +213,8 @@ function M.selftest ()
    -- Through a sink: a stamped packet is counted with the time since its stamp, also with its
    -- header moved; a clone, a packet made in the slot of a stamped one freed, and a packet with a
    -- flag but not a valid check word are not. The stamp changes neither bytes nor length.
-   local function sink_of (...)
-      local l, sink = link.new(), LatencySink:new()
+   local function sink_of (conf, ...)
+      local l, sink = link.new(), LatencySink:new(conf)
       sink.input = {l}
       for _, p in ipairs({...}) do link.transmit(l, p) end
       sink:push()
@@ -209,8 +230,12 @@ function M.selftest ()
    local moved = packet.clone(p)
    M.stamp(moved, tsc, M.check(tsc))
    moved = packet.shiftleft(moved, 14) -- as an app that strips the Ethernet header
-   local sink = sink_of(p, c, moved)
+   local sink = sink_of({}, p, c, moved)
    assert(sink.stamped == 2 and sink.unstamped == 1, ("%d %d"):format(sink.stamped, sink.unstamped))
+   -- Three short frames, stamped or not, each padded to 60 bytes on a wire.
+   assert(sink.padding == 2 * (60 - #before) + (60 - (#before - 14)), sink.padding)
+   local untimed = sink_of({latency = false}, packet.from_string("short"), packet.allocate())
+   assert(untimed.padding == 55 + 60 and untimed.stamped == 0 and untimed.unstamped == 0)
    assert(sink.max >= 1000000 and sink.max < 1e12, sink.max)
    local s = M.summary(sink)
    assert(s.p50 >= 1e6 * 1e6 / C.snabb_tsc_hz() and s.max == s.p999 and #s.histogram == 1)
@@ -222,7 +247,7 @@ function M.selftest ()
    assert(fresh == dropped)
    local forged = packet.from_string("flag without a check word")
    M.stamp(forged, tsc, M.check(tsc) + 1)
-   sink = sink_of(fresh, forged)
+   sink = sink_of({}, fresh, forged)
    assert(sink.stamped == 0 and sink.unstamped == 2 and next(M.summary(sink).histogram) == nil)
    print("selftest: apps.basic.latency ok")
 end

@@ -12,6 +12,7 @@ local link = require("core.link")
 local engine = require("core.engine")
 local lib = require("core.lib")
 local latency = require("apps.basic.latency")
+local wire_bits = require("lib.ethernet").wire_bits
 local C = ffi.C
 
 ffi.cdef[[
@@ -60,19 +61,8 @@ function M.check_capture (file)
    if records == 0 then return ("%s: no packets to replay"):format(file) end
 end
 
--- Bits a frame of `length` bytes (as captured: no FCS) takes on an Ethernet wire: the frame padded
--- to 60 bytes, FCS 4, preamble and start delimiter 8, inter-frame gap 12.
-function M.wire_bits (length)
-   return (math.max(length, 60) + 4 + 8 + 12) * 8
-end
-
--- Layer 2 bits: the frame with its FCS.
-function M.l2_bits (length)
-   return (math.max(length, 60) + 4) * 8
-end
-
 -- Parses a rate: a number (Mpps) or a string such as "5Mpps", "250kpps", "10Gbps", "100Mbit/s".
--- Returns the rate and its unit, "pps" or "bps" (bits on the wire, see wire_bits).
+-- Returns the rate and its unit, "pps" or "bps" (bits on the wire, lib.ethernet).
 function M.parse_rate (rate)
    if type(rate) == "number" then
       if rate > 0 and rate < math.huge then return rate * 1e6, "pps" end
@@ -247,12 +237,12 @@ function Replay:new (conf)
    close_reader(reader)
    if not ok then error(images, 0) end
    local capture_bits = 0 -- the whole capture's bits on the wire
-   for k = 0, count - 1 do capture_bits = capture_bits + M.wire_bits(templates[k].length) end
+   for k = 0, count - 1 do capture_bits = capture_bits + wire_bits(templates[k].length) end
    -- With a rate in bits: what each record costs of it.
    local cost, burst
    if unit == "bps" then
       cost = double_array_t(count)
-      for k = 0, count - 1 do cost[k] = M.wire_bits(templates[k].length) end
+      for k = 0, count - 1 do cost[k] = wire_bits(templates[k].length) end
       burst = math.max(rate * BURST_SECONDS, engine.pull_npackets * capture_bits / count)
    elseif rate then
       burst = math.max(rate * BURST_SECONDS, engine.pull_npackets)
@@ -344,7 +334,7 @@ end
 function Replay:wire_bits_sent ()
    local sent, count = self.sent, self.count
    local bits = math.floor(sent / count) * self.capture_bits
-   for k = 0, sent % count - 1 do bits = bits + M.wire_bits(self.templates[k].length) end
+   for k = 0, sent % count - 1 do bits = bits + wire_bits(self.templates[k].length) end
    return bits
 end
 
@@ -352,7 +342,7 @@ end
 -- seconds, skipped}. Achieved is what was sent over the run's time: from the first pull to the end
 -- (to the last pull, while running). Paced, the run ends where the schedule does: after `seconds`,
 -- or when the record after the last would be due; so achieved falls short of requested by the
--- share of the time given up (skipped). bps counts bits on the wire (wire_bits). A rate requested
+-- share of the time given up (skipped). bps counts bits on the wire (lib.ethernet). A rate requested
 -- in one unit is also given in the other, for this capture's mean frame.
 function Replay:rates ()
    local seconds = self.started and (self.stopped or self.last_pull) - self.started or 0
@@ -445,7 +435,7 @@ function M.selftest ()
       local function pull (t)
          local n = app:due(1e9, t)
          for _ = 1, n do
-            bits = bits + M.wire_bits(app.templates[app.index].length)
+            bits = bits + wire_bits(app.templates[app.index].length)
             app.index = (app.index + 1) % app.count
          end
          sent = sent + n
@@ -468,7 +458,7 @@ function M.selftest ()
       for _, step in ipairs({1e-6, 1e-3, 0.02}) do
          local sent, bits = schedule(rate, step, 1)
          -- Every frame goes when its time comes: what is sent by 1 s is within a frame of it.
-         assert(bits >= bps * (1 - 1e-6) and bits < bps + M.wire_bits(1514),
+         assert(bits >= bps * (1 - 1e-6) and bits < bps + wire_bits(1514),
                 ("%s, pulls %g s apart: %d frames, %d bits in 1 s"):format(rate, step, sent, bits))
       end
    end

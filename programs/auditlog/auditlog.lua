@@ -14,6 +14,9 @@ local band, rshift = bit.band, bit.rshift
 
 local M = {}
 
+-- For `snabb help` (programs/main.lua finds the command by its folder).
+M.summary = "list a JIT auditlog as jit.dump does: snabb auditlog FILE [--json] [filters]"
+
 local function u32le (s, i)
    local a, b, c, d = s:byte(i, i + 3)
    return a + b * 0x100 + c * 0x10000 + d * 0x1000000

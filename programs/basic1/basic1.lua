@@ -11,6 +11,11 @@ local observe = require("jit.observe")
 
 local M = {}
 
+-- For `snabb help` (programs/main.lua finds the command by its folder).
+M.summary = "Source -> Tee -> Sink microbenchmark: snabb basic1 NPACKETS"
+-- It runs an app graph: stop signals stop it cleanly, caught before it starts.
+M.engine = true
+
 local function parser ()
    local p = argparse("snabb basic1", "Source -> Tee -> Sink: packets, seconds and Mpps.")
       :add_help("-h --help")

@@ -16,8 +16,8 @@ local engine = require("core.engine")
 local link = require("core.link")
 local lib = require("core.lib")
 local pcap = require("apps.pcap.pcap")
-local basic = require("apps.basic.basic_apps")
 local latency = require("apps.basic.latency")
+local ethernet = require("lib.ethernet")
 local run = require("programs.run.run")
 local progress = require("programs.progress")
 local observe = require("jit.observe")
@@ -31,6 +31,11 @@ int fflush(void *stream);
 ]])
 
 local M = {}
+
+-- For `snabb help` (programs/main.lua finds the command by its folder).
+M.summary = "replay a capture through a graph and measure it: snabb bench CONFIG --pcap FILE"
+-- It runs an app graph: stop signals stop it cleanly, caught before it starts.
+M.engine = true
 
 local SAMPLE_INTERVAL = 0.1 -- seconds between timeline samples
 local DRAIN_SECONDS = 0.1 -- after the capture is sent, how long packets in flight may take
@@ -50,8 +55,8 @@ local function parser ()
       :epilog("The capture enters at --in and packets leave at --out. By default --in is port\n" ..
               "'input' of the one app no link feeds, and --out port 'output' of the one app that\n" ..
               "feeds no link (both the app itself in a one-app config). Packets out are those\n" ..
-              "that reach --out; Gbit/s on the wire counts preamble, FCS and inter-frame gap\n" ..
-              "(24 bytes per frame), L2 counts the frame with its FCS.")
+              "that reach --out; Gbit/s on the wire counts each frame padded to 64 bytes with\n" ..
+              "its FCS, then preamble and inter-frame gap (20 bytes); L2 the padded frame with FCS.")
    p:argument("config", "Lua file that returns a config (as for snabb run)")
    p:argument("args", "arguments for the config file (its ...)"):args("*")
    p:option("--pcap", "capture to replay (pcap or pcapng, Ethernet)"):count(1)
@@ -160,13 +165,9 @@ local function breath_histogram ()
    return h
 end
 
-local function wire_gbps (packets, bytes, seconds)
-   -- Preamble 8, FCS 4 and inter-frame gap 12 per frame (see apps.pcap.pcap.wire_bits).
-   return (bytes + 24 * packets) * 8 / seconds / 1e9
-end
-
-local function l2_gbps (packets, bytes, seconds)
-   return (bytes + 4 * packets) * 8 / seconds / 1e9
+-- Gbit/s of `packets` frames of `bytes` and `padding` (the sink counts it: lib.ethernet).
+local function wire_gbps (packets, bytes, padding, seconds)
+   return ethernet.wire_bits_of(packets, bytes, padding) / seconds / 1e9
 end
 
 -- The apps bench adds around the function under test.
@@ -184,14 +185,12 @@ local function cpu_model ()
 end
 
 -- The apps' figures: the function under test first, then the harness, each by name; share is of
--- the engine's time. Lost inside the graph = in - out - link drops - queued; of that, `freed`
+-- the apps' time. Lost inside the graph = in - out - link drops - queued; of that, `freed`
 -- sums what the function's apps freed (net of what they allocated), and `held` is the rest, packets
 -- its apps keep (a buffer, a leak).
 local function app_figures (input, output, dropped, queued)
-   local apps, engine_cycles, freed = engine.app_stats(), 0, 0
-   for _, a in ipairs(apps) do engine_cycles = engine_cycles + a.cycles end
+   local apps, freed = engine.app_stats(), 0
    for _, a in ipairs(apps) do
-      a.share = engine_cycles > 0 and a.cycles / engine_cycles or 0
       a.harness = HARNESS[a.name] or false
       if not a.harness then freed = freed + a.freed end
    end
@@ -216,21 +215,22 @@ function M.bench (opts)
    config.app(c, "bench_source", pcap.Replay, {file = opts.pcap, rate = opts.rate, loops = limits.loops,
                                                packets = limits.packets, seconds = limits.seconds,
                                                latency = not opts.no_latency})
-   config.app(c, "bench_sink", opts.no_latency and basic.Sink or latency.LatencySink)
+   -- (also with --no-latency: it counts the padding of short frames for the rate on the wire)
+   config.app(c, "bench_sink", latency.LatencySink, {latency = not opts.no_latency})
    local source_link = "bench_source.output -> " .. inport
    local sink_link = outport .. " -> bench_sink.input"
    config.link(c, source_link)
    config.link(c, sink_link)
    config.check(c)
    engine.configure(c)
-   local source = engine.app_table.bench_source
+   local source, sink = engine.app_table.bench_source, engine.app_table.bench_sink
    local into, out = engine.link_table[source_link], engine.link_table[sink_link]
 
    local line = not opts.json and progress.new()
    local timeline = {}
    local before = breath_histogram()
    local start = engine.now()
-   local last = {t = start, sent = 0, received = 0, bytes = 0}
+   local last = {t = start, sent = 0, received = 0, bytes = 0, padding = 0}
    local next_sample, next_progress, finished = start + SAMPLE_INTERVAL, start + progress.interval, nil
    local function sample (t)
       local s = link.stats(out)
@@ -238,8 +238,9 @@ function M.bench (opts)
       local dt = t - last.t
       timeline[#timeline+1] = {t = t - start, input_mpps = (source.sent - last.sent) / dt / 1e6,
                                output_mpps = (received - last.received) / dt / 1e6,
-                               output_gbps_wire = wire_gbps(received - last.received, bytes - last.bytes, dt)}
-      last = {t = t, sent = source.sent, received = received, bytes = bytes}
+                               output_gbps_wire = wire_gbps(received - last.received, bytes - last.bytes,
+                                                            sink.padding - last.padding, dt)}
+      last = {t = t, sent = source.sent, received = received, bytes = bytes, padding = sink.padding}
    end
    engine.main({done = function ()
       local t = engine.now()
@@ -283,10 +284,10 @@ function M.bench (opts)
       snabb_version = require("programs.main").version, cpu = cpu_model(),
       packets = {input = input, output = output, dropped = dropped, queued = queued,
                  lost = lost.lost, lost_freed = lost.freed, lost_held = lost.held},
-      bytes = {input = input_bytes, output = output_bytes},
+      bytes = {input = input_bytes, output = output_bytes, output_padding = sink.padding},
       rate = {input_mpps = input / seconds / 1e6, output_mpps = output / seconds / 1e6,
-              output_gbps_wire = wire_gbps(output, output_bytes, seconds),
-              output_gbps_l2 = l2_gbps(output, output_bytes, seconds),
+              output_gbps_wire = wire_gbps(output, output_bytes, sink.padding, seconds),
+              output_gbps_l2 = ethernet.l2_bits_of(output, output_bytes, sink.padding) / seconds / 1e9,
               requested = rates.requested, achieved = rates.achieved, skipped_seconds = rates.skipped},
       apps = apps, links = links, breath_latency_us = M.breath_percentiles(after), timeline = timeline,
       latency_us = not opts.no_latency and latency.summary(engine.app_table.bench_sink) or nil,
@@ -351,20 +352,7 @@ function M.print_report (r, out)
          show_rate(req[req.unit], req.unit), show_rate(got.pps, "pps"), show_rate(got.bps, "bps"),
          100 * got[req.unit] / req[req.unit]))
    end
-   out:write("\n")
-   local rows = {}
-   for i, a in ipairs(r.apps) do
-      rows[i] = {a.name, a.class, cv(a.packets_in), cv(a.packets_out), cv(a.freed),
-                 ("%.1f"):format(a.cycles_per_packet), ("%.1f%%"):format(100 * a.share), cv(a.errors)}
-   end
-   out:write(lib.table_text({"app", "class", "packets in", "packets out", "freed", "cycles/pkt", "share",
-                             "errors"}, rows, {false, false, true, true, true, true, true, true}), "\n")
-   rows = {}
-   for i, l in ipairs(r.links) do
-      rows[i] = {l.link, cv(l.txpackets), cv(l.rxpackets), cv(l.txdrop), l.queued}
-   end
-   out:write(lib.table_text({"link", "txpackets", "rxpackets", "txdrop", "queued"}, rows,
-                            {false, true, true, true, true}))
+   out:write("\n", engine.report_tables(r.apps, r.links))
    local b = r.breath_latency_us
    if b.p50 then
       out:write(("\nbreath latency (µs): p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n"):format(

@@ -12,7 +12,7 @@ require("core.cdefs")
 require("apps.pcap.cdefs")
 local packet = require("core.packet")
 local lib = require("core.lib")
-local pcap = require("apps.pcap.pcap")
+local wire_bits = require("lib.ethernet").wire_bits
 local C = ffi.C
 local band, bor, bxor, rshift, lshift, floor = bit.band, bit.bor, bit.bxor, bit.rshift, bit.lshift,
    math.floor
@@ -21,6 +21,9 @@ pcall(ffi.cdef, "int inet_pton(int af, const char *src, void *dst);")
 local AF_INET, AF_INET6 = 2, 10
 
 local M = {}
+
+-- For `snabb help` (programs/main.lua finds the command by its folder).
+M.summary = "write a synthetic capture (fixed size or IMIX, N flows): snabb gen-pcap OUT.pcap"
 
 local ETH, TAG, FCS = 14, 4, 4
 local IP4, IP6, UDP, TCP = 20, 40, 8, 20
@@ -309,7 +312,7 @@ function M.generate (opts)
       build(p, L, cards[next_size() + 1], next_flow(), seq, seed, payload, tcp_seq)
       packet.set_timestamp(p, EPOCH_NS + floor(bits / WIRE_BPNS))
       C.snabb_pcap_writer_write(w, p, 0)
-      bytes, bits = bytes + p.length, bits + pcap.wire_bits(p.length)
+      bytes, bits = bytes + p.length, bits + wire_bits(p.length)
       packet.free(p)
    end
    if C.snabb_pcap_writer_close(w, errbuf, ERRLEN) ~= 0 then error(ffi.string(errbuf), 0) end
@@ -458,7 +461,7 @@ function M.selftest ()
    assert(frames[1].stamp == EPOCH_NS, "first timestamp")
    local bits = 0
    for k = 2, #frames do
-      bits = bits + pcap.wire_bits(frames[k - 1].len)
+      bits = bits + wire_bits(frames[k - 1].len)
       -- microsecond pcap: the wire time, truncated to whole microseconds
       assert(frames[k].stamp == EPOCH_NS + floor(floor(bits / WIRE_BPNS) / 1000) * 1000, "timestamp " .. k)
    end

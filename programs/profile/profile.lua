@@ -11,6 +11,9 @@ local ffi = require("ffi")
 
 local M = {}
 
+-- For `snabb help` (programs/main.lua finds the command by its folder).
+M.summary = "where a run's time goes, app by app: snabb profile PID|DIR"
+
 M.interpreted_warning = 0.05 -- share of an app's samples interpreted that earns a warning
 
 -- The states of jit.vmprofile in words for someone who has never seen LuaJIT's insides.
@@ -28,7 +31,8 @@ local HINTS = {
    VARG = "varargs (...) here",
 }
 local REASON_HINTS = {
-   ["inner loop in root trace"] = "the inner loop is compiled on its own; the code around it runs as side traces or interpreted",
+   ["inner loop in root trace"] = "the inner loop is compiled on its own; the code around it runs as side "
+      .. "traces or interpreted",
    ["leaving loop in root trace"] = "the loop itself is compiled, the code after it runs interpreted",
 }
 -- Aborts that follow from how LuaJIT forms traces, not from anything the code does: an app's

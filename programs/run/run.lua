@@ -18,6 +18,11 @@ local progress = require("programs.progress")
 
 local M = {}
 
+-- For `snabb help` (programs/main.lua finds the command by its folder).
+M.summary = "run an app graph: snabb run CONFIG [--duration S] [--report]"
+-- It runs an app graph: stop signals stop it cleanly, caught before it starts.
+M.engine = true
+
 local DRAIN_SECONDS = 1
 
 local function parser ()

@@ -1,22 +1,21 @@
 -- snabb selftest MODULE...: runs each module's selftest() (Snabb's convention for unit tests).
 local argparse = require("argparse")
 local cli = require("programs.cli")
-local ffi = require("ffi")
-
-ffi.cdef("const char* snabb_embedded_module(int index, const unsigned char** bytecode, size_t* size);")
 
 local M = {}
+
+-- For `snabb help` (programs/main.lua finds the command by its folder).
+M.summary = "run modules' self-tests: snabb selftest MODULE..."
 
 -- The modules compiled into snabb that have a selftest(): those whose bytecode names "selftest"
 -- and, loaded, have the function (only these are loaded).
 function M.modules ()
-   local found, bytecode, size = {}, ffi.new("const unsigned char*[1]"), ffi.new("size_t[1]")
-   local i = 0
+   local found, i = {}, 0
    while true do
-      local name = ffi.C.snabb_embedded_module(i, bytecode, size)
-      if name == nil then break end
-      name, i = ffi.string(name), i + 1
-      if ffi.string(bytecode[0], size[0]):find("selftest", 1, true) then
+      local name, bytecode = require("programs.main").embedded_module(i, true)
+      if not name then break end
+      i = i + 1
+      if bytecode:find("selftest", 1, true) then
          local ok, module = pcall(require, name)
          if ok and type(module) == "table" and type(module.selftest) == "function" then
             found[#found+1] = name
