@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "jit/vm.h"
+#include "vm/vm.h"
 
 int main(int argc, char** argv) {
   try {

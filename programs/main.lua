@@ -5,7 +5,7 @@ local M = {}
 M.version = "0.1.0"
 
 -- Commands in the order `snabb help` lists them.
--- engine = true: runs an app graph, so stop signals stop it cleanly (jit/safety.cc), caught
+-- engine = true: runs an app graph, so stop signals stop it cleanly (vm/safety.cc), caught
 -- from the start so that one that comes while the config loads counts too.
 local commands = {
    {name = "run", module = "programs.run.run", engine = true, summary = "run an app graph: snabb run CONFIG [--duration S] [--report]"},
@@ -41,7 +41,7 @@ function M.set_globals ()
    _G.lib = require("core.lib")
    _G.counter = require("core.counter")
    package.preload["core.app"] = function () return require("core.engine") end
-   require("jit.auditlog").install() -- jit.auditlog(path), as RaptorJIT has it
+   require("observe.auditlog").install() -- jit.auditlog(path), as RaptorJIT has it
 end
 
 local function run_script (path, args)
@@ -91,7 +91,7 @@ end
 -- user's code). A run stopped by a signal other than SIGINT or SIGTERM exits with 128 + its number.
 function M.main (...)
    local args = {...}
-   local safety = require("jit.safety")
+   local safety = require("vm.safety")
    safety.install()
    local name = table.remove(args, 1)
    local options = name ~= nil and name:match("^%-") -- (as "snabb --debug", "snabb -a FILE")
@@ -101,8 +101,8 @@ function M.main (...)
    if debug_mode then require("core.packet").set_debug(true) end
    M.set_globals()
    local ok, status = xpcall(function ()
-      -- snabb -a FILE / -p FILE ...: a JIT auditlog (jit/AUDITLOG.md) or a vmprofile
-      -- (jit/vmprofile.h) of whatever the rest runs.
+      -- snabb -a FILE / -p FILE ...: a JIT auditlog (observe/AUDITLOG.md) or a vmprofile
+      -- (observe/vmprofile.h) of whatever the rest runs.
       -- -jCMD / -OFLAGS: LuaJIT's own options (luajit -jdump, -jv, -O3), for what the rest runs.
       while name and (name:match("^%-[apjO]") or name == "--auditlog" or name == "--vmprofile") do
          local option = name
@@ -111,7 +111,7 @@ function M.main (...)
             if not file then
                return usage_error(("%s needs a FILE (snabb %s FILE COMMAND ...)"):format(name, name))
             end
-            if name:match("^%-%-?a") then require("jit.auditlog").open(file) else require("jit.vmprofile").open(file) end
+            if name:match("^%-%-?a") then require("observe.auditlog").open(file) else require("observe.vmprofile").open(file) end
          elseif name:match("^%-j") or name:match("^%-O") then
             local value = name:sub(3)
             if value == "" then value = table.remove(args, 1) or "" end

@@ -18,7 +18,7 @@ M.busywait = true       -- poll without sleeping; false: back off up to 100 us w
 M.tick_hz = 1000        -- how often app:tick() runs
 M.restart_delay = 1.0   -- seconds before a failed app is started again
 M.pull_npackets = 512   -- packets a source app produces per pull (half a link: fewer calls per packet)
--- Optional hooks, set by jit.observe when profiling: profile_zone(app name) -> vmprofile zone id for
+-- Optional hooks, set by observe.observe when profiling: profile_zone(app name) -> vmprofile zone id for
 -- the app's calls (may raise: configure then changes nothing); profile_zone_release(app name) when
 -- the app has left the graph; on_tick() runs after the apps' ticks; on_stop() before stop() stops
 -- the apps; on_leave(names) when apps are about to leave the graph for good (their counters are
@@ -78,7 +78,7 @@ local function call_app (name, object, method, ...)
    return unpack(results, 2)
 end
 
--- An app may hand pull/push to C (jit/lua_app.h): fields with an FFI C function each and the
+-- An app may hand pull/push to C (vm/lua_app.h): fields with an FFI C function each and the
 -- pointer they are called with.
 local C_METHOD_FIELDS = {"c_pull", "c_push", "c_arg"}
 

@@ -108,7 +108,7 @@ if [ -z "$note" ] || [ "$left_traces" -eq 0 ] \
   fail "left-out note '$note' does not match --all ($(traces "$tmp/all.txt") traces) and the" \
        "default ($(traces "$tmp/default.txt"))"
 fi
-tooling="^---- TRACE [0-9]+ start (jit|programs|external)/"
+tooling="^---- TRACE [0-9]+ start (vm|observe|programs|external)/"
 grep -aqE "$tooling" "$tmp/all.txt" || fail "--all shows no tooling trace"
 grep -aE "$tooling" "$tmp/default.txt" | grep -v "(app " && fail "the default shows tooling traces"
 grep -aqE "^---- TRACE [0-9]+ start .*examples/forward.lua:[0-9]+ \(app fwd\)$" "$tmp/default.txt" \

@@ -1,4 +1,4 @@
--- snabb auditlog FILE [--json] [filters]: decodes a JIT auditlog (jit/AUDITLOG.md) into traces
+-- snabb auditlog FILE [--json] [filters]: decodes a JIT auditlog (observe/AUDITLOG.md) into traces
 -- with their bytecode, IR, machine code and source span, aborts with their reasons, and flushes,
 -- and lists them as jit.dump does (bytecode as jit.bc prints it, IR with snapshots, machine code
 -- from Capstone with exit numbers), leaving out snabb's own tooling unless asked. M.decode is the
@@ -6,10 +6,10 @@
 local ffi = require("ffi")
 local argparse = require("argparse")
 local cli = require("programs.cli")
-local auditlog = require("jit.auditlog")
+local auditlog = require("observe.auditlog")
 local vmdef = require("jit.vmdef")
 local mp = require("MessagePack")
-require("jit.disasm_cdefs")
+require("observe.disasm_cdefs")
 local band, rshift = bit.band, bit.rshift
 
 local M = {}
@@ -413,11 +413,11 @@ local function place (source, line, cfunc)
 end
 
 -- Snabb's own tooling, whose traces are left out by default: code that snabb's commands
--- (programs/) and its observer and JIT modules (jit/) run around the user's graph. Who ran a
+-- (programs/) and its VM host and observer (vm/, observe/) run around the user's graph. Who ran a
 -- trace's code is the innermost frame on the stack when recording started (trace.stack) that is
 -- not in runtime/ (the engine, links, packets) or external/ (the Lua libraries snabb bundles:
--- dkjson, MessagePack, argparse): a trace is tooling when that frame is in jit/ or programs/
--- (runtime/engine.lua's class_name called by jit/observe.lua for apps.json, engine.configure
+-- dkjson, MessagePack, argparse): a trace is tooling when that frame is in vm/, observe/ or programs/
+-- (runtime/engine.lua's class_name called by observe/observe.lua for apps.json, engine.configure
 -- called by bench, bench's own loops), unless it was recorded inside an app's pull or push. The
 -- user's config, script and apps are that frame for their own code. Chunk names as embedded.
 local function under (source, dirs)
@@ -433,7 +433,7 @@ local function is_tooling (root)
                  or {root.start and root.start.source or "?"} -- a log without stacks
    for _, source in ipairs(stack) do
       if not under(source, {"runtime/", "external/"}) then
-         return under(source, {"jit/", "programs/"})
+         return under(source, {"vm/", "observe/", "programs/"})
       end
    end
    return false
@@ -508,7 +508,7 @@ end
 local function left_out (sel)
    local n = sel.tooling.traces + sel.tooling.aborts
    if n == 0 then return nil end
-   return ("%s and %s of snabb's own tooling (run by jit/ or programs/) left out: "
+   return ("%s and %s of snabb's own tooling (run by vm/, observe/ or programs/) left out: "
            .. "--all shows them"):format(plural(sel.tooling.traces, "trace"),
                                          plural(sel.tooling.aborts, "abort"))
 end
@@ -632,8 +632,8 @@ function M.run (args)
       :add_help("-h --help")
    p:argument("file", "the auditlog file"):target("log")
    p:flag("--json", "print the decoded log as JSON (the same selection)")
-   p:flag("--all", "include the traces of snabb's own tooling (what jit/ and programs/ run "
-          .. "around the graph)")
+   p:flag("--all", "include the traces of snabb's own tooling (what vm/, observe/ and programs/ "
+          .. "run around the graph)")
    p:option("--trace", "only trace N and its side traces"):argname("N")
       :convert(cli.whole("--trace", 1, 2^53, "a trace number", "from 1"))
    p:option("--app", "only traces recorded while app NAME ran, and their side traces")
@@ -721,7 +721,7 @@ function M.selftest ()
    end
    -- Selection: a side trace goes with its root (parents in the same generation); snabb's own
    -- tooling (a root recorded outside app calls whose innermost caller outside runtime/ and
-   -- external/ is in jit/ or programs/) is left out.
+   -- external/ is in vm/, observe/ or programs/) is left out.
    local function item (number, parent, source, app, extra)
       local t = {number = number, parent = parent, exit = parent and 1, generation = 0, app = app,
                  start = {source = source, line = 1}, lines = {{source = source, line = 1}}}
@@ -729,17 +729,17 @@ function M.selftest ()
       return t
    end
    local log_d = {protos = {}, traces = {
-      item(1, nil, "jit/observe.lua"), item(2, 1, "runtime/engine.lua"),
+      item(1, nil, "observe/observe.lua"), item(2, 1, "runtime/engine.lua"),
       item(3, nil, "runtime/link.lua", "fwd"), item(4, 3, "runtime/link.lua", "sink"),
       item(5, nil, "programs/bench/bench.lua", "bench_sink"),
       -- The engine's code run by the observer; a bundled library and the engine run by a script.
-      item(6, nil, "runtime/engine.lua", nil, {stack = {"runtime/engine.lua", "jit/observe.lua",
+      item(6, nil, "runtime/engine.lua", nil, {stack = {"runtime/engine.lua", "observe/observe.lua",
                                                         "runtime/engine.lua", "programs/main.lua"}}),
       item(9, nil, "external/dkjson.lua", nil, {stack = {"external/dkjson.lua", "cfg.lua",
                                                          "programs/main.lua"}}),
       item(10, nil, "runtime/engine.lua", nil, {stack = {"runtime/engine.lua", "cfg.lua"}}),
       item(1, nil, "cfg.lua", nil, {generation = 1}),
-      item(2, 1, "jit/observe.lua", nil, {generation = 1}),
+      item(2, 1, "observe/observe.lua", nil, {generation = 1}),
    }, aborts = {
       {trace = 7, parent = 1, reason = "x", generation = 0, start = {source = "cfg.lua"}},
       {trace = 7, reason = "y", generation = 0, start = {source = "external/dkjson.lua"},

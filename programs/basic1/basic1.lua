@@ -7,7 +7,7 @@ local basic = require("apps.basic.basic_apps")
 local core = require("snabb.core")
 local argparse = require("argparse")
 local cli = require("programs.cli")
-local observe = require("jit.observe")
+local observe = require("observe.observe")
 
 local M = {}
 

@@ -20,7 +20,7 @@ local basic = require("apps.basic.basic_apps")
 local latency = require("apps.basic.latency")
 local run = require("programs.run.run")
 local progress = require("programs.progress")
-local observe = require("jit.observe")
+local observe = require("observe.observe")
 local C = ffi.C
 
 ffi.cdef([[
@@ -74,7 +74,7 @@ local function parser ()
    p:flag("--no-latency", "do not time each packet (saves the harness 12-20 cycles per packet)")
    p:flag("--allow-errors", "exit 0 even when an app raised errors (default: exit 1)")
    observe.add_options(p)
-   require("jit.safety").add_options(p)
+   require("vm.safety").add_options(p)
    require("drivers.dpdk.dpdk").add_options(p)
    return p
 end
@@ -454,7 +454,7 @@ function M.run (args)
          if not existed then os.remove(path) end
       end
    end
-   require("jit.safety").apply_options(opts)
+   require("vm.safety").apply_options(opts)
    if opts.find_limit or opts.loss then return require("programs.bench.find_limit").main(M, p, opts) end
    local command = {"snabb", "bench"}
    for i, a in ipairs(args) do command[i + 2] = quoted(a) end

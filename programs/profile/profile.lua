@@ -1,11 +1,11 @@
--- snabb profile PID|DIR: where a run's time goes, app by app, from its run directory (jit.observe):
+-- snabb profile PID|DIR: where a run's time goes, app by app, from its run directory (observe.observe):
 -- the engine's exact cycles per packet (apps.json), the sampled vmprofile zones (what kind of code
 -- ran: compiled, interpreted, GC, ...; which traces), and the auditlog (trace source lines, aborts).
 local argparse = require("argparse")
 local cli = require("programs.cli")
 local lib = require("core.lib")
-local vmprofile = require("jit.vmprofile")
-local observe = require("jit.observe")
+local vmprofile = require("observe.vmprofile")
+local observe = require("observe.observe")
 local json = require("dkjson")
 local ffi = require("ffi")
 
@@ -13,7 +13,7 @@ local M = {}
 
 M.interpreted_warning = 0.05 -- share of an app's samples interpreted that earns a warning
 
--- The states of jit.vmprofile in words for someone who has never seen LuaJIT's insides.
+-- The states of observe.vmprofile in words for someone who has never seen LuaJIT's insides.
 local STATE_WORDS = {
    loop = "compiled loop", head = "compiled entry", interp = "interpreted", c = "C/FFI",
    gc = "garbage collection", exit = "leaving compiled code", record = "JIT recording",
@@ -85,8 +85,8 @@ local function cmdline_rundir (pid)
    end
 end
 
--- The run directory of live process pid: its --rundir, or one in a base directory (jit.observe)
--- named PID or PID-N, whose lock that very process holds (jit/rundir.h). A directory left by a
+-- The run directory of live process pid: its --rundir, or one in a base directory (observe.observe)
+-- named PID or PID-N, whose lock that very process holds (observe/rundir.h). A directory left by a
 -- dead process, whose PID may now be another's, is never taken for it.
 local function find_pid_dir (pid)
    local rundir = cmdline_rundir(pid)

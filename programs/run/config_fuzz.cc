@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <string>
 
-#include "jit/vm.h"
+#include "vm/vm.h"
 
 namespace {
 

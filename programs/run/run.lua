@@ -13,7 +13,7 @@ local config = require("core.config")
 local engine = require("core.engine")
 local link = require("core.link")
 local lib = require("core.lib")
-local observe = require("jit.observe")
+local observe = require("observe.observe")
 local progress = require("programs.progress")
 
 local M = {}
@@ -32,7 +32,7 @@ local function parser ()
    p:flag("--keep-running", "keep running when every source is done (default: stop then)")
    p:flag("--allow-errors", "exit 0 even when apps failed (default: exit 1)")
    observe.add_options(p)
-   require("jit.safety").add_options(p)
+   require("vm.safety").add_options(p)
    require("drivers.dpdk.dpdk").add_options(p)
    return p
 end
@@ -155,7 +155,7 @@ function M.run (args)
    local p = parser()
    local opts = cli.parse(p, args)
    if not opts then return 2 end
-   require("jit.safety").apply_options(opts)
+   require("vm.safety").apply_options(opts)
    return observe.run(opts, "snabb run " .. opts.config, function ()
       require("drivers.dpdk.dpdk").apply_options(opts)
       engine.configure(M.load_config(opts.config, opts.args))

@@ -2,7 +2,7 @@
 // call, and a report for a crash (SIGSEGV, SIGBUS, SIGILL, SIGFPE) naming the app and the trace or
 // Lua line. Signal handlers cannot run Lua, so what they print is kept ready for them: the engine's
 // current app and method (runtime/engine.h) and, per compiled trace, its machine code's address
-// range with the source lines it was recorded from (fed by jit/safety.lua from JIT events).
+// range with the source lines it was recorded from (fed by vm/safety.lua from JIT events).
 #pragma once
 #include <stdint.h>
 
@@ -22,7 +22,7 @@ void snabb_safety_flush(void);
 }
 
 namespace snabb::jit {
-// Lua C functions of snabb.core (jit/core_module.cc), documented in safety.cc.
+// Lua C functions of snabb.core (vm/core_module.cc), documented in safety.cc.
 int safety_install(lua_State* L);
 int catch_signals(lua_State* L);
 int stop_requested(lua_State* L);

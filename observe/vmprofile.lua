@@ -1,13 +1,13 @@
--- jit.vmprofile: sampling profiles per zone (see jit/vmprofile.h). RaptorJIT's interface:
---   local vmprofile = require("jit.vmprofile")
+-- observe.vmprofile: sampling profiles per zone (see observe/vmprofile.h). RaptorJIT's interface:
+--   local vmprofile = require("observe.vmprofile")
 --   vmprofile.open("script.vmprofile")   -- a zone in that file, selected, sampling started
 -- and what the engine uses: zone(path, name, append), close_zone(zone), select(zone), start(hz),
 -- stop(); read(path) parses a zone file (also one another process is writing).
 local ffi = require("ffi")
-require("jit.vmprofile_cdefs")
+require("observe.vmprofile_cdefs")
 local C = ffi.C
 local util = require("jit.util")
-local events = require("jit.events")
+local events = require("vm.events")
 
 local M = {}
 
@@ -30,7 +30,7 @@ local function on_trace (what, tr)
    elseif what == "flush" then C.snabb_vmprofile_flush() end
 end
 
--- They run inside JIT events, where compiled code must not run (see jit.events).
+-- They run inside JIT events, where compiled code must not run (see vm.events).
 jit.off(add_trace)
 jit.off(on_trace)
 
@@ -165,7 +165,7 @@ function M.read (path)
 end
 
 function M.selftest ()
-   print("selftest: jit.vmprofile")
+   print("selftest: observe.vmprofile")
    local state = ffi.new("int[1]")
    local function classify (address) return M.states[C.snabb_vmprofile_classify(address, state) + 1] end
    -- Symbols of the binary: the interpreter, the GC, our runtime, the JIT compiler.
@@ -257,7 +257,7 @@ function M.selftest ()
    assert(sparse.traces[101].runtime == 1 and sparse.traces[101].loop == nil and not sparse.traces[5000]
           and sparse.total.loop == 0, "a row of the file read before")
    os.remove(path)
-   print("selftest: jit.vmprofile ok")
+   print("selftest: observe.vmprofile ok")
 end
 
 return M

@@ -1,4 +1,4 @@
-#include "jit/core_module.h"
+#include "vm/core_module.h"
 
 #include <cstdint>
 #include <map>
@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "jit/lua_app.h"
-#include "jit/safety.h"
-#include "jit/vm.h"
+#include "vm/lua_app.h"
+#include "vm/safety.h"
+#include "vm/vm.h"
 #include "runtime/clock.h"
 #include "runtime/engine.h"
 #include "runtime/native_app.h"

@@ -1,11 +1,11 @@
--- jit.safety: the Lua side of jit/safety.cc. install() arms the crash handlers and the watchdog
+-- vm.safety: the Lua side of vm/safety.cc. install() arms the crash handlers and the watchdog
 -- and keeps the C side's table of compiled traces up to date: each trace's machine code and the
 -- source lines it was recorded from, which is what a signal handler can name for compiled code
 -- (it cannot run Lua, and compiled code keeps no Lua frame to read).
 local ffi = require("ffi")
-require("jit.safety_cdefs")
+require("vm.safety_cdefs")
 local core = require("snabb.core")
-local events = require("jit.events")
+local events = require("vm.events")
 local util = require("jit.util")
 local C = ffi.C
 
@@ -62,7 +62,7 @@ local function on_trace (what, tr)
    end
 end
 
--- They run inside JIT events, where compiled code must not run (see jit.events).
+-- They run inside JIT events, where compiled code must not run (see vm.events).
 jit.off(on_record)
 jit.off(lines_of)
 jit.off(on_trace)

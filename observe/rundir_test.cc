@@ -1,8 +1,8 @@
-// rundir_test: the checks of jit/rundir.cc that need no second user (tests/rundir_test.sh has
+// rundir_test: the checks of observe/rundir.cc that need no second user (tests/rundir_test.sh has
 // those): directories others can write to are refused unless sticky, links are not followed when
 // a file is made, modes ignore the umask, the lock names its holder, and the sweep removes only
 // the directories of dead processes.
-#include "jit/rundir.h"
+#include "observe/rundir.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -1,7 +1,7 @@
-#include "jit/vm.h"
+#include "vm/vm.h"
 
-#include "jit/core_module.h"
-#include "jit/embedded_modules.h"
+#include "vm/core_module.h"
+#include "vm/embedded_modules.h"
 
 namespace snabb::jit {
 namespace {

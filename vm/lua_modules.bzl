@@ -1,4 +1,4 @@
-"""lua_modules: compiles Lua sources into the binary as bytecode (see jit/embedded_modules.h)."""
+"""lua_modules: compiles Lua sources into the binary as bytecode (see vm/embedded_modules.h)."""
 
 def lua_modules(name, srcs, prefix = None, deps = [], visibility = None):
     """Embeds srcs; "run/run.lua" is required as PREFIX.run.run (PREFIX: the package path).
@@ -22,13 +22,13 @@ def lua_modules(name, srcs, prefix = None, deps = [], visibility = None):
         name = name + "_embed",
         srcs = srcs,
         outs = [name + "_embedded.cc"],
-        cmd = "luajit $(location //jit:embed_lua.lua) $@ " + " ".join(args),
-        tools = ["//jit:embed_lua.lua"],
+        cmd = "luajit $(location //vm:embed_lua.lua) $@ " + " ".join(args),
+        tools = ["//vm:embed_lua.lua"],
     )
     native.cc_library(
         name = name,
         srcs = [name + "_embedded.cc"],
-        deps = ["//jit:embedded_modules"] + deps,
+        deps = ["//vm:embedded_modules"] + deps,
         alwayslink = True,
         visibility = visibility,
     )
@@ -53,6 +53,6 @@ def ffi_cdefs(name, hdrs):
         name = name + "_gen",
         srcs = hdrs,
         outs = [name + ".lua"],
-        cmd = "luajit $(location //jit:ffi_cdefs.lua) $@ $(SRCS)",
-        tools = ["//jit:ffi_cdefs.lua"],
+        cmd = "luajit $(location //vm:ffi_cdefs.lua) $@ $(SRCS)",
+        tools = ["//vm:ffi_cdefs.lua"],
     )

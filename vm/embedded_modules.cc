@@ -1,4 +1,4 @@
-#include "jit/embedded_modules.h"
+#include "vm/embedded_modules.h"
 
 #include <map>
 #include <string>

@@ -1,4 +1,4 @@
--- jit.policy: JIT settings for long-running dataplanes, and recovery of blacklisted code.
+-- observe.policy: JIT settings for long-running dataplanes, and recovery of blacklisted code.
 --
 -- LuaJIT's defaults suit scripts: at most 1000 traces and 512 KB of machine code, then a flush
 -- that throws every trace away. A dataplane runs many apps' loops for days, so it gets more room.
@@ -94,7 +94,7 @@ function M.check (log)
 end
 
 function M.selftest ()
-   print("selftest: jit.policy")
+   print("selftest: observe.policy")
    local config = require("core.config")
    local basic = require("apps.basic.basic_apps")
    -- An app whose loop the JIT blacklists: a closure per packet (NYI bytecode FNEW), on line 5.
@@ -129,7 +129,7 @@ return Closures]], "@closures.lua"))()
       if round <= M.max_recoveries then assert(#M.check(function () end) == 0) end
    end
    engine.stop()
-   print("selftest: jit.policy ok")
+   print("selftest: observe.policy ok")
 end
 
 return M

@@ -9,7 +9,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "jit/vm.h"
+#include "vm/vm.h"
 #include "runtime/engine.h"
 #include "runtime/link.h"
 #include "runtime/packet.h"

@@ -1,4 +1,4 @@
-#include "jit/vmprofile.h"
+#include "observe/vmprofile.h"
 
 #include <elf.h>
 #include <fcntl.h>
@@ -366,7 +366,7 @@ int snabb_vmprofile_start(int hz) {
   sa.sa_sigaction = on_sigprof;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   // Every other signal waits until a sample is taken. Timers due at the same tick are delivered
-  // together, the second handler stacked on the first: the watchdog's (jit/safety.cc), whose period
+  // together, the second handler stacked on the first: the watchdog's (vm/safety.cc), whose period
   // is a whole number of this one's, then saw the entry of on_sigprof as the interrupted
   // instruction, and reported a compiled loop as "in C code" in 4 runs of 6.
   sigfillset(&sa.sa_mask);

@@ -1,13 +1,13 @@
--- jit.auditlog: an append-only binary log of JIT events, as RaptorJIT's auditlog offers. Records
+-- observe.auditlog: an append-only binary log of JIT events, as RaptorJIT's auditlog offers. Records
 -- are written only when the JIT acts (trace start, stop, abort, flush), so a process in steady
--- state pays nothing. Format: jit/AUDITLOG.md; reader: programs/auditlog (`snabb auditlog FILE`).
+-- state pays nothing. Format: observe/AUDITLOG.md; reader: programs/auditlog (`snabb auditlog FILE`).
 local M = {}
 
 local ffi = require("ffi")
 local jutil = require("jit.util")
 local vmdef = require("jit.vmdef")
 local mp = require("MessagePack")
-local events = require("jit.events")
+local events = require("vm.events")
 require("core.cdefs") -- snabb_engine_current_app
 local band, rshift = bit.band, bit.rshift
 local funcinfo, funcbc, funck = jutil.funcinfo, jutil.funcbc, jutil.funck
@@ -210,8 +210,8 @@ end
 
 -- The chunk names of the Lua frames on the stack when recording starts, innermost first (the
 -- frame being recorded, then its callers), a name repeated in a row once, at most 16: who called
--- the code, e.g. jit/observe.lua or programs/bench/bench.lua around runtime/engine.lua. The
--- handler's own frames (this module and jit.events, never compiled) are left out.
+-- the code, e.g. observe/observe.lua or programs/bench/bench.lua around runtime/engine.lua. The
+-- handler's own frames (this module and vm.events, never compiled) are left out.
 local handler_sources = {[debug.getinfo(1, "S").source] = true,
                          [debug.getinfo(events.subscribe, "S").source] = true}
 local function stack_sources ()
@@ -339,7 +339,7 @@ for i = 1, 300 do t[i] = i * 0.25 end
 
 -- Runs the workload under the auditlog and checks what programs.auditlog decodes.
 function M.selftest ()
-   print("selftest: jit.auditlog")
+   print("selftest: observe.auditlog")
    local reader = require("programs.auditlog.auditlog")
    local path = os.tmpname()
    local function run_workload (options)
@@ -417,7 +417,7 @@ function M.selftest ()
    local ok, err = pcall(M.open, "/nonexistent/audit.log")
    assert(not ok and err:match("^auditlog: /nonexistent/audit.log: "), err)
    os.remove(path)
-   print("selftest: jit.auditlog ok")
+   print("selftest: observe.auditlog ok")
 end
 
 return M

@@ -1,8 +1,8 @@
 -- Build step: compiles Lua modules to LuaJIT bytecode (keeping debug info) and writes a C++ source
--- that registers them with jit/embedded_modules.h.
+-- that registers them with vm/embedded_modules.h.
 -- Usage: luajit embed_lua.lua OUT.cc MODULE=PATH...
 local out_path = assert(arg[1], "usage: embed_lua.lua OUT.cc MODULE=PATH...")
-local out = {'#include "jit/embedded_modules.h"\n', "namespace {\n"}
+local out = {'#include "vm/embedded_modules.h"\n', "namespace {\n"}
 for i = 2, #arg do
    local name, path = arg[i]:match("^([^=]+)=(.+)$")
    local chunk, err = loadfile(path)

@@ -1,4 +1,4 @@
-#include "jit/disasm.h"
+#include "observe/disasm.h"
 
 #include <gtest/gtest.h>
 

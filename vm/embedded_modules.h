@@ -1,5 +1,5 @@
 // Lua modules compiled into the binary as LuaJIT bytecode (with debug info, so errors and profiles
-// name file:line). Generated sources register themselves at start-up; see jit/lua_modules.bzl.
+// name file:line). Generated sources register themselves at start-up; see vm/lua_modules.bzl.
 #pragma once
 #include <cstddef>
 #include <string_view>

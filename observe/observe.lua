@@ -1,11 +1,11 @@
--- jit.observe: the always-on observability of a run (snabb run, snabb bench, snabb basic1). Each
+-- observe.observe: the always-on observability of a run (snabb run, snabb bench, snabb basic1). Each
 -- process gets a run directory holding
---   audit.log                 the JIT auditlog (jit/AUDITLOG.md)
+--   audit.log                 the JIT auditlog (observe/AUDITLOG.md)
 --   vmprofile/NAME.vmprofile  a profile zone per app, and `engine` for everything between app calls
 --   apps.json                 per-app engine counters and where each app's code is, rewritten once
 --                             a second and at the end
 -- which `snabb profile PID|DIR` reads, also while the process runs, and `lock`, held for the run's
--- life (jit/rundir.h). The default directory, /var/run/snabb/PID (or $TMPDIR/snabb-UID/PID when
+-- life (observe/rundir.h). The default directory, /var/run/snabb/PID (or $TMPDIR/snabb-UID/PID when
 -- not root), is made afresh and removed at exit, and those of dead processes are removed when a
 -- run starts; a directory given with --rundir is kept, and locked against a second process. Run
 -- directories are private (0700, files 0600) unless --group lets a group read them (0750, 0640).
@@ -13,9 +13,9 @@ local ffi = require("ffi")
 local engine = require("core.engine")
 local lib = require("core.lib")
 local json = require("dkjson")
-local vmprofile = require("jit.vmprofile")
-local policy = require("jit.policy")
-require("jit.rundir_cdefs")
+local vmprofile = require("observe.vmprofile")
+local policy = require("observe.policy")
+require("observe.rundir_cdefs")
 local C = ffi.C
 
 ffi.cdef[[
@@ -64,7 +64,7 @@ local function open_base ()
    return fd, bases[2]
 end
 
--- A new run directory BASE/PID (jit/rundir.h), locked, after removing those of processes that
+-- A new run directory BASE/PID (observe/rundir.h), locked, after removing those of processes that
 -- have died. Returns its descriptor and path.
 local function new_run_dir (dir_mode, file_mode, gid)
    local base_fd, base = open_base()
@@ -80,7 +80,7 @@ end
 -- zones={[app]=id}, apps=, file_mode=, gid=, exit= (os.exit before)}
 local state
 
--- A new file name in the directory fd (jit/rundir.h: never a planted link, never another's
+-- A new file name in the directory fd (observe/rundir.h: never a planted link, never another's
 -- file), for its writer to open by path: no other user can change that directory.
 local function create (fd, name)
    local file = C.snabb_rundir_create(fd, name, state.file_mode, state.gid)
@@ -146,7 +146,7 @@ end
 -- (default true), hz.
 function M.start (options)
    options = options or {}
-   assert(not state, "jit.observe: already started")
+   assert(not state, "observe.observe: already started")
    local dir_mode, file_mode, gid = modes(options.group)
    local fd, dir
    if options.dir then
@@ -167,10 +167,10 @@ function M.start (options)
    state = {fd = fd, dir = dir, program = options.program or "snabb", started = os.time(),
             zones = {}, apps = {}, file_mode = file_mode, gid = gid, exit = exit}
    -- os.exit in a config or an app still ends the run cleanly, final counters written (an exit
-   -- from C removes the directory too: jit/rundir.cc).
+   -- from C removes the directory too: observe/rundir.cc).
    os.exit = function (...) pcall(M.stop) return exit(...) end -- luacheck: ignore 122
    -- A log opened with snabb -a FILE keeps going; otherwise the run gets its own.
-   local auditlog = require("jit.auditlog")
+   local auditlog = require("observe.auditlog")
    if options.auditlog ~= false and not auditlog.is_open() then
       create(fd, "audit.log")
       state.auditlog = true
@@ -234,7 +234,7 @@ function M.stop ()
    engine.on_tick, engine.on_stop, engine.profile_zone = nil, nil, nil
    engine.profile_zone_release, engine.on_leave = nil, nil
    vmprofile.close()
-   if s.auditlog then require("jit.auditlog").close() end
+   if s.auditlog then require("observe.auditlog").close() end
    if s.vmprofile_fd and s.vmprofile_fd >= 0 then C.close(s.vmprofile_fd) end
    C.close(s.fd)
    C.snabb_rundir_close()

@@ -13,7 +13,7 @@
 //   is exact; inside the interpreter's own code it may be that of the last such call, and in a C
 //   function called from compiled code that of the function the trace was entered in. Should the
 //   read itself fault, the handler is already reset (SA_RESETHAND): the process ends as it would.
-#include "jit/safety.h"
+#include "vm/safety.h"
 
 #include <signal.h>
 #include <time.h>
@@ -112,13 +112,13 @@ const char* signal_name(int signo) {
 
 // --- Compiled traces and their source lines ---------------------------------------------------
 
-constexpr int kMaxTrace = 8192;  // above jit/policy.lua's maxtrace (8000)
+constexpr int kMaxTrace = 8192;  // above observe/policy.lua's maxtrace (8000)
 
 // One per trace number, made the first time that number is used and never freed, so a handler
 // never reads freed memory. An entry is invalid while end == 0: it is rewritten in that state.
 struct TraceLines {
   volatile uintptr_t start = 0, end = 0;
-  char lines[512] = {};  // longer lists are cut (paths are shortened in jit/safety.lua)
+  char lines[512] = {};  // longer lists are cut (paths are shortened in vm/safety.lua)
 };
 std::array<std::unique_ptr<TraceLines>, kMaxTrace> traces;
 
@@ -248,7 +248,7 @@ void on_stop_signal(int signo, siginfo_t*, void* context) {
 
 // --- Watchdog --------------------------------------------------------------------------------
 
-uint64_t watchdog_ns = 0;  // 0: off (jit/safety.lua sets the default)
+uint64_t watchdog_ns = 0;  // 0: off (vm/safety.lua sets the default)
 timer_t watchdog_timer;
 bool watchdog_timer_made = false;
 bool watchdog_handler_installed = false;

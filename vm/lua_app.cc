@@ -1,10 +1,10 @@
-#include "jit/lua_app.h"
+#include "vm/lua_app.h"
 
 #include <stdexcept>
 #include <string>
 #include <utility>
 
-#include "jit/vm.h"
+#include "vm/vm.h"
 
 namespace snabb::jit {
 namespace {

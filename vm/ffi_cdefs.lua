@@ -10,6 +10,6 @@ for i = 2, #arg do
    regions[#regions+1] = "/* " .. arg[i] .. " */\n" .. region
 end
 local f = assert(io.open(out_path, "w"))
-f:write("-- Generated from the runtime's C headers by jit/ffi_cdefs.lua. Do not edit.\n",
+f:write("-- Generated from the runtime's C headers by vm/ffi_cdefs.lua. Do not edit.\n",
         "require('ffi').cdef[==[\n", table.concat(regions), "]==]\n")
 f:close()

@@ -1,4 +1,4 @@
--- jit.events: JIT events for several listeners. LuaJIT keeps one handler per event (jit.attach(f,
+-- vm.events: JIT events for several listeners. LuaJIT keeps one handler per event (jit.attach(f,
 -- "trace") replaces the previous one), so the auditlog and vmprofile subscribe here, and jit.attach
 -- itself is replaced by one that subscribes (jit.dump, jit.v or a script's handler no longer
 -- silences the auditlog, nor it them).

@@ -1,6 +1,6 @@
 // rundir: run directories made and removed safely (see rundir.h). Everything goes through
 // descriptors of directories already checked, so a path cannot be swapped under us half-way.
-#include "jit/rundir.h"
+#include "observe/rundir.h"
 
 #include <dirent.h>
 #include <fcntl.h>
