@@ -22,7 +22,7 @@ void snabb_safety_flush(void);
 }
 
 namespace snabb::jit {
-// Lua C functions of snabb.core (vm/core_module.cc), documented in safety.cc.
+// Lua C functions of snabb.core (vm/runtime_binding.cc), documented in safety.cc.
 int safety_install(lua_State* L);
 int catch_signals(lua_State* L);
 int stop_requested(lua_State* L);

@@ -1,6 +1,6 @@
 #include "vm/vm.h"
 
-#include "vm/core_module.h"
+#include "vm/runtime_binding.h"
 #include "vm/embedded_modules.h"
 
 namespace snabb::jit {

@@ -1,4 +1,4 @@
-#include "vm/core_module.h"
+#include "vm/runtime_binding.h"
 
 #include <cstdint>
 #include <map>
