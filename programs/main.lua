@@ -135,7 +135,7 @@ function M.main (...)
       end
       for _, c in ipairs(commands) do
          if c.name == name and c.module then
-            if c.engine then require("snabb.core").catch_signals() end
+            if c.engine then require("snabb.runtime").catch_signals() end
             return require(c.module).run(args) or 0
          end
       end
@@ -156,7 +156,7 @@ function M.main (...)
       return 1
    end
    io.stdout:flush()
-   local signo, signame, signal_status = require("snabb.core").stop_signal()
+   local signo, signame, signal_status = require("snabb.runtime").stop_signal()
    if signo > 0 and signal_status ~= 0 then
       io.stderr:write(("snabb: stopped cleanly on %s\n"):format(signame))
       if status == 0 then status = signal_status end

@@ -9,12 +9,12 @@
 #include <type_traits>
 #include <vector>
 
-#include "vm/vm.h"
 #include "runtime/engine.h"
 #include "runtime/link.h"
 #include "runtime/packet.h"
+#include "vm/vm.h"
 
-namespace snabb::jit {
+namespace snabb::vm {
 namespace {
 
 using runtime::Link;
@@ -226,4 +226,4 @@ TEST_F(FfiLayoutTest, HelpersDetectMissingFields) {
 }
 
 }  // namespace
-}  // namespace snabb::jit
+}  // namespace snabb::vm

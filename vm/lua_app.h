@@ -8,7 +8,7 @@
 
 #include "runtime/engine.h"
 
-namespace snabb::jit {
+namespace snabb::vm {
 
 class LuaApp : public runtime::App {
  public:
@@ -31,7 +31,7 @@ class LuaApp : public runtime::App {
   }
 
   // The Lua thread that is running the engine, and the stack index of the error handler it pushed
-  // for the calls (set by snabb.core.run for the duration of a run: one handler for all calls).
+  // for the calls (set by snabb.runtime.run for the duration of a run: one handler for all calls).
   static void set_running_thread(lua_State* L, int handler_index) {
     running_ = L;
     running_handler_ = handler_index;
@@ -58,4 +58,4 @@ class LuaApp : public runtime::App {
   static inline int running_handler_ = 0;
 };
 
-}  // namespace snabb::jit
+}  // namespace snabb::vm

@@ -6,14 +6,14 @@
 #include <string>
 #include <vector>
 
-#include "vm/lua_app.h"
-#include "vm/safety.h"
-#include "vm/vm.h"
 #include "runtime/clock.h"
 #include "runtime/engine.h"
 #include "runtime/native_app.h"
+#include "vm/lua_app.h"
+#include "vm/safety.h"
+#include "vm/vm.h"
 
-namespace snabb::jit {
+namespace snabb::vm {
 namespace {
 
 using runtime::App;
@@ -187,18 +187,20 @@ int now(lua_State* L) {
   return 1;
 }
 
-}  // namespace
-
-void release_core_module_apps() {
+void release_apps() {
   runtime::engine().set_graph({});
   lua_apps.clear();
   native_apps.clear();
 }
 
-}  // namespace snabb::jit
+}  // namespace
 
-extern "C" int luaopen_snabb_core(lua_State* L) {
-  using namespace snabb::jit;
+NativeModule runtime_binding() { return {"snabb.runtime", luaopen_snabb_runtime, release_apps}; }
+
+}  // namespace snabb::vm
+
+extern "C" int luaopen_snabb_runtime(lua_State* L) {
+  using namespace snabb::vm;
   static const luaL_Reg functions[] = {{"set_graph", set_graph},
                                        {"run", run},
                                        {"breathe", breathe},

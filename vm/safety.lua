@@ -4,7 +4,7 @@
 -- (it cannot run Lua, and compiled code keeps no Lua frame to read).
 local ffi = require("ffi")
 require("vm.safety_cdefs")
-local core = require("snabb.core")
+local runtime = require("snabb.runtime")
 local events = require("vm.events")
 local util = require("jit.util")
 local C = ffi.C
@@ -72,15 +72,15 @@ local installed = false
 function M.install ()
    if installed then return end
    installed = true
-   core.safety_install()
-   core.set_watchdog(M.default_watchdog)
+   runtime.safety_install()
+   runtime.set_watchdog(M.default_watchdog)
    events.subscribe("trace", on_trace)
    events.subscribe("record", on_record)
 end
 
 -- How long one app call may run before the watchdog names it (0: never).
 function M.set_watchdog (seconds)
-   core.set_watchdog(seconds)
+   runtime.set_watchdog(seconds)
 end
 
 -- The options of programs that run the engine.

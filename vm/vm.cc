@@ -1,9 +1,8 @@
 #include "vm/vm.h"
 
-#include "vm/runtime_binding.h"
 #include "vm/embedded_modules.h"
 
-namespace snabb::jit {
+namespace snabb::vm {
 namespace {
 
 // package.loaders entry that finds modules compiled into the binary.
@@ -52,7 +51,7 @@ int traceback(lua_State* L) {
   return 1;
 }
 
-void install_embedded_loader(lua_State* L) {
+void install_loaders(lua_State* L, const std::vector<NativeModule>& preload) {
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "loaders");
   // Insert at position 2: after package.preload, before the file searchers.
@@ -65,8 +64,10 @@ void install_embedded_loader(lua_State* L) {
   lua_rawseti(L, -2, 2);
   lua_pop(L, 1);
   lua_getfield(L, -1, "preload");
-  lua_pushcfunction(L, luaopen_snabb_core);
-  lua_setfield(L, -2, "snabb.core");
+  for (const NativeModule& m : preload) {
+    lua_pushcfunction(L, m.open);
+    lua_setfield(L, -2, m.name);
+  }
   lua_pop(L, 2);
 }
 
@@ -94,15 +95,21 @@ void push_traceback_handler(lua_State* L) {
   }
 }
 
-LuaVm::LuaVm() : L_(luaL_newstate(), &lua_close) {
+LuaVm::LuaVm(std::vector<NativeModule> preload)
+    : L_(luaL_newstate(), &lua_close), modules_(std::move(preload)) {
   if (!L_) throw std::runtime_error("LuaJIT: cannot create a Lua state (out of memory)");
   lua_State* L = L_.get();
   luaL_openlibs(L);
-  install_embedded_loader(L);
+  install_loaders(L, modules_);
 }
 
-// Apps hold references into the Lua state: release them while it is still open.
-LuaVm::~LuaVm() { release_core_module_apps(); }
+// Modules that hold references into the Lua state (the runtime binding's apps) release them while
+// it is still open.
+LuaVm::~LuaVm() {
+  for (const NativeModule& m : modules_) {
+    if (m.close) m.close();
+  }
+}
 
 int LuaVm::call(const char* module, const char* function, const std::vector<std::string>& args) {
   lua_State* L = L_.get();
@@ -133,4 +140,4 @@ void LuaVm::run(std::string_view code, const char* chunkname) {
   lua_settop(L, handler - 1);
 }
 
-}  // namespace snabb::jit
+}  // namespace snabb::vm

@@ -96,7 +96,7 @@ function M.run (bench, opts, log)
       return t
    end
    local n = 0
-   local stopped = require("snabb.core").stop_requested
+   local stopped = require("snabb.runtime").stop_requested
    local found = M.search(trial, {loss = opts.loss or 0, stopped = stopped, log = function (t)
       n = n + 1
       if t.pass then last_pass = t.result end
