@@ -1,6 +1,6 @@
 -- observe.auditlog: an append-only binary log of JIT events, as RaptorJIT's auditlog offers. Records
 -- are written only when the JIT acts (trace start, stop, abort, flush), so a process in steady
--- state pays nothing. Format: observe/AUDITLOG.md; reader: programs/auditlog (`snabb auditlog FILE`).
+-- state pays nothing. Format: observe/AUDITLOG.md; reader: observe/auditlog_reader.lua.
 local M = {}
 
 local ffi = require("ffi")
@@ -337,10 +337,10 @@ jit.flush()
 for i = 1, 300 do t[i] = i * 0.25 end
 ]]
 
--- Runs the workload under the auditlog and checks what programs.auditlog decodes.
+-- Runs the workload under the auditlog and checks what observe.auditlog_reader decodes.
 function M.selftest ()
    print("selftest: observe.auditlog")
-   local reader = require("programs.auditlog.auditlog")
+   local reader = require("observe.auditlog_reader")
    local path = os.tmpname()
    local function run_workload (options)
       jit.flush()

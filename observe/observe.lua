@@ -5,88 +5,30 @@
 --   apps.json                 per-app engine counters and where each app's code is, rewritten once
 --                             a second and at the end
 -- which `snabb profile PID|DIR` reads, also while the process runs, and `lock`, held for the run's
--- life (observe/rundir.h). The default directory, /var/run/snabb/PID (or $TMPDIR/snabb-UID/PID when
--- not root), is made afresh and removed at exit, and those of dead processes are removed when a
--- run starts; a directory given with --rundir is kept, and locked against a second process. Run
--- directories are private (0700, files 0600) unless --group lets a group read them (0750, 0640).
+-- life (its layout, making and finding: observe.rundir, observe/rundir.h). The default directory,
+-- /var/run/snabb/PID (or $TMPDIR/snabb-UID/PID when not root), is made afresh and removed at exit,
+-- and those of dead processes are removed when a run starts; a directory given with --rundir is
+-- kept, and locked against a second process. Run directories are private (0700, files 0600)
+-- unless --group lets a group read them (0750, 0640).
 local ffi = require("ffi")
 local engine = require("core.engine")
 local lib = require("core.lib")
 local json = require("dkjson")
 local vmprofile = require("observe.vmprofile")
 local policy = require("observe.policy")
-require("observe.rundir_cdefs")
+local rundir = require("observe.rundir")
+require("core.cdefs") -- snabb_engine_stats, snabb_tsc_hz
 local C = ffi.C
 
-ffi.cdef[[
-int getpid(void);
-unsigned int geteuid(void);
-long write(int fd, const void *buf, unsigned long n);
-int close(int fd);
-int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
-]]
+ffi.cdef("int getpid(void);")
 
 local M = {}
 
 local METHODS = {"new", "pull", "push", "tick", "stop", "reconfig", "report", "link"}
 
-local function rundir_error (what)
-   return ("%s: %s"):format(what or "run directory", ffi.string(C.snabb_rundir_error()))
-end
-
--- The modes of a run's directories and files, and their group (-1: unchanged): private, or
--- readable by the group named.
-local function modes (group)
-   if not group then return tonumber("700", 8), tonumber("600", 8), -1 end
-   local gid = C.snabb_rundir_gid(group)
-   if gid < 0 then error(rundir_error("--group"), 0) end
-   return tonumber("750", 8), tonumber("640", 8), gid
-end
-
--- Where the run directories of user uid's processes are: /var/run/snabb (root's, and another
--- user's who owns it), else $TMPDIR/snabb-UID.
-function M.base_dirs (uid)
-   return {"/var/run/snabb", ("%s/snabb-%d"):format(os.getenv("TMPDIR") or "/tmp", uid)}
-end
-
--- The base directory, made if missing (0711: others can reach a run directory that --group opens
--- to them, but cannot list or write it), as a descriptor, and its path.
-local function open_base ()
-   local uid = C.geteuid()
-   local bases = M.base_dirs(uid)
-   local fd = C.snabb_rundir_open(bases[1], tonumber("711", 8), -1, 1)
-   if fd >= 0 then return fd, bases[1] end
-   -- For root, a /var/run/snabb that another user owns or can write to is refused; one that the
-   -- system will not give (read-only, no /var/run) sends root, like everyone else, to $TMPDIR.
-   if uid == 0 and fd == -1 then error(rundir_error(), 0) end
-   fd = C.snabb_rundir_open(bases[2], tonumber("711", 8), -1, 1)
-   if fd < 0 then error(rundir_error(), 0) end
-   return fd, bases[2]
-end
-
--- A new run directory BASE/PID (observe/rundir.h), locked, after removing those of processes that
--- have died. Returns its descriptor and path.
-local function new_run_dir (dir_mode, file_mode, gid)
-   local base_fd, base = open_base()
-   C.snabb_rundir_sweep(base_fd)
-   local name = ffi.new("char[32]")
-   local fd = C.snabb_rundir_new(base_fd, dir_mode, file_mode, gid, name, 32)
-   C.close(base_fd)
-   if fd < 0 then error(rundir_error("run directory " .. base), 0) end
-   return fd, base .. "/" .. ffi.string(name)
-end
-
--- The running observation: {fd= (the run directory's descriptor), dir=, program=, started=,
--- zones={[app]=id}, apps=, file_mode=, gid=, exit= (os.exit before)}
+-- The running observation: {rd= (the run directory: observe.rundir.open), dir=, program=,
+-- started=, zones={[app]=id}, apps=, exit= (os.exit before)}
 local state
-
--- A new file name in the directory fd (observe/rundir.h: never a planted link, never another's
--- file), for its writer to open by path: no other user can change that directory.
-local function create (fd, name)
-   local file = C.snabb_rundir_create(fd, name, state.file_mode, state.gid)
-   if file < 0 then error(rundir_error(state.dir), 0) end
-   C.close(file)
-end
 
 -- Where an app's code is: each source file with the first and last line of its methods
 -- (worked out once per class: apps.json is rewritten every second).
@@ -132,13 +74,9 @@ local function write_stats ()
    local s = C.snabb_engine_stats()
    local doc = {pid = C.getpid(), program = state.program, started = state.started, updated = os.time(),
                 tsc_hz = C.snabb_tsc_hz(), engine = {breaths = tonumber(s.breaths), cycles = tonumber(s.cycles)},
-                auditlog = state.auditlog and "audit.log" or nil, apps = apps}
-   local text = json.encode(doc, {indent = true}) .. "\n"
-   local fd = C.snabb_rundir_create(state.fd, "apps.json.tmp", state.file_mode, state.gid)
-   if fd < 0 then return end -- as a full disk: the next second's try may work
-   local written = C.write(fd, text, #text)
-   C.close(fd)
-   if written == #text then C.renameat(state.fd, "apps.json.tmp", state.fd, "apps.json") end
+                auditlog = state.auditlog and rundir.AUDITLOG or nil, apps = apps}
+   -- As a full disk, a failure is left for the next second's try.
+   rundir.replace(state.rd, rundir.APPS, json.encode(doc, {indent = true}) .. "\n")
 end
 
 -- Starts observing. options: dir (kept after the run; default: a temporary run directory),
@@ -147,45 +85,31 @@ end
 function M.start (options)
    options = options or {}
    assert(not state, "observe.observe: already started")
-   local dir_mode, file_mode, gid = modes(options.group)
-   local fd, dir
-   if options.dir then
-      dir = options.dir
-      fd = C.snabb_rundir_open(dir, dir_mode, gid, 2)
-      if fd < 0 then error(rundir_error(), 0) end
-      local holder = C.snabb_rundir_lock(fd, file_mode, gid)
-      if holder ~= 0 then
-         C.close(fd)
-         error(holder > 0 and ("run directory %s: in use by process %d"):format(dir, holder)
-                  or rundir_error(dir), 0)
-      end
-   else
-      fd, dir = new_run_dir(dir_mode, file_mode, gid)
-   end
+   local rd = rundir.open(options.dir, options.group)
+   local dir = rd.dir
    -- From here on, M.stop cleans up whatever this function has done when it stops.
    local exit = os.exit
-   state = {fd = fd, dir = dir, program = options.program or "snabb", started = os.time(),
-            zones = {}, apps = {}, file_mode = file_mode, gid = gid, exit = exit}
+   state = {rd = rd, dir = dir, program = options.program or "snabb", started = os.time(),
+            zones = {}, apps = {}, exit = exit}
    -- os.exit in a config or an app still ends the run cleanly, final counters written (an exit
    -- from C removes the directory too: observe/rundir.cc).
    os.exit = function (...) pcall(M.stop) return exit(...) end -- luacheck: ignore 122
    -- A log opened with snabb -a FILE keeps going; otherwise the run gets its own.
    local auditlog = require("observe.auditlog")
    if options.auditlog ~= false and not auditlog.is_open() then
-      create(fd, "audit.log")
+      rundir.create(rd, rundir.AUDITLOG)
       state.auditlog = true
-      auditlog.open(dir .. "/audit.log")
+      auditlog.open(dir .. "/" .. rundir.AUDITLOG)
    end
    if options.vmprofile ~= false then
-      state.vmprofile_fd = C.snabb_rundir_mkdir(fd, "vmprofile", dir_mode, gid)
-      if state.vmprofile_fd < 0 then error(rundir_error(dir), 0) end
+      state.vmprofile_fd = rundir.mkdir(rd, rundir.VMPROFILE)
       -- A zone per app while it is in the graph; its file stays for the report, and an app of
       -- the same name that comes back adds to it.
       local made = {}
       local function zone (name)
-         local file = name .. ".vmprofile"
-         if not made[file] then create(state.vmprofile_fd, file) end
-         local ok, id = pcall(vmprofile.zone, ("%s/vmprofile/%s"):format(dir, file), name, made[file])
+         local file = rundir.zone_file(name)
+         if not made[file] then rundir.create(rd, file, state.vmprofile_fd) end
+         local ok, id = pcall(vmprofile.zone, rundir.zone_path(dir, name), name, made[file])
          if not ok then error((tostring(id):gsub("^[^\n]-:%d+: ", "")), 0) end
          made[file] = true
          return id
@@ -226,7 +150,7 @@ function M.dir () return state and state.dir end
 -- lets go of the lock. Whenever it is called (also half-way through M.start), it undoes what was
 -- done.
 function M.stop ()
-   if not state then C.snabb_rundir_close() return end
+   if not state then rundir.close() return end
    local s = state
    local ok, err = pcall(write_stats)
    state = nil
@@ -235,9 +159,8 @@ function M.stop ()
    engine.profile_zone_release, engine.on_leave = nil, nil
    vmprofile.close()
    if s.auditlog then require("observe.auditlog").close() end
-   if s.vmprofile_fd and s.vmprofile_fd >= 0 then C.close(s.vmprofile_fd) end
-   C.close(s.fd)
-   C.snabb_rundir_close()
+   if s.vmprofile_fd then C.close(s.vmprofile_fd) end
+   rundir.close(s.rd)
    if not ok then error(err, 0) end
 end
 
@@ -247,10 +170,7 @@ function M.add_options (parser)
                     .. "(default: a temporary one, /var/run/snabb/PID or $TMPDIR/snabb-UID/PID)")
       :argname("DIR")
    parser:option("--group", "let group NAME read the run directory (default: only you)")
-      :argname("NAME"):convert(function (name) -- a usage error, before anything runs
-         if C.snabb_rundir_gid(name) >= 0 then return name end
-         return nil, rundir_error("--group")
-      end)
+      :argname("NAME"):convert(rundir.check_group) -- a usage error, before anything runs
    parser:flag("--no-auditlog", "do not log JIT events")
    parser:flag("--no-vmprofile", "do not sample where the time goes")
 end
