@@ -164,22 +164,11 @@ function M.stop ()
    if not ok then error(err, 0) end
 end
 
--- The command-line options of programs that observe their runs.
-function M.add_options (parser)
-   parser:option("--rundir", "keep the run directory (audit.log, vmprofile/, apps.json) in DIR "
-                    .. "(default: a temporary one, /var/run/snabb/PID or $TMPDIR/snabb-UID/PID)")
-      :argname("DIR")
-   parser:option("--group", "let group NAME read the run directory (default: only you)")
-      :argname("NAME"):convert(rundir.check_group) -- a usage error, before anything runs
-   parser:flag("--no-auditlog", "do not log JIT events")
-   parser:flag("--no-vmprofile", "do not sample where the time goes")
-end
-
--- Runs fn() observed as the parsed options say, stopping (and cleaning up) even when it fails.
-function M.run (opts, program, fn)
+-- Runs fn() observed as options say (those of M.start), stopping (and cleaning up) even when it
+-- fails.
+function M.run (options, fn)
    local results = {xpcall(function ()
-      M.start({dir = opts.rundir, group = opts.group, program = program,
-               auditlog = not opts.no_auditlog, vmprofile = not opts.no_vmprofile})
+      M.start(options)
       return fn()
    end, function (e) return e end)}
    M.stop()

@@ -83,20 +83,4 @@ function M.set_watchdog (seconds)
    runtime.set_watchdog(seconds)
 end
 
--- The options of programs that run the engine.
-function M.add_options (parser)
-   parser:option("--watchdog", ("report an app whose pull or push has not returned after this "
-                    .. "many seconds, and end the process at twice that (default %g, 0: off)")
-                    :format(M.default_watchdog)):argname("SECONDS")
-      :convert(function (s) -- a usage error (programs.cli)
-         local seconds = tonumber(s)
-         if seconds and seconds >= 0 and seconds <= 1e6 then return seconds end
-         return nil, ("--watchdog must be a number of seconds from 0 (off) to 1,000,000, got '%s'"):format(s)
-      end)
-end
-
-function M.apply_options (opts)
-   if opts.watchdog then M.set_watchdog(opts.watchdog) end
-end
-
 return M

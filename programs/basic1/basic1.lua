@@ -15,7 +15,7 @@ local function parser ()
    local p = argparse("snabb basic1", "Source -> Tee -> Sink: packets, seconds and Mpps.")
       :add_help("-h --help")
    p:argument("npackets", "packets for Source to send, e.g. 100e6"):convert(cli.count("NPACKETS"))
-   observe.add_options(p)
+   cli.add_observe_options(p)
    return p
 end
 
@@ -44,7 +44,7 @@ function M.run (args)
    local p = parser()
    local opts = cli.parse(p, args)
    if not opts then return 2 end
-   observe.run(opts, "snabb basic1", function () basic1(opts.npackets) end)
+   observe.run(cli.observe_options(opts, "snabb basic1"), function () basic1(opts.npackets) end)
    return 0
 end
 

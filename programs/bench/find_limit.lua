@@ -144,8 +144,9 @@ function M.main (bench, parser, opts)
       end
    end
    local log = not opts.json and function (line) io.stderr:write("snabb bench: ", line, "\n") end
-   local result, last_pass = require("observe.observe").run(opts, "snabb bench --find-limit " .. opts.config,
-                                                        function () return M.run(bench.bench, opts, log) end)
+   local result, last_pass = require("observe.observe").run(
+      cli.observe_options(opts, "snabb bench --find-limit " .. opts.config),
+      function () return M.run(bench.bench, opts, log) end)
    if opts.json then
       local text = require("dkjson").encode(result, {indent = true}) .. "\n"
       if opts.json == "-" then io.stdout:write(text) else bench.write_file(opts.json, text) end
