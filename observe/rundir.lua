@@ -8,6 +8,7 @@
 -- Made, locked and removed safely against other local users by rundir.cc (rundir.h, README.md):
 -- this module is its Lua side, with the names and paths both sides use.
 local ffi = require("ffi")
+local json = require("dkjson")
 require("observe.rundir_cdefs")
 local C = ffi.C
 
@@ -219,6 +220,24 @@ local function find_pid_dir (pid)
    end
    error(problem or ("no run directory for process %d (is it a snabb run, bench or basic1 "
                      .. "with observation on?)"):format(pid), 0)
+end
+
+-- What run directory dir holds, for a reader: {apps = apps.json decoded, auditlog = the
+-- auditlog's path or nil, zone = function (name) -> the path of the vmprofile zone of app name (or
+-- "engine"), or nil}; nil and a message where apps.json cannot be read.
+function M.read (dir)
+   local path = M.apps_path(dir)
+   local f, err = io.open(path)
+   if not f then return nil, err end
+   local doc, _, decode_err = json.decode(f:read("*a"))
+   f:close()
+   if not doc then return nil, ("%s: %s"):format(path, decode_err) end
+   local auditlog = doc.auditlog and dir .. "/" .. doc.auditlog
+   return {apps = doc, auditlog = auditlog and exists(auditlog) and auditlog or nil,
+           zone = function (name)
+              local zone = M.zone_path(dir, name)
+              return exists(zone) and zone or nil
+           end}
 end
 
 -- The run directory named by a PID or a path.

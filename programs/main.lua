@@ -111,7 +111,7 @@ function M.main (...)
             if not file then
                return usage_error(("%s needs a FILE (snabb %s FILE COMMAND ...)"):format(name, name))
             end
-            if name:match("^%-%-?a") then require("observe.auditlog").open(file) else require("observe.vmprofile").open(file) end
+            require(name:match("^%-%-?a") and "observe.auditlog" or "observe.vmprofile").open(file)
          elseif name:match("^%-j") or name:match("^%-O") then
             local value = name:sub(3)
             if value == "" then value = table.remove(args, 1) or "" end

@@ -37,21 +37,6 @@ local STRUCTURAL = {
    ["blacklisted"] = true, ["down-recursion, restarting"] = true,
 }
 
-local function read_json (path)
-   local f, err = io.open(path)
-   if not f then return nil, err end
-   local doc, _, decode_err = json.decode(f:read("*a"))
-   f:close()
-   if not doc then return nil, ("%s: %s"):format(path, decode_err) end
-   return doc
-end
-
-local function exists (path)
-   local f = io.open(path)
-   if f then f:close() end
-   return f ~= nil
-end
-
 -- Whether path is a vmprofile file (snabb -p FILE).
 local function is_vmprofile (path)
    local f = io.open(path, "rb")
@@ -83,18 +68,16 @@ end
 
 -- Everything the report needs, gathered from the run directory.
 function M.load (dir)
-   local doc = assert(read_json(rundir.apps_path(dir)))
-   local log
-   if doc.auditlog and exists(dir .. "/" .. doc.auditlog) then
-      log = require("observe.auditlog_reader").decode(dir .. "/" .. doc.auditlog)
-   end
+   local run = assert(rundir.read(dir))
+   local doc = run.apps
+   local log = run.auditlog and require("observe.auditlog_reader").decode(run.auditlog)
    -- The latest trace of each number (numbers are reused after a flush).
    local traces = {}
    for _, t in ipairs(log and log.traces or {}) do traces[t.number] = t end
    local zones, total = {}, 0
    local function zone (name)
-      local path = rundir.zone_path(dir, name)
-      if not exists(path) then return nil end
+      local path = run.zone(name)
+      if not path then return nil end
       local z = vmprofile.read(path)
       total = total + z.samples
       return z
