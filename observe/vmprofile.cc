@@ -24,7 +24,7 @@
 
 #include "runtime/engine.h"
 
-namespace snabb::jit {
+namespace snabb::observe {
 namespace {
 
 std::string last_error;
@@ -312,9 +312,9 @@ void on_sigprof(int, siginfo_t*, void* context) {
 }
 
 }  // namespace
-}  // namespace snabb::jit
+}  // namespace snabb::observe
 
-using namespace snabb::jit;
+using namespace snabb::observe;
 
 extern "C" {
 
