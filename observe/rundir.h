@@ -1,4 +1,4 @@
-// rundir: the file-system side of a run directory (observe/observe.lua), in one place, so that no other
+// rundir: the file-system side of a run directory (observe/rundir.lua), in one place, so that no other
 // local user can steer what a run writes. A directory is used only when every directory on its path
 // is owned by root or by us and writable by nobody else (a sticky one such as /tmp is fine), and
 // the run's own directories are ours; they are made 0700 (0750 with a group), files 0600 (0640),

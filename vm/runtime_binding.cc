@@ -1,3 +1,5 @@
+// snabb.runtime (runtime_binding.h): the engine's graph set from Lua (Lua apps behind LuaApp,
+// native apps by handle), engine runs and breaths, the clock and the safety nets' functions.
 #include "vm/runtime_binding.h"
 
 #include <cstdint>

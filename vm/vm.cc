@@ -1,3 +1,5 @@
+// The LuaJIT VM (vm.h): the Lua state, the loader of the modules compiled into the binary, the C
+// modules its owner preloads, and the error handler every call from C++ into Lua uses.
 #include "vm/vm.h"
 
 #include "vm/embedded_modules.h"
