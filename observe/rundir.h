@@ -1,11 +1,11 @@
-// rundir: the file-system side of a run directory (observe/rundir.lua), in one place, so that no other
-// local user can steer what a run writes. A directory is used only when every directory on its path
-// is owned by root or by us and writable by nobody else (a sticky one such as /tmp is fine), and
-// the run's own directories are ours; they are made 0700 (0750 with a group), files 0600 (0640),
-// each created afresh with O_EXCL | O_NOFOLLOW through a descriptor of its verified directory. A
-// `lock` file, flock()ed for the run's life, holds "PID STARTTIME BOOTID": the kernel drops the
-// lock when the process dies however it dies, which is how dead runs' directories are found and how
-// a second process is kept out of a --rundir in use.
+// rundir: the file-system side of a run directory (observe/rundir.lua), in one place, so that no
+// other local user can steer what a run writes. A directory is used only when every directory on
+// its path is owned by root or by us and writable by nobody else (a sticky one such as /tmp is
+// fine), and the run's own directories are ours; they are made 0700 (0750 with a group), files 0600
+// (0640), each created afresh with O_EXCL | O_NOFOLLOW through a descriptor of its verified
+// directory. A `lock` file, flock()ed for the run's life, holds "PID STARTTIME BOOTID": the kernel
+// drops the lock when the process dies however it dies, which is how dead runs' directories are
+// found and how a second process is kept out of a --rundir in use.
 #pragma once
 
 #ifdef __cplusplus
