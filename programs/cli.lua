@@ -127,6 +127,56 @@ function M.count (option)
    return M.whole(option, 1, 2^53, nil, "from 1 to 2^53 (e.g. 1000 or 1e6)")
 end
 
+-- The options of the commands that run an app graph. The libraries they set take plain arguments
+-- (observe.observe.run(options, fn), vm.safety.set_watchdog(seconds), drivers.dpdk.dpdk.setup(eal,
+-- telemetry)): the command line is named here only, and each library is loaded when it is used.
+
+-- --rundir, --group, --no-auditlog, --no-vmprofile (run, bench, basic1).
+function M.add_observe_options (parser)
+   parser:option("--rundir", "keep the run directory (audit.log, vmprofile/, apps.json) in DIR "
+                    .. "(default: a temporary one, /var/run/snabb/PID or $TMPDIR/snabb-UID/PID)")
+      :argname("DIR")
+   parser:option("--group", "let group NAME read the run directory (default: only you)")
+      :argname("NAME")
+      :convert(function (name) return require("observe.rundir").check_group(name) end)
+   parser:flag("--no-auditlog", "do not log JIT events")
+   parser:flag("--no-vmprofile", "do not sample where the time goes")
+end
+
+-- What they ask of observe.observe.run (its options), for program (a description for reports).
+function M.observe_options (opts, program)
+   return {dir = opts.rundir, group = opts.group, program = program,
+           auditlog = not opts.no_auditlog, vmprofile = not opts.no_vmprofile}
+end
+
+-- --watchdog SECONDS (run, bench).
+function M.add_watchdog_option (parser)
+   parser:option("--watchdog", ("report an app whose pull or push has not returned after this "
+                    .. "many seconds, and end the process at twice that (default %g, 0: off)")
+                    :format(require("vm.safety").default_watchdog)):argname("SECONDS")
+      :convert(function (s)
+         local seconds = tonumber(s)
+         if seconds and seconds >= 0 and seconds <= 1e6 then return seconds end
+         return nil, ("--watchdog must be a number of seconds from 0 (off) to 1,000,000, got '%s'"):format(s)
+      end)
+end
+
+function M.apply_watchdog (opts)
+   if opts.watchdog then require("vm.safety").set_watchdog(opts.watchdog) end
+end
+
+-- --eal "...", --no-dpdk-telemetry (run, bench): the EAL set up before the config runs.
+function M.add_dpdk_options (parser)
+   parser:option("--eal", "DPDK EAL options, written --eal=\"-l 1 --no-pci ...\" (default: set up "
+                    .. "as drivers/README.md says, when a config first uses DPDK)")
+   parser:flag("--no-dpdk-telemetry", "no DPDK telemetry socket (by default dpdk-telemetry.py -f "
+                  .. "snabb-PID attaches)")
+end
+
+function M.apply_dpdk (opts)
+   require("drivers.dpdk.dpdk").setup(opts.eal, not opts.no_dpdk_telemetry)
+end
+
 function M.selftest ()
    print("selftest: programs.cli")
    local argparse = require("argparse")

@@ -5,11 +5,11 @@
 #include <string>
 #include <vector>
 
-#include "jit/vm.h"
+#include "vm/runtime_binding.h"
 
 int main(int argc, char** argv) {
   try {
-    snabb::jit::LuaVm vm;
+    snabb::vm::LuaVm vm({snabb::vm::runtime_binding()});
     return vm.call("programs.main", "main", std::vector<std::string>(argv + 1, argv + argc));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "snabb: %s\n", e.what());

@@ -6,7 +6,7 @@ local M = {}
 M.version = "0.1.0"
 
 -- The index-th module compiled into snabb (0-based, in name order) as its name, or nil after the
--- last (jit/embedded_modules.h); with `with_bytecode`, its bytecode (a string) too.
+-- last (vm/embedded_modules.h); with `with_bytecode`, its bytecode (a string) too.
 local ffi = require("ffi")
 ffi.cdef("const char* snabb_embedded_module(int index, const unsigned char** bytecode, size_t* size);")
 local bytecode, size = ffi.new("const unsigned char*[1]"), ffi.new("size_t[1]")
@@ -60,7 +60,7 @@ function M.set_globals ()
    _G.lib = require("core.lib")
    _G.counter = require("core.counter")
    package.preload["core.app"] = function () return require("core.engine") end
-   require("jit.auditlog").install() -- jit.auditlog(path), as RaptorJIT has it
+   require("observe.auditlog").install() -- jit.auditlog(path), as RaptorJIT has it
 end
 
 local function run_script (path, args)
@@ -110,7 +110,7 @@ end
 -- user's code). A run stopped by a signal other than SIGINT or SIGTERM exits with 128 + its number.
 function M.main (...)
    local args = {...}
-   local safety = require("jit.safety")
+   local safety = require("vm.safety")
    safety.install()
    local name = table.remove(args, 1)
    local options = name ~= nil and name:match("^%-") -- (as "snabb --debug", "snabb -a FILE")
@@ -120,8 +120,8 @@ function M.main (...)
    if debug_mode then require("core.packet").set_debug(true) end
    M.set_globals()
    local ok, status = xpcall(function ()
-      -- snabb -a FILE / -p FILE ...: a JIT auditlog (jit/AUDITLOG.md) or a vmprofile
-      -- (jit/vmprofile.h) of whatever the rest runs.
+      -- snabb -a FILE / -p FILE ...: a JIT auditlog (observe/AUDITLOG.md) or a vmprofile
+      -- (observe/vmprofile.h) of whatever the rest runs.
       -- -jCMD / -OFLAGS: LuaJIT's own options (luajit -jdump, -jv, -O3), for what the rest runs.
       while name and (name:match("^%-[apjO]") or name == "--auditlog" or name == "--vmprofile") do
          local option = name
@@ -130,7 +130,7 @@ function M.main (...)
             if not file then
                return usage_error(("%s needs a FILE (snabb %s FILE COMMAND ...)"):format(name, name))
             end
-            require(name:match("^%-%-?a") and "jit.auditlog" or "jit.vmprofile").open(file)
+            require(name:match("^%-%-?a") and "observe.auditlog" or "observe.vmprofile").open(file)
          elseif name:match("^%-j") or name:match("^%-O") then
             local value = name:sub(3)
             if value == "" then value = table.remove(args, 1) or "" end
@@ -156,7 +156,7 @@ function M.main (...)
       for _, c in ipairs(M.commands()) do
          if c.name == name then
             local command = require(c.module)
-            if command.engine then require("snabb.core").catch_signals() end
+            if command.engine then require("snabb.runtime").catch_signals() end
             return command.run(args) or 0
          end
          names[#names+1] = c.name
@@ -179,7 +179,7 @@ function M.main (...)
       return 1
    end
    io.stdout:flush()
-   local signo, signame, signal_status = require("snabb.core").stop_signal()
+   local signo, signame, signal_status = require("snabb.runtime").stop_signal()
    if signo > 0 and signal_status ~= 0 then
       io.stderr:write(("snabb: stopped cleanly on %s\n"):format(signame))
       if status == 0 then status = signal_status end

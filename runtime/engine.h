@@ -68,7 +68,7 @@ typedef void (*app_c_method)(void* arg);
 
 namespace snabb::runtime {
 
-// One app as the engine sees it. Lua apps (jit/lua_app.h) and native C++ apps implement this.
+// One app as the engine sees it. Lua apps (vm/lua_app.h) and native C++ apps implement this.
 // pull/push may throw; the engine then takes the app out of the breath and reports the error.
 class App {
  public:
@@ -83,7 +83,7 @@ class App {
 
 struct AppNode {
   std::string name;
-  int profile_zone = 0;  // jit/vmprofile's zone for samples taken during this app's calls
+  int profile_zone = 0;  // observe/vmprofile's zone for samples taken during this app's calls
   App* app = nullptr;    // owned elsewhere (Lua registry or the native app table)
   app_stats* stats = nullptr;
   std::vector<Link*> inputs;
@@ -119,7 +119,7 @@ class Engine {
   static bool stop_requested() { return stop_requested_; }
   static void clear_stop_request() { stop_requested_ = 0; }
   const char* current_app() const { return current_ ? current_->name.c_str() : ""; }
-  // "pull" or "push" during an app call (read by jit/safety's signal handlers).
+  // "pull" or "push" during an app call (read by vm/safety's signal handlers).
   const char* current_method() const { return current_method_ == Method::kPull ? "pull" : "push"; }
   engine_stats& stats() { return stats_; }
 
@@ -143,7 +143,7 @@ class Engine {
 // The histogram bucket of a breath that took `cycles` (see engine_stats.breath_cycles).
 int breath_bucket(uint64_t cycles);
 
-// The vmprofile zone of the app being called, 0 between calls; read by jit/vmprofile's signal
+// The vmprofile zone of the app being called, 0 between calls; read by observe/vmprofile's signal
 // handler, so it is a plain volatile int set around each call.
 inline volatile sig_atomic_t current_profile_zone = 0;
 

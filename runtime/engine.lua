@@ -4,7 +4,7 @@
 -- that ticks, restarts of failed apps and done() are handled between slices.
 local ffi = require("ffi")
 require("core.cdefs")
-local core = require("snabb.core")
+local runtime = require("snabb.runtime")
 local config = require("core.config")
 local link = require("core.link")
 local lib = require("core.lib")
@@ -18,7 +18,7 @@ M.busywait = true       -- poll without sleeping; false: back off up to 100 us w
 M.tick_hz = 1000        -- how often app:tick() runs
 M.restart_delay = 1.0   -- seconds before a failed app is started again
 M.pull_npackets = 512   -- packets a source app produces per pull (half a link: fewer calls per packet)
--- Optional hooks, set by jit.observe when profiling: profile_zone(app name) -> vmprofile zone id for
+-- Optional hooks, set by observe.observe when profiling: profile_zone(app name) -> vmprofile zone id for
 -- the app's calls (may raise: configure then changes nothing); profile_zone_release(app name) when
 -- the app has left the graph; on_tick() runs after the apps' ticks; on_stop() before stop() stops
 -- the apps; on_leave(names) when apps are about to leave the graph for good (their counters are
@@ -35,7 +35,7 @@ M.link_table = {}       -- "a.out -> b.in" -> struct link *
 M.configuration = config.new()
 
 local apps = {}         -- app name -> {class, arg, where, object, stats, failed, restart_at}
-local now = core.now
+local now = runtime.now
 M.now = now
 
 local function address (cdata) return tonumber(ffi.cast("uintptr_t", ffi.cast("void *", cdata))) end
@@ -78,14 +78,14 @@ local function call_app (name, object, method, ...)
    return unpack(results, 2)
 end
 
--- An app may hand pull/push to C (jit/lua_app.h): fields with an FFI C function each and the
+-- An app may hand pull/push to C (vm/lua_app.h): fields with an FFI C function each and the
 -- pointer they are called with.
 local C_METHOD_FIELDS = {"c_pull", "c_push", "c_arg"}
 
 local function instantiate (name, spec)
    local class, arg = spec.class, spec.arg
    if class.native then
-      return {native = core.native_new(class.native), appname = name}
+      return {native = runtime.native_new(class.native), appname = name}
    end
    if type(class.config) == "table" then
       local ok, parsed = pcall(lib.parse, arg, class.config)
@@ -115,7 +115,7 @@ local function stop_app (name)
    local object = a.object
    if object then
       if object.native then
-         core.native_delete(object.native)
+         runtime.native_delete(object.native)
       elseif object.stop then
          local ok, err = pcall(call_app, name, object, "stop")
          if not ok then M.log("engine: " .. err) end
@@ -236,7 +236,7 @@ local function publish_graph ()
       end
       if a.failed and a.restart_at then next_restart = math.min(next_restart, a.restart_at) end
    end
-   core.set_graph(nodes)
+   runtime.set_graph(nodes)
 end
 
 -- Points each app's input/output tables at its links (by port name, and in port-name order), then
@@ -311,7 +311,7 @@ end
 -- refers to an app being stopped or a link being freed; links leave only after the new graph is
 -- published.
 local function apply (c, p)
-   core.set_graph({})
+   runtime.set_graph({})
    for _, name in ipairs(p.stop) do
       stop_app(name)
       if not c.apps[name] then
@@ -346,7 +346,7 @@ end
 -- After an error of the engine itself (not an app's: those apply() catches), stops every app and
 -- frees every link, so that the C++ engine and the tables agree on an empty graph.
 local function stop_everything ()
-   core.set_graph({})
+   runtime.set_graph({})
    local names = {}
    for name in pairs(apps) do names[#names+1] = name end
    table.sort(names)
@@ -389,7 +389,7 @@ end
 -- and configure raises that error (the first one; others are logged).
 function M.configure (c)
    config.check(c)
-   if core.running() then
+   if runtime.running() then
       error("engine.configure: called from inside an app's pull or push; configure the engine " ..
             "between runs (e.g. from tick, or after engine.main returns)", 2)
    end
@@ -428,7 +428,7 @@ local function app_failed (name, method, message)
 end
 
 -- Every app that failed in the last run or breath (several may fail in one breath; the last one is
--- what core.run returned).
+-- what runtime.run returned).
 local function report_failures (app, method, message)
    local n = C.snabb_engine_failure_count()
    if n == 0 then return app_failed(app, method, message) end
@@ -548,10 +548,10 @@ function M.main (options)
    local done = options.done
    local tick_interval = 1 / M.tick_hz
    local next_tick = t + tick_interval
-   core.catch_signals()
+   runtime.catch_signals()
    repeat
       local slice_end = math.min(next_tick, deadline or math.huge)
-      local ok, app, method, message = core.run(slice_end, M.busywait)
+      local ok, app, method, message = runtime.run(slice_end, M.busywait)
       if not ok then
          -- The pool at its cap: packets are leaking, which restarting an app seldom mends.
          local exhausted = packet.exhausted()
@@ -569,13 +569,13 @@ function M.main (options)
          next_tick = t + tick_interval
          restart_due_apps(t)
       end
-   until (done and done()) or (deadline and t >= deadline) or core.stop_requested()
+   until (done and done()) or (deadline and t >= deadline) or runtime.stop_requested()
    if options.report then M.report(options.report) end
 end
 
 -- One breath, outside main() (Snabb's engine.breathe).
 function M.breathe ()
-   local ok, app, method, message = core.breathe()
+   local ok, app, method, message = runtime.breathe()
    if not ok then report_failures(app, method, message) end
 end
 
@@ -909,15 +909,15 @@ function M.selftest ()
 
    -- An error of the engine itself in the middle of a configure (here: the C++ engine refusing the
    -- new graph) stops every app and frees every link rather than leave half a graph.
-   local set_graph = core.set_graph
-   core.set_graph = function (nodes)
+   local set_graph = runtime.set_graph
+   runtime.set_graph = function (nodes)
       if #nodes > 0 then error("refused") end
       set_graph(nodes)
    end
    local sink_object = M.app_table.sink
    function sink_object.stop () sink_object.stopped = true end
    local ok_i, err_i = pcall(M.configure, graph(basic.Sink, 3))
-   core.set_graph = set_graph
+   runtime.set_graph = set_graph
    assert(not ok_i and err_i:match("configure failed %(.*refused.*every app was stopped"), err_i)
    assert(sink_object.stopped and next(M.app_table) == nil and next(M.link_table) == nil)
    local packets = C.snabb_engine_stats().packets

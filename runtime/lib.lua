@@ -125,7 +125,7 @@ end
 
 -- Returns a function that answers true at most once per `seconds` (clock: engine time by default).
 function M.throttle (seconds, clock)
-   clock = clock or require("snabb.core").now
+   clock = clock or require("snabb.runtime").now
    local deadline = clock()
    return function ()
       local now = clock()

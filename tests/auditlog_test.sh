@@ -103,7 +103,7 @@ if [ -z "$note" ] || [ "$left_traces" -eq 0 ] \
   check_failed "left-out note '$note' does not match --all ($(traces "$tmp/all.txt") traces) and the" \
        "default ($(traces "$tmp/default.txt"))"
 fi
-tooling="^---- TRACE [0-9]+ start (jit|programs|external)/"
+tooling="^---- TRACE [0-9]+ start (vm|observe|programs|external)/"
 grep -aqE "$tooling" "$tmp/all.txt" || check_failed "--all shows no tooling trace"
 grep -aE "$tooling" "$tmp/default.txt" | grep -v "(app " && check_failed "the default shows tooling traces"
 grep -aqE "^---- TRACE [0-9]+ start .*examples/forward.lua:[0-9]+ \(app fwd\)$" "$tmp/default.txt" \

@@ -281,4 +281,33 @@ out=$("$snabb" "$configs/script.lua" a b) || check_failed "script exited $?"
 grep -qx "script ok	a	b" <<<"$out" || check_failed "script output: $out"
 "$snabb" version | grep -qE "^snabb [0-9.]+ \(LuaJIT 2\.1" || check_failed "version"
 
+# The options of the commands that run a graph are parsed by programs/cli.lua and handed to the
+# libraries as plain arguments: each must still reach them. A kept --rundir holds apps.json, and
+# audit.log and vmprofile/ unless --no-auditlog and --no-vmprofile turn them off.
+rundir_holds() {  # rundir_holds WANT(yes|no) NAME COMMAND...: after COMMAND, $tmp/rd has audit.log and vmprofile/ or not
+  local want=$1 name=$2; shift 2
+  rm -rf "$tmp/rd"
+  "$@" >/dev/null 2>"$tmp/rd.err" || { check_failed "$name: $(cat "$tmp/rd.err")"; return; }
+  local have=no
+  [ -e "$tmp/rd/audit.log" ] && [ -d "$tmp/rd/vmprofile" ] && have=yes
+  [ -e "$tmp/rd/audit.log" ] || [ -d "$tmp/rd/vmprofile" ] || have=none
+  if [ ! -e "$tmp/rd/apps.json" ] || { [ "$want" = yes ] && [ "$have" != yes ]; } ||
+     { [ "$want" = no ] && [ "$have" != none ]; }; then
+    check_failed "$name: run directory holds $(ls "$tmp/rd" 2>&1 | tr '\n' ' ')"
+  else
+    echo "ok: $name"
+  fi
+}
+basic="$here/../examples/basic.lua"
+pcap="$data/v4.pcap"
+rundir_holds yes "run --rundir" "$snabb" run "$basic" --duration 0.2 --rundir "$tmp/rd"
+rundir_holds no "run --no-auditlog --no-vmprofile" \
+  "$snabb" run "$basic" --duration 0.2 --rundir "$tmp/rd" --no-auditlog --no-vmprofile
+rundir_holds yes "bench --rundir" "$snabb" bench "$fwd" --pcap "$pcap" --packets 1000 --rundir "$tmp/rd"
+rundir_holds no "bench --no-auditlog --no-vmprofile" \
+  "$snabb" bench "$fwd" --pcap "$pcap" --packets 1000 --rundir "$tmp/rd" --no-auditlog --no-vmprofile
+rundir_holds yes "basic1 --rundir" "$snabb" basic1 1e5 --rundir "$tmp/rd"
+rundir_holds no "basic1 --no-auditlog --no-vmprofile" \
+  "$snabb" basic1 1e5 --rundir "$tmp/rd" --no-auditlog --no-vmprofile
+
 finish cli_test

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end, as root, outside Bazel's sandbox: run directories (jit/rundir.h) against other local
+# End-to-end, as root, outside Bazel's sandbox: run directories (observe/rundir.h) against other local
 # users, with nobody as the attacker and uid 4321 as an unprivileged victim (setpriv):
 #   (a) a victim's $TMPDIR/snabb-UID made, or replaced by a link, by the attacker is refused, and
 #       nothing of the victim's is overwritten; (b) root refuses a /var/run/snabb that others can

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end: the safety nets of jit/safety.cc and debug mode (runtime/packet.lua).
+# End-to-end: the safety nets of vm/safety.cc and debug mode (runtime/packet.lua).
 # - Every stop signal (INT TERM HUP QUIT USR1 USR2 PIPE ALRM), sent while the config loads and while
 #   the graph runs: the run stops cleanly (exit status 0 for INT/TERM, else 128 + the signal's
 #   number), its temporary run directory is gone, its PcapWriter capture reads whole in tcpdump.

@@ -4,7 +4,7 @@
 -- in a temporary run directory). Prints CPU and wall-clock milliseconds per app, the figures of
 -- runtime/README.md.
 -- Usage: bazel-bin/programs/snabb tools/bench-configure.lua [N...]   (default: 1000 10000)
-local observe = require("jit.observe")
+local observe = require("observe.observe")
 local here = arg[0]:match("^(.*)/[^/]+$") or "."
 local make_graph = assert(loadfile(here .. "/../tests/configs/many_apps.lua"))
 

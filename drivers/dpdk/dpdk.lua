@@ -18,14 +18,6 @@ M.telemetry = true -- DPDK's telemetry socket; snabb run|bench --no-dpdk-telemet
 local ERRLEN = 1024
 local errbuf = ffi.new("char[?]", ERRLEN)
 
--- The EAL options of the command line (snabb run/bench --eal "..."): EAL set up before the config
--- runs. --no-dpdk-telemetry: no telemetry socket (adds --no-telemetry to the EAL options).
-function M.add_options (parser)
-   parser:option("--eal", "DPDK EAL options, written --eal=\"-l 1 --no-pci ...\" (default: set up "
-                    .. "as drivers/README.md says, when a config first uses DPDK)")
-   parser:flag("--no-dpdk-telemetry", "no DPDK telemetry socket (by default dpdk-telemetry.py -f "
-                  .. "snabb-PID attaches)")
-end
 -- Sets up the EAL; errors at `level` (0: the message alone).
 local function init (args, mbufs, telemetry, level)
    if C.snabb_dpdk_init(args, mbufs, telemetry and 1 or 0, errbuf, ERRLEN) ~= 0 then
@@ -33,9 +25,12 @@ local function init (args, mbufs, telemetry, level)
    end
 end
 
-function M.apply_options (opts)
-   M.telemetry = not opts.no_dpdk_telemetry
-   if opts.eal then init(opts.eal, M.default_mbufs, M.telemetry, 0) end
+-- What a program's command line asks for (snabb run/bench --eal "...", --no-dpdk-telemetry):
+-- telemetry on or off for whoever sets up the EAL, and, given eal (EAL options as one string), the
+-- EAL set up now, before the config runs; errors are the message alone.
+function M.setup (eal, telemetry)
+   M.telemetry = telemetry
+   if eal then init(eal, M.default_mbufs, M.telemetry, 0) end
 end
 
 -- Sets up the EAL and the mbuf pool, once per process. options.args: EAL options as one string

@@ -1,162 +1,19 @@
--- snabb auditlog FILE [--json] [filters]: decodes a JIT auditlog (jit/AUDITLOG.md) into traces
+-- snabb auditlog FILE [--json] [filters]: decodes a JIT auditlog (observe/AUDITLOG.md) into traces
 -- with their bytecode, IR, machine code and source span, aborts with their reasons, and flushes,
 -- and lists them as jit.dump does (bytecode as jit.bc prints it, IR with snapshots, machine code
--- from Capstone with exit numbers), leaving out snabb's own tooling unless asked. M.decode is the
--- reader other tools build on.
-local ffi = require("ffi")
+-- from Capstone with exit numbers), leaving out snabb's own tooling unless asked. The format is
+-- read by observe.auditlog_reader, beside its writer; this is the command line and the listing.
 local argparse = require("argparse")
 local cli = require("programs.cli")
-local auditlog = require("jit.auditlog")
+local auditlog = require("observe.auditlog")
+local reader = require("observe.auditlog_reader")
 local vmdef = require("jit.vmdef")
-local mp = require("MessagePack")
-require("jit.disasm_cdefs")
 local band, rshift = bit.band, bit.rshift
 
 local M = {}
 
 -- For `snabb help` (programs/main.lua finds the command by its folder).
 M.summary = "list a JIT auditlog as jit.dump does: snabb auditlog FILE [--json] [filters]"
-
-local function u32le (s, i)
-   local a, b, c, d = s:byte(i, i + 3)
-   return a + b * 0x100 + c * 0x10000 + d * 0x1000000
-end
-
--- A chunk name as Lua shows it: "@file.lua" and "=name" without the sign, source text quoted.
-local function chunk (name)
-   if not name then return "?" end
-   return name:match("^[@=](.*)") or ('[string "%s"]'):format(name:match("^[^\n]*"):sub(1, 40))
-end
-
--- "a.lua:12-30, b.lua:7": first and last line of each source file, in order of first appearance.
-local function span (lines)
-   local order, range = {}, {}
-   for _, l in ipairs(lines) do
-      local r = range[l.source]
-      if not r then
-         r = {l.line, l.line}
-         range[l.source], order[#order + 1] = r, l.source
-      end
-      r[1], r[2] = math.min(r[1], l.line), math.max(r[2], l.line)
-   end
-   for i, source in ipairs(order) do
-      local r = range[source]
-      order[i] = source .. ":" .. r[1] .. (r[2] ~= r[1] and "-" .. r[2] or "")
-   end
-   return table.concat(order, ", ")
-end
-
--- A recorded bytecode as decoded: {proto, pc, depth, ins, mode, jmp, jmp_mode} for Lua code (jmp:
--- the jump after a comparison), {cfunc, pc = -1, depth} for a C function.
-local function bytecode (list)
-   local out = {}
-   for i, b in ipairs(list or {}) do
-      if type(b[1]) == "string" then
-         out[i] = {cfunc = b[1], pc = -1, depth = b[3]}
-      else
-         out[i] = {proto = b[1], pc = b[2], depth = b[3], ins = b[4], mode = b[5], jmp = b[6],
-                   jmp_mode = b[7]}
-      end
-   end
-   return out
-end
-
--- Applies one record to the decoded log d; pending holds traces started but not yet stopped.
-local function apply (d, pending, rec)
-   local function at (proto, line)
-      local p = proto and d.protos[proto]
-      return {source = proto and (p and p.source or "?"), line = line}
-   end
-   local e = rec.event
-   if e == "open" then
-      d.open = {pid = rec.pid, time = rec.time, jit_version = rec.jit_version, arch = rec.arch,
-                ircall = rec.ircall}
-   elseif e == "proto" then
-      d.protos[rec.id] = {source = chunk(rec.source), linedefined = rec.linedefined,
-                          lastlinedefined = rec.lastlinedefined, kgc = rec.kgc or {},
-                          knum = rec.knum or {}, uvnames = rec.uvnames or {}}
-   elseif e == "trace_start" then
-      local stack = {}
-      for i, source in ipairs(rec.stack or {}) do stack[i] = chunk(source) end
-      pending[rec.trace] = {number = rec.trace, parent = rec.parent, exit = rec.exit, app = rec.app,
-                            stack = stack, start = at(rec.proto, rec.line),
-                            generation = d.flushes}
-   elseif e == "trace_stop" then
-      local t = pending[rec.trace] or {number = rec.trace, parent = rec.parent, exit = rec.exit,
-                                       start = {}, generation = d.flushes}
-      pending[rec.trace] = nil
-      t.lines = {}
-      for i, l in ipairs(rec.lines) do t.lines[i] = at(l[1], l[2]) end
-      t.span = span(t.lines)
-      t.linktype, t.link, t.nexit = rec.linktype, rec.link, rec.nexit
-      t.nins, t.nk = rec.nins, rec.nk
-      t.ir, t.constants, t.snapshots = rec.ir, rec.constants, rec.snapshots
-      t.bytecode = bytecode(rec.bytecode)
-      local mc = rec.mcode
-      if mc then
-         t.mcode = {address = mc.address, size = #mc.bytes, loop = mc.loop, bytes = mc.bytes,
-                    exitstubs = mc.exitstubs or {}}
-      end
-      d.seq = d.seq + 1
-      t.seq = d.seq
-      d.traces[#d.traces + 1] = t
-   elseif e == "trace_abort" then
-      local pos = at(rec.proto, rec.line)
-      local started = pending[rec.trace] or {}
-      pending[rec.trace] = nil
-      d.seq = d.seq + 1
-      d.aborts[#d.aborts + 1] = {trace = rec.trace, parent = rec.parent, exit = rec.exit,
-                                 reason = rec.reason, code = rec.code, source = pos.source,
-                                 line = pos.line, cfunc = rec.cfunc, app = started.app,
-                                 stack = started.stack,
-                                 start = at(rec.start_proto, rec.start_line),
-                                 bytecode = bytecode(rec.bytecode), generation = d.flushes,
-                                 seq = d.seq}
-   elseif e == "trace_flush" then
-      d.flushes = d.flushes + 1
-   elseif e == "limit" then
-      d.limit_reached = true
-   end -- other events are from a later version 1 writer: skipped
-end
-
--- Reads a whole auditlog. Errors (not an auditlog, other version, corrupt record) are one message
--- naming the file; a last record cut short (the process died writing it) sets truncated.
-function M.decode (path)
-   local f, err = io.open(path, "rb")
-   if not f then error(err, 0) end
-   local data, read_err = f:read("*a")
-   f:close()
-   if not data then error(("%s: %s"):format(path, read_err), 0) end -- a directory
-   if data:sub(1, #auditlog.magic) ~= auditlog.magic then
-      error(("%s: not a snabb JIT auditlog (no %s header)"):format(path, auditlog.magic), 0)
-   elseif #data < 16 then
-      error(("%s: auditlog header cut short"):format(path), 0)
-   end
-   local d = {version = u32le(data, 9), open = {}, protos = {}, traces = {}, aborts = {},
-              flushes = 0, limit_reached = false, truncated = false, seq = 0}
-   if d.version ~= auditlog.version then
-      error(("%s: auditlog format version %d, this snabb reads version %d"):format(
-         path, d.version, auditlog.version), 0)
-   end
-   local pending, pos = {}, 17
-   while pos <= #data do
-      local len = pos + 3 <= #data and u32le(data, pos)
-      if not len or pos + 3 + len > #data then
-         d.truncated = true
-         break
-      end
-      local ok, msg = pcall(function ()
-         local rec = mp.unpack(data:sub(pos + 4, pos + 3 + len))
-         assert(type(rec) == "table" and type(rec.event) == "string", "not an event")
-         apply(d, pending, rec)
-      end)
-      if not ok then
-         error(("%s: corrupt record at byte offset %d (%s)"):format(path, pos - 1, msg), 0)
-      end
-      pos = pos + 4 + len
-   end
-   return d
-end
 
 -- IR listing in the style of jit.dump.
 
@@ -380,47 +237,16 @@ function M.bc_lines (d, list)
    return out
 end
 
--- Machine code as text (snabb_disasm, Capstone), "->LOOP:" before the loop. A jump or call to a
--- known address is followed, as in jit.dump, by "\t->" and its name: an exit number (its stub in
--- mcode.exitstubs), LOOP, or the C function of an IR call (ircall: addresses from the open record).
-function M.disassemble (mcode, ircall)
-   local size = #mcode.bytes * 48 + 256
-   for _ = 1, 2 do
-      local buf = ffi.new("char[?]", size)
-      local n = ffi.C.snabb_disasm(mcode.bytes, #mcode.bytes, mcode.address, buf, size)
-      if n < 0 then error("cannot start the Capstone disassembler", 0) end
-      if n < size then
-         local text = ffi.string(buf, n)
-         local symbols = {}
-         for i, address in ipairs(ircall or {}) do
-            if address ~= 0 then symbols[address] = vmdef.ircall[i - 1] end
-         end
-         for i, address in ipairs(mcode.exitstubs or {}) do symbols[address] = tostring(i - 1) end
-         if mcode.loop ~= 0 then symbols[mcode.address + mcode.loop] = "LOOP" end
-         text = text:gsub("( 0x(%x+))\n", function (operand, hex)
-            local name = symbols[tonumber(hex, 16)]
-            return name and ("%s\t->%s\n"):format(operand, name)
-         end)
-         if mcode.loop ~= 0 then
-            local at = ("\n%012x "):format(mcode.address + mcode.loop)
-            text = text:gsub(at, "\n->LOOP:" .. at, 1)
-         end
-         return text
-      end
-      size = n + 1
-   end
-end
-
 local function place (source, line, cfunc)
    return source and ("%s:%s"):format(source, line) or cfunc or "?"
 end
 
 -- Snabb's own tooling, whose traces are left out by default: code that snabb's commands
--- (programs/) and its observer and JIT modules (jit/) run around the user's graph. Who ran a
+-- (programs/) and its VM host and observer (vm/, observe/) run around the user's graph. Who ran a
 -- trace's code is the innermost frame on the stack when recording started (trace.stack) that is
 -- not in runtime/ (the engine, links, packets) or external/ (the Lua libraries snabb bundles:
--- dkjson, MessagePack, argparse): a trace is tooling when that frame is in jit/ or programs/
--- (runtime/engine.lua's class_name called by jit/observe.lua for apps.json, engine.configure
+-- dkjson, MessagePack, argparse): a trace is tooling when that frame is in vm/, observe/ or programs/
+-- (runtime/engine.lua's class_name called by observe/observe.lua for apps.json, engine.configure
 -- called by bench, bench's own loops), unless it was recorded inside an app's pull or push. The
 -- user's config, script and apps are that frame for their own code. Chunk names as embedded.
 local function under (source, dirs)
@@ -436,7 +262,7 @@ local function is_tooling (root)
                  or {root.start and root.start.source or "?"} -- a log without stacks
    for _, source in ipairs(stack) do
       if not under(source, {"runtime/", "external/"}) then
-         return under(source, {"jit/", "programs/"})
+         return under(source, {"vm/", "observe/", "programs/"})
       end
    end
    return false
@@ -511,7 +337,7 @@ end
 local function left_out (sel)
    local n = sel.tooling.traces + sel.tooling.aborts
    if n == 0 then return nil end
-   return ("%s and %s of snabb's own tooling (run by jit/ or programs/) left out: "
+   return ("%s and %s of snabb's own tooling (run by vm/, observe/ or programs/) left out: "
            .. "--all shows them"):format(plural(sel.tooling.traces, "trace"),
                                          plural(sel.tooling.aborts, "abort"))
 end
@@ -561,7 +387,7 @@ function M.print_text (d, path, out, sel, options)
          if t.mcode and options.mcode ~= false then
             out:write(("---- TRACE %d mcode %d at 0x%x\n"):format(number, t.mcode.size,
                                                                  t.mcode.address))
-            out:write(M.disassemble(t.mcode, d.open.ircall))
+            out:write(reader.disassemble(t.mcode, d.open.ircall))
          end
          local link = (t.link == t.number or t.link == 0) and t.linktype
                       or t.linktype == "root" and t.link or ("%d %s"):format(t.link, t.linktype)
@@ -635,8 +461,8 @@ function M.run (args)
       :add_help("-h --help")
    p:argument("file", "the auditlog file"):target("log")
    p:flag("--json", "print the decoded log as JSON (the same selection)")
-   p:flag("--all", "include the traces of snabb's own tooling (what jit/ and programs/ run "
-          .. "around the graph)")
+   p:flag("--all", "include the traces of snabb's own tooling (what vm/, observe/ and programs/ "
+          .. "run around the graph)")
    p:option("--trace", "only trace N and its side traces"):argname("N")
       :convert(cli.whole("--trace", 1, 2^53, "a trace number", "from 1"))
    p:option("--app", "only traces recorded while app NAME ran, and their side traces")
@@ -646,7 +472,7 @@ function M.run (args)
    p:flag("--no-mcode", "leave machine code out")
    local opts = cli.parse(p, args)
    if not opts then return 2 end
-   local ok, d = pcall(M.decode, opts.log)
+   local ok, d = pcall(reader.decode, opts.log)
    if not ok then
       io.stderr:write(("snabb auditlog: %s\n"):format(d))
       return 1
@@ -667,27 +493,13 @@ end
 
 function M.selftest ()
    print("selftest: programs.auditlog.auditlog")
-   local path, bad = os.tmpname(), os.tmpname()
-   local function write_file (name, bytes)
-      local f = assert(io.open(name, "wb"))
-      f:write(bytes)
-      f:close()
-   end
-   local function decode_error (bytes)
-      write_file(bad, bytes)
-      local ok, err = pcall(M.decode, bad)
-      assert(not ok and err:sub(1, #bad + 2) == bad .. ": " and not err:find("\n"), err)
-      return err
-   end
+   local path = os.tmpname()
    jit.flush()
    auditlog.open(path)
    assert(loadstring(auditlog.selftest_workload, "@workload.lua"))()
    auditlog.close()
-   local f = assert(io.open(path, "rb"))
-   local log = f:read("*a")
-   f:close()
    -- Text: every trace with IR, snapshots and machine code; the aborts with file:line.
-   local d = M.decode(path)
+   local d = reader.decode(path)
    local text = {}
    local out = {write = function (_, ...) for _, s in ipairs{...} do text[#text + 1] = s end end}
    M.print_text(d, path, out)
@@ -724,7 +536,7 @@ function M.selftest ()
    end
    -- Selection: a side trace goes with its root (parents in the same generation); snabb's own
    -- tooling (a root recorded outside app calls whose innermost caller outside runtime/ and
-   -- external/ is in jit/ or programs/) is left out.
+   -- external/ is in vm/, observe/ or programs/) is left out.
    local function item (number, parent, source, app, extra)
       local t = {number = number, parent = parent, exit = parent and 1, generation = 0, app = app,
                  start = {source = source, line = 1}, lines = {{source = source, line = 1}}}
@@ -732,17 +544,17 @@ function M.selftest ()
       return t
    end
    local log_d = {protos = {}, traces = {
-      item(1, nil, "jit/observe.lua"), item(2, 1, "runtime/engine.lua"),
+      item(1, nil, "observe/observe.lua"), item(2, 1, "runtime/engine.lua"),
       item(3, nil, "runtime/link.lua", "fwd"), item(4, 3, "runtime/link.lua", "sink"),
       item(5, nil, "programs/bench/bench.lua", "bench_sink"),
       -- The engine's code run by the observer; a bundled library and the engine run by a script.
-      item(6, nil, "runtime/engine.lua", nil, {stack = {"runtime/engine.lua", "jit/observe.lua",
+      item(6, nil, "runtime/engine.lua", nil, {stack = {"runtime/engine.lua", "observe/observe.lua",
                                                         "runtime/engine.lua", "programs/main.lua"}}),
       item(9, nil, "external/dkjson.lua", nil, {stack = {"external/dkjson.lua", "cfg.lua",
                                                          "programs/main.lua"}}),
       item(10, nil, "runtime/engine.lua", nil, {stack = {"runtime/engine.lua", "cfg.lua"}}),
       item(1, nil, "cfg.lua", nil, {generation = 1}),
-      item(2, 1, "jit/observe.lua", nil, {generation = 1}),
+      item(2, 1, "observe/observe.lua", nil, {generation = 1}),
    }, aborts = {
       {trace = 7, parent = 1, reason = "x", generation = 0, start = {source = "cfg.lua"}},
       {trace = 7, reason = "y", generation = 0, start = {source = "external/dkjson.lua"},
@@ -770,19 +582,7 @@ function M.selftest ()
    assert(picked{file = "link.lua"} == "0:3 0:4 z", (picked{file = "link.lua"}))
    assert(picked{file = "ink.lua"} == "", (picked{file = "ink.lua"}))
    assert(picked{aborts = true, all = true} == "x y z", (picked{aborts = true, all = true}))
-   -- A last record cut short keeps the records before it.
-   write_file(bad, log .. auditlog.u32le(100) .. "\x8f")
-   local cut = M.decode(bad)
-   assert(cut.truncated and #cut.aborts == #d.aborts and #cut.traces == #d.traces, "truncated")
-   write_file(bad, log:sub(1, -8))
-   cut = M.decode(bad)
-   assert(cut.truncated and #cut.aborts + #cut.traces < #d.aborts + #d.traces, "truncated")
-   -- Not an auditlog, another version, a corrupt record: one line naming the file.
-   assert(decode_error("\xd4\xc3\xb2\xa1\x02\x00\x04\x00" .. ("\0"):rep(60)):match("not a snabb JIT auditlog"))
-   assert(decode_error(auditlog.magic .. auditlog.u32le(2) .. auditlog.u32le(0)):match("version 2"))
-   assert(decode_error(log:sub(1, 20) .. "\xc1" .. log:sub(22)):match("corrupt record at byte offset 16"))
    os.remove(path)
-   os.remove(bad)
    print("selftest: programs.auditlog.auditlog ok")
 end
 

@@ -4,10 +4,10 @@ local config = require("core.config")
 local engine = require("core.engine")
 local link = require("core.link")
 local basic = require("apps.basic.basic_apps")
-local core = require("snabb.core")
+local runtime = require("snabb.runtime")
 local argparse = require("argparse")
 local cli = require("programs.cli")
-local observe = require("jit.observe")
+local observe = require("observe.observe")
 
 local M = {}
 
@@ -20,7 +20,7 @@ local function parser ()
    local p = argparse("snabb basic1", "Source -> Tee -> Sink: packets, seconds and Mpps.")
       :add_help("-h --help")
    p:argument("npackets", "packets for Source to send, e.g. 100e6"):convert(cli.count("NPACKETS"))
-   observe.add_options(p)
+   cli.add_observe_options(p)
    return p
 end
 
@@ -34,9 +34,9 @@ local function basic1 (npackets)
    config.link(c, "Tee.tx2 -> Sink.rx2")
    engine.configure(c)
    local source_tx = engine.link_table["Source.tx -> Tee.rx"]
-   local start = core.now()
+   local start = runtime.now()
    engine.main({done = function () return link.stats(source_tx).txpackets >= npackets end})
-   local seconds = core.now() - start
+   local seconds = runtime.now() - start
    local packets = tonumber(link.stats(source_tx).txpackets)
    engine.report()
    print()
@@ -49,7 +49,7 @@ function M.run (args)
    local p = parser()
    local opts = cli.parse(p, args)
    if not opts then return 2 end
-   observe.run(opts, "snabb basic1", function () basic1(opts.npackets) end)
+   observe.run(cli.observe_options(opts, "snabb basic1"), function () basic1(opts.npackets) end)
    return 0
 end
 

@@ -20,7 +20,7 @@ local latency = require("apps.basic.latency")
 local ethernet = require("lib.ethernet")
 local run = require("programs.run.run")
 local progress = require("programs.progress")
-local observe = require("jit.observe")
+local observe = require("observe.observe")
 local C = ffi.C
 
 ffi.cdef([[
@@ -78,9 +78,9 @@ local function parser ()
    p:option("--html", "write a self-contained HTML report to this file")
    p:flag("--no-latency", "do not time each packet (saves the harness 12-20 cycles per packet)")
    p:flag("--allow-errors", "exit 0 even when an app raised errors (default: exit 1)")
-   observe.add_options(p)
-   require("jit.safety").add_options(p)
-   require("drivers.dpdk.dpdk").add_options(p)
+   cli.add_observe_options(p)
+   cli.add_watchdog_option(p)
+   cli.add_dpdk_options(p)
    return p
 end
 
@@ -204,7 +204,7 @@ end
 
 -- Runs the benchmark; returns the result table (the schema programs/bench/report expects).
 function M.bench (opts)
-   require("drivers.dpdk.dpdk").apply_options(opts)
+   cli.apply_dpdk(opts)
    local c = run.load_config(opts.config, opts.args)
    local inport, outport = M.endpoints(c, opts["in"], opts.out)
    for _, name in ipairs({"bench_source", "bench_sink"}) do
@@ -442,12 +442,13 @@ function M.run (args)
          if not existed then os.remove(path) end
       end
    end
-   require("jit.safety").apply_options(opts)
+   cli.apply_watchdog(opts)
    if opts.find_limit or opts.loss then return require("programs.bench.find_limit").main(M, p, opts) end
    local command = {"snabb", "bench"}
    for i, a in ipairs(args) do command[i + 2] = quoted(a) end
    local restore_stdout = opts.json == "-" and stdout_to_stderr() or function () end
-   local ok, result = pcall(observe.run, opts, "snabb bench " .. opts.config, function () return M.bench(opts) end)
+   local ok, result = pcall(observe.run, cli.observe_options(opts, "snabb bench " .. opts.config),
+                            function () return M.bench(opts) end)
    restore_stdout()
    if not ok then error(result, 0) end
    result.command = table.concat(command, " ")

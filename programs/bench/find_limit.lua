@@ -96,7 +96,7 @@ function M.run (bench, opts, log)
       return t
    end
    local n = 0
-   local stopped = require("snabb.core").stop_requested
+   local stopped = require("snabb.runtime").stop_requested
    local found = M.search(trial, {loss = opts.loss or 0, stopped = stopped, log = function (t)
       n = n + 1
       if t.pass then last_pass = t.result end
@@ -144,8 +144,9 @@ function M.main (bench, parser, opts)
       end
    end
    local log = not opts.json and function (line) io.stderr:write("snabb bench: ", line, "\n") end
-   local result, last_pass = require("jit.observe").run(opts, "snabb bench --find-limit " .. opts.config,
-                                                        function () return M.run(bench.bench, opts, log) end)
+   local result, last_pass = require("observe.observe").run(
+      cli.observe_options(opts, "snabb bench --find-limit " .. opts.config),
+      function () return M.run(bench.bench, opts, log) end)
    if opts.json then
       local text = require("dkjson").encode(result, {indent = true}) .. "\n"
       if opts.json == "-" then io.stdout:write(text) else bench.write_file(opts.json, text) end

@@ -1,13 +1,12 @@
--- snabb profile PID|DIR: where a run's time goes, app by app, from its run directory (jit.observe):
+-- snabb profile PID|DIR: where a run's time goes, app by app, from its run directory (observe.rundir):
 -- the engine's exact cycles per packet (apps.json), the sampled vmprofile zones (what kind of code
 -- ran: compiled, interpreted, GC, ...; which traces), and the auditlog (trace source lines, aborts).
 local argparse = require("argparse")
 local cli = require("programs.cli")
 local lib = require("core.lib")
-local vmprofile = require("jit.vmprofile")
-local observe = require("jit.observe")
+local vmprofile = require("observe.vmprofile")
+local rundir = require("observe.rundir")
 local json = require("dkjson")
-local ffi = require("ffi")
 
 local M = {}
 
@@ -16,7 +15,7 @@ M.summary = "where a run's time goes, app by app: snabb profile PID|DIR"
 
 M.interpreted_warning = 0.05 -- share of an app's samples interpreted that earns a warning
 
--- The states of jit.vmprofile in words for someone who has never seen LuaJIT's insides.
+-- The states of observe.vmprofile in words for someone who has never seen LuaJIT's insides.
 local STATE_WORDS = {
    loop = "compiled loop", head = "compiled entry", interp = "interpreted", c = "C/FFI",
    gc = "garbage collection", exit = "leaving compiled code", record = "JIT recording",
@@ -42,108 +41,12 @@ local STRUCTURAL = {
    ["blacklisted"] = true, ["down-recursion, restarting"] = true,
 }
 
-local function read_json (path)
-   local f, err = io.open(path)
-   if not f then return nil, err end
-   local doc, _, decode_err = json.decode(f:read("*a"))
-   f:close()
-   if not doc then return nil, ("%s: %s"):format(path, decode_err) end
-   return doc
-end
-
-local function exists (path)
-   local f = io.open(path)
-   if f then f:close() end
-   return f ~= nil
-end
-
--- The effective user of process pid (from /proc/PID/status), or nil.
-local function owner (pid)
-   local f = io.open(("/proc/%d/status"):format(pid))
-   if not f then return nil end
-   local uid = f:read("*a"):match("\nUid:%s+%d+%s+(%d+)")
-   f:close()
-   return tonumber(uid)
-end
-
-ffi.cdef("int64_t readlink(const char *path, char *buf, size_t size);")
-
--- The --rundir DIR process pid was started with, from its command line (/proc/PID/cmdline: there
--- as long as the process is, nothing to leave behind; a relative DIR is from its working
--- directory), or nil.
-local function cmdline_rundir (pid)
-   local f = io.open(("/proc/%d/cmdline"):format(pid))
-   if not f then return nil end
-   local args = {}
-   for a in (f:read("*a") or ""):gmatch("([^%z]*)%z") do args[#args+1] = a end
-   f:close()
-   for i, a in ipairs(args) do
-      if a == "--" then return nil end
-      local dir = a == "--rundir" and args[i + 1] or a:match("^%-%-rundir=(.+)")
-      if dir and dir:sub(1, 1) ~= "/" then
-         local buf = ffi.new("char[4096]")
-         local n = ffi.C.readlink(("/proc/%d/cwd"):format(pid), buf, 4096)
-         dir = n > 0 and ffi.string(buf, n) .. "/" .. dir or ("/proc/%d/cwd/%s"):format(pid, dir)
-      end
-      if dir then return dir end
-   end
-end
-
--- The run directory of live process pid: its --rundir, or one in a base directory (jit.observe)
--- named PID or PID-N, whose lock that very process holds (jit/rundir.h). A directory left by a
--- dead process, whose PID may now be another's, is never taken for it.
-local function find_pid_dir (pid)
-   local rundir = cmdline_rundir(pid)
-   if rundir and ffi.C.snabb_rundir_owned_by(rundir, pid) == 1 then return rundir end
-   local bases, seen = {}, {}
-   for _, uid in ipairs({owner(pid) or ffi.C.geteuid(), ffi.C.geteuid()}) do
-      for _, base in ipairs(observe.base_dirs(uid)) do
-         if not seen[base] then seen[base] = true bases[#bases+1] = base end
-      end
-   end
-   local problem
-   for _, base in ipairs(bases) do
-      for n = 1, 100 do
-         local dir = n == 1 and ("%s/%d"):format(base, pid) or ("%s/%d-%d"):format(base, pid, n)
-         local f, err = io.open(dir .. "/apps.json")
-         if f then f:close() end
-         if not f and err:match("Permission denied") then
-            problem = ("%s: not yours to read (a run lets a group read it with --group)"):format(dir)
-         elseif f then
-            local r = ffi.C.snabb_rundir_owned_by(dir, pid)
-            if r == 1 then return dir end
-            if r == 0 then
-               problem = ("%s is left from process %d, which has ended%s"):format(dir, pid,
-                  owner(pid) and (" (PID %d is now another process)"):format(pid) or "")
-            elseif r == -1 then
-               problem = ("%s belongs to another process than %d"):format(dir, pid)
-            else
-               problem = ffi.string(ffi.C.snabb_rundir_error())
-            end
-         end
-      end
-   end
-   error(problem or ("no run directory for process %d (is it a snabb run, bench or basic1 "
-                     .. "with observation on?)"):format(pid), 0)
-end
-
 -- Whether path is a vmprofile file (snabb -p FILE).
 local function is_vmprofile (path)
    local f = io.open(path, "rb")
    local magic = f and f:read(8)
    if f then f:close() end
    return magic == "SNABBVMP"
-end
-
--- The run directory named by a PID or a path.
-function M.find_dir (target)
-   if tonumber(target) and not exists(target .. "/apps.json") and not exists(target) then
-      return find_pid_dir(tonumber(target))
-   end
-   if not exists(target .. "/apps.json") then
-      error(("%s: not a run directory (no apps.json) nor a vmprofile file (snabb -p FILE)"):format(target), 0)
-   end
-   return target
 end
 
 -- Turns "NYI: bytecode 51" into the opcode's name and a hint.
@@ -169,18 +72,16 @@ end
 
 -- Everything the report needs, gathered from the run directory.
 function M.load (dir)
-   local doc = assert(read_json(dir .. "/apps.json"))
-   local log
-   if doc.auditlog and exists(dir .. "/" .. doc.auditlog) then
-      log = require("programs.auditlog.auditlog").decode(dir .. "/" .. doc.auditlog)
-   end
+   local run = assert(rundir.read(dir))
+   local doc = run.apps
+   local log = run.auditlog and require("observe.auditlog_reader").decode(run.auditlog)
    -- The latest trace of each number (numbers are reused after a flush).
    local traces = {}
    for _, t in ipairs(log and log.traces or {}) do traces[t.number] = t end
    local zones, total = {}, 0
    local function zone (name)
-      local path = ("%s/vmprofile/%s.vmprofile"):format(dir, name)
-      if not exists(path) then return nil end
+      local path = run.zone(name)
+      if not path then return nil end
       local z = vmprofile.read(path)
       total = total + z.samples
       return z
@@ -314,7 +215,7 @@ end
 -- traces' source lines and its aborts from the same run's auditlog (snabb -a) when given.
 function M.file_report (path, auditlog)
    local z = vmprofile.read(path)
-   local log = auditlog and require("programs.auditlog.auditlog").decode(auditlog)
+   local log = auditlog and require("observe.auditlog_reader").decode(auditlog)
    local traces = {}
    for _, t in ipairs(log and log.traces or {}) do traces[t.number] = t end
    local r = app_report({zones = {[z.zone] = z}, traces = traces, log = log},
@@ -351,7 +252,7 @@ function M.run (args)
       cli.usage_error(p, "--auditlog goes with a vmprofile file (a run directory holds its own auditlog)")
       return 2
    else
-      report, print_report = M.report(M.load(M.find_dir(opts.target))), M.print
+      report, print_report = M.report(M.load(rundir.find(opts.target))), M.print
    end
    if opts.json then
       io.stdout:write(json.encode(report, {indent = true}), "\n")

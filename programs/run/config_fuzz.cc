@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <string>
 
-#include "jit/vm.h"
+#include "vm/runtime_binding.h"
 
 namespace {
 
@@ -32,9 +32,9 @@ struct TempDir {
   }
 };
 
-snabb::jit::LuaVm& vm() {
+snabb::vm::LuaVm& vm() {
   static TempDir dir;
-  static snabb::jit::LuaVm instance;
+  static snabb::vm::LuaVm instance({snabb::vm::runtime_binding()});
   static const int ready = instance.call("programs.run.config_fuzz", "init", {dir.path});
   (void)ready;
   return instance;

@@ -13,7 +13,7 @@ local config = require("core.config")
 local engine = require("core.engine")
 local link = require("core.link")
 local lib = require("core.lib")
-local observe = require("jit.observe")
+local observe = require("observe.observe")
 local progress = require("programs.progress")
 
 local M = {}
@@ -36,9 +36,9 @@ local function parser ()
    p:flag("-r --report", "print what each app and link did at the end")
    p:flag("--keep-running", "keep running when every source is done (default: stop then)")
    p:flag("--allow-errors", "exit 0 even when apps failed (default: exit 1)")
-   observe.add_options(p)
-   require("jit.safety").add_options(p)
-   require("drivers.dpdk.dpdk").add_options(p)
+   cli.add_observe_options(p)
+   cli.add_watchdog_option(p)
+   cli.add_dpdk_options(p)
    return p
 end
 
@@ -160,9 +160,9 @@ function M.run (args)
    local p = parser()
    local opts = cli.parse(p, args)
    if not opts then return 2 end
-   require("jit.safety").apply_options(opts)
-   return observe.run(opts, "snabb run " .. opts.config, function ()
-      require("drivers.dpdk.dpdk").apply_options(opts)
+   cli.apply_watchdog(opts)
+   return observe.run(cli.observe_options(opts, "snabb run " .. opts.config), function ()
+      cli.apply_dpdk(opts)
       engine.configure(M.load_config(opts.config, opts.args))
       local why, seconds = run_graph(opts)
       if opts.report then engine.report(); io.stdout:write("\n") end

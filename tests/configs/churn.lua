@@ -3,7 +3,7 @@
 -- "vmprofile: more than 1023 zones"). Every round moves packets with counters that add up; the
 -- zones of apps that left are unmapped (only the running graph's are mapped) and their files stay,
 -- so apps.json and vmprofile/ cover every app that ran.
-local observe = require("jit.observe")
+local observe = require("observe.observe")
 local json = require("dkjson")
 local dir = assert(..., "usage: churn.lua RUNDIR")
 local here = arg[0]:match("^(.*)/[^/]+$") or "."

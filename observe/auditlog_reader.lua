@@ -1,0 +1,232 @@
+-- observe.auditlog_reader: reads what observe.auditlog writes (the format: AUDITLOG.md, beside
+-- both). decode(path) turns a log into traces with their bytecode, IR, constants, snapshots,
+-- machine code and source span, aborts with their reasons, and flushes ("Decoded form" in
+-- AUDITLOG.md); disassemble(mcode, ircall) makes a trace's machine code text through Capstone.
+-- `snabb auditlog` (programs/auditlog) and `snabb profile` are its clients. Kept apart from the
+-- writer, whose functions are never compiled (they run inside JIT event handlers), so that a 64
+-- MiB log is decoded by compiled code.
+local ffi = require("ffi")
+local auditlog = require("observe.auditlog")
+local vmdef = require("jit.vmdef")
+local mp = require("MessagePack")
+require("observe.disasm_cdefs")
+
+local M = {}
+
+local function u32le (s, i)
+   local a, b, c, d = s:byte(i, i + 3)
+   return a + b * 0x100 + c * 0x10000 + d * 0x1000000
+end
+
+-- A chunk name as Lua shows it: "@file.lua" and "=name" without the sign, source text quoted.
+local function chunk (name)
+   if not name then return "?" end
+   return name:match("^[@=](.*)") or ('[string "%s"]'):format(name:match("^[^\n]*"):sub(1, 40))
+end
+
+-- "a.lua:12-30, b.lua:7": first and last line of each source file, in order of first appearance.
+local function span (lines)
+   local order, range = {}, {}
+   for _, l in ipairs(lines) do
+      local r = range[l.source]
+      if not r then
+         r = {l.line, l.line}
+         range[l.source], order[#order + 1] = r, l.source
+      end
+      r[1], r[2] = math.min(r[1], l.line), math.max(r[2], l.line)
+   end
+   for i, source in ipairs(order) do
+      local r = range[source]
+      order[i] = source .. ":" .. r[1] .. (r[2] ~= r[1] and "-" .. r[2] or "")
+   end
+   return table.concat(order, ", ")
+end
+
+-- A recorded bytecode as decoded: {proto, pc, depth, ins, mode, jmp, jmp_mode} for Lua code (jmp:
+-- the jump after a comparison), {cfunc, pc = -1, depth} for a C function.
+local function bytecode (list)
+   local out = {}
+   for i, b in ipairs(list or {}) do
+      if type(b[1]) == "string" then
+         out[i] = {cfunc = b[1], pc = -1, depth = b[3]}
+      else
+         out[i] = {proto = b[1], pc = b[2], depth = b[3], ins = b[4], mode = b[5], jmp = b[6],
+                   jmp_mode = b[7]}
+      end
+   end
+   return out
+end
+
+-- Applies one record to the decoded log d; pending holds traces started but not yet stopped.
+local function apply (d, pending, rec)
+   local function at (proto, line)
+      local p = proto and d.protos[proto]
+      return {source = proto and (p and p.source or "?"), line = line}
+   end
+   local e = rec.event
+   if e == "open" then
+      d.open = {pid = rec.pid, time = rec.time, jit_version = rec.jit_version, arch = rec.arch,
+                ircall = rec.ircall}
+   elseif e == "proto" then
+      d.protos[rec.id] = {source = chunk(rec.source), linedefined = rec.linedefined,
+                          lastlinedefined = rec.lastlinedefined, kgc = rec.kgc or {},
+                          knum = rec.knum or {}, uvnames = rec.uvnames or {}}
+   elseif e == "trace_start" then
+      local stack = {}
+      for i, source in ipairs(rec.stack or {}) do stack[i] = chunk(source) end
+      pending[rec.trace] = {number = rec.trace, parent = rec.parent, exit = rec.exit, app = rec.app,
+                            stack = stack, start = at(rec.proto, rec.line),
+                            generation = d.flushes}
+   elseif e == "trace_stop" then
+      local t = pending[rec.trace] or {number = rec.trace, parent = rec.parent, exit = rec.exit,
+                                       start = {}, generation = d.flushes}
+      pending[rec.trace] = nil
+      t.lines = {}
+      for i, l in ipairs(rec.lines) do t.lines[i] = at(l[1], l[2]) end
+      t.span = span(t.lines)
+      t.linktype, t.link, t.nexit = rec.linktype, rec.link, rec.nexit
+      t.nins, t.nk = rec.nins, rec.nk
+      t.ir, t.constants, t.snapshots = rec.ir, rec.constants, rec.snapshots
+      t.bytecode = bytecode(rec.bytecode)
+      local mc = rec.mcode
+      if mc then
+         t.mcode = {address = mc.address, size = #mc.bytes, loop = mc.loop, bytes = mc.bytes,
+                    exitstubs = mc.exitstubs or {}}
+      end
+      d.seq = d.seq + 1
+      t.seq = d.seq
+      d.traces[#d.traces + 1] = t
+   elseif e == "trace_abort" then
+      local pos = at(rec.proto, rec.line)
+      local started = pending[rec.trace] or {}
+      pending[rec.trace] = nil
+      d.seq = d.seq + 1
+      d.aborts[#d.aborts + 1] = {trace = rec.trace, parent = rec.parent, exit = rec.exit,
+                                 reason = rec.reason, code = rec.code, source = pos.source,
+                                 line = pos.line, cfunc = rec.cfunc, app = started.app,
+                                 stack = started.stack,
+                                 start = at(rec.start_proto, rec.start_line),
+                                 bytecode = bytecode(rec.bytecode), generation = d.flushes,
+                                 seq = d.seq}
+   elseif e == "trace_flush" then
+      d.flushes = d.flushes + 1
+   elseif e == "limit" then
+      d.limit_reached = true
+   end -- other events are from a later version 1 writer: skipped
+end
+
+-- Reads a whole auditlog. Errors (not an auditlog, other version, corrupt record) are one message
+-- naming the file; a last record cut short (the process died writing it) sets truncated.
+function M.decode (path)
+   local f, err = io.open(path, "rb")
+   if not f then error(err, 0) end
+   local data, read_err = f:read("*a")
+   f:close()
+   if not data then error(("%s: %s"):format(path, read_err), 0) end -- a directory
+   if data:sub(1, #auditlog.magic) ~= auditlog.magic then
+      error(("%s: not a snabb JIT auditlog (no %s header)"):format(path, auditlog.magic), 0)
+   elseif #data < 16 then
+      error(("%s: auditlog header cut short"):format(path), 0)
+   end
+   local d = {version = u32le(data, 9), open = {}, protos = {}, traces = {}, aborts = {},
+              flushes = 0, limit_reached = false, truncated = false, seq = 0}
+   if d.version ~= auditlog.version then
+      error(("%s: auditlog format version %d, this snabb reads version %d"):format(
+         path, d.version, auditlog.version), 0)
+   end
+   local pending, pos = {}, 17
+   while pos <= #data do
+      local len = pos + 3 <= #data and u32le(data, pos)
+      if not len or pos + 3 + len > #data then
+         d.truncated = true
+         break
+      end
+      local ok, msg = pcall(function ()
+         local rec = mp.unpack(data:sub(pos + 4, pos + 3 + len))
+         assert(type(rec) == "table" and type(rec.event) == "string", "not an event")
+         apply(d, pending, rec)
+      end)
+      if not ok then
+         error(("%s: corrupt record at byte offset %d (%s)"):format(path, pos - 1, msg), 0)
+      end
+      pos = pos + 4 + len
+   end
+   return d
+end
+
+-- Machine code as text (snabb_disasm, Capstone), "->LOOP:" before the loop. A jump or call to a
+-- known address is followed, as in jit.dump, by "\t->" and its name: an exit number (its stub in
+-- mcode.exitstubs), LOOP, or the C function of an IR call (ircall: addresses from the open record).
+function M.disassemble (mcode, ircall)
+   local size = #mcode.bytes * 48 + 256
+   for _ = 1, 2 do
+      local buf = ffi.new("char[?]", size)
+      local n = ffi.C.snabb_disasm(mcode.bytes, #mcode.bytes, mcode.address, buf, size)
+      if n < 0 then error("cannot start the Capstone disassembler", 0) end
+      if n < size then
+         local text = ffi.string(buf, n)
+         local symbols = {}
+         for i, address in ipairs(ircall or {}) do
+            if address ~= 0 then symbols[address] = vmdef.ircall[i - 1] end
+         end
+         for i, address in ipairs(mcode.exitstubs or {}) do symbols[address] = tostring(i - 1) end
+         if mcode.loop ~= 0 then symbols[mcode.address + mcode.loop] = "LOOP" end
+         text = text:gsub("( 0x(%x+))\n", function (operand, hex)
+            local name = symbols[tonumber(hex, 16)]
+            return name and ("%s\t->%s\n"):format(operand, name)
+         end)
+         if mcode.loop ~= 0 then
+            local at = ("\n%012x "):format(mcode.address + mcode.loop)
+            text = text:gsub(at, "\n->LOOP:" .. at, 1)
+         end
+         return text
+      end
+      size = n + 1
+   end
+end
+
+-- Decoding a log of the writer's workload: whole, with its last record cut short, and logs that
+-- are not auditlogs, of another version or corrupt (one line naming the file). What the traces
+-- hold is checked by observe.auditlog's selftest, the listing by programs.auditlog.auditlog's.
+function M.selftest ()
+   print("selftest: observe.auditlog_reader")
+   local path, bad = os.tmpname(), os.tmpname()
+   local function write_file (name, bytes)
+      local f = assert(io.open(name, "wb"))
+      f:write(bytes)
+      f:close()
+   end
+   local function decode_error (bytes)
+      write_file(bad, bytes)
+      local ok, err = pcall(M.decode, bad)
+      assert(not ok and err:sub(1, #bad + 2) == bad .. ": " and not err:find("\n"), err)
+      return err
+   end
+   jit.flush()
+   auditlog.open(path)
+   assert(loadstring(auditlog.selftest_workload, "@workload.lua"))()
+   auditlog.close()
+   local f = assert(io.open(path, "rb"))
+   local log = f:read("*a")
+   f:close()
+   local d = M.decode(path)
+   assert(#d.traces > 0 and #d.aborts > 0 and not d.truncated, "decode")
+   -- A last record cut short keeps the records before it.
+   write_file(bad, log .. auditlog.u32le(100) .. "\x8f")
+   local cut = M.decode(bad)
+   assert(cut.truncated and #cut.aborts == #d.aborts and #cut.traces == #d.traces, "truncated")
+   write_file(bad, log:sub(1, -8))
+   cut = M.decode(bad)
+   assert(cut.truncated and #cut.aborts + #cut.traces < #d.aborts + #d.traces, "truncated")
+   -- Not an auditlog, another version, a corrupt record: one line naming the file.
+   assert(decode_error("\xd4\xc3\xb2\xa1\x02\x00\x04\x00" .. ("\0"):rep(60))
+          :match("not a snabb JIT auditlog"))
+   assert(decode_error(auditlog.magic .. auditlog.u32le(2) .. auditlog.u32le(0)):match("version 2"))
+   assert(decode_error(log:sub(1, 20) .. "\xc1" .. log:sub(22))
+          :match("corrupt record at byte offset 16"))
+   os.remove(path)
+   os.remove(bad)
+   print("selftest: observe.auditlog_reader ok")
+end
+
+return M

@@ -1,0 +1,229 @@
+// The FFI regions of the runtime headers are compiled twice: by the C++ compiler and by LuaJIT's
+// ffi.cdef (through core.cdefs). This checks both see the same layout, field by field.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <map>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "runtime/engine.h"
+#include "runtime/link.h"
+#include "runtime/packet.h"
+#include "vm/vm.h"
+
+namespace snabb::vm {
+namespace {
+
+using runtime::Link;
+
+enum class Kind { kSigned, kUnsigned, kOther };  // integers, and everything else
+
+struct Field {
+  std::string name;
+  size_t offset;
+  size_t size;
+  size_t align;
+  Kind kind;
+};
+
+struct Struct {
+  std::string ctype;  // as Lua names it
+  size_t size;
+  size_t align;
+  std::vector<Field> fields;
+};
+
+template <typename T>
+Field make_field(const char* name, size_t offset) {
+  Kind kind = Kind::kOther;
+  if constexpr (std::is_integral_v<T>) kind = std::is_signed_v<T> ? Kind::kSigned : Kind::kUnsigned;
+  if constexpr (std::is_unbounded_array_v<T>) {  // a flexible array member: no size of its own
+    return {name, offset, 0, alignof(std::remove_extent_t<T>), kind};
+  } else {
+    return {name, offset, sizeof(T), alignof(T), kind};
+  }
+}
+
+// Field F of type T as the C++ compiler lays it out.
+#define CXX_FIELD(T, F) make_field<decltype(T::F)>(#F, offsetof(T, F))
+
+// Every struct in the FFI regions, with every field. CoversTheWholeStruct below fails when a field
+// is added in C++ but not here.
+std::vector<Struct> ffi_structs() {
+  return {
+      {"struct packet",
+       sizeof(packet),
+       alignof(packet),
+       {CXX_FIELD(packet, length), CXX_FIELD(packet, headroom), CXX_FIELD(packet, data)}},
+      {"struct packet_freelist",
+       sizeof(packet_freelist),
+       alignof(packet_freelist),
+       {CXX_FIELD(packet_freelist, nfree), CXX_FIELD(packet_freelist, max_packets),
+        CXX_FIELD(packet_freelist, list)}},
+      {"struct link_stats",
+       sizeof(link_stats),
+       alignof(link_stats),
+       {CXX_FIELD(link_stats, txpackets), CXX_FIELD(link_stats, txbytes),
+        CXX_FIELD(link_stats, rxpackets), CXX_FIELD(link_stats, rxbytes),
+        CXX_FIELD(link_stats, txdrop)}},
+      {"struct link",
+       sizeof(Link),
+       alignof(Link),
+       {CXX_FIELD(Link, read), CXX_FIELD(Link, write), CXX_FIELD(Link, stats),
+        CXX_FIELD(Link, synced_read), CXX_FIELD(Link, synced_write), CXX_FIELD(Link, synced_txdrop),
+        CXX_FIELD(Link, queued_bytes), CXX_FIELD(Link, ring)}},
+      {"struct app_stats",
+       sizeof(app_stats),
+       alignof(app_stats),
+       {CXX_FIELD(app_stats, calls), CXX_FIELD(app_stats, cycles), CXX_FIELD(app_stats, packets_in),
+        CXX_FIELD(app_stats, packets_out), CXX_FIELD(app_stats, errors),
+        CXX_FIELD(app_stats, freed), CXX_FIELD(app_stats, idle_cycles)}},
+      {"struct engine_stats",
+       sizeof(engine_stats),
+       alignof(engine_stats),
+       {CXX_FIELD(engine_stats, breaths), CXX_FIELD(engine_stats, cycles),
+        CXX_FIELD(engine_stats, packets), CXX_FIELD(engine_stats, breath_cycles)}},
+  };
+}
+
+#undef CXX_FIELD
+
+// Lua's view of a type, through the cdefs the runtime's Lua code uses.
+constexpr char kLuaHelpers[] = R"lua(
+local ffi = require("ffi")
+require("core.cdefs")
+
+function struct_layout (ct)
+   return ffi.sizeof(ct), ffi.alignof(ct)
+end
+
+-- Returns offset, size, kind (0 signed, 1 unsigned, 2 other) and, for integers, the offset of the
+-- first byte a store to the field writes (nil, nil, nil when LuaJIT has no such field).
+function field_layout (ct, name)
+   local offset = ffi.offsetof(ct, name)
+   if offset == nil then return nil end
+   local o = ffi.new(ct)
+   local v = o[name]
+   local is64 = type(v) == "cdata" and (ffi.istype("int64_t", v) or ffi.istype("uint64_t", v))
+   if type(v) == "cdata" and not is64 then
+      -- Arrays, nested structs (references) and pointers; a flexible array member has no size.
+      return offset, ffi.sizeof(v) or 0, 2, nil
+   end
+   -- Integers: store all ones into a zeroed struct and see which bytes change. (An int64_t -1:
+   -- the number -1 converts to uint64_t as 2^63.)
+   o[name] = ffi.cast("int64_t", -1)
+   local bytes = ffi.cast("uint8_t *", o)
+   local first, size = nil, 0
+   for i = 0, ffi.sizeof(ct) - 1 do
+      if bytes[i] ~= 0 then
+         first = first or i
+         size = size + 1
+      end
+   end
+   return offset, size, o[name] < 0 and 0 or 1, first
+end
+
+function constant (name)
+   return ffi.C[name]
+end
+)lua";
+
+class FfiLayoutTest : public ::testing::Test {
+ protected:
+  void SetUp() override { vm_.run(kLuaHelpers, "=ffi_layout_test"); }
+
+  // Calls global Lua function `fn` with string arguments; results as numbers, -1 for nil.
+  std::vector<double> call(const char* fn, const std::vector<std::string>& args, int nresults) {
+    lua_State* L = vm_.state();
+    const int top = lua_gettop(L);
+    lua_getglobal(L, fn);
+    for (const std::string& a : args) lua_pushstring(L, a.c_str());
+    std::vector<double> results;
+    if (lua_pcall(L, static_cast<int>(args.size()), nresults, 0) != 0) {
+      ADD_FAILURE() << fn << ": " << lua_tostring(L, -1);
+      lua_settop(L, top);
+      return std::vector<double>(nresults, -1);
+    }
+    for (int i = top + 1; i <= top + nresults; ++i) {
+      results.push_back(lua_isnil(L, i) ? -1 : lua_tonumber(L, i));
+    }
+    lua_settop(L, top);
+    return results;
+  }
+
+  LuaVm vm_;
+};
+
+TEST_F(FfiLayoutTest, StructSizesAndAlignmentsMatch) {
+  for (const Struct& s : ffi_structs()) {
+    const std::vector<double> lua = call("struct_layout", {s.ctype}, 2);
+    EXPECT_EQ(lua[0], s.size) << "sizeof(" << s.ctype << ")";
+    EXPECT_EQ(lua[1], s.align) << "alignof(" << s.ctype << ")";
+  }
+}
+
+TEST_F(FfiLayoutTest, FieldOffsetsSizesAndSignednessMatch) {
+  int checked = 0;
+  for (const Struct& s : ffi_structs()) {
+    for (const Field& f : s.fields) {
+      const std::string what = s.ctype + "." + f.name;
+      const std::vector<double> lua = call("field_layout", {s.ctype, f.name}, 4);
+      ASSERT_NE(lua[0], -1) << what << ": LuaJIT's cdef has no such field";
+      EXPECT_EQ(lua[0], f.offset) << "offsetof(" << what << ")";
+      EXPECT_EQ(lua[1], f.size) << "sizeof(" << what << ")";
+      EXPECT_EQ(lua[2], static_cast<int>(f.kind)) << what << ": signedness or kind differs";
+      if (f.kind != Kind::kOther) {
+        EXPECT_EQ(lua[3], f.offset) << what << ": a Lua store lands elsewhere";
+      }
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 30);
+}
+
+// The field lists above must account for every byte of each C++ struct (bar alignment padding),
+// or a field added to a header would go unchecked.
+TEST(FfiFieldListTest, CoversTheWholeStruct) {
+  for (const Struct& s : ffi_structs()) {
+    std::vector<Field> fields = s.fields;
+    std::sort(fields.begin(), fields.end(),
+              [](const Field& a, const Field& b) { return a.offset < b.offset; });
+    size_t end = 0;
+    for (const Field& f : fields) {
+      const size_t aligned = (end + f.align - 1) / f.align * f.align;
+      EXPECT_EQ(f.offset, aligned) << s.ctype << ": unlisted bytes before " << f.name;
+      end = f.offset + f.size;
+    }
+    const size_t total = (end + s.align - 1) / s.align * s.align;
+    EXPECT_EQ(s.size, total) << s.ctype << ": unlisted bytes after the last listed field";
+  }
+}
+
+TEST_F(FfiLayoutTest, EnumConstantsMatch) {
+  const std::map<std::string, long> constants = {
+      {"PACKET_PAYLOAD_SIZE", PACKET_PAYLOAD_SIZE}, {"PACKET_HEADROOM", PACKET_HEADROOM},
+      {"PACKET_SLOT_SIZE", PACKET_SLOT_SIZE},       {"LINK_RING_SIZE", LINK_RING_SIZE},
+      {"LINK_RING_MASK", LINK_RING_MASK},           {"LINK_LENGTH_SHIFT", LINK_LENGTH_SHIFT},
+  };
+  for (const auto& [name, value] : constants) {
+    const std::vector<double> lua = call("constant", {name}, 1);
+    EXPECT_EQ(lua[0], value) << "ffi.C." << name;
+  }
+}
+
+// The harness itself must be able to see a mismatch.
+TEST_F(FfiLayoutTest, HelpersDetectMissingFields) {
+  EXPECT_EQ(call("field_layout", {"struct link", "no_such_field"}, 4)[0], -1);
+  const std::vector<double> length = call("field_layout", {"struct packet", "length"}, 4);
+  EXPECT_EQ(length[1], 2);
+  EXPECT_EQ(length[2], static_cast<int>(Kind::kUnsigned));
+  const std::vector<double> nfree = call("field_layout", {"struct packet_freelist", "nfree"}, 4);
+  EXPECT_EQ(nfree[1], 8);
+  EXPECT_EQ(nfree[2], static_cast<int>(Kind::kSigned));
+}
+
+}  // namespace
+}  // namespace snabb::vm

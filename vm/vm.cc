@@ -1,0 +1,145 @@
+// The LuaJIT VM (vm.h): the Lua state, the loader of the modules compiled into the binary, the C
+// modules its owner preloads, and the error handler every call from C++ into Lua uses.
+#include "vm/vm.h"
+
+#include "vm/embedded_modules.h"
+
+namespace snabb::vm {
+namespace {
+
+// package.loaders entry that finds modules compiled into the binary.
+int load_embedded(lua_State* L) {
+  const char* name = luaL_checkstring(L, 1);
+  const EmbeddedModule* m = find_embedded_module(name);
+  if (!m) {
+    lua_pushfstring(L, "\n\tno module '%s' compiled into snabb", name);
+    return 1;
+  }
+  // The chunk name stored in the bytecode (the source path) is what errors show.
+  if (luaL_loadbuffer(L, reinterpret_cast<const char*>(m->bytecode), m->size, name) != 0) {
+    return lua_error(L);
+  }
+  return 1;
+}
+
+// What core.lib's error_message makes of an error value that is not a message (error({}),
+// error()): "file:line: error raised with a table instead of a message: {code = 5}", the line
+// being the Lua code that raised it (its search skips this function, the handler and `error`, C
+// functions all). Configs' errors get the same words.
+int describe_error(lua_State* L) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "core.lib");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "error_message");
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+// The error handler: the message and a traceback. No caller keeps an error value that is not a
+// message (each takes the string: an app's push/pull printed "(non-string error)"), so such a
+// value is described first.
+int traceback(lua_State* L) {
+  if (!lua_isstring(L, 1)) {
+    lua_pushcfunction(L, describe_error);
+    lua_pushvalue(L, 1);
+    if (lua_pcall(L, 1, 1, 0) != 0 || !lua_isstring(L, -1)) {
+      lua_pop(L, 1);
+      lua_pushfstring(L, "error raised with a %s instead of a message", luaL_typename(L, 1));
+    }
+    lua_replace(L, 1);
+  }
+  luaL_traceback(L, L, lua_tostring(L, 1), 1);
+  return 1;
+}
+
+void install_loaders(lua_State* L, const std::vector<NativeModule>& preload) {
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "loaders");
+  // Insert at position 2: after package.preload, before the file searchers.
+  const int n = static_cast<int>(lua_objlen(L, -1));
+  for (int i = n; i >= 2; --i) {
+    lua_rawgeti(L, -1, i);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_pushcfunction(L, load_embedded);
+  lua_rawseti(L, -2, 2);
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "preload");
+  for (const NativeModule& m : preload) {
+    lua_pushcfunction(L, m.open);
+    lua_setfield(L, -2, m.name);
+  }
+  lua_pop(L, 2);
+}
+
+std::string pop_error(lua_State* L) {
+  std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "(error object is not a string)";
+  lua_pop(L, 1);
+  return msg;
+}
+
+}  // namespace
+
+// The handler is made once and kept in the registry: lua_pushcfunction allocates a new function
+// object each time, and apps are called millions of times a second (snabb profile showed the
+// garbage collector taking ~5% of each app's time).
+void push_traceback_handler(lua_State* L) {
+  static const char key = 0;
+  lua_pushlightuserdata(L, const_cast<char*>(&key));
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushcfunction(L, traceback);
+    lua_pushlightuserdata(L, const_cast<char*>(&key));
+    lua_pushvalue(L, -2);
+    lua_rawset(L, LUA_REGISTRYINDEX);
+  }
+}
+
+LuaVm::LuaVm(std::vector<NativeModule> preload)
+    : L_(luaL_newstate(), &lua_close), modules_(std::move(preload)) {
+  if (!L_) throw std::runtime_error("LuaJIT: cannot create a Lua state (out of memory)");
+  lua_State* L = L_.get();
+  luaL_openlibs(L);
+  install_loaders(L, modules_);
+}
+
+// Modules that hold references into the Lua state (the runtime binding's apps) release them while
+// it is still open.
+LuaVm::~LuaVm() {
+  for (const NativeModule& m : modules_) {
+    if (m.close) m.close();
+  }
+}
+
+int LuaVm::call(const char* module, const char* function, const std::vector<std::string>& args) {
+  lua_State* L = L_.get();
+  push_traceback_handler(L);
+  const int handler = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, module);
+  if (lua_pcall(L, 1, 1, handler) != 0) throw LuaError(pop_error(L));
+  lua_getfield(L, -1, function);
+  lua_remove(L, -2);
+  for (const std::string& a : args) lua_pushlstring(L, a.data(), a.size());
+  if (lua_pcall(L, static_cast<int>(args.size()), 1, handler) != 0) throw LuaError(pop_error(L));
+  const int result = static_cast<int>(lua_tointeger(L, -1));
+  lua_settop(L, handler - 1);
+  return result;
+}
+
+void LuaVm::run(std::string_view code, const char* chunkname) {
+  lua_State* L = L_.get();
+  push_traceback_handler(L);
+  const int handler = lua_gettop(L);
+  if (luaL_loadbuffer(L, code.data(), code.size(), chunkname) != 0 ||
+      lua_pcall(L, 0, 0, handler) != 0) {
+    std::string msg = pop_error(L);
+    lua_settop(L, handler - 1);
+    throw LuaError(msg);
+  }
+  lua_settop(L, handler - 1);
+}
+
+}  // namespace snabb::vm
