@@ -2,6 +2,8 @@
 -- receive/transmit only move cursors; the engine folds that into link stats after each app call, so
 -- the per-packet path stays a few instructions long. A ring entry is the packet's address with its
 -- length in the top 16 bits: one store per transmit, and the length as sent for the byte counts.
+-- The encoding's one other writer is C++'s (runtime/link.h: link_transmit, LinkBurst for drivers);
+-- jit/ffi_layout_test checks each reads what the other writes.
 -- The cursors count packets modulo 2^32: bit.tobit wraps them, and compiles to nothing (the JIT
 -- does 32-bit integer math).
 local ffi = require("ffi")
@@ -14,7 +16,7 @@ local cast = ffi.cast
 local M = {}
 
 local SIZE, RING_MASK, LENGTH_SHIFT = C.LINK_RING_SIZE, C.LINK_RING_MASK, C.LINK_LENGTH_SHIFT
-local ADDRESS_MASK = lshift(1ULL, LENGTH_SHIFT) - 1
+local ADDRESS_MASK = lshift(1ULL, C.PACKET_ADDRESS_BITS) - 1 -- packets lie below 2^48 (packet.h)
 local packet_ptr_t = ffi.typeof("struct packet *")
 local u64_t = ffi.typeof("uint64_t")
 local free = packet.free

@@ -12,8 +12,6 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/link.h"
-
 namespace snabb::runtime {
 namespace {
 
@@ -185,7 +183,7 @@ class Chunk {
     *hugetlb = mem != MAP_FAILED;
     if (mem == MAP_FAILED) mem = map_aligned();
     base_ = static_cast<uint8_t*>(mem);
-    if (reinterpret_cast<uintptr_t>(base_) + kChunkBytes > kLinkAddressLimit) {
+    if (reinterpret_cast<uintptr_t>(base_) + kChunkBytes > kPacketAddressLimit) {
       munmap(std::exchange(base_, nullptr), kChunkBytes);
       throw std::runtime_error(
           "packet pool: memory mapped above 2^48, where link entries cannot "
@@ -221,10 +219,7 @@ class PacketPool {
     // Push in reverse so packets leave the stack in address order. Nothing is written into the
     // slots: allocation writes the header, so the chunk's pages are faulted in as packets are first
     // used, not all 32 MiB at once (a stall long enough for a NIC ring to overflow).
-    for (int32_t i = n - 1; i >= 0; --i) {
-      freelist_->list[freelist_->nfree++] =
-          reinterpret_cast<packet*>(chunks_.back().slot(i) + PACKET_HEADROOM);
-    }
+    for (int32_t i = n - 1; i >= 0; --i) freelist_push_slot(freelist_, chunks_.back().slot(i));
     owned_ += n;
     return n;
   }
@@ -251,10 +246,7 @@ class PacketPool {
     }
     adopted_++;
     freelist_->max_packets++;
-    push(slot);
-  }
-  void push(uint8_t* slot) {
-    freelist_->list[freelist_->nfree++] = reinterpret_cast<packet*>(slot + PACKET_HEADROOM);
+    freelist_push_slot(freelist_, slot);
   }
 
   int32_t allocated() const { return owned_ + adopted_; }
@@ -305,19 +297,18 @@ void set_packet_pool_max(int32_t max_packets) { pool().set_max(max_packets); }
 packet* packet_allocate() {
   packet_freelist* fl = pool().freelist();
   if (fl->nfree == 0 && pool().grow() == 0) throw std::runtime_error(pool().exhaustion_message());
-  packet* p = fl->list[--fl->nfree];
+  packet* p = freelist_pop(fl);
   p->length = 0;  // free-list entries may hold any header (see packet.h)
   p->headroom = PACKET_HEADROOM;
   return p;
 }
 
 void packet_pool_adopt(uint8_t* slot) { pool().adopt(slot); }
-void packet_pool_push(uint8_t* slot) { pool().push(slot); }
 
 void packet_free(packet* p) {
   packet_freelist* fl = pool().freelist();
   if (fl->nfree >= fl->max_packets) throw std::logic_error("packet_free: more frees than packets");
-  fl->list[fl->nfree++] = reinterpret_cast<packet*>(packet_slot(p) + PACKET_HEADROOM);
+  freelist_push(fl, p);
 }
 
 }  // namespace snabb::runtime

@@ -1,6 +1,7 @@
 -- core.packet: allocate, free and edit packets (struct packet, runtime/packet.h).
 -- The free list is a LIFO stack shared with C++; allocate/free are written so the JIT inlines them
--- into an app's loop (no C call unless the pool has to grow).
+-- into an app's loop (no C call unless the pool has to grow). The list's one other writer is C++'s
+-- freelist_push/freelist_pop (runtime/packet.h); jit/ffi_layout_test checks the two agree.
 local ffi = require("ffi")
 require("core.cdefs")
 ffi.cdef("void *memmove(void *dst, const void *src, size_t n);")

@@ -108,7 +108,7 @@ class Socket {
   unsigned ifindex() const { return ifindex_; }
 
   uint32_t rx(runtime::Link* out, af_packet_stats& stats) {
-    uint32_t room = std::min<uint32_t>(LINK_RING_SIZE - link_nreadable(out), kMaxRxPerCall);
+    uint32_t room = std::min<uint32_t>(runtime::link_nwritable(out), kMaxRxPerCall);
     uint32_t received = 0;
     while (room > 0) {
       tpacket_block_desc* block = this->block(block_);
@@ -166,8 +166,7 @@ class Socket {
     for (uint32_t waiting = link_nreadable(in); waiting > 0;) {
       const uint32_t n = std::min(waiting, kTxBatch);
       for (uint32_t i = 0; i < n; ++i) {
-        packet* p =
-            runtime::link_entry_packet(runtime::link_slot(in, runtime::link_advance(in->read, i)));
+        packet* p = runtime::link_peek(in, i);
         iov[i] = {p->data, p->length};
         msgs[i] = {};
         msgs[i].msg_hdr.msg_iov = &iov[i];
