@@ -20,9 +20,9 @@
 #include <sstream>
 #include <string>
 
-namespace {
+#include "runtime/error.h"
 
-std::string last_error;
+namespace {
 
 // A descriptor closed when it goes out of scope (release() keeps it).
 class Fd {
@@ -52,7 +52,7 @@ class Fd {
 };
 
 int fail(int code, const std::string& message) {
-  last_error = message;
+  snabb::runtime::set_error(message);
   return code;
 }
 
@@ -193,7 +193,9 @@ void close_run() {
 
 extern "C" {
 
-const char* snabb_rundir_error(void) { return last_error.c_str(); }
+// The same text as snabb_error(), for jit/observe.lua until it reads that (another part of issue
+// 16 edits observe.lua); remove then.
+const char* snabb_rundir_error(void) { return snabb_error(); }
 
 int snabb_rundir_open(const char* path_arg, int mode, int gid, int mine) {
   std::string path = path_arg;

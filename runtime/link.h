@@ -43,9 +43,11 @@ struct link {
   struct packet* ring[LINK_RING_SIZE];
 };
 
+/* NULL when there is no memory for it (snabb_error() says why: runtime/error.h). */
 struct link* snabb_link_new(void);
-/* Frees the packets still queued (counted as drops) and the link itself. */
-void snabb_link_delete(struct link* l);
+/* Frees the packets still queued (counted as drops) and the link itself; 0, or -1 when a queued
+   packet was already free (freed twice: the link is freed all the same). */
+int snabb_link_delete(struct link* l);
 /* Folds cursor movement since the last sync into stats. */
 void snabb_link_sync(struct link* l);
 // END FFI

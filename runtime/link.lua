@@ -9,6 +9,7 @@
 local ffi = require("ffi")
 require("core.cdefs")
 local packet = require("core.packet")
+local c_error = require("core.lib").c_error
 local C = ffi.C
 local band, bor, lshift, tobit = bit.band, bit.bor, bit.lshift, bit.tobit
 local cast = ffi.cast
@@ -24,7 +25,9 @@ local free = packet.free
 M.max = SIZE
 
 function M.new ()
-   return C.snabb_link_new()
+   local r = C.snabb_link_new()
+   if r == nil then c_error("link.new", 2) end
+   return r
 end
 
 -- nil would reach C as a NULL link and crash the process (found by config_fuzz); anything else
@@ -36,7 +39,7 @@ end
 -- Frees the link and the packets still in it.
 function M.free (r)
    check_link(r, "link.free")
-   C.snabb_link_delete(r)
+   if C.snabb_link_delete(r) ~= 0 then c_error("link.free", 2) end
 end
 
 local function entry_packet (entry)

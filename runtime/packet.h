@@ -62,12 +62,12 @@ struct packet_freelist {
   struct packet* list[];
 };
 
-/* NULL when the pool cannot be set up: snabb_packet_pool_error says why. */
+/* Errors: the failure value, and snabb_error() says why (runtime/error.h). */
+/* NULL when the pool cannot be set up. */
 struct packet_freelist* snabb_packet_freelist(void);
-/* Adds fresh packets to the free list; returns how many (0 at the pool's cap, -1 when no memory
-   could be mapped: snabb_packet_pool_error says why, e.g. the cap and where it comes from). */
+/* Adds fresh packets to the free list; returns how many: 0 at the pool's cap (snabb_error() then
+   says what the cap is and where it comes from), -1 when no memory could be mapped. */
 int32_t snabb_packet_grow(void);
-const char* snabb_packet_pool_error(void);
 /* Packets taken from the system (or adopted: DPDK's mbufs); the pool never shrinks. */
 int32_t snabb_packet_allocated(void);
 /* How many packets the pool may take from the system: by default half of what the memory available
@@ -75,10 +75,9 @@ int32_t snabb_packet_allocated(void);
 int32_t snabb_packet_cap(void);
 /* How many times an allocation found the pool at its cap. */
 int64_t snabb_packet_exhaustions(void);
-/* Sets the pool's capacity; returns 0, -1 once packets have been allocated, or -2 for a capacity
-   outside 1..2^24. */
+/* Sets the pool's capacity; returns 0, or -1 for a capacity outside 1..2^24 or once packets have
+   been allocated. */
 int snabb_packet_set_max(int32_t max_packets);
-int snabb_packet_hugepages(void);
 // END FFI
 
 #ifdef __cplusplus

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "runtime/clock.h"
+#include "runtime/error.h"
 #include "runtime/link.h"
 #include "runtime/packet.h"
 
@@ -152,7 +153,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (freelist == nullptr) {
-    std::fprintf(stderr, "basic1_model: %s\n", snabb_packet_pool_error());
+    std::fprintf(stderr, "basic1_model: %s\n", snabb_error());
     return 1;
   }
   const double ratio = core_cycles_per_tsc_cycle();

@@ -503,31 +503,25 @@ extern "C" {
 
 uint32_t snabb_dpdk_min_mbufs(void) { return static_cast<uint32_t>(need(1, 1, kBurst)); }
 
-int snabb_dpdk_init(const char* args, int64_t mbufs, int telemetry, char* err, size_t errlen) {
-  try {
+int snabb_dpdk_init(const char* args, int64_t mbufs, int telemetry) {
+  return snabb::runtime::c_call(-1, [&] {
     LogCapture log;
     init(args, mbufs, telemetry != 0, log);
     log.pass_on();
     return 0;
-  } catch (const std::exception& e) {
-    std::snprintf(err, errlen, "%s", e.what());
-    return -1;
-  }
+  });
 }
 
 int snabb_dpdk_initialized(void) { return pool != nullptr; }
 
 int snabb_dpdk_port_open(const char* spec, uint16_t rxqs, uint16_t txqs, uint16_t ring_size,
-                         int rss, char* err, size_t errlen) {
-  try {
+                         int rss) {
+  return snabb::runtime::c_call(-1, [&] {
     LogCapture log;
-    const uint16_t port = open_port(spec, rxqs, txqs, ring_size, rss != 0, log);
+    const int port = open_port(spec, rxqs, txqs, ring_size, rss != 0, log);
     log.pass_on();
     return port;
-  } catch (const std::exception& e) {
-    std::snprintf(err, errlen, "%s", e.what());
-    return -1;
-  }
+  });
 }
 
 // Writes straight into the link's ring (it has room for all of them): the same as link_transmit

@@ -114,7 +114,7 @@ local function find_pid_dir (pid)
             elseif r == -1 then
                problem = ("%s belongs to another process than %d"):format(dir, pid)
             else
-               problem = ffi.string(ffi.C.snabb_rundir_error())
+               problem = ffi.string(ffi.C.snabb_error())
             end
          end
       end
