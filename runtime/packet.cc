@@ -304,7 +304,8 @@ void packet_pool_adopt(uint8_t* slot) { pool().adopt(slot); }
 
 void packet_free(packet* p) {
   packet_freelist* fl = pool().freelist();
-  if (fl->nfree >= fl->max_packets) throw std::logic_error("packet_free: more frees than packets");
+  if (fl->nfree >= fl->max_packets)
+    throw std::logic_error("more packets freed than allocated (freed twice?)");
   freelist_push(fl, p);
 }
 
