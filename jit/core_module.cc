@@ -13,7 +13,7 @@
 #include "runtime/engine.h"
 #include "runtime/native_app.h"
 
-namespace snabb::jit {
+namespace snabb::vm {
 namespace {
 
 using runtime::App;
@@ -195,10 +195,10 @@ void release_core_module_apps() {
   native_apps.clear();
 }
 
-}  // namespace snabb::jit
+}  // namespace snabb::vm
 
 extern "C" int luaopen_snabb_core(lua_State* L) {
-  using namespace snabb::jit;
+  using namespace snabb::vm;
   static const luaL_Reg functions[] = {{"set_graph", set_graph},
                                        {"run", run},
                                        {"breathe", breathe},

@@ -4,7 +4,7 @@
 
 extern "C" int luaopen_snabb_core(lua_State* L);
 
-namespace snabb::jit {
+namespace snabb::vm {
 // Empties the engine's graph and releases every app; the VM calls this before closing its state.
 void release_core_module_apps();
-}  // namespace snabb::jit
+}  // namespace snabb::vm

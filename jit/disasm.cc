@@ -10,7 +10,7 @@
 
 #include "runtime/error.h"
 
-namespace snabb::jit {
+namespace snabb::observe {
 namespace {
 
 #if defined(__x86_64__)
@@ -71,12 +71,12 @@ std::string disassemble(std::span<const uint8_t> code, uint64_t address) {
   return text;
 }
 
-}  // namespace snabb::jit
+}  // namespace snabb::observe
 
 extern "C" int snabb_disasm(const uint8_t* code, size_t len, uint64_t address, char* out,
                             size_t outlen) {
   try {
-    const std::string text = snabb::jit::disassemble({code, len}, address);
+    const std::string text = snabb::observe::disassemble({code, len}, address);
     if (outlen > 0) {
       const size_t n = std::min(text.size(), outlen - 1);
       std::memcpy(out, text.data(), n);

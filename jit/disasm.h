@@ -23,10 +23,10 @@ int snabb_disasm(const uint8_t* code, size_t len, uint64_t address, char* out, s
 #include <span>
 #include <string>
 
-namespace snabb::jit {
+namespace snabb::observe {
 
 // The text snabb_disasm writes; throws std::runtime_error if Capstone cannot start.
 std::string disassemble(std::span<const uint8_t> code, uint64_t address);
 
-}  // namespace snabb::jit
+}  // namespace snabb::observe
 #endif

@@ -4,7 +4,7 @@
 
 #include <array>
 
-namespace snabb::jit {
+namespace snabb::observe {
 namespace {
 
 TEST(Disasm, IntelSyntaxOneLinePerInstruction) {
@@ -31,4 +31,4 @@ TEST(Disasm, CFunctionTruncatesAndReportsTheFullLength) {
 }
 
 }  // namespace
-}  // namespace snabb::jit
+}  // namespace snabb::observe

@@ -11,7 +11,7 @@ for i = 2, #arg do
    local bytes = {}
    for j = 1, #bc do bytes[j] = bc:byte(j) end
    out[#out+1] = ("const unsigned char m%d[] = {%s};\n"):format(i, table.concat(bytes, ","))
-   out[#out+1] = ("const snabb::jit::EmbeddedModuleRegistrar r%d(%q, m%d, sizeof m%d);\n")
+   out[#out+1] = ("const snabb::vm::EmbeddedModuleRegistrar r%d(%q, m%d, sizeof m%d);\n")
       :format(i, name, i, i)
 end
 out[#out+1] = "}  // namespace\n"

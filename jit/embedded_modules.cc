@@ -3,7 +3,7 @@
 #include <map>
 #include <string>
 
-namespace snabb::jit {
+namespace snabb::vm {
 namespace {
 
 std::map<std::string, EmbeddedModule, std::less<>>& registry() {
@@ -23,11 +23,11 @@ const EmbeddedModule* find_embedded_module(std::string_view name) {
   return it == registry().end() ? nullptr : &it->second;
 }
 
-}  // namespace snabb::jit
+}  // namespace snabb::vm
 
 extern "C" const char* snabb_embedded_module(int index, const unsigned char** bytecode,
                                              size_t* size) {
-  for (const auto& [name, module] : snabb::jit::registry()) {
+  for (const auto& [name, module] : snabb::vm::registry()) {
     if (index-- == 0) {
       *bytecode = module.bytecode;
       *size = module.size;

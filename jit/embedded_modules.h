@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <string_view>
 
-namespace snabb::jit {
+namespace snabb::vm {
 
 struct EmbeddedModule {
   const char* name;  // as given to require(), e.g. "core.packet"
@@ -18,7 +18,7 @@ struct EmbeddedModuleRegistrar {
   EmbeddedModuleRegistrar(const char* name, const unsigned char* bytecode, size_t size);
 };
 
-}  // namespace snabb::jit
+}  // namespace snabb::vm
 
 // For Lua (ffi.C): the index-th embedded module (0-based, in name order) as its name, or NULL
 // after the last; *bytecode and *size give its bytecode (programs/selftest.lua declares it).

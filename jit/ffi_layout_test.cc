@@ -17,7 +17,7 @@
 #include "runtime/link.h"
 #include "runtime/packet.h"
 
-namespace snabb::jit {
+namespace snabb::vm {
 namespace {
 
 using runtime::Link;
@@ -322,4 +322,4 @@ TEST_F(FfiLayoutTest, HelpersDetectMissingFields) {
 }
 
 }  // namespace
-}  // namespace snabb::jit
+}  // namespace snabb::vm

@@ -6,7 +6,7 @@
 
 #include "jit/vm.h"
 
-namespace snabb::jit {
+namespace snabb::vm {
 namespace {
 
 int ref_method(lua_State* L, int self_index, const char* name) {
@@ -65,4 +65,4 @@ void LuaApp::call(int method_ref, int method_slot) {
   if (rc != 0) throw std::runtime_error(message);
 }
 
-}  // namespace snabb::jit
+}  // namespace snabb::vm

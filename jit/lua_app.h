@@ -8,7 +8,7 @@
 
 #include "runtime/engine.h"
 
-namespace snabb::jit {
+namespace snabb::vm {
 
 class LuaApp : public runtime::App {
  public:
@@ -58,4 +58,4 @@ class LuaApp : public runtime::App {
   static inline int running_handler_ = 0;
 };
 
-}  // namespace snabb::jit
+}  // namespace snabb::vm

@@ -29,7 +29,7 @@
 #include "runtime/clock.h"
 #include "runtime/engine.h"
 
-namespace snabb::jit {
+namespace snabb::vm {
 namespace {
 
 // A line of text built without allocating, written with one write(2).
@@ -435,9 +435,9 @@ int set_watchdog(lua_State* L) {
   return 0;
 }
 
-}  // namespace snabb::jit
+}  // namespace snabb::vm
 
-using namespace snabb::jit;
+using namespace snabb::vm;
 
 extern "C" {
 

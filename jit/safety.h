@@ -21,12 +21,12 @@ void snabb_safety_flush(void);
 #ifdef __cplusplus
 }
 
-namespace snabb::jit {
+namespace snabb::vm {
 // Lua C functions of snabb.core (jit/core_module.cc), documented in safety.cc.
 int safety_install(lua_State* L);
 int catch_signals(lua_State* L);
 int stop_requested(lua_State* L);
 int stop_signal(lua_State* L);
 int set_watchdog(lua_State* L);
-}  // namespace snabb::jit
+}  // namespace snabb::vm
 #endif

@@ -3,7 +3,7 @@
 #include "jit/core_module.h"
 #include "jit/embedded_modules.h"
 
-namespace snabb::jit {
+namespace snabb::vm {
 namespace {
 
 // package.loaders entry that finds modules compiled into the binary.
@@ -133,4 +133,4 @@ void LuaVm::run(std::string_view code, const char* chunkname) {
   lua_settop(L, handler - 1);
 }
 
-}  // namespace snabb::jit
+}  // namespace snabb::vm

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace snabb::jit {
+namespace snabb::vm {
 
 // A Lua error that escaped to C++: the message, with traceback where one was taken.
 struct LuaError : std::runtime_error {
@@ -34,4 +34,4 @@ class LuaVm {
 // Pushes debug.traceback-with-message for use as lua_pcall's error handler.
 void push_traceback_handler(lua_State* L);
 
-}  // namespace snabb::jit
+}  // namespace snabb::vm

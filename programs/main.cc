@@ -9,7 +9,7 @@
 
 int main(int argc, char** argv) {
   try {
-    snabb::jit::LuaVm vm;
+    snabb::vm::LuaVm vm;
     return vm.call("programs.main", "main", std::vector<std::string>(argv + 1, argv + argc));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "snabb: %s\n", e.what());

@@ -64,11 +64,6 @@ function M.wire_bits (length)
    return (math.max(length, 60) + 4 + 8 + 12) * 8
 end
 
--- Layer 2 bits: the frame with its FCS.
-function M.l2_bits (length)
-   return (math.max(length, 60) + 4) * 8
-end
-
 -- Parses a rate: a number (Mpps) or a string such as "5Mpps", "250kpps", "10Gbps", "100Mbit/s".
 -- Returns the rate and its unit, "pps" or "bps" (bits on the wire, see wire_bits).
 function M.parse_rate (rate)

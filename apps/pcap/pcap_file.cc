@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <utility>
 
-namespace snabb::pcap {
+namespace snabb::apps::pcap {
 
 using runtime::packet_set_timestamp;
 using runtime::packet_set_wire_length;
@@ -249,14 +249,14 @@ void PcapFileWriter::close() {
   if (fd_.reset() != 0) fail("close failed: ", errno);
 }
 
-}  // namespace snabb::pcap
+}  // namespace snabb::apps::pcap
 
 using snabb::runtime::c_call;
 
-struct pcap_reader : snabb::pcap::PcapFileReader {
+struct pcap_reader : snabb::apps::pcap::PcapFileReader {
   using PcapFileReader::PcapFileReader;
 };
-struct pcap_writer : snabb::pcap::PcapFileWriter {
+struct pcap_writer : snabb::apps::pcap::PcapFileWriter {
   using PcapFileWriter::PcapFileWriter;
   std::string error;  // of a failed write, for the next flush or close to report
   void check() {

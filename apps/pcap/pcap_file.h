@@ -53,7 +53,7 @@ int snabb_pcap_writer_close(struct pcap_writer* w);
 struct pcap;
 struct pcap_pkthdr;
 
-namespace snabb::pcap {
+namespace snabb::apps::pcap {
 
 struct PcapCloser {
   void operator()(::pcap* p) const;
@@ -126,5 +126,5 @@ class PcapFileWriter {
   size_t used_ = 0;  // bytes of buffer_ that hold records not yet written
 };
 
-}  // namespace snabb::pcap
+}  // namespace snabb::apps::pcap
 #endif

@@ -25,7 +25,7 @@
 #define PACKET_IGNORE_OUTGOING 23
 #endif
 
-namespace snabb::af_packet {
+namespace snabb::drivers::af_packet {
 namespace {
 
 using runtime::link_nreadable;
@@ -343,9 +343,9 @@ class Socket {
 };
 
 }  // namespace
-}  // namespace snabb::af_packet
+}  // namespace snabb::drivers::af_packet
 
-using snabb::af_packet::Socket;
+using snabb::drivers::af_packet::Socket;
 
 struct af_packet_port {
   std::string ifname;

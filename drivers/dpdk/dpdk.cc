@@ -30,7 +30,7 @@
 
 #include "runtime/packet.h"
 
-namespace snabb::dpdk {
+namespace snabb::drivers::dpdk {
 namespace {
 
 using runtime::freelist_entry_slot;
@@ -495,9 +495,9 @@ packet* copy_to_mbuf(packet* p) {
 }
 
 }  // namespace
-}  // namespace snabb::dpdk
+}  // namespace snabb::drivers::dpdk
 
-using namespace snabb::dpdk;
+using namespace snabb::drivers::dpdk;
 
 extern "C" {
 

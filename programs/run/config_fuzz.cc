@@ -32,9 +32,9 @@ struct TempDir {
   }
 };
 
-snabb::jit::LuaVm& vm() {
+snabb::vm::LuaVm& vm() {
   static TempDir dir;
-  static snabb::jit::LuaVm instance;
+  static snabb::vm::LuaVm instance;
   static const int ready = instance.call("programs.run.config_fuzz", "init", {dir.path});
   (void)ready;
   return instance;
