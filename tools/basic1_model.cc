@@ -18,8 +18,9 @@
 #include "runtime/link.h"
 #include "runtime/packet.h"
 
-namespace snabb::runtime {
 namespace {
+
+using namespace snabb::runtime;  // a tool over the runtime, not part of it
 
 constexpr uint32_t kPullPackets = 512;  // engine.pull_npackets
 constexpr uint16_t kSmall = 60;         // packet.lua's small-clone size: header + 60 bytes = 64
@@ -143,7 +144,6 @@ double median(std::vector<double> v) {
 }
 
 }  // namespace
-}  // namespace snabb::runtime
 
 int main(int argc, char** argv) {
   using namespace snabb::runtime;
