@@ -84,7 +84,9 @@ int snabb_link_delete(link* l) {
   snabb::runtime::link_sync(l);
   // A receive from an empty link (the caller's bug) leaves read past write, which would read as
   // 2^32 - 1 queued packets and free NULL ones (config_fuzz): nothing is queued then.
-  if (snabb::runtime::link_nreadable(l) > LINK_RING_SIZE) l->read = l->write;
+  if (snabb::runtime::link_nreadable(l) > LINK_RING_SIZE) {
+    snabb::runtime::link_consume(l, snabb::runtime::link_nreadable(l));  // read = write
+  }
   int rc = 0;
   while (!snabb::runtime::link_empty(l)) {
     packet* p = snabb::runtime::link_receive(l);
