@@ -326,6 +326,11 @@ int32_t snabb_packet_grow(void) {
 }
 int32_t snabb_packet_allocated(void) { return pool().allocated(); }
 int64_t snabb_packet_exhaustions(void) { return pool().exhaustions(); }
+const char* snabb_packet_exhaustion(void) {
+  static std::string message;
+  message = pool().exhaustion_message();
+  return message.c_str();
+}
 int32_t snabb_packet_cap(void) { return pool().cap(); }
 int snabb_packet_set_max(int32_t max_packets) {
   return c_call(-1, [&] {

@@ -73,8 +73,10 @@ int32_t snabb_packet_allocated(void);
 /* How many packets the pool may take from the system: by default half of what the memory available
    and the cgroup's limit allow, at most 1,000,000 (runtime/packet.cc). */
 int32_t snabb_packet_cap(void);
-/* How many times an allocation found the pool at its cap. */
+/* How many times an allocation found the pool at its cap, and what it says then (the cap and
+   where it comes from): not an error of the last call, so no other failure overwrites it. */
 int64_t snabb_packet_exhaustions(void);
+const char* snabb_packet_exhaustion(void);
 /* Sets the pool's capacity; returns 0, or -1 for a capacity outside 1..2^24 or once packets have
    been allocated. */
 int snabb_packet_set_max(int32_t max_packets);

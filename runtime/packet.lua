@@ -239,14 +239,13 @@ function M.allocated () return C.snabb_packet_allocated() end
 function M.nfree () return tonumber(freelist.nfree) end
 function M.in_use () return M.allocated() - M.nfree() end
 function M.cap () return C.snabb_packet_cap() end
--- The message of the last time the pool was found at its cap, if that happened since the last call
--- (snabb_packet_grow's error: the engine asks right after the app call that met it).
+-- The message of the pool found at its cap, if that happened since the last call.
 local exhaustions_seen = 0
 function M.exhausted ()
    local n = tonumber(C.snabb_packet_exhaustions())
    if n == exhaustions_seen then return nil end
    exhaustions_seen = n
-   return ffi.string(C.snabb_error())
+   return ffi.string(C.snabb_packet_exhaustion())
 end
 -- Caps the pool (default: see snabb_packet_cap); only before the first packet is allocated.
 function M.set_max_packets (n)
