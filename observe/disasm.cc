@@ -8,6 +8,8 @@
 #include <memory>
 #include <stdexcept>
 
+#include "runtime/error.h"
+
 namespace snabb::observe {
 namespace {
 
@@ -81,7 +83,8 @@ extern "C" int snabb_disasm(const uint8_t* code, size_t len, uint64_t address, c
       out[n] = '\0';
     }
     return static_cast<int>(text.size());
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    snabb::runtime::set_error(e.what());
     return -1;
   }
 }

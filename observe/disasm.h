@@ -12,7 +12,7 @@ extern "C" {
 /* Disassembles len bytes of code that runs at address into out (NUL-terminated, cut to outlen),
    one instruction a line: "address  mnemonic operands", addresses as %012x; a byte Capstone cannot
    decode is ".byte 0xNN". Returns the length of the whole text (if it is outlen or more, call again
-   with a bigger buffer), or -1 if Capstone cannot start. */
+   with a bigger buffer), or -1 if Capstone cannot start (snabb_error() says why). */
 int snabb_disasm(const uint8_t* code, size_t len, uint64_t address, char* out, size_t outlen);
 // END FFI
 

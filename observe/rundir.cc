@@ -20,9 +20,9 @@
 #include <sstream>
 #include <string>
 
-namespace {
+#include "runtime/error.h"
 
-std::string last_error;
+namespace {
 
 // A descriptor closed when it goes out of scope (release() keeps it).
 class Fd {
@@ -52,7 +52,7 @@ class Fd {
 };
 
 int fail(int code, const std::string& message) {
-  last_error = message;
+  snabb::runtime::set_error(message);
   return code;
 }
 
@@ -192,8 +192,6 @@ void close_run() {
 }  // namespace
 
 extern "C" {
-
-const char* snabb_rundir_error(void) { return last_error.c_str(); }
 
 int snabb_rundir_open(const char* path_arg, int mode, int gid, int mine) {
   std::string path = path_arg;

@@ -7,29 +7,30 @@
 // drops the lock when the process dies however it dies, which is how dead runs' directories are
 // found and how a second process is kept out of a --rundir in use.
 #pragma once
+#include "runtime/error.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 // BEGIN FFI
-/* What the last call that failed says, e.g. "/tmp/snabb-1000: owned by nobody (uid 65534)". */
-const char* snabb_rundir_error(void);
+/* Failures return a negative number, and snabb_error() (runtime/error.h) says why, e.g.
+   "/tmp/snabb-1000: owned by nobody (uid 65534)". */
 /* Opens directory path (absolute or relative), making the missing ones with mode (and gid >= 0 as
    their group). Every directory on the way must be owned by root or us, not writable by others
    (unless sticky); symbolic links are followed only when root or we own them. mine != 0: the last
    must be ours and writable by nobody else; mine == 2: made here or not, it gets mode and gid
    (else only when made here, and no gid). Returns a
-   descriptor, -1 when the path is unsafe, -2 when the system says no (snabb_rundir_error). */
+   descriptor, -1 when the path is unsafe, -2 when the system says no (snabb_error). */
 int snabb_rundir_open(const char* path, int mode, int gid, int mine);
 /* Directory name in dirfd: made (mode, gid) or, when it exists, checked as open(mine == 2) does.
-   Returns a descriptor or -1 (snabb_rundir_error). */
+   Returns a descriptor or -1 (snabb_error). */
 int snabb_rundir_mkdir(int dirfd, const char* name, int mode, int gid);
 /* A new run directory in basefd, named PID (PID-2, PID-3, ... when taken: a process in another
    PID namespace can have our PID), with its lock taken (snabb_rundir_lock) before it appears under
    that name, so that no sweep can take it for a dead process's. It is removed at
    snabb_rundir_close or when the process exits, whichever comes first. Returns a descriptor and
-   its name in name[size], or -1 (snabb_rundir_error). */
+   its name in name[size], or -1 (snabb_error). */
 int snabb_rundir_new(int basefd, int dir_mode, int file_mode, int gid, char* name, int size);
 /* A new, empty file name in dirfd (what was there is unlinked first, never followed or truncated),
    opened O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW. Returns a descriptor or -1. */
@@ -49,7 +50,7 @@ int snabb_rundir_sweep(int basefd);
    is free); -1 the lock is held but not by pid (its PID was reused; pid is someone else); -2 error
    (no lock file, not allowed to read it). */
 int snabb_rundir_owned_by(const char* path, int pid);
-/* The id of group name, or -1 (snabb_rundir_error). */
+/* The id of group name, or -1 (snabb_error). */
 int snabb_rundir_gid(const char* name);
 // END FFI
 

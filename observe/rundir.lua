@@ -9,6 +9,7 @@
 -- this module is its Lua side, with the names and paths both sides use.
 local ffi = require("ffi")
 local json = require("dkjson")
+require("core.cdefs") -- snabb_error
 require("observe.rundir_cdefs")
 local C = ffi.C
 
@@ -48,7 +49,7 @@ end
 
 -- rundir.cc's last error as a message about what.
 function M.error (what)
-   return ("%s: %s"):format(what or "run directory", ffi.string(C.snabb_rundir_error()))
+   return ("%s: %s"):format(what or "run directory", ffi.string(C.snabb_error()))
 end
 
 -- name if it is a group, else nil and the message (for a usage error before anything runs).
@@ -213,7 +214,7 @@ local function find_pid_dir (pid)
             elseif r == -1 then
                problem = ("%s belongs to another process than %d"):format(dir, pid)
             else
-               problem = ffi.string(C.snabb_rundir_error())
+               problem = ffi.string(C.snabb_error())
             end
          end
       end

@@ -31,7 +31,7 @@ class RundirTest : public ::testing::Test {
     EXPECT_EQ(lstat(path.c_str(), &st), 0) << path;
     return st.st_mode & 07777;
   }
-  static std::string error() { return snabb_rundir_error(); }
+  static std::string error() { return snabb_error(); }
   std::string dir_;
 };
 

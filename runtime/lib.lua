@@ -1,5 +1,6 @@
 -- core.lib: small helpers shared by apps and programs (config parsing, throttling, hexdumps).
 local ffi = require("ffi")
+require("core.cdefs")
 
 local M = {}
 
@@ -45,6 +46,16 @@ local function allowed (s)
    if s.min then return ("%s of at least %s"):format(kind, s.min) end
    if s.max then return ("%s of at most %s"):format(kind, s.max) end
    return kind
+end
+
+-- Raises, as one line, why the last failing C call failed (runtime/error.h: the call returned its
+-- failure value and snabb_error() says why), after "what: " when what is given. level as error()'s,
+-- counted from c_error's caller (default 1: the caller's position; 0: the message alone).
+function M.c_error (what, level)
+   local message = ffi.string(ffi.C.snabb_error())
+   if what then message = what .. ": " .. message end
+   level = level or 1
+   error(message, level > 0 and level + 1 or 0)
 end
 
 -- The value a parameter spec accepts for v (numbers may be given as numeric strings), or nil.

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <new>
+#include <string>
+
+#include "runtime/error.h"
 
 namespace snabb::runtime {
 
@@ -67,23 +69,35 @@ constexpr size_t kLinkOffset = 32;
 extern "C" {
 
 link* snabb_link_new(void) {
-  void* mem = std::aligned_alloc(64, (sizeof(link) + kLinkOffset + 63) & ~size_t{63});
-  if (!mem) throw std::bad_alloc();
+  const size_t bytes = (sizeof(link) + kLinkOffset + 63) & ~size_t{63};
+  void* mem = std::aligned_alloc(64, bytes);
+  if (!mem) {
+    snabb::runtime::set_error("out of memory for a link (" + std::to_string(bytes) + " bytes)");
+    return nullptr;
+  }
   std::memset(mem, 0, sizeof(link) + kLinkOffset);
   return reinterpret_cast<link*>(static_cast<char*>(mem) + kLinkOffset);
 }
 
-void snabb_link_delete(link* l) {
-  if (!l) return;
+int snabb_link_delete(link* l) {
+  if (!l) return 0;
   snabb::runtime::link_sync(l);
   // A receive from an empty link (the caller's bug) leaves read past write, which would read as
   // 2^32 - 1 queued packets and free NULL ones (config_fuzz): nothing is queued then.
-  if (snabb::runtime::link_nreadable(l) > LINK_RING_SIZE) l->read = l->write;
+  if (snabb::runtime::link_nreadable(l) > LINK_RING_SIZE) {
+    snabb::runtime::link_consume(l, snabb::runtime::link_nreadable(l));  // read = write
+  }
+  int rc = 0;
   while (!snabb::runtime::link_empty(l)) {
-    snabb::runtime::packet_free(snabb::runtime::link_receive(l));
+    packet* p = snabb::runtime::link_receive(l);
     l->stats.txdrop++;
+    rc |= snabb::runtime::c_call(-1, [&] {
+      snabb::runtime::packet_free(p);
+      return 0;
+    });
   }
   std::free(reinterpret_cast<char*>(l) - kLinkOffset);
+  return rc;
 }
 
 void snabb_link_sync(link* l) { snabb::runtime::link_sync(l); }

@@ -2,11 +2,14 @@
 -- receive/transmit only move cursors; the engine folds that into link stats after each app call, so
 -- the per-packet path stays a few instructions long. A ring entry is the packet's address with its
 -- length in the top 16 bits: one store per transmit, and the length as sent for the byte counts.
+-- The encoding's one other writer is C++'s (runtime/link.h: link_transmit, LinkBurst for drivers);
+-- jit/ffi_layout_test checks each reads what the other writes.
 -- The cursors count packets modulo 2^32: bit.tobit wraps them, and compiles to nothing (the JIT
 -- does 32-bit integer math).
 local ffi = require("ffi")
 require("core.cdefs")
 local packet = require("core.packet")
+local c_error = require("core.lib").c_error
 local C = ffi.C
 local band, bor, lshift, tobit = bit.band, bit.bor, bit.lshift, bit.tobit
 local cast = ffi.cast
@@ -14,7 +17,7 @@ local cast = ffi.cast
 local M = {}
 
 local SIZE, RING_MASK, LENGTH_SHIFT = C.LINK_RING_SIZE, C.LINK_RING_MASK, C.LINK_LENGTH_SHIFT
-local ADDRESS_MASK = lshift(1ULL, LENGTH_SHIFT) - 1
+local ADDRESS_MASK = lshift(1ULL, C.PACKET_ADDRESS_BITS) - 1 -- packets lie below 2^48 (packet.h)
 local packet_ptr_t = ffi.typeof("struct packet *")
 local u64_t = ffi.typeof("uint64_t")
 local free = packet.free
@@ -22,7 +25,9 @@ local free = packet.free
 M.max = SIZE
 
 function M.new ()
-   return C.snabb_link_new()
+   local r = C.snabb_link_new()
+   if r == nil then c_error("link.new", 2) end
+   return r
 end
 
 -- nil would reach C as a NULL link and crash the process (found by config_fuzz); anything else
@@ -34,7 +39,7 @@ end
 -- Frees the link and the packets still in it.
 function M.free (r)
    check_link(r, "link.free")
-   C.snabb_link_delete(r)
+   if C.snabb_link_delete(r) ~= 0 then c_error("link.free", 2) end
 end
 
 local function entry_packet (entry)

@@ -21,10 +21,4 @@ std::unique_ptr<App> make_native_app(const std::string& class_name) {
   return it == factories().end() ? nullptr : it->second();
 }
 
-std::vector<std::string> native_app_classes() {
-  std::vector<std::string> names;
-  for (const auto& [name, factory] : factories()) names.push_back(name);
-  return names;
-}
-
 }  // namespace snabb::runtime

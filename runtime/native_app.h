@@ -4,7 +4,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "runtime/engine.h"
 
@@ -18,6 +17,5 @@ struct NativeAppRegistrar {
 
 // Returns nullptr for an unknown class name.
 std::unique_ptr<App> make_native_app(const std::string& class_name);
-std::vector<std::string> native_app_classes();
 
 }  // namespace snabb::runtime

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/link.h"
+#include "runtime/error.h"
 
 namespace snabb::runtime {
 namespace {
@@ -176,16 +176,15 @@ class Chunk {
   }
 
  public:
-  explicit Chunk(bool* hugetlb) {
+  Chunk() {
     // Provisioned hugepages first; otherwise ordinary memory aligned to 2 MiB and advised for
     // transparent hugepages. Unaligned, THP covers a chunk only in part, and a breath that frees
     // packets 10 KiB apart then misses the TLB on most of them (basic1 ran at half speed).
     void* mem = mmap(nullptr, kChunkBytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-    *hugetlb = mem != MAP_FAILED;
     if (mem == MAP_FAILED) mem = map_aligned();
     base_ = static_cast<uint8_t*>(mem);
-    if (reinterpret_cast<uintptr_t>(base_) + kChunkBytes > kLinkAddressLimit) {
+    if (reinterpret_cast<uintptr_t>(base_) + kChunkBytes > kPacketAddressLimit) {
       munmap(std::exchange(base_, nullptr), kChunkBytes);
       throw std::runtime_error(
           "packet pool: memory mapped above 2^48, where link entries cannot "
@@ -215,27 +214,22 @@ class PacketPool {
       exhaustions_++;
       return 0;
     }
-    bool hugetlb = false;
-    chunks_.emplace_back(&hugetlb);
-    hugepages_ = chunks_.size() == 1 ? hugetlb : hugepages_ && hugetlb;
+    chunks_.emplace_back();
     // Push in reverse so packets leave the stack in address order. Nothing is written into the
     // slots: allocation writes the header, so the chunk's pages are faulted in as packets are first
     // used, not all 32 MiB at once (a stall long enough for a NIC ring to overflow).
-    for (int32_t i = n - 1; i >= 0; --i) {
-      freelist_->list[freelist_->nfree++] =
-          reinterpret_cast<packet*>(chunks_.back().slot(i) + PACKET_HEADROOM);
-    }
+    for (int32_t i = n - 1; i >= 0; --i) freelist_push_slot(freelist_, chunks_.back().slot(i));
     owned_ += n;
     return n;
   }
 
   void set_max(int32_t max_packets) {
     if (max_packets < 1 || max_packets > kMaxMaxPackets) {
-      throw std::invalid_argument("packet pool: capacity must be 1.." +
+      throw std::invalid_argument(std::to_string(max_packets) + " is not a capacity from 1 to " +
                                   std::to_string(kMaxMaxPackets));
     }
     if (allocated() > 0) {
-      throw std::logic_error("packet pool: capacity set after first allocation");
+      throw std::logic_error("packets are already allocated");
     }
     cap_ = {max_packets, "the cap was set by packet.set_max_packets"};
     freelist_->max_packets = max_packets;
@@ -251,14 +245,10 @@ class PacketPool {
     }
     adopted_++;
     freelist_->max_packets++;
-    push(slot);
-  }
-  void push(uint8_t* slot) {
-    freelist_->list[freelist_->nfree++] = reinterpret_cast<packet*>(slot + PACKET_HEADROOM);
+    freelist_push_slot(freelist_, slot);
   }
 
   int32_t allocated() const { return owned_ + adopted_; }
-  bool hugepages() const { return hugepages_; }
   int64_t exhaustions() const { return exhaustions_; }
   int32_t cap() const { return cap_.packets; }
 
@@ -276,7 +266,6 @@ class PacketPool {
   int32_t owned_ = 0;    // packets in the pool's own chunks
   int32_t adopted_ = 0;  // see adopt
   int64_t exhaustions_ = 0;
-  bool hugepages_ = false;
   packet_freelist* freelist_ = map_freelist(cap_.packets);
   std::vector<Chunk> chunks_;
 
@@ -305,60 +294,48 @@ void set_packet_pool_max(int32_t max_packets) { pool().set_max(max_packets); }
 packet* packet_allocate() {
   packet_freelist* fl = pool().freelist();
   if (fl->nfree == 0 && pool().grow() == 0) throw std::runtime_error(pool().exhaustion_message());
-  packet* p = fl->list[--fl->nfree];
+  packet* p = freelist_pop(fl);
   p->length = 0;  // free-list entries may hold any header (see packet.h)
   p->headroom = PACKET_HEADROOM;
   return p;
 }
 
 void packet_pool_adopt(uint8_t* slot) { pool().adopt(slot); }
-void packet_pool_push(uint8_t* slot) { pool().push(slot); }
 
 void packet_free(packet* p) {
   packet_freelist* fl = pool().freelist();
-  if (fl->nfree >= fl->max_packets) throw std::logic_error("packet_free: more frees than packets");
-  fl->list[fl->nfree++] = reinterpret_cast<packet*>(packet_slot(p) + PACKET_HEADROOM);
+  if (fl->nfree >= fl->max_packets)
+    throw std::logic_error("more packets freed than allocated (freed twice?)");
+  freelist_push(fl, p);
 }
 
 }  // namespace snabb::runtime
 
 extern "C" {
-// The pool's errors are returned, not thrown through LuaJIT's frames (which would lose the
-// message).
-namespace {
-std::string pool_error;
-}
+using snabb::runtime::c_call;
+using snabb::runtime::pool;
 packet_freelist* snabb_packet_freelist(void) {
-  try {
-    return snabb::runtime::pool().freelist();
-  } catch (const std::exception& e) {
-    pool_error = e.what();
-    return nullptr;
-  }
+  return c_call<packet_freelist*>(nullptr, [] { return pool().freelist(); });
 }
 int32_t snabb_packet_grow(void) {
-  try {
-    const int32_t added = snabb::runtime::pool().grow();
-    if (added == 0) pool_error = snabb::runtime::pool().exhaustion_message();
+  return c_call(-1, [] {
+    const int32_t added = pool().grow();
+    if (added == 0) snabb::runtime::set_error(pool().exhaustion_message());
     return added;
-  } catch (const std::exception& e) {
-    pool_error = e.what();
-    return -1;
-  }
+  });
 }
-const char* snabb_packet_pool_error(void) { return pool_error.c_str(); }
-int32_t snabb_packet_allocated(void) { return snabb::runtime::pool().allocated(); }
-int64_t snabb_packet_exhaustions(void) { return snabb::runtime::pool().exhaustions(); }
-int32_t snabb_packet_cap(void) { return snabb::runtime::pool().cap(); }
-int snabb_packet_hugepages(void) { return snabb::runtime::pool().hugepages(); }
+int32_t snabb_packet_allocated(void) { return pool().allocated(); }
+int64_t snabb_packet_exhaustions(void) { return pool().exhaustions(); }
+const char* snabb_packet_exhaustion(void) {
+  static std::string message;
+  message = pool().exhaustion_message();
+  return message.c_str();
+}
+int32_t snabb_packet_cap(void) { return pool().cap(); }
 int snabb_packet_set_max(int32_t max_packets) {
-  try {
+  return c_call(-1, [&] {
     snabb::runtime::set_packet_pool_max(max_packets);
     return 0;
-  } catch (const std::invalid_argument&) {
-    return -2;
-  } catch (const std::logic_error&) {
-    return -1;
-  }
+  });
 }
 }

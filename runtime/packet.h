@@ -10,6 +10,7 @@ extern "C" {
 // BEGIN FFI
 enum {
   PACKET_PAYLOAD_SIZE = 10240, /* jumbo frames */
+  PACKET_ADDRESS_BITS = 48,    /* packets lie below 2^48 (kPacketAddressLimit) */
   PACKET_HEADROOM = 256,       /* bytes before a fresh packet's header, for cheap prepend */
   PACKET_SLOT_SIZE = 10816,    /* headroom + header + payload + tail slack, a multiple of 64 */
   /* headroom's top bit says the packet carries a timestamp (e.g. from a capture). The timestamp
@@ -48,7 +49,9 @@ struct __attribute__((packed)) packet {
 
 /* LIFO stack of free packets, so the most recently used (cache-warm) packet is reused first.
    Entries point at each slot's canonical header place (slot start + PACKET_HEADROOM) but the header
-   there may hold anything: allocation writes a fresh one.
+   there may hold anything: allocation writes a fresh one. Written by two owners only: C++'s
+   freelist_push/freelist_pop below (the pool, drivers, tools/basic1_model) and packet.lua's
+   pop/free (inlined by the JIT into apps' loops); jit/ffi_layout_test checks that they agree.
    The counts are 64-bit on purpose: a type no link field has, so LuaJIT's type-based alias
    analysis keeps nfree in a register across an app's loop instead of reloading it after every
    link store. The list is inline and the struct never moves, so compiled Lua indexes it at a
@@ -59,23 +62,24 @@ struct packet_freelist {
   struct packet* list[];
 };
 
-/* NULL when the pool cannot be set up: snabb_packet_pool_error says why. */
+/* Errors: the failure value, and snabb_error() says why (runtime/error.h). */
+/* NULL when the pool cannot be set up. */
 struct packet_freelist* snabb_packet_freelist(void);
-/* Adds fresh packets to the free list; returns how many (0 at the pool's cap, -1 when no memory
-   could be mapped: snabb_packet_pool_error says why, e.g. the cap and where it comes from). */
+/* Adds fresh packets to the free list; returns how many: 0 at the pool's cap (snabb_error() then
+   says what the cap is and where it comes from), -1 when no memory could be mapped. */
 int32_t snabb_packet_grow(void);
-const char* snabb_packet_pool_error(void);
 /* Packets taken from the system (or adopted: DPDK's mbufs); the pool never shrinks. */
 int32_t snabb_packet_allocated(void);
 /* How many packets the pool may take from the system: by default half of what the memory available
    and the cgroup's limit allow, at most 1,000,000 (runtime/packet.cc). */
 int32_t snabb_packet_cap(void);
-/* How many times an allocation found the pool at its cap. */
+/* How many times an allocation found the pool at its cap, and what it says then (the cap and
+   where it comes from): not an error of the last call, so no other failure overwrites it. */
 int64_t snabb_packet_exhaustions(void);
-/* Sets the pool's capacity; returns 0, -1 once packets have been allocated, or -2 for a capacity
-   outside 1..2^24. */
+const char* snabb_packet_exhaustion(void);
+/* Sets the pool's capacity; returns 0, or -1 for a capacity outside 1..2^24 or once packets have
+   been allocated. */
 int snabb_packet_set_max(int32_t max_packets);
-int snabb_packet_hugepages(void);
 // END FFI
 
 #ifdef __cplusplus
@@ -84,6 +88,33 @@ int snabb_packet_hugepages(void);
 #include <string>
 
 namespace snabb::runtime {
+
+// Packets lie below this address: a link's ring entry keeps the packet's length in the bits above
+// (link.h). The pool checks each chunk it maps, DPDK's driver its mbufs.
+constexpr unsigned kPacketAddressBits = PACKET_ADDRESS_BITS;
+constexpr uintptr_t kPacketAddressLimit = uintptr_t{1} << kPacketAddressBits;
+
+// The free list's C++ owner (the Lua one is packet.lua's pop and free). An entry is the slot's
+// canonical header place; pushing a slot writes nothing into it (a driver's mbuf data stays cold).
+inline packet* freelist_entry(uint8_t* slot) {
+  return reinterpret_cast<packet*>(slot + PACKET_HEADROOM);
+}
+inline uint8_t* freelist_entry_slot(packet* entry) {
+  return reinterpret_cast<uint8_t*>(entry) - PACKET_HEADROOM;
+}
+inline void freelist_push_slot(packet_freelist* fl, uint8_t* slot) {
+  fl->list[fl->nfree++] = freelist_entry(slot);
+}
+// A packet as an app leaves it: one whose header sits in its canonical place goes back as it is
+// (no arithmetic on its headroom field), any other to its slot's canonical place.
+inline void freelist_push(packet_freelist* fl, packet* p) {
+  if (p->headroom != PACKET_HEADROOM) {
+    p = freelist_entry(reinterpret_cast<uint8_t*>(p) - (p->headroom & PACKET_HEADROOM_MASK));
+  }
+  fl->list[fl->nfree++] = p;
+}
+// The caller checks nfree > 0 first. The header is as its last user left it.
+inline packet* freelist_pop(packet_freelist* fl) { return fl->list[--fl->nfree]; }
 
 // Sets the pool's capacity; only before the first packet is allocated.
 void set_packet_pool_max(int32_t max_packets);
@@ -100,8 +131,6 @@ void packet_free(packet* p);
 // Adds a slot from memory the pool does not own (DPDK's mbufs: drivers/dpdk) to the free list and
 // counts it as allocated; throws when that would pass the pool's capacity.
 void packet_pool_adopt(uint8_t* slot);
-// Returns a slot to the free list.
-void packet_pool_push(uint8_t* slot);
 
 inline uint8_t* packet_slot(packet* p) {
   return reinterpret_cast<uint8_t*>(p) - (p->headroom & PACKET_HEADROOM_MASK);

@@ -1,8 +1,10 @@
 -- core.packet: allocate, free and edit packets (struct packet, runtime/packet.h).
 -- The free list is a LIFO stack shared with C++; allocate/free are written so the JIT inlines them
--- into an app's loop (no C call unless the pool has to grow).
+-- into an app's loop (no C call unless the pool has to grow). The list's one other writer is C++'s
+-- freelist_push/freelist_pop (runtime/packet.h); jit/ffi_layout_test checks the two agree.
 local ffi = require("ffi")
 require("core.cdefs")
+local c_error = require("core.lib").c_error
 ffi.cdef("void *memmove(void *dst, const void *src, size_t n);")
 local C = ffi.C
 local cast, copy, fill = ffi.cast, ffi.copy, ffi.fill
@@ -28,17 +30,17 @@ M.max_payload = PAYLOAD
 M.headroom = HEADROOM
 
 local freelist = C.snabb_packet_freelist()
-if freelist == nil then error(ffi.string(C.snabb_packet_pool_error()), 0) end
+if freelist == nil then c_error(nil, 0) end
 
 -- Called by pop, called by allocate or clone: the error names their caller (level 4). At the cap,
 -- the message says what the cap is and where it comes from (runtime/packet.cc), and which app was
 -- allocating; the engine stops the process with it (engine.main).
 local function grow ()
    local added = C.snabb_packet_grow()
-   if added < 0 then error(ffi.string(C.snabb_packet_pool_error()), 4) end
+   if added < 0 then c_error(nil, 4) end
    if added == 0 then
       local app = ffi.string(C.snabb_engine_current_app())
-      error(ffi.string(C.snabb_packet_pool_error()) ..
+      error(ffi.string(C.snabb_error()) ..
             (app ~= "" and (" (the last allocation was by app '%s')"):format(app) or ""), 4)
    end
 end
@@ -237,22 +239,17 @@ function M.allocated () return C.snabb_packet_allocated() end
 function M.nfree () return tonumber(freelist.nfree) end
 function M.in_use () return M.allocated() - M.nfree() end
 function M.cap () return C.snabb_packet_cap() end
--- The message of the last time the pool was found at its cap, if that happened since the last call.
+-- The message of the pool found at its cap, if that happened since the last call.
 local exhaustions_seen = 0
 function M.exhausted ()
    local n = tonumber(C.snabb_packet_exhaustions())
    if n == exhaustions_seen then return nil end
    exhaustions_seen = n
-   return ffi.string(C.snabb_packet_pool_error())
+   return ffi.string(C.snabb_packet_exhaustion())
 end
 -- Caps the pool (default: see snabb_packet_cap); only before the first packet is allocated.
 function M.set_max_packets (n)
-   local rc = C.snabb_packet_set_max(n)
-   if rc == -2 then
-      error(("packet.set_max_packets: %s is not a capacity from 1 to %d"):format(n, 2^24), 2)
-   elseif rc ~= 0 then
-      error("packet.set_max_packets: packets are already allocated", 2)
-   end
+   if C.snabb_packet_set_max(n) ~= 0 then c_error("packet.set_max_packets", 2) end
 end
 
 function M.selftest ()

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/error.h"
 #include "runtime/link.h"
 
 namespace snabb::runtime {
@@ -61,13 +62,15 @@ TEST(PacketTest, CapacityCannotChangeAfterAllocation) {
   packet_free(packet_allocate());
   EXPECT_THROW(set_packet_pool_max(kPoolMax * 2), std::logic_error);
   EXPECT_EQ(snabb_packet_set_max(kPoolMax * 2), -1);
+  EXPECT_STREQ(snabb_error(), "packets are already allocated");
   EXPECT_EQ(snabb_packet_freelist()->max_packets, kPoolMax);
 }
 
 TEST(PacketTest, CapacityOutOfRangeIsRefused) {
   EXPECT_THROW(set_packet_pool_max(0), std::invalid_argument);
   EXPECT_THROW(set_packet_pool_max((1 << 24) + 1), std::invalid_argument);
-  EXPECT_EQ(snabb_packet_set_max(-5), -2);
+  EXPECT_EQ(snabb_packet_set_max(-5), -1);
+  EXPECT_STREQ(snabb_error(), "-5 is not a capacity from 1 to 16777216");
   EXPECT_EQ(snabb_packet_freelist()->max_packets, kPoolMax);
 }
 

@@ -1,5 +1,8 @@
 // The FFI regions of the runtime headers are compiled twice: by the C++ compiler and by LuaJIT's
-// ffi.cdef (through core.cdefs). This checks both see the same layout, field by field.
+// ffi.cdef (through core.cdefs). This checks both see the same layout, field by field, and that
+// the two owners of the packet free list and of the link ring encoding (C++'s inline functions in
+// runtime/packet.h and runtime/link.h, Lua's in core.packet and core.link) each read what the other
+// writes.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -129,6 +132,22 @@ end
 function constant (name)
    return ffi.C[name]
 end
+
+-- Packets cross as addresses (below 2^48: exact in a double), passed in as decimal strings.
+local packet, link = require("core.packet"), require("core.link")
+local function ptr (ct, address) return ffi.cast(ct, tonumber(address)) end
+local function address (p) return tonumber(ffi.cast("uintptr_t", p)) end
+function lua_receive (l) return address(link.receive(ptr("struct link *", l))) end
+function lua_transmit (l, p) link.transmit(ptr("struct link *", l), ptr("struct packet *", p)) end
+function lua_allocate () return address(packet.allocate()) end
+function lua_free (p) packet.free(ptr("struct packet *", p)) end
+-- Makes p a 100-byte packet and moves its header `bytes` forward as packet.shiftleft does; returns
+-- where it is now.
+function lua_shiftleft (p, bytes)
+   local q = ptr("struct packet *", p)
+   q.length = 100
+   return address(packet.shiftleft(q, tonumber(bytes)))
+end
 )lua";
 
 class FfiLayoutTest : public ::testing::Test {
@@ -204,13 +223,90 @@ TEST(FfiFieldListTest, CoversTheWholeStruct) {
 
 TEST_F(FfiLayoutTest, EnumConstantsMatch) {
   const std::map<std::string, long> constants = {
-      {"PACKET_PAYLOAD_SIZE", PACKET_PAYLOAD_SIZE}, {"PACKET_HEADROOM", PACKET_HEADROOM},
-      {"PACKET_SLOT_SIZE", PACKET_SLOT_SIZE},       {"LINK_RING_SIZE", LINK_RING_SIZE},
-      {"LINK_RING_MASK", LINK_RING_MASK},           {"LINK_LENGTH_SHIFT", LINK_LENGTH_SHIFT},
+      {"PACKET_PAYLOAD_SIZE", PACKET_PAYLOAD_SIZE},
+      {"PACKET_HEADROOM", PACKET_HEADROOM},
+      {"PACKET_SLOT_SIZE", PACKET_SLOT_SIZE},
+      {"PACKET_ADDRESS_BITS", PACKET_ADDRESS_BITS},
+      {"PACKET_HEADROOM_MASK", PACKET_HEADROOM_MASK},
+      {"LINK_RING_SIZE", LINK_RING_SIZE},
+      {"LINK_RING_MASK", LINK_RING_MASK},
+      {"LINK_LENGTH_SHIFT", LINK_LENGTH_SHIFT},
   };
   for (const auto& [name, value] : constants) {
     const std::vector<double> lua = call("constant", {name}, 1);
     EXPECT_EQ(lua[0], value) << "ffi.C." << name;
+  }
+}
+
+std::string address(const void* p) { return std::to_string(reinterpret_cast<uintptr_t>(p)); }
+
+// Packets of every length a ring entry must carry, and one whose header moved to an odd address.
+std::vector<packet*> test_packets() {
+  std::vector<packet*> packets;
+  for (int length : {0, 1, 60, 1500, 9000, int{PACKET_PAYLOAD_SIZE}}) {
+    packet* p = runtime::packet_allocate();
+    p->length = static_cast<uint16_t>(length);
+    packets.push_back(p);
+  }
+  packet* moved = runtime::packet_allocate();
+  moved->length = 100;
+  packets.push_back(reinterpret_cast<packet*>(reinterpret_cast<uint8_t*>(moved) + 3));
+  packets.back()->length = 97;
+  packets.back()->headroom = PACKET_HEADROOM + 3;
+  return packets;
+}
+
+// Entries C++ writes (link_transmit, a driver's LinkBurst), Lua's link.receive reads; entries
+// Lua's link.transmit writes, C++ reads (link_receive, link_peek, and link_sync's byte counts from
+// the lengths in the entries).
+TEST_F(FfiLayoutTest, RingEncodingIsTheSameInCppAndLua) {
+  Link* l = snabb_link_new();
+  ASSERT_NE(l, nullptr);
+  const std::vector<packet*> packets = test_packets();
+  for (size_t i = 0; i < packets.size(); ++i) {
+    if (i % 2) {
+      runtime::link_transmit(l, packets[i]);
+    } else {
+      runtime::LinkBurst burst(l);
+      burst.put(packets[i]);
+      burst.commit();
+    }
+  }
+  for (packet* p : packets) {
+    EXPECT_EQ(call("lua_receive", {address(l)}, 1)[0], reinterpret_cast<uintptr_t>(p))
+        << "Lua read another packet from C++'s entry for a " << p->length << "-byte packet";
+  }
+  snabb_link_sync(l);
+  uint64_t bytes = 0;
+  for (packet* p : packets) {
+    call("lua_transmit", {address(l), address(p)}, 0);
+    bytes += p->length;
+  }
+  EXPECT_EQ(runtime::link_peek(l, 1), packets[1]);
+  for (packet* p : packets) EXPECT_EQ(runtime::link_receive(l), p);
+  snabb_link_sync(l);
+  EXPECT_EQ(l->stats.rxbytes, 2 * bytes) << "C++ read other lengths from Lua's entries";
+  for (packet* p : packets) runtime::packet_free(p);
+  snabb_link_delete(l);
+}
+
+// A packet C++ frees (freelist_push, freelist_push_slot) is the one Lua's packet.allocate takes
+// next, at its slot's canonical place; one Lua frees is the one C++'s freelist_pop takes.
+TEST_F(FfiLayoutTest, FreeListEntriesAreTheSameInCppAndLua) {
+  packet_freelist* fl = snabb_packet_freelist();
+  ASSERT_NE(fl, nullptr);
+  for (packet* p : test_packets()) {
+    uint8_t* slot = runtime::packet_slot(p);
+    const auto canonical = reinterpret_cast<uintptr_t>(slot + PACKET_HEADROOM);
+    runtime::freelist_push(fl, p);
+    EXPECT_EQ(call("lua_allocate", {}, 1)[0], canonical) << "after C++'s freelist_push";
+    runtime::freelist_push_slot(fl, slot);
+    EXPECT_EQ(call("lua_allocate", {}, 1)[0], canonical) << "after C++'s freelist_push_slot";
+    const std::vector<double> moved = call("lua_shiftleft", {std::to_string(canonical), "5"}, 1);
+    call("lua_free", {std::to_string(static_cast<uintptr_t>(moved[0]))}, 0);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(runtime::freelist_pop(fl)), canonical)
+        << "after Lua's packet.free";
+    runtime::freelist_push_slot(fl, slot);
   }
 }
 

@@ -28,8 +28,6 @@ local min = math.min
 
 local M = {}
 
-local ERRLEN = 1024
-local errbuf = ffi.new("char[?]", ERRLEN)
 local CLOCK_REALTIME = 0
 local timespec = ffi.new("struct snabb_timespec")
 
@@ -42,8 +40,8 @@ end
 local FILE = {required = true, type = "string", allows = "a file name", positional = true}
 
 local function open_reader (file)
-   local r = C.snabb_pcap_reader_open(file, errbuf, ERRLEN)
-   if r == nil then error(ffi.string(errbuf), 0) end
+   local r = C.snabb_pcap_reader_open(file)
+   if r == nil then lib.c_error(nil, 0) end
    return ffi.gc(r, C.snabb_pcap_reader_close)
 end
 
@@ -97,12 +95,12 @@ function PcapReader:pull ()
    local reader = self.reader
    for _ = 1, min(engine.pull_npackets, nwritable(o)) do
       local p = packet.allocate()
-      local rc = C.snabb_pcap_reader_next(reader, p, errbuf, ERRLEN)
+      local rc = C.snabb_pcap_reader_next(reader, p)
       if rc ~= 1 then
          free(p)
          self.done = true
          -- The file was checked at start, so only a file changed since then gets here.
-         if rc < 0 then error(ffi.string(errbuf), 0) end
+         if rc < 0 then lib.c_error(nil, 0) end
          return
       end
       transmit(o, p)
@@ -127,8 +125,8 @@ local written_files = {} -- files this process's PcapWriters have started
 
 function PcapWriter:new (conf)
    local append = written_files[conf.file] and 1 or 0
-   local w = C.snabb_pcap_writer_open(conf.file, conf.nanosecond and 1 or 0, append, errbuf, ERRLEN)
-   if w == nil then error(ffi.string(errbuf), 0) end
+   local w = C.snabb_pcap_writer_open(conf.file, conf.nanosecond and 1 or 0, append)
+   if w == nil then lib.c_error(nil, 0) end
    written_files[conf.file] = true
    return setmetatable({writer = w, file = conf.file, written = 0}, {__index = PcapWriter})
 end
@@ -151,13 +149,13 @@ function PcapWriter:tick ()
    local t = engine.now()
    if t < (self.next_flush or 0) then return end
    self.next_flush = t + 1
-   if C.snabb_pcap_writer_flush(self.writer, errbuf, ERRLEN) ~= 0 then error(ffi.string(errbuf), 0) end
+   if C.snabb_pcap_writer_flush(self.writer) ~= 0 then lib.c_error(nil, 0) end
 end
 
 function PcapWriter:stop ()
    local w = self.writer
    self.writer = nil
-   if w and C.snabb_pcap_writer_close(w, errbuf, ERRLEN) ~= 0 then error(ffi.string(errbuf), 0) end
+   if w and C.snabb_pcap_writer_close(w) ~= 0 then lib.c_error(nil, 0) end
 end
 
 -- Replay: loads a capture once and sends copies of its records in order, over and over.
@@ -196,10 +194,11 @@ local function load_images (reader, file)
    local images, templates = bytes_t(size), packet_array_t(count)
    local scratch, offset = packet.allocate(), 0
    for k = 0, count - 1 do
-      local rc = C.snabb_pcap_reader_next(reader, scratch, errbuf, ERRLEN)
+      local rc = C.snabb_pcap_reader_next(reader, scratch)
       if rc ~= 1 then -- only for a file changed since it was checked
          free(scratch)
-         error(rc < 0 and ffi.string(errbuf) or ("%s: fewer records than when it was checked"):format(file), 0)
+         if rc < 0 then lib.c_error(nil, 0) end
+         error(("%s: fewer records than when it was checked"):format(file), 0)
       end
       local t = ffi.cast(packet_ptr_t, images + offset)
       t.length, t.headroom = scratch.length, packet.headroom
@@ -398,13 +397,13 @@ function M.selftest ()
    local a, b = open_reader(data .. "v4.pcap"), open_reader(out)
    local pa, pb = packet.allocate(), packet.allocate()
    local records = 0
-   while C.snabb_pcap_reader_next(a, pa, errbuf, ERRLEN) == 1 do
-      assert(C.snabb_pcap_reader_next(b, pb, errbuf, ERRLEN) == 1)
+   while C.snabb_pcap_reader_next(a, pa) == 1 do
+      assert(C.snabb_pcap_reader_next(b, pb) == 1)
       assert(packet.tostring(pa) == packet.tostring(pb))
       assert(packet.timestamp(pa) == packet.timestamp(pb))
       records = records + 1
    end
-   assert(records == 43 and C.snabb_pcap_reader_next(b, pb, errbuf, ERRLEN) == 0)
+   assert(records == 43 and C.snabb_pcap_reader_next(b, pb) == 0)
    free(pa); free(pb)
    os.remove(out)
 
@@ -553,7 +552,7 @@ function M.selftest ()
    end
    local function records_in (path)
       local r, p, count = open_reader(path), packet.allocate(), 0
-      while C.snabb_pcap_reader_next(r, p, errbuf, ERRLEN) == 1 do count = count + 1 end
+      while C.snabb_pcap_reader_next(r, p) == 1 do count = count + 1 end
       free(p); close_reader(r)
       return count
    end

@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <utility>
 
-namespace snabb::pcap {
+namespace snabb::apps::pcap {
 
 using runtime::packet_set_timestamp;
 using runtime::packet_set_wire_length;
@@ -249,26 +249,14 @@ void PcapFileWriter::close() {
   if (fd_.reset() != 0) fail("close failed: ", errno);
 }
 
-}  // namespace snabb::pcap
+}  // namespace snabb::apps::pcap
 
-namespace {
+using snabb::runtime::c_call;
 
-template <typename F>
-auto with_error(char* err, size_t errlen, auto failed, F&& f) {
-  try {
-    return f();
-  } catch (const std::exception& e) {
-    std::snprintf(err, errlen, "%s", e.what());
-    return failed;
-  }
-}
-
-}  // namespace
-
-struct snabb_pcap_reader : snabb::pcap::PcapFileReader {
+struct pcap_reader : snabb::apps::pcap::PcapFileReader {
   using PcapFileReader::PcapFileReader;
 };
-struct snabb_pcap_writer : snabb::pcap::PcapFileWriter {
+struct pcap_writer : snabb::apps::pcap::PcapFileWriter {
   using PcapFileWriter::PcapFileWriter;
   std::string error;  // of a failed write, for the next flush or close to report
   void check() {
@@ -278,28 +266,27 @@ struct snabb_pcap_writer : snabb::pcap::PcapFileWriter {
 
 extern "C" {
 
-snabb_pcap_reader* snabb_pcap_reader_open(const char* path, char* err, size_t errlen) {
-  return with_error(err, errlen, static_cast<snabb_pcap_reader*>(nullptr),
-                    [&] { return std::make_unique<snabb_pcap_reader>(path).release(); });
+pcap_reader* snabb_pcap_reader_open(const char* path) {
+  return c_call<pcap_reader*>(nullptr,
+                              [&] { return std::make_unique<pcap_reader>(path).release(); });
 }
 
-int snabb_pcap_reader_next(snabb_pcap_reader* r, packet* p, char* err, size_t errlen) {
-  return with_error(err, errlen, -1, [&] { return r->next(p) ? 1 : 0; });
+int snabb_pcap_reader_next(pcap_reader* r, packet* p) {
+  return c_call(-1, [&] { return r->next(p) ? 1 : 0; });
 }
 
-uint64_t snabb_pcap_reader_records(snabb_pcap_reader* r) { return r->records(); }
-uint64_t snabb_pcap_reader_bytes(snabb_pcap_reader* r) { return r->bytes(); }
+uint64_t snabb_pcap_reader_records(pcap_reader* r) { return r->records(); }
+uint64_t snabb_pcap_reader_bytes(pcap_reader* r) { return r->bytes(); }
 
-void snabb_pcap_reader_close(snabb_pcap_reader* r) { std::unique_ptr<snabb_pcap_reader> owned(r); }
+void snabb_pcap_reader_close(pcap_reader* r) { std::unique_ptr<pcap_reader> owned(r); }
 
-snabb_pcap_writer* snabb_pcap_writer_open(const char* path, int nanosecond, int append, char* err,
-                                          size_t errlen) {
-  return with_error(err, errlen, static_cast<snabb_pcap_writer*>(nullptr), [&] {
-    return std::make_unique<snabb_pcap_writer>(path, nanosecond != 0, append != 0).release();
+pcap_writer* snabb_pcap_writer_open(const char* path, int nanosecond, int append) {
+  return c_call<pcap_writer*>(nullptr, [&] {
+    return std::make_unique<pcap_writer>(path, nanosecond != 0, append != 0).release();
   });
 }
 
-void snabb_pcap_writer_write(snabb_pcap_writer* w, packet* p, uint64_t now_ns) {
+void snabb_pcap_writer_write(pcap_writer* w, packet* p, uint64_t now_ns) {
   if (!w->error.empty()) return;
   try {
     w->write(p, now_ns);
@@ -308,17 +295,17 @@ void snabb_pcap_writer_write(snabb_pcap_writer* w, packet* p, uint64_t now_ns) {
   }
 }
 
-int snabb_pcap_writer_flush(snabb_pcap_writer* w, char* err, size_t errlen) {
-  return with_error(err, errlen, -1, [&] {
+int snabb_pcap_writer_flush(pcap_writer* w) {
+  return c_call(-1, [&] {
     w->check();
     w->flush();
     return 0;
   });
 }
 
-int snabb_pcap_writer_close(snabb_pcap_writer* w, char* err, size_t errlen) {
-  std::unique_ptr<snabb_pcap_writer> owned(w);
-  return with_error(err, errlen, -1, [&] {
+int snabb_pcap_writer_close(pcap_writer* w) {
+  std::unique_ptr<pcap_writer> owned(w);
+  return c_call(-1, [&] {
     owned->check();
     owned->close();
     return 0;

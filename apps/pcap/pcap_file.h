@@ -2,11 +2,12 @@
 // PcapFileWriter (pcap, microsecond or nanosecond timestamps, written whole records at a time so
 // that the file ends at a record boundary whenever the process dies). Every problem with a file is
 // a std::runtime_error whose message starts with the file's name; the C functions below hand the
-// same messages to Lua (apps/pcap/pcap.lua).
+// same messages to Lua (apps/pcap/pcap.lua) as snabb_error() (runtime/error.h).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/error.h"
 #include "runtime/packet.h"
 
 #ifdef __cplusplus
@@ -14,32 +15,32 @@ extern "C" {
 #endif
 
 // BEGIN FFI
-struct snabb_pcap_reader;
-struct snabb_pcap_writer;
+struct pcap_reader;
+struct pcap_writer;
 
-/* Opens and checks a whole capture; NULL with a message in err when it cannot be read. */
-struct snabb_pcap_reader* snabb_pcap_reader_open(const char* path, char* err, size_t errlen);
+/* Failures return NULL or -1, and snabb_error() says why. */
+/* Opens and checks a whole capture; NULL when it cannot be read. */
+struct pcap_reader* snabb_pcap_reader_open(const char* path);
 /* The next record into p (payload, length, timestamp, and the wire length of a record cut short:
-   PACKET_SNAPPED): 1, or 0 at the end of the file, or -1 with a message in err. */
-int snabb_pcap_reader_next(struct snabb_pcap_reader* r, struct packet* p, char* err, size_t errlen);
+   PACKET_SNAPPED): 1, or 0 at the end of the file, or -1. */
+int snabb_pcap_reader_next(struct pcap_reader* r, struct packet* p);
 /* Records in the file and the sum of their captured lengths (counted when it was opened). */
-uint64_t snabb_pcap_reader_records(struct snabb_pcap_reader* r);
-uint64_t snabb_pcap_reader_bytes(struct snabb_pcap_reader* r);
-void snabb_pcap_reader_close(struct snabb_pcap_reader* r);
+uint64_t snabb_pcap_reader_records(struct pcap_reader* r);
+uint64_t snabb_pcap_reader_bytes(struct pcap_reader* r);
+void snabb_pcap_reader_close(struct pcap_reader* r);
 
 /* Creates (truncates) a pcap file, or with append != 0 adds to one of the same format (a file
-   that does not exist yet or holds no header is started afresh); NULL with a message in err. */
-struct snabb_pcap_writer* snabb_pcap_writer_open(const char* path, int nanosecond, int append,
-                                                 char* err, size_t errlen);
+   that does not exist yet or holds no header is started afresh); NULL when it cannot. */
+struct pcap_writer* snabb_pcap_writer_open(const char* path, int nanosecond, int append);
 /* Appends p (buffered; written out whole records at a time). Packets without a timestamp get
    now_ns; a snapped record keeps its wire length. A failed write is reported by the next flush or
    close, and nothing more is written until then. */
-void snabb_pcap_writer_write(struct snabb_pcap_writer* w, struct packet* p, uint64_t now_ns);
-/* Writes out buffered records: 0, or -1 with a message in err (e.g. the disk is full: the file is
-   cut back to its last whole record). */
-int snabb_pcap_writer_flush(struct snabb_pcap_writer* w, char* err, size_t errlen);
-/* Flushes and closes: 0, or -1 with a message in err. */
-int snabb_pcap_writer_close(struct snabb_pcap_writer* w, char* err, size_t errlen);
+void snabb_pcap_writer_write(struct pcap_writer* w, struct packet* p, uint64_t now_ns);
+/* Writes out buffered records: 0, or -1 (e.g. the disk is full: the file is cut back to its last
+   whole record). */
+int snabb_pcap_writer_flush(struct pcap_writer* w);
+/* Flushes and closes: 0, or -1. */
+int snabb_pcap_writer_close(struct pcap_writer* w);
 // END FFI
 
 #ifdef __cplusplus
@@ -52,7 +53,7 @@ int snabb_pcap_writer_close(struct snabb_pcap_writer* w, char* err, size_t errle
 struct pcap;
 struct pcap_pkthdr;
 
-namespace snabb::pcap {
+namespace snabb::apps::pcap {
 
 struct PcapCloser {
   void operator()(::pcap* p) const;
@@ -125,5 +126,5 @@ class PcapFileWriter {
   size_t used_ = 0;  // bytes of buffer_ that hold records not yet written
 };
 
-}  // namespace snabb::pcap
+}  // namespace snabb::apps::pcap
 #endif

@@ -19,7 +19,7 @@
 
 namespace {
 
-using snabb::pcap::PcapFileReader;
+using snabb::apps::pcap::PcapFileReader;
 using snabb::runtime::packet_allocate;
 using snabb::runtime::packet_free;
 

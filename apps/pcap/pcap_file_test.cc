@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace snabb::pcap {
+namespace snabb::apps::pcap {
 namespace {
 
 using runtime::packet_allocate;
@@ -289,4 +289,4 @@ TEST_F(PcapFileTest, WriterNamesTheFileItCannotCreate) {
 }
 
 }  // namespace
-}  // namespace snabb::pcap
+}  // namespace snabb::apps::pcap

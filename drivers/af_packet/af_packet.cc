@@ -25,7 +25,7 @@
 #define PACKET_IGNORE_OUTGOING 23
 #endif
 
-namespace snabb::af_packet {
+namespace snabb::drivers::af_packet {
 namespace {
 
 using runtime::link_nreadable;
@@ -108,7 +108,7 @@ class Socket {
   unsigned ifindex() const { return ifindex_; }
 
   uint32_t rx(runtime::Link* out, af_packet_stats& stats) {
-    uint32_t room = std::min<uint32_t>(LINK_RING_SIZE - link_nreadable(out), kMaxRxPerCall);
+    uint32_t room = std::min<uint32_t>(runtime::link_nwritable(out), kMaxRxPerCall);
     uint32_t received = 0;
     while (room > 0) {
       tpacket_block_desc* block = this->block(block_);
@@ -166,8 +166,7 @@ class Socket {
     for (uint32_t waiting = link_nreadable(in); waiting > 0;) {
       const uint32_t n = std::min(waiting, kTxBatch);
       for (uint32_t i = 0; i < n; ++i) {
-        packet* p =
-            runtime::link_entry_packet(runtime::link_slot(in, runtime::link_advance(in->read, i)));
+        packet* p = runtime::link_peek(in, i);
         iov[i] = {p->data, p->length};
         msgs[i] = {};
         msgs[i].msg_hdr.msg_iov = &iov[i];
@@ -344,11 +343,11 @@ class Socket {
 };
 
 }  // namespace
-}  // namespace snabb::af_packet
+}  // namespace snabb::drivers::af_packet
 
-using snabb::af_packet::Socket;
+using snabb::drivers::af_packet::Socket;
 
-struct snabb_af_packet {
+struct af_packet_port {
   std::string ifname;
   bool promisc;
   int fanout;
@@ -358,43 +357,42 @@ struct snabb_af_packet {
 
 extern "C" {
 
-snabb_af_packet* snabb_af_packet_open(const char* ifname, int promisc, int fanout, char* err,
-                                      size_t errlen) {
-  try {
-    auto s = std::make_unique<snabb_af_packet>();
+af_packet_port* snabb_af_packet_open(const char* ifname, int promisc, int fanout) {
+  return snabb::runtime::c_call<af_packet_port*>(nullptr, [&] {
+    auto s = std::make_unique<af_packet_port>();
     s->ifname = ifname;
     s->promisc = promisc != 0;
     s->fanout = fanout;
     s->socket = std::make_unique<Socket>(ifname, s->promisc, fanout);
     s->stats.mtu = s->socket->mtu();
     return s.release();
-  } catch (const std::exception& e) {
-    std::snprintf(err, errlen, "%s", e.what());
-    return nullptr;
-  }
+  });
 }
 
-uint32_t snabb_af_packet_rx(snabb_af_packet* s, struct link* out) {
-  return s->socket ? s->socket->rx(out, s->stats) : 0;
+int32_t snabb_af_packet_rx(af_packet_port* s, struct link* out) {
+  return snabb::runtime::c_call(
+      -1, [&] { return static_cast<int32_t>(s->socket ? s->socket->rx(out, s->stats) : 0); });
 }
 
-uint32_t snabb_af_packet_tx(snabb_af_packet* s, struct link* in) {
-  if (!s->socket) {  // gone: what arrives is dropped and counted, so the graph keeps moving
-    uint32_t n = 0;
-    while (!snabb::runtime::link_empty(in)) {
-      snabb::runtime::packet_free(snabb::runtime::link_receive(in));
-      s->stats.tx_errors++;
-      n++;
+int32_t snabb_af_packet_tx(af_packet_port* s, struct link* in) {
+  return snabb::runtime::c_call(-1, [&] {
+    if (!s->socket) {  // gone: what arrives is dropped and counted, so the graph keeps moving
+      int32_t n = 0;
+      while (!snabb::runtime::link_empty(in)) {
+        snabb::runtime::packet_free(snabb::runtime::link_receive(in));
+        s->stats.tx_errors++;
+        n++;
+      }
+      return n;
     }
+    bool gone = false;
+    const auto n = static_cast<int32_t>(s->socket->tx(in, s->stats, &gone));
+    if (gone) snabb_af_packet_check(s);
     return n;
-  }
-  bool gone = false;
-  const uint32_t n = s->socket->tx(in, s->stats, &gone);
-  if (gone) snabb_af_packet_check(s);
-  return n;
+  });
 }
 
-int snabb_af_packet_check(snabb_af_packet* s) {
+int snabb_af_packet_check(af_packet_port* s) {
   const unsigned index = if_nametoindex(s->ifname.c_str());
   if (s->socket && index == s->socket->ifindex()) {
     s->stats.rx_kernel_drops += s->socket->kernel_drops();
@@ -414,7 +412,7 @@ int snabb_af_packet_check(snabb_af_packet* s) {
   }
 }
 
-void snabb_af_packet_stats(snabb_af_packet* s, af_packet_stats* out) { *out = s->stats; }
+void snabb_af_packet_stats(af_packet_port* s, af_packet_stats* out) { *out = s->stats; }
 
-void snabb_af_packet_close(snabb_af_packet* s) { std::unique_ptr<snabb_af_packet> owned(s); }
+void snabb_af_packet_close(af_packet_port* s) { std::unique_ptr<af_packet_port> owned(s); }
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/error.h"
 #include "runtime/link.h"
 
 #ifdef __cplusplus
@@ -31,19 +32,20 @@ struct af_packet_stats {
   uint64_t down;                /* 1 while the interface is gone */
 };
 
-struct snabb_af_packet;
+struct af_packet_port;
 /* Opens an interface: promisc != 0 for promiscuous mode; fanout > 0 joins that PACKET_FANOUT (hash)
-   group. NULL with a message in err. */
-struct snabb_af_packet* snabb_af_packet_open(const char* ifname, int promisc, int fanout, char* err,
-                                             size_t errlen);
-/* Moves received frames into `out` (as many as fit); returns how many. */
-uint32_t snabb_af_packet_rx(struct snabb_af_packet* s, struct link* out);
-/* Sends what `in` holds; returns how many were sent (refused ones are counted and freed). */
-uint32_t snabb_af_packet_tx(struct snabb_af_packet* s, struct link* in);
+   group. NULL when it cannot (snabb_error() says why). */
+struct af_packet_port* snabb_af_packet_open(const char* ifname, int promisc, int fanout);
+/* Moves received frames into `out` (as many as fit); returns how many, or -1 (the packet pool is
+   exhausted: snabb_error() says why). */
+int32_t snabb_af_packet_rx(struct af_packet_port* s, struct link* out);
+/* Sends what `in` holds; returns how many were sent (refused ones are counted and freed), or -1
+   (a packet freed twice: snabb_error() says so). */
+int32_t snabb_af_packet_tx(struct af_packet_port* s, struct link* in);
 /* Checks the interface: reopens it if it came back. Returns 1 when up, 0 when gone. */
-int snabb_af_packet_check(struct snabb_af_packet* s);
-void snabb_af_packet_stats(struct snabb_af_packet* s, struct af_packet_stats* out);
-void snabb_af_packet_close(struct snabb_af_packet* s);
+int snabb_af_packet_check(struct af_packet_port* s);
+void snabb_af_packet_stats(struct af_packet_port* s, struct af_packet_stats* out);
+void snabb_af_packet_close(struct af_packet_port* s);
 // END FFI
 
 #ifdef __cplusplus

@@ -12,9 +12,6 @@ local C = ffi.C
 
 local M = {}
 
-local ERRLEN = 512
-local errbuf = ffi.new("char[?]", ERRLEN)
-
 -- Parameters are checked (`config`, core.lib.parse) before new() opens the socket: fanout is a
 -- PACKET_FANOUT group id, 16 bits (the kernel would take 70000 as 4464, and -1 as none).
 local AfPacket = {
@@ -27,8 +24,8 @@ local AfPacket = {
 M.AfPacket = AfPacket
 
 function AfPacket:new (conf)
-   local dev = C.snabb_af_packet_open(conf.ifname, conf.promisc and 1 or 0, conf.fanout, errbuf, ERRLEN)
-   if dev == nil then error(ffi.string(errbuf), 0) end
+   local dev = C.snabb_af_packet_open(conf.ifname, conf.promisc and 1 or 0, conf.fanout)
+   if dev == nil then lib.c_error(nil, 0) end
    return setmetatable({dev = ffi.gc(dev, C.snabb_af_packet_close), ifname = conf.ifname, up = true,
                         stats = ffi.new("struct af_packet_stats"), check_due = lib.throttle(0.5),
                         logged_rx_oversize = 0, logged_tx_oversize = 0},
@@ -37,11 +34,11 @@ end
 
 function AfPacket:pull ()
    local o = self.output.output
-   if o then C.snabb_af_packet_rx(self.dev, o) end
+   if o and C.snabb_af_packet_rx(self.dev, o) < 0 then lib.c_error(nil, 0) end
 end
 
 function AfPacket:push ()
-   C.snabb_af_packet_tx(self.dev, self.input.input)
+   if C.snabb_af_packet_tx(self.dev, self.input.input) < 0 then lib.c_error(nil, 0) end
 end
 
 -- Twice a second: is the interface still there (or back)? Also folds in the kernel's drop count.

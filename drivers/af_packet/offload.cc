@@ -9,7 +9,7 @@
 #include <array>
 #include <cstring>
 
-namespace snabb::af_packet {
+namespace snabb::drivers::af_packet {
 namespace {
 
 // The Internet checksum (RFC 1071): a one's-complement sum of 16-bit words. Summed here in the
@@ -192,4 +192,4 @@ uint32_t GsoFrame::segment(uint32_t i, uint8_t* d) const {
   return len;
 }
 
-}  // namespace snabb::af_packet
+}  // namespace snabb::drivers::af_packet

@@ -6,7 +6,7 @@
 #pragma once
 #include <stdint.h>
 
-namespace snabb::af_packet {
+namespace snabb::drivers::af_packet {
 
 // The header PACKET_VNET_HDR puts before each frame (linux/virtio_net.h, which C++ cannot include:
 // it has a field named `class`). In the machine's byte order.
@@ -53,4 +53,4 @@ class GsoFrame {
   uint16_t id_ = 0;
 };
 
-}  // namespace snabb::af_packet
+}  // namespace snabb::drivers::af_packet

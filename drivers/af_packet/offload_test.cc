@@ -11,7 +11,7 @@
 #include <cstring>
 #include <vector>
 
-namespace snabb::af_packet {
+namespace snabb::drivers::af_packet {
 namespace {
 
 using Bytes = std::vector<uint8_t>;
@@ -198,4 +198,4 @@ TEST(CompleteChecksum, SctpCrc32c) {
 }
 
 }  // namespace
-}  // namespace snabb::af_packet
+}  // namespace snabb::drivers::af_packet

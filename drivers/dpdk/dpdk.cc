@@ -30,16 +30,19 @@
 
 #include "runtime/packet.h"
 
-namespace snabb::dpdk {
+namespace snabb::drivers::dpdk {
 namespace {
 
-using runtime::link_advance;
-using runtime::link_entry;
-using runtime::link_entry_packet;
+using runtime::freelist_entry_slot;
+using runtime::freelist_pop;
+using runtime::freelist_push_slot;
+using runtime::link_consume;
 using runtime::link_nreadable;
-using runtime::link_slot;
+using runtime::link_nwritable;
+using runtime::link_peek;
+using runtime::link_replace;
+using runtime::LinkBurst;
 using runtime::packet_pool_adopt;
-using runtime::packet_pool_push;
 using runtime::packet_slot;
 
 constexpr uint16_t kBurst = 32;
@@ -92,10 +95,7 @@ int ops_enqueue(rte_mempool*, void* const* objs, unsigned n) {
     return 0;
   }
   packet_freelist* fl = snabb_packet_freelist();
-  for (unsigned i = 0; i < n; ++i) {
-    fl->list[fl->nfree++] =
-        reinterpret_cast<packet*>(slot_of(static_cast<rte_mbuf*>(objs[i])) + PACKET_HEADROOM);
-  }
+  for (unsigned i = 0; i < n; ++i) freelist_push_slot(fl, slot_of(static_cast<rte_mbuf*>(objs[i])));
   return 0;
 }
 int ops_dequeue(rte_mempool*, void** objs, unsigned n) {
@@ -103,15 +103,14 @@ int ops_dequeue(rte_mempool*, void** objs, unsigned n) {
   unsigned got = 0;
   while (got < n) {
     if (fl->nfree == 0) {  // all or nothing: give back what was taken
-      while (got > 0) packet_pool_push(slot_of(static_cast<rte_mbuf*>(objs[--got])));
+      while (got > 0) freelist_push_slot(fl, slot_of(static_cast<rte_mbuf*>(objs[--got])));
       return -ENOBUFS;
     }
-    packet* p = fl->list[--fl->nfree];
+    packet* p = freelist_pop(fl);
     if (is_mbuf(p)) {
       // Free-list entries are canonical (header at the slot start + PACKET_HEADROOM): no need to
       // read the header, which is a cache line the receive path does not touch.
-      objs[got++] = reinterpret_cast<rte_mbuf*>(reinterpret_cast<uint8_t*>(p) - PACKET_HEADROOM -
-                                                kMbufHeader);
+      objs[got++] = reinterpret_cast<rte_mbuf*>(freelist_entry_slot(p) - kMbufHeader);
     } else {
       retired.push_back(p);
     }
@@ -354,7 +353,7 @@ void init(const char* args, int64_t mbufs_arg, bool telemetry, LogCapture& log) 
   std::sort(pool_memory.begin(), pool_memory.end());
   pool_low = pool_memory.front().first;
   pool_high = pool_memory.back().second;
-  if (pool_high > runtime::kLinkAddressLimit) {
+  if (pool_high > runtime::kPacketAddressLimit) {
     throw std::runtime_error(
         "dpdk: the mbuf pool lies above 2^48, where link entries cannot "
         "address it (try --base-virtaddr in the EAL arguments)");
@@ -496,39 +495,33 @@ packet* copy_to_mbuf(packet* p) {
 }
 
 }  // namespace
-}  // namespace snabb::dpdk
+}  // namespace snabb::drivers::dpdk
 
-using namespace snabb::dpdk;
+using namespace snabb::drivers::dpdk;
 
 extern "C" {
 
 uint32_t snabb_dpdk_min_mbufs(void) { return static_cast<uint32_t>(need(1, 1, kBurst)); }
 
-int snabb_dpdk_init(const char* args, int64_t mbufs, int telemetry, char* err, size_t errlen) {
-  try {
+int snabb_dpdk_init(const char* args, int64_t mbufs, int telemetry) {
+  return snabb::runtime::c_call(-1, [&] {
     LogCapture log;
     init(args, mbufs, telemetry != 0, log);
     log.pass_on();
     return 0;
-  } catch (const std::exception& e) {
-    std::snprintf(err, errlen, "%s", e.what());
-    return -1;
-  }
+  });
 }
 
 int snabb_dpdk_initialized(void) { return pool != nullptr; }
 
 int snabb_dpdk_port_open(const char* spec, uint16_t rxqs, uint16_t txqs, uint16_t ring_size,
-                         int rss, char* err, size_t errlen) {
-  try {
+                         int rss) {
+  return snabb::runtime::c_call(-1, [&] {
     LogCapture log;
-    const uint16_t port = open_port(spec, rxqs, txqs, ring_size, rss != 0, log);
+    const int port = open_port(spec, rxqs, txqs, ring_size, rss != 0, log);
     log.pass_on();
     return port;
-  } catch (const std::exception& e) {
-    std::snprintf(err, errlen, "%s", e.what());
-    return -1;
-  }
+  });
 }
 
 // Writes straight into the link's ring (it has room for all of them): the same as link_transmit
@@ -537,11 +530,11 @@ void snabb_dpdk_pull(void* arg) {
   const auto& q = *static_cast<dpdk_queue*>(arg);
   struct link* out = q.output;
   if (!out) return;
-  uint32_t room = std::min<uint32_t>(LINK_RING_SIZE - link_nreadable(out), kMaxRxPerCall);
+  uint32_t room = std::min<uint32_t>(link_nwritable(out), kMaxRxPerCall);
   rte_mbuf* mbufs[kBurst];
   while (room > 0) {
     const uint16_t n = rte_eth_rx_burst(q.port, q.queue, mbufs, std::min<uint32_t>(room, kBurst));
-    uint32_t w = static_cast<uint32_t>(out->write);
+    LinkBurst burst(out);
     for (uint16_t i = 0; i < n; ++i) {
       rte_mbuf* m = mbufs[i];
       if (m->nb_segs != 1 || m->data_len > PACKET_PAYLOAD_SIZE) {  // we asked for no scatter
@@ -551,10 +544,9 @@ void snabb_dpdk_pull(void* arg) {
       auto* p = reinterpret_cast<packet*>(rte_pktmbuf_mtod(m, uint8_t*) - offsetof(packet, data));
       p->length = m->data_len;
       p->headroom = static_cast<uint16_t>(m->data_off - offsetof(packet, data));
-      link_slot(out, static_cast<int32_t>(w)) = link_entry(p);
-      w++;
+      burst.put(p);
     }
-    out->write = static_cast<int32_t>(w);
+    burst.commit();
     room -= n;
     if (n < kBurst) break;
   }
@@ -569,12 +561,11 @@ void snabb_dpdk_push(void* arg) {
     const uint16_t n = static_cast<uint16_t>(std::min<uint32_t>(waiting, kBurst));
     uint16_t ready = 0;
     for (; ready < n; ++ready) {
-      packet*& slot = link_slot(in, link_advance(in->read, ready));
-      packet* p = link_entry_packet(slot);
+      packet* p = link_peek(in, ready);
       if (!is_mbuf(p)) {
         packet* copy = copy_to_mbuf(p);
         if (!copy) break;
-        slot = link_entry(p = copy);
+        link_replace(in, ready, p = copy);
         tx_copied[q.port]++;
       }
       // The slot starts at buf_addr: the data's offset follows from our header alone (reading
@@ -588,7 +579,7 @@ void snabb_dpdk_push(void* arg) {
       mbufs[ready] = m;
     }
     const uint16_t done = rte_eth_tx_burst(q.port, q.queue, mbufs, ready);
-    in->read = link_advance(in->read, done);
+    link_consume(in, done);
     waiting -= done;
     if (done < n) break;
   }

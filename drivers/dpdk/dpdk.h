@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/error.h"
 #include "runtime/link.h"
 
 #ifdef __cplusplus
@@ -29,19 +30,19 @@ struct dpdk_port_stats {
 
 /* Initialises the EAL once per process with `args` (space-separated EAL options; "": defaults,
    file prefix snabb-PID) and creates the packet pool's mbufs (at least snabb_dpdk_min_mbufs(), at
-   most what the packet pool has room for); 0, or -1 with a message in err. Errors carry DPDK's
+   most what the packet pool has room for); 0, or -1 (snabb_error() says why). Errors carry DPDK's
    cause (its error log lines). telemetry 0 adds --no-telemetry (else DPDK's telemetry socket is
    on, in /var/run/dpdk/PREFIX for root). */
-int snabb_dpdk_init(const char* args, int64_t mbufs, int telemetry, char* err, size_t errlen);
+int snabb_dpdk_init(const char* args, int64_t mbufs, int telemetry);
 /* The fewest mbufs a port can forward with (one queue each way, 32-descriptor rings). */
 uint32_t snabb_dpdk_min_mbufs(void);
 int snabb_dpdk_initialized(void);
 /* Opens and starts a port: a PCI address or a virtual-device spec ("net_null0", "net_pcap0,
-   rx_pcap=in.pcap"). Returns its port id, or -1 with a message in err: queues and ring_size the
+   rx_pcap=in.pcap"). Returns its port id, or -1 (snabb_error() says why): queues and ring_size the
    device cannot take, or a pool too small for what the open ports hold (each receive queue: its
    ring and a pull of 256; each send queue: its ring), are refused by name. */
 int snabb_dpdk_port_open(const char* spec, uint16_t rxqs, uint16_t txqs, uint16_t ring_size,
-                         int rss, char* err, size_t errlen);
+                         int rss);
 /* One queue of a port and the links of the app that drives it (NULL: not linked). */
 struct dpdk_queue {
   uint16_t port, queue;

@@ -15,13 +15,10 @@ local M = {}
 M.default_mbufs = 16384
 M.telemetry = true -- DPDK's telemetry socket; snabb run|bench --no-dpdk-telemetry turns it off
 
-local ERRLEN = 1024
-local errbuf = ffi.new("char[?]", ERRLEN)
-
 -- Sets up the EAL; errors at `level` (0: the message alone).
 local function init (args, mbufs, telemetry, level)
-   if C.snabb_dpdk_init(args, mbufs, telemetry and 1 or 0, errbuf, ERRLEN) ~= 0 then
-      error(ffi.string(errbuf), level)
+   if C.snabb_dpdk_init(args, mbufs, telemetry and 1 or 0) ~= 0 then
+      lib.c_error(nil, level)
    end
 end
 
@@ -75,8 +72,8 @@ function DpdkPort:new (conf)
    local p = ports[conf.port]
    if not p then
       local id = C.snabb_dpdk_port_open(conf.port, conf.rxqs, conf.txqs, conf.ring_size,
-                                        conf.rss and 1 or 0, errbuf, ERRLEN)
-      if id < 0 then error(ffi.string(errbuf), 0) end
+                                        conf.rss and 1 or 0)
+      if id < 0 then lib.c_error(nil, 0) end
       p = {id = id, users = 0, conf = conf}
       ports[conf.port] = p
    end

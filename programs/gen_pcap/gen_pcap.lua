@@ -42,8 +42,6 @@ local SPORTS, DPORTS = "1024-65535", "9"
 local MACS = "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01" -- dst, src
 local TPID_8021Q, TPID_8021AD = 0x8100, 0x88a8
 
-local ERRLEN = 1024
-local errbuf = ffi.new("char[?]", ERRLEN)
 
 local function put16 (p, v) p[0], p[1] = rshift(v, 8), band(v, 0xff) end
 local function put32 (p, v) put16(p, rshift(v, 16)); put16(p + 2, band(v, 0xffff)) end
@@ -304,8 +302,8 @@ function M.generate (opts)
    -- Payload: byte k is (k + seed) mod 256, the same for every packet.
    local payload = ffi.new("uint8_t[?]", MAX_SIZE)
    for k = 0, MAX_SIZE - 1 do payload[k] = (k + seed) % 256 end
-   local w = C.snabb_pcap_writer_open(opts.file, 0, 0, errbuf, ERRLEN)
-   if w == nil then error(ffi.string(errbuf), 0) end
+   local w = C.snabb_pcap_writer_open(opts.file, 0, 0)
+   if w == nil then lib.c_error(nil, 0) end
    local bytes, bits = 0, 0
    for seq = 0, opts.packets - 1 do
       local p = packet.allocate()
@@ -315,7 +313,7 @@ function M.generate (opts)
       bytes, bits = bytes + p.length, bits + wire_bits(p.length)
       packet.free(p)
    end
-   if C.snabb_pcap_writer_close(w, errbuf, ERRLEN) ~= 0 then error(ffi.string(errbuf), 0) end
+   if C.snabb_pcap_writer_close(w) ~= 0 then lib.c_error(nil, 0) end
    return bytes, L
 end
 
@@ -392,11 +390,11 @@ function M.selftest ()
    -- Reads file back: per frame its length, timestamp, VLAN ids and flow ("src sport dst dport"),
    -- checking the headers, lengths and checksums (IPv4 header, UDP or TCP) on the way.
    local function read_back ()
-      local r = C.snabb_pcap_reader_open(file, errbuf, ERRLEN)
-      assert(r ~= nil, ffi.string(errbuf))
+      local r = C.snabb_pcap_reader_open(file)
+      if r == nil then lib.c_error(nil, 0) end
       local p = packet.allocate()
       local frames = {}
-      while C.snabb_pcap_reader_next(r, p, errbuf, ERRLEN) == 1 do
+      while C.snabb_pcap_reader_next(r, p) == 1 do
          local d, len = p.data, p.length
          local o, vlans = 12, {}
          while get16(d + o) == TPID_8021Q or get16(d + o) == TPID_8021AD do

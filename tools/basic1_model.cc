@@ -1,11 +1,11 @@
-// basic1_model NPACKETS: the per-packet work of `snabb basic1` (Source -> Tee -> Sink) as plain C++
-// loops on the runtime's own packet pool and links (link_transmit, link_receive), once for each
-// width of the moves that copy a 60-byte packet with its header: 8 bytes (stock LuaJIT), 16 (SSE2),
-// 32 (AVX2) and 64 (AVX-512), the last two where the CPU has them. It prints packets per second for
-// each, so what copy width alone is worth on this machine is measured, not guessed: the rest (pool,
-// rings, drops, link syncs after every app) is the same work the Lua apps do, in the same order.
-// What it leaves out is the engine's part: no Lua calls, no TSC reads around each app, no
-// observation.
+// basic1_model NPACKETS: a benchmark instrument (tools/, not the runtime), the per-packet work of
+// `snabb basic1` (Source -> Tee -> Sink) as plain C++ loops on the runtime's own packet pool and
+// links (the free list's and the ring's owners in packet.h and link.h), once for each width of the
+// moves that copy a 60-byte packet with its header: 8 bytes (stock LuaJIT), 16 (SSE2), 32 (AVX2)
+// and 64 (AVX-512), the last two where the CPU has them. It prints packets per second for each, so
+// what copy width alone is worth on this machine is measured, not guessed: the rest (pool, rings,
+// drops, link syncs after every app) is the same work the Lua apps do, in the same order. What it
+// leaves out is the engine's part: no Lua calls, no TSC reads around each app, no observation.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -14,11 +14,13 @@
 #include <vector>
 
 #include "runtime/clock.h"
+#include "runtime/error.h"
 #include "runtime/link.h"
 #include "runtime/packet.h"
 
-namespace snabb::runtime {
 namespace {
+
+using namespace snabb::runtime;  // a tool over the runtime, not part of it
 
 constexpr uint32_t kPullPackets = 512;  // engine.pull_npackets
 constexpr uint16_t kSmall = 60;         // packet.lua's small-clone size: header + 60 bytes = 64
@@ -27,21 +29,15 @@ constexpr uint16_t kSmall = 60;         // packet.lua's small-clone size: header
 packet_freelist* const freelist = snabb_packet_freelist();
 
 packet* pop() {
-  packet_freelist* fl = freelist;
-  if (fl->nfree == 0 && snabb_packet_grow() <= 0) {
+  if (freelist->nfree == 0 && snabb_packet_grow() <= 0) {
     std::fprintf(stderr, "basic1_model: packet pool exhausted\n");
     std::exit(1);
   }
-  return fl->list[--fl->nfree];
+  return freelist_pop(freelist);
 }
 
 // As packet.lua's free: canonical packets go back as they are.
-void free_packet(packet* p) {
-  if (p->headroom != PACKET_HEADROOM)
-    p = reinterpret_cast<packet*>(packet_slot(p) + PACKET_HEADROOM);
-  packet_freelist* fl = freelist;
-  fl->list[fl->nfree++] = p;
-}
+void free_packet(packet* p) { freelist_push(freelist, p); }
 
 // The copies take void*: struct packet is packed (runtime/packet.h), these copy whole aligned
 // slots.
@@ -148,7 +144,6 @@ double median(std::vector<double> v) {
 }
 
 }  // namespace
-}  // namespace snabb::runtime
 
 int main(int argc, char** argv) {
   using namespace snabb::runtime;
@@ -158,7 +153,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (freelist == nullptr) {
-    std::fprintf(stderr, "basic1_model: %s\n", snabb_packet_pool_error());
+    std::fprintf(stderr, "basic1_model: %s\n", snabb_error());
     return 1;
   }
   const double ratio = core_cycles_per_tsc_cycle();

@@ -1,0 +1,96 @@
+-- Every C entry point that can fail, made to fail from Lua: its error must reach Lua as one readable
+-- line in the caller's terms (runtime/error.h: the failure value and snabb_error(), raised by
+-- core.lib's c_error), never a crash, "C++ exception" or a traceback from our internals.
+--   snabb tests/c_errors_check.lua CASE     (CASE: core, dpdk_init, dpdk_port; run by c_errors_test.sh)
+local ffi = require("ffi")
+local C = ffi.C
+local packet, link = require("core.packet"), require("core.link")
+local case = ...
+local here = debug.getinfo(1, "S").short_src
+
+-- f(...) must fail with a message that matches `pattern` (a plain string), with nothing of our
+-- internals in it; at = true: the message starts at this file's line that made the call.
+local checked = 0
+local function fails (what, pattern, at, f, ...)
+   local args = {...}
+   local ok, err = pcall(function () f(unpack(args)) end) -- a caller in this file (no tail call)
+   assert(not ok, what .. ": did not fail")
+   err = tostring(err)
+   local problem
+   if not err:find(pattern, 1, true) then problem = "does not say " .. pattern
+   elseif err:find("\n") or err:find("traceback") then problem = "more than one line"
+   elseif err:find("C++ exception", 1, true) then problem = "a C++ exception crossed into Lua"
+   elseif at and err:sub(1, #here + 1) ~= here .. ":" then problem = "not at the caller's line"
+   elseif not at and err:find("%.lua:%d+:") then problem = "names a line of our internals"
+   end
+   assert(not problem, ("%s: %s: %s"):format(what, problem or "", err))
+   print(("ok: %s: %s"):format(what, err))
+   checked = checked + 1
+end
+
+-- A direct C call: its failure value, and snabb_error() says why.
+local function c_fails (what, pattern, failed)
+   assert(failed, what .. ": did not return its failure value")
+   local err = ffi.string(C.snabb_error())
+   assert(err:find(pattern, 1, true), ("%s: snabb_error() says '%s'"):format(what, err))
+   print(("ok: %s: %s"):format(what, err))
+   checked = checked + 1
+end
+
+if case == "core" then
+   -- snabb_packet_set_max: a capacity out of range, then one after packets are allocated.
+   fails("packet.set_max_packets(0)", "packet.set_max_packets: 0 is not a capacity from 1 to 16777216",
+         true, packet.set_max_packets, 0)
+   packet.set_max_packets(3000) -- less than one chunk of the pool (~3100 packets)
+   local p = packet.allocate()
+   fails("packet.set_max_packets after allocation",
+         "packet.set_max_packets: packets are already allocated", true, packet.set_max_packets, 10)
+   -- snabb_link_delete: a packet still queued that was freed already (every packet is free then).
+   local r = link.new()
+   link.transmit(r, p)
+   packet.free(p)
+   fails("link.free of a link holding a freed packet",
+         "link.free: more packets freed than allocated (freed twice?)", true, link.free, r)
+   -- snabb_packet_grow at the cap: the message says what the cap is.
+   local held = {}
+   fails("packet.allocate at the cap", "packet pool exhausted: all 3000 packets", true, function ()
+      for i = 1, 3001 do held[i] = packet.allocate() end
+   end)
+   for _, q in ipairs(held) do packet.free(q) end
+   -- snabb_pcap_reader_open, snabb_pcap_writer_open (the header is written at once: a full disk
+   -- fails there).
+   local pcap = require("apps.pcap.pcap")
+   local missing = "/nonexistent-snabb-c-errors/x.pcap"
+   assert(pcap.check_capture(missing):find(missing, 1, true), "check_capture of a missing file")
+   fails("Replay of a missing file", missing .. ": No such file or directory", false,
+         pcap.Replay.new, pcap.Replay, {file = missing})
+   fails("PcapWriter in a missing directory", missing .. ": No such file or directory", false,
+         pcap.PcapWriter.new, pcap.PcapWriter, {file = missing, nanosecond = false})
+   fails("PcapWriter on a full disk", "/dev/full: write failed: No space left on device", false,
+         pcap.PcapWriter.new, pcap.PcapWriter, {file = "/dev/full", nanosecond = false})
+   -- snabb_af_packet_open: an interface that is not there.
+   local af_packet = require("drivers.af_packet.af_packet")
+   fails("AfPacket on a missing interface", "af_packet: no interface 'nosuch0'", false,
+         af_packet.AfPacket.new, af_packet.AfPacket, {ifname = "nosuch0", promisc = false, fanout = 0})
+   -- snabb_rundir_open, snabb_rundir_gid: no Lua wrapper of their own here (jit/observe.lua's).
+   require("jit.rundir_cdefs")
+   c_fails("snabb_rundir_open of a file", "/status: Not a directory",
+           C.snabb_rundir_open("/proc/self/status", 448, -1, 0) < 0)
+   c_fails("snabb_rundir_gid of an unknown group", "nosuchgroup",
+           C.snabb_rundir_gid("nosuchgroup") < 0)
+elseif case == "dpdk_init" then
+   -- snabb_dpdk_init with an option the EAL refuses.
+   local dpdk = require("drivers.dpdk.dpdk")
+   fails("dpdk.init with a bad EAL option", "dpdk: EAL initialisation failed", true, dpdk.init,
+         {args = "--no-such-eal-option --no-pci"})
+elseif case == "dpdk_port" then
+   -- snabb_dpdk_port_open of a port no driver makes.
+   local dpdk = require("drivers.dpdk.dpdk")
+   dpdk.init({args = "-l 0 --no-pci --no-huge -m 512 --no-shconf --no-telemetry", mbufs = 2048})
+   fails("DpdkPort of an unknown device", "dpdk: no port 'net_nosuch0'", false, dpdk.DpdkPort.new,
+         dpdk.DpdkPort, {port = "net_nosuch0", queue = 0, rxqs = 1, txqs = 1, ring_size = 32,
+                         rss = false})
+else
+   error("usage: snabb tests/c_errors_check.lua core|dpdk_init|dpdk_port", 0)
+end
+print(("%s: %d failing C entry points reached Lua as readable errors"):format(case, checked))
