@@ -72,8 +72,8 @@ if case == "core" then
    local af_packet = require("drivers.af_packet.af_packet")
    fails("AfPacket on a missing interface", "af_packet: no interface 'nosuch0'", false,
          af_packet.AfPacket.new, af_packet.AfPacket, {ifname = "nosuch0", promisc = false, fanout = 0})
-   -- snabb_rundir_open, snabb_rundir_gid: no Lua wrapper of their own here (jit/observe.lua's).
-   require("jit.rundir_cdefs")
+   -- snabb_rundir_open, snabb_rundir_gid: no Lua wrapper of their own here (observe/rundir.lua's).
+   require("observe.rundir_cdefs")
    c_fails("snabb_rundir_open of a file", "/status: Not a directory",
            C.snabb_rundir_open("/proc/self/status", 448, -1, 0) < 0)
    c_fails("snabb_rundir_gid of an unknown group", "nosuchgroup",
