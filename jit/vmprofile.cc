@@ -373,9 +373,9 @@ int snabb_vmprofile_start(int hz) {
   sigaction(SIGPROF, &sa, nullptr);
   // A timer of this thread's CPU time. The kernel checks CPU-time timers at its scheduler tick,
   // so samples ride on interrupts that happen anyway, at most one per tick. A wall-clock timer
-  // brings an interrupt of its own per sample: ~20 us each through this VM's hypervisor, 5.8% of
-  // basic1 at 1 kHz, and the same with perf_event_open's cpu-clock sampling and no signal at all
-  // (tools/bench-observe, README's performance section).
+  // brings an interrupt of its own per sample: 20-29 us each through this VM's hypervisor, 5.8%
+  // of basic1 at 1 kHz; perf_event_open's cpu-clock sampling, with no signal, still takes one
+  // and cost about as much (tools/sample-cost.c, tools/bench-observe, README's performance part).
   if (!timer_armed) {
     sigevent ev{};
     ev.sigev_notify = SIGEV_THREAD_ID;  // this thread: the engine's, which opens and closes zones
