@@ -36,7 +36,8 @@ assert((fwd.states.loop or 0) + (fwd.states.head or 0) > 0.5, "fwd mostly compil
 print(("profile_test: %d samples, %.1f%% in apps"):format(r.samples, 100 * r.in_apps))
 LUA
 "$snabb" "$tmp/check.lua" "$tmp/fwd.json"
-grep -q "^app fwd" "$tmp/fwd.txt" && grep -q "cycles/packet" "$tmp/fwd.txt" || fail "report: $(cat "$tmp/fwd.txt")"
+grep -q "^app fwd" "$tmp/fwd.txt" && grep -q "cycles/packet" "$tmp/fwd.txt" &&
+  grep -qE "^[0-9,]+ samples at [0-9]+ Hz of CPU time, " "$tmp/fwd.txt" || fail "report: $(cat "$tmp/fwd.txt")"
 
 # An app that creates a closure per packet is interpreted; the warning names its line.
 "$snabb" bench "$here/configs/closure_app.lua" --pcap "$data/v4.pcap" --duration 1 \
