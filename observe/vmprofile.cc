@@ -371,25 +371,36 @@ int snabb_vmprofile_start(int hz) {
   // instruction, and reported a compiled loop as "in C code" in 4 runs of 6.
   sigfillset(&sa.sa_mask);
   sigaction(SIGPROF, &sa, nullptr);
-  // A wall-clock timer: CPU-time timers tick at the kernel's HZ (250 here), and a busy-polling
-  // dataplane's wall time is its CPU time.
+  // A timer of this thread's CPU time. The kernel checks CPU-time timers at its scheduler tick,
+  // so samples ride on interrupts that happen anyway, at most one per tick. A wall-clock timer
+  // brings an interrupt of its own per sample: 20-29 us each through this VM's hypervisor, 5.8%
+  // of basic1 at 1 kHz; perf_event_open's cpu-clock sampling, with no signal, still takes one
+  // and cost about as much (tools/sample-cost.c, tools/bench-observe, README's performance part).
   if (!timer_armed) {
     sigevent ev{};
     ev.sigev_notify = SIGEV_THREAD_ID;  // this thread: the engine's, which opens and closes zones
     ev._sigev_un._tid = gettid();       // sigev_notify_thread_id, which glibc 2.36 does not name
     ev.sigev_signo = SIGPROF;
-    if (timer_create(CLOCK_MONOTONIC, &ev, &timer) != 0) return fail("timer_create failed");
+    if (timer_create(CLOCK_THREAD_CPUTIME_ID, &ev, &timer) != 0) {
+      return fail("timer_create failed");
+    }
     timer_armed = true;
   }
   const long ns = 1000000000L / hz;
   const itimerspec spec{{ns / 1000000000L, ns % 1000000000L}, {ns / 1000000000L, ns % 1000000000L}};
   timer_settime(timer, 0, &spec, nullptr);
-  running_hz = hz;
+  // A coarse clock's resolution is the tick (4 ms with the kernel's HZ of 250 here).
+  timespec tick{};
+  const long tick_ns =
+      clock_getres(CLOCK_MONOTONIC_COARSE, &tick) == 0 && tick.tv_sec == 0 ? tick.tv_nsec : 0;
+  running_hz = tick_ns > 0 ? std::min<int>(hz, static_cast<int>(1000000000L / tick_ns)) : hz;
   for (auto& z : zones) {
-    if (z) z->file()->hz = hz;
+    if (z) z->file()->hz = running_hz;
   }
   return 0;
 }
+
+int snabb_vmprofile_hz(void) { return running_hz; }
 
 void snabb_vmprofile_stop(void) {
   if (timer_armed) {

@@ -2,7 +2,8 @@
 --   local vmprofile = require("observe.vmprofile")
 --   vmprofile.open("script.vmprofile")   -- a zone in that file, selected, sampling started
 -- and what the engine uses: zone(path, name, append), close_zone(zone), select(zone), start(hz),
--- stop(); read(path) parses a zone file (also one another process is writing).
+-- stop(), hz() (the rate in effect: at most the kernel's tick, 250 Hz here); read(path) parses a
+-- zone file (also one another process is writing).
 local ffi = require("ffi")
 require("observe.vmprofile_cdefs")
 local C = ffi.C
@@ -51,6 +52,11 @@ function M.stop ()
    C.snabb_vmprofile_stop()
 end
 
+-- Samples per second of CPU time while started (0: stopped).
+function M.hz ()
+   return C.snabb_vmprofile_hz()
+end
+
 -- Stops sampling and forgets every zone (their files stay).
 function M.close ()
    if attached then events.unsubscribe("trace", on_trace) attached = false end
@@ -88,6 +94,7 @@ int close(int fd);
 int64_t lseek(int fd, int64_t offset, int whence);
 int64_t pread(int fd, void *buf, size_t n, int64_t offset);
 char *strerror(int errnum);
+int usleep(unsigned usec);
 ]]
 local O_RDONLY, SEEK_END, SEEK_DATA, SEEK_HOLE = 0, 2, 3, 4
 local HEADER = ffi.offsetof(file_t, "counts")
@@ -185,16 +192,18 @@ function M.selftest ()
    -- A hot loop in its own zone: nearly all samples land in its trace's loop.
    local path = os.tmpname()
    M.open(path)
+   local hz = M.hz()
+   assert(hz > 0 and hz <= M.default_hz, hz)
    local function spin (n)
       local x = 0
       for i = 1, n do x = bit.bxor(x, i * 7) end
       return x
    end
-   local deadline = os.clock() + 0.3
+   local deadline = os.clock() + 0.5
    while os.clock() < deadline do spin(1e6) end
    M.stop()
    local profile = M.read(path)
-   assert(profile.samples > 100, "samples: " .. profile.samples)
+   assert(profile.hz == hz and profile.samples > 0.3 * hz, ("%d samples at %d Hz"):format(profile.samples, hz))
    local loop = profile.total.loop
    assert(loop / profile.samples > 0.6, ("loop share %d/%d"):format(loop, profile.samples))
    local hottest, count = nil, 0
@@ -203,6 +212,18 @@ function M.selftest ()
    end
    local info = util.traceinfo(hottest)
    assert(info, "the hottest trace exists")
+
+   -- Samples follow the thread's CPU time: half a second asleep takes none (the 1 kHz
+   -- wall-clock timer of before took 50, one per sleep it cut short).
+   local asleep = os.tmpname()
+   local asleep_zone = M.zone(asleep, "asleep")
+   M.select(asleep_zone)
+   M.start()
+   for _ = 1, 50 do C.usleep(10000) end
+   M.stop()
+   M.close_zone(asleep_zone)
+   assert(M.read(asleep).samples <= 2, ("%d samples asleep"):format(M.read(asleep).samples))
+   os.remove(asleep)
 
    -- A closed zone is unmapped, its file stays and its id goes to the next zone; a zone opened
    -- with append adds to the file's counts, one opened without starts afresh.

@@ -14,7 +14,8 @@ done
 "$snabb" profile "$tmp/fwd" --json >"$tmp/fwd.json"
 cat >"$tmp/check.lua" <<'LUA'
 local r = require("dkjson").decode(io.open(arg[1]):read("*a"))
-assert(r.samples >= 500, "samples: " .. r.samples)
+-- At least a second of the engine's CPU time sampled (3 s of polling; hz: the tick's rate).
+assert(r.hz and r.samples >= r.hz, ("%d samples at %s Hz"):format(r.samples, r.hz))
 -- Under a sanitizer (make check-sanitize) the engine's C++ is instrumented and the apps' Lua is
 -- not, so the engine takes a larger share: 84.9% in apps measured under ASan.
 local min_in_apps = os.getenv("SNABB_SANITIZER") and 0.75 or 0.95
@@ -29,7 +30,8 @@ assert((fwd.states.loop or 0) + (fwd.states.head or 0) > 0.5, "fwd mostly compil
 print(("profile_test: %d samples, %.1f%% in apps"):format(r.samples, 100 * r.in_apps))
 LUA
 "$snabb" "$tmp/check.lua" "$tmp/fwd.json"
-grep -q "^app fwd" "$tmp/fwd.txt" && grep -q "cycles/packet" "$tmp/fwd.txt" || fail "report: $(cat "$tmp/fwd.txt")"
+grep -q "^app fwd" "$tmp/fwd.txt" && grep -q "cycles/packet" "$tmp/fwd.txt" &&
+  grep -qE "^[0-9,]+ samples at [0-9]+ Hz of CPU time, " "$tmp/fwd.txt" || fail "report: $(cat "$tmp/fwd.txt")"
 
 # An app that creates a closure per packet is interpreted; the warning names its line.
 "$snabb" bench "$here/configs/closure_app.lua" --pcap "$data/v4.pcap" --duration 1 \
@@ -97,13 +99,14 @@ while os.clock() < deadline do spin(1e5) end
 LUA
 "$snabb" -a "$tmp/spin.log" -p "$tmp/spin.vmprofile" "$tmp/spin.lua"
 "$snabb" profile "$tmp/spin.vmprofile" >"$tmp/spin.txt" || fail "profile of a vmprofile file"
-grep -qE "^snabb profile: .*spin.vmprofile \(zone spin, [0-9,]+ samples at 1000 Hz\)$" "$tmp/spin.txt" &&
+grep -qE "^snabb profile: .*spin.vmprofile \(zone spin, [0-9,]+ samples at [0-9]+ Hz of CPU time\)$" "$tmp/spin.txt" &&
   grep -qE "^  time: compiled loop [0-9.]+%" "$tmp/spin.txt" && grep -qE "^  trace [0-9]+ +[0-9.]+%  \?$" "$tmp/spin.txt" ||
   fail "vmprofile file: $(cat "$tmp/spin.txt")"
 "$snabb" profile "$tmp/spin.vmprofile" --auditlog "$tmp/spin.log" --json >"$tmp/spin.json"
 cat >"$tmp/check_spin.lua" <<'LUA'
 local r = require("dkjson").decode(io.open(arg[1]):read("*a"))
-assert(r.samples >= 500 and r.hz == 1000, "samples: " .. r.samples)
+-- One second of CPU time at the tick's rate (250 Hz with HZ=250), at most 1 kHz.
+assert(r.hz >= 100 and r.hz <= 1000 and r.samples >= r.hz / 2, ("%d samples at %d Hz"):format(r.samples, r.hz))
 assert(r.states.loop > 0.5, ("compiled loop: %.2f"):format(r.states.loop))
 assert(r.traces[1].span:match("spin.lua:1"), "hottest trace: " .. r.traces[1].span)
 LUA

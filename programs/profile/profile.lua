@@ -154,7 +154,7 @@ function M.report (p)
    end
    table.sort(apps, function (x, y) return x.share > y.share end)
    return {dir = p.dir, program = p.doc.program, pid = p.doc.pid, samples = p.samples,
-           in_apps = p.samples > 0 and in_apps / p.samples or 0,
+           hz = p.engine and p.engine.hz, in_apps = p.samples > 0 and in_apps / p.samples or 0,
            engine_states = p.engine and p.engine.total, apps = apps,
            traces = p.log and #p.log.traces, aborts = p.log and #p.log.aborts}
 end
@@ -188,8 +188,9 @@ end
 
 function M.print (r, out)
    out:write(("snabb profile: %s (%s, pid %d)\n"):format(r.dir, r.program, r.pid))
-   out:write(("%s samples, %s of them in apps; %s traces and %s aborts in the auditlog\n"):format(
-      lib.comma_value(r.samples), percent(r.in_apps), r.traces or "no", r.aborts or "no"))
+   out:write(("%s samples%s, %s of them in apps; %s traces and %s aborts in the auditlog\n"):format(
+      lib.comma_value(r.samples), r.hz and (" at %d Hz of CPU time"):format(r.hz) or "",
+      percent(r.in_apps), r.traces or "no", r.aborts or "no"))
    local e = r.engine_states
    if e then
       local n, parts = 0, {}
@@ -226,7 +227,7 @@ function M.file_report (path, auditlog)
 end
 
 function M.print_file (r, out)
-   out:write(("snabb profile: %s (zone %s, %s samples at %d Hz)\n"):format(r.file, r.name,
+   out:write(("snabb profile: %s (zone %s, %s samples at %d Hz of CPU time)\n"):format(r.file, r.name,
       lib.comma_value(r.samples), r.hz))
    print_samples(r, out)
    if not r.auditlog and #r.traces > 0 then
