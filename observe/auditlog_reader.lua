@@ -13,6 +13,14 @@ require("observe.disasm_cdefs")
 
 local M = {}
 
+-- A MessagePack bin of little-endian int32s (the IR, a snapshot's map) as a list of numbers.
+local function int32s (s)
+   assert(type(s) == "string" and #s % 4 == 0, "not a list of int32")
+   local p, list = ffi.cast("const int32_t*", s), {}
+   for i = 1, #s / 4 do list[i] = p[i - 1] end
+   return list
+end
+
 local function u32le (s, i)
    local a, b, c, d = s:byte(i, i + 3)
    return a + b * 0x100 + c * 0x10000 + d * 0x1000000
@@ -86,7 +94,15 @@ local function apply (d, pending, rec)
       t.span = span(t.lines)
       t.linktype, t.link, t.nexit = rec.linktype, rec.link, rec.nexit
       t.nins, t.nk = rec.nins, rec.nk
-      t.ir, t.constants, t.snapshots = rec.ir, rec.constants, rec.snapshots
+      t.ir, t.constants, t.snapshots = {}, rec.constants, {}
+      local ir = int32s(rec.ir)
+      for ref = 1, #ir / 5 do
+         local i = (ref - 1) * 5
+         t.ir[ref] = {ir[i + 1], ir[i + 2], ir[i + 3], ir[i + 4], ir[i + 5]}
+      end
+      for i, snap in ipairs(rec.snapshots) do
+         t.snapshots[i] = {ref = snap.ref, nslots = snap.nslots, map = int32s(snap.map)}
+      end
       t.bytecode = bytecode(rec.bytecode)
       local mc = rec.mcode
       if mc then
@@ -112,7 +128,7 @@ local function apply (d, pending, rec)
       d.flushes = d.flushes + 1
    elseif e == "limit" then
       d.limit_reached = true
-   end -- other events are from a later version 1 writer: skipped
+   end -- other events are from a later version 2 writer: skipped
 end
 
 -- Reads a whole auditlog. Errors (not an auditlog, other version, corrupt record) are one message
@@ -221,7 +237,9 @@ function M.selftest ()
    -- Not an auditlog, another version, a corrupt record: one line naming the file.
    assert(decode_error("\xd4\xc3\xb2\xa1\x02\x00\x04\x00" .. ("\0"):rep(60))
           :match("not a snabb JIT auditlog"))
-   assert(decode_error(auditlog.magic .. auditlog.u32le(2) .. auditlog.u32le(0)):match("version 2"))
+   local next_version = auditlog.version + 1
+   assert(decode_error(auditlog.magic .. auditlog.u32le(next_version) .. auditlog.u32le(0))
+          :match("version " .. next_version))
    assert(decode_error(log:sub(1, 20) .. "\xc1" .. log:sub(22))
           :match("corrupt record at byte offset 16"))
    os.remove(path)

@@ -168,11 +168,11 @@ expect_error() {
 }
 printf '\xd4\xc3\xb2\xa1\x02\x00\x04\x00' >"$tmp/foreign.pcap"; head -c 100 /dev/zero >>"$tmp/foreign.pcap"
 head -c 100 /dev/urandom >"$tmp/random.bin"
-printf 'SNABBAUD\x02\x00\x00\x00\x00\x00\x00\x00' >"$tmp/v2.bin"
+printf 'SNABBAUD\x09\x00\x00\x00\x00\x00\x00\x00' >"$tmp/v9.bin"
 { head -c 20 "$tmp/log.bin"; printf '\xc1'; tail -c +22 "$tmp/log.bin"; } >"$tmp/corrupt.bin"
 expect_error foreign "foreign.pcap: not a snabb JIT auditlog" "$snabb" auditlog "$tmp/foreign.pcap"
 expect_error random "random.bin: not a snabb JIT auditlog" "$snabb" auditlog "$tmp/random.bin"
-expect_error v2 "v2.bin: auditlog format version 2" "$snabb" auditlog "$tmp/v2.bin"
+expect_error v9 "v9.bin: auditlog format version 9" "$snabb" auditlog "$tmp/v9.bin"
 expect_error corrupt "corrupt.bin: corrupt record at byte offset 16" "$snabb" auditlog "$tmp/corrupt.bin"
 expect_error missing "missing.bin: No such file" "$snabb" auditlog "$tmp/missing.bin"
 expect_error unwritable "auditlog: $tmp/no/log.bin: No such file" "$snabb" -a "$tmp/no/log.bin" "$tmp/script.lua"
