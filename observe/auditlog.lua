@@ -6,10 +6,11 @@ local M = {}
 local ffi = require("ffi")
 local jutil = require("jit.util")
 local vmdef = require("jit.vmdef")
-local mp = require("MessagePack")
+local sbuf = require("string.buffer")
 local events = require("vm.events")
 require("core.cdefs") -- snabb_engine_current_app
 local band, rshift = bit.band, bit.rshift
+local char, floor = string.char, math.floor
 local funcinfo, funcbc, funck = jutil.funcinfo, jutil.funcbc, jutil.funck
 local getinfo = debug.getinfo
 
@@ -19,31 +20,113 @@ M.magic = "SNABBAUD"
 M.version = 3
 M.default_max_bytes = 64 * 1024 * 1024
 
-mp.set_string("string") -- str8/16/32, the current MessagePack spec
--- Machine code is MessagePack bin, not str: binary(s) marks a string for that. packed(s) is a
--- value MessagePack already packed (a proto's constants, packed once for its key and its record).
+-- MessagePack for the values records hold: maps with string keys, arrays without holes, numbers,
+-- strings, booleans, nil, and bins: binary(s) marks a string as one (machine code), and binary(p,
+-- n) the n bytes at p; packed(s) is a value already packed (a proto's constants, packed once for
+-- its key and its record). Debian's lua-messagepack packs the same bytes (its unpacker reads them),
+-- but its packers, interpreted in the handlers, took 50 us for a trace_stop record of ~60 values
+-- in a basic1 run (a type dispatch, #buffer and a string per value, every table walked twice).
 local binary_mt, packed_mt = {}, {}
-local pack_table = mp.packers.table
-mp.packers.table = function (buffer, t)
-   local mt = getmetatable(t)
-   if mt == binary_mt then
-      mp.packers.binary(buffer, t[1])
-   elseif mt == packed_mt then
-      buffer[#buffer + 1] = t[1]
+local function binary (s, n) return setmetatable({s, n}, binary_mt) end
+local function packed (s) return setmetatable({s}, packed_mt) end
+local out = sbuf.new() -- the value being packed
+
+local function be16 (n) return char(rshift(n, 8), band(n, 0xff)) end
+local function be32 (n)
+   return char(band(rshift(n, 24), 0xff), band(rshift(n, 16), 0xff), band(rshift(n, 8), 0xff),
+               band(n, 0xff))
+end
+local double = ffi.new("union { double d; uint8_t b[8]; }")
+
+-- n: count, fix: the fixarray/fixmap/fixstr byte (small: its largest count), then the 8-, 16- and
+-- 32-bit length bytes (false: none).
+local function put_header (n, fix, small, c8, c16, c32)
+   if n <= small then out:put(char(fix + n))
+   elseif c8 and n < 0x100 then out:put(c8, char(n))
+   elseif n < 0x10000 then out:put(c16, be16(n))
+   else out:put(c32, be32(n)) end
+end
+
+local function put_number (n)
+   if n ~= floor(n) or n <= -2^53 or n >= 2^53 then -- also NaN and infinities
+      -- Subnormal numbers as zeros of their sign, as lua-messagepack packs them: its unpacker,
+      -- the reader's, would read them wrong (a GC64 snapshot's frame constants are subnormal).
+      if n > -2^-1022 and n < 2^-1022 then n = n < 0 and -0.0 or 0.0 end
+      double.d = n
+      local b = double.b
+      out:put(char(0xcb, b[7], b[6], b[5], b[4], b[3], b[2], b[1], b[0]))
+   elseif n >= 0 then
+      if n < 0x80 then out:put(char(n))
+      elseif n < 0x100 then out:put(char(0xcc, n))
+      elseif n < 0x10000 then out:put("\xcd", be16(n))
+      elseif n < 2^32 then out:put("\xce", be32(n))
+      else
+         local hi = floor(n / 2^32)
+         out:put("\xcf", be32(hi), be32(n - hi * 2^32))
+      end
+   elseif n >= -0x20 then out:put(char(n + 0x100))
+   elseif n >= -0x80 then out:put(char(0xd0, n + 0x100))
+   elseif n >= -0x8000 then out:put("\xd1", be16(n + 0x10000))
+   elseif n >= -2^31 then out:put("\xd2", be32(n))
    else
-      pack_table(buffer, t)
+      local hi = floor(n / 2^32)
+      out:put("\xd3", be32(hi), be32(n - hi * 2^32))
    end
 end
-local function binary (s) return setmetatable({s}, binary_mt) end
-local function packed (s) return setmetatable({s}, packed_mt) end
+
+-- The packed form of each map key met, e.g. "\xa5trace".
+local keys = setmetatable({}, {__index = function (t, k)
+   t[k] = char(0xa0 + #k) .. k -- fixstr: the records' keys are short
+   return t[k]
+end})
+
+local function put (v)
+   local kind = type(v)
+   if kind == "number" then
+      put_number(v)
+   elseif kind == "string" then
+      put_header(#v, 0xa0, 31, "\xd9", "\xda", "\xdb")
+      out:put(v)
+   elseif kind == "boolean" then
+      out:put(v and "\xc3" or "\xc2")
+   elseif kind == "nil" then
+      out:put("\xc0")
+   else
+      local mt = getmetatable(v)
+      if mt == binary_mt then
+         local n = v[2] or #v[1]
+         put_header(n, 0, -1, "\xc4", "\xc5", "\xc6")
+         if v[2] then out:putcdata(v[1], n) else out:put(v[1]) end
+      elseif mt == packed_mt then
+         out:put(v[1])
+      elseif type(next(v)) == "string" then -- a map
+         local n = 0
+         for _ in pairs(v) do n = n + 1 end
+         put_header(n, 0x80, 15, false, "\xde", "\xdf")
+         for k, x in pairs(v) do
+            out:put(keys[k])
+            put(x)
+         end
+      else
+         local n = #v
+         put_header(n, 0x90, 15, false, "\xdc", "\xdd")
+         for i = 1, n do put(v[i]) end
+      end
+   end
+end
+
+local function pack (v)
+   put(v)
+   return out:get()
+end
 
 -- Most of a trace's record is numbers: the IR, constants' types and refs, snapshots, bytecode and
 -- source lines go out as bin of little-endian int32s (int64s for addresses), gathered in Lua
--- tables and converted in one C call. Packed one by one by MessagePack's packers, which run
--- interpreted here, they were most of the auditlog's cost: ~0.7 us a value, ~180 us a trace.
+-- tables and converted in one C call. Packed one by one, which runs interpreted here, they were
+-- most of the auditlog's cost: ~0.7 us a value, ~180 us a trace.
 local int32s, int64s = ffi.typeof("int32_t[?]"), ffi.typeof("int64_t[?]")
-local function int32_bin (list, n) return binary(ffi.string(int32s(n, list), 4 * n)) end
-local function int64_bin (list, n) return binary(ffi.string(int64s(n, list), 8 * n)) end
+local function int32_bin (list, n) return binary(int32s(n, list), 4 * n) end
+local function int64_bin (list, n) return binary(int64s(n, list), 8 * n) end
 
 -- The Lua type of a trace constant, by number (AUDITLOG.md); 0 for another.
 M.kinds = {"nil", "boolean", "number", "string", "function", "cdata", "table", "userdata",
@@ -53,10 +136,8 @@ for i, kind in ipairs(M.kinds) do kind_code[kind] = i end
 
 -- The handlers run while the JIT is busy with another trace: if code they run were compiled, a
 -- trace exit in it would overwrite the JIT's state and crash LuaJIT. So neither this module's
--- functions nor MessagePack's packers are ever compiled.
+-- functions are ever compiled.
 jit.off(debug.getinfo(1, "f").func, true)
-jit.off(mp.pack)
-for _, pack in pairs(mp.packers) do jit.off(pack) end
 
 function M.u32le (n)
    return string.char(band(n, 0xff), band(rshift(n, 8), 0xff), band(rshift(n, 16), 0xff),
@@ -100,7 +181,7 @@ end
 -- Appends one record; the one that would pass max_bytes is replaced by the limit record, the last.
 local function write (record)
    if log.stopped then return end
-   local body = mp.pack(record)
+   local body = pack(record)
    if log.written + 4 + #body + #log.limit > log.max_bytes then
       emit(log.limit)
       if not log.stopped then stop() end
@@ -134,7 +215,7 @@ local function proto_id (func, fi)
    local id = log.proto_ids[fi.proto]
    if id then return id end
    local kgc, knum, uvnames = proto_constants(func, fi)
-   kgc, knum, uvnames = mp.pack(kgc), mp.pack(knum), mp.pack(uvnames)
+   kgc, knum, uvnames = pack(kgc), pack(knum), pack(uvnames)
    local key = ("%s\0%d:%d:%d:%d\0"):format(fi.source, fi.linedefined, fi.lastlinedefined,
                                            fi.bytecodes, fi.params) .. kgc .. knum .. uvnames
    id = log.protos[key]
@@ -382,7 +463,7 @@ function M.open (path, options)
    if not file then error(("auditlog: %s"):format(err), 0) end
    log = {path = path, file = file, written = 0, max_bytes = max_bytes, protos = {}, nprotos = 0,
           proto_ids = setmetatable({}, {__mode = "k"}), funcs = setmetatable({}, {__mode = "k"})}
-   local limit = mp.pack{event = "limit", max_bytes = max_bytes}
+   local limit = pack{event = "limit", max_bytes = max_bytes}
    log.limit = M.u32le(#limit) .. limit
    emit(M.magic .. M.u32le(M.version) .. M.u32le(0))
    -- The address of each IR call's C function (jit.dump names the calls to them in machine code).
