@@ -6,34 +6,140 @@ local M = {}
 local ffi = require("ffi")
 local jutil = require("jit.util")
 local vmdef = require("jit.vmdef")
-local mp = require("MessagePack")
+local sbuf = require("string.buffer")
 local events = require("vm.events")
 require("core.cdefs") -- snabb_engine_current_app
 local band, rshift = bit.band, bit.rshift
+local char, floor = string.char, math.floor
 local funcinfo, funcbc, funck = jutil.funcinfo, jutil.funcbc, jutil.funck
+local getinfo = debug.getinfo
 
 ffi.cdef("int getpid(void);")
 
 M.magic = "SNABBAUD"
-M.version = 2
+M.version = 3
 M.default_max_bytes = 64 * 1024 * 1024
 
-mp.set_string("string") -- str8/16/32, the current MessagePack spec
--- Machine code is MessagePack bin, not str: binary(s) marks a string for that.
-local binary_mt = {}
-local pack_table = mp.packers.table
-mp.packers.table = function (buffer, t)
-   if getmetatable(t) ~= binary_mt then return pack_table(buffer, t) end
-   mp.packers.binary(buffer, t[1])
+-- MessagePack for the values records hold: maps with string keys, arrays without holes, numbers,
+-- strings, booleans, nil, and bins: binary(s) marks a string as one (machine code), and binary(p,
+-- n) the n bytes at p; packed(s) is a value already packed (a proto's constants, packed once for
+-- its key and its record). Debian's lua-messagepack (the reader's unpacker) packs them alike, but
+-- its packers, interpreted in the handlers, took 50 us for a trace_stop record of ~60 values in a
+-- basic1 run (a type dispatch, #buffer and a string per value, every table walked twice); these
+-- took ~28 us.
+local binary_mt, packed_mt = {}, {}
+local function binary (s, n) return setmetatable({s, n}, binary_mt) end
+local function packed (s) return setmetatable({s}, packed_mt) end
+local out = sbuf.new() -- the value being packed
+
+local function be16 (n) return char(rshift(n, 8), band(n, 0xff)) end
+local function be32 (n)
+   return char(band(rshift(n, 24), 0xff), band(rshift(n, 16), 0xff), band(rshift(n, 8), 0xff),
+               band(n, 0xff))
 end
-local function binary (s) return setmetatable({s}, binary_mt) end
+local double = ffi.new("union { double d; uint8_t b[8]; }")
+
+-- n: count, fix: the fixarray/fixmap/fixstr byte (small: its largest count), then the 8-, 16- and
+-- 32-bit length bytes (false: none).
+local function put_header (n, fix, small, c8, c16, c32)
+   if n <= small then out:put(char(fix + n))
+   elseif c8 and n < 0x100 then out:put(c8, char(n))
+   elseif n < 0x10000 then out:put(c16, be16(n))
+   else out:put(c32, be32(n)) end
+end
+
+local function put_number (n)
+   if n ~= floor(n) or n <= -2^53 or n >= 2^53 then -- also NaN and infinities
+      -- Subnormal numbers as zeros of their sign, as lua-messagepack packs them: its unpacker,
+      -- the reader's, would read them wrong (a GC64 snapshot's frame constants are subnormal).
+      if n > -2^-1022 and n < 2^-1022 then n = n < 0 and -0.0 or 0.0 end
+      double.d = n
+      local b = double.b
+      out:put(char(0xcb, b[7], b[6], b[5], b[4], b[3], b[2], b[1], b[0]))
+   elseif n >= 0 then
+      if n < 0x80 then out:put(char(n))
+      elseif n < 0x100 then out:put(char(0xcc, n))
+      elseif n < 0x10000 then out:put("\xcd", be16(n))
+      elseif n < 2^32 then out:put("\xce", be32(n))
+      else
+         local hi = floor(n / 2^32)
+         out:put("\xcf", be32(hi), be32(n - hi * 2^32))
+      end
+   elseif n >= -0x20 then out:put(char(n + 0x100))
+   elseif n >= -0x80 then out:put(char(0xd0, n + 0x100))
+   elseif n >= -0x8000 then out:put("\xd1", be16(n + 0x10000))
+   elseif n >= -2^31 then out:put("\xd2", be32(n))
+   else
+      local hi = floor(n / 2^32)
+      out:put("\xd3", be32(hi), be32(n - hi * 2^32))
+   end
+end
+
+-- The packed form of each map key met, e.g. "\xa5trace".
+local keys = setmetatable({}, {__index = function (t, k)
+   t[k] = char(0xa0 + #k) .. k -- fixstr: the records' keys are short
+   return t[k]
+end})
+
+local function put (v)
+   local kind = type(v)
+   if kind == "number" then
+      put_number(v)
+   elseif kind == "string" then
+      put_header(#v, 0xa0, 31, "\xd9", "\xda", "\xdb")
+      out:put(v)
+   elseif kind == "boolean" then
+      out:put(v and "\xc3" or "\xc2")
+   elseif kind == "nil" then
+      out:put("\xc0")
+   else
+      local mt = getmetatable(v)
+      if mt == binary_mt then
+         local n = v[2] or #v[1]
+         put_header(n, 0, -1, "\xc4", "\xc5", "\xc6")
+         if v[2] then out:putcdata(v[1], n) else out:put(v[1]) end
+      elseif mt == packed_mt then
+         out:put(v[1])
+      elseif type(next(v)) == "string" then -- a map
+         local n = 0
+         for _ in pairs(v) do n = n + 1 end
+         put_header(n, 0x80, 15, false, "\xde", "\xdf")
+         for k, x in pairs(v) do
+            out:put(keys[k])
+            put(x)
+         end
+      else
+         local n = #v
+         put_header(n, 0x90, 15, false, "\xdc", "\xdd")
+         for i = 1, n do put(v[i]) end
+      end
+   end
+end
+
+local function pack (v)
+   out:reset() -- nothing left of a value whose packing failed
+   put(v)
+   return out:get()
+end
+
+-- Most of a trace's record is numbers: the IR, constants' types and refs, snapshots, bytecode and
+-- source lines go out as bin of little-endian int32s (int64s for addresses), gathered in Lua
+-- tables and converted in one C call. Packed one by one, which runs interpreted here, they were
+-- most of the auditlog's cost: ~0.7 us a value, ~180 us a trace.
+local int32s, int64s = ffi.typeof("int32_t[?]"), ffi.typeof("int64_t[?]")
+local function int32_bin (list, n) return binary(int32s(n, list), 4 * n) end
+local function int64_bin (list, n) return binary(int64s(n, list), 8 * n) end
+
+-- The Lua type of a trace constant, by number (AUDITLOG.md); 0 for another.
+M.kinds = {"nil", "boolean", "number", "string", "function", "cdata", "table", "userdata",
+           "thread", "proto", "upval", "trace"}
+local kind_code = {}
+for i, kind in ipairs(M.kinds) do kind_code[kind] = i end
 
 -- The handlers run while the JIT is busy with another trace: if code they run were compiled, a
--- trace exit in it would overwrite the JIT's state and crash LuaJIT. So neither this module's
--- functions nor MessagePack's packers are ever compiled.
+-- trace exit in it would overwrite the JIT's state and crash LuaJIT. So this module's functions
+-- are never compiled.
 jit.off(debug.getinfo(1, "f").func, true)
-jit.off(mp.pack)
-for _, pack in pairs(mp.packers) do jit.off(pack) end
 
 function M.u32le (n)
    return string.char(band(n, 0xff), band(rshift(n, 8), 0xff), band(rshift(n, 16), 0xff),
@@ -41,8 +147,9 @@ function M.u32le (n)
 end
 
 -- The open log: path, file, written (bytes), max_bytes, limit (the final record, packed), protos
--- (signature -> id), nprotos, by_func (function -> id, weak), trace (the one being recorded),
--- stopped (at the limit or a write error: the handlers are detached and the file closed).
+-- (signature -> id), nprotos, proto_ids (prototype -> id, weak), funcs (function -> what
+-- positions in it need, weak: see func_entry), trace (the one being recorded), stopped (at the
+-- limit or a write error: the handlers are detached and the file closed).
 local log
 local on_trace, on_record
 
@@ -53,21 +160,30 @@ local function stop ()
    log.stopped = true
 end
 
+local function failed (err)
+   io.stderr:write(("auditlog: %s: %s; logging stopped\n"):format(log.path, err))
+   stop()
+end
+
 local function emit (bytes)
    local ok, err = log.file:write(bytes)
-   if ok then ok, err = log.file:flush() end
-   if not ok then
-      io.stderr:write(("auditlog: %s: %s; logging stopped\n"):format(log.path, err))
-      stop()
-      return
-   end
+   if not ok then return failed(err) end
    log.written = log.written + #bytes
+end
+
+-- What a trace event wrote reaches the file when its handler ends: one write(2) for a trace start
+-- and the proto records before it, one for a stop and the proto records met while recording
+-- (a write took ~5-15 us in a basic1 run; a flush per record made ~140 of them, now ~100).
+local function flush ()
+   if log.stopped then return end
+   local ok, err = log.file:flush()
+   if not ok then failed(err) end
 end
 
 -- Appends one record; the one that would pass max_bytes is replaced by the limit record, the last.
 local function write (record)
    if log.stopped then return end
-   local body = mp.pack(record)
+   local body = pack(record)
    if log.written + 4 + #body + #log.limit > log.max_bytes then
       emit(log.limit)
       if not log.stopped then stop() end
@@ -98,107 +214,125 @@ end
 -- The prototype id of a Lua function, writing its proto record the first time. Closures of one
 -- prototype share an id: a prototype is known by its chunk, line range, size and constants.
 local function proto_id (func, fi)
-   local id = log.by_func[func]
+   local id = log.proto_ids[fi.proto]
    if id then return id end
    local kgc, knum, uvnames = proto_constants(func, fi)
-   local key = ("%s\0%d:%d:%d:%d\0%s"):format(fi.source, fi.linedefined, fi.lastlinedefined,
-                                             fi.bytecodes, fi.params, mp.pack{kgc, knum, uvnames})
+   kgc, knum, uvnames = pack(kgc), pack(knum), pack(uvnames)
+   local key = ("%s\0%d:%d:%d:%d\0"):format(fi.source, fi.linedefined, fi.lastlinedefined,
+                                           fi.bytecodes, fi.params) .. kgc .. knum .. uvnames
    id = log.protos[key]
    if not id then
       log.nprotos = log.nprotos + 1
       id = log.nprotos
       log.protos[key] = id
       write{event = "proto", id = id, source = fi.source, linedefined = fi.linedefined,
-            lastlinedefined = fi.lastlinedefined, kgc = kgc, knum = knum, uvnames = uvnames}
+            lastlinedefined = fi.lastlinedefined, kgc = packed(kgc), knum = packed(knum),
+            uvnames = packed(uvnames)}
    end
-   log.by_func[func] = id
+   log.proto_ids[fi.proto] = id
    return id
+end
+
+-- What the handlers need of a function, looked up once (jit.util.funcinfo builds a table of 13
+-- fields, the location text among them): proto (its id; false for a C function), name (file:line
+-- or a built-in's name) and, by bytecode position, the line ([pc] = line or false), filled as
+-- positions are met. Kept per closure (log.funcs, weak).
+local function func_entry (func)
+   local fi = funcinfo(func)
+   local f = {proto = fi.source and proto_id(func, fi) or false, name = fi.loc or cfunc_name(fi)}
+   log.funcs[func] = f
+   return f
+end
+
+local function line_at (f, func, pc)
+   local line = f[pc]
+   if line == nil then
+      line = funcinfo(func, pc).currentline or false
+      f[pc] = line
+   end
+   return line
 end
 
 -- A bytecode position: proto id and line in Lua code; nil, nil and a name in a C function.
 local function position (func, pc)
-   local fi = funcinfo(func, pc)
-   if fi.source then return proto_id(func, fi), fi.currentline end
-   return nil, nil, cfunc_name(fi)
+   local f = log.funcs[func] or func_entry(func)
+   if not f.proto then return nil, nil, f.name end
+   return f.proto, line_at(f, func, pc) or nil
 end
-
--- A trace constant (tracek): Lua type, IR type, value, stack slot for KSLOT.
-local function constant (tr, ref)
-   local k, t, slot = jutil.tracek(tr, ref)
-   local kind = type(k)
-   local c = {ref = ref, t = t, kind = kind, slot = slot}
-   if kind == "number" or kind == "string" or kind == "boolean" then
-      c.value = k
-   elseif kind == "function" then
-      local fi = funcinfo(k)
-      if fi.source then c.proto = proto_id(k, fi) end
-      c.value = fi.loc or cfunc_name(fi)
-   elseif kind == "cdata" then
-      c.value = tostring(k):gsub("U?LL$", "") -- 64-bit integers, exact as decimal text
-   elseif kind ~= "nil" then
-      c.value = ("%p"):format(k)
-   end
-   return c
-end
-
--- A trace's IR and snapshot maps go out as MessagePack bin of little-endian int32s: packed as
--- arrays of numbers by MessagePack's (interpreted) packers they took 9 of the auditlog's ~25 ms
--- in a basic1 100e6 run, whose 45 traces stop inside the engine's 0.73 s.
-local int32s = ffi.typeof("int32_t[?]")
 
 -- The constants a trace's IR and snapshots refer to (refs: {[ref] = true}), as jit.dump decodes
--- them. Not every slot below the IR is a constant: a 64-bit one (and any GC object in GC64 builds)
--- keeps its value in the next slot, which tracek would read as a constant of a random opcode.
--- Walking them all crashed or hung about one short bench run in 350 (in lj_ir_kvalue, tostring
--- of a "cdata", funcinfo of a "function"); after: none in 1,800.
-local function referenced_constants (tr, refs)
-   local constants = {}
-   for ref = -jutil.traceinfo(tr).nk, -1 do
-      if refs[ref] then constants[#constants + 1] = constant(tr, ref) end
+-- them (jit.util.tracek): rows of ref, IR type, kind (M.kinds), stack slot for KSLOT (-1: none),
+-- proto of a Lua function (0: none), and the values apart (false for nil). Not every slot below
+-- the IR is a constant: a 64-bit one (and any GC object in GC64 builds) keeps its value in the next
+-- slot, which tracek would read as a constant of a random opcode. Walking them all crashed or hung
+-- about one short bench run in 350 (in lj_ir_kvalue, tostring of a "cdata", funcinfo of a
+-- "function"); after: none in 1,800.
+local function referenced_constants (tr, refs, nk)
+   local rows, values, n = {}, {}, 0
+   for ref = -nk, -1 do
+      if refs[ref] then
+         local k, t, slot = jutil.tracek(tr, ref)
+         local kind, value, proto = type(k), false, 0
+         if kind == "number" or kind == "string" or kind == "boolean" then
+            value = k
+         elseif kind == "function" then
+            local f = log.funcs[k] or func_entry(k)
+            proto, value = f.proto or 0, f.name
+         elseif kind == "cdata" then
+            value = tostring(k):gsub("U?LL$", "") -- 64-bit integers, exact as decimal text
+         elseif kind ~= "nil" then
+            value = ("%p"):format(k)
+         end
+         local i = 5 * n
+         rows[i + 1], rows[i + 2], rows[i + 3], rows[i + 4], rows[i + 5] =
+            ref, t, kind_code[kind] or 0, slot or -1, proto
+         n = n + 1
+         values[n] = value
+      end
    end
-   return constants
+   return int32_bin(rows, 5 * n), values
 end
 
 local function trace_stop (tr)
    local info = jutil.traceinfo(tr)
-   local refs = {}
-   local ir = int32s(info.nins * 5)
-   for ref = 1, info.nins do
+   local nins, refs, ir = info.nins, {}, {}
+   for ref = 1, nins do
       local m, ot, op1, op2, ridsp = jutil.traceir(tr, ref)
       local i = (ref - 1) * 5
-      ir[i], ir[i + 1], ir[i + 2], ir[i + 3], ir[i + 4] = m, ot, op1, op2, ridsp
+      ir[i + 1], ir[i + 2], ir[i + 3], ir[i + 4], ir[i + 5] = m, ot, op1, op2, ridsp
       if band(m, 3) == 0 and op1 < 0 then refs[op1] = true end -- IRMref operands
       if band(rshift(m, 2), 3) == 0 and op2 < 0 then refs[op2] = true end
    end
-   local snapshots = {}
+   -- Each snapshot: ref, nslots, its entry count and its entries (s[#s] is an end marker).
+   local snapshots, n = {}, 0
    for sn = 0, math.huge do
       local s = jutil.tracesnap(tr, sn)
       if not s then break end
-      local map = int32s(math.max(#s - 2, 1))
-      for i = 2, #s - 1 do -- s[#s] is an end marker
-         map[i - 2] = s[i]
-         local ref = band(s[i], 0xffff) - 0x8000
+      snapshots[n + 1], snapshots[n + 2], snapshots[n + 3] = s[0], s[1], #s - 2
+      for i = 2, #s - 1 do
+         local e = s[i]
+         snapshots[n + 2 + i] = e
+         local ref = band(e, 0xffff) - 0x8000
          if ref < 0 then refs[ref] = true end
       end
-      snapshots[#snapshots + 1] = {ref = s[0], nslots = s[1],
-                                   map = binary(ffi.string(map, 4 * (#s - 2)))}
+      n = n + 1 + #s
    end
-   local constants = referenced_constants(tr, refs)
+   local constants, kvalues = referenced_constants(tr, refs, info.nk)
    local bytes, address, loop = jutil.tracemc(tr)
    -- The address of each exit's stub, where the machine code jumps to leave the trace (x64 shares
    -- stubs between traces; elsewhere each trace has its own).
-   local exitstubs = {}
-   for ex = 0, bytes and info.nexit - 1 or -1 do
+   local exitstubs, nexit = {}, bytes and info.nexit or 0
+   for ex = 0, nexit - 1 do
       exitstubs[ex + 1] = jutil.traceexitstub(ex) or jutil.traceexitstub(tr, ex) or 0
    end
-   local cur = log.trace or {lines = {}}
-   write{event = "trace_stop", trace = tr, parent = cur.parent, exit = cur.exit, nins = info.nins,
+   local cur = log.trace or {lines = {}, nlines = 0}
+   write{event = "trace_stop", trace = tr, parent = cur.parent, exit = cur.exit, nins = nins,
          nk = info.nk, link = info.link, linktype = info.linktype, nexit = info.nexit,
-         ir = binary(ffi.string(ir, 20 * info.nins)),
-         constants = constants, snapshots = snapshots, lines = cur.lines,
-         bytecode = cur.bytecode,
+         ir = int32_bin(ir, 5 * nins), constants = constants, kvalues = kvalues,
+         snapshots = int32_bin(snapshots, n), lines = int32_bin(cur.lines, cur.nlines),
+         bytecode = cur.bc and int32_bin(cur.bc, cur.nbc), cfuncs = cur.cfuncs,
          mcode = bytes and {bytes = binary(bytes), address = address, loop = loop,
-                            exitstubs = exitstubs}}
+                            exitstubs = int64_bin(exitstubs, nexit)}}
 end
 
 -- The abort message as jit.v prints it: vmdef's text for the error code, with its detail.
@@ -216,16 +350,27 @@ end
 -- frame being recorded, then its callers), a name repeated in a row once, at most 16: who called
 -- the code, e.g. observe/observe.lua or programs/bench/bench.lua around runtime/engine.lua. The
 -- handler's own frames (this module and vm.events, never compiled) are left out.
-local handler_sources = {[debug.getinfo(1, "S").source] = true,
-                         [debug.getinfo(events.subscribe, "S").source] = true}
+-- A frame's chunk name comes from its function, looked up once (func_source, weak; false for a
+-- C function): debug.getinfo(level, "S") per frame formats short_src too, and a trace start walks
+-- ~17 frames in basic1.
+local handler_sources = {[getinfo(1, "S").source] = true,
+                         [getinfo(events.subscribe, "S").source] = true}
+local func_source = setmetatable({}, {__mode = "k"})
 local function stack_sources ()
-   local sources = {}
+   local sources, n = {}, 0
    for level = 2, 200 do
-      local info = debug.getinfo(level, "S")
-      if not info or #sources == 16 then break end
-      local source = info.source
-      if info.what ~= "C" and not handler_sources[source] and source ~= sources[#sources] then
-         sources[#sources + 1] = source
+      local info = n < 16 and getinfo(level, "f")
+      if not info then break end
+      local func = info.func
+      local source = func_source[func]
+      if source == nil then
+         local s = getinfo(func, "S")
+         source = s.what ~= "C" and s.source
+         func_source[func] = source
+      end
+      if source and not handler_sources[source] and source ~= sources[n] then
+         n = n + 1
+         sources[n] = source
       end
    end
    return sources
@@ -240,8 +385,8 @@ end
 function on_trace (what, tr, func, pc, otr, oex)
    if what == "start" then
       local proto, line = position(func, pc)
-      log.trace = {parent = otr, exit = oex, proto = proto, line = line, lines = {}, seen = {},
-                   bytecode = {}}
+      log.trace = {parent = otr, exit = oex, proto = proto, line = line, bc = {}, nbc = 0,
+                   lines = {}, nlines = 0, seen = {}}
       write{event = "trace_start", trace = tr, parent = otr, exit = oex, proto = proto, line = line,
             app = current_app(), stack = stack_sources()}
    elseif what == "stop" then
@@ -253,35 +398,51 @@ function on_trace (what, tr, func, pc, otr, oex)
       write{event = "trace_abort", trace = tr, parent = cur.parent, exit = cur.exit,
             code = type(otr) == "number" and otr or nil, reason = abort_reason(otr, oex),
             proto = proto, line = line, cfunc = cfunc, start_proto = cur.proto,
-            start_line = cur.line, bytecode = cur.bytecode}
+            start_line = cur.line, bytecode = cur.bc and int32_bin(cur.bc, cur.nbc),
+            cfuncs = cur.cfuncs}
       log.trace = nil
    elseif what == "flush" then
       write{event = "trace_flush"}
    end
+   flush()
 end
 
 -- Collects each bytecode recorded into the trace (what jit.dump lists) and the distinct source
--- positions, in order. A bytecode is [proto, pc, depth, instruction, mode] as jit.util.funcbc
--- gives them now (the JIT patches the loops it compiles or blacklists), plus instruction and mode
--- of the jump after a comparison, which jit.dump lists with it; a C function is [name, -1, depth].
+-- positions, in order, into flat lists (cur.bc, cur.lines) that go out as int32 rows. A bytecode
+-- is proto, pc, depth, instruction, mode as jit.util.funcbc gives them now (the JIT patches the
+-- loops it compiles or blacklists), and instruction and mode of the jump after a comparison,
+-- which jit.dump lists with it (0, -1 after others); a C function is 0, -1, depth, its name's
+-- index in cur.cfuncs, 0, 0, -1.
 function on_record (_, func, pc, depth)
    local cur = log.trace
    if not cur or log.stopped then return end
-   local fi = funcinfo(func, pc)
-   if pc < 0 or not fi.source then
-      cur.bytecode[#cur.bytecode + 1] = {cfunc_name(fi), -1, depth}
+   local f = log.funcs[func] or func_entry(func) -- its proto record goes with the trace's stop
+   local bc, n, id = cur.bc, cur.nbc, f.proto
+   cur.nbc = n + 7
+   if pc < 0 or not id then
+      local cfuncs = cur.cfuncs or {}
+      cur.cfuncs = cfuncs
+      cfuncs[#cfuncs + 1] = f.name
+      bc[n + 1], bc[n + 2], bc[n + 3], bc[n + 4], bc[n + 5], bc[n + 6], bc[n + 7] =
+         0, -1, depth, #cfuncs, 0, 0, -1
       return
    end
-   local id, line = proto_id(func, fi), fi.currentline
    local ins, m = funcbc(func, pc)
-   local bc = {id, pc, depth, ins, m}
-   if band(ins, 0xff) < 16 then bc[6], bc[7] = funcbc(func, pc + 1) end -- ORDER BC: comparisons
-   cur.bytecode[#cur.bytecode + 1] = bc
+   local jmp, jmp_mode = 0, -1
+   if band(ins, 0xff) < 16 then -- ORDER BC: comparisons
+      local j, jm = funcbc(func, pc + 1)
+      if j then jmp, jmp_mode = j, jm end
+   end
+   bc[n + 1], bc[n + 2], bc[n + 3], bc[n + 4], bc[n + 5], bc[n + 6], bc[n + 7] =
+      id, pc, depth, ins, m, jmp, jmp_mode
+   local line = line_at(f, func, pc)
    if not line then return end
    local key = id * 2^24 + line
    if not cur.seen[key] then
       cur.seen[key] = true
-      cur.lines[#cur.lines + 1] = {id, line}
+      local l = cur.nlines
+      cur.lines[l + 1], cur.lines[l + 2] = id, line
+      cur.nlines = l + 2
    end
 end
 
@@ -299,8 +460,8 @@ function M.open (path, options)
    local file, err = io.open(path, "wb")
    if not file then error(("auditlog: %s"):format(err), 0) end
    log = {path = path, file = file, written = 0, max_bytes = max_bytes, protos = {}, nprotos = 0,
-          by_func = setmetatable({}, {__mode = "k"})}
-   local limit = mp.pack{event = "limit", max_bytes = max_bytes}
+          proto_ids = setmetatable({}, {__mode = "k"}), funcs = setmetatable({}, {__mode = "k"})}
+   local limit = pack{event = "limit", max_bytes = max_bytes}
    log.limit = M.u32le(#limit) .. limit
    emit(M.magic .. M.u32le(M.version) .. M.u32le(0))
    -- The address of each IR call's C function (jit.dump names the calls to them in machine code).
@@ -308,6 +469,7 @@ function M.open (path, options)
    for i = 0, #vmdef.ircall do ircall[i + 1] = jutil.ircalladdr(i) end
    write{event = "open", pid = ffi.C.getpid(), time = os.time(), jit_version = jit.version,
          arch = jit.arch, ircall = ircall}
+   flush()
    -- Only now: a trace being recorded meanwhile must not write records before these.
    if not log.stopped then
       events.subscribe("trace", on_trace)

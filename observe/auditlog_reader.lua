@@ -13,11 +13,15 @@ require("observe.disasm_cdefs")
 
 local M = {}
 
--- A MessagePack bin of little-endian int32s (the IR, a snapshot's map) as a list of numbers.
-local function int32s (s)
-   assert(type(s) == "string" and #s % 4 == 0, "not a list of int32")
-   local p, list = ffi.cast("const int32_t*", s), {}
-   for i = 1, #s / 4 do list[i] = p[i - 1] end
+-- A MessagePack bin of little-endian int32s (int64s: size 8) in rows of width numbers, as a
+-- list of numbers; name says what it is in an error.
+local function numbers (s, name, width, size)
+   size = size or 4
+   if type(s) ~= "string" or #s % (width * size) ~= 0 then
+      error(("%s: not rows of %d int%d"):format(name, width, 8 * size), 0)
+   end
+   local p, list = ffi.cast(size == 8 and "const int64_t*" or "const int32_t*", s), {}
+   for i = 1, #s / size do list[i] = tonumber(p[i - 1]) end
    return list
 end
 
@@ -50,17 +54,46 @@ local function span (lines)
    return table.concat(order, ", ")
 end
 
--- A recorded bytecode as decoded: {proto, pc, depth, ins, mode, jmp, jmp_mode} for Lua code (jmp:
--- the jump after a comparison), {cfunc, pc = -1, depth} for a C function.
-local function bytecode (list)
-   local out = {}
-   for i, b in ipairs(list or {}) do
-      if type(b[1]) == "string" then
-         out[i] = {cfunc = b[1], pc = -1, depth = b[3]}
+-- The bytecode recorded as decoded: {proto, pc, depth, ins, mode, jmp, jmp_mode} for Lua code
+-- (jmp: the jump after a comparison), {cfunc, pc = -1, depth} for a C function.
+local function bytecode (bin, cfuncs)
+   local out, v = {}, numbers(bin or "", "bytecode", 7)
+   for i = 1, #v / 7 do
+      local r = 7 * (i - 1)
+      local pc, depth, ins, jmp_mode = v[r + 2], v[r + 3], v[r + 4], v[r + 7]
+      if pc < 0 then
+         out[i] = {cfunc = cfuncs and cfuncs[ins] or "?", pc = -1, depth = depth}
       else
-         out[i] = {proto = b[1], pc = b[2], depth = b[3], ins = b[4], mode = b[5], jmp = b[6],
-                   jmp_mode = b[7]}
+         local jmp = jmp_mode >= 0
+         out[i] = {proto = v[r + 1], pc = pc, depth = depth, ins = ins, mode = v[r + 5],
+                   jmp = jmp and v[r + 6] or nil, jmp_mode = jmp and jmp_mode or nil}
       end
+   end
+   return out
+end
+
+-- A trace's constants: rows of ref, t, kind, slot, proto and their values apart.
+local function constants (bin, values)
+   local out, v = {}, numbers(bin, "constants", 5)
+   for i = 1, #v / 5 do
+      local r = 5 * (i - 1)
+      local kind, slot, proto = auditlog.kinds[v[r + 3]] or "?", v[r + 4], v[r + 5]
+      local c = {ref = v[r + 1], t = v[r + 2], kind = kind, slot = slot >= 0 and slot or nil,
+                 proto = proto > 0 and proto or nil}
+      if kind ~= "nil" then c.value = values[i] end
+      out[i] = c
+   end
+   return out
+end
+
+-- A trace's snapshots: ref, nslots, entry count and entries, one after the other.
+local function snapshots (bin)
+   local out, v, i = {}, numbers(bin, "snapshots", 1), 1
+   while i <= #v do
+      local n = v[i + 2]
+      if not n or n < 0 or i + 2 + n > #v then error("snapshots: cut short", 0) end
+      out[#out + 1] = {ref = v[i], nslots = v[i + 1], map = {unpack(v, i + 3, i + 2 + n)}}
+      i = i + 3 + n
    end
    return out
 end
@@ -90,24 +123,24 @@ local function apply (d, pending, rec)
                                        start = {}, generation = d.flushes}
       pending[rec.trace] = nil
       t.lines = {}
-      for i, l in ipairs(rec.lines) do t.lines[i] = at(l[1], l[2]) end
+      local lines = numbers(rec.lines, "lines", 2)
+      for i = 1, #lines / 2 do t.lines[i] = at(lines[2 * i - 1], lines[2 * i]) end
       t.span = span(t.lines)
       t.linktype, t.link, t.nexit = rec.linktype, rec.link, rec.nexit
       t.nins, t.nk = rec.nins, rec.nk
-      t.ir, t.constants, t.snapshots = {}, rec.constants, {}
-      local ir = int32s(rec.ir)
+      t.ir = {}
+      local ir = numbers(rec.ir, "ir", 5)
       for ref = 1, #ir / 5 do
          local i = (ref - 1) * 5
          t.ir[ref] = {ir[i + 1], ir[i + 2], ir[i + 3], ir[i + 4], ir[i + 5]}
       end
-      for i, snap in ipairs(rec.snapshots) do
-         t.snapshots[i] = {ref = snap.ref, nslots = snap.nslots, map = int32s(snap.map)}
-      end
-      t.bytecode = bytecode(rec.bytecode)
+      t.constants = constants(rec.constants, rec.kvalues)
+      t.snapshots = snapshots(rec.snapshots)
+      t.bytecode = bytecode(rec.bytecode, rec.cfuncs)
       local mc = rec.mcode
       if mc then
          t.mcode = {address = mc.address, size = #mc.bytes, loop = mc.loop, bytes = mc.bytes,
-                    exitstubs = mc.exitstubs or {}}
+                    exitstubs = numbers(mc.exitstubs, "exitstubs", 1, 8)}
       end
       d.seq = d.seq + 1
       t.seq = d.seq
@@ -122,13 +155,14 @@ local function apply (d, pending, rec)
                                  line = pos.line, cfunc = rec.cfunc, app = started.app,
                                  stack = started.stack,
                                  start = at(rec.start_proto, rec.start_line),
-                                 bytecode = bytecode(rec.bytecode), generation = d.flushes,
+                                 bytecode = bytecode(rec.bytecode, rec.cfuncs),
+                                 generation = d.flushes,
                                  seq = d.seq}
    elseif e == "trace_flush" then
       d.flushes = d.flushes + 1
    elseif e == "limit" then
       d.limit_reached = true
-   end -- other events are from a later version 2 writer: skipped
+   end -- other events are from a later version 3 writer: skipped
 end
 
 -- Reads a whole auditlog. Errors (not an auditlog, other version, corrupt record) are one message
