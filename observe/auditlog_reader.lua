@@ -61,6 +61,9 @@ local function bytecode (bin, cfuncs)
    for i = 1, #v / 7 do
       local r = 7 * (i - 1)
       local pc, depth, ins, jmp_mode = v[r + 2], v[r + 3], v[r + 4], v[r + 7]
+      -- A frame depth is below LuaJIT's 250 stack slots of a trace; a corrupt one as large as
+      -- 2^31 made the listing's indentation string run out of memory.
+      if depth < 0 or depth > 250 then error(("bytecode: frame depth %d"):format(depth), 0) end
       if pc < 0 then
          out[i] = {cfunc = cfuncs and cfuncs[ins] or "?", pc = -1, depth = depth}
       else
@@ -98,8 +101,57 @@ local function snapshots (bin)
    return out
 end
 
+-- What each event's fields must be, by kind: int (a whole number), number, string, table, list
+-- (of kind), or false for any; "?" after a kind: may be absent. A record of a known event whose
+-- fields are otherwise is corrupt, said so by the reader (programs/auditlog/auditlog_fuzz.lua
+-- found the listing failing on such fields).
+local FIELDS = {
+   open = {pid = "int?", time = "number?", jit_version = "string?", arch = "string?",
+           ircall = "list:int?"},
+   proto = {id = "int", source = "string?", linedefined = "int?", lastlinedefined = "int?",
+            kgc = "table?", knum = "table?", uvnames = "table?"},
+   trace_start = {trace = "int", parent = "int?", exit = "int?", proto = "int?", line = "int?",
+                  app = "string?", stack = "list:string?"},
+   trace_stop = {trace = "int", parent = "int?", exit = "int?", lines = "string",
+                 linktype = "string", link = "int", nexit = "int", nins = "int", nk = "int",
+                 ir = "string", constants = "string", kvalues = "table?", snapshots = "string",
+                 bytecode = "string?", cfuncs = "list:string?", mcode = "table?"},
+   trace_abort = {trace = "int", parent = "int?", exit = "int?", reason = "string",
+                  code = "int?", proto = "int?", line = "int?", cfunc = "string?",
+                  start_proto = "int?", start_line = "int?", bytecode = "string?",
+                  cfuncs = "list:string?"},
+   mcode = {bytes = "string", address = "int", loop = "int", exitstubs = "string"},
+}
+
+local function is_int (v)
+   return type(v) == "number" and v == math.floor(v) and v > -2^53 and v < 2^53
+end
+
+local function is_kind (v, kind)
+   if kind == "int" then return is_int(v) end
+   local of = kind:match("^list:(.*)")
+   if not of then return type(v) == kind end
+   if type(v) ~= "table" then return false end
+   for k, x in pairs(v) do
+      if not is_int(k) or k < 1 or k > #v or not is_kind(x, of) then return false end
+   end
+   return true
+end
+
+local function check_fields (rec, fields, what)
+   for name, kind in pairs(fields) do
+      local v, optional = rec[name], kind:sub(-1) == "?"
+      if not (v == nil and optional or is_kind(v, optional and kind:sub(1, -2) or kind)) then
+         error(("%s: %s is not %s"):format(what, name, kind:gsub("%?$", "")), 0)
+      end
+   end
+end
+
 -- Applies one record to the decoded log d; pending holds traces started but not yet stopped.
 local function apply (d, pending, rec)
+   local fields = FIELDS[rec.event]
+   if fields then check_fields(rec, fields, rec.event) end
+   if rec.event == "trace_stop" and rec.mcode then check_fields(rec.mcode, FIELDS.mcode, "mcode") end
    local function at (proto, line)
       local p = proto and d.protos[proto]
       return {source = proto and (p and p.source or "?"), line = line}
@@ -130,6 +182,7 @@ local function apply (d, pending, rec)
       t.nins, t.nk = rec.nins, rec.nk
       t.ir = {}
       local ir = numbers(rec.ir, "ir", 5)
+      if #ir ~= 5 * rec.nins then error(("ir: %d rows for nins %d"):format(#ir / 5, rec.nins), 0) end
       for ref = 1, #ir / 5 do
          local i = (ref - 1) * 5
          t.ir[ref] = {ir[i + 1], ir[i + 2], ir[i + 3], ir[i + 4], ir[i + 5]}
@@ -173,6 +226,12 @@ function M.decode (path)
    local data, read_err = f:read("*a")
    f:close()
    if not data then error(("%s: %s"):format(path, read_err), 0) end -- a directory
+   return M.decode_string(data, path)
+end
+
+-- The same for a log's bytes, data; path names it in errors (programs/auditlog/auditlog_fuzz.lua feeds it
+-- arbitrary bytes).
+function M.decode_string (data, path)
    if data:sub(1, #auditlog.magic) ~= auditlog.magic then
       error(("%s: not a snabb JIT auditlog (no %s header)"):format(path, auditlog.magic), 0)
    elseif #data < 16 then
