@@ -22,7 +22,9 @@ grep -q "^snabb bench: trial 2 (search): [0-9.]* Mpps offered, " "$tmp/err.txt" 
 
 "$snabb" bench "$policer" 100000 --pcap "$tmp/imix.pcap" --find-limit --duration 1 --loss 5% \
   --json "$tmp/loss.json" 2>"$tmp/err.txt"
-[ ! -s "$tmp/err.txt" ] || fail "--json is not quiet: $(cat "$tmp/err.txt")"
+# With --json FILE no trial lines on stderr (a warning may be there: the JIT policy once reported
+# the policer's loop blacklisted and re-enabled).
+! grep -q "trial" "$tmp/err.txt" || fail "--json is not quiet: $(cat "$tmp/err.txt")"
 "$snabb" "$here/find_limit_check.lua" "$tmp/loss.json" 102000 105300
 
 expect_usage() { # expect_usage TEXT ARGS...
