@@ -95,6 +95,9 @@ local function snapshots (bin)
    while i <= #v do
       local n = v[i + 2]
       if not n or n < 0 or i + 2 + n > #v then error("snapshots: cut short", 0) end
+      -- A snapshot covers at most LuaJIT's 250 stack slots of a trace (LJ_MAX_JSLOTS); the
+      -- listing writes each.
+      if v[i + 1] < 0 or v[i + 1] > 250 then error(("snapshots: %d slots"):format(v[i + 1]), 0) end
       out[#out + 1] = {ref = v[i], nslots = v[i + 1], map = {unpack(v, i + 3, i + 2 + n)}}
       i = i + 3 + n
    end

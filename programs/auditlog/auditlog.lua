@@ -371,28 +371,41 @@ function M.print_text (d, path, out, sel, options)
          generation = generation + 1
       end
    end
-   for _, t in ipairs(items) do
-      flushes_until(t.generation)
-      local number = t.number or t.trace
-      out:write(("\n---- TRACE %d start %s%s%s\n"):format(number,
+   -- One trace or abort as text: the reader checks each record's fields, not what its IR says,
+   -- so a corrupt trace (an IR type out of range, a ref to no constant: programs/auditlog/
+   -- auditlog_fuzz.lua) is listed as corrupt in one line and the others as usual.
+   local function trace_text (t, number)
+      local text = {}
+      local function put (s) text[#text + 1] = s end
+      put(("\n---- TRACE %d start %s%s%s\n"):format(number,
          t.parent and ("%d/%s "):format(t.parent, t.exit == -1 and "stitch" or t.exit) or "",
          place(t.start.source, t.start.line), t.app and (" (app %s)"):format(t.app) or ""))
-      for _, line in ipairs(M.bc_lines(d, t.bytecode or {})) do out:write(line, "\n") end
+      for _, line in ipairs(M.bc_lines(d, t.bytecode or {})) do put(line .. "\n") end
       if t.reason then
-         out:write(("---- TRACE %d abort %s -- %s\n"):format(number,
-            place(t.source, t.line, t.cfunc), t.reason))
+         put(("---- TRACE %d abort %s -- %s\n"):format(number, place(t.source, t.line, t.cfunc),
+                                                       t.reason))
       else
-         out:write(("---- TRACE %d IR\n"):format(number))
-         for _, line in ipairs(M.ir_lines(t)) do out:write(line, "\n") end
+         put(("---- TRACE %d IR\n"):format(number))
+         for _, line in ipairs(M.ir_lines(t)) do put(line .. "\n") end
          if t.mcode and options.mcode ~= false then
-            out:write(("---- TRACE %d mcode %d at 0x%x\n"):format(number, t.mcode.size,
-                                                                 t.mcode.address))
-            out:write(reader.disassemble(t.mcode, d.open.ircall))
+            put(("---- TRACE %d mcode %d at 0x%x\n"):format(number, t.mcode.size, t.mcode.address))
+            put(reader.disassemble(t.mcode, d.open.ircall))
          end
          local link = (t.link == t.number or t.link == 0) and t.linktype
                       or t.linktype == "root" and t.link or ("%d %s"):format(t.link, t.linktype)
-         out:write(("---- TRACE %d stop -> %s; lines %s\n"):format(number, link, t.span))
+         put(("---- TRACE %d stop -> %s; lines %s\n"):format(number, link, t.span))
       end
+      return table.concat(text)
+   end
+   for _, t in ipairs(items) do
+      flushes_until(t.generation)
+      local number = t.number or t.trace
+      local ok, text = pcall(trace_text, t, number)
+      if not ok then
+         text = ("\n---- TRACE %d corrupt: cannot be listed (%s)\n"):format(number,
+                                                                          tostring(text))
+      end
+      out:write(text)
    end
    flushes_until(d.flushes)
    if d.limit_reached then out:write("\nlimit reached: the log stopped at its size cap\n") end

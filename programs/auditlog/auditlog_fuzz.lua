@@ -1,19 +1,23 @@
 -- programs.auditlog.auditlog_fuzz: one fuzz input, arbitrary bytes, as an auditlog through what
--- `snabb auditlog --all --json` does with a file: the reader (observe.auditlog_reader.decode_string),
--- the selection and the JSON. Logs may come from another machine, a killed process or a full disk.
--- Whatever the bytes, the reader must return a log or raise one line naming the input, and the
--- selection and JSON must be made of what it returns; a crash, a hang or any other error (a Lua
--- error from our code, an error of another shape) is a finding. auditlog_fuzz.cc calls one per
--- input (returns 0, or 1 for a finding). Not yet the jit.dump-style text listing: it still fails
--- on well-typed records whose IR is nonsense (an IR type out of range, a ref to no constant).
+-- `snabb auditlog --all` and `--json` do with a file: the reader (observe.auditlog_reader.
+-- decode_string), the selection, the jit.dump-style listing with machine code, and the JSON. Logs
+-- may come from another machine, a killed process or a full disk. Whatever the bytes, the reader
+-- must return a log or raise one line naming the input, and the listing and JSON must be made of
+-- what it returns (a trace whose IR makes no sense is listed as corrupt); a crash, a hang or any
+-- other error (a Lua error from our code, an error of another shape) is a finding.
+-- auditlog_fuzz.cc calls one per input (returns 0, or 1 for a finding).
 local reader = require("observe.auditlog_reader")
 local auditlog = require("programs.auditlog.auditlog")
 
 local M = {}
 
 local NAME = "fuzz.log"
+local sink = {write = function () end}
+
 local function list (d)
-   auditlog.json(d, auditlog.select(d, {all = true}))
+   local sel = auditlog.select(d, {all = true})
+   auditlog.print_text(d, NAME, sink, sel, {mcode = true})
+   auditlog.json(d, sel)
 end
 
 function M.one (bytes)
