@@ -31,9 +31,8 @@ function M.app (c, name, class, arg)
       error(("config.app: app '%s': %s takes no argument, got %s"):format(
          name, class.native, lib.describe(arg)), 2)
    end
-   if c.apps[name] then
-      error(("config.app: app '%s' is defined twice (first at %s)"):format(name, c.apps[name].where), 2)
-   end
+   -- A name defined again is replaced, as in Snabb, whose programs build a base config and then
+   -- redefine apps of it (snabbmark's basic1 variants); engine.configure sees the last one.
    c.apps[name] = {class = class, arg = arg, where = where(2)}
 end
 
@@ -124,7 +123,11 @@ function M.selftest ()
    local Class = {new = function () return {} end, inputs = {"input"}}
    local c = M.new()
    M.app(c, "a", Class)
-   M.app(c, "b", Class)
+   M.app(c, "b", Class, {first = true})
+   -- Defined again: the later definition wins (Snabb's semantics).
+   local Other = {new = function () return {} end, inputs = {"input"}}
+   M.app(c, "b", Other, {second = true})
+   assert(c.apps.b.class == Other and c.apps.b.arg.second and not c.apps.b.arg.first)
    M.link(c, "a.output->b.input")
    assert(c.links["a.output -> b.input"])
    local ok, err = pcall(M.link, c, "a.output -> b.input")

@@ -132,6 +132,11 @@ status=0
 [ "$status" -eq 1 ] && grep -q "^snabb: .*misspelt_port.lua:18: link 'source.output -> writer.inptu': \
 app 'writer' has no input port 'inptu' (it has: input)$" "$tmp/err.txt" || fail "declared ports: $status $(cat "$tmp/err.txt")"
 
+# An app name defined twice: the later definition runs (Snabb's semantics; before, an error).
+"$snabb" run "$here/configs/redefined_app.lua" --duration 0.3 --report >"$tmp/redef.txt" 2>&1 \
+  || fail "redefined app: exit $?: $(cat "$tmp/redef.txt")"
+grep -qE "^sink +basic\.basic_apps\.Sink " "$tmp/redef.txt" || fail "redefined app: $(cat "$tmp/redef.txt")"
+
 # Without --duration it runs until SIGINT, then stops its apps and still prints the report.
 "$snabb" run "$here/../examples/basic.lua" --report >"$tmp/int.txt" &
 pid=$!
