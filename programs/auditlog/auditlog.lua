@@ -301,7 +301,9 @@ function M.select (d, opts)
       local chain, root = {}, item
       if not is_abort then chain[item.number] = true end
       local parent = item.parent and latest[item.generation .. ":" .. item.parent]
-      while parent do
+      -- (A corrupt log can make the parents a circle: auditlog_fuzz found one that looped for
+      -- ever; a trace met twice ends the walk.)
+      while parent and not chain[parent.number] do
          chain[parent.number], root = true, parent
          parent = parent.parent and latest[parent.generation .. ":" .. parent.parent]
       end
