@@ -9,7 +9,8 @@
 #   - DynASM's encoder (dasm_*) in the binary assembles and runs machine code;
 #   - require("syscall") is ljsyscall, and it coexists with our C declarations in either order:
 #     PcapWriter copies a capture whole after ljsyscall loaded first, ljsyscall's clock_gettime
-#     works after ours, and every module compiled into snabb loads after ljsyscall.
+#     works after ours (and the calls Snabb's core/shm.lua makes), and every module compiled into
+#     snabb loads after ljsyscall.
 . "$(dirname "$0")/prologue.sh"
 
 tree=$tmp/tree
@@ -142,7 +143,21 @@ ffi.cdef("int getpid(void);")
 assert(S.getpid() == ffi.C.getpid(), "S.getpid")
 local t = assert(S.clock_gettime("realtime"))
 assert(math.abs(t.time - os.time()) < 5, "S.clock_gettime: " .. tostring(t.time))
-assert(S.stat("/").isdir, "S.stat")
+-- As Snabb's core/shm.lua uses it: an object as a file, mapped shared, seen by a second mapping.
+local dir = arg[1] .. "/shm"
+assert(S.mkdir(dir, "rwxu"))
+local fd = assert(S.open(dir .. "/obj", "creat, rdwr, excl", "rusr, wusr"))
+assert(fd:ftruncate(64))
+local mem = assert(S.mmap(nil, 64, "read, write", "shared", fd, 0))
+fd:close()
+ffi.cast("uint64_t *", mem)[0] = 42
+assert(S.munmap(mem, 64))
+assert(S.stat(dir .. "/obj").size == 64, "S.stat")
+local again = assert(S.mmap(nil, 64, "read", "shared", assert(S.open(dir .. "/obj", "rdonly")), 0))
+assert(ffi.cast("uint64_t *", again)[0] == 42, "the second mapping")
+local names = S.util.dirtable(dir, true)
+assert(#names == 1 and names[1] == "obj", "S.util.dirtable")
+assert(S.unlink(dir .. "/obj") and S.rmdir(dir))
 -- Every module compiled into snabb loads beside ljsyscall (no struct of ours named as its).
 local i, n = 0, 0
 while true do
@@ -154,6 +169,6 @@ end
 assert(n > 40, n)
 print("syscall ok")
 EOF
-out=$("$snabb" syscall_after.lua 2>&1) || fail "ljsyscall after ours: $out"
+out=$("$snabb" syscall_after.lua "$tmp" 2>&1) || fail "ljsyscall after ours: $out"
 [ "$out" = "syscall ok" ] || fail "ljsyscall after ours: $out"
 echo "require_test: ok"
