@@ -7,10 +7,9 @@
 #     X_yang, X_events (the file's text), X from X.dasl (through the dynasm.lua on the path), and
 #     names that read `.` and `-` in file names as `_`;
 #   - DynASM's encoder (dasm_*) in the binary assembles and runs machine code;
-#   - require("syscall") is ljsyscall, and it coexists with our C declarations in either order:
-#     PcapWriter copies a capture whole after ljsyscall loaded first, ljsyscall's clock_gettime
-#     works after ours (and the calls Snabb's core/shm.lua makes), and every module compiled into
-#     snabb loads after ljsyscall.
+#   - require("syscall") is ljsyscall (loaded at start, after core.*), and it coexists with our C
+#     declarations: PcapWriter copies a capture whole, ljsyscall's clock_gettime works (and the
+#     calls Snabb's core/shm.lua makes), and every module compiled into snabb loads beside it.
 . "$(dirname "$0")/prologue.sh"
 
 tree=$tmp/tree
@@ -118,7 +117,8 @@ out=$("$snabb" dasm.lua 2>&1) || fail "DynASM's encoder: $out"
 # --- ljsyscall, and our C declarations beside it.
 cd "$tmp"
 cat >syscall_first.lua <<'EOF'
--- PcapReader -> PcapWriter with ljsyscall loaded first: snabb run syscall_first.lua IN OUT
+-- PcapReader -> PcapWriter with ljsyscall loaded first (as snabb does at start): snabb run
+-- syscall_first.lua IN OUT
 require("syscall")
 local pcap = require("apps.pcap.pcap")
 local input, output = ...
@@ -169,6 +169,6 @@ end
 assert(n > 40, n)
 print("syscall ok")
 EOF
-out=$("$snabb" syscall_after.lua "$tmp" 2>&1) || fail "ljsyscall after ours: $out"
-[ "$out" = "syscall ok" ] || fail "ljsyscall after ours: $out"
+out=$("$snabb" syscall_after.lua "$tmp" 2>&1) || fail "ljsyscall beside ours: $out"
+[ "$out" = "syscall ok" ] || fail "ljsyscall beside ours: $out"
 echo "require_test: ok"
