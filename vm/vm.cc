@@ -1,13 +1,38 @@
-// The LuaJIT VM (vm.h): the Lua state, the loader of the modules compiled into the binary, the C
-// modules its owner preloads, and the error handler every call from C++ into Lua uses.
+// The LuaJIT VM (vm.h): the Lua state, the searchers require uses (the modules compiled into the
+// binary, files on package.path), the C modules its owner preloads, and the error handler every
+// call from C++ into Lua uses.
 #include "vm/vm.h"
 
 #include "vm/embedded_modules.h"
+#include "vm/source_modules.h"
 
 namespace snabb::vm {
 namespace {
 
-// package.loaders entry that finds modules compiled into the binary.
+// Modules compiled into the binary that always win over files of the same name: core.* is the
+// runtime (Snabb's own core/*.lua on the path is never loaded, as Snabb never loads its files) and
+// jit.* is LuaJIT's library, whose jit.vmdef and jit.bc must match this VM's bytecode and IR
+// (Snabb's tree carries RaptorJIT's jit/bc.lua, for another VM).
+bool runtime_module(std::string_view name) {
+  return name.starts_with("core.") || name.starts_with("jit.");
+}
+
+int push_embedded(lua_State* L, const EmbeddedModule& m, const char* name) {
+  // The chunk name stored in the bytecode (the source path) is what errors show.
+  if (luaL_loadbuffer(L, reinterpret_cast<const char*>(m.bytecode), m.size, name) != 0) {
+    return lua_error(L);
+  }
+  return 1;
+}
+
+// package.loaders entry before the file searchers: the runtime's modules compiled into snabb.
+int load_runtime(lua_State* L) {
+  const char* name = luaL_checkstring(L, 1);
+  const EmbeddedModule* m = runtime_module(name) ? find_embedded_module(name) : nullptr;
+  return m ? push_embedded(L, *m, name) : 0;
+}
+
+// package.loaders entry after the file searchers: every other module compiled into snabb.
 int load_embedded(lua_State* L) {
   const char* name = luaL_checkstring(L, 1);
   const EmbeddedModule* m = find_embedded_module(name);
@@ -15,11 +40,7 @@ int load_embedded(lua_State* L) {
     lua_pushfstring(L, "\n\tno module '%s' compiled into snabb", name);
     return 1;
   }
-  // The chunk name stored in the bytecode (the source path) is what errors show.
-  if (luaL_loadbuffer(L, reinterpret_cast<const char*>(m->bytecode), m->size, name) != 0) {
-    return lua_error(L);
-  }
-  return 1;
+  return push_embedded(L, *m, name);
 }
 
 // What core.lib's error_message makes of an error value that is not a message (error({}),
@@ -53,17 +74,34 @@ int traceback(lua_State* L) {
   return 1;
 }
 
+// The require rule (README.md): package.preload; the runtime's modules compiled in (core.*,
+// jit.*); files on package.path (Lua's searcher, then modules made of Snabb's sources); the other
+// modules compiled in; C libraries (package.cpath).
 void install_loaders(lua_State* L, const std::vector<NativeModule>& preload) {
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "loaders");
-  // Insert at position 2: after package.preload, before the file searchers.
+  std::vector<int> refs;  // LuaJIT's: preload, Lua files, C libraries, C all-in-one
   const int n = static_cast<int>(lua_objlen(L, -1));
-  for (int i = n; i >= 2; --i) {
+  for (int i = 1; i <= n; ++i) {
     lua_rawgeti(L, -1, i);
-    lua_rawseti(L, -2, i + 1);
+    refs.push_back(luaL_ref(L, LUA_REGISTRYINDEX));
   }
-  lua_pushcfunction(L, load_embedded);
-  lua_rawseti(L, -2, 2);
+  int slot = 0;
+  auto put_ref = [&](int ref) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    lua_rawseti(L, -2, ++slot);
+    luaL_unref(L, LUA_REGISTRYINDEX, ref);
+  };
+  auto put_function = [&](lua_CFunction f) {
+    lua_pushcfunction(L, f);
+    lua_rawseti(L, -2, ++slot);
+  };
+  put_ref(refs[0]);
+  put_function(load_runtime);
+  put_ref(refs[1]);
+  put_function(search_source_module);
+  put_function(load_embedded);
+  for (size_t i = 2; i < refs.size(); ++i) put_ref(refs[i]);
   lua_pop(L, 1);
   lua_getfield(L, -1, "preload");
   for (const NativeModule& m : preload) {

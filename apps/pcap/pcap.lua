@@ -15,9 +15,11 @@ local latency = require("apps.basic.latency")
 local wire_bits = require("lib.ethernet").wire_bits
 local C = ffi.C
 
+-- libc's clock_gettime under a name of ours (an asm label): FFI libraries declare it with their
+-- own struct timespec (ljsyscall does), and the first declaration of a name wins in LuaJIT.
 ffi.cdef[[
 struct snabb_timespec { long tv_sec; long tv_nsec; };
-int clock_gettime(int clock, struct snabb_timespec *ts);
+int snabb_clock_gettime(int clock, struct snabb_timespec *ts) __asm__("clock_gettime");
 ]]
 
 local receive, transmit = link.receive, link.transmit
@@ -32,7 +34,7 @@ local CLOCK_REALTIME = 0
 local timespec = ffi.new("struct snabb_timespec")
 
 local function wall_clock_ns ()
-   C.clock_gettime(CLOCK_REALTIME, timespec)
+   C.snabb_clock_gettime(CLOCK_REALTIME, timespec)
    return ffi.cast("uint64_t", timespec.tv_sec) * 1000000000ULL + timespec.tv_nsec
 end
 
