@@ -41,8 +41,8 @@ uint32_t pseudo_header_initial(const int8_t* buf, size_t len);
 uint64_t track_seq_no(uint32_t seq_hi, uint32_t seq_lo, uint64_t t, uint8_t* window, uint32_t w);
 int64_t check_seq_no(uint32_t seq_lo, uint64_t t, uint8_t* window, uint32_t w);
 
-// Shared memory over a file, for lib.ipc.shmem: `fh` is a Lua io file (what LuaJIT passes for a
-// file object given as void*: its FILE* comes first). shmem_grow: the file grows to new_size and
+// Shared memory over a file, for lib.ipc.shmem: `fh` is a Lua io file, which LuaJIT passes to a
+// void* parameter as its FILE* (NULL once closed). shmem_grow: the file grows to new_size and
 // is mapped again (base, old_size: the previous mapping, base may be NULL); shmem_attach: maps
 // `size` bytes of the file. Both return the mapping (shared, writable when the file was opened
 // for writing) or NULL. shmem_unmap: munmap, true on success.

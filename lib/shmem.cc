@@ -1,6 +1,5 @@
 // lib/shmem.cc: the file mappings of Snabb's lib.ipc.shmem (lib/ipc/shmem/shmem.h's names, through
-// ffi.C). The Lua side passes its io file objects as void*: LuaJIT hands C the object's payload,
-// whose first field is the FILE*.
+// ffi.C). The Lua side passes its io file objects as void*: LuaJIT hands C their FILE*.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -12,11 +11,8 @@
 namespace snabb::lib {
 namespace {
 
-// The descriptor of a Lua io file object, or -1 when it is closed.
-int descriptor(void* fh) {
-  FILE* file = fh ? *static_cast<FILE**>(fh) : nullptr;
-  return file ? fileno(file) : -1;
-}
+// The descriptor of a Lua io file object (a FILE*; NULL when it is closed), or -1.
+int descriptor(void* fh) { return fh ? fileno(static_cast<FILE*>(fh)) : -1; }
 
 char* map(int fd, size_t size) {
   if (fd < 0 || size == 0) return nullptr;

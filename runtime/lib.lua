@@ -12,6 +12,13 @@ unsigned int geteuid(void);
 int execv(const char *path, char *const argv[]);
 uint16_t cksum_generic(unsigned char *p, size_t n, uint16_t initial);
 ]]
+-- Snabb's core.lib loads core.clib_h, and Snabb code counts on it: what core/clib.h declares
+-- (htons, inet_pton, ...) is declared for any module once core.lib is loaded. Where no core.clib_h
+-- exists (compiled in or on the path) there is nothing to load; any other error is raised.
+do
+   local ok, err = pcall(require, "core.clib_h")
+   if not ok and not tostring(err):match("^module 'core.clib_h' not found") then error(err, 0) end
+end
 local C = ffi.C
 local band, bor, bnot, lshift, rshift, bswap = bit.band, bit.bor, bit.bnot, bit.lshift, bit.rshift, bit.bswap
 
@@ -442,18 +449,20 @@ end
 
 -- Random numbers.
 
+-- Random bytes as a uint8_t[count] (an array of that fixed size: Snabb code assigns them to
+-- uint8_t[6] MAC address fields).
 function M.random_bytes_from_dev_urandom (count)
    local f = assert(io.open("/dev/urandom", "rb"))
    local data = f:read(count)
    f:close()
    assert(data and #data == count, "short read from /dev/urandom")
-   local bytes = ffi.new("uint8_t[?]", count)
+   local bytes = ffi.new(ffi.typeof("uint8_t[$]", count))
    ffi.copy(bytes, data, count)
    return bytes
 end
 
 function M.random_bytes_from_math_random (count)
-   local bytes = ffi.new("uint8_t[?]", count)
+   local bytes = ffi.new(ffi.typeof("uint8_t[$]", count))
    for i = 0, count - 1 do bytes[i] = math.random(0, 255) end
    return bytes
 end
@@ -798,6 +807,9 @@ local function selftest_snabb_api ()
    assert(M.randomseed() and M.random_bytes == M.random_bytes_from_dev_urandom)
    assert(M.random_data(16) ~= M.random_data(16))
    assert(ffi.sizeof(M.random_bytes_from_dev_urandom(5)) == 5)
+   local mac = ffi.new("struct { uint8_t addr[6]; }")
+   mac.addr = M.random_bytes(6) -- as apps.ipv4.arp makes its MAC address
+   mac.addr = M.random_bytes_from_math_random(6)
    local name = M.random_printable_string(160)
    assert(#name == 27 and name:match("^[%w_-]+$") and #M.random_printable_string(6) == 1)
    -- Memory.
