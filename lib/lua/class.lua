@@ -59,6 +59,8 @@ _G.subClass = M.subClass
 
 function M.selftest ()
    print("selftest: lib.lua.class")
+   local subClass = _G.subClass -- the global Snabb code calls
+   assert(subClass == M.subClass)
    local ok, err = pcall(root.new, root)
    assert(not ok and err:match("abstract"), err)
    local shape = subClass()
