@@ -832,6 +832,12 @@ local function selftest_snabb_api ()
    vla2[0] = 9
    assert(vla[0] == 1 and vla2[2] == 3 and ffi.sizeof(vla2) == 3)
    assert(M.deepcopy(array)[5] == 7 and M.deepcopy(5ULL) == 5ULL)
+   local has_memory, memory = pcall(require, "core.memory")
+   if has_memory and type(memory) == "table" and memory.dma_alloc then -- (core.memory's own module)
+      local block = M.malloc("struct { uint32_t a[4]; }")
+      block.a[3] = 0xdeadbeef
+      assert(ffi.cast("uint32_t *", block)[3] == 0xdeadbeef)
+   end
    local list = {1, 2, 3}
    assert(M.array_copy(list) ~= list and M.equal(M.array_copy(list), list))
    -- Equality of cdata: same type and bytes.
