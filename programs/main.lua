@@ -58,7 +58,9 @@ function M.set_globals ()
    _G.link = require("core.link")
    _G.packet = require("core.packet")
    _G.lib = require("core.lib")
+   _G.lib.randomseed(_G.lib.getenv("SNABB_RANDOM_SEED")) -- as Snabb: deterministic when set
    _G.counter = require("core.counter")
+   require("lib.lua.class") -- the subClass global of Snabb's classes (lib.protocol.*)
    package.preload["core.app"] = function () return require("core.engine") end
    require("observe.auditlog").install() -- jit.auditlog(path), as RaptorJIT has it
    -- ljsyscall's C declarations, as Snabb's process always has them (its core loads it), since

@@ -22,7 +22,7 @@ end
 
 -- 1234567 -> "1,234,567"; a missing or non-finite value -> "–".
 local function int (x)
-   return finite(x) and lib.comma_value(x + 0.5) or "–"
+   return finite(x) and lib.comma_value(math.floor(x + 0.5)) or "–"
 end
 
 local function fixed (x, decimals)
