@@ -59,6 +59,13 @@ function M.set_globals ()
    _G.packet = require("core.packet")
    _G.lib = require("core.lib")
    _G.counter = require("core.counter")
+   -- Snabb declares core/clib.h's and lib.h's C functions at start-up; its code calls them bare.
+   require("core.clib_h")
+   require("core.lib_h")
+   _G.timer = require("core.timer")
+   _G.memory = require("core.memory")
+   _G.main = require("core.main")
+   _G.timeline = require("core.timeline")
    package.preload["core.app"] = function () return require("core.engine") end
    require("observe.auditlog").install() -- jit.auditlog(path), as RaptorJIT has it
 end
@@ -71,6 +78,7 @@ local function run_script (path, args)
       local message = debug.traceback(require("core.lib").error_message(e, 3), 2)
       return message
    end
+   require("core.main").parameters = args
    local ok, result = xpcall(chunk, handler, unpack(args))
    if not ok then error(result, 0) end
    return tonumber(result) or 0
@@ -119,7 +127,20 @@ function M.main (...)
    -- Before any module takes packet.free into a local.
    if debug_mode then require("core.packet").set_debug(true) end
    M.set_globals()
+   -- A core.worker process: runs the code it was given, as a script.
+   local luacode = os.getenv("SNABB_PROGRAM_LUACODE")
+   if luacode then
+      name, args = nil, {}
+      ffi.cdef("int unsetenv(const char *name);")
+      ffi.C.unsetenv("SNABB_PROGRAM_LUACODE") -- (not for the worker's own children)
+   end
    local ok, status = xpcall(function ()
+      if luacode then
+         local chunk, err = loadstring(luacode, "=worker")
+         if not chunk then error(err, 0) end
+         chunk()
+         return 0
+      end
       -- snabb -a FILE / -p FILE ...: a JIT auditlog (observe/AUDITLOG.md) or a vmprofile
       -- (observe/vmprofile.h) of whatever the rest runs.
       -- -jCMD / -OFLAGS: LuaJIT's own options (luajit -jdump, -jv, -O3), for what the rest runs.
