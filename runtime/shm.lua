@@ -22,10 +22,11 @@ local C = ffi.C
 
 local M = {}
 
--- The run directory (rundir.instance(), made on first use) as {rd, root, name}.
+-- The run directory (rundir.instance(), made on first use) as {rd, root, name}; another when
+-- the one used so far has been closed (an observed run that ended) or replaced (--rundir).
 local instance
 local function here ()
-   if not instance then
+   if not instance or instance.rd ~= rundir.current() then
       local rd = rundir.instance()
       local root, name = rd.dir:match("^(.*)/([^/]+)/*$")
       instance = {rd = rd, root = root ~= "" and root or "/", name = name}
