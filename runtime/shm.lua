@@ -76,7 +76,11 @@ end
 M.mappings = {}
 
 local function map (name, type, readonly, create, level, ...)
-   local ctype = ffi.typeof(type)
+   local ok, ctype = pcall(ffi.typeof, type)
+   if not ok then
+      error(("%s: '%s': not a C type (%s)"):format(create and "shm.create" or "shm.open",
+         tostring(type), ctype), level + 1)
+   end
    local size = ffi.sizeof(ctype, ...)
    if not size then error(("shm: %s has no size (a variable-length type without its length?)")
                              :format(tostring(ctype)), level + 1) end
@@ -263,6 +267,11 @@ function M.selftest ()
    M.delete_frame(f)
    assert(not M.exists("shm/selftest/frame"))
    assert(not pcall(M.create_frame, "x", {bad = {{}}}))
+   ok, err = pcall(M.create, "shm/selftest/bad", "struct nonsense {")
+   assert(not ok and err:match("shm.create: .struct nonsense {.: not a C type"), err)
+   -- mkdir takes a path below shm.root, as resolve gives it.
+   M.mkdir(M.resolve("shm/selftest/made/here"))
+   assert(#M.children("shm/selftest/made") == 1 and M.root == here().root)
    assert(M.unlink("shm"))
    print("selftest: core.shm ok")
 end

@@ -152,6 +152,13 @@ level 3
    local h = shm.open("selftest/timeline", header_t, "readonly")
    assert(h.magic == 0xa3ff7223441d0001ULL and h.log_bytes == 64000)
    shm.unmap(h)
+   -- Events of a module, as Snabb's build makes NAME_events from NAME.events.
+   package.preload["selftest.demo_events"] = function () return "1,7|started:\nIt started.\n" end
+   local demo = M.load_events(tl, "selftest.demo", {app = "a"})
+   demo.started()
+   local last = tl.entries[(tl.next_entry + tl.num_entries - 1) % tl.num_entries]
+   assert(ffi.string(tl.stringtable + last.msgid * 16):match("^1,7|demo.started app=a:"))
+   package.preload["selftest.demo_events"] = nil
    for i = 1, 1000 do M.mkevent(tl, "selftest", "0,9|filler:", {i = i}) end
    assert(M.intern(tl, ("x"):rep(100)) == 0xFFFF, "a full string table")
    assert(not pcall(M.mkevent, tl, "x", "no level: a"))
