@@ -131,10 +131,6 @@ function M.instance ()
    return current or M.open()
 end
 
--- The process's run directory if it has one open, else nil.
-function M.current ()
-   return current
-end
 
 -- A new file name in the directory fd (default: the run directory's; rundir.h: never a planted
 -- link, never another's file), for its writer to open by path: no other user can change that

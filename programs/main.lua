@@ -66,6 +66,8 @@ function M.set_globals ()
    _G.memory = require("core.memory")
    _G.main = require("core.main")
    _G.timeline = require("core.timeline")
+   -- core.shm's objects go in the run directory, made on first use when nothing else made one.
+   require("core.shm").run_directory = require("observe.rundir").instance
    package.preload["core.app"] = function () return require("core.engine") end
    require("observe.auditlog").install() -- jit.auditlog(path), as RaptorJIT has it
 end

@@ -17,17 +17,25 @@
 -- refused as names; SNABB_SHM_ROOT and SNABB_SHM_KEEP are not read (--rundir DIR keeps a run's).
 local ffi = require("ffi")
 require("core.runtime_cdefs")
-local rundir = require("observe.rundir")
 local C = ffi.C
 
 local M = {}
 
--- The run directory (rundir.instance(), made on first use) as {rd, root, name}; another when
--- the one used so far has been closed (an observed run that ended) or replaced (--rundir).
+-- Where objects go: a function returning the process's run directory as {dir, dir_mode,
+-- file_mode, gid}, made on first use. The program sets it (programs/main.lua: observe.rundir's
+-- instance(), which owns the run directory's layout and life): the run directory is a floor
+-- above this module's.
+M.run_directory = nil
+
+-- The run directory as {rd, root, name}; another when the one used so far has been closed (an
+-- observed run that ended) or replaced (--rundir).
 local instance
 local function here ()
-   if not instance or instance.rd ~= rundir.current() then
-      local rd = rundir.instance()
+   if not M.run_directory then
+      error("core.shm: no run directory (the program sets shm.run_directory)", 3)
+   end
+   local rd = M.run_directory()
+   if not instance or instance.rd ~= rd then
       local root, name = rd.dir:match("^(.*)/([^/]+)/*$")
       instance = {rd = rd, root = root ~= "" and root or "/", name = name}
    end
@@ -59,8 +67,9 @@ function M.path (name)
    return M.root .. "/" .. M.resolve(name)
 end
 
-local reserved = {lock = true, [rundir.APPS] = true, [rundir.APPS .. ".tmp"] = true,
-                  [rundir.AUDITLOG] = true}
+-- The run directory's own files (observe/rundir.lua).
+local reserved = {lock = true, ["apps.json"] = true, ["apps.json.tmp"] = true,
+                  ["audit.log"] = true}
 
 local function checked_path (name, level)
    local path = M.path(name)
