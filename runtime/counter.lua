@@ -19,6 +19,13 @@ M.type = shm.register("counter", M)
 
 local counter_t = ffi.typeof("struct counter")
 
+-- shm's function f(...), its error raised as the caller's caller's (an app's line, not ours).
+local function mapped (f, ...)
+   local ok, p = pcall(f, ...)
+   if not ok then error(tostring(p):gsub("^[^\n]-:%d+: ", ""), 3) end
+   return p
+end
+
 local public, private = {}, {} -- counter number -> its file's mapping, the copy apps update
 local numbers = {}             -- name -> counter number
 local count = 0
@@ -31,7 +38,7 @@ function M.create (name, initval)
    if n then return private[n] end
    count = count + 1
    n = count
-   public[n] = shm.create(name, counter_t)
+   public[n] = mapped(shm.create, name, counter_t)
    private[n] = counter_t()
    private[n].c = initval or 0
    public[n].c = private[n].c
@@ -49,7 +56,7 @@ function M.open (name)
    if n then return private[n] end
    count = count + 1
    n = count
-   public[n] = shm.open(name, counter_t, "readonly")
+   public[n] = mapped(shm.open, name, counter_t, "readonly")
    private[n] = public[n]
    numbers[name] = n
    return private[n]

@@ -81,8 +81,11 @@ local function checked_path (name, level)
    return path
 end
 
--- The mappings made here: address -> size, for unmap.
+-- The mappings made here: address -> size, for unmap; and the objects handed out -> address (a
+-- reference to a scalar type, as shm.create(name, "int") gives, converts to its value, not to
+-- its address).
 M.mappings = {}
+local addresses = setmetatable({}, {__mode = "k"})
 
 local function map (name, type, readonly, create, level, ...)
    local ok, ctype = pcall(ffi.typeof, type)
@@ -98,19 +101,24 @@ local function map (name, type, readonly, create, level, ...)
    local mem = C.snabb_shm_map(path, size, create and 1 or 0, readonly and 1 or 0, rd.file_mode,
                                rd.dir_mode, rd.gid)
    if mem == nil then c_error(create and "shm.create" or "shm.open", level + 1) end
-   M.mappings[tonumber(ffi.cast("uintptr_t", mem))] = size
-   return ffi.cast(ffi.typeof("$&", ctype), mem)
+   local address = tonumber(ffi.cast("uintptr_t", mem))
+   M.mappings[address] = size
+   local object = ffi.cast(ffi.typeof("$&", ctype), mem)
+   addresses[object] = address
+   return object
 end
 
 -- Maps object name as type (a ctype or C type text; ... the length of a variable-length type),
 -- made when missing: a fresh object is zeroed, an existing one keeps its contents.
 function M.create (name, type, ...)
-   return map(name, type, false, true, 2, ...)
+   local p = map(name, type, false, true, 2, ...) -- (not a tail call: errors name the caller)
+   return p
 end
 
 -- Maps existing object name as type; readonly (any true value): read-only.
 function M.open (name, type, readonly, ...)
-   return map(name, type, readonly, false, 2, ...)
+   local p = map(name, type, readonly, false, 2, ...)
+   return p
 end
 
 -- Whether object name exists.
@@ -136,10 +144,11 @@ end
 
 -- Unmaps pointer, a mapping made by create or open.
 function M.unmap (pointer)
-   local address = tonumber(ffi.cast("uintptr_t", ffi.cast("void *", pointer)))
+   local address = addresses[pointer]
+      or tonumber(ffi.cast("uintptr_t", ffi.cast("void *", pointer)))
    local size = M.mappings[address]
    if not size then error("shm.unmap: not a mapping of shm.create or shm.open", 2) end
-   C.snabb_shm_unmap(ffi.cast("void *", pointer), size)
+   C.snabb_shm_unmap(ffi.cast("void *", address), size)
    M.mappings[address] = nil
 end
 
@@ -239,6 +248,8 @@ function M.selftest ()
    assert(not M.exists(name) and M.unlink(name) == false)
    M.unmap(p1) M.unmap(p2) M.unmap(r)
    assert(not pcall(M.unmap, p1), "unmapping twice is refused")
+   M.unmap(M.create("shm/selftest/scalar", "uint32_t")) -- (a reference to a scalar: its value
+                                                        -- is not its address)
    -- Variable-length types, and a reader's size check.
    local v = "struct { int n; int xs[?]; }"
    local w = M.create("shm/selftest/vla", v, 10)
@@ -263,7 +274,7 @@ function M.selftest ()
    for i = 1, n do objs[i] = M.create("shm/selftest/many/" .. i, "uint64_t[1]") end
    for i = 1, n do M.unmap(objs[i]) end
    assert(#M.children("shm/selftest/many") == n)
-   assert(table.concat(M.children("shm/selftest"), ",") == "dir,link,many,vla")
+   assert(table.concat(M.children("shm/selftest"), ",") == "dir,link,many,scalar,vla")
    assert(#M.children("shm/selftest/none") == 0)
    -- Frames of registered types.
    local counter = require("core.counter")
