@@ -3,7 +3,8 @@
 std = "luajit"
 unused_secondaries = false
 self = false -- an app method need not use self (Snabb's app interface)
-local snabb_globals = {globals = {"config", "engine", "link", "packet", "lib", "counter"}}
+local snabb_globals = {globals = {"config", "engine", "link", "packet", "lib", "counter", "timer", "memory",
+                                  "main", "timeline"}}
 files["tests"] = snabb_globals
 files["examples"] = snabb_globals
 files["tools"] = snabb_globals

@@ -165,6 +165,8 @@ function M.stop ()
    if not state then rundir.close() return end
    local s = state
    local ok, err = pcall(write_stats)
+   -- core.shm's counters, final values in their files (a kept --rundir is read afterwards).
+   if package.loaded["core.counter"] then package.loaded["core.counter"].commit() end
    state = nil
    os.exit = s.exit -- luacheck: ignore 122
    engine.on_tick, engine.on_stop, engine.profile_zone = nil, nil, nil

@@ -108,6 +108,10 @@ std::deque<std::string> components(const std::string& path) {
   return parts;
 }
 
+// How deep a run directory's removal goes: core.shm's objects nest (apps/NAME/rxpackets.counter,
+// and any name a program gives, e.g. shm/selftest/manyobj/1).
+constexpr int kRunDirDepth = 32;
+
 // Removes directory name in dirfd and what is in it (depth levels below it), never following a
 // link. Returns whether it is gone.
 bool remove_tree(int dirfd, const char* name, int depth) {
@@ -182,7 +186,7 @@ struct Run {
 
 void close_run() {
   if (run.base.get() >= 0 && run.owner == getpid()) {
-    remove_tree(run.base.get(), run.name.c_str(), 2);
+    remove_tree(run.base.get(), run.name.c_str(), kRunDirDepth);
   }
   run.base = Fd();
   run.name.clear();
@@ -359,7 +363,7 @@ int snabb_rundir_sweep(int basefd) {
         read_lock(lock.get(), &holder).empty()) {
       continue;
     }
-    if (remove_tree(basefd, e->d_name, 2)) ++removed;
+    if (remove_tree(basefd, e->d_name, kRunDirDepth)) ++removed;
   }
   closedir(dir);
   return removed;

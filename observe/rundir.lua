@@ -5,6 +5,9 @@
 --     apps.json               per-app engine counters, rewritten whole (apps.json.tmp, renamed)
 --     audit.log               the JIT auditlog (AUDITLOG.md)
 --     vmprofile/NAME.vmprofile  a profile zone per app, and `engine`
+--     NAME                    core.shm's objects (counters: NAME.counter, histograms: NAME.histogram,
+--                             apps' frames: apps/APP/NAME.TYPE), any depth; Snabb's layout
+--                             (runtime/shm.lua). M.instance() is the directory they go in.
 -- Made, locked and removed safely against other local users by rundir.cc (rundir.h, README.md):
 -- this module is its Lua side, with the names and paths both sides use.
 local ffi = require("ffi")
@@ -94,10 +97,15 @@ local function new_run_dir (dir_mode, file_mode, gid)
    return fd, base .. "/" .. ffi.string(name)
 end
 
+-- This process's run directory, once open (M.open, M.instance).
+local current
+
 -- Opens a run directory for writing: dir (kept after the run, locked against a second process)
 -- or a new temporary one; group: who else may read it. Returns {fd, dir, dir_mode, file_mode,
--- gid}, for the functions below.
+-- gid}, for the functions below. It becomes the process's run directory (M.instance); a new
+-- temporary one is not made when the process has one already (core.shm made it first).
 function M.open (dir, group)
+   if not dir and current then return current end
    local dir_mode, file_mode, gid = modes(group)
    local fd
    if dir then
@@ -112,8 +120,17 @@ function M.open (dir, group)
    else
       fd, dir = new_run_dir(dir_mode, file_mode, gid)
    end
-   return {fd = fd, dir = dir, dir_mode = dir_mode, file_mode = file_mode, gid = gid}
+   current = {fd = fd, dir = dir, dir_mode = dir_mode, file_mode = file_mode, gid = gid}
+   return current
 end
+
+-- The process's run directory, made (temporary, private) when it has none: where core.shm puts
+-- its objects, so that `snabb run` keeps them beside apps.json, and a script or selftest gets one
+-- of its own, removed at exit.
+function M.instance ()
+   return current or M.open()
+end
+
 
 -- A new file name in the directory fd (default: the run directory's; rundir.h: never a planted
 -- link, never another's file), for its writer to open by path: no other user can change that
@@ -145,6 +162,7 @@ end
 -- Lets go of the directory (rd may be nil): a temporary one is removed, the lock released.
 function M.close (rd)
    if rd then C.close(rd.fd) end
+   if rd == nil or rd == current then current = nil end
    C.snabb_rundir_close()
 end
 

@@ -61,6 +61,15 @@ function M.set_globals ()
    _G.lib.randomseed(_G.lib.getenv("SNABB_RANDOM_SEED")) -- as Snabb: deterministic when set
    _G.counter = require("core.counter")
    require("lib.lua.class") -- the subClass global of Snabb's classes (lib.protocol.*)
+   -- Snabb declares core/clib.h's and lib.h's C functions at start-up; its code calls them bare.
+   require("core.clib_h")
+   require("core.lib_h")
+   _G.timer = require("core.timer")
+   _G.memory = require("core.memory")
+   _G.main = require("core.main")
+   _G.timeline = require("core.timeline")
+   -- core.shm's objects go in the run directory, made on first use when nothing else made one.
+   require("core.shm").run_directory = require("observe.rundir").instance
    package.preload["core.app"] = function () return require("core.engine") end
    require("observe.auditlog").install() -- jit.auditlog(path), as RaptorJIT has it
    -- ljsyscall's C declarations, as Snabb's process always has them (its core loads it), since
@@ -79,6 +88,7 @@ local function run_script (path, args)
       local message = debug.traceback(require("core.lib").error_message(e, 3), 2)
       return message
    end
+   require("core.main").parameters = args
    local ok, result = xpcall(chunk, handler, unpack(args))
    if not ok then error(result, 0) end
    return tonumber(result) or 0
@@ -127,7 +137,20 @@ function M.main (...)
    -- Before any module takes packet.free into a local.
    if debug_mode then require("core.packet").set_debug(true) end
    M.set_globals()
+   -- A core.worker process: runs the code it was given, as a script.
+   local luacode = os.getenv("SNABB_PROGRAM_LUACODE")
+   if luacode then
+      name, args = nil, {}
+      ffi.cdef("int unsetenv(const char *name);")
+      ffi.C.unsetenv("SNABB_PROGRAM_LUACODE") -- (not for the worker's own children)
+   end
    local ok, status = xpcall(function ()
+      if luacode then
+         local chunk, err = loadstring(luacode, "=worker")
+         if not chunk then error(err, 0) end
+         chunk()
+         return 0
+      end
       -- snabb -a FILE / -p FILE ...: a JIT auditlog (observe/AUDITLOG.md) or a vmprofile
       -- (observe/vmprofile.h) of whatever the rest runs.
       -- -jCMD / -OFLAGS: LuaJIT's own options (luajit -jdump, -jv, -O3), for what the rest runs.

@@ -57,6 +57,24 @@ if case == "core" then
       for i = 1, 3001 do held[i] = packet.allocate() end
    end)
    for _, q in ipairs(held) do packet.free(q) end
+   -- core.shm's files (snabb_shm_*): a missing object, a file where a directory must be, a name
+   -- taken by an alias; core.memory: a pointer that is not DMA memory.
+   local shm = require("core.shm")
+   fails("shm.open of a missing object", "shm.open: " .. shm.path("c_errors/missing")
+         .. ": No such file or directory", true, shm.open, "c_errors/missing", "int")
+   local file = shm.create("c_errors/file", "int")
+   fails("shm.create below a file", "shm.create: " .. shm.path("c_errors/file/x")
+         .. ": Not a directory", true, shm.create, "c_errors/file/x", "int")
+   fails("counter.open of a missing counter", "shm.open: " .. shm.path("c_errors/none.counter")
+         .. ": No such file or directory", true, require("core.counter").open, "c_errors/none.counter")
+   fails("shm.alias over an object", "shm.alias: " .. shm.path("c_errors/file") .. ": File exists",
+         true, shm.alias, "c_errors/file", "c_errors/other")
+   fails("shm.open bigger than the file", "holds 4 bytes, less than the 8 of the type", true,
+         shm.open, "c_errors/file", "int64_t")
+   shm.unmap(file)
+   shm.unlink("c_errors")
+   fails("memory.virtual_to_physical of ordinary memory", "is not DMA memory (memory.dma_alloc)",
+         true, require("core.memory").virtual_to_physical, ffi.new("char[8]"))
    -- snabb_pcap_reader_open, snabb_pcap_writer_open (the header is written at once: a full disk
    -- fails there).
    local pcap = require("apps.pcap.pcap")

@@ -1,0 +1,99 @@
+-- core.worker: Snabb's worker processes. worker.start(name, luacode) runs luacode in a fresh snabb
+-- process (runtime/worker.h: this binary executed again, the code in SNABB_PROGRAM_LUACODE, which
+-- programs/main.lua runs with the globals set, as a script), which the kernel ends when this
+-- process dies; stop(name) kills it; status() says which run. What Snabb's workers also share and
+-- these do not yet: the parent's `group` shm directory and its DMA memory, and PCI devices' shut
+-- down; a worker's shm objects are in its own run directory, found by its PID (/PID/NAME). The
+-- engine's own workers (several graphs on several cores) are a later issue's, which may build on
+-- this.
+local ffi = require("ffi")
+require("core.runtime_cdefs")
+local C = ffi.C
+
+ffi.cdef("int kill(int pid, int sig);")
+
+local M = {}
+
+local workers = {} -- name -> {pid, status (once ended)}
+
+local function worker (name)
+   return workers[name] or error(("worker: no worker '%s'"):format(tostring(name)), 3)
+end
+
+-- Starts worker name running luacode (a Lua chunk, as a string). Returns its PID.
+function M.start (name, luacode)
+   if type(name) ~= "string" or type(luacode) ~= "string" then
+      error("worker.start: needs a name and Lua code (strings)", 2)
+   end
+   local fn, err = loadstring(luacode, "=worker " .. name)
+   if not fn then error(("worker.start: worker '%s': %s"):format(name, err), 2) end
+   local pid = C.snabb_worker_start(("[snabb worker '%s' for %d]"):format(name, C.getpid()), luacode)
+   if pid < 0 then error("worker.start: " .. ffi.string(C.snabb_error()), 2) end
+   workers[name] = {pid = pid}
+   return pid
+end
+
+-- Kills worker name (SIGKILL).
+function M.stop (name)
+   C.kill(worker(name).pid, 9)
+end
+
+-- name -> {pid, alive, status (the exit status, or 128 + signal, once it has ended)}.
+function M.status ()
+   local result = {}
+   local status = ffi.new("int[1]")
+   for name, w in pairs(workers) do
+      if w.status == nil then
+         local r = C.snabb_worker_status(w.pid, status)
+         if r == 0 then w.status = status[0] elseif r < 0 then w.status = -1 end
+      end
+      result[name] = {pid = w.pid, alive = w.status == nil, status = w.status}
+   end
+   return result
+end
+
+function M.selftest ()
+   print("selftest: core.worker")
+   ffi.cdef("int getpid(void);")
+   local shm = require("core.shm")
+   -- Each worker writes a counter in its run directory; this process reads it by the worker's PID.
+   local pids = {}
+   for i = 1, 3 do
+      pids[i] = M.start("w" .. i, ([[
+         local counter = require("core.counter")
+         local c = counter.create("selftest/worker.counter", %d)
+         counter.commit()
+         while true do require("ffi").C.sleep_ns(1000000) end
+      ]]):format(i * 10))
+   end
+   for i = 1, 3 do
+      local name = ("/%d/selftest/worker.counter"):format(pids[i])
+      local deadline = C.get_monotonic_time() + 30
+      while not shm.exists(name) and C.get_monotonic_time() < deadline do C.sleep_ns(10000000) end
+      local c = require("core.counter").open(name)
+      while c.c == 0ULL and C.get_monotonic_time() < deadline do C.sleep_ns(10000000) end
+      assert(c.c == i * 10ULL, ("worker %d's counter: %s"):format(i, tostring(c.c)))
+   end
+   for name, s in pairs(M.status()) do assert(s.alive, name) end
+   M.stop("w1")
+   M.stop("w2")
+   local deadline = C.get_monotonic_time() + 30
+   while M.status().w1.alive and C.get_monotonic_time() < deadline do C.sleep_ns(1000000) end
+   while M.status().w2.alive and C.get_monotonic_time() < deadline do C.sleep_ns(1000000) end
+   local s = M.status()
+   assert(not s.w1.alive and s.w1.status == 128 + 9 and not s.w2.alive and s.w3.alive)
+   M.stop("w3")
+   while M.status().w3.alive and C.get_monotonic_time() < deadline do C.sleep_ns(1000000) end
+   -- Killed, they left their run directories (the next run would sweep them): removed here.
+   for i = 1, 3 do shm.unlink("/" .. pids[i]) end
+   -- A worker that fails to run its code exits with a status; bad code is refused at start.
+   M.start("bad", "error('worker failed on purpose')")
+   deadline = C.get_monotonic_time() + 30
+   while M.status().bad.alive and C.get_monotonic_time() < deadline do C.sleep_ns(1000000) end
+   assert(M.status().bad.status == 1, tostring(M.status().bad.status))
+   assert(not pcall(M.start, "x", "this is not Lua"))
+   assert(not pcall(M.stop, "nobody"))
+   print("selftest: core.worker ok")
+end
+
+return M
