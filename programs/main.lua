@@ -71,6 +71,15 @@ function M.set_globals ()
    -- core.shm's objects go in the run directory, made on first use when nothing else made one.
    require("core.shm").run_directory = require("observe.rundir").instance
    package.preload["core.app"] = function () return require("core.engine") end
+   -- The global `core`: Snabb's modules are module(...)s, so after require("core.app") Snabb code
+   -- finds it as core.app (lib.timers.ingress_drop_monitor: `core.app.now`); ours return tables.
+   _G.core = setmetatable({}, {__index = function (core, name)
+      local ok, module = pcall(require, "core." .. name)
+      if ok then rawset(core, name, module) return module end
+      if not tostring(module):find("module 'core." .. name .. "' not found", 1, true) then
+         error(module, 2)
+      end
+   end})
    require("observe.auditlog").install() -- jit.auditlog(path), as RaptorJIT has it
    -- ljsyscall's C declarations, as Snabb's process always has them (its core loads it), since
    -- Snabb code uses them undeclared (pflua's struct bpf_insn). 17 ms and 1.1 MB at start;

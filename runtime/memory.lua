@@ -17,6 +17,7 @@ local M = {}
 M.base_page_size = 4096
 M.huge_page_size = tonumber(C.snabb_memory_huge_page_size())
 M.huge_page_bits = math.floor(math.log(M.huge_page_size) / math.log(2) + 0.5)
+function M.get_huge_page_size () return M.huge_page_size end -- (Snabb's lib.ctable calls it)
 
 -- The chunks handed out so far: {pointer, address, size, used, huge}; the last serves dma_alloc.
 M.chunks = {}
@@ -79,6 +80,7 @@ end
 
 function M.selftest ()
    print("selftest: core.memory")
+   assert(M.get_huge_page_size() == M.huge_page_size)
    assert(M.huge_page_size >= 2^21 and 2^M.huge_page_bits == M.huge_page_size)
    local p1, _, n = M.dma_alloc(100)
    local p2 = M.dma_alloc(64, 4096)

@@ -38,6 +38,7 @@ out=$("$snabb" rule.lua 2>&1) || fail "the require rule: $out"
 # --- Modules made of sources.
 echo 'struct snabb_require_test { int a; double b; };' >lib/thing.h
 echo 'struct snabb_require_test_bad { int a };' >lib/bad.h
+echo 'struct snabb_require_test_other { int a; };' >lib/other.h
 printf 'module my-types { namespace "urn:x"; }\n' >lib/yang/my-types.yang
 printf 'Usage: find-limit\n' >program/find-limit/README.inc
 printf 'the README of firehose.h\n' >x/firehose.h.inc
@@ -60,6 +61,9 @@ cat >made.lua <<'EOF'
 local ffi = require("ffi")
 assert(type(require("lib.thing_h")) == "table")
 assert(ffi.sizeof("struct snabb_require_test") == 16)
+-- The header by its file name, as Snabb's lib.virtio.virtq_device requires lib.virtio.virtio.h.
+assert(type(require("lib.other.h")) == "table")
+assert(ffi.sizeof("struct snabb_require_test_other") == 4)
 local ok, err = pcall(require, "lib.bad_h")
 assert(not ok and err:match("lib/bad%.h: ") , "bad header: " .. tostring(err))
 assert(require("lib.yang.my_types_yang") == 'module my-types { namespace "urn:x"; }\n')

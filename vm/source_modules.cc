@@ -164,8 +164,10 @@ int search_source_module(lua_State* L) {
   const std::string name = luaL_checkstring(L, 1);
   const std::vector<std::string> roots = lua_roots(L);
   std::string tried;
+  // A kind by the flat name: Snabb's lib.virtio.virtq_device requires "lib.virtio.virtio.h".
+  const std::string flat_name = flat(name);
   for (const Kind& kind : kKinds) {
-    if (name.size() <= kind.suffix.size() || !name.ends_with(kind.suffix)) continue;
+    if (name.size() <= kind.suffix.size() || !flat_name.ends_with(kind.suffix)) continue;
     const std::string stem = name.substr(0, name.size() - kind.suffix.size());
     std::string relative = stem;
     std::replace(relative.begin(), relative.end(), '.', '/');
