@@ -729,7 +729,7 @@ end
 local function selftest_snabb_api ()
    local dir = os.tmpname()
    os.remove(dir)
-   assert(os.execute("mkdir -p " .. dir) == 0)
+   assert(os.execute("mkdir -p " .. dir)) -- (Lua 5.2's results: LUA52COMPAT)
    local file = dir .. "/b.txt"
    -- Files.
    assert(M.writefile(file, "first\nsecond\n"))
@@ -743,7 +743,7 @@ local function selftest_snabb_api ()
    M.writefile(dir .. "/a.txt", "")
    assert(M.firstfile(dir) == "a.txt" and M.firstfile(dir .. "/none") == nil)
    assert(M.equal(M.files_in_directory(dir), {"a.txt", "b.txt"}))
-   assert(os.execute("ln -s b.txt " .. dir .. "/link") == 0)
+   assert(os.execute("ln -s b.txt " .. dir .. "/link"))
    assert(M.readlink(dir .. "/link") == "b.txt" and M.readlink(file) == nil)
    for path, expect in pairs({["/usr/lib"] = {"/usr", "lib"}, ["/usr/"] = {"/", "usr"},
                               ["usr"] = {".", "usr"}, ["/"] = {"/", "/"}, ["a/b//c//"] = {"a/b", "c"},
@@ -759,7 +759,7 @@ local function selftest_snabb_api ()
    assert(M.readfile(dir .. "/conf") == 'return {\n  [7] = false,\n  list = {\n    1,\n    "two",\n' ..
           '    {\n      deep = true,\n    },\n  },\n  name = "x",\n  ["not a name"] = 5,\n}\n',
           M.readfile(dir .. "/conf"))
-   assert(os.execute("rm -r " .. dir) == 0)
+   assert(os.execute("rm -r " .. dir))
    -- Bits and byte order.
    assert(M.bits({RESET = 0, ENABLE = 4}, 0x100) == 0x111 and M.bits({}) == 0)
    assert(M.bitset(0x10, 4) and not M.bitset(0x10, 3))
