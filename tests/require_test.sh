@@ -7,7 +7,8 @@
 #     X_yang, X_events (the file's text), X from X.dasl (through the dynasm.lua on the path), and
 #     names that read `.` and `-` in file names as `_`;
 #   - DynASM's encoder (dasm_*) in the binary assembles and runs machine code;
-#   - require("syscall") is ljsyscall (loaded at start, after core.*), and it coexists with our C
+#   - require("syscall") is ljsyscall (loaded at start, after core.*; lseek and getcpu fixed by
+#     third_party/lua/ljsyscall-fixes.patch), and it coexists with our C
 #     declarations: PcapWriter copies a capture whole, ljsyscall's clock_gettime works (and the
 #     calls Snabb's core/shm.lua makes), and every module compiled into snabb loads beside it.
 . "$(dirname "$0")/prologue.sh"
@@ -161,6 +162,16 @@ local again = assert(S.mmap(nil, 64, "read", "shared", assert(S.open(dir .. "/ob
 assert(ffi.cast("uint64_t *", again)[0] == 42, "the second mapping")
 local names = S.util.dirtable(dir, true)
 assert(#names == 1 and names[1] == "obj", "S.util.dirtable")
+-- ljsyscall-fixes.patch: lseek back (a negative offset; lib.stream's seek) and getcpu's cpu
+-- (lib.numa's bind_to_cpu), both wrong in Debian's ljsyscall.
+local file = assert(S.open(dir .. "/obj", "rdonly"))
+assert(file:lseek(10, "set") == 10 and file:lseek(-3, "cur") == 7, "S.lseek back")
+file:close()
+local cpus = S.sched_getaffinity()
+local cpu
+for c = 0, 1023 do if cpus:get(c) then cpu = c end end
+assert(S.sched_setaffinity(0, {cpu}), "S.sched_setaffinity")
+assert(S.getcpu().cpu == cpu, ("S.getcpu: cpu %s, bound to %d"):format(S.getcpu().cpu, cpu))
 assert(S.unlink(dir .. "/obj") and S.rmdir(dir))
 -- Every module compiled into snabb loads beside ljsyscall (no struct of ours named as its).
 local i, n = 0, 0
