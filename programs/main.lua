@@ -120,6 +120,15 @@ function M.main (...)
    if debug_mode then require("core.packet").set_debug(true) end
    M.set_globals()
    local ok, status = xpcall(function ()
+      -- As in Snabb (core.worker starts its workers so): Lua code in SNABB_PROGRAM_LUACODE runs
+      -- instead of the command line.
+      local luacode = os.getenv("SNABB_PROGRAM_LUACODE")
+      if luacode and luacode ~= "" then
+         local chunk, err = loadstring(luacode, "=SNABB_PROGRAM_LUACODE")
+         if not chunk then error(("SNABB_PROGRAM_LUACODE: %s"):format(err), 0) end
+         chunk()
+         return 0
+      end
       -- snabb -a FILE / -p FILE ...: a JIT auditlog (observe/AUDITLOG.md) or a vmprofile
       -- (observe/vmprofile.h) of whatever the rest runs.
       -- -jCMD / -OFLAGS: LuaJIT's own options (luajit -jdump, -jv, -O3), for what the rest runs.

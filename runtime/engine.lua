@@ -14,8 +14,14 @@ local C = ffi.C
 local M = {}
 
 -- Settings a program may change before main().
-M.busywait = true       -- poll without sleeping; false: back off up to 100 us while idle
-M.tick_hz = 1000        -- how often app:tick() runs
+M.busywait = true       -- poll without sleeping; false: back off up to 100 us while idle (Snabb's
+                        -- default is false; ours polls, for speed)
+M.Hz = false            -- a number: breathe that many times a second (Snabb's engine.Hz)
+M.tick_Hz = 1000        -- how often app:tick() runs (Snabb's name)
+-- An app's error (in new, reconfig, link, pull, push or tick) ends the run, as in Snabb: configure
+-- or main raises it. With restart_on_error (snabb run and snabb bench set it), the app is left
+-- out instead, the rest of the graph keeps running, and it is started again after restart_delay.
+M.restart_on_error = false
 M.restart_delay = 1.0   -- seconds before a failed app is started again
 M.pull_npackets = 512   -- packets a source app produces per pull (half a link: fewer calls per packet)
 -- Optional hooks, set by observe.observe when profiling: profile_zone(app name) -> vmprofile zone id for
@@ -87,7 +93,7 @@ local function instantiate (name, spec)
    if class.native then
       return {native = runtime.native_new(class.native), appname = name}
    end
-   if type(class.config) == "table" then
+   if type(class.config) == "table" and not spec.parsed then
       local ok, parsed = pcall(lib.parse, arg, class.config)
       if not ok then
          error(("%s: app '%s': %s"):format(spec.where, name, parsed), 0)
@@ -129,14 +135,28 @@ local function start_app (name, spec)
    local a = apps[name]
    a.class, a.arg, a.where = spec.class, spec.arg, spec.where
    a.failed, a.restart_at = false, nil
-   a.object = instantiate(name, spec)
-   M.app_table[name] = a.object
+   local object = instantiate(name, spec)
+   -- Snabb's app fields: the ports (by name and, in the order linked, by number) and an own copy
+   -- of the class's push_link methods, which link() may extend.
+   object.input, object.output = {}, {}
+   local push_link = spec.class.push_link
+   if push_link ~= nil and not object.native then
+      if type(push_link) ~= "table" then
+         error(("app '%s': push_link is a %s, not a table of methods"):format(name, type(push_link)), 0)
+      end
+      local copy = {}
+      for port, method in pairs(push_link) do copy[port] = method end
+      object.push_link = copy
+   end
+   a.object = object
+   M.app_table[name] = object
 end
 
 -- An app that raised an error in new, reconfig, link, pull, push or tick: the engine stops calling
 -- it and starts it again after restart_delay.
 local function mark_failed (name)
-   apps[name].failed, apps[name].restart_at = true, now() + M.restart_delay
+   apps[name].failed = true
+   apps[name].restart_at = M.restart_on_error and now() + M.restart_delay or nil
 end
 
 -- The first error of each app, for failures(): its message and its place among first errors.
@@ -149,6 +169,8 @@ local function note_error (name, message)
    end
 end
 local retired = {}      -- failures() of apps that have left the graph
+-- What links freed by configure had received (packets, bytes, bits on the wire): report_load's.
+local retired_load = {packets = 0, bytes = 0, bits = 0}
 
 -- An app's error during configure (new, reconfig, link): counted, marked, added to `failures`.
 local function configure_failed (name, message, failures)
@@ -211,10 +233,43 @@ local zones = {}        -- app name -> vmprofile zone (from M.profile_zone)
 local tickers = {}      -- names of the apps with a tick method, in breath order
 local next_restart = math.huge -- when the first failed app is due to be restarted
 
+-- The push entries of a Lua app (runtime_binding.cc's set_graph): for its input links in port
+-- order, push_link[port] or push, called with the link, as Snabb calls them; links in a row with
+-- the same method make one entry (called with the first), so a plain push is called once a breath.
+local function push_entries (object, inputs)
+   if object.c_push then
+      local links = {}
+      for i, input in ipairs(inputs) do links[i] = address(input[2]) end
+      return {{links = links}}
+   end
+   local entries, last = {}, nil
+   for _, input in ipairs(inputs) do
+      local port, l = input[1], input[2]
+      local method = type(object.push_link) == "table" and object.push_link[port] or object.push
+      if type(method) == "function" then
+         if last and last.method == method then
+            table.insert(last.links, address(l))
+         else
+            last = {links = {address(l)}, method = method, link = l}
+            entries[#entries+1] = last
+         end
+      end
+   end
+   return entries
+end
+
 -- Hands the graph of the Lua tables to the C++ engine; from then on the engine refers to exactly
 -- the apps, stats and links that the tables hold.
 local function publish_graph ()
    local c = M.configuration
+   local ports = {}        -- app name -> {input = {{port, link}...}, output = {...}}, by port
+   for name in pairs(c.apps) do ports[name] = {input = {}, output = {}} end
+   for spec, l in pairs(c.links) do
+      local r = M.link_table[spec]
+      table.insert(ports[l.from_app].output, {l.from_port, r})
+      table.insert(ports[l.to_app].input, {l.to_port, r})
+   end
+   local function by_port (x, y) return x[1] < y[1] end
    local nodes = {}
    tickers, next_restart = {}, math.huge
    for _, name in ipairs(breath_order(c)) do
@@ -227,10 +282,11 @@ local function publish_graph ()
             if a.object[field] then node[field] = address(a.object[field]) end
          end
          for _, direction in ipairs({"input", "output"}) do
-            for _, l in ipairs(a.object[direction] or {}) do
-               table.insert(node[direction .. "s"], address(l))
-            end
+            local list = ports[name][direction]
+            table.sort(list, by_port)
+            for i, port in ipairs(list) do node[direction .. "s"][i] = address(port[2]) end
          end
+         if not a.object.native then node.push = push_entries(a.object, ports[name].input) end
          nodes[#nodes+1] = node
          if a.object.tick and not a.object.native then tickers[#tickers+1] = name end
       end
@@ -239,37 +295,57 @@ local function publish_graph ()
    runtime.set_graph(nodes)
 end
 
--- Points each app's input/output tables at its links (by port name, and in port-name order), then
--- calls link() on the apps that have one. Returns the apps whose link() failed, as
--- {name, message}; they are marked failed.
-local function wire (c)
-   local ports, names = {}, {}
-   for name in pairs(c.apps) do ports[name] = {input = {}, output = {}}; names[#names+1] = name end
-   table.sort(names)
-   for spec, l in pairs(c.links) do
-      ports[l.from_app].output[l.from_port] = M.link_table[spec]
-      ports[l.to_app].input[l.to_port] = M.link_table[spec]
+-- Calls object:link(direction, port) (or, for a port going away, unlink(direction, port), or
+-- link() when the app has no unlink), as Snabb does for each link added to or removed from an
+-- app; an error marks the app failed and is added to `failures`.
+local function notify_link (name, method, direction, port, failures)
+   local a = apps[name]
+   local object = a and a.object
+   if not object or object.native or a.failed then return end
+   if method == "unlink" and not object.unlink then method = "link" end
+   if object[method] then
+      local ok, err = pcall(call_app, name, object, method, direction, port)
+      if not ok then configure_failed(name, err, failures) end
    end
-   local failures = {}
+end
+
+-- Takes link `r` off an app's port (by name and from the numbered list), then tells the app.
+local function detach (name, direction, port, r, failures)
+   local object = apps[name] and apps[name].object
+   if not object then return end
+   local t = object[direction]
+   rawset(t, port, nil)
+   for i = 1, #t do
+      if rawequal(t[i], r) or t[i] == r then table.remove(t, i) break end
+   end
+   notify_link(name, "unlink", direction, port, failures)
+end
+
+-- Puts link `r` on an app's port (by name, and at the end of the numbered list), then tells it.
+local function attach (name, direction, port, r, failures)
+   local object = apps[name] and apps[name].object
+   if not object then return end
+   local t = object[direction]
+   rawset(t, port, r)
+   t[#t+1] = r
+   notify_link(name, "link", direction, port, failures)
+end
+
+-- Records the ports each Lua app looks for (a metatable's __index on its input/output tables
+-- sees only absent names) until check_ports() has judged every new link.
+local function watch_ports ()
    looked_up = {}
-   for _, name in ipairs(names) do
-      local object, p = apps[name].object, ports[name]
-      if object then
-         if not object.native then looked_up[name] = {input = {}, output = {}} end
+   for name, a in pairs(apps) do
+      local object = a.object
+      if object and not object.native then
+         looked_up[name] = {input = {}, output = {}}
          for _, direction in ipairs({"input", "output"}) do
-            local t, port_names = {}, {}
-            for port, l in pairs(p[direction]) do t[port] = l; port_names[#port_names+1] = port end
-            table.sort(port_names)
-            for i, port in ipairs(port_names) do t[i] = t[port] end
-            object[direction] = looked_up[name] and record_misses(t, looked_up[name][direction]) or t
-         end
-         if object.link and not object.native and not apps[name].failed then
-            local ok, err = pcall(call_app, name, object, "link")
-            if not ok then configure_failed(name, err, failures) end
+            if type(object[direction]) == "table" and getmetatable(object[direction]) == nil then
+               record_misses(object[direction], looked_up[name][direction])
+            end
          end
       end
    end
-   return failures
 end
 
 -- What configure(old -> c) does, worked out before anything is done (Snabb's
@@ -305,13 +381,21 @@ local function plan (old, c)
            dead_links = dead_links}
 end
 
--- Carries out a plan. Apps' errors (new, reconfig, link) are caught app by app: such an app is
--- marked failed (new() failing: left out) and restarted after restart_delay, and the failures are
--- returned as {name, message}. The C++ engine is handed an empty graph first, so that it never
--- refers to an app being stopped or a link being freed; links leave only after the new graph is
--- published.
+-- Carries out a plan, in Snabb's order: links going away are taken off their apps (unlink), apps
+-- are stopped, started and reconfigured, and new links (all links of a started app) are put on
+-- their apps (link(direction, port), outputs then inputs, in port order). Apps' errors (new,
+-- reconfig, link, unlink) are caught app by app: such an app is marked failed (new() failing: left
+-- out) and restarted after restart_delay, and the failures are returned as {name, message}. The
+-- C++ engine is handed an empty graph first, so that it never refers to an app being stopped or a
+-- link being freed; links are freed only after the new graph is published.
 local function apply (c, p)
    runtime.set_graph({})
+   local old, failures = M.configuration, {}
+   for _, spec in ipairs(p.dead_links) do
+      local l, r = old.links[spec], M.link_table[spec]
+      detach(l.from_app, "output", l.from_port, r, failures)
+      detach(l.to_app, "input", l.to_port, r, failures)
+   end
    for _, name in ipairs(p.stop) do
       stop_app(name)
       if not c.apps[name] then
@@ -319,14 +403,15 @@ local function apply (c, p)
          apps[name] = nil
       end
    end
-   for _, spec in ipairs(p.new_links) do M.link_table[spec] = link.new(); unchecked[spec] = true end
+   for _, spec in ipairs(p.new_links) do M.link_table[spec] = link.new(spec); unchecked[spec] = true end
    if #p.new_links > 0 then next_port_check, port_check_end = 0, now() + 10 end
    M.configuration = c
-   local failures = {}
+   local fresh = {}
    for _, name in ipairs(p.start) do
       apps[name] = apps[name] or {stats = ffi.new("struct app_stats")}
       local ok, err = pcall(start_app, name, c.apps[name])
       if not ok then configure_failed(name, err, failures) end
+      fresh[name] = true
    end
    for _, name in ipairs(p.reconfig) do
       local a = apps[name]
@@ -334,9 +419,24 @@ local function apply (c, p)
       local ok, err = pcall(call_app, name, a.object, "reconfig", a.arg)
       if not ok then configure_failed(name, err, failures) end
    end
-   for _, failure in ipairs(wire(c)) do failures[#failures+1] = failure end
+   local new_link = {}
+   for _, spec in ipairs(p.new_links) do new_link[spec] = true end
+   for _, side in ipairs({{"output", "from_app", "from_port"}, {"input", "to_app", "to_port"}}) do
+      local direction, app_field, port_field = unpack(side)
+      local todo = {}
+      for spec, l in pairs(c.links) do
+         if new_link[spec] or fresh[l[app_field]] then todo[#todo+1] = {l[app_field], l[port_field], spec} end
+      end
+      table.sort(todo, function (x, y) return x[1] < y[1] or x[1] == y[1] and x[2] < y[2] end)
+      for _, t in ipairs(todo) do attach(t[1], direction, t[2], M.link_table[t[3]], failures) end
+   end
+   watch_ports()
    publish_graph()
    for _, spec in ipairs(p.dead_links) do
+      local st = link.stats(M.link_table[spec])
+      retired_load.packets = retired_load.packets + st.rxpackets
+      retired_load.bytes = retired_load.bytes + st.rxbytes
+      retired_load.bits = retired_load.bits + (st.rxbytes + st.rxpackets * 24) * 8
       link.free(M.link_table[spec])
       M.link_table[spec] = nil
    end
@@ -421,21 +521,30 @@ local function app_failed (name, method, message)
    local report = ("app '%s' failed in %s: %s"):format(name, method, message)
    mark_failed(name)
    note_error(name, report)
+   publish_graph()
+   if not M.restart_on_error then return report end
    M.log("engine: " .. report)
    M.log(("engine: restarting app '%s' in %.1f s; the rest of the graph keeps running"):format(
       name, M.restart_delay))
-   publish_graph()
 end
 
 -- Every app that failed in the last run or breath (several may fail in one breath; the last one is
 -- what runtime.run returned).
+-- Without restart_on_error, raises the first (the others are logged).
 local function report_failures (app, method, message)
    local n = C.snabb_engine_failure_count()
-   if n == 0 then return app_failed(app, method, message) end
-   for i = 0, n - 1 do
-      app_failed(ffi.string(C.snabb_engine_failure(i, 0)), ffi.string(C.snabb_engine_failure(i, 1)),
-                 ffi.string(C.snabb_engine_failure(i, 2)))
+   local fatal = {}
+   if n == 0 then
+      fatal[1] = app_failed(app, method, message)
+   else
+      for i = 0, n - 1 do
+         fatal[#fatal+1] = app_failed(ffi.string(C.snabb_engine_failure(i, 0)),
+                                      ffi.string(C.snabb_engine_failure(i, 1)),
+                                      ffi.string(C.snabb_engine_failure(i, 2)))
+      end
    end
+   for i = 2, #fatal do M.log("engine: " .. fatal[i]) end
+   if fatal[1] then error(fatal[1], 0) end
 end
 
 -- Restarts the failed apps whose restart_delay has passed (stop, new, link), as a configure would.
@@ -466,7 +575,11 @@ local function tick_apps ()
          local in_use = packet.in_use() -- what the tick frees counts as the app's (app_stats.freed)
          local ok, err = xpcall(object.tick, debug.traceback, object)
          a.stats.freed = a.stats.freed + (in_use - packet.in_use())
-         if not ok then a.stats.errors = a.stats.errors + 1; app_failed(name, "tick", err) end
+         if not ok then
+            a.stats.errors = a.stats.errors + 1
+            local fatal = app_failed(name, "tick", err)
+            if fatal then error(fatal, 0) end
+         end
       end
    end
 end
@@ -535,23 +648,34 @@ local function check_ports (t)
    looked_up = {}
 end
 
--- Runs the graph. options: duration (seconds), done (function: stop when it returns true),
--- report (true: print the report at the end). Without duration or done it runs until SIGINT.
+-- Runs the graph. options (Snabb's): duration (seconds), done (function: stop when it returns
+-- true; with duration too, whichever comes first), report (true: our tables, as engine.report();
+-- a table: Snabb's {showload, showlinks, showapps}), no_report (no load line at the end: without
+-- report, main prints Snabb's report_load, which says something from its second call on),
+-- measure_latency (accepted: breath latency is always measured), no_timers (core.timer's timers,
+-- when a program uses them, run between breaths unless this is set). Without duration or done it
+-- runs until SIGINT.
 function M.main (options)
    options = options or {}
    local d = options.duration
    if d ~= nil and not (type(d) == "number" and d >= 0 and d < math.huge) then
       error(("engine.main: duration must be a finite number of seconds >= 0, got %s"):format(lib.describe(d)), 2)
    end
+   local hz = M.Hz
+   if hz and not (type(hz) == "number" and hz > 0) then
+      error(("engine.Hz must be false or a number of breaths per second > 0, got %s"):format(lib.describe(hz)), 2)
+   end
    local t = now()
    local deadline = options.duration and t + options.duration
    local done = options.done
-   local tick_interval = 1 / M.tick_hz
+   local tick_interval = 1 / M.tick_Hz
    local next_tick = t + tick_interval
+   local timer = not options.no_timers and package.loaded["core.timer"]
+   if type(timer) ~= "table" or type(timer.run) ~= "function" then timer = nil end
    runtime.catch_signals()
    repeat
       local slice_end = math.min(next_tick, deadline or math.huge)
-      local ok, app, method, message = runtime.run(slice_end, M.busywait)
+      local ok, app, method, message = runtime.run(slice_end, M.busywait, hz or 0)
       if not ok then
          -- The pool at its cap: packets are leaking, which restarting an app seldom mends.
          local exhausted = packet.exhausted()
@@ -562,6 +686,7 @@ function M.main (options)
          report_failures(app, method, message)
       end
       t = now()
+      if timer then timer.run() end
       if t >= next_tick then
          tick_apps()
          if (next(unchecked) or next(looked_up)) and t >= next_port_check then check_ports(t) end
@@ -570,7 +695,11 @@ function M.main (options)
          restart_due_apps(t)
       end
    until (done and done()) or (deadline and t >= deadline) or runtime.stop_requested()
-   if options.report then M.report(options.report) end
+   if options.report then
+      M.report(options.report ~= true and options.report or nil)
+   elseif not options.no_report then
+      M.report_load()
+   end
 end
 
 -- One breath, outside main() (Snabb's engine.breathe).
@@ -664,10 +793,18 @@ function M.report_tables (app_rows, link_rows)
                                          {false, true, true, true, true})
 end
 
-function M.report (options) -- luacheck: ignore options (Snabb's signature; no options yet)
+-- Without options (and with report = true in main): the apps' and links' tables, then what apps
+-- have to say for themselves (drivers: device counters, link state). With Snabb's options table:
+-- showload (report_load), showlinks (report_links), showapps (report_apps), as Snabb prints them.
+function M.report (options)
+   if type(options) == "table" then
+      if options.showload then M.report_load() end
+      if options.showlinks then M.report_links() end
+      if options.showapps then M.report_apps() end
+      return
+   end
    local out = io.stdout
    out:write(M.report_tables(M.app_stats(), M.link_stats()))
-   -- Then what apps have to say for themselves (drivers: device counters, link state).
    local first = true
    for _, name in ipairs(sorted_keys(apps)) do
       local object = apps[name].object
@@ -679,9 +816,58 @@ function M.report (options) -- luacheck: ignore options (Snabb's signature; no o
    end
 end
 
+-- Snabb's load line, from the second call on: packets received from links per second (fps; Snabb
+-- counts packet frees, which the engine does not), in Gbps on the wire (with Ethernet's preamble,
+-- gap and FCS, as Snabb's freebits), per breath (fpb), and bytes per packet (bpp).
+local last_load = nil
+function M.report_load ()
+   local packets, bytes, bits = 0, 0, 0
+   for _, l in ipairs(M.link_stats()) do
+      packets, bytes = packets + l.rxpackets, bytes + l.rxbytes
+   end
+   bits = (bytes + packets * (12 + 8 + 4)) * 8
+   local current = {time = now(), packets = packets + retired_load.packets,
+                    bytes = bytes + retired_load.bytes, bits = bits + retired_load.bits,
+                    breaths = tonumber(C.snabb_engine_stats().breaths)}
+   if last_load then
+      local interval = current.time - last_load.time
+      local frees = current.packets - last_load.packets
+      local newbytes = current.bytes - last_load.bytes
+      local breaths = current.breaths - last_load.breaths
+      local bpp = math.floor(newbytes / frees)
+      print(("load: time: %-2.2fs  fps: %-9s fpGbps: %-3.3f fpb: %-3s bpp: %-4s sleep: %-4dus"):format(
+         interval, lib.comma_value(math.floor(frees / interval)),
+         (current.bits - last_load.bits) / interval / 1e9,
+         lib.comma_value(breaths > 0 and math.floor(frees / breaths) or 0),
+         bpp ~= bpp and "-" or tostring(bpp), 0))
+   end
+   last_load = current
+end
+
+function M.report_links ()
+   print("link report:")
+   for _, l in ipairs(M.link_stats()) do
+      local sent = l.txpackets - l.txdrop
+      local loss = sent + l.txdrop > 0 and l.txdrop * 100 / (sent + l.txdrop) or 0
+      print(("%20s sent on %s (loss rate: %d%%)"):format(lib.comma_value(sent), l.link, loss))
+   end
+end
+
+function M.report_apps ()
+   print("apps report:")
+   for _, name in ipairs(sorted_keys(apps)) do
+      local object = apps[name].object
+      if object and not object.native and object.report then
+         print(name)
+         call_app(name, object, "report")
+      end
+   end
+end
+
 function M.selftest ()
    print("selftest: core.engine")
    local basic = require("apps.basic.basic_apps")
+   M.restart_on_error = true -- (restarts are tested here; Snabb's fatal errors further down)
    local function check_links ()
       for _, l in ipairs(M.link_stats()) do
          assert(l.txpackets == l.rxpackets + l.queued + l.txdrop, l.link)
@@ -716,7 +902,7 @@ function M.selftest ()
    check_links()
    assert(app("sink").packets_in > 0)
    -- At most one tick a millisecond (fewer when other processes take the CPU).
-   assert(ticks >= 1 and ticks <= 51, ("tick_hz 1000 over 50 ms: %d ticks"):format(ticks))
+   assert(ticks >= 1 and ticks <= 51, ("tick_Hz 1000 over 50 ms: %d ticks"):format(ticks))
    local l = M.link_table["source.output -> sink.input"]
    local tunable = M.app_table.tunable
 

@@ -24,9 +24,16 @@ local free = packet.free
 
 M.max = SIZE
 
-function M.new ()
+-- When each link was made (Snabb's dtime: Unix seconds), by address.
+local dtimes = {}
+local function key (r) return tonumber(cast("uintptr_t", r)) end
+
+-- new(name), free(r, name): Snabb's names a link's shm counters; here the engine keeps the counters
+-- in the struct, so the name is not needed (it is accepted).
+function M.new (name) -- luacheck: ignore name
    local r = C.snabb_link_new()
    if r == nil then c_error("link.new", 2) end
+   dtimes[key(r)] = os.time()
    return r
 end
 
@@ -37,8 +44,9 @@ local function check_link (r, what)
 end
 
 -- Frees the link and the packets still in it.
-function M.free (r)
+function M.free (r, name) -- luacheck: ignore name
    check_link(r, "link.free")
+   dtimes[key(r)] = nil
    if C.snabb_link_delete(r) ~= 0 then c_error("link.free", 2) end
 end
 
@@ -76,11 +84,17 @@ function M.nwritable (r) return SIZE - tobit(r.write - r.read) end
 function M.empty (r) return r.read == r.write end
 function M.full (r) return tobit(r.write - r.read) == SIZE end
 
--- The link's counters, brought up to date (struct link_stats).
+-- The link's counters, brought up to date, as Snabb returns them: a table of numbers (dtime,
+-- txpackets, txbytes, rxpackets, rxbytes, txdrop). Here txpackets and txbytes count what was
+-- offered, dropped packets included (txpackets = rxpackets + queued + txdrop); Snabb's count what
+-- was queued.
 function M.stats (r)
    check_link(r, "link.stats")
    C.snabb_link_sync(r)
-   return r.stats
+   local s = r.stats
+   return {dtime = dtimes[key(r)] or 0, txpackets = tonumber(s.txpackets),
+           txbytes = tonumber(s.txbytes), rxpackets = tonumber(s.rxpackets),
+           rxbytes = tonumber(s.rxbytes), txdrop = tonumber(s.txdrop)}
 end
 
 function M.selftest ()
