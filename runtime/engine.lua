@@ -1159,6 +1159,120 @@ function M.selftest ()
 
    M.stop()
    assert(next(M.app_table) == nil and next(M.link_table) == nil)
+
+   -- Snabb's link(direction, port) per link added, unlink(direction, port) per link removed (or
+   -- link() when the app has no unlink), outputs first, in port order; the ports by name and,
+   -- in the order linked, by number.
+   local calls = {}
+   local Recorder = {}
+   function Recorder:new () return setmetatable({}, {__index = Recorder}) end
+   function Recorder:link (direction, port)
+      calls[#calls+1] = ("%s link %s %s #%d"):format(self.appname, direction, port, #self[direction])
+      assert(self[direction][port] and self[direction][#self[direction]] == self[direction][port])
+   end
+   function Recorder:unlink (direction, port)
+      calls[#calls+1] = ("%s unlink %s %s #%d"):format(self.appname, direction, port, #self[direction])
+      assert(self[direction][port] == nil)
+   end
+   c = config.new()
+   config.app(c, "r1", Recorder)
+   config.app(c, "r2", Recorder)
+   config.link(c, "r1.b -> r2.y")
+   config.link(c, "r1.a -> r2.x")
+   M.configure(c)
+   assert(table.concat(calls, "; ") == "r1 link output a #1; r1 link output b #2; r2 link input x #1; "
+          .. "r2 link input y #2", table.concat(calls, "; "))
+   local r2 = M.app_table.r2
+   calls = {}
+   local c2 = config.new()
+   config.app(c2, "r1", Recorder)
+   config.app(c2, "r2", Recorder)
+   config.link(c2, "r1.b -> r2.y")
+   config.link(c2, "r1.c -> r2.w")
+   M.configure(c2)
+   assert(table.concat(calls, "; ") == "r1 unlink output a #1; r2 unlink input x #1; "
+          .. "r1 link output c #2; r2 link input w #2", table.concat(calls, "; "))
+   assert(M.app_table.r2 == r2 and r2.input[1] == r2.input.y and r2.input[2] == r2.input.w)
+   M.stop()
+
+   -- push_link methods (the class's, copied per app, and those link() adds) are called with their
+   -- link, push(self, link) for the other inputs; every breath, packets or not.
+   local pushed = {}
+   local Mux = {push_link = {}}
+   function Mux:new () return setmetatable({}, {__index = Mux}) end
+   function Mux.push_link:native (l)
+      pushed[#pushed+1] = "native " .. link.nreadable(l)
+      while not link.empty(l) do packet.free(link.receive(l)) end
+   end
+   function Mux:link (direction, port)
+      if direction == "input" and port:match("^vlan") then
+         self.push_link[port] = function (app, l)
+            assert(app == self and l == self.input[port])
+            pushed[#pushed+1] = port .. " " .. link.nreadable(l)
+            while not link.empty(l) do packet.free(link.receive(l)) end
+         end
+      end
+   end
+   function Mux:push (l)
+      assert(l == self.input.other)
+      pushed[#pushed+1] = "push " .. link.nreadable(l)
+      while not link.empty(l) do packet.free(link.receive(l)) end
+   end
+   local Strings = {}
+   function Strings:new (n) return setmetatable({n = n}, {__index = Strings}) end
+   function Strings:pull ()
+      for _ = 1, self.n do link.transmit(self.output.output, packet.from_string("x")) end
+      self.n = 0
+   end
+   c = config.new()
+   config.app(c, "mux", Mux)
+   for i, port in ipairs({"native", "vlan7", "other"}) do
+      config.app(c, "s" .. i, Strings, i)
+      config.link(c, ("s%d.output -> mux.%s"):format(i, port))
+   end
+   M.configure(c)
+   assert(Mux.push_link.vlan7 == nil and M.app_table.mux.push_link.native == Mux.push_link.native)
+   M.breathe()
+   M.breathe()
+   assert(table.concat(pushed, ", ") == "native 1, push 3, vlan7 2, native 0, push 0, vlan7 0",
+          table.concat(pushed, ", "))
+   M.stop()
+
+   -- Without restart_on_error (Snabb's way, the default in scripts and selftests), an app's error
+   -- ends main with it, and one in new or link ends configure, the app left out.
+   M.restart_on_error = false
+   local Faulty = {}
+   function Faulty:new (arg) return setmetatable({arg = arg}, {__index = Faulty}) end
+   function Faulty:pull () if self.arg == "pull" then error("pull fails") end end
+   function Faulty:link () if self.arg == "link" then error("link fails") end end
+   for _, case in ipairs({{"pull", "^app 'faulty' failed in pull: .*pull fails"},
+                          {"link", "^app 'faulty': link failed: .*link fails"}}) do
+      c = config.new()
+      config.app(c, "faulty", Faulty, case[1])
+      config.app(c, "sink", basic.Sink)
+      config.link(c, "faulty.output -> sink.input")
+      local ok_f, err_f = pcall(function () M.configure(c); M.main({duration = 1, no_report = true}) end)
+      assert(not ok_f and err_f:match(case[2]), err_f)
+      M.main({duration = 0.01, no_report = true}) -- (not restarted: nothing to raise again)
+      M.stop()
+   end
+
+   -- Snabb's report options: showlinks prints each link's packets sent and loss rate.
+   c = config.new()
+   config.app(c, "strings", Strings, 3)
+   config.app(c, "sink", basic.Sink)
+   config.link(c, "strings.output -> sink.input")
+   M.configure(c)
+   local printed, saved_print = {}, print
+   print = function (s) printed[#printed+1] = s end -- luacheck: ignore
+   local ok_p, err_p = pcall(M.main, {duration = 0.01, report = {showlinks = true}})
+   print = saved_print -- luacheck: ignore
+   assert(ok_p, err_p)
+   assert(printed[1] == "link report:" and printed[2]:match("^ +3 sent on strings%.output %-> sink%.input "
+          .. "%(loss rate: 0%%%)$"), table.concat(printed, "\n"))
+   local st = link.stats(M.link_table["strings.output -> sink.input"])
+   assert(st.txpackets == 3 and st.rxpackets == 3 and type(st.dtime) == "number")
+   M.stop()
    print("selftest: core.engine ok")
 end
 
