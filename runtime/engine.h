@@ -1,8 +1,8 @@
 // The engine's breath loop: every app's pull, then every push entry in topological order (once a
-// breath, as Snabb), repeated for entries with packets waiting while packets move. Each call is bracketed by TSC reads (one per call, shared with the next) and
-// followed by a sync of the app's links, so cycles and packets per app are exact and always on. The
-// graph itself (what to run, in which order) is decided by the Lua engine (engine.lua) and handed
-// over with set_graph().
+// breath, as Snabb), repeated for entries with packets waiting while packets move. Each call is
+// bracketed by TSC reads (one per call, shared with the next) and followed by a sync of the app's
+// links, so cycles and packets per app are exact and always on. The graph itself (what to run, in
+// which order) is decided by the Lua engine (engine.lua) and handed over with set_graph().
 #pragma once
 #include <stdint.h>
 

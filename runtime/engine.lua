@@ -126,6 +126,10 @@ local function stop_app (name)
          local ok, err = pcall(call_app, name, object, "stop")
          if not ok then M.log("engine: " .. err) end
       end
+      if type(object.shm) == "table" and object.shm.specs and package.loaded["core.shm"] then
+         local ok, err = pcall(package.loaded["core.shm"].delete_frame, object.shm)
+         if not ok then M.log(("engine: app '%s': deleting its shm frame: %s"):format(name, tostring(err))) end
+      end
    end
    a.object = nil
    M.app_table[name] = nil
@@ -147,6 +151,18 @@ local function start_app (name, spec)
       local copy = {}
       for port, method in pairs(push_link) do copy[port] = method end
       object.push_link = copy
+   end
+   -- Snabb's app shm: a table of specs ({counter}, {counter, initial}, ...) that becomes a frame of
+   -- shared-memory objects under apps/NAME (core.shm's create_frame), with dtime, the start time.
+   if type(object.shm) == "table" and not object.native then
+      local shm, counter = require("core.shm"), require("core.counter")
+      object.shm.dtime = object.shm.dtime or {counter, os.time()}
+      local ok, frame = pcall(shm.create_frame, "apps/" .. name, object.shm)
+      if not ok then
+         if object.stop then pcall(object.stop, object) end
+         error(("app '%s': its shm frame: %s"):format(name, lib.error_message(frame)), 0)
+      end
+      object.shm = frame
    end
    a.object = object
    M.app_table[name] = object
@@ -821,11 +837,11 @@ end
 -- gap and FCS, as Snabb's freebits), per breath (fpb), and bytes per packet (bpp).
 local last_load = nil
 function M.report_load ()
-   local packets, bytes, bits = 0, 0, 0
+   local packets, bytes = 0, 0
    for _, l in ipairs(M.link_stats()) do
       packets, bytes = packets + l.rxpackets, bytes + l.rxbytes
    end
-   bits = (bytes + packets * (12 + 8 + 4)) * 8
+   local bits = (bytes + packets * (12 + 8 + 4)) * 8
    local current = {time = now(), packets = packets + retired_load.packets,
                     bytes = bytes + retired_load.bytes, bits = bits + retired_load.bits,
                     breaths = tonumber(C.snabb_engine_stats().breaths)}
@@ -1200,23 +1216,23 @@ function M.selftest ()
    local pushed = {}
    local Mux = {push_link = {}}
    function Mux:new () return setmetatable({}, {__index = Mux}) end
-   function Mux.push_link:native (l)
-      pushed[#pushed+1] = "native " .. link.nreadable(l)
-      while not link.empty(l) do packet.free(link.receive(l)) end
+   function Mux.push_link:native (input)
+      pushed[#pushed+1] = "native " .. link.nreadable(input)
+      while not link.empty(input) do packet.free(link.receive(input)) end
    end
    function Mux:link (direction, port)
       if direction == "input" and port:match("^vlan") then
-         self.push_link[port] = function (app, l)
-            assert(app == self and l == self.input[port])
-            pushed[#pushed+1] = port .. " " .. link.nreadable(l)
-            while not link.empty(l) do packet.free(link.receive(l)) end
+         self.push_link[port] = function (mux, input)
+            assert(mux == self and input == self.input[port])
+            pushed[#pushed+1] = port .. " " .. link.nreadable(input)
+            while not link.empty(input) do packet.free(link.receive(input)) end
          end
       end
    end
-   function Mux:push (l)
-      assert(l == self.input.other)
-      pushed[#pushed+1] = "push " .. link.nreadable(l)
-      while not link.empty(l) do packet.free(link.receive(l)) end
+   function Mux:push (input)
+      assert(input == self.input.other)
+      pushed[#pushed+1] = "push " .. link.nreadable(input)
+      while not link.empty(input) do packet.free(link.receive(input)) end
    end
    local Strings = {}
    function Strings:new (n) return setmetatable({n = n}, {__index = Strings}) end

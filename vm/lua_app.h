@@ -1,12 +1,11 @@
 // A Lua app behind the engine's App interface: pull and the push entries (push or a push_link
 // method, each with the link it is called with, as Snabb calls them) are called through registry
 // references taken once per configuration (copied to stack slots for each engine run), never
-// looked up by name per breath. An app may instead hand a method to C (fields c_pull/c_push: app_c_method,
-// c_arg: its argument), e.g. a driver whose breath is all C: then the engine calls the C function
-// and Lua is not entered at all.
+// looked up by name per breath. An app may instead hand a method to C (fields c_pull/c_push:
+// app_c_method, c_arg: its argument), e.g. a driver whose breath is all C: then the engine calls
+// the C function and Lua is not entered at all.
 #pragma once
 #include <luajit-2.1/lua.hpp>
-
 #include <vector>
 
 #include "runtime/engine.h"

@@ -96,7 +96,8 @@ int set_graph(lua_State* L) {
     node.outputs = link_list(L, node_index, "outputs");
     lua_getfield(L, node_index, "push");
     const int push_index = lua_gettop(L);
-    const int entries = lua_istable(L, push_index) ? static_cast<int>(lua_objlen(L, push_index)) : 0;
+    const int entries =
+        lua_istable(L, push_index) ? static_cast<int>(lua_objlen(L, push_index)) : 0;
     for (int e = 1; e <= entries; ++e) {
       lua_rawgeti(L, push_index, e);
       const int entry_index = lua_gettop(L);
@@ -137,8 +138,8 @@ constexpr int kSlotsOnStack = 6000;
 // run(deadline_seconds, busywait, hz): breathes until the monotonic clock passes the deadline
 // (hz > 0: that many breaths a second).
 // For the length of a run: one error handler for every call, and the first Lua apps' objects,
-// methods and push entries' links (kSlotsOnStack slots) on L's stack (lua_apps does not change during a run: set_graph comes between
-// runs).
+// methods and push entries' links (kSlotsOnStack slots) on L's stack (lua_apps does not change
+// during a run: set_graph comes between runs).
 class RunScope {
  public:
   explicit RunScope(lua_State* L) : L_(L), top_(lua_gettop(L)) {
