@@ -35,6 +35,33 @@ M.on_leave = nil
 M.on_tick = nil
 M.on_stop = nil
 M.log = function (msg) io.stderr:write(msg, "\n") end
+-- (Snabb's engine.log is a flag, true to log configure's actions: a program may set it so.)
+local function log (msg)
+   if type(M.log) == "function" then M.log(msg) else io.stderr:write(msg, "\n") end
+end
+
+-- Snabb's: the exit status of a selftest that cannot run here (no hardware, no privileges).
+M.test_skipped_code = 43
+-- Snabb's profiling and logging switches: vmprofile zones here are per app, given by
+-- observe.observe, and the auditlog is `snabb -a`; these are accepted and do nothing.
+M.vmprofile_enabled = true
+M.auditlog_enabled = false
+M.program_name = false
+function M.setvmprofile () end
+function M.clearvmprofiles () end
+function M.enable_auditlog () end
+function M.enable_tick () end
+function M.randomize_log_rate () end
+-- Snabb's timeline of engine events (core.timeline's, events.timeline), made on first use.
+local timeline_log
+function M.timeline ()
+   if timeline_log == nil then
+      local timeline = require("core.timeline")
+      timeline_log = timeline.new("events.timeline")
+      if timeline.rate then timeline.rate(timeline_log, 9) end
+   end
+   return timeline_log
+end
 
 M.app_table = {}        -- app name -> running app object
 M.link_table = {}       -- "a.out -> b.in" -> struct link *
@@ -124,11 +151,11 @@ local function stop_app (name)
          runtime.native_delete(object.native)
       elseif object.stop then
          local ok, err = pcall(call_app, name, object, "stop")
-         if not ok then M.log("engine: " .. err) end
+         if not ok then log("engine: " .. err) end
       end
       if type(object.shm) == "table" and object.shm.specs and package.loaded["core.shm"] then
          local ok, err = pcall(package.loaded["core.shm"].delete_frame, object.shm)
-         if not ok then M.log(("engine: app '%s': deleting its shm frame: %s"):format(name, tostring(err))) end
+         if not ok then log(("engine: app '%s': deleting its shm frame: %s"):format(name, tostring(err))) end
       end
    end
    a.object = nil
@@ -525,7 +552,7 @@ function M.configure (c)
    end
    local failures = apply_or_stop(c, p)
    update_zones(c, true)
-   for i = 2, #failures do M.log("engine: " .. failures[i][2]) end
+   for i = 2, #failures do log("engine: " .. failures[i][2]) end
    if failures[1] then error(failures[1][2], 0) end
 end
 
@@ -539,8 +566,8 @@ local function app_failed (name, method, message)
    note_error(name, report)
    publish_graph()
    if not M.restart_on_error then return report end
-   M.log("engine: " .. report)
-   M.log(("engine: restarting app '%s' in %.1f s; the rest of the graph keeps running"):format(
+   log("engine: " .. report)
+   log(("engine: restarting app '%s' in %.1f s; the rest of the graph keeps running"):format(
       name, M.restart_delay))
 end
 
@@ -559,7 +586,7 @@ local function report_failures (app, method, message)
                                       ffi.string(C.snabb_engine_failure(i, 2)))
       end
    end
-   for i = 2, #fatal do M.log("engine: " .. fatal[i]) end
+   for i = 2, #fatal do log("engine: " .. fatal[i]) end
    if fatal[1] then error(fatal[1], 0) end
 end
 
@@ -576,10 +603,10 @@ local function restart_due_apps (t)
    local failed = {}
    for _, failure in ipairs(failures) do
       failed[failure[1]] = true
-      M.log(("engine: app '%s' could not be restarted: %s"):format(failure[1], failure[2]))
+      log(("engine: app '%s' could not be restarted: %s"):format(failure[1], failure[2]))
    end
    for _, name in ipairs(due) do
-      if not failed[name] then M.log(("engine: app '%s' restarted"):format(name)) end
+      if not failed[name] then log(("engine: app '%s' restarted"):format(name)) end
    end
 end
 
@@ -643,7 +670,7 @@ local function check_ports (t)
             table.sort(missed)
             if waiting > 0 or #missed > 0 then
                warned[spec] = true
-               M.log(("engine: warning: link '%s': app '%s' has not used its %s port '%s'%s%s; "
+               log(("engine: warning: link '%s': app '%s' has not used its %s port '%s'%s%s; "
                       .. "a misspelt port?"):format(spec, name, direction, port,
                   waiting > 0 and (" (%d packets wait on it%s)"):format(waiting,
                      a.object.push and "" or ", and it has no push method") or "",
@@ -827,7 +854,7 @@ function M.report (options)
       if object and not object.native and object.report then
          if first then out:write("\n") first = false end
          local ok, err = pcall(call_app, name, object, "report")
-         if not ok then M.log("engine: " .. err) end
+         if not ok then log("engine: " .. err) end
       end
    end
 end
@@ -995,14 +1022,14 @@ function M.selftest ()
    config.app(c, "source2", basic.Source)
    config.app(c, "fails", Fails)
    config.link(c, "source2.output -> fails.input")
-   local log, saved_log, saved_delay = {}, M.log, M.restart_delay
-   M.log, M.restart_delay = function (msg) log[#log+1] = msg end, 0.05
+   local logged, saved_log, saved_delay = {}, M.log, M.restart_delay
+   M.log, M.restart_delay = function (msg) logged[#logged+1] = msg end, 0.05
    M.configure(c)
    local first = M.app_table.fails
    local sink_before = app("sink").packets_in
    M.main({duration = 0.3})
    M.log, M.restart_delay = saved_log, saved_delay
-   local text = table.concat(log, "\n")
+   local text = table.concat(logged, "\n")
    assert(text:match("app 'fails' failed in push: .*deliberate failure"), text)
    assert(text:match("stack traceback"), text)
    assert(text:match("app 'fails' restarted"), text)
@@ -1048,7 +1075,7 @@ function M.selftest ()
    c = graph(basic.Sink, 2)
    M.configure(c)
    tunable = M.app_table.tunable
-   M.log, M.restart_delay = function (msg) log[#log+1] = msg end, 0.02
+   M.log, M.restart_delay = function (msg) logged[#logged+1] = msg end, 0.02
    local ok_r, err_r = pcall(M.configure, graph(basic.Sink, "bad"))
    assert(not ok_r and err_r:match("app 'tunable': reconfig failed: .*bad argument"), err_r)
    assert(app("tunable").errors == 1)
@@ -1156,18 +1183,18 @@ function M.selftest ()
       {"input", "outptu", "link 'picky.outptu %-> sink.input': app 'picky' has not used its output port "
           .. "'outptu', and it looked for output 'output', which no link has; a misspelt port%?"},
       {"input", "output", nil}}) do
-      log = {}
-      M.log = function (msg) log[#log+1] = msg end
+      logged = {}
+      M.log = function (msg) logged[#logged+1] = msg end
       M.configure(picky_graph(case[1], case[2]))
       M.main({duration = 0.05})
       M.configure(picky_graph(case[1], case[2])) -- (unchanged: no second warning)
       M.main({duration = 0.01})
       M.log = saved_log
-      text = table.concat(log, "\n")
+      text = table.concat(logged, "\n")
       if case[3] then
-         assert(#log == 1 and text:match("^engine: warning: " .. case[3] .. "$"), text)
+         assert(#logged == 1 and text:match("^engine: warning: " .. case[3] .. "$"), text)
       else
-         assert(#log == 0, text)
+         assert(#logged == 0, text)
          assert(app("sink").packets_in > 0)
       end
       M.stop()
