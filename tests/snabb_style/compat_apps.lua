@@ -151,7 +151,13 @@ function selftest ()
    local throttle = lib.throttle(3600)
    assert(throttle() and not throttle())
 
+   -- Settings and switches Snabb code touches.
+   assert(engine.test_skipped_code == 43 and engine.pull_npackets > 0 and engine.tick_Hz == 1000)
+   engine.setvmprofile("engine")
+   local saved_log = engine.log
+   engine.log = true -- (Snabb's flag: a program may set it)
    engine.stop()
+   engine.log = saved_log
    assert(next(engine.app_table) == nil)
    print("selftest: compat_apps ok")
 end
