@@ -161,18 +161,17 @@ bool Engine::run_until(uint64_t deadline_ns, bool busywait, double hz) {
 
 // One breath every interval_ns, sleeping in between (a late breath starts the rhythm again).
 bool Engine::run_paced(uint64_t deadline_ns, uint64_t interval_ns) {
-  static uint64_t next_breath_ns = 0;
   do {
     uint64_t t = monotonic_ns();
-    if (next_breath_ns > t) {
-      const uint64_t wait = std::min(next_breath_ns, deadline_ns) - t;
+    if (next_breath_ns_ > t) {
+      const uint64_t wait = std::min(next_breath_ns_, deadline_ns) - t;
       const timespec ts{static_cast<time_t>(wait / 1'000'000'000),
                         static_cast<long>(wait % 1'000'000'000)};
       nanosleep(&ts, nullptr);
       t = monotonic_ns();
-      if (t < next_breath_ns) break;  // the deadline came first
+      if (t < next_breath_ns_) break;  // the deadline came first
     }
-    next_breath_ns = std::max(next_breath_ns + interval_ns, t);
+    next_breath_ns_ = std::max(next_breath_ns_ + interval_ns, t);
     breathe();
     if (failed_) return false;
   } while (monotonic_ns() < deadline_ns && !stop_requested_);

@@ -149,6 +149,7 @@ class Engine {
   AppNode* current_ = nullptr;
   Method current_method_ = Method::kPull;
   bool failed_ = false;
+  uint64_t next_breath_ns_ = 0;  // run_paced's next breath (monotonic_ns)
   std::vector<AppFailure> failures_;
   engine_stats stats_{};
   static inline volatile sig_atomic_t stop_requested_ = 0;

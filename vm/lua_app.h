@@ -23,7 +23,9 @@ class LuaApp : public runtime::App {
   bool has_pull() const override { return c_pull_ || pull_ != LUA_NOREF; }
   bool has_push() const override { return c_push_ || !entries_.empty(); }
   void pull() override { c_pull_ ? c_pull_(c_arg_) : call(pull_, pull_slot_, LUA_NOREF, 0); }
-  void push() override { push_entry(0); }
+  void push() override {
+    if (c_push_ || !entries_.empty()) push_entry(0);
+  }
   void push_entry(size_t entry) override {
     if (c_push_) return c_push_(c_arg_);
     const Entry& e = entries_[entry];
