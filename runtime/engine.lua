@@ -751,17 +751,89 @@ function M.breathe ()
    if not ok then report_failures(app, method, message) end
 end
 
--- Stops every app and frees every link.
-function M.stop ()
-   if M.on_stop then M.on_stop() end
-   M.configure(config.new())
-end
-
 local function sorted_keys (t)
    local keys = {}
    for k in pairs(t) do keys[#keys+1] = k end
    table.sort(keys)
    return keys
+end
+
+-- Snabb's configure in two steps, which lib.ptree uses to send a configuration to a worker as a
+-- list of actions: compute_config_actions(old, new) gives Snabb's list ({name, {args}}: unlink_output,
+-- unlink_input, free_link, stop_app, start_app, reconfig_app, new_link, link_output, link_input),
+-- and apply_config_actions(actions) applies such a list to the running configuration (here: the
+-- configuration they lead to is made, then configured, with configure's semantics).
+function M.compute_config_actions (old, new)
+   local actions = {}
+   local function add (name, ...) actions[#actions+1] = {name, {...}} end
+   for _, spec in ipairs(sorted_keys(old.links)) do
+      if not new.links[spec] then
+         local fa, fl, ta, tl = config.parse_link(spec)
+         add("unlink_output", fa, fl)
+         add("unlink_input", ta, tl)
+         add("free_link", spec)
+      end
+   end
+   for _, name in ipairs(sorted_keys(old.apps)) do
+      if not new.apps[name] then add("stop_app", name) end
+   end
+   local fresh = {}
+   for _, name in ipairs(sorted_keys(new.apps)) do
+      local spec, previous = new.apps[name], old.apps[name]
+      if not previous then
+         add("start_app", name, spec.class, spec.arg)
+         fresh[name] = true
+      elseif previous.class ~= spec.class
+         or not lib.equal(previous.arg, spec.arg) and not spec.class.reconfig then
+         add("stop_app", name)
+         add("start_app", name, spec.class, spec.arg)
+         fresh[name] = true
+      elseif not lib.equal(previous.arg, spec.arg) then
+         add("reconfig_app", name, spec.class, spec.arg)
+      end
+   end
+   for _, spec in ipairs(sorted_keys(new.links)) do
+      local fa, fl, ta, tl = config.parse_link(spec)
+      if not new.apps[fa] then error("no such app: " .. fa, 2) end
+      if not new.apps[ta] then error("no such app: " .. ta, 2) end
+      local fresh_link = not old.links[spec]
+      if fresh_link then add("new_link", spec) end
+      if fresh_link or fresh[fa] then add("link_output", fa, fl, spec) end
+      if fresh_link or fresh[ta] then add("link_input", ta, tl, spec) end
+   end
+   return actions
+end
+
+function M.apply_config_actions (actions)
+   local c = config.new()
+   for name, spec in pairs(M.configuration.apps) do c.apps[name] = spec end
+   for spec, l in pairs(M.configuration.links) do c.links[spec] = l end
+   for _, action in ipairs(actions) do
+      local name, args = action[1], action[2]
+      if name == "start_app" or name == "reconfig_app" then
+         local app, class, arg = unpack(args)
+         local old = c.apps[app]
+         c.apps[app] = {class = class, arg = arg, where = old and old.where or "apply_config_actions"}
+      elseif name == "stop_app" then
+         c.apps[args[1]] = nil
+      elseif name == "new_link" then
+         local fa, fl, ta, tl = config.parse_link(args[1])
+         c.links[config.format_link(fa, fl, ta, tl)] = {from_app = fa, from_port = fl, to_app = ta,
+                                                      to_port = tl, where = "apply_config_actions"}
+      elseif name == "free_link" then
+         c.links[args[1]] = nil
+      elseif not (name == "link_output" or name == "link_input" or name == "unlink_output"
+                  or name == "unlink_input") then
+         error(("engine.apply_config_actions: unknown action '%s'"):format(tostring(name)), 2)
+      end
+   end
+   M.configure(c)
+end
+
+-- Stops every app and frees every link.
+function M.stop ()
+   if M.on_stop then M.on_stop() end
+   M.configure(config.new())
 end
 
 -- Per-app and per-link figures (also used by programs that print their own reports); app_stats
@@ -1316,6 +1388,23 @@ function M.selftest ()
    local st = link.stats(M.link_table["strings.output -> sink.input"])
    assert(st.txpackets == 3 and st.rxpackets == 3 and type(st.dtime) == "number")
    M.stop()
+
+   -- Snabb's configure in two steps (lib.ptree's): the actions, then their application.
+   local before = M.configuration
+   c = config.new()
+   config.app(c, "strings", Strings, 2)
+   config.app(c, "sink", basic.Sink)
+   config.link(c, "strings.output -> sink.input")
+   local names = {}
+   for i, action in ipairs(M.compute_config_actions(before, c)) do
+      names[i] = action[1] .. " " .. tostring(action[2][1])
+   end
+   assert(table.concat(names, ", ") == "start_app sink, start_app strings, new_link strings.output -> "
+          .. "sink.input, link_output strings, link_input sink", table.concat(names, ", "))
+   M.apply_config_actions(M.compute_config_actions(before, c))
+   assert(M.app_table.strings and M.link_table["strings.output -> sink.input"])
+   M.apply_config_actions(M.compute_config_actions(M.configuration, config.new()))
+   assert(next(M.app_table) == nil and next(M.link_table) == nil)
    print("selftest: core.engine ok")
 end
 
