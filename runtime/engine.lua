@@ -1390,18 +1390,18 @@ function M.selftest ()
    M.stop()
 
    -- Snabb's configure in two steps (lib.ptree's): the actions, then their application.
-   local before = M.configuration
+   local running = M.configuration
    c = config.new()
    config.app(c, "strings", Strings, 2)
    config.app(c, "sink", basic.Sink)
    config.link(c, "strings.output -> sink.input")
-   local names = {}
-   for i, action in ipairs(M.compute_config_actions(before, c)) do
-      names[i] = action[1] .. " " .. tostring(action[2][1])
+   local actions = {}
+   for i, action in ipairs(M.compute_config_actions(running, c)) do
+      actions[i] = action[1] .. " " .. tostring(action[2][1])
    end
-   assert(table.concat(names, ", ") == "start_app sink, start_app strings, new_link strings.output -> "
-          .. "sink.input, link_output strings, link_input sink", table.concat(names, ", "))
-   M.apply_config_actions(M.compute_config_actions(before, c))
+   assert(table.concat(actions, ", ") == "start_app sink, start_app strings, new_link strings.output -> "
+          .. "sink.input, link_output strings, link_input sink", table.concat(actions, ", "))
+   M.apply_config_actions(M.compute_config_actions(running, c))
    assert(M.app_table.strings and M.link_table["strings.output -> sink.input"])
    M.apply_config_actions(M.compute_config_actions(M.configuration, config.new()))
    assert(next(M.app_table) == nil and next(M.link_table) == nil)
