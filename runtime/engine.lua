@@ -52,6 +52,10 @@ function M.clearvmprofiles () end
 function M.enable_auditlog () end
 function M.enable_tick () end
 function M.randomize_log_rate () end
+-- Snabb's engine.breaths counter (read with counter.read, whose counters are a uint64_t `c`): the
+-- C++ engine's count of breaths, read in place.
+M.breaths = ffi.cast("struct { uint64_t c; } *", ffi.cast("uint8_t *", C.snabb_engine_stats()) +
+                     ffi.offsetof("struct engine_stats", "breaths"))
 -- Snabb's timeline of engine events (core.timeline's, events.timeline), made on first use.
 local timeline_log
 function M.timeline ()

@@ -153,6 +153,9 @@ function selftest ()
 
    -- Settings and switches Snabb code touches.
    assert(engine.test_skipped_code == 43 and engine.pull_npackets > 0 and engine.tick_Hz == 1000)
+   local breaths = tonumber(engine.breaths.c)
+   engine.breathe()
+   assert(tonumber(engine.breaths.c) == breaths + 1)
    engine.setvmprofile("engine")
    local saved_log = engine.log
    engine.log = true -- (Snabb's flag: a program may set it)
