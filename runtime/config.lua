@@ -203,6 +203,21 @@ function M.selftest ()
    M.link(c, "b.output -> a.wrong")
    ok, err = pcall(M.check, c)
    assert(not ok and err:match("no input port 'wrong' %(it has: input%)"), err)
+   -- Snabb's: arguments parsed at config.app against the class's config (a string is Lua source
+   -- for a table), canonical links, the graph in dot.
+   local Conf = {new = function () return {} end, config = {size = {default = 60}, name = {required = true}}}
+   local d = M.new()
+   M.app(d, "x", Conf, {name = "a"})
+   assert(d.apps.x.arg.size == 60 and d.apps.x.arg.name == "a")
+   M.app(d, "y", Conf, '{name = "b", size = 64}')
+   assert(d.apps.y.arg.size == 64 and d.apps.y.arg.name == "b")
+   ok, err = pcall(M.app, d, "z", Conf, {size = 1})
+   assert(not ok and err:match("config%.lua:%d+: app 'z': missing required parameter 'name'"), err)
+   assert(M.parse_app_arg(nil, {size = {default = 1}}).size == 1)
+   assert(M.canonical_link(" x.out->y.in ") == "x.out -> y.in")
+   assert(not pcall(M.canonical_link, "x.out y.in"))
+   M.link(d, "x.out -> y.in")
+   assert(M.graphviz(d) == 'digraph config {\n  x -> y [taillabel="out" headlabel="in"]\n}\n', M.graphviz(d))
    print("selftest: core.config ok")
 end
 

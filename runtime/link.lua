@@ -81,6 +81,7 @@ end
 
 function M.nreadable (r) return tobit(r.write - r.read) end
 function M.nwritable (r) return SIZE - tobit(r.write - r.read) end
+M.nwriteable = M.nwritable -- (as Snabb's README spells it)
 function M.empty (r) return r.read == r.write end
 function M.full (r) return tobit(r.write - r.read) == SIZE end
 
@@ -123,7 +124,11 @@ function M.selftest ()
       assert(M.empty(r) and s.rxpackets == SIZE + 20 * round and s.txpackets == SIZE + 10 + 20 * round)
       assert(s.rxbytes == rxbytes + 80 * round)
    end
-   M.free(r)
+   -- stats as Snabb's: numbers, with when the link was made (dtime, Unix seconds).
+   s = M.stats(r)
+   assert(type(s.txpackets) == "number" and type(s.dtime) == "number" and s.dtime > 0)
+   assert(M.nwriteable(r) == M.nwritable(r))
+   M.free(r, "name")
    -- A receive from an empty link returns NULL (the caller's bug); freeing the link then frees
    -- nothing more (it freed NULL packets, a crash).
    r = M.new()

@@ -361,6 +361,21 @@ function M.selftest ()
    M.free(allocate()) -- a packet allocated again frees normally
    M.set_debug(false)
    assert(M.free == free)
+   -- Snabb's constants and calls: a fresh packet's headroom, account_free then free_internal as a
+   -- driver frees, a new packet, the pool calls (initialize after the first allocation changes
+   -- nothing).
+   assert(M.default_headroom == 256 and M.packet_alignment == 512 and M.minimum_alignment == 2)
+   local fresh_one = M.new_packet()
+   assert(fresh_one.length == 0 and band(fresh_one.headroom, HEADROOM_MASK) == M.default_headroom)
+   nfree = M.nfree()
+   M.account_free(fresh_one)
+   M.free_internal(fresh_one)
+   assert(M.nfree() == nfree + 1)
+   local cap = M.cap()
+   M.initialize(100)
+   M.enable_group_freelist()
+   M.shutdown()
+   assert(M.cap() == cap)
    print("selftest: core.packet ok")
 end
 
