@@ -452,7 +452,11 @@ local function apply (c, p)
    end
    for _, spec in ipairs(p.new_links) do M.link_table[spec] = link.new(spec); unchecked[spec] = true end
    if #p.new_links > 0 then next_port_check, port_check_end = 0, now() + 10 end
-   M.configuration = c
+   -- The running configuration is a copy, as Snabb's is its own: a program may change its config
+   -- (config.app, config.link) and configure it again, and the changes are seen.
+   M.configuration = {apps = {}, links = {}}
+   for name, spec in pairs(c.apps) do M.configuration.apps[name] = spec end
+   for spec, l in pairs(c.links) do M.configuration.links[spec] = l end
    local fresh = {}
    for _, name in ipairs(p.start) do
       apps[name] = apps[name] or {stats = ffi.new("struct app_stats")}
@@ -1391,6 +1395,16 @@ function M.selftest ()
           .. "%(loss rate: 0%%%)$"), table.concat(printed, "\n"))
    local st = link.stats(M.link_table["strings.output -> sink.input"])
    assert(st.txpackets == 3 and st.rxpackets == 3 and type(st.dtime) == "number")
+   M.stop()
+
+   -- A config changed after it was configured, then configured again: the changes are made (the
+   -- running configuration is a copy, as Snabb's).
+   M.configure(c)
+   config.app(c, "sink2", basic.Sink)
+   config.link(c, "strings.out2 -> sink2.input")
+   M.configure(c)
+   assert(M.app_table.sink2 and M.link_table["strings.out2 -> sink2.input"])
+   assert(M.configuration ~= c and M.configuration.apps.sink2 == c.apps.sink2)
    M.stop()
 
    -- Snabb's configure in two steps (lib.ptree's): the actions, then their application.
