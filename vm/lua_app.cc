@@ -39,8 +39,10 @@ void LuaApp::add_push_entry(lua_State* L, int method_index, int link_index) {
   Entry e;
   lua_pushvalue(L, method_index);
   e.method = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_pushvalue(L, link_index);
-  e.link = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (!lua_isnil(L, link_index)) {  // (nil: called without it)
+    lua_pushvalue(L, link_index);
+    e.link = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
   entries_.push_back(e);
 }
 

@@ -32,7 +32,7 @@ class LuaApp : public runtime::App {
     call(e.method, e.method_slot, e.link, e.link_slot);
   }
   // Adds a push entry: the function at method_index called as method(self, link) with the value at
-  // link_index (push entries are called in the order added).
+  // link_index, or method(self) when that is nil (push entries are called in the order added).
   void add_push_entry(lua_State* L, int method_index, int link_index);
 
   // Methods handed to C (see above); nullptr for those that are not.
