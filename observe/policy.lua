@@ -119,7 +119,7 @@ return Closures]], "@closures.lua"))()
    local messages = {}
    local function log (m) messages[#messages+1] = m end
    for round = 1, M.max_recoveries + 1 do
-      engine.main({duration = 0.5})
+      engine.main({duration = 0.5, no_report = true})
       local found = M.check(log)
       assert(#found == 1 and found[1].app == "closures" and found[1].method == "push"
              and found[1].source == "closures.lua" and found[1].line == 4,

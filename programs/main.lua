@@ -154,9 +154,9 @@ function M.main (...)
       ffi.C.unsetenv("SNABB_PROGRAM_LUACODE") -- (not for the worker's own children)
    end
    local ok, status = xpcall(function ()
-      if luacode then
-         local chunk, err = loadstring(luacode, "=worker")
-         if not chunk then error(err, 0) end
+      if luacode then -- (as in Snabb: core.worker starts its workers so)
+         local chunk, err = loadstring(luacode, "=SNABB_PROGRAM_LUACODE")
+         if not chunk then error(("SNABB_PROGRAM_LUACODE: %s"):format(err), 0) end
          chunk()
          return 0
       end

@@ -4,8 +4,13 @@ local lib = require("core.lib")
 
 local M = {}
 
+-- The config's line: the caller at `level`, or the first Lua function above it (a pcall's caller).
 local function where (level)
    local info = debug.getinfo(level + 1, "Sl")
+   while info and info.what == "C" do
+      level = level + 1
+      info = debug.getinfo(level + 1, "Sl")
+   end
    return info and ("%s:%d"):format(info.short_src, info.currentline) or "?"
 end
 
@@ -31,9 +36,30 @@ function M.app (c, name, class, arg)
       error(("config.app: app '%s': %s takes no argument, got %s"):format(
          name, class.native, lib.describe(arg)), 2)
    end
+   -- The argument is checked against the class's config here, as in Snabb (c.apps[name].arg is
+   -- the parsed argument); the error names the config's line.
+   local here = where(2)
+   if type(class.config) == "table" then
+      local ok, parsed = pcall(M.parse_app_arg, arg, class.config)
+      if not ok then error(("%s: app '%s': %s"):format(here, name, parsed), 0) end
+      arg = parsed
+   end
    -- A name defined again is replaced, as in Snabb, whose programs build a base config and then
    -- redefine apps of it (snabbmark's basic1 variants); engine.configure sees the last one.
-   c.apps[name] = {class = class, arg = arg, where = where(2)}
+   c.apps[name] = {class = class, arg = arg, where = here, parsed = type(class.config) == "table"}
+end
+
+-- Snabb's: an app's argument against its class's config (core.lib's parse); a string argument is
+-- Lua source for it (a table constructor, e.g. from the command line).
+function M.parse_app_arg (arg, conf)
+   if type(arg) == "string" then
+      local chunk = loadstring("return " .. arg)
+      if chunk then
+         local ok, value = pcall(chunk)
+         if ok and type(value) == "table" then arg = value end
+      end
+   end
+   return lib.parse(arg, conf)
 end
 
 -- "a.out -> b.in" -> "a", "out", "b", "in", or nil.
@@ -44,6 +70,28 @@ end
 
 function M.format_link (from_app, from_port, to_app, to_port)
    return ("%s.%s -> %s.%s"):format(from_app, from_port, to_app, to_port)
+end
+
+-- Snabb's: the pattern of a link spec, and a spec in its canonical form ("a.out -> b.in").
+M.link_syntax = [[ *([%w_]+)%.([%w_]+) *-> *([%w_]+)%.([%w_]+) *]]
+function M.canonical_link (spec)
+   local from_app, from_port, to_app, to_port = M.parse_link(spec)
+   if not from_app then error(("link parse error: %s"):format(tostring(spec)), 2) end
+   return M.format_link(from_app, from_port, to_app, to_port)
+end
+
+-- Snabb's: the graph in Graphviz's dot language.
+function M.graphviz (c)
+   local lines, specs = {"digraph config {"}, {}
+   for spec in pairs(c.links) do specs[#specs+1] = spec end
+   table.sort(specs)
+   for _, spec in ipairs(specs) do
+      local from_app, from_port, to_app, to_port = M.parse_link(spec)
+      lines[#lines+1] = ('  %s -> %s [taillabel="%s" headlabel="%s"]'):format(
+         from_app:sub(1, 12), to_app:sub(1, 12), from_port, to_port)
+   end
+   lines[#lines+1] = "}"
+   return table.concat(lines, "\n") .. "\n"
 end
 
 -- The link at each output and input port of a config ("app.port" -> link spec), so that a new
@@ -155,6 +203,21 @@ function M.selftest ()
    M.link(c, "b.output -> a.wrong")
    ok, err = pcall(M.check, c)
    assert(not ok and err:match("no input port 'wrong' %(it has: input%)"), err)
+   -- Snabb's: arguments parsed at config.app against the class's config (a string is Lua source
+   -- for a table), canonical links, the graph in dot.
+   local Conf = {new = function () return {} end, config = {size = {default = 60}, name = {required = true}}}
+   local d = M.new()
+   M.app(d, "x", Conf, {name = "a"})
+   assert(d.apps.x.arg.size == 60 and d.apps.x.arg.name == "a")
+   M.app(d, "y", Conf, '{name = "b", size = 64}')
+   assert(d.apps.y.arg.size == 64 and d.apps.y.arg.name == "b")
+   ok, err = pcall(M.app, d, "z", Conf, {size = 1})
+   assert(not ok and err:match("config%.lua:%d+: app 'z': missing required parameter 'name'"), err)
+   assert(M.parse_app_arg(nil, {size = {default = 1}}).size == 1)
+   assert(M.canonical_link(" x.out->y.in ") == "x.out -> y.in")
+   assert(not pcall(M.canonical_link, "x.out y.in"))
+   M.link(d, "x.out -> y.in")
+   assert(M.graphviz(d) == 'digraph config {\n  x -> y [taillabel="out" headlabel="in"]\n}\n', M.graphviz(d))
    print("selftest: core.config ok")
 end
 

@@ -14,8 +14,8 @@ namespace {
 // packets queued), but never more than this many times.
 constexpr int kMaxPushRounds = 4;
 
-bool any_input_ready(const AppNode& node) {
-  for (const Link* l : node.inputs) {
+bool any_ready(const std::vector<Link*>& links) {
+  for (const Link* l : links) {
     if (!link_empty(l)) return true;
   }
   return false;
@@ -36,18 +36,21 @@ void Engine::set_graph(std::vector<AppNode> nodes) {
   pushers_.clear();
   for (AppNode& node : nodes_) {
     if (node.app->has_pull()) pullers_.push_back(&node);
-    if (node.app->has_push()) pushers_.push_back(&node);
+    if (node.push_entries.empty() && node.app->has_push() && !node.inputs.empty()) {
+      node.push_entries.push_back({node.inputs});
+    }
+    if (!node.push_entries.empty()) pushers_.push_back(&node);
   }
 }
 
-uint64_t Engine::call(AppNode& node, Method method, uint64_t& now) {
+uint64_t Engine::call(AppNode& node, Method method, uint64_t& now, size_t entry) {
   current_ = &node;
   current_method_ = method;
   current_profile_zone = node.profile_zone;
   const uint64_t start = now;
   const int64_t in_use = packets_in_use();
   try {
-    method == Method::kPull ? node.app->pull() : node.app->push();
+    method == Method::kPull ? node.app->pull() : node.app->push_entry(entry);
   } catch (const std::exception& e) {
     node.failed = true;
     node.stats->errors++;
@@ -108,11 +111,16 @@ uint64_t Engine::breathe(uint64_t& now) {
   for (AppNode* node : pullers_) {
     if (!node->failed) moved += call(*node, Method::kPull, now);
   }
+  // The first round calls every entry, as Snabb calls push every breath; later rounds only those
+  // with packets waiting.
   for (int round = 0; round < kMaxPushRounds; ++round) {
     uint64_t moved_this_round = 0;
     for (AppNode* node : pushers_) {
-      if (!node->failed && any_input_ready(*node)) {
-        moved_this_round += call(*node, Method::kPush, now);
+      const size_t n = node->push_entries.size();
+      for (size_t e = 0; e < n && !node->failed; ++e) {
+        if (round == 0 || any_ready(node->push_entries[e].links)) {
+          moved_this_round += call(*node, Method::kPush, now, e);
+        }
       }
     }
     moved += moved_this_round;
@@ -124,8 +132,9 @@ uint64_t Engine::breathe(uint64_t& now) {
   return moved;
 }
 
-bool Engine::run_until(uint64_t deadline_ns, bool busywait) {
+bool Engine::run_until(uint64_t deadline_ns, bool busywait, double hz) {
   clear_failure();
+  if (hz > 0) return run_paced(deadline_ns, static_cast<uint64_t>(1e9 / hz));
   long idle_sleep_ns = 0;
   // The wall clock is read only when 10 us of TSC have passed since the last reading.
   const uint64_t clock_interval = static_cast<uint64_t>(tsc_hz() / 100'000);
@@ -147,6 +156,25 @@ bool Engine::run_until(uint64_t deadline_ns, bool busywait) {
       next_clock_read = now + clock_interval;
     }
   } while (!stop_requested_);
+  return true;
+}
+
+// One breath every interval_ns, sleeping in between (a late breath starts the rhythm again).
+bool Engine::run_paced(uint64_t deadline_ns, uint64_t interval_ns) {
+  do {
+    uint64_t t = monotonic_ns();
+    if (next_breath_ns_ > t) {
+      const uint64_t wait = std::min(next_breath_ns_, deadline_ns) - t;
+      const timespec ts{static_cast<time_t>(wait / 1'000'000'000),
+                        static_cast<long>(wait % 1'000'000'000)};
+      nanosleep(&ts, nullptr);
+      t = monotonic_ns();
+      if (t < next_breath_ns_) break;  // the deadline came first
+    }
+    next_breath_ns_ = std::max(next_breath_ns_ + interval_ns, t);
+    breathe();
+    if (failed_) return false;
+  } while (monotonic_ns() < deadline_ns && !stop_requested_);
   return true;
 }
 

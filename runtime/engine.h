@@ -1,8 +1,8 @@
-// The engine's breath loop: every app's pull, then push in topological order, repeated while
-// packets move. Each call is bracketed by TSC reads (one per call, shared with the next) and
-// followed by a sync of the app's links, so cycles and packets per app are exact and always on. The
-// graph itself (what to run, in which order) is decided by the Lua engine (engine.lua) and handed
-// over with set_graph().
+// The engine's breath loop: every app's pull, then every push entry in topological order (once a
+// breath, as Snabb), repeated for entries with packets waiting while packets move. Each call is
+// bracketed by TSC reads (one per call, shared with the next) and followed by a sync of the app's
+// links, so cycles and packets per app are exact and always on. The graph itself (what to run, in
+// which order) is decided by the Lua engine (engine.lua) and handed over with set_graph().
 #pragma once
 #include <stdint.h>
 
@@ -77,8 +77,18 @@ class App {
   virtual bool has_push() const { return false; }
   virtual void pull() {}
   virtual void push() {}
+  // Push entry `entry` of the app's node (AppNode::push_entries): a Lua app's push or one of its
+  // push_link methods, called with that entry's link; native apps have one push.
+  virtual void push_entry(size_t entry) { push(); }
   // Native apps see their ports here; Lua apps use self.input/self.output instead.
   virtual void set_links(std::vector<Link*> inputs, std::vector<Link*> outputs) {}
+};
+
+// One push call of a breath: the app's push (or a push_link method) for a run of its input links.
+// Every entry is called once a breath, as Snabb calls push, and again in the same breath (up to
+// kMaxPushRounds) while packets wait on one of its links.
+struct PushEntry {
+  std::vector<Link*> links;
 };
 
 struct AppNode {
@@ -88,6 +98,8 @@ struct AppNode {
   app_stats* stats = nullptr;
   std::vector<Link*> inputs;
   std::vector<Link*> outputs;
+  // In call order; empty: one entry for all inputs when the app has push and inputs.
+  std::vector<PushEntry> push_entries;
   bool failed = false;
 };
 
@@ -102,8 +114,9 @@ class Engine {
   // Nodes in topological order (every app before the apps it feeds, where the graph allows).
   void set_graph(std::vector<AppNode> nodes);
   // Runs breaths until the monotonic clock passes deadline_ns. Returns false when an app failed;
-  // last_failure() says which; that app is skipped until set_graph() brings it back.
-  bool run_until(uint64_t deadline_ns, bool busywait);
+  // last_failure() says which; that app is skipped until set_graph() brings it back. hz > 0
+  // paces the breaths to that many a second (Snabb's engine.Hz), sleeping in between.
+  bool run_until(uint64_t deadline_ns, bool busywait, double hz = 0);
   // One breath; returns the number of packets moved.
   uint64_t breathe();
   const AppFailure& last_failure() const { return failures_.back(); }
@@ -127,7 +140,8 @@ class Engine {
   enum class Method { kPull, kPush };
   // `now` is the TSC when the breath or call starts; both leave it at their end.
   uint64_t breathe(uint64_t& now);
-  uint64_t call(AppNode& node, Method method, uint64_t& now);
+  bool run_paced(uint64_t deadline_ns, uint64_t interval_ns);
+  uint64_t call(AppNode& node, Method method, uint64_t& now, size_t entry = 0);
 
   std::vector<AppNode> nodes_;
   std::vector<AppNode*> pullers_;
@@ -135,6 +149,7 @@ class Engine {
   AppNode* current_ = nullptr;
   Method current_method_ = Method::kPull;
   bool failed_ = false;
+  uint64_t next_breath_ns_ = 0;  // run_paced's next breath (monotonic_ns)
   std::vector<AppFailure> failures_;
   engine_stats stats_{};
   static inline volatile sig_atomic_t stop_requested_ = 0;

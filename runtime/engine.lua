@@ -14,8 +14,14 @@ local C = ffi.C
 local M = {}
 
 -- Settings a program may change before main().
-M.busywait = true       -- poll without sleeping; false: back off up to 100 us while idle
-M.tick_hz = 1000        -- how often app:tick() runs
+M.busywait = true       -- poll without sleeping; false: back off up to 100 us while idle (Snabb's
+                        -- default is false; ours polls, for speed)
+M.Hz = false            -- a number: breathe that many times a second (Snabb's engine.Hz)
+M.tick_Hz = 1000        -- how often app:tick() runs (Snabb's name)
+-- An app's error (in new, reconfig, link, pull, push or tick) ends the run, as in Snabb: configure
+-- or main raises it. With restart_on_error (snabb run and snabb bench set it), the app is left
+-- out instead, the rest of the graph keeps running, and it is started again after restart_delay.
+M.restart_on_error = false
 M.restart_delay = 1.0   -- seconds before a failed app is started again
 M.pull_npackets = 512   -- packets a source app produces per pull (half a link: fewer calls per packet)
 -- Optional hooks, set by observe.observe when profiling: profile_zone(app name) -> vmprofile zone id for
@@ -29,6 +35,37 @@ M.on_leave = nil
 M.on_tick = nil
 M.on_stop = nil
 M.log = function (msg) io.stderr:write(msg, "\n") end
+-- (Snabb's engine.log is a flag, true to log configure's actions: a program may set it so.)
+local function log (msg)
+   if type(M.log) == "function" then M.log(msg) else io.stderr:write(msg, "\n") end
+end
+
+-- Snabb's: the exit status of a selftest that cannot run here (no hardware, no privileges).
+M.test_skipped_code = 43
+-- Snabb's profiling and logging switches: vmprofile zones here are per app, given by
+-- observe.observe, and the auditlog is `snabb -a`; these are accepted and do nothing.
+M.vmprofile_enabled = true
+M.auditlog_enabled = false
+M.program_name = false
+function M.setvmprofile () end
+function M.clearvmprofiles () end
+function M.enable_auditlog () end
+function M.enable_tick () end
+function M.randomize_log_rate () end
+-- Snabb's engine.breaths counter (read with counter.read, whose counters are a uint64_t `c`): the
+-- C++ engine's count of breaths, read in place.
+M.breaths = ffi.cast("struct { uint64_t c; } *", ffi.cast("uint8_t *", C.snabb_engine_stats()) +
+                     ffi.offsetof("struct engine_stats", "breaths"))
+-- Snabb's timeline of engine events (core.timeline's, events.timeline), made on first use.
+local timeline_log
+function M.timeline ()
+   if timeline_log == nil then
+      local timeline = require("core.timeline")
+      timeline_log = timeline.new("events.timeline")
+      if timeline.rate then timeline.rate(timeline_log, 9) end
+   end
+   return timeline_log
+end
 
 M.app_table = {}        -- app name -> running app object
 M.link_table = {}       -- "a.out -> b.in" -> struct link *
@@ -87,7 +124,7 @@ local function instantiate (name, spec)
    if class.native then
       return {native = runtime.native_new(class.native), appname = name}
    end
-   if type(class.config) == "table" then
+   if type(class.config) == "table" and not spec.parsed then
       local ok, parsed = pcall(lib.parse, arg, class.config)
       if not ok then
          error(("%s: app '%s': %s"):format(spec.where, name, parsed), 0)
@@ -118,7 +155,11 @@ local function stop_app (name)
          runtime.native_delete(object.native)
       elseif object.stop then
          local ok, err = pcall(call_app, name, object, "stop")
-         if not ok then M.log("engine: " .. err) end
+         if not ok then log("engine: " .. err) end
+      end
+      if type(object.shm) == "table" and object.shm.specs and package.loaded["core.shm"] then
+         local ok, err = pcall(package.loaded["core.shm"].delete_frame, object.shm)
+         if not ok then log(("engine: app '%s': deleting its shm frame: %s"):format(name, tostring(err))) end
       end
    end
    a.object = nil
@@ -129,14 +170,40 @@ local function start_app (name, spec)
    local a = apps[name]
    a.class, a.arg, a.where = spec.class, spec.arg, spec.where
    a.failed, a.restart_at = false, nil
-   a.object = instantiate(name, spec)
-   M.app_table[name] = a.object
+   local object = instantiate(name, spec)
+   -- Snabb's app fields: the ports (by name and, in the order linked, by number) and an own copy
+   -- of the class's push_link methods, which link() may extend.
+   object.input, object.output = {}, {}
+   local push_link = spec.class.push_link
+   if push_link ~= nil and not object.native then
+      if type(push_link) ~= "table" then
+         error(("app '%s': push_link is a %s, not a table of methods"):format(name, type(push_link)), 0)
+      end
+      local copy = {}
+      for port, method in pairs(push_link) do copy[port] = method end
+      object.push_link = copy
+   end
+   -- Snabb's app shm: a table of specs ({counter}, {counter, initial}, ...) that becomes a frame of
+   -- shared-memory objects under apps/NAME (core.shm's create_frame), with dtime, the start time.
+   if type(object.shm) == "table" and not object.native then
+      local shm, counter = require("core.shm"), require("core.counter")
+      object.shm.dtime = object.shm.dtime or {counter, os.time()}
+      local ok, frame = pcall(shm.create_frame, "apps/" .. name, object.shm)
+      if not ok then
+         if object.stop then pcall(object.stop, object) end
+         error(("app '%s': its shm frame: %s"):format(name, lib.error_message(frame)), 0)
+      end
+      object.shm = frame
+   end
+   a.object = object
+   M.app_table[name] = object
 end
 
 -- An app that raised an error in new, reconfig, link, pull, push or tick: the engine stops calling
 -- it and starts it again after restart_delay.
 local function mark_failed (name)
-   apps[name].failed, apps[name].restart_at = true, now() + M.restart_delay
+   apps[name].failed = true
+   apps[name].restart_at = M.restart_on_error and now() + M.restart_delay or nil
 end
 
 -- The first error of each app, for failures(): its message and its place among first errors.
@@ -149,6 +216,8 @@ local function note_error (name, message)
    end
 end
 local retired = {}      -- failures() of apps that have left the graph
+-- What links freed by configure had received (packets, bytes, bits on the wire): report_load's.
+local retired_load = {packets = 0, bytes = 0, bits = 0}
 
 -- An app's error during configure (new, reconfig, link): counted, marked, added to `failures`.
 local function configure_failed (name, message, failures)
@@ -211,10 +280,51 @@ local zones = {}        -- app name -> vmprofile zone (from M.profile_zone)
 local tickers = {}      -- names of the apps with a tick method, in breath order
 local next_restart = math.huge -- when the first failed app is due to be restarted
 
+-- Whether a method reads a second argument (declares it, or takes ...): only then is the link
+-- passed, which costs a push call 8 ns (Source -> Tee -> Sink, 8 packets a breath: 321 ns a breath
+-- with the argument, 300 without, as before push took one).
+local function takes_link (method)
+   local info = debug.getinfo(method, "u")
+   return info.nparams == nil or info.nparams >= 2 or info.isvararg
+end
+
+-- The push entries of a Lua app (runtime_binding.cc's set_graph): for its input links in port
+-- order, push_link[port] or push, called with the link, as Snabb calls them; links in a row with
+-- the same method make one entry (called with the first), so a plain push is called once a breath.
+local function push_entries (object, inputs)
+   if object.c_push then
+      local links = {}
+      for i, input in ipairs(inputs) do links[i] = address(input[2]) end
+      return {{links = links}}
+   end
+   local entries, last = {}, nil
+   for _, input in ipairs(inputs) do
+      local port, l = input[1], input[2]
+      local method = type(object.push_link) == "table" and object.push_link[port] or object.push
+      if type(method) == "function" then
+         if last and last.method == method then
+            table.insert(last.links, address(l))
+         else
+            last = {links = {address(l)}, method = method, link = takes_link(method) and l or nil}
+            entries[#entries+1] = last
+         end
+      end
+   end
+   return entries
+end
+
 -- Hands the graph of the Lua tables to the C++ engine; from then on the engine refers to exactly
 -- the apps, stats and links that the tables hold.
 local function publish_graph ()
    local c = M.configuration
+   local ports = {}        -- app name -> {input = {{port, link}...}, output = {...}}, by port
+   for name in pairs(c.apps) do ports[name] = {input = {}, output = {}} end
+   for spec, l in pairs(c.links) do
+      local r = M.link_table[spec]
+      table.insert(ports[l.from_app].output, {l.from_port, r})
+      table.insert(ports[l.to_app].input, {l.to_port, r})
+   end
+   local function by_port (x, y) return x[1] < y[1] end
    local nodes = {}
    tickers, next_restart = {}, math.huge
    for _, name in ipairs(breath_order(c)) do
@@ -227,10 +337,11 @@ local function publish_graph ()
             if a.object[field] then node[field] = address(a.object[field]) end
          end
          for _, direction in ipairs({"input", "output"}) do
-            for _, l in ipairs(a.object[direction] or {}) do
-               table.insert(node[direction .. "s"], address(l))
-            end
+            local list = ports[name][direction]
+            table.sort(list, by_port)
+            for i, port in ipairs(list) do node[direction .. "s"][i] = address(port[2]) end
          end
+         if not a.object.native then node.push = push_entries(a.object, ports[name].input) end
          nodes[#nodes+1] = node
          if a.object.tick and not a.object.native then tickers[#tickers+1] = name end
       end
@@ -239,37 +350,57 @@ local function publish_graph ()
    runtime.set_graph(nodes)
 end
 
--- Points each app's input/output tables at its links (by port name, and in port-name order), then
--- calls link() on the apps that have one. Returns the apps whose link() failed, as
--- {name, message}; they are marked failed.
-local function wire (c)
-   local ports, names = {}, {}
-   for name in pairs(c.apps) do ports[name] = {input = {}, output = {}}; names[#names+1] = name end
-   table.sort(names)
-   for spec, l in pairs(c.links) do
-      ports[l.from_app].output[l.from_port] = M.link_table[spec]
-      ports[l.to_app].input[l.to_port] = M.link_table[spec]
+-- Calls object:link(direction, port) (or, for a port going away, unlink(direction, port), or
+-- link() when the app has no unlink), as Snabb does for each link added to or removed from an
+-- app; an error marks the app failed and is added to `failures`.
+local function notify_link (name, method, direction, port, failures)
+   local a = apps[name]
+   local object = a and a.object
+   if not object or object.native or a.failed then return end
+   if method == "unlink" and not object.unlink then method = "link" end
+   if object[method] then
+      local ok, err = pcall(call_app, name, object, method, direction, port)
+      if not ok then configure_failed(name, err, failures) end
    end
-   local failures = {}
+end
+
+-- Takes link `r` off an app's port (by name and from the numbered list), then tells the app.
+local function detach (name, direction, port, r, failures)
+   local object = apps[name] and apps[name].object
+   if not object then return end
+   local t = object[direction]
+   rawset(t, port, nil)
+   for i = 1, #t do
+      if rawequal(t[i], r) or t[i] == r then table.remove(t, i) break end
+   end
+   notify_link(name, "unlink", direction, port, failures)
+end
+
+-- Puts link `r` on an app's port (by name, and at the end of the numbered list), then tells it.
+local function attach (name, direction, port, r, failures)
+   local object = apps[name] and apps[name].object
+   if not object then return end
+   local t = object[direction]
+   rawset(t, port, r)
+   t[#t+1] = r
+   notify_link(name, "link", direction, port, failures)
+end
+
+-- Records the ports each Lua app looks for (a metatable's __index on its input/output tables
+-- sees only absent names) until check_ports() has judged every new link.
+local function watch_ports ()
    looked_up = {}
-   for _, name in ipairs(names) do
-      local object, p = apps[name].object, ports[name]
-      if object then
-         if not object.native then looked_up[name] = {input = {}, output = {}} end
+   for name, a in pairs(apps) do
+      local object = a.object
+      if object and not object.native then
+         looked_up[name] = {input = {}, output = {}}
          for _, direction in ipairs({"input", "output"}) do
-            local t, port_names = {}, {}
-            for port, l in pairs(p[direction]) do t[port] = l; port_names[#port_names+1] = port end
-            table.sort(port_names)
-            for i, port in ipairs(port_names) do t[i] = t[port] end
-            object[direction] = looked_up[name] and record_misses(t, looked_up[name][direction]) or t
-         end
-         if object.link and not object.native and not apps[name].failed then
-            local ok, err = pcall(call_app, name, object, "link")
-            if not ok then configure_failed(name, err, failures) end
+            if type(object[direction]) == "table" and getmetatable(object[direction]) == nil then
+               record_misses(object[direction], looked_up[name][direction])
+            end
          end
       end
    end
-   return failures
 end
 
 -- What configure(old -> c) does, worked out before anything is done (Snabb's
@@ -305,13 +436,21 @@ local function plan (old, c)
            dead_links = dead_links}
 end
 
--- Carries out a plan. Apps' errors (new, reconfig, link) are caught app by app: such an app is
--- marked failed (new() failing: left out) and restarted after restart_delay, and the failures are
--- returned as {name, message}. The C++ engine is handed an empty graph first, so that it never
--- refers to an app being stopped or a link being freed; links leave only after the new graph is
--- published.
+-- Carries out a plan, in Snabb's order: links going away are taken off their apps (unlink), apps
+-- are stopped, started and reconfigured, and new links (all links of a started app) are put on
+-- their apps (link(direction, port), outputs then inputs, in port order). Apps' errors (new,
+-- reconfig, link, unlink) are caught app by app: such an app is marked failed (new() failing: left
+-- out) and restarted after restart_delay, and the failures are returned as {name, message}. The
+-- C++ engine is handed an empty graph first, so that it never refers to an app being stopped or a
+-- link being freed; links are freed only after the new graph is published.
 local function apply (c, p)
    runtime.set_graph({})
+   local old, failures = M.configuration, {}
+   for _, spec in ipairs(p.dead_links) do
+      local l, r = old.links[spec], M.link_table[spec]
+      detach(l.from_app, "output", l.from_port, r, failures)
+      detach(l.to_app, "input", l.to_port, r, failures)
+   end
    for _, name in ipairs(p.stop) do
       stop_app(name)
       if not c.apps[name] then
@@ -319,14 +458,19 @@ local function apply (c, p)
          apps[name] = nil
       end
    end
-   for _, spec in ipairs(p.new_links) do M.link_table[spec] = link.new(); unchecked[spec] = true end
+   for _, spec in ipairs(p.new_links) do M.link_table[spec] = link.new(spec); unchecked[spec] = true end
    if #p.new_links > 0 then next_port_check, port_check_end = 0, now() + 10 end
-   M.configuration = c
-   local failures = {}
+   -- The running configuration is a copy, as Snabb's is its own: a program may change its config
+   -- (config.app, config.link) and configure it again, and the changes are seen.
+   M.configuration = {apps = {}, links = {}}
+   for name, spec in pairs(c.apps) do M.configuration.apps[name] = spec end
+   for spec, l in pairs(c.links) do M.configuration.links[spec] = l end
+   local fresh = {}
    for _, name in ipairs(p.start) do
       apps[name] = apps[name] or {stats = ffi.new("struct app_stats")}
       local ok, err = pcall(start_app, name, c.apps[name])
       if not ok then configure_failed(name, err, failures) end
+      fresh[name] = true
    end
    for _, name in ipairs(p.reconfig) do
       local a = apps[name]
@@ -334,9 +478,24 @@ local function apply (c, p)
       local ok, err = pcall(call_app, name, a.object, "reconfig", a.arg)
       if not ok then configure_failed(name, err, failures) end
    end
-   for _, failure in ipairs(wire(c)) do failures[#failures+1] = failure end
+   local new_link = {}
+   for _, spec in ipairs(p.new_links) do new_link[spec] = true end
+   for _, side in ipairs({{"output", "from_app", "from_port"}, {"input", "to_app", "to_port"}}) do
+      local direction, app_field, port_field = unpack(side)
+      local todo = {}
+      for spec, l in pairs(c.links) do
+         if new_link[spec] or fresh[l[app_field]] then todo[#todo+1] = {l[app_field], l[port_field], spec} end
+      end
+      table.sort(todo, function (x, y) return x[1] < y[1] or x[1] == y[1] and x[2] < y[2] end)
+      for _, t in ipairs(todo) do attach(t[1], direction, t[2], M.link_table[t[3]], failures) end
+   end
+   watch_ports()
    publish_graph()
    for _, spec in ipairs(p.dead_links) do
+      local st = link.stats(M.link_table[spec])
+      retired_load.packets = retired_load.packets + st.rxpackets
+      retired_load.bytes = retired_load.bytes + st.rxbytes
+      retired_load.bits = retired_load.bits + (st.rxbytes + st.rxpackets * 24) * 8
       link.free(M.link_table[spec])
       M.link_table[spec] = nil
    end
@@ -409,7 +568,7 @@ function M.configure (c)
    end
    local failures = apply_or_stop(c, p)
    update_zones(c, true)
-   for i = 2, #failures do M.log("engine: " .. failures[i][2]) end
+   for i = 2, #failures do log("engine: " .. failures[i][2]) end
    if failures[1] then error(failures[1][2], 0) end
 end
 
@@ -421,21 +580,30 @@ local function app_failed (name, method, message)
    local report = ("app '%s' failed in %s: %s"):format(name, method, message)
    mark_failed(name)
    note_error(name, report)
-   M.log("engine: " .. report)
-   M.log(("engine: restarting app '%s' in %.1f s; the rest of the graph keeps running"):format(
-      name, M.restart_delay))
    publish_graph()
+   if not M.restart_on_error then return report end
+   log("engine: " .. report)
+   log(("engine: restarting app '%s' in %.1f s; the rest of the graph keeps running"):format(
+      name, M.restart_delay))
 end
 
 -- Every app that failed in the last run or breath (several may fail in one breath; the last one is
 -- what runtime.run returned).
+-- Without restart_on_error, raises the first (the others are logged).
 local function report_failures (app, method, message)
    local n = C.snabb_engine_failure_count()
-   if n == 0 then return app_failed(app, method, message) end
-   for i = 0, n - 1 do
-      app_failed(ffi.string(C.snabb_engine_failure(i, 0)), ffi.string(C.snabb_engine_failure(i, 1)),
-                 ffi.string(C.snabb_engine_failure(i, 2)))
+   local fatal = {}
+   if n == 0 then
+      fatal[1] = app_failed(app, method, message)
+   else
+      for i = 0, n - 1 do
+         fatal[#fatal+1] = app_failed(ffi.string(C.snabb_engine_failure(i, 0)),
+                                      ffi.string(C.snabb_engine_failure(i, 1)),
+                                      ffi.string(C.snabb_engine_failure(i, 2)))
+      end
    end
+   for i = 2, #fatal do log("engine: " .. fatal[i]) end
+   if fatal[1] then error(fatal[1], 0) end
 end
 
 -- Restarts the failed apps whose restart_delay has passed (stop, new, link), as a configure would.
@@ -451,10 +619,10 @@ local function restart_due_apps (t)
    local failed = {}
    for _, failure in ipairs(failures) do
       failed[failure[1]] = true
-      M.log(("engine: app '%s' could not be restarted: %s"):format(failure[1], failure[2]))
+      log(("engine: app '%s' could not be restarted: %s"):format(failure[1], failure[2]))
    end
    for _, name in ipairs(due) do
-      if not failed[name] then M.log(("engine: app '%s' restarted"):format(name)) end
+      if not failed[name] then log(("engine: app '%s' restarted"):format(name)) end
    end
 end
 
@@ -466,7 +634,11 @@ local function tick_apps ()
          local in_use = packet.in_use() -- what the tick frees counts as the app's (app_stats.freed)
          local ok, err = xpcall(object.tick, debug.traceback, object)
          a.stats.freed = a.stats.freed + (in_use - packet.in_use())
-         if not ok then a.stats.errors = a.stats.errors + 1; app_failed(name, "tick", err) end
+         if not ok then
+            a.stats.errors = a.stats.errors + 1
+            local fatal = app_failed(name, "tick", err)
+            if fatal then error(fatal, 0) end
+         end
       end
    end
 end
@@ -514,7 +686,7 @@ local function check_ports (t)
             table.sort(missed)
             if waiting > 0 or #missed > 0 then
                warned[spec] = true
-               M.log(("engine: warning: link '%s': app '%s' has not used its %s port '%s'%s%s; "
+               log(("engine: warning: link '%s': app '%s' has not used its %s port '%s'%s%s; "
                       .. "a misspelt port?"):format(spec, name, direction, port,
                   waiting > 0 and (" (%d packets wait on it%s)"):format(waiting,
                      a.object.push and "" or ", and it has no push method") or "",
@@ -535,23 +707,34 @@ local function check_ports (t)
    looked_up = {}
 end
 
--- Runs the graph. options: duration (seconds), done (function: stop when it returns true),
--- report (true: print the report at the end). Without duration or done it runs until SIGINT.
+-- Runs the graph. options (Snabb's): duration (seconds), done (function: stop when it returns
+-- true; with duration too, whichever comes first), report (true: our tables, as engine.report();
+-- a table: Snabb's {showload, showlinks, showapps}), no_report (no load line at the end: without
+-- report, main prints Snabb's report_load, which says something from its second call on),
+-- measure_latency (accepted: breath latency is always measured), no_timers (core.timer's timers,
+-- when a program uses them, run between breaths unless this is set). Without duration or done it
+-- runs until SIGINT.
 function M.main (options)
    options = options or {}
    local d = options.duration
    if d ~= nil and not (type(d) == "number" and d >= 0 and d < math.huge) then
       error(("engine.main: duration must be a finite number of seconds >= 0, got %s"):format(lib.describe(d)), 2)
    end
+   local hz = M.Hz
+   if hz and not (type(hz) == "number" and hz > 0) then
+      error(("engine.Hz must be false or a number of breaths per second > 0, got %s"):format(lib.describe(hz)), 2)
+   end
    local t = now()
    local deadline = options.duration and t + options.duration
    local done = options.done
-   local tick_interval = 1 / M.tick_hz
+   local tick_interval = 1 / M.tick_Hz
    local next_tick = t + tick_interval
+   local timer = not options.no_timers and package.loaded["core.timer"]
+   if type(timer) ~= "table" or type(timer.run) ~= "function" then timer = nil end
    runtime.catch_signals()
    repeat
       local slice_end = math.min(next_tick, deadline or math.huge)
-      local ok, app, method, message = runtime.run(slice_end, M.busywait)
+      local ok, app, method, message = runtime.run(slice_end, M.busywait, hz or 0)
       if not ok then
          -- The pool at its cap: packets are leaking, which restarting an app seldom mends.
          local exhausted = packet.exhausted()
@@ -562,6 +745,7 @@ function M.main (options)
          report_failures(app, method, message)
       end
       t = now()
+      if timer then timer.run() end
       if t >= next_tick then
          tick_apps()
          if (next(unchecked) or next(looked_up)) and t >= next_port_check then check_ports(t) end
@@ -570,7 +754,11 @@ function M.main (options)
          restart_due_apps(t)
       end
    until (done and done()) or (deadline and t >= deadline) or runtime.stop_requested()
-   if options.report then M.report(options.report) end
+   if options.report then
+      M.report(options.report ~= true and options.report or nil)
+   elseif not options.no_report then
+      M.report_load()
+   end
 end
 
 -- One breath, outside main() (Snabb's engine.breathe).
@@ -579,17 +767,89 @@ function M.breathe ()
    if not ok then report_failures(app, method, message) end
 end
 
--- Stops every app and frees every link.
-function M.stop ()
-   if M.on_stop then M.on_stop() end
-   M.configure(config.new())
-end
-
 local function sorted_keys (t)
    local keys = {}
    for k in pairs(t) do keys[#keys+1] = k end
    table.sort(keys)
    return keys
+end
+
+-- Snabb's configure in two steps, which lib.ptree uses to send a configuration to a worker as a
+-- list of actions: compute_config_actions(old, new) gives Snabb's list ({name, {args}}: unlink_output,
+-- unlink_input, free_link, stop_app, start_app, reconfig_app, new_link, link_output, link_input),
+-- and apply_config_actions(actions) applies such a list to the running configuration (here: the
+-- configuration they lead to is made, then configured, with configure's semantics).
+function M.compute_config_actions (old, new)
+   local actions = {}
+   local function add (name, ...) actions[#actions+1] = {name, {...}} end
+   for _, spec in ipairs(sorted_keys(old.links)) do
+      if not new.links[spec] then
+         local fa, fl, ta, tl = config.parse_link(spec)
+         add("unlink_output", fa, fl)
+         add("unlink_input", ta, tl)
+         add("free_link", spec)
+      end
+   end
+   for _, name in ipairs(sorted_keys(old.apps)) do
+      if not new.apps[name] then add("stop_app", name) end
+   end
+   local fresh = {}
+   for _, name in ipairs(sorted_keys(new.apps)) do
+      local spec, previous = new.apps[name], old.apps[name]
+      if not previous then
+         add("start_app", name, spec.class, spec.arg)
+         fresh[name] = true
+      elseif previous.class ~= spec.class
+         or not lib.equal(previous.arg, spec.arg) and not spec.class.reconfig then
+         add("stop_app", name)
+         add("start_app", name, spec.class, spec.arg)
+         fresh[name] = true
+      elseif not lib.equal(previous.arg, spec.arg) then
+         add("reconfig_app", name, spec.class, spec.arg)
+      end
+   end
+   for _, spec in ipairs(sorted_keys(new.links)) do
+      local fa, fl, ta, tl = config.parse_link(spec)
+      if not new.apps[fa] then error("no such app: " .. fa, 2) end
+      if not new.apps[ta] then error("no such app: " .. ta, 2) end
+      local fresh_link = not old.links[spec]
+      if fresh_link then add("new_link", spec) end
+      if fresh_link or fresh[fa] then add("link_output", fa, fl, spec) end
+      if fresh_link or fresh[ta] then add("link_input", ta, tl, spec) end
+   end
+   return actions
+end
+
+function M.apply_config_actions (actions)
+   local c = config.new()
+   for name, spec in pairs(M.configuration.apps) do c.apps[name] = spec end
+   for spec, l in pairs(M.configuration.links) do c.links[spec] = l end
+   for _, action in ipairs(actions) do
+      local name, args = action[1], action[2]
+      if name == "start_app" or name == "reconfig_app" then
+         local app, class, arg = unpack(args)
+         local old = c.apps[app]
+         c.apps[app] = {class = class, arg = arg, where = old and old.where or "apply_config_actions"}
+      elseif name == "stop_app" then
+         c.apps[args[1]] = nil
+      elseif name == "new_link" then
+         local fa, fl, ta, tl = config.parse_link(args[1])
+         c.links[config.format_link(fa, fl, ta, tl)] = {from_app = fa, from_port = fl, to_app = ta,
+                                                      to_port = tl, where = "apply_config_actions"}
+      elseif name == "free_link" then
+         c.links[args[1]] = nil
+      elseif not (name == "link_output" or name == "link_input" or name == "unlink_output"
+                  or name == "unlink_input") then
+         error(("engine.apply_config_actions: unknown action '%s'"):format(tostring(name)), 2)
+      end
+   end
+   M.configure(c)
+end
+
+-- Stops every app and frees every link.
+function M.stop ()
+   if M.on_stop then M.on_stop() end
+   M.configure(config.new())
 end
 
 -- Per-app and per-link figures (also used by programs that print their own reports); app_stats
@@ -664,17 +924,73 @@ function M.report_tables (app_rows, link_rows)
                                          {false, true, true, true, true})
 end
 
-function M.report (options) -- luacheck: ignore options (Snabb's signature; no options yet)
+-- Without options (and with report = true in main): the apps' and links' tables, then what apps
+-- have to say for themselves (drivers: device counters, link state). With Snabb's options table:
+-- showload (report_load), showlinks (report_links), showapps (report_apps), as Snabb prints them.
+function M.report (options)
+   if type(options) == "table" then
+      if options.showload then M.report_load() end
+      if options.showlinks then M.report_links() end
+      if options.showapps then M.report_apps() end
+      return
+   end
    local out = io.stdout
    out:write(M.report_tables(M.app_stats(), M.link_stats()))
-   -- Then what apps have to say for themselves (drivers: device counters, link state).
    local first = true
    for _, name in ipairs(sorted_keys(apps)) do
       local object = apps[name].object
       if object and not object.native and object.report then
          if first then out:write("\n") first = false end
          local ok, err = pcall(call_app, name, object, "report")
-         if not ok then M.log("engine: " .. err) end
+         if not ok then log("engine: " .. err) end
+      end
+   end
+end
+
+-- Snabb's load line, from the second call on: packets received from links per second (fps; Snabb
+-- counts packet frees, which the engine does not), in Gbps on the wire (with Ethernet's preamble,
+-- gap and FCS, as Snabb's freebits), per breath (fpb), and bytes per packet (bpp).
+local last_load = nil
+function M.report_load ()
+   local packets, bytes = 0, 0
+   for _, l in ipairs(M.link_stats()) do
+      packets, bytes = packets + l.rxpackets, bytes + l.rxbytes
+   end
+   local bits = (bytes + packets * (12 + 8 + 4)) * 8
+   local current = {time = now(), packets = packets + retired_load.packets,
+                    bytes = bytes + retired_load.bytes, bits = bits + retired_load.bits,
+                    breaths = tonumber(C.snabb_engine_stats().breaths)}
+   if last_load then
+      local interval = current.time - last_load.time
+      local frees = current.packets - last_load.packets
+      local newbytes = current.bytes - last_load.bytes
+      local breaths = current.breaths - last_load.breaths
+      local bpp = math.floor(newbytes / frees)
+      print(("load: time: %-2.2fs  fps: %-9s fpGbps: %-3.3f fpb: %-3s bpp: %-4s sleep: %-4dus"):format(
+         interval, lib.comma_value(math.floor(frees / interval)),
+         (current.bits - last_load.bits) / interval / 1e9,
+         lib.comma_value(breaths > 0 and math.floor(frees / breaths) or 0),
+         bpp ~= bpp and "-" or tostring(bpp), 0))
+   end
+   last_load = current
+end
+
+function M.report_links ()
+   print("link report:")
+   for _, l in ipairs(M.link_stats()) do
+      local sent = l.txpackets - l.txdrop
+      local loss = sent + l.txdrop > 0 and l.txdrop * 100 / (sent + l.txdrop) or 0
+      print(("%20s sent on %s (loss rate: %d%%)"):format(lib.comma_value(sent), l.link, loss))
+   end
+end
+
+function M.report_apps ()
+   print("apps report:")
+   for _, name in ipairs(sorted_keys(apps)) do
+      local object = apps[name].object
+      if object and not object.native and object.report then
+         print(name)
+         call_app(name, object, "report")
       end
    end
 end
@@ -682,6 +998,7 @@ end
 function M.selftest ()
    print("selftest: core.engine")
    local basic = require("apps.basic.basic_apps")
+   M.restart_on_error = true -- (restarts are tested here; Snabb's fatal errors further down)
    local function check_links ()
       for _, l in ipairs(M.link_stats()) do
          assert(l.txpackets == l.rxpackets + l.queued + l.txdrop, l.link)
@@ -716,7 +1033,7 @@ function M.selftest ()
    check_links()
    assert(app("sink").packets_in > 0)
    -- At most one tick a millisecond (fewer when other processes take the CPU).
-   assert(ticks >= 1 and ticks <= 51, ("tick_hz 1000 over 50 ms: %d ticks"):format(ticks))
+   assert(ticks >= 1 and ticks <= 51, ("tick_Hz 1000 over 50 ms: %d ticks"):format(ticks))
    local l = M.link_table["source.output -> sink.input"]
    local tunable = M.app_table.tunable
 
@@ -793,14 +1110,14 @@ function M.selftest ()
    config.app(c, "source2", basic.Source)
    config.app(c, "fails", Fails)
    config.link(c, "source2.output -> fails.input")
-   local log, saved_log, saved_delay = {}, M.log, M.restart_delay
-   M.log, M.restart_delay = function (msg) log[#log+1] = msg end, 0.05
+   local logged, saved_log, saved_delay = {}, M.log, M.restart_delay
+   M.log, M.restart_delay = function (msg) logged[#logged+1] = msg end, 0.05
    M.configure(c)
    local first = M.app_table.fails
    local sink_before = app("sink").packets_in
    M.main({duration = 0.3})
    M.log, M.restart_delay = saved_log, saved_delay
-   local text = table.concat(log, "\n")
+   local text = table.concat(logged, "\n")
    assert(text:match("app 'fails' failed in push: .*deliberate failure"), text)
    assert(text:match("stack traceback"), text)
    assert(text:match("app 'fails' restarted"), text)
@@ -846,7 +1163,7 @@ function M.selftest ()
    c = graph(basic.Sink, 2)
    M.configure(c)
    tunable = M.app_table.tunable
-   M.log, M.restart_delay = function (msg) log[#log+1] = msg end, 0.02
+   M.log, M.restart_delay = function (msg) logged[#logged+1] = msg end, 0.02
    local ok_r, err_r = pcall(M.configure, graph(basic.Sink, "bad"))
    assert(not ok_r and err_r:match("app 'tunable': reconfig failed: .*bad argument"), err_r)
    assert(app("tunable").errors == 1)
@@ -954,24 +1271,165 @@ function M.selftest ()
       {"input", "outptu", "link 'picky.outptu %-> sink.input': app 'picky' has not used its output port "
           .. "'outptu', and it looked for output 'output', which no link has; a misspelt port%?"},
       {"input", "output", nil}}) do
-      log = {}
-      M.log = function (msg) log[#log+1] = msg end
+      logged = {}
+      M.log = function (msg) logged[#logged+1] = msg end
       M.configure(picky_graph(case[1], case[2]))
       M.main({duration = 0.05})
       M.configure(picky_graph(case[1], case[2])) -- (unchanged: no second warning)
       M.main({duration = 0.01})
       M.log = saved_log
-      text = table.concat(log, "\n")
+      text = table.concat(logged, "\n")
       if case[3] then
-         assert(#log == 1 and text:match("^engine: warning: " .. case[3] .. "$"), text)
+         assert(#logged == 1 and text:match("^engine: warning: " .. case[3] .. "$"), text)
       else
-         assert(#log == 0, text)
+         assert(#logged == 0, text)
          assert(app("sink").packets_in > 0)
       end
       M.stop()
    end
 
    M.stop()
+   assert(next(M.app_table) == nil and next(M.link_table) == nil)
+
+   -- Snabb's link(direction, port) per link added, unlink(direction, port) per link removed (or
+   -- link() when the app has no unlink), outputs first, in port order; the ports by name and,
+   -- in the order linked, by number.
+   local calls = {}
+   local Recorder = {}
+   function Recorder:new () return setmetatable({}, {__index = Recorder}) end
+   function Recorder:link (direction, port)
+      calls[#calls+1] = ("%s link %s %s #%d"):format(self.appname, direction, port, #self[direction])
+      assert(self[direction][port] and self[direction][#self[direction]] == self[direction][port])
+   end
+   function Recorder:unlink (direction, port)
+      calls[#calls+1] = ("%s unlink %s %s #%d"):format(self.appname, direction, port, #self[direction])
+      assert(self[direction][port] == nil)
+   end
+   c = config.new()
+   config.app(c, "r1", Recorder)
+   config.app(c, "r2", Recorder)
+   config.link(c, "r1.b -> r2.y")
+   config.link(c, "r1.a -> r2.x")
+   M.configure(c)
+   assert(table.concat(calls, "; ") == "r1 link output a #1; r1 link output b #2; r2 link input x #1; "
+          .. "r2 link input y #2", table.concat(calls, "; "))
+   local r2 = M.app_table.r2
+   calls = {}
+   local c2 = config.new()
+   config.app(c2, "r1", Recorder)
+   config.app(c2, "r2", Recorder)
+   config.link(c2, "r1.b -> r2.y")
+   config.link(c2, "r1.c -> r2.w")
+   M.configure(c2)
+   assert(table.concat(calls, "; ") == "r1 unlink output a #1; r2 unlink input x #1; "
+          .. "r1 link output c #2; r2 link input w #2", table.concat(calls, "; "))
+   assert(M.app_table.r2 == r2 and r2.input[1] == r2.input.y and r2.input[2] == r2.input.w)
+   M.stop()
+
+   -- push_link methods (the class's, copied per app, and those link() adds) are called with their
+   -- link, push(self, link) for the other inputs; every breath, packets or not.
+   local pushed = {}
+   local Mux = {push_link = {}}
+   function Mux:new () return setmetatable({}, {__index = Mux}) end
+   function Mux.push_link:native (input)
+      pushed[#pushed+1] = "native " .. link.nreadable(input)
+      while not link.empty(input) do packet.free(link.receive(input)) end
+   end
+   function Mux:link (direction, port)
+      if direction == "input" and port:match("^vlan") then
+         self.push_link[port] = function (mux, input)
+            assert(mux == self and input == self.input[port])
+            pushed[#pushed+1] = port .. " " .. link.nreadable(input)
+            while not link.empty(input) do packet.free(link.receive(input)) end
+         end
+      end
+   end
+   function Mux:push (input)
+      assert(input == self.input.other)
+      pushed[#pushed+1] = "push " .. link.nreadable(input)
+      while not link.empty(input) do packet.free(link.receive(input)) end
+   end
+   local Strings = {}
+   function Strings:new (n) return setmetatable({n = n}, {__index = Strings}) end
+   function Strings:pull ()
+      for _ = 1, self.n do link.transmit(self.output.output, packet.from_string("x")) end
+      self.n = 0
+   end
+   c = config.new()
+   config.app(c, "mux", Mux)
+   for i, port in ipairs({"native", "vlan7", "other"}) do
+      config.app(c, "s" .. i, Strings, i)
+      config.link(c, ("s%d.output -> mux.%s"):format(i, port))
+   end
+   M.configure(c)
+   assert(Mux.push_link.vlan7 == nil and M.app_table.mux.push_link.native == Mux.push_link.native)
+   M.breathe()
+   M.breathe()
+   assert(table.concat(pushed, ", ") == "native 1, push 3, vlan7 2, native 0, push 0, vlan7 0",
+          table.concat(pushed, ", "))
+   M.stop()
+
+   -- Without restart_on_error (Snabb's way, the default in scripts and selftests), an app's error
+   -- ends main with it, and one in new or link ends configure, the app left out.
+   M.restart_on_error = false
+   local Faulty = {}
+   function Faulty:new (arg) return setmetatable({arg = arg}, {__index = Faulty}) end
+   function Faulty:pull () if self.arg == "pull" then error("pull fails") end end
+   function Faulty:link () if self.arg == "link" then error("link fails") end end
+   for _, case in ipairs({{"pull", "^app 'faulty' failed in pull: .*pull fails"},
+                          {"link", "^app 'faulty': link failed: .*link fails"}}) do
+      c = config.new()
+      config.app(c, "faulty", Faulty, case[1])
+      config.app(c, "sink", basic.Sink)
+      config.link(c, "faulty.output -> sink.input")
+      local ok_f, err_f = pcall(function () M.configure(c); M.main({duration = 1, no_report = true}) end)
+      assert(not ok_f and err_f:match(case[2]), err_f)
+      M.main({duration = 0.01, no_report = true}) -- (not restarted: nothing to raise again)
+      M.stop()
+   end
+
+   -- Snabb's report options: showlinks prints each link's packets sent and loss rate.
+   c = config.new()
+   config.app(c, "strings", Strings, 3)
+   config.app(c, "sink", basic.Sink)
+   config.link(c, "strings.output -> sink.input")
+   M.configure(c)
+   local printed, saved_print = {}, print
+   print = function (s) printed[#printed+1] = s end -- luacheck: ignore
+   local ok_p, err_p = pcall(M.main, {duration = 0.01, report = {showlinks = true}})
+   print = saved_print -- luacheck: ignore
+   assert(ok_p, err_p)
+   assert(printed[1] == "link report:" and printed[2]:match("^ +3 sent on strings%.output %-> sink%.input "
+          .. "%(loss rate: 0%%%)$"), table.concat(printed, "\n"))
+   local st = link.stats(M.link_table["strings.output -> sink.input"])
+   assert(st.txpackets == 3 and st.rxpackets == 3 and type(st.dtime) == "number")
+   M.stop()
+
+   -- A config changed after it was configured, then configured again: the changes are made (the
+   -- running configuration is a copy, as Snabb's).
+   M.configure(c)
+   config.app(c, "sink2", basic.Sink)
+   config.link(c, "strings.out2 -> sink2.input")
+   M.configure(c)
+   assert(M.app_table.sink2 and M.link_table["strings.out2 -> sink2.input"])
+   assert(M.configuration ~= c and M.configuration.apps.sink2 == c.apps.sink2)
+   M.stop()
+
+   -- Snabb's configure in two steps (lib.ptree's): the actions, then their application.
+   local running = M.configuration
+   c = config.new()
+   config.app(c, "strings", Strings, 2)
+   config.app(c, "sink", basic.Sink)
+   config.link(c, "strings.output -> sink.input")
+   local actions = {}
+   for i, action in ipairs(M.compute_config_actions(running, c)) do
+      actions[i] = action[1] .. " " .. tostring(action[2][1])
+   end
+   assert(table.concat(actions, ", ") == "start_app sink, start_app strings, new_link strings.output -> "
+          .. "sink.input, link_output strings, link_input sink", table.concat(actions, ", "))
+   M.apply_config_actions(M.compute_config_actions(running, c))
+   assert(M.app_table.strings and M.link_table["strings.output -> sink.input"])
+   M.apply_config_actions(M.compute_config_actions(M.configuration, config.new()))
    assert(next(M.app_table) == nil and next(M.link_table) == nil)
    print("selftest: core.engine ok")
 end

@@ -24,9 +24,16 @@ local free = packet.free
 
 M.max = SIZE
 
-function M.new ()
+-- When each link was made (Snabb's dtime: Unix seconds), by address.
+local dtimes = {}
+local function key (r) return tonumber(cast("uintptr_t", r)) end
+
+-- new(name), free(r, name): Snabb's names a link's shm counters; here the engine keeps the counters
+-- in the struct, so the name is not needed (it is accepted).
+function M.new (name) -- luacheck: ignore name
    local r = C.snabb_link_new()
    if r == nil then c_error("link.new", 2) end
+   dtimes[key(r)] = os.time()
    return r
 end
 
@@ -37,8 +44,9 @@ local function check_link (r, what)
 end
 
 -- Frees the link and the packets still in it.
-function M.free (r)
+function M.free (r, name) -- luacheck: ignore name
    check_link(r, "link.free")
+   dtimes[key(r)] = nil
    if C.snabb_link_delete(r) ~= 0 then c_error("link.free", 2) end
 end
 
@@ -73,14 +81,21 @@ end
 
 function M.nreadable (r) return tobit(r.write - r.read) end
 function M.nwritable (r) return SIZE - tobit(r.write - r.read) end
+M.nwriteable = M.nwritable -- (as Snabb's README spells it)
 function M.empty (r) return r.read == r.write end
 function M.full (r) return tobit(r.write - r.read) == SIZE end
 
--- The link's counters, brought up to date (struct link_stats).
+-- The link's counters, brought up to date, as Snabb returns them: a table of numbers (dtime,
+-- txpackets, txbytes, rxpackets, rxbytes, txdrop). Here txpackets and txbytes count what was
+-- offered, dropped packets included (txpackets = rxpackets + queued + txdrop); Snabb's count what
+-- was queued.
 function M.stats (r)
    check_link(r, "link.stats")
    C.snabb_link_sync(r)
-   return r.stats
+   local s = r.stats
+   return {dtime = dtimes[key(r)] or 0, txpackets = tonumber(s.txpackets),
+           txbytes = tonumber(s.txbytes), rxpackets = tonumber(s.rxpackets),
+           rxbytes = tonumber(s.rxbytes), txdrop = tonumber(s.txdrop)}
 end
 
 function M.selftest ()
@@ -109,7 +124,11 @@ function M.selftest ()
       assert(M.empty(r) and s.rxpackets == SIZE + 20 * round and s.txpackets == SIZE + 10 + 20 * round)
       assert(s.rxbytes == rxbytes + 80 * round)
    end
-   M.free(r)
+   -- stats as Snabb's: numbers, with when the link was made (dtime, Unix seconds).
+   s = M.stats(r)
+   assert(type(s.txpackets) == "number" and type(s.dtime) == "number" and s.dtime > 0)
+   assert(M.nwriteable(r) == M.nwritable(r))
+   M.free(r, "name")
    -- A receive from an empty link returns NULL (the caller's bug); freeing the link then frees
    -- nothing more (it freed NULL packets, a crash).
    r = M.new()

@@ -28,6 +28,13 @@ local FRESH_HEADER = HEADROOM * 65536
 
 M.max_payload = PAYLOAD
 M.headroom = HEADROOM
+-- Snabb's layout constants: a fresh packet has default_headroom bytes before its header, which
+-- prepend and shiftleft move within packet_alignment bytes (ours: within 2 * headroom, in a
+-- 10,816-byte slot, so the header's address modulo 512 is not its headroom as in Snabb), and
+-- keep at least minimum_alignment-aligned.
+M.default_headroom = HEADROOM
+M.packet_alignment = MAX_SHIFT
+M.minimum_alignment = 2
 
 local freelist = C.snabb_packet_freelist()
 if freelist == nil then c_error(nil, 0) end
@@ -206,6 +213,25 @@ end
 
 M.allocate, M.free, M.clone = allocate, free, clone
 
+-- Snabb's free() is account_free (counting the free for engine.report_load) then free_internal
+-- (back to the free list). Here the engine counts what apps receive instead, so account_free counts
+-- nothing and free_internal is free: a driver that hands packets back in its own way calls both,
+-- as in Snabb.
+function M.account_free (p) end -- luacheck: ignore p
+M.free_internal = free
+-- Snabb's pool setup calls: the pool here is made on first use and grows by itself
+-- (initialize(max_packets) sets the cap, as set_max_packets does, when given before the first
+-- allocation); a group free list between processes is the workers' business (no-op).
+function M.initialize (max_packets)
+   if max_packets and M.allocated() == 0 then M.set_max_packets(max_packets) end
+end
+function M.enable_group_freelist () end
+function M.shutdown () end -- luacheck: ignore
+function M.preallocate_step ()
+   if C.snabb_packet_grow() < 0 then c_error("packet.preallocate_step", 2) end
+end
+function M.new_packet () return allocate() end
+
 -- Debug mode (snabb --debug, SNABB_DEBUG): free refuses a packet that is already free, naming the
 -- app. A freed packet's header gets length 0xFFFF, more than any packet holds; every allocation
 -- (allocate, clone, C++'s packet_allocate, a driver's receive) writes a fresh header, so the mark
@@ -335,6 +361,21 @@ function M.selftest ()
    M.free(allocate()) -- a packet allocated again frees normally
    M.set_debug(false)
    assert(M.free == free)
+   -- Snabb's constants and calls: a fresh packet's headroom, account_free then free_internal as a
+   -- driver frees, a new packet, the pool calls (initialize after the first allocation changes
+   -- nothing).
+   assert(M.default_headroom == 256 and M.packet_alignment == 512 and M.minimum_alignment == 2)
+   local fresh_one = M.new_packet()
+   assert(fresh_one.length == 0 and band(fresh_one.headroom, HEADROOM_MASK) == M.default_headroom)
+   nfree = M.nfree()
+   M.account_free(fresh_one)
+   M.free_internal(fresh_one)
+   assert(M.nfree() == nfree + 1)
+   local cap = M.cap()
+   M.initialize(100)
+   M.enable_group_freelist()
+   M.shutdown()
+   assert(M.cap() == cap)
    print("selftest: core.packet ok")
 end
 

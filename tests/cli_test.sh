@@ -21,7 +21,7 @@ expect() {
 expect 1 "unknown_class.lua:3: .*app 'source'.*unknown app class" "$snabb" run "$configs/unknown_class.lua"
 expect 1 "undefined_app.lua:4: link 'source.output -> nosuch.input' names app 'nosuch'" \
   "$snabb" run "$configs/undefined_app.lua"
-expect 1 "undefined_port.lua:5: .*app 'source' has no input port 'input'" \
+expect 1 "undefined_port.lua:9: .*app 'source' has no input port 'input'" \
   "$snabb" run "$configs/undefined_port.lua"
 expect 1 "duplicate_link.lua:6: .*duplicate link 'source.output -> sink.input' \(first at .*duplicate_link.lua:5\)" \
   "$snabb" run "$configs/duplicate_link.lua"

@@ -106,7 +106,9 @@ grep -q "stopped after --duration 2$" "$tmp/kept.txt" || fail "--keep-running: $
 awk -v a="$(app_column "$tmp/pcap.txt" reader 6)" '$1 == "reader" { idle = $9 + 0
        if (idle < 50 || $6 > 10 * a) { print "reader: " $6 " cycles/packet (" a " without --keep-running), idle " $9; exit 1 } }' \
   "$tmp/kept.txt" || fail "--keep-running: idle polling charged to packets"
-[ "$(app_column "$tmp/kept.txt" sink 9)" = "0.0%" ] || fail "sink idle $(app_column "$tmp/kept.txt" sink 9)"
+# The sink is pushed every breath too, as Snabb pushes (with nothing to read after the capture's end):
+# those calls are idle as well.
+awk '$1 == "sink" { if ($9 + 0 < 50) exit 1 }' "$tmp/kept.txt" || fail "sink idle $(app_column "$tmp/kept.txt" sink 9)"
 
 # On a terminal, a progress line (rewritten in place) on stderr; without one, nothing there.
 script -qec "$snabb run $here/../examples/basic.lua --duration 1.2" /dev/null >"$tmp/tty.txt" ||
@@ -120,7 +122,7 @@ grep -qaE $'\rsnabb run: .*basic.lua ran [0-9.]+ s; stopped after --duration 1.2
 grep -q "^out .* received by sink_a, sink_b$" "$tmp/notty.txt" || fail "summary: $(cat "$tmp/notty.txt")"
 
 # A misspelt port: on a class without a port list, one warning naming the link, app and port; on
-# a class with one (PcapWriter), an error naming the ports it has.
+# a class with one, an error naming the ports it has.
 "$snabb" run "$here/configs/misspelt_port.lua" inptu --duration 0.5 >/dev/null 2>"$tmp/err.txt" || fail "exit $?"
 [ "$(grep -c . "$tmp/err.txt")" -eq 1 ] && grep -qE "^engine: warning: link 'source.output -> fwd.inptu': \
 app 'fwd' has not used its input port 'inptu' \([0-9]+ packets wait on it\), and it looked for input 'input', \
@@ -129,7 +131,7 @@ which no link has; a misspelt port\?$" "$tmp/err.txt" || fail "misspelt port: $(
 [ ! -s "$tmp/err.txt" ] || fail "warning on a correct port: $(cat "$tmp/err.txt")"
 status=0
 "$snabb" run "$here/configs/misspelt_port.lua" inptu writer >/dev/null 2>"$tmp/err.txt" || status=$?
-[ "$status" -eq 1 ] && grep -q "^snabb: .*misspelt_port.lua:18: link 'source.output -> writer.inptu': \
+[ "$status" -eq 1 ] && grep -q "^snabb: .*misspelt_port.lua:19: link 'source.output -> writer.inptu': \
 app 'writer' has no input port 'inptu' (it has: input)$" "$tmp/err.txt" || fail "declared ports: $status $(cat "$tmp/err.txt")"
 
 # An app name defined twice: the later definition runs (Snabb's semantics; before, an error).

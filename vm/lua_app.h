@@ -1,10 +1,12 @@
-// A Lua app behind the engine's App interface: pull/push are called through registry references
-// taken once per configuration (copied to stack slots for each engine run), never looked up by
-// name per breath. An app may instead hand a method to C (fields c_pull/c_push: app_c_method,
-// c_arg: its argument), e.g. a driver whose breath is all C: then the engine calls the C function
-// and Lua is not entered at all.
+// A Lua app behind the engine's App interface: pull and the push entries (push or a push_link
+// method, each with the link it is called with, as Snabb calls them) are called through registry
+// references taken once per configuration (copied to stack slots for each engine run), never
+// looked up by name per breath. An app may instead hand a method to C (fields c_pull/c_push:
+// app_c_method, c_arg: its argument), e.g. a driver whose breath is all C: then the engine calls
+// the C function and Lua is not entered at all.
 #pragma once
 #include <luajit-2.1/lua.hpp>
+#include <vector>
 
 #include "runtime/engine.h"
 
@@ -19,9 +21,19 @@ class LuaApp : public runtime::App {
   LuaApp& operator=(const LuaApp&) = delete;
 
   bool has_pull() const override { return c_pull_ || pull_ != LUA_NOREF; }
-  bool has_push() const override { return c_push_ || push_ != LUA_NOREF; }
-  void pull() override { c_pull_ ? c_pull_(c_arg_) : call(pull_, pull_slot_); }
-  void push() override { c_push_ ? c_push_(c_arg_) : call(push_, push_slot_); }
+  bool has_push() const override { return c_push_ || !entries_.empty(); }
+  void pull() override { c_pull_ ? c_pull_(c_arg_) : call(pull_, pull_slot_, LUA_NOREF, 0); }
+  void push() override {
+    if (c_push_ || !entries_.empty()) push_entry(0);
+  }
+  void push_entry(size_t entry) override {
+    if (c_push_) return c_push_(c_arg_);
+    const Entry& e = entries_[entry];
+    call(e.method, e.method_slot, e.link, e.link_slot);
+  }
+  // Adds a push entry: the function at method_index called as method(self, link) with the value at
+  // link_index, or method(self) when that is nil (push entries are called in the order added).
+  void add_push_entry(lua_State* L, int method_index, int link_index);
 
   // Methods handed to C (see above); nullptr for those that are not.
   void set_c_methods(app_c_method pull, app_c_method push, void* arg) {
@@ -37,20 +49,27 @@ class LuaApp : public runtime::App {
     running_handler_ = handler_index;
   }
   static lua_State* running() { return running_; }
-  // Pushes the app and its methods onto the running thread's stack for the length of a run, so a
-  // call copies two stack slots instead of looking both up in the registry (an app without slots
-  // is called through the registry); end_run forgets them.
+  // Pushes the app, its methods and push entries' links onto the running thread's stack for the
+  // length of a run, so a call copies stack slots instead of looking them up in the registry (an
+  // app without slots is called through the registry); end_run forgets them.
   void push_for_run(lua_State* L);
-  void end_run() { self_slot_ = pull_slot_ = push_slot_ = 0; }
+  int stack_slots() const { return 2 + 2 * static_cast<int>(entries_.size()); }
+  void end_run();
 
  private:
-  void call(int method_ref, int method_slot);
+  struct Entry {
+    int method = LUA_NOREF;
+    int link = LUA_NOREF;
+    int method_slot = 0;
+    int link_slot = 0;
+  };
+  void call(int method_ref, int method_slot, int link_ref, int link_slot);
 
   lua_State* owner_;
   int self_ = LUA_NOREF;
   int pull_ = LUA_NOREF;
-  int push_ = LUA_NOREF;
-  int self_slot_ = 0, pull_slot_ = 0, push_slot_ = 0;  // stack slots during a run, 0 outside
+  int self_slot_ = 0, pull_slot_ = 0;  // stack slots during a run, 0 outside
+  std::vector<Entry> entries_;
   app_c_method c_pull_ = nullptr;
   app_c_method c_push_ = nullptr;
   void* c_arg_ = nullptr;

@@ -49,6 +49,9 @@ std::vector<Link*> link_list(lua_State* L, int node_index, const char* field) {
 
 // set_graph{ {name=, app=TABLE | native=HANDLE, stats=ADDR, inputs={ADDR...}, outputs={...},
 //             failed=BOOL, zone=N (vmprofile zone, optional),
+//             push={ {links={ADDR...}, method=FUNCTION, link=LINK}, ... } (a Lua app's push
+//             entries in call order: method(app, link); without method: c_push or the native
+//             app's push),
 //             c_pull=ADDR, c_push=ADDR, c_arg=ADDR (a Lua app's methods in C, optional)}, ... }
 // in breath order.
 int set_graph(lua_State* L) {
@@ -71,6 +74,7 @@ int set_graph(lua_State* L) {
     node.failed = lua_toboolean(L, -1);
     lua_getfield(L, node_index, "zone");
     node.profile_zone = static_cast<int>(lua_tointeger(L, -1));
+    LuaApp* lua_app = nullptr;
     lua_getfield(L, node_index, "native");
     if (lua_isnumber(L, -1)) {
       auto it = native_apps.find(static_cast<int>(lua_tointeger(L, -1)));
@@ -86,10 +90,23 @@ int set_graph(lua_State* L) {
       apps.back()->set_c_methods(reinterpret_cast<app_c_method>(address_field<void>(L, -3)),
                                  reinterpret_cast<app_c_method>(address_field<void>(L, -2)),
                                  address_field<void>(L, -1));
-      node.app = apps.back().get();
+      node.app = lua_app = apps.back().get();
     }
     node.inputs = link_list(L, node_index, "inputs");
     node.outputs = link_list(L, node_index, "outputs");
+    lua_getfield(L, node_index, "push");
+    const int push_index = lua_gettop(L);
+    const int entries =
+        lua_istable(L, push_index) ? static_cast<int>(lua_objlen(L, push_index)) : 0;
+    for (int e = 1; e <= entries; ++e) {
+      lua_rawgeti(L, push_index, e);
+      const int entry_index = lua_gettop(L);
+      node.push_entries.push_back({link_list(L, entry_index, "links")});
+      lua_getfield(L, entry_index, "method");
+      lua_getfield(L, entry_index, "link");
+      if (lua_app && lua_isfunction(L, -2)) lua_app->add_push_entry(L, -2, -1);
+      lua_settop(L, entry_index - 1);
+    }
     node.app->set_links(node.inputs, node.outputs);
     nodes.push_back(std::move(node));
     lua_settop(L, node_index - 1);
@@ -113,21 +130,27 @@ int push_run_result(lua_State* L, bool ok) {
   return 4;
 }
 
-// A C function may use at most LUAI_MAXCSTACK (8,000) stack slots, and a run takes 3 per app it
-// puts there: the first this many apps get stack slots, the others are called through the
-// registry (2,666 apps ended in "stack overflow" when every app had its slots).
-constexpr size_t kAppsOnStack = 2000;
+// A C function may use at most LUAI_MAXCSTACK (8,000) stack slots, and a run takes 2 per app it
+// puts there and 2 per push entry: apps get stack slots until this many are used, the others are
+// called through the registry (2,666 apps ended in "stack overflow" when every app had its slots).
+constexpr int kSlotsOnStack = 6000;
 
-// run(deadline_seconds, busywait): breathes until the monotonic clock passes the deadline.
-// For the length of a run: one error handler for every call, and the first kAppsOnStack Lua apps'
-// objects and methods on L's stack (lua_apps does not change during a run: set_graph comes between
-// runs).
+// run(deadline_seconds, busywait, hz): breathes until the monotonic clock passes the deadline
+// (hz > 0: that many breaths a second).
+// For the length of a run: one error handler for every call, and the first Lua apps' objects,
+// methods and push entries' links (kSlotsOnStack slots) on L's stack (lua_apps does not change
+// during a run: set_graph comes between runs).
 class RunScope {
  public:
   explicit RunScope(lua_State* L) : L_(L), top_(lua_gettop(L)) {
     push_traceback_handler(L);
     LuaApp::set_running_thread(L, lua_gettop(L));
-    for (size_t i = 0; i < lua_apps.size() && i < kAppsOnStack; ++i) lua_apps[i]->push_for_run(L);
+    int slots = 0;
+    for (auto& app : lua_apps) {
+      slots += app->stack_slots();
+      if (slots > kSlotsOnStack) break;
+      app->push_for_run(L);
+    }
     luaL_checkstack(L, LUA_MINSTACK, "engine run");  // room for each call's method and self
   }
   ~RunScope() {
@@ -146,10 +169,11 @@ class RunScope {
 int run(lua_State* L) {
   const double deadline = luaL_checknumber(L, 1);
   const bool busywait = lua_isnone(L, 2) || lua_toboolean(L, 2);
+  const double hz = luaL_optnumber(L, 3, 0);
   bool ok;
   {
     RunScope scope(L);
-    ok = runtime::engine().run_until(static_cast<uint64_t>(deadline * 1e9), busywait);
+    ok = runtime::engine().run_until(static_cast<uint64_t>(deadline * 1e9), busywait, hz);
   }
   return push_run_result(L, ok);
 }

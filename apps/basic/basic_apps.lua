@@ -1,5 +1,8 @@
--- apps.basic.basic_apps: Source, Sink, Tee, Join, Split, Repeater (Snabb's basic apps), and
--- NativeSink, a C++ sink (apps/basic/native_sink.cc) used like any Lua app.
+-- apps.basic.basic_apps: Source, Sink, Tee, Join, Split, Repeater, Truncate, Sample (Snabb's basic
+-- apps), and NativeSink, a C++ sink (apps/basic/native_sink.cc) used like any Lua app. As Snabb's,
+-- they take links on ports of any name (the numbered lists: self.input[i], self.output[i]);
+-- Join's output, Repeater's, Truncate's and Sample's ports are "input" and "output".
+local ffi = require("ffi")
 local packet = require("core.packet")
 local link = require("core.link")
 local engine = require("core.engine")
@@ -14,8 +17,7 @@ local M = {}
 -- Source: packets of `size` bytes (default 60, zero-filled) on every output, as many as fit, up to
 -- engine.pull_npackets per output per breath. Argument: a size, or {size = N}; none or {} is 60.
 -- (The engine checks arguments against `config`, see core.lib.parse, before new() sees them.)
-local Source = {inputs = {},
-                config = {size = {default = 60, integer = true, min = 0, max = packet.max_payload,
+local Source = {config = {size = {default = 60, integer = true, min = 0, max = packet.max_payload,
                                   unit = "bytes", positional = true}}}
 M.Source = Source
 
@@ -38,7 +40,7 @@ function Source:stop ()
 end
 
 -- Sink: frees every packet it receives. (config = {}: no parameters, as for the apps below.)
-local Sink = {outputs = {}, config = {}}
+local Sink = {config = {}}
 M.Sink = Sink
 
 function Sink:new ()
@@ -78,7 +80,7 @@ function Tee:push ()
 end
 
 -- Join: every input to the one output, as much as fits.
-local Join = {outputs = {"output"}, config = {}}
+local Join = {config = {}}
 M.Join = Join
 
 function Join:new ()
@@ -119,7 +121,7 @@ function Split:push ()
 end
 
 -- Repeater: keeps every packet it receives and sends copies of them, in order, over and over.
-local Repeater = {inputs = {"input"}, outputs = {"output"}, config = {}}
+local Repeater = {config = {}}
 M.Repeater = Repeater
 
 function Repeater:new ()
@@ -128,6 +130,7 @@ end
 
 function Repeater:push ()
    local i = self.input.input
+   if not i then return end
    for _ = 1, nreadable(i) do
       table.insert(self.packets, receive(i))
    end
@@ -150,10 +153,55 @@ function Repeater:stop ()
    self.packets = {}
 end
 
-M.NativeSink = {native = "basic.NativeSink", outputs = {}}
+-- Truncate: every packet cut or zero-padded to `n` bytes (Snabb's argument: n, a number).
+local Truncate = {config = {n = {required = true, integer = true, min = 0, max = packet.max_payload,
+                                unit = "bytes", positional = true}}}
+M.Truncate = Truncate
+
+function Truncate:new (conf)
+   return setmetatable({n = conf.n}, {__index = Truncate})
+end
+
+function Truncate:push ()
+   local i, o, n = self.input.input, self.output.output, self.n
+   if not (i and o) then return end
+   for _ = 1, nreadable(i) do
+      local p = receive(i)
+      if n > p.length then ffi.fill(p.data + p.length, n - p.length) end
+      p.length = n
+      transmit(o, p)
+   end
+end
+
+-- Sample: every n-th packet goes through, the others are dropped (Snabb's argument: n).
+local Sample = {config = {n = {required = true, integer = true, min = 1, positional = true}}}
+M.Sample = Sample
+
+function Sample:new (conf)
+   return setmetatable({n = conf.n, seen = 1}, {__index = Sample})
+end
+
+function Sample:push ()
+   local i, o = self.input.input, self.output.output
+   if not (i and o) then return end
+   local n, seen = self.n, self.seen
+   for _ = 1, nreadable(i) do
+      local p = receive(i)
+      if seen == n then
+         transmit(o, p)
+         seen = 1
+      else
+         seen = seen + 1
+         free(p)
+      end
+   end
+   self.seen = seen
+end
+
+M.NativeSink = {native = "basic.NativeSink"}
 
 -- Test helper: keeps what it receives as strings (for checking contents).
-local Capture = {outputs = {}}
+local Capture = {}
 
 function Capture:new () return setmetatable({packets = {}}, {__index = Capture}) end
 
@@ -168,7 +216,7 @@ function Capture:push ()
 end
 
 -- Test helper: sends the given strings once, in order.
-local Strings = {inputs = {}}
+local Strings = {}
 
 function Strings:new (strings) return setmetatable({strings = strings, sent = 0}, {__index = Strings}) end
 

@@ -35,7 +35,7 @@ local function basic1 (npackets)
    engine.configure(c)
    local source_tx = engine.link_table["Source.tx -> Tee.rx"]
    local start = runtime.now()
-   engine.main({done = function () return link.stats(source_tx).txpackets >= npackets end})
+   engine.main({no_report = true, done = function () return link.stats(source_tx).txpackets >= npackets end})
    local seconds = runtime.now() - start
    local packets = tonumber(link.stats(source_tx).txpackets)
    engine.report()

@@ -242,7 +242,7 @@ function M.bench (opts)
                                                             sink.padding - last.padding, dt)}
       last = {t = t, sent = source.sent, received = received, bytes = bytes, padding = sink.padding}
    end
-   engine.main({done = function ()
+   engine.main({no_report = true, done = function ()
       local t = engine.now()
       if not finished and t >= next_sample then sample(t); next_sample = next_sample + SAMPLE_INTERVAL end
       if line and t >= next_progress then
@@ -264,7 +264,7 @@ function M.bench (opts)
    -- apps.pcap.pcap Replay:rates), so that packets in / seconds is the achieved rate.
    local rates = source:rates()
    local seconds = rates.seconds > 0 and rates.seconds or (finished or engine.now()) - start
-   engine.main({duration = 0.01}) -- packets still in flight reach the sink, or stay counted as queued
+   engine.main({duration = 0.01, no_report = true}) -- packets still in flight reach the sink, or stay counted as queued
    local after = breath_histogram()
    for i = 0, C.ENGINE_BREATH_BUCKETS - 1 do after[i] = after[i] - before[i] end
 
@@ -421,6 +421,7 @@ function M.run (args)
    local p = parser()
    local opts = cli.parse(p, args)
    if not opts then return 2 end
+   engine.restart_on_error = true -- a failed app is restarted, as in snabb run (--allow-errors)
    -- Usage errors before anything loads: then a run's last words are never about its graph.
    for _, option in ipairs({"in", "out"}) do
       if opts[option] and not opts[option]:match("^[%a_][%w_]*%.[%a_][%w_]*$") then

@@ -131,7 +131,7 @@ local function run_graph (opts)
    local line = progress.new()
    local start = engine.now()
    local next_progress, done_at, last = start + progress.interval, nil, {t = start, input = 0, output = 0}
-   engine.main({duration = opts.duration, done = function ()
+   engine.main({duration = opts.duration, no_report = true, done = function ()
       local t = engine.now()
       if line and t >= next_progress then
          local totals, dt = M.totals(), t - last.t
@@ -161,6 +161,9 @@ function M.run (args)
    local opts = cli.parse(p, args)
    if not opts then return 2 end
    cli.apply_watchdog(opts)
+   -- A failed app is restarted after engine.restart_delay and the rest keeps running (a config
+   -- may set restart_on_error = false for Snabb's behaviour: the first error ends the run).
+   engine.restart_on_error = true
    return observe.run(cli.observe_options(opts, "snabb run " .. opts.config), function ()
       cli.apply_dpdk(opts)
       engine.configure(M.load_config(opts.config, opts.args))

@@ -1,9 +1,10 @@
 -- A misspelt port: snabb run misspelt_port.lua PORT feeds Forward (a class with no port list, that
 -- reads self.input.input) on PORT, so "inptu" leaves it unread; snabb run misspelt_port.lua PORT
--- writer feeds a PcapWriter, whose class lists its ports, on PORT.
+-- writer feeds Writer, whose class lists its ports, on PORT.
 local basic = require("apps.basic.basic_apps")
-local pcap = require("apps.pcap.pcap")
 local port, to = ...
+local Writer = {inputs = {"input"}, outputs = {}}
+function Writer:new () return setmetatable({}, {__index = Writer}) end
 local Forward = {}
 function Forward:new () return setmetatable({}, {__index = Forward}) end
 function Forward:push ()
@@ -14,7 +15,7 @@ end
 local c = config.new()
 config.app(c, "source", basic.Source)
 if to == "writer" then
-   config.app(c, "writer", pcap.PcapWriter, "/dev/null")
+   config.app(c, "writer", Writer)
    config.link(c, "source.output -> writer." .. port)
 else
    config.app(c, "fwd", Forward)
