@@ -81,6 +81,8 @@ function M.set_globals ()
       end
    end})
    require("observe.auditlog").install() -- jit.auditlog(path), as RaptorJIT has it
+   -- and jit.vmprofile (open, start, stop, select), as RaptorJIT has it (Snabb's lib.scheduling)
+   jit.vmprofile = require("observe.vmprofile") -- luacheck: ignore 122
    -- ljsyscall's C declarations, as Snabb's process always has them (its core loads it), since
    -- Snabb code uses them undeclared (pflua's struct bpf_insn). 17 ms and 1.1 MB at start;
    -- interpreted, so that its loops take no trace numbers or hot counters from the program's.

@@ -4,6 +4,7 @@
 -- that ticks, restarts of failed apps and done() are handled between slices.
 local ffi = require("ffi")
 require("core.cdefs")
+require("core.lib_h") -- get_monotonic_time, sleep_ns (pace_breathing)
 local runtime = require("snabb.runtime")
 local config = require("core.config")
 local link = require("core.link")
@@ -23,7 +24,10 @@ M.tick_Hz = 1000        -- how often app:tick() runs (Snabb's name)
 -- out instead, the rest of the graph keeps running, and it is started again after restart_delay.
 M.restart_on_error = false
 M.restart_delay = 1.0   -- seconds before a failed app is started again
-M.pull_npackets = 512   -- packets a source app produces per pull (half a link: fewer calls per packet)
+M.pull_burst = 512      -- packets our source apps produce per pull (half a link: fewer calls per packet)
+-- Snabb's packets per pull (floor of its 1,023-packet links / 10), what Snabb's apps size their
+-- pulls by; they rely on it being that small (apps.lwaftr asserts its lookup queue of 128 holds it).
+M.pull_npackets = 102
 -- Optional hooks, set by observe.observe when profiling: profile_zone(app name) -> vmprofile zone id for
 -- the app's calls (may raise: configure then changes nothing); profile_zone_release(app name) when
 -- the app has left the graph; on_tick() runs after the apps' ticks; on_stop() before stop() stops
@@ -762,9 +766,28 @@ function M.main (options)
 end
 
 -- One breath, outside main() (Snabb's engine.breathe).
+local moved = 0 -- packets the last breath moved
 function M.breathe ()
-   local ok, app, method, message = runtime.breathe()
-   if not ok then report_failures(app, method, message) end
+   local ok, moved_or_app, method, message = runtime.breathe()
+   if ok then moved = moved_or_app else report_failures(moved_or_app, method, message) end
+end
+
+-- Snabb's pace_breathing, for a program that runs its own loop of breathe() (lib.ptree's worker)
+-- with busywait off: with Hz, sleeps until the next breath is due; otherwise, while breaths move
+-- nothing, sleeps a microsecond longer each time, up to 100 us, as main() does.
+local next_breath, idle_sleep_us = nil, 0
+function M.pace_breathing ()
+   local t = C.get_monotonic_time()
+   if M.Hz then
+      next_breath = next_breath or t
+      if next_breath - t > 1e-6 then C.sleep_ns((next_breath - t) * 1e9) end
+      next_breath = math.max(next_breath + 1 / M.Hz, t)
+   elseif moved == 0 then
+      idle_sleep_us = math.min(idle_sleep_us + 1, 100)
+      C.sleep_ns(idle_sleep_us * 1000)
+   else
+      idle_sleep_us = 0
+   end
 end
 
 local function sorted_keys (t)
@@ -997,7 +1020,8 @@ end
 
 function M.selftest ()
    print("selftest: core.engine")
-   local basic = require("apps.basic.basic_apps")
+   -- Our basic apps, even where a user's apps/basic/basic_apps.lua wins the require (Snabb's tree).
+   local basic = assert(package.compiled_in("apps.basic.basic_apps"))("apps.basic.basic_apps")
    M.restart_on_error = true -- (restarts are tested here; Snabb's fatal errors further down)
    local function check_links ()
       for _, l in ipairs(M.link_stats()) do
@@ -1028,7 +1052,7 @@ function M.selftest ()
    function Tunable:tick () ticks = ticks + 1 end
    M.configure(graph(basic.Sink, 1))
    M.breathe()
-   assert(app("sink").packets_in == M.pull_npackets, "one breath moves one pull's worth")
+   assert(app("sink").packets_in == M.pull_burst, "one breath moves one pull's worth")
    M.main({duration = 0.05})
    check_links()
    assert(app("sink").packets_in > 0)
@@ -1431,6 +1455,22 @@ function M.selftest ()
    assert(M.app_table.strings and M.link_table["strings.output -> sink.input"])
    M.apply_config_actions(M.compute_config_actions(M.configuration, config.new()))
    assert(next(M.app_table) == nil and next(M.link_table) == nil)
+
+   -- pace_breathing (lib.ptree's worker loop): with Hz, breaths are spaced 1/Hz apart (at least:
+   -- a slow machine only makes it longer); idle without Hz, it sleeps, and not once packets move.
+   M.Hz = 200
+   local start = C.get_monotonic_time()
+   for _ = 1, 11 do M.breathe() M.pace_breathing() end
+   assert(C.get_monotonic_time() - start >= 10 / 200, "pace_breathing with Hz")
+   M.Hz = false
+   M.breathe()
+   M.pace_breathing()
+   assert(idle_sleep_us == 1, "idle: " .. idle_sleep_us)
+   M.configure(graph(basic.Sink, 2))
+   M.breathe()
+   M.pace_breathing()
+   assert(moved > 0 and idle_sleep_us == 0, "moving: " .. idle_sleep_us)
+   M.configure(config.new())
    print("selftest: core.engine ok")
 end
 

@@ -22,8 +22,9 @@ end
 
 -- Starts worker name running luacode (a Lua chunk, as a string). Returns its PID.
 function M.start (name, luacode)
-   if type(name) ~= "string" or type(luacode) ~= "string" then
-      error("worker.start: needs a name and Lua code (strings)", 2)
+   -- A number is a name too (Snabb's lib.ptree names its workers by number).
+   if (type(name) ~= "string" and type(name) ~= "number") or type(luacode) ~= "string" then
+      error("worker.start: needs a name (a string or number) and Lua code (a string)", 2)
    end
    local fn, err = loadstring(luacode, "=worker " .. name)
    if not fn then error(("worker.start: worker '%s': %s"):format(name, err), 2) end
@@ -87,10 +88,11 @@ function M.selftest ()
    -- Killed, they left their run directories (the next run would sweep them): removed here.
    for i = 1, 3 do shm.unlink("/" .. pids[i]) end
    -- A worker that fails to run its code exits with a status; bad code is refused at start.
-   M.start("bad", "error('worker failed on purpose')")
+   -- (named by a number, as lib.ptree names its workers)
+   M.start(404, "error('worker failed on purpose')")
    deadline = C.get_monotonic_time() + 30
-   while M.status().bad.alive and C.get_monotonic_time() < deadline do C.sleep_ns(1000000) end
-   assert(M.status().bad.status == 1, tostring(M.status().bad.status))
+   while M.status()[404].alive and C.get_monotonic_time() < deadline do C.sleep_ns(1000000) end
+   assert(M.status()[404].status == 1, tostring(M.status()[404].status))
    assert(not pcall(M.start, "x", "this is not Lua"))
    assert(not pcall(M.stop, "nobody"))
    print("selftest: core.worker ok")

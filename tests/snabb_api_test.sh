@@ -8,7 +8,7 @@
 #   - fatal_app: an app's error ends a selftest with exit 1 and the app's message, as in Snabb (a
 #     restart had hidden it, and the selftest passed);
 #   - SNABB_PROGRAM_LUACODE runs instead of the command line;
-#   - compat_core (timers, counters, shm, an app's shm frame) once core.timer is in this build.
+#   - compat_core (timers, counters, shm, an app's shm frame).
 . "$(dirname "$0")/prologue.sh"
 cd "$here/snabb_style"
 
@@ -30,11 +30,6 @@ SNABB_PROGRAM_LUACODE='require("compat_apps").luacode()' "$snabb" >"$tmp/luacode
   fail "SNABB_PROGRAM_LUACODE: $(cat "$tmp/luacode.txt")"
 [ "$(cat "$tmp/luacode.txt")" = "luacode: 4 packets" ] || fail "SNABB_PROGRAM_LUACODE: $(cat "$tmp/luacode.txt")"
 
-printf 'require("core.timer")\n' >"$tmp/has_timer.lua"
-if "$snabb" "$tmp/has_timer.lua" >/dev/null 2>&1; then
-  "$snabb" selftest compat_core >"$tmp/core.txt" 2>&1 || fail "compat_core: $(cat "$tmp/core.txt")"
-  grep -q "^selftest: compat_core ok$" "$tmp/core.txt" || fail "compat_core: $(cat "$tmp/core.txt")"
-else
-  echo "compat_core not run: this build has no core.timer yet"
-fi
+"$snabb" selftest compat_core >"$tmp/core.txt" 2>&1 || fail "compat_core: $(cat "$tmp/core.txt")"
+grep -q "^selftest: compat_core ok$" "$tmp/core.txt" || fail "compat_core: $(cat "$tmp/core.txt")"
 echo "snabb_api_test ok"

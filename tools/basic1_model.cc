@@ -22,7 +22,7 @@ namespace {
 
 using namespace snabb::runtime;  // a tool over the runtime, not part of it
 
-constexpr uint32_t kPullPackets = 512;  // engine.pull_npackets
+constexpr uint32_t kPullPackets = 512;  // engine.pull_burst
 constexpr uint16_t kSmall = 60;         // packet.lua's small-clone size: header + 60 bytes = 64
 
 // The free list's address is a constant, as it is in compiled Lua.

@@ -178,14 +178,19 @@ int run(lua_State* L) {
   return push_run_result(L, ok);
 }
 
-// breathe(): one breath; returns true or the failure as run() does.
+// breathe(): one breath; returns true and the packets it moved, or the failure as run() does.
 int breathe(lua_State* L) {
   runtime::engine().clear_failure();
+  uint64_t moved = 0;
   {
     RunScope scope(L);
-    runtime::engine().breathe();
+    moved = runtime::engine().breathe();
   }
-  return push_run_result(L, !runtime::engine().failed());
+  const bool ok = !runtime::engine().failed();
+  const int n = push_run_result(L, ok);
+  if (!ok) return n;
+  lua_pushnumber(L, static_cast<lua_Number>(moved));
+  return n + 1;
 }
 
 // running(): whether an engine run (or breath) is under way, i.e. we are inside an app's call.

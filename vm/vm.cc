@@ -103,6 +103,10 @@ void install_loaders(lua_State* L, const std::vector<NativeModule>& preload) {
   put_function(load_embedded);
   for (size_t i = 2; i < refs.size(); ++i) put_ref(refs[i]);
   lua_pop(L, 1);
+  // package.compiled_in(name): the searcher of the modules compiled in alone, for code that needs
+  // ours whatever the path holds (core.engine's selftest runs our basic apps in a Snabb tree).
+  lua_pushcfunction(L, load_embedded);
+  lua_setfield(L, -2, "compiled_in");
   lua_getfield(L, -1, "preload");
   for (const NativeModule& m : preload) {
     lua_pushcfunction(L, m.open);

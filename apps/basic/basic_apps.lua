@@ -15,7 +15,7 @@ local min = math.min
 local M = {}
 
 -- Source: packets of `size` bytes (default 60, zero-filled) on every output, as many as fit, up to
--- engine.pull_npackets per output per breath. Argument: a size, or {size = N}; none or {} is 60.
+-- engine.pull_burst per output per breath. Argument: a size, or {size = N}; none or {} is 60.
 -- (The engine checks arguments against `config`, see core.lib.parse, before new() sees them.)
 local Source = {config = {size = {default = 60, integer = true, min = 0, max = packet.max_payload,
                                   unit = "bytes", positional = true}}}
@@ -27,7 +27,7 @@ function Source:new (conf)
 end
 
 function Source:pull ()
-   local p, n = self.packet, engine.pull_npackets
+   local p, n = self.packet, engine.pull_burst
    for _, o in ipairs(self.output) do
       for _ = 1, min(n, nwritable(o)) do
          transmit(o, clone(p))

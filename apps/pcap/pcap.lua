@@ -95,7 +95,7 @@ function PcapReader:pull ()
    local o = self.output.output or self.output[1] -- (a port of any name, as in Snabb)
    if self.done or not o then return end
    local reader = self.reader
-   for _ = 1, min(engine.pull_npackets, nwritable(o)) do
+   for _ = 1, min(engine.pull_burst, nwritable(o)) do
       local p = packet.allocate()
       local rc = C.snabb_pcap_reader_next(reader, p)
       if rc ~= 1 then
@@ -217,7 +217,7 @@ end
 -- time comes (a token bucket sized by the first frame's cost never fitted a later 1514-byte frame
 -- below ~12 Mbps on IMIX: 11 packets, then nothing). A process that was descheduled, or a graph
 -- that did not take the packets, is behind the schedule: it catches up by sending what is due, but
--- never more than a burst (BURST_SECONDS of the rate, or pull_npackets packets if that is more:
+-- never more than a burst (BURST_SECONDS of the rate, or pull_burst packets if that is more:
 -- what one pull sends unthrottled anyway); older debt is given up (self.skipped, in seconds of the
 -- schedule) and shows as an achieved rate below the requested one. Measured on a 2-core host with
 -- load 4.5 to 11 (other builds and tests): over 10 s, stalls of more than 1 ms between two pulls
@@ -243,9 +243,9 @@ function Replay:new (conf)
    if unit == "bps" then
       cost = double_array_t(count)
       for k = 0, count - 1 do cost[k] = wire_bits(templates[k].length) end
-      burst = math.max(rate * BURST_SECONDS, engine.pull_npackets * capture_bits / count)
+      burst = math.max(rate * BURST_SECONDS, engine.pull_burst * capture_bits / count)
    elseif rate then
-      burst = math.max(rate * BURST_SECONDS, engine.pull_npackets)
+      burst = math.max(rate * BURST_SECONDS, engine.pull_burst)
    end
    local limit = math.huge
    if conf.loops then limit = min(limit, conf.loops * count) end
@@ -298,7 +298,7 @@ function Replay:pull ()
    self.started, self.last_pull = self.started or t, t
    local ending = self.seconds and t - self.started >= self.seconds
    if ending and not self.rate then return self:finish(t) end
-   local n = min(engine.pull_npackets, nwritable(o), self.limit - self.sent)
+   local n = min(engine.pull_burst, nwritable(o), self.limit - self.sent)
    local stopped
    if self.rate then n, stopped = self:due(n, t, ending) end
    local templates, count, index = self.templates, self.count, self.index

@@ -46,7 +46,7 @@ using runtime::packet_pool_adopt;
 using runtime::packet_slot;
 
 constexpr uint16_t kBurst = 32;
-// Packets received per pull: half of engine.pull_npackets, as the links of a forwarding graph
+// Packets received per pull: half of engine.pull_burst, as the links of a forwarding graph
 // hold a breath's packets of every port at once and a smaller breath stays nearer the CPU.
 constexpr uint32_t kMaxRxPerCall = 256;
 // DPDK's per-core cache in front of the free list: PMDs free sent mbufs one at a time, and each
