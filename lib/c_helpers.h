@@ -77,6 +77,11 @@ struct snabb_mac_hash_table {
   uint8_t overflow;  // 1: an insert found its bucket full
   snabb_mac_entry buckets[1][SNABB_MAC_BUCKET_SIZE];
 };
+// Bucket i of a table (the buckets run past the declared one: mac_table.lua allocates them; an
+// index into buckets[] itself past 0 is out of its declared bounds).
+inline snabb_mac_entry* snabb_mac_bucket(snabb_mac_hash_table* table, uint32_t i) {
+  return &table->buckets[0][0] + static_cast<size_t>(i) * SNABB_MAC_BUCKET_SIZE;
+}
 struct snabb_mac_lookup_result {
   uint16_t port;  // 0: not found
   uint16_t group;

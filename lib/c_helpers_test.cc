@@ -247,18 +247,18 @@ TEST(MacTable, LearnsLooksUpAndSortsPackets) {
   mac_table_insert(0xa1, 3, 0, tables, 2);  // moved to port 3
   EXPECT_EQ(main.table.entries, 2u);
   EXPECT_EQ(shadow.table.ubuckets, 1u);
-  snabb_mac_entry* bucket = main.table.buckets[2];
+  snabb_mac_entry* bucket = snabb_mac_bucket(&main.table, 2);
   EXPECT_EQ(mac_table_lookup(0xa1, bucket)->port, 3);
   EXPECT_EQ(mac_table_lookup(0xa2, bucket)->group, 7);
   EXPECT_EQ(mac_table_lookup(0xa3, bucket)->port, 0);
-  EXPECT_EQ(mac_table_lookup(0xa1, main.table.buckets[1])->port, 0);
+  EXPECT_EQ(mac_table_lookup(0xa1, snabb_mac_bucket(&main.table, 1))->port, 0);
   for (uint64_t mac = 0xb0; mac < 0xb0 + SNABB_MAC_BUCKET_SIZE; ++mac) {
     mac_table_insert(mac, 4, 0, tables, 3);
   }
   EXPECT_EQ(main.table.overflow, 0);
   mac_table_insert(0xc0, 4, 0, tables, 3);
   EXPECT_EQ(main.table.overflow, 1);
-  EXPECT_EQ(mac_table_lookup(0xc0, main.table.buckets[3])->port, 0);
+  EXPECT_EQ(mac_table_lookup(0xc0, snabb_mac_bucket(&main.table, 3))->port, 0);
 
   // Forwarding tables of 4 entries; unicast entries own a one-port list.
   struct Pft {

@@ -12,7 +12,7 @@ enum { kUnicast = 0, kFlood = 1, kDiscard = 2 };
 
 void insert(uint64_t mac, uint16_t port, uint16_t group, snabb_mac_hash_table* table,
             uint32_t index) {
-  snabb_mac_entry* bucket = table->buckets[index];
+  snabb_mac_entry* bucket = snabb_mac_bucket(table, index);
   for (int slot = 0; slot < SNABB_MAC_BUCKET_SIZE; ++slot) {
     snabb_mac_entry& entry = bucket[slot];
     if (entry.mac == mac) {  // known: it may have moved to another port
