@@ -2,8 +2,8 @@
 // vm/source_modules_fuzz.cc): one LuaJIT state with the whole snabb API serving every input, and a
 // private temporary directory for what an input writes, removed at exit. The harness module has
 // init(dir), called once, and one(input), which returns 0, or 1 for a finding.
-#ifndef SNABB_FUZZ_LUA_TARGET_H_
-#define SNABB_FUZZ_LUA_TARGET_H_
+#ifndef SNABB_VM_LUA_FUZZ_TARGET_H_
+#define SNABB_VM_LUA_FUZZ_TARGET_H_
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -51,4 +51,4 @@ class LuaTarget {
 
 }  // namespace snabb::fuzz
 
-#endif  // SNABB_FUZZ_LUA_TARGET_H_
+#endif  // SNABB_VM_LUA_FUZZ_TARGET_H_
