@@ -228,13 +228,44 @@ function M.selftest ()
    u[30] = bit.bxor(u[30], 1)
    -- The address 192.168.0.199 -> 10.1.2.3 (NAT): incremental32 of both checksums = full ones.
    local hc, uc = be16(u, 10), be16(u, 26)
-   local old, new = 0xc0a800c7, 0x0a010203
-   store16(u, 16, rshift(new, 16)); store16(u, 18, band(new, 0xffff))
-   assert(M.incremental32(hc, old, new) == M.ipv4_header(u))
-   assert(M.incremental32(uc, old, new) == M.l4_ipv4(u, 64))
+   local from, to = 0xc0a800c7, 0x0a010203
+   store16(u, 16, rshift(to, 16)); store16(u, 18, band(to, 0xffff))
+   assert(M.incremental32(hc, from, to) == M.ipv4_header(u))
+   assert(M.incremental32(uc, from, to) == M.l4_ipv4(u, 64))
    -- A fragment has nothing to verify.
    u[6] = 0x20
    assert(M.verify_l4_ipv4(u, 64) == nil and M.l4_ipv4(u, 64) == nil)
+   u[6] = 0
+   -- Random headers and fields (16-bit words, the aligned 32-bit ones of the header):
+   -- incremental16/32 give what a full sum of the changed header gives, as its ones' complement
+   -- equivalent (0 and 0xFFFF sum the same: both must then verify).
+   math.randomseed(1624)
+   local r = ffi.new("uint8_t[20]")
+   for _ = 1, 20000 do
+      for i = 0, 19 do r[i] = math.random(0, 255) end
+      r[0] = 0x45
+      local csum = M.ipv4_header(r)
+      -- Not the first word (version and IHL), nor the checksum's.
+      local at, wide = 2 * math.random(1, 9), math.random(0, 1) == 1
+      if at == 10 then at = 12 end
+      local old, new, inc
+      if wide then
+         at = ({4, 12, 16})[math.random(1, 3)]
+         old = be16(r, at) * 65536 + be16(r, at + 2)
+         new = math.random(0, 0xffff) * 65536 + math.random(0, 0xffff)
+         store16(r, at, rshift(new, 16)); store16(r, at + 2, band(new, 0xffff))
+         inc = M.incremental32(csum, old, new)
+      else
+         old, new = be16(r, at), math.random(0, 0xffff)
+         store16(r, at, new)
+         inc = M.incremental16(csum, old, new)
+      end
+      store16(r, 10, inc)
+      assert(M.verify_ipv4_header(r, 20), "incremental checksum does not verify")
+      local full = M.ipv4_header(r)
+      assert(inc == full or inc + full == 0xffff and (inc == 0 or full == 0),
+             ("incremental %04x, full %04x"):format(inc, full))
+   end
    print("selftest: ok")
 end
 
