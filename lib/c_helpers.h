@@ -15,9 +15,9 @@ extern "C" {
 // IP checksums (RFC 1071): the ones' complement of the ones' complement sum of p[0..n) read as
 // big-endian 16-bit words (an odd last byte padded with a zero), plus `initial`, in host order
 // (store it with htons). 0 over data that includes a valid checksum. The names are Snabb's:
-// cksum_generic picks the AVX2 path for 64 bytes and more when the CPU has AVX2 (decided once at
-// start-up), the portable path otherwise; cksum_avx2 always takes the AVX2 path (the portable one
-// on a CPU without AVX2), cksum_sse2 always the portable one (64-bit words, x86-64's baseline).
+// cksum_generic and cksum_avx2 take the AVX2 path when the CPU has AVX2 (decided once at
+// start-up), the portable path otherwise; cksum_sse2 always takes the portable one (64-bit words,
+// x86-64's baseline).
 // cksum_has_avx2: 1 when the AVX2 path is in use.
 uint16_t cksum_generic(unsigned char* p, size_t n, uint16_t initial);
 uint16_t cksum_sse2(unsigned char* p, size_t n, uint16_t initial);

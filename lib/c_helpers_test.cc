@@ -30,8 +30,8 @@ uint16_t reference_checksum(const unsigned char* p, size_t n, uint32_t initial) 
   return static_cast<uint16_t>(~sum);
 }
 
-// cksum_generic dispatches; cksum_avx2 is the AVX2 path (on an AVX2 CPU), cksum_sse2 the portable
-// one: each against the reference at every length and at every offset from a 32-byte boundary.
+// cksum_generic and cksum_avx2 take the AVX2 path (on an AVX2 CPU), cksum_sse2 the portable one:
+// each against the reference at every length and at every offset from a 32-byte boundary.
 TEST(Checksum, MatchesRfc1071OnEveryLengthAndAlignment) {
   std::mt19937 random(1071);
   alignas(32) std::array<unsigned char, 1600 + 32> data;
