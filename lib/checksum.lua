@@ -8,11 +8,16 @@ local ffi = require("ffi")
 local bit = require("bit")
 require("core.lib") -- declares cksum_generic (lib/c_helpers.h)
 
+ffi.cdef("int cksum_has_avx2(void);")
+
 local C = ffi.C
 local band, bnot, rshift = bit.band, bit.bnot, bit.rshift
 local u8ptr = ffi.typeof("uint8_t *")
 
 local M = {}
+
+-- True when the bulk sum runs its AVX2 path (the CPU has AVX2; decided once at start-up).
+M.avx2 = C.cksum_has_avx2() == 1
 
 -- The IP checksum of len bytes at ptr (RFC 1071: the ones' complement of the ones' complement
 -- sum of big-endian 16-bit words, an odd last byte padded with zero) with `initial` (host
@@ -36,13 +41,20 @@ local function store16 (p, at, v)
    p[at], p[at + 1] = rshift(v, 8), band(v, 0xff)
 end
 
+-- The checksum of data whose checksum field held `old` when it was summed (giving `sum`), as if
+-- the field had held 0: ~(~sum - old) in ones' complement. Summing with the field in place and
+-- taking it out here, rather than zeroing it first, stores nothing just before the sum reads it
+-- (a load of bytes just stored waits for them: store forwarding fails on it). Both give the one
+-- form a sum of nonzero data can take, in 1..0xFFFF.
+local function without (sum, old)
+   return band(bnot(fold(band(bnot(sum), 0xffff) + band(bnot(old), 0xffff))), 0xffff)
+end
+
 -- Computes and stores the checksum of the IPv4 header at ip_ptr (its length from IHL); returns
 -- it (host order).
 function M.ipv4_header (ip_ptr)
    local ip = ffi.cast(u8ptr, ip_ptr)
-   local ihl = band(ip[0], 0x0f) * 4
-   ip[10], ip[11] = 0, 0
-   local sum = C.cksum_generic(ip, ihl, 0)
+   local sum = without(C.cksum_generic(ip, band(ip[0], 0x0f) * 4, 0), be16(ip, 10))
    store16(ip, 10, sum)
    return sum
 end
@@ -111,8 +123,7 @@ end
 -- Computes and stores the L4 checksum from what l4_of_* found; returns it (host order).
 local function store_l4 (ip, at, l4len, proto, pseudo)
    local c = at + csum_at[proto]
-   ip[c], ip[c + 1] = 0, 0
-   local sum = C.cksum_generic(ip + at, l4len, pseudo)
+   local sum = without(C.cksum_generic(ip + at, l4len, pseudo), be16(ip, c))
    -- UDP sends 0 for "no checksum": a sum of 0 goes as its other form, 0xFFFF (RFC 768).
    if sum == 0 and proto == 17 then sum = 0xffff end
    store16(ip, c, sum)
