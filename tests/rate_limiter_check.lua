@@ -81,7 +81,7 @@ local frames = read_pcap(capture)
 local largest = 0
 local total = 0
 for _, f in ipairs(frames) do largest, total = math.max(largest, #f), total + #f end
-local dt, per_push, pushes = 1 / 64, 24, 1281 -- 20 s of virtual time
+local dt, per_push, pushes = 1 / 64, 24, 641 -- 10 s of virtual time
 local offered_Bps = total / #frames * per_push / dt
 local offered_pps = per_push / dt
 
