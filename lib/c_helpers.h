@@ -14,11 +14,15 @@ extern "C" {
 
 // IP checksums (RFC 1071): the ones' complement of the ones' complement sum of p[0..n) read as
 // big-endian 16-bit words (an odd last byte padded with a zero), plus `initial`, in host order
-// (store it with htons). 0 over data that includes a valid checksum. The three are one
-// implementation (the names are Snabb's per-CPU variants; ours is fast on any x86-64).
+// (store it with htons). 0 over data that includes a valid checksum. The names are Snabb's:
+// cksum_generic and cksum_avx2 take the AVX2 path when the CPU has AVX2 (decided once at
+// start-up), the portable path otherwise; cksum_sse2 always takes the portable one (64-bit words,
+// x86-64's baseline).
+// cksum_has_avx2: 1 when the AVX2 path is in use.
 uint16_t cksum_generic(unsigned char* p, size_t n, uint16_t initial);
 uint16_t cksum_sse2(unsigned char* p, size_t n, uint16_t initial);
 uint16_t cksum_avx2(unsigned char* p, size_t n, uint16_t initial);
+int cksum_has_avx2(void);
 
 // RFC 1624: *value_cell (network order) becomes new_value (given in host order) and the checksum
 // at *checksum_cell (network order) is updated to match, without summing the data again.

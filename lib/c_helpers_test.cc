@@ -30,11 +30,13 @@ uint16_t reference_checksum(const unsigned char* p, size_t n, uint32_t initial) 
   return static_cast<uint16_t>(~sum);
 }
 
+// cksum_generic and cksum_avx2 take the AVX2 path (on an AVX2 CPU), cksum_sse2 the portable one:
+// each against the reference at every length and at every offset from a 32-byte boundary.
 TEST(Checksum, MatchesRfc1071OnEveryLengthAndAlignment) {
   std::mt19937 random(1071);
-  Bytes data(1600 + 8);
+  alignas(32) std::array<unsigned char, 1600 + 32> data;
   for (auto& b : data) b = static_cast<unsigned char>(random());
-  for (size_t offset = 0; offset < 8; ++offset) {
+  for (size_t offset = 0; offset < 32; ++offset) {
     for (size_t n = 0; n <= 1600; ++n) {
       auto initial = static_cast<uint16_t>(random());
       uint16_t expected = reference_checksum(&data[offset], n, initial);
@@ -43,10 +45,28 @@ TEST(Checksum, MatchesRfc1071OnEveryLengthAndAlignment) {
       ASSERT_EQ(cksum_avx2(&data[offset], n, initial), expected);
     }
   }
-  // All ones: the carries of every 64-bit lane add up.
+  // All ones: the carries of every 64-bit lane add up; and 1 MB of random data.
   Bytes ones(9000, 0xff);
   EXPECT_EQ(cksum_generic(ones.data(), ones.size(), 0xffff),
             reference_checksum(ones.data(), 9000, 0xffff));
+  EXPECT_EQ(cksum_avx2(ones.data(), ones.size(), 0xffff),
+            reference_checksum(ones.data(), 9000, 0xffff));
+  Bytes big(1 << 20);
+  for (auto& b : big) b = static_cast<unsigned char>(random());
+  EXPECT_EQ(cksum_avx2(big.data() + 1, big.size() - 1, 7),
+            reference_checksum(big.data() + 1, big.size() - 1, 7));
+  EXPECT_EQ(cksum_sse2(big.data() + 1, big.size() - 1, 7),
+            reference_checksum(big.data() + 1, big.size() - 1, 7));
+}
+
+// The AVX2 path is the one in use wherever the CPU has AVX2 (as /proc/cpuinfo says).
+TEST(Checksum, UsesAvx2WhenTheCpuHasIt) {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line) && line.rfind("flags", 0) != 0) {
+  }
+  bool avx2 = line.find(" avx2") != std::string::npos;
+  EXPECT_EQ(cksum_has_avx2(), avx2 ? 1 : 0) << line;
 }
 
 // The IP packets (from their IP header) of a pcap file with Ethernet framing.
