@@ -259,8 +259,9 @@ local params_known = {}
 for k in pairs(params_spec) do params_known[#params_known + 1] = k end
 table.sort(params_known)
 
+-- Raised without a position; new() raises it again at its caller's line.
 local function param_error (message)
-   error("lib.ctable: " .. message, 4)
+   error("lib.ctable: " .. message, 0)
 end
 
 local function ffi_type (params, name)
@@ -287,34 +288,6 @@ local function number_param (p, name, lo, hi)
       param_error(("%s must be a number from %s to %s, not %s"):format(name, lo, hi, tostring(v)))
    end
    return v
-end
-
-local function parse_params (params)
-   if type(params) ~= "table" then param_error("ctable.new takes a table of parameters") end
-   local p = {}
-   for k, v in pairs(params) do
-      if params_spec[k] == nil then
-         param_error(("unknown parameter %q (known: %s)"):format(tostring(k),
-                                                                 table.concat(params_known, ", ")))
-      end
-      p[k] = v
-   end
-   for k, default in pairs(params_spec) do
-      if p[k] == nil then
-         if default == "required" then param_error(("missing required parameter %s"):format(k)) end
-         p[k] = default
-      end
-   end
-   p.key_type, p.value_type = ffi_type(p, "key_type"), ffi_type(p, "value_type")
-   number_param(p, "max_occupancy_rate", 0.01, 1)
-   number_param(p, "min_occupancy_rate", 0, p.max_occupancy_rate / 2.01)
-   number_param(p, "initial_size", 1, 2 ^ 31)
-   p.initial_size = ceil(p.initial_size)
-   number_param(p, "max_displacement_limit", 1, math.huge)
-   if p.resize_callback and type(p.resize_callback) ~= "function" then
-      param_error("resize_callback must be a function")
-   end
-   return p
 end
 
 -- A seed as the hash's two 64-bit words: from a number (an integer below 2^53), a string or cdata
@@ -345,8 +318,38 @@ local function seed_words (seed)
    return u64_t(w[0]), u64_t(w[1])
 end
 
+local function parse_params (params)
+   if type(params) ~= "table" then param_error("ctable.new takes a table of parameters") end
+   local p = {}
+   for k, v in pairs(params) do
+      if params_spec[k] == nil then
+         param_error(("unknown parameter %q (known: %s)"):format(tostring(k),
+                                                                 table.concat(params_known, ", ")))
+      end
+      p[k] = v
+   end
+   for k, default in pairs(params_spec) do
+      if p[k] == nil then
+         if default == "required" then param_error(("missing required parameter %s"):format(k)) end
+         p[k] = default
+      end
+   end
+   p.key_type, p.value_type = ffi_type(p, "key_type"), ffi_type(p, "value_type")
+   number_param(p, "max_occupancy_rate", 0.01, 1)
+   number_param(p, "min_occupancy_rate", 0, p.max_occupancy_rate / 2.01)
+   number_param(p, "initial_size", 1, 2 ^ 31)
+   p.initial_size = ceil(p.initial_size)
+   number_param(p, "max_displacement_limit", 1, math.huge)
+   if p.resize_callback and type(p.resize_callback) ~= "function" then
+      param_error("resize_callback must be a function")
+   end
+   p.k0, p.k1 = seed_words(p.hash_seed)
+   return p
+end
+
 function M.new (params)
-   local p = parse_params(params)
+   local ok, p = pcall(parse_params, params)
+   if not ok then error(p, 2) end
    local self = setmetatable({}, {__index = CTable})
    self.key_type, self.value_type = p.key_type, p.value_type
    self.entry_type = entry_type(p.key_type, p.value_type)
@@ -366,7 +369,7 @@ function M.new (params)
    self.resize_callback = p.resize_callback
    self.size, self.occupancy, self.max_displacement = 0, 0, 0
    self.reseeds = 0 -- rebuilds with a fresh seed because the displacement limit was reached
-   self.k0, self.k1 = seed_words(p.hash_seed)
+   self.k0, self.k1 = p.k0, p.k1
    self.lookup_ptr, self.stream_fn = fast_path(self)
    self:resize(max(p.initial_size, 1))
    return self
