@@ -23,7 +23,7 @@ local LookupStreamer = {}
 M.CTable, M.LookupStreamer = CTable, LookupStreamer
 
 -- The hash of an empty slot; a key's hash is below 2^30. Hashes are int32_t, so that a lookup
--- compares them as integers, and a difference of two is an int32 (see below()).
+-- compares them as integers, and the sign of the difference of two says which is smaller.
 local HASH_MAX = 0x7FFFFFFF
 M.HASH_MAX = HASH_MAX
 -- Slot index of a hash: floor(hash * size / 2^30), monotonic in the hash.
@@ -319,7 +319,9 @@ local function seed_words (seed)
       ffi.copy(w, bytes, n)
    end
    -- A second word from the first when not given: splitmix64's step.
-   if w[1] == 0 then w[1] = bxor(w[0] + 0x9E3779B97F4A7C15ULL, 0xBF58476D1CE4E5B9ULL) * 0x94D049BB133111EBULL end
+   if w[1] == 0 then
+      w[1] = bxor(w[0] + 0x9E3779B97F4A7C15ULL, 0xBF58476D1CE4E5B9ULL) * 0x94D049BB133111EBULL
+   end
    return u64_t(w[0]), u64_t(w[1])
 end
 
@@ -342,7 +344,7 @@ local function parse_params (params)
    p.key_type, p.value_type = ffi_type(p, "key_type"), ffi_type(p, "value_type")
    number_param(p, "max_occupancy_rate", 0.01, 1)
    number_param(p, "min_occupancy_rate", 0, p.max_occupancy_rate / 2.01)
-   number_param(p, "initial_size", 1, 2 ^ 31)
+   number_param(p, "initial_size", 1, 2 ^ 30)
    p.initial_size = ceil(p.initial_size)
    number_param(p, "max_displacement_limit", 1, math.huge)
    if p.resize_callback and type(p.resize_callback) ~= "function" then
@@ -361,8 +363,8 @@ function M.new (params)
    self.type = ffi.typeof("$[?]", self.entry_type)
    self.ptr_type = ffi.typeof("$ *", self.entry_type)
    self.key_size = ffi.sizeof(p.key_type)
-   -- Generated for the key size: hash of a key, of an entry's key; entry's key = key, = entry's.
-   -- Adds, removes, rebuilds and checks have functions of their own; lookups, generated code.
+   -- Adds, removes, rebuilds and checks have functions of their own (the hash of a key, of an
+   -- entry's key, and an entry's key against a key); lookups, code generated below.
    self.slow_hash_bytes = hash_fn(self.key_size, 0)
    self.slow_hash_entry = hash_fn(self.key_size, 4)
    self.slow_diff_key = diff_fn(self.key_size, 4, 0)
