@@ -737,14 +737,16 @@ function M.selftest ()
       end
    end
 
-   -- Random operations against a Lua table: a scalar key, a 7-byte struct key (a word and a
-   -- 3-byte tail), a 16-byte 5-tuple-sized key. The key space of 2,048 against min 0.1 and max 0.5
+   -- Random operations against a Lua table: scalar keys of 4 and 8 bytes, a 7-byte struct key (a
+   -- word and a 3-byte tail), a 16-byte 5-tuple-sized key. The key space of 2,048 against min 0.1 and max 0.5
    -- occupancy from 4 slots: the table resizes up and down.
    local u32_t = ffi.typeof("uint32_t")
    local tuple_t = ffi.typeof("struct { uint32_t src, dst; uint16_t sport, dport; uint8_t proto, pad[3]; }")
    local small_t = ffi.typeof("struct { uint32_t a; uint16_t b; uint8_t c; } __attribute__((packed))")
    local cases = {
       {ffi.typeof("uint32_t"), function (i) return i end, tonumber},
+      {ffi.typeof("uint64_t"), function (i) return 0x100000000ULL * i + 7 end,
+       function (k) return tonumber((k - 7) / 0x100000000ULL) end},
       {small_t, function (i) return small_t(i * 7919, i % 3, band(i, 0xff)) end,
        function (k) return k.a / 7919 end},
       {tuple_t, function (i) return tuple_t(0x0a000000 + i, 0x0a000001, i % 100, 80, 6) end,
@@ -795,7 +797,7 @@ function M.selftest ()
    -- Streaming lookups agree with lookup_ptr, half the keys present, for several widths, on a
    -- 16-byte key and a scalar one; a streamer made before the table grows works after.
    for _, kt in ipairs({tuple_t, ffi.typeof("uint32_t")}) do
-      local key = kt == tuple_t and cases[3][2] or function (i) return i end
+      local key = kt == tuple_t and cases[4][2] or function (i) return i end
       local t = M.new({key_type = kt, value_type = ffi.typeof("uint32_t"), hash_seed = 7})
       local early = t:make_lookup_streamer(7)
       for i = 0, 9999, 2 do t:add(key(i), i * 3) end
@@ -832,9 +834,9 @@ function M.selftest ()
    do
       local pair_t = ffi.typeof("struct { uint32_t a, b; }")
       local t = M.new({key_type = tuple_t, value_type = pair_t, initial_size = 4096})
-      for i = 0, 999 do t:add(cases[3][2](i), pair_t(i, 0)) end
+      for i = 0, 999 do t:add(cases[4][2](i), pair_t(i, 0)) end
       local tuples = ffi.new(ffi.typeof("$[2000]", tuple_t))
-      for i = 0, 1999 do tuples[i] = cases[3][2](i) end
+      for i = 0, 1999 do tuples[i] = cases[4][2](i) end
       local loop_src = [[
          local ffi, t, keys, s, width = ...
          return function (first, rounds)
