@@ -1,0 +1,348 @@
+-- apps.ipv4.reassemble: Reassembler (Snabb's name and config), which puts IPv4 fragments back
+-- together (RFC 791) with bounded memory: at most max_concurrent_reassemblies datagrams in
+-- progress (when full, a random one is evicted for a new one, as in Snabb), at most
+-- max_fragments_per_reassembly fragments each, and `timeout` seconds for each to complete. A
+-- fragment that overlaps another of its datagram abandons the whole datagram (RFC 5722, applied to
+-- IPv4 as Snabb does), so overlapping writes can never rewrite data already received (Teardrop, TCP
+-- header overwrites); an exact duplicate is dropped alone (RFC 8200 4.5). Datagrams are keyed by
+-- (source, destination, protocol, identification, 802.1Q VLAN). Unfragmented packets and frames
+-- that are not IPv4 pass untouched on a fast path (a few byte reads). The output datagram is the
+-- first fragment's headers with the total length, MF and offset rewritten and a new checksum: the
+-- original packet's bytes when it was cut by a router (apps.ipv4.fragment).
+--
+-- State lives in FFI arrays sized at new(): slots, the fragments' ranges, and an open-addressing
+-- index (linear probing, at most half full, a seeded murmur3 hash so chosen keys cannot make long
+-- probe runs); each datagram in progress holds one packet from the pool as its buffer, the
+-- fragments' data copied into it at their offsets. Nothing is allocated per fragment but that
+-- buffer per datagram.
+local ffi = require("ffi")
+local bit = require("bit")
+local packet = require("core.packet")
+local link = require("core.link")
+local counter = require("core.counter")
+local engine = require("core.engine")
+local header = require("apps.ipv4.header")
+
+local band, bor, bxor = bit.band, bit.bor, bit.bxor
+local lshift, rshift, rol, tobit = bit.lshift, bit.rshift, bit.rol, bit.tobit
+local receive, transmit = link.receive, link.transmit
+local allocate, free, copy = packet.allocate, packet.free, ffi.copy
+local l2_length, header_length = header.l2_length, header.header_length
+local get16, set16 = header.get16, header.set16
+local checksum_ok, set_checksum = header.checksum_ok, header.set_checksum
+local MF, OFFSET_MASK = header.MF, header.OFFSET_MASK
+
+local M = {}
+
+-- Where a datagram's data starts in its buffer: room before it for the largest link and IPv4
+-- headers (18 + 60), which the first fragment's go right in front of.
+local BASE = header.MAX_L2 + 60
+local CAPACITY = packet.max_payload - BASE -- the most data a reassembled datagram may hold here
+local UNTAGGED = 0x1000 -- the VLAN part of the key of untagged frames (VIDs are 12 bits)
+
+local slot_t = ffi.typeof[[
+struct {
+   uint32_t src, dst;          /* addresses as read from the header (only compared) */
+   int32_t hash;
+   uint16_t id, vid;
+   uint8_t proto, l2, ihl;     /* l2, ihl: the first fragment's header lengths (ihl 0: not yet) */
+   uint16_t nfrags;
+   int32_t final_end;          /* end of the last fragment's data; -1 until it arrives */
+   int32_t max_end, received;  /* furthest byte and bytes received so far */
+   int32_t prev, next;         /* in order of arrival, oldest first (-1: none) */
+   double deadline;
+   struct packet *buf;
+}]]
+local u32_ptr_t = ffi.typeof("uint32_t *")
+
+-- a * k mod 2^32 for 32-bit a and k, exact in doubles (each partial product < 2^48).
+local function mul32 (a, k)
+   return tobit(band(a, 0xffff) * k + lshift(tobit(rshift(a, 16) * k), 16))
+end
+
+-- murmur3's 32-bit block and finishing steps.
+local function mix (h, k)
+   k = mul32(rol(mul32(k, 0xcc9e2d51), 15), 0x1b873593)
+   return tobit(mul32(rol(bxor(h, k), 13), 5) + 0xe6546b64)
+end
+
+local function hash (seed, src, dst, id, proto, vid)
+   local h = mix(mix(mix(mix(seed, src), dst), bor(lshift(id, 16), proto)), vid)
+   h = mul32(bxor(h, rshift(h, 16)), 0x85ebca6b)
+   h = mul32(bxor(h, rshift(h, 13)), 0xc2b2ae35)
+   return bxor(h, rshift(h, 16))
+end
+
+local Reassembler = {
+   config = {
+      max_concurrent_reassemblies = {default = 20000, integer = true, min = 1, max = 1000000},
+      max_fragments_per_reassembly = {default = 40, integer = true, min = 1, max = 8192},
+      timeout = {default = 30, type = "number", min = 0.001, max = 3600, unit = "seconds"},
+   },
+   shm = {},
+}
+M.Reassembler = Reassembler
+
+-- Counters (apps/ipv4/README.md says what each counts and how they add up).
+local COUNTERS = {
+   "in-ipv4-frag-reassembly-unneeded", "in-ipv4-frag-needs-reassembly",
+   "in-ipv4-frag-reassembled", "frag-reassembled", "drop-ipv4-malformed",
+   "drop-frag-bad-length", "drop-frag-too-big", "drop-frag-duplicate", "drop-frag-overlap",
+   "drop-frag-bad-end", "drop-frag-too-many", "drop-frag-timeout", "drop-frag-evicted",
+   "drop-ipv4-frag-invalid-reassembly", "drop-ipv4-frag-random-evicted",
+   "drop-ipv4-frag-timeout", "held-reassemblies", "held-fragments",
+   "memuse-ipv4-frag-reassembly-buffer",
+}
+for _, name in ipairs(COUNTERS) do Reassembler.shm[name] = {counter} end
+M.counters = COUNTERS
+
+function Reassembler:new (conf)
+   local n, f = conf.max_concurrent_reassemblies, conf.max_fragments_per_reassembly
+   local size = 2
+   while size < 2 * n do size = size * 2 end
+   local o = setmetatable({
+      n = n, f = f, timeout = conf.timeout,
+      slots = ffi.new(ffi.typeof("$[?]", slot_t), n),
+      starts = ffi.new("uint16_t[?]", n * f),
+      ends = ffi.new("uint16_t[?]", n * f),
+      index = ffi.new("int32_t[?]", size), mask = size - 1,
+      free_slots = ffi.new("int32_t[?]", n), nfree = n,
+      head = -1, tail = -1, active = 0, held = 0,
+      seed = math.random(0, 0x7fffffff),
+      now = engine.now, -- the clock (a test may set its own)
+      t = 0,            -- its reading at the start of this push
+   }, {__index = Reassembler})
+   ffi.fill(o.index, size * 4, 0xff) -- -1: empty
+   for i = 0, n - 1 do o.free_slots[i] = n - 1 - i end
+   o.table_bytes = n * (ffi.sizeof(slot_t) + 4 * f + 4) + size * 4
+   return o
+end
+
+-- The slot of the key, or -1.
+function Reassembler:find (h, src, dst, id, proto, vid)
+   local index, slots, mask = self.index, self.slots, self.mask
+   local i = band(h, mask)
+   while true do
+      local s = index[i]
+      if s < 0 then return -1 end
+      local sl = slots[s]
+      if sl.src == src and sl.dst == dst and sl.id == id and sl.proto == proto and sl.vid == vid then
+         return s
+      end
+      i = band(i + 1, mask)
+   end
+end
+
+-- A fresh slot for the key (evicting a random datagram when all are taken).
+function Reassembler:create (h, src, dst, id, proto, vid)
+   if self.nfree == 0 then
+      local victim = math.random(0, self.n - 1)
+      counter.add(self.shm["drop-frag-evicted"], self.slots[victim].nfrags)
+      counter.add(self.shm["drop-ipv4-frag-random-evicted"])
+      self:release(victim)
+   end
+   self.nfree = self.nfree - 1
+   local s = self.free_slots[self.nfree]
+   local sl = self.slots[s]
+   sl.src, sl.dst, sl.hash, sl.id, sl.proto, sl.vid = src, dst, h, id, proto, vid
+   sl.l2, sl.ihl, sl.nfrags = 0, 0, 0
+   sl.final_end, sl.max_end, sl.received = -1, 0, 0
+   sl.deadline = self.t + self.timeout
+   sl.buf = allocate()
+   -- Into the index (linear probing: the first empty cell from the hash's).
+   local index, mask = self.index, self.mask
+   local i = band(h, mask)
+   while index[i] >= 0 do i = band(i + 1, mask) end
+   index[i] = s
+   -- Newest at the tail of the arrival list.
+   sl.prev, sl.next = self.tail, -1
+   if self.tail >= 0 then self.slots[self.tail].next = s else self.head = s end
+   self.tail = s
+   self.active = self.active + 1
+   return s
+end
+
+-- Frees slot s (and its buffer if it still has one).
+function Reassembler:release (s)
+   local slots, index, mask = self.slots, self.index, self.mask
+   local sl = slots[s]
+   if sl.buf ~= nil then free(sl.buf); sl.buf = nil end
+   -- Out of the index, closing the gap by moving back the entries after it that may move
+   -- (those whose home cell is not cyclically within (i, j]).
+   local i = band(sl.hash, mask)
+   while index[i] ~= s do i = band(i + 1, mask) end
+   local j = i
+   while true do
+      j = band(j + 1, mask)
+      local t = index[j]
+      if t < 0 then break end
+      local k = band(slots[t].hash, mask)
+      local stays
+      if i <= j then stays = i < k and k <= j else stays = i < k or k <= j end
+      if not stays then index[i] = t; i = j end
+   end
+   index[i] = -1
+   -- Out of the arrival list.
+   if sl.prev >= 0 then slots[sl.prev].next = sl.next else self.head = sl.next end
+   if sl.next >= 0 then slots[sl.next].prev = sl.prev else self.tail = sl.prev end
+   self.held = self.held - sl.nfrags
+   self.active = self.active - 1
+   self.free_slots[self.nfree] = s
+   self.nfree = self.nfree + 1
+end
+
+-- Abandons the datagram of slot s: its fragments and `extra` more (the one that condemned it) are
+-- counted as dropped for the reason `name`.
+function Reassembler:abandon (s, name, extra)
+   counter.add(self.shm[name], self.slots[s].nfrags + extra)
+   counter.add(self.shm["drop-ipv4-frag-invalid-reassembly"])
+   self:release(s)
+end
+
+-- Drops the datagrams whose time is up (the oldest are first in the arrival list).
+function Reassembler:expire ()
+   local slots, t = self.slots, self.t
+   while self.head >= 0 and slots[self.head].deadline <= t do
+      local s = self.head
+      counter.add(self.shm["drop-frag-timeout"], slots[s].nfrags)
+      counter.add(self.shm["drop-ipv4-frag-timeout"])
+      self:release(s)
+   end
+end
+
+-- Sends the completed datagram of slot s.
+function Reassembler:complete (o, s)
+   local sl = self.slots[s]
+   local p = sl.buf
+   sl.buf = nil
+   local l2, ihl, data = sl.l2, sl.ihl, sl.final_end
+   local hoff = BASE - l2 - ihl
+   local ip = p.data + hoff + l2
+   set16(ip, 2, ihl + data)
+   set16(ip, 6, band(get16(ip, 6), 0xc000)) -- reserved and DF as the first fragment had them
+   set_checksum(ip, ihl)
+   p.length = BASE + data
+   counter.add(self.shm["in-ipv4-frag-reassembled"])
+   counter.add(self.shm["frag-reassembled"], sl.nfrags)
+   self:release(s)
+   transmit(o, packet.shiftleft(p, hoff))
+end
+
+-- Takes in the fragment p (IPv4 header at ip, ihl bytes, after l2 bytes of link header).
+function Reassembler:fragment (o, p, l2, ip, ihl)
+   local shm = self.shm
+   local word = get16(ip, 6)
+   local size = get16(ip, 2) - ihl
+   local start = band(word, OFFSET_MASK) * 8
+   local stop = start + size
+   local mf = band(word, MF) ~= 0
+   if mf and (size == 0 or band(size, 7) ~= 0) then
+      counter.add(shm["drop-frag-bad-length"])
+      return free(p)
+   end
+   local d = p.data
+   local src, dst = ffi.cast(u32_ptr_t, ip + 12)[0], ffi.cast(u32_ptr_t, ip + 16)[0]
+   local id, proto = get16(ip, 4), ip[9]
+   local vid = l2 == 18 and band(get16(d, 14), 0xfff) or UNTAGGED
+   local h = hash(self.seed, src, dst, id, proto, vid)
+   local s = self:find(h, src, dst, id, proto, vid)
+   if ihl + stop > 65535 or stop > CAPACITY then
+      -- Past the largest datagram (Ping of Death), or than a packet here holds.
+      counter.add(shm["drop-frag-too-big"])
+      if s >= 0 then self:abandon(s, "drop-frag-too-big", 0) end
+      return free(p)
+   end
+   if s < 0 then s = self:create(h, src, dst, id, proto, vid) end
+   local sl = self.slots[s]
+   local n, starts, ends = sl.nfrags, self.starts, self.ends
+   local b = s * self.f
+   for k = b, b + n - 1 do
+      local s0, e0 = starts[k], ends[k]
+      if start < e0 and s0 < stop then
+         if start == s0 and stop == e0 then
+            counter.add(shm["drop-frag-duplicate"])
+            return free(p)
+         end
+         self:abandon(s, "drop-frag-overlap", 1)
+         return free(p)
+      end
+   end
+   local final = sl.final_end
+   if not mf then
+      if final >= 0 and final ~= stop or sl.max_end > stop then
+         self:abandon(s, "drop-frag-bad-end", 1)
+         return free(p)
+      elseif final == stop then -- an empty last fragment again
+         counter.add(shm["drop-frag-duplicate"])
+         return free(p)
+      end
+      sl.final_end = stop
+   elseif final >= 0 and stop > final then
+      self:abandon(s, "drop-frag-bad-end", 1)
+      return free(p)
+   end
+   if n == self.f then
+      self:abandon(s, "drop-frag-too-many", 1)
+      return free(p)
+   end
+   starts[b + n], ends[b + n] = start, stop
+   sl.nfrags = n + 1
+   self.held = self.held + 1
+   local buf = sl.buf.data
+   if start == 0 then
+      sl.l2, sl.ihl = l2, ihl
+      copy(buf + BASE - l2 - ihl, d, l2 + ihl)
+   end
+   copy(buf + BASE + start, ip + ihl, size)
+   if stop > sl.max_end then sl.max_end = stop end
+   sl.received = sl.received + size
+   free(p)
+   -- Disjoint ranges within [0, final_end) whose sizes add up to it cover it: all is there.
+   if sl.received == sl.final_end then self:complete(o, s) end
+end
+
+function Reassembler:push ()
+   local i, o = self.input.input, self.output.output
+   local shm = self.shm
+   self.t = self.now()
+   if self.head >= 0 then self:expire() end
+   for _ = 1, link.nreadable(i) do
+      local p = receive(i)
+      local d, len = p.data, p.length
+      local l2 = l2_length(d, len)
+      if l2 == 0 then
+         counter.add(shm["in-ipv4-frag-reassembly-unneeded"])
+         transmit(o, p)
+      else
+         local ip = d + l2
+         local ihl = header_length(ip, len - l2)
+         if ihl == 0 then
+            counter.add(shm["drop-ipv4-malformed"])
+            free(p)
+         elseif band(get16(ip, 6), MF + OFFSET_MASK) == 0 then
+            counter.add(shm["in-ipv4-frag-reassembly-unneeded"])
+            transmit(o, p)
+         elseif not checksum_ok(ip, ihl) then
+            counter.add(shm["drop-ipv4-malformed"])
+            free(p)
+         else
+            counter.add(shm["in-ipv4-frag-needs-reassembly"])
+            self:fragment(o, p, l2, ip, ihl)
+         end
+      end
+   end
+   counter.set(shm["held-reassemblies"], self.active)
+   counter.set(shm["held-fragments"], self.held)
+   counter.set(shm["memuse-ipv4-frag-reassembly-buffer"],
+               self.table_bytes + self.active * packet.max_payload)
+end
+
+-- Frees the buffers of the datagrams still in progress (their fragments stay counted as held).
+function Reassembler:stop ()
+   for s = 0, self.n - 1 do
+      local sl = self.slots[s]
+      if sl.buf ~= nil then free(sl.buf); sl.buf = nil end
+   end
+end
+
+return M
