@@ -345,4 +345,196 @@ function Reassembler:stop ()
    end
 end
 
+function M.selftest ()
+   print("selftest: apps.ipv4.reassemble")
+   local Fragmenter = require("apps.ipv4.fragment").Fragmenter
+   local function app_of (conf, name)
+      local app = header.instance(Reassembler, conf, name)
+      local clock = 0
+      app.now = function () return clock end
+      return app, function (t) clock = t end
+   end
+   -- (4,000 bytes at MTU 68 are 84 fragments, more than the default 40.)
+   local r, set_clock = app_of({max_fragments_per_reassembly = 100}, "reassemble")
+   local frag = header.instance(Fragmenter, {mtu = 1500}, "fragment")
+   local function count (app, name) return header.count(app, name) end
+   local sent = 0 -- packets into r
+   local function push (packets)
+      sent = sent + #packets
+      return header.push(r, packets)
+   end
+
+   -- Every packet into r is out whole, a piece of a datagram out, dropped for a reason, or held.
+   local function check_sums (app, n)
+      local needs, drops = count(app, "in-ipv4-frag-needs-reassembly"), 0
+      for _, name in ipairs(COUNTERS) do
+         if name:match("^drop%-frag%-") then drops = drops + count(app, name) end
+      end
+      assert(count(app, "in-ipv4-frag-reassembly-unneeded") + count(app, "drop-ipv4-malformed")
+             + needs == n, "every packet counted once")
+      assert(count(app, "frag-reassembled") + count(app, "held-fragments") + drops == needs,
+             "every fragment reassembled, dropped or held")
+      assert(count(app, "held-reassemblies") == app.active)
+   end
+
+   -- Round trips: datagrams cut at several MTUs, their fragments given in order, reversed and
+   -- interleaved with another's, come out as the bytes that went in.
+   local function pieces (p, mtu)
+      frag.mtu = mtu
+      return header.push(frag, {p})
+   end
+   for size = 8, 4000, 97 do
+      for _, mtu in ipairs({68, 300, 576, 1500}) do
+         for _, order in ipairs({"in order", "reversed", "interleaved"}) do
+            local a = header.build{payload = size, id = size, vid = mtu == 300 and 5 or nil}
+            local b = header.build{payload = size + 8, id = 0x8000 + size}
+            local wa, wb = packet.clone(a), packet.clone(b)
+            local fa, fb = pieces(a, mtu), pieces(b, mtu)
+            local input = {}
+            if order == "in order" then
+               input = fa
+            elseif order == "reversed" then
+               for k = #fa, 1, -1 do input[#input + 1] = fa[k] end
+            else
+               for k = 1, math.max(#fa, #fb) do
+                  input[#input + 1] = fb[k]
+                  input[#input + 1] = fa[#fa + 1 - k]
+               end
+            end
+            local out = push(input)
+            local want = {[packet.tostring(wa)] = true}
+            if order == "interleaved" then
+               want[packet.tostring(wb)] = true
+            else
+               for _, p in ipairs(fb) do free(p) end
+            end
+            assert(#out == (order == "interleaved" and 2 or 1), "one datagram out per datagram")
+            for _, p in ipairs(out) do
+               assert(want[packet.tostring(p)], "the original bytes back")
+               want[packet.tostring(p)] = nil
+               free(p)
+            end
+            free(wa); free(wb)
+         end
+      end
+   end
+   assert(r.active == 0 and count(r, "held-fragments") == 0)
+   check_sums(r, sent)
+
+   -- Fragments made by hand from one datagram's data.
+   local data = ("0123456789abcdef"):rep(8) -- 128 bytes
+   local function piece (start, size, mf, id, extra)
+      local t = {payload = data:sub(start + 1, start + size), id = id or 1, proto = 6,
+                 flags = (mf and MF or 0) + start / 8}
+      for k, v in pairs(extra or {}) do t[k] = v end
+      return header.build(t)
+   end
+   local function before (name) return count(r, name) end
+   local n0, dup0 = before("drop-frag-overlap"), before("drop-frag-duplicate")
+
+   -- Teardrop: the second fragment starts inside the first and ends before it.
+   assert(#push({piece(0, 48, true, 10), piece(24, 8, false, 10)}) == 0)
+   -- A later fragment overwriting the TCP header (offset 8 into a first fragment of 24 bytes).
+   assert(#push({piece(0, 24, true, 11), piece(8, 120, false, 11)}) == 0)
+   -- Same the other way round: the overwriting fragment first.
+   assert(#push({piece(8, 120, false, 12), piece(0, 24, true, 12)}) == 0)
+   assert(count(r, "drop-frag-overlap") == n0 + 6 and r.active == 0, "overlaps abandon all")
+   -- An exact duplicate is dropped alone: the datagram still completes, with the first copy.
+   local out = push({piece(0, 64, true, 13), piece(0, 64, true, 13, {ttl = 1}),
+                     piece(64, 64, false, 13)})
+   assert(#out == 1 and count(r, "drop-frag-duplicate") == dup0 + 1)
+   assert(ffi.string(out[1].data + 34, 128) == data and out[1].data[14 + 8] == 64)
+   -- The result: total length, flags and checksum of a whole datagram (id and TTL kept).
+   local ip = out[1].data + 14
+   assert(get16(ip, 2) == 148 and get16(ip, 6) == 0 and get16(ip, 4) == 13 and ip[9] == 6)
+   assert(checksum_ok(ip, 20))
+   free(out[1])
+
+   -- Ends that disagree: two last fragments with different ends; data past the last's end; a last
+   -- fragment ending before data already received.
+   local e0 = before("drop-frag-bad-end")
+   -- (None of these overlap: that would be counted first, as an overlap.)
+   assert(#push({piece(64, 64, false, 20), piece(8, 32, false, 20)}) == 0)
+   assert(#push({piece(64, 32, false, 21), piece(96, 16, true, 21)}) == 0)
+   assert(#push({piece(64, 48, true, 22), piece(32, 32, false, 22)}) == 0)
+   assert(count(r, "drop-frag-bad-end") == e0 + 6 and r.active == 0)
+
+   -- Stateless rejections: a non-last fragment whose size is not a multiple of 8, and one past
+   -- 65,535 bytes (Ping of Death: offset 8189 * 8 + 400 bytes), which also ends its datagram.
+   local l0, b0 = before("drop-frag-bad-length"), before("drop-frag-too-big")
+   assert(#push({piece(0, 60, true, 30)}) == 0)
+   assert(#push({piece(0, 64, true, 31), header.build{payload = 400, id = 31, proto = 6,
+                                                      flags = 8189}}) == 0)
+   assert(count(r, "drop-frag-bad-length") == l0 + 1 and count(r, "drop-frag-too-big") == b0 + 2)
+   assert(r.active == 0)
+
+   -- Truncated or broken fragments: dropped as malformed before any state is touched.
+   local m0 = before("drop-ipv4-malformed")
+   local bad = {piece(0, 64, true, 40), piece(0, 64, true, 41), piece(0, 64, true, 42),
+                piece(0, 64, true, 43)}
+   bad[1].length = 14 + 19              -- header cut short
+   bad[2].length = bad[2].length - 1    -- total length past the packet's end
+   bad[3].data[14 + 8] = 1              -- checksum no longer right
+   bad[4].length = 13                   -- not even an Ethernet header: passes as not IPv4
+   local passed = push(bad)
+   assert(#passed == 1 and passed[1] == bad[4]); free(bad[4])
+   assert(count(r, "drop-ipv4-malformed") == m0 + 3 and r.active == 0)
+
+   -- Not fragments: passed untouched.
+   local whole = header.build{payload = 100}
+   out = push({whole})
+   assert(#out == 1 and out[1] == whole); free(whole)
+   check_sums(r, sent)
+
+   -- Timeouts on the controlled clock: held until `timeout` seconds have passed, then dropped.
+   set_clock(100)
+   assert(#push({piece(0, 64, true, 50)}) == 0 and r.active == 1)
+   set_clock(100 + r.timeout - 0.001)
+   assert(#push({}) == 0 and r.active == 1 and count(r, "held-fragments") == 1)
+   set_clock(100 + r.timeout)
+   assert(#push({}) == 0 and r.active == 0)
+   assert(count(r, "drop-frag-timeout") == 1 and count(r, "drop-ipv4-frag-timeout") == 1)
+   -- The rest of it, too late, starts a datagram that never completes.
+   assert(#push({piece(64, 64, false, 50)}) == 0 and r.active == 1)
+   check_sums(r, sent)
+   set_clock(1000)
+   push({})
+
+   -- A flood of first fragments, each of another datagram, beyond the limit: at most 16 held,
+   -- the others evicted; memory stays what 16 datagrams take.
+   local small, set_small_clock = app_of({max_concurrent_reassemblies = 16,
+                                          max_fragments_per_reassembly = 4}, "small")
+   local in_use = packet.in_use()
+   for k = 1, 1000 do
+      assert(#header.push(small, {piece(0, 64, true, k)}) == 0)
+      assert(small.active == math.min(k, 16))
+   end
+   assert(packet.in_use() == in_use + 16, "16 buffers held")
+   assert(count(small, "drop-frag-evicted") == 1000 - 16)
+   assert(count(small, "drop-ipv4-frag-random-evicted") == 1000 - 16)
+   check_sums(small, 1000)
+   -- The ones still held complete with their last fragments.
+   local held = {}
+   for k = 0, 15 do held[#held + 1] = small.slots[k].id end
+   for _, id in ipairs(held) do
+      local got = header.push(small, {piece(64, 64, false, id)})
+      assert(#got == 1 and ffi.string(got[1].data + 34, 128) == data)
+      free(got[1])
+   end
+   assert(small.active == 0 and packet.in_use() == in_use)
+   check_sums(small, 1016)
+   -- More fragments than max_fragments_per_reassembly: the datagram is abandoned.
+   set_small_clock(1000)
+   push = function (packets) return header.push(small, packets) end
+   local t0 = count(small, "drop-frag-too-many")
+   assert(#push({piece(0, 8, true, 2000), piece(8, 8, true, 2000), piece(16, 8, true, 2000),
+                 piece(24, 8, true, 2000), piece(32, 8, false, 2000)}) == 0)
+   assert(count(small, "drop-frag-too-many") == t0 + 5)
+   check_sums(small, 1021)
+   small:stop()
+   assert(packet.in_use() == in_use, "stop frees the buffers")
+   r:stop()
+   print("selftest: apps.ipv4.reassemble ok")
+end
+
 return M
