@@ -19,7 +19,8 @@ local receive, transmit = link.receive, link.transmit
 local allocate, free, copy = packet.allocate, packet.free, ffi.copy
 local l2_length, header_length = header.l2_length, header.header_length
 local get16, set16 = header.get16, header.set16
-local checksum_ok, set_checksum = header.checksum_ok, header.set_checksum
+local checksum = require("lib.checksum")
+local checksum_ok, set_checksum = checksum.verify_ipv4_header, checksum.ipv4_header
 local MF, DF, OFFSET_MASK = header.MF, header.DF, header.OFFSET_MASK
 
 local M = {}
@@ -99,7 +100,7 @@ function Fragmenter:fragment (o, p, l2, ip, ihl, total)
       local fip = fd + l2
       set16(fip, 2, hl + size)
       set16(fip, 6, bor(keep, mf, (base + offset) / 8))
-      set_checksum(fip, hl)
+      set_checksum(fip)
       transmit(o, f)
       sent = sent + 1
       offset = offset + size

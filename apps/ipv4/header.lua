@@ -1,12 +1,11 @@
 -- apps.ipv4.header: the IPv4 header reads the Fragmenter and the Reassembler share: where the IPv4
 -- header of an Ethernet frame starts (untagged or one 802.1Q tag), whether it is whole and sane
--- within the bytes the packet holds, and its checksum. Byte reads at fixed offsets (no alignment
--- assumed, no allocation), so the JIT inlines them into the apps' loops.
+-- within the bytes the packet holds. Byte reads at fixed offsets (no alignment assumed, no
+-- allocation), so the JIT inlines them into the apps' loops. Also the selftests' helpers.
 local ffi = require("ffi")
 local bit = require("bit")
-require("core.lib") -- declares cksum_generic (lib/c_helpers.h)
+local checksum = require("lib.checksum")
 
-local C = ffi.C
 local band, rshift = bit.band, bit.rshift
 
 local M = {}
@@ -43,16 +42,6 @@ function M.header_length (ip, avail)
    return ihl
 end
 
--- Whether the header's checksum is right (the sum over a header holding its checksum is 0).
-function M.checksum_ok (ip, ihl)
-   return C.cksum_generic(ip, ihl, 0) == 0
-end
-
--- Computes and stores the header checksum of the ihl-byte header at ip.
-function M.set_checksum (ip, ihl)
-   ip[10], ip[11] = 0, 0
-   set16(ip, 10, C.cksum_generic(ip, ihl, 0))
-end
 
 -- For the apps' selftests: a packet of an Ethernet frame (with an 802.1Q tag of VLAN `vid` when
 -- given) carrying IPv4 with fields from t (id, flags: a flags-and-offset word, proto, options: a
@@ -84,7 +73,7 @@ function M.build (t)
    ffi.copy(ip + 16, t.dst or "\10\0\0\2", 4)
    ffi.copy(ip + 20, opts, #opts)
    ffi.copy(ip + ihl, payload, #payload)
-   M.set_checksum(ip, ihl)
+   checksum.ipv4_header(ip)
    return p
 end
 

@@ -29,7 +29,8 @@ local receive, transmit = link.receive, link.transmit
 local allocate, free, copy = packet.allocate, packet.free, ffi.copy
 local l2_length, header_length = header.l2_length, header.header_length
 local get16, set16 = header.get16, header.set16
-local checksum_ok, set_checksum = header.checksum_ok, header.set_checksum
+local checksum = require("lib.checksum")
+local checksum_ok, set_checksum = checksum.verify_ipv4_header, checksum.ipv4_header
 local MF, OFFSET_MASK = header.MF, header.OFFSET_MASK
 
 local M = {}
@@ -220,7 +221,7 @@ function Reassembler:complete (o, s)
    local ip = p.data + hoff + l2
    set16(ip, 2, ihl + data)
    set16(ip, 6, band(get16(ip, 6), 0xc000)) -- reserved and DF as the first fragment had them
-   set_checksum(ip, ihl)
+   set_checksum(ip)
    p.length = BASE + data
    counter.add(self.shm["in-ipv4-frag-reassembled"])
    counter.add(self.shm["frag-reassembled"], sl.nfrags)
