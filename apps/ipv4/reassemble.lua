@@ -11,7 +11,7 @@
 -- original packet's bytes when it was cut by a router (apps.ipv4.fragment).
 --
 -- State lives in FFI arrays sized at new(): slots, the fragments' ranges, and an open-addressing
--- index (linear probing, at most half full, a seeded murmur3 hash so chosen keys cannot make long
+-- index (linear probing, at most a quarter full, a seeded hash so chosen keys cannot make long
 -- probe runs); each datagram in progress holds one packet from the pool as its buffer, the
 -- fragments' data copied into it at their offsets. Nothing is allocated per fragment but that
 -- buffer per datagram.
@@ -45,32 +45,30 @@ local slot_t = ffi.typeof[[
 struct {
    uint32_t src, dst;          /* addresses as read from the header (only compared) */
    int32_t hash;
-   uint16_t id, vid;
-   uint8_t proto, l2, ihl;     /* l2, ihl: the first fragment's header lengths (ihl 0: not yet) */
+   uint32_t x;                 /* identification * 256 + protocol */
+   uint16_t vid;
+   uint8_t l2, ihl;            /* the first fragment's header lengths (ihl 0: not yet) */
    uint16_t nfrags;
    int32_t final_end;          /* end of the last fragment's data; -1 until it arrives */
-   int32_t max_end, received;  /* furthest byte and bytes received so far */
+   int32_t min_start, max_end; /* the data received lies within [min_start, max_end) */
+   int32_t received;           /* bytes received so far */
    int32_t prev, next;         /* in order of arrival, oldest first (-1: none) */
    double deadline;
    struct packet *buf;
 }]]
 local u32_ptr_t = ffi.typeof("uint32_t *")
 
--- a * k mod 2^32 for 32-bit a and k, exact in doubles (each partial product < 2^48).
-local function mul32 (a, k)
-   return tobit(band(a, 0xffff) * k + lshift(tobit(rshift(a, 16) * k), 16))
-end
-
--- murmur3's 32-bit block and finishing steps.
-local function mix (h, k)
-   k = mul32(rol(mul32(k, 0xcc9e2d51), 15), 0x1b873593)
-   return tobit(mul32(rol(bxor(h, k), 13), 5) + 0xe6546b64)
-end
-
-local function hash (seed, src, dst, id, proto, vid)
-   local h = mix(mix(mix(mix(seed, src), dst), bor(lshift(id, 16), proto)), vid)
-   h = mul32(bxor(h, rshift(h, 16)), 0x85ebca6b)
-   h = mul32(bxor(h, rshift(h, 13)), 0xc2b2ae35)
+-- A seeded hash of the key: xor, rotate and multiply by odd 18-bit constants (a bijection mod
+-- 2^32, and not linear, so colliding keys depend on the seed), exact in doubles (|h| < 2^31 times
+-- < 2^18). Straight-line bit operations: murmur3's full 32-bit multiplies, written as calls,
+-- made LuaJIT abort the push loop's trace ("loop unroll limit reached") and reassembly ran at
+-- 20 us a datagram (tools/bench-frag.lua).
+local function hash (seed, src, dst, x, vid)
+   local h = tobit(bxor(seed, src) * 0x2c1b3)
+   h = tobit(bxor(rol(h, 13), dst) * 0x297a5)
+   h = tobit(bxor(rol(h, 13), x) * 0x3b9c1)
+   h = tobit(bxor(rol(h, 13), vid) * 0x2f6d7)
+   h = tobit(bxor(h, rshift(h, 15)) * 0x2c1b3)
    return bxor(h, rshift(h, 16))
 end
 
@@ -100,7 +98,7 @@ M.counters = COUNTERS
 function Reassembler:new (conf)
    local n, f = conf.max_concurrent_reassemblies, conf.max_fragments_per_reassembly
    local size = 2
-   while size < 2 * n do size = size * 2 end
+   while size < 4 * n do size = size * 2 end
    local o = setmetatable({
       n = n, f = f, timeout = conf.timeout,
       slots = ffi.new(ffi.typeof("$[?]", slot_t), n),
@@ -112,6 +110,7 @@ function Reassembler:new (conf)
       seed = math.random(0, 0x7fffffff),
       now = engine.now, -- the clock (a test may set its own)
       t = 0,            -- its reading at the start of this push
+      pending = ffi.new("struct packet *[?]", link.max), -- this push's fragments
    }, {__index = Reassembler})
    ffi.fill(o.index, size * 4, 0xff) -- -1: empty
    for i = 0, n - 1 do o.free_slots[i] = n - 1 - i end
@@ -119,23 +118,63 @@ function Reassembler:new (conf)
    return o
 end
 
--- The slot of the key, or -1.
-function Reassembler:find (h, src, dst, id, proto, vid)
-   local index, slots, mask = self.index, self.slots, self.mask
-   local i = band(h, mask)
+-- The slot of the key (x: identification * 256 + protocol), or -1. The home cell is looked at
+-- without a loop, and so are the cells of create and release where the next one is empty: a
+-- short loop on the per-fragment path is entered often enough to be traced alone, cannot make a
+-- trace ("leaving loop in root trace"), is blacklisted, and from then on every trace through it
+-- aborts: reassembly ran interpreted, at 6 us a datagram (tools/bench-frag.lua).
+local function probe (index, slots, mask, i, h, src, dst, x, vid)
    while true do
+      i = band(i + 1, mask)
       local s = index[i]
       if s < 0 then return -1 end
       local sl = slots[s]
-      if sl.src == src and sl.dst == dst and sl.id == id and sl.proto == proto and sl.vid == vid then
+      if sl.hash == h and sl.src == src and sl.dst == dst and sl.x == x and sl.vid == vid then
          return s
       end
-      i = band(i + 1, mask)
+   end
+end
+
+function Reassembler:find (h, src, dst, x, vid)
+   local index, slots, mask = self.index, self.slots, self.mask
+   local i = band(h, mask)
+   local s = index[i]
+   if s < 0 then return -1 end
+   local sl = slots[s]
+   if sl.hash == h and sl.src == src and sl.dst == dst and sl.x == x and sl.vid == vid then
+      return s
+   end
+   return probe(index, slots, mask, i, h, src, dst, x, vid)
+end
+
+-- The first empty cell after i; the cell after i holding s; and the cell to empty once the
+-- entries after cell i that may move back (those whose home is not cyclically within (i, j])
+-- have moved.
+local function free_cell (index, mask, i)
+   repeat i = band(i + 1, mask) until index[i] < 0
+   return i
+end
+
+local function cell_of (index, mask, i, s)
+   repeat i = band(i + 1, mask) until index[i] == s
+   return i
+end
+
+local function close_gap (index, slots, mask, i)
+   local j = i
+   while true do
+      j = band(j + 1, mask)
+      local t = index[j]
+      if t < 0 then return i end
+      local k = band(slots[t].hash, mask)
+      local stays
+      if i <= j then stays = i < k and k <= j else stays = i < k or k <= j end
+      if not stays then index[i] = t; i = j end
    end
 end
 
 -- A fresh slot for the key (evicting a random datagram when all are taken).
-function Reassembler:create (h, src, dst, id, proto, vid)
+function Reassembler:create (h, src, dst, x, vid)
    if self.nfree == 0 then
       local victim = math.random(0, self.n - 1)
       counter.add(self.shm["drop-frag-evicted"], self.slots[victim].nfrags)
@@ -145,15 +184,15 @@ function Reassembler:create (h, src, dst, id, proto, vid)
    self.nfree = self.nfree - 1
    local s = self.free_slots[self.nfree]
    local sl = self.slots[s]
-   sl.src, sl.dst, sl.hash, sl.id, sl.proto, sl.vid = src, dst, h, id, proto, vid
+   sl.src, sl.dst, sl.hash, sl.x, sl.vid = src, dst, h, x, vid
    sl.l2, sl.ihl, sl.nfrags = 0, 0, 0
-   sl.final_end, sl.max_end, sl.received = -1, 0, 0
+   sl.final_end, sl.max_end, sl.received, sl.min_start = -1, 0, 0, 65536
    sl.deadline = self.t + self.timeout
    sl.buf = allocate()
    -- Into the index (linear probing: the first empty cell from the hash's).
    local index, mask = self.index, self.mask
    local i = band(h, mask)
-   while index[i] >= 0 do i = band(i + 1, mask) end
+   if index[i] >= 0 then i = free_cell(index, mask, i) end
    index[i] = s
    -- Newest at the tail of the arrival list.
    sl.prev, sl.next = self.tail, -1
@@ -171,17 +210,8 @@ function Reassembler:release (s)
    -- Out of the index, closing the gap by moving back the entries after it that may move
    -- (those whose home cell is not cyclically within (i, j]).
    local i = band(sl.hash, mask)
-   while index[i] ~= s do i = band(i + 1, mask) end
-   local j = i
-   while true do
-      j = band(j + 1, mask)
-      local t = index[j]
-      if t < 0 then break end
-      local k = band(slots[t].hash, mask)
-      local stays
-      if i <= j then stays = i < k and k <= j else stays = i < k or k <= j end
-      if not stays then index[i] = t; i = j end
-   end
+   if index[i] ~= s then i = cell_of(index, mask, i, s) end
+   if index[band(i + 1, mask)] >= 0 then i = close_gap(index, slots, mask, i) end
    index[i] = -1
    -- Out of the arrival list.
    if sl.prev >= 0 then slots[sl.prev].next = sl.next else self.head = sl.next end
@@ -230,42 +260,50 @@ function Reassembler:complete (o, s)
 end
 
 -- Takes in the fragment p (IPv4 header at ip, ihl bytes, after l2 bytes of link header).
-function Reassembler:fragment (o, p, l2, ip, ihl)
-   local shm = self.shm
-   local word = get16(ip, 6)
+-- (Values are read from the header again where needed rather than kept: with all of them live
+-- across find's branches, LuaJIT's side trace from there failed, "NYI: register coalescing too
+-- complex", at every fragment.)
+function Reassembler:fragment (o, p)
+   local shm, d = self.shm, p.data
+   local l2 = l2_length(d, p.length)
+   local ip = d + l2
+   local ihl = band(ip[0], 15) * 4
    local size = get16(ip, 2) - ihl
-   local start = band(word, OFFSET_MASK) * 8
-   local stop = start + size
-   local mf = band(word, MF) ~= 0
-   if mf and (size == 0 or band(size, 7) ~= 0) then
+   if band(get16(ip, 6), MF) ~= 0 and (size == 0 or band(size, 7) ~= 0) then
       counter.add(shm["drop-frag-bad-length"])
       return free(p)
    end
-   local d = p.data
    local src, dst = ffi.cast(u32_ptr_t, ip + 12)[0], ffi.cast(u32_ptr_t, ip + 16)[0]
-   local id, proto = get16(ip, 4), ip[9]
+   local x = bor(lshift(get16(ip, 4), 8), ip[9])
    local vid = l2 == 18 and band(get16(d, 14), 0xfff) or UNTAGGED
-   local h = hash(self.seed, src, dst, id, proto, vid)
-   local s = self:find(h, src, dst, id, proto, vid)
+   local h = hash(self.seed, src, dst, x, vid)
+   local s = self:find(h, src, dst, x, vid)
+   local word = get16(ip, 6)
+   local start = band(word, OFFSET_MASK) * 8
+   local stop = start + size
+   local mf = band(word, MF) ~= 0
    if ihl + stop > 65535 or stop > CAPACITY then
       -- Past the largest datagram (Ping of Death), or than a packet here holds.
       counter.add(shm["drop-frag-too-big"])
       if s >= 0 then self:abandon(s, "drop-frag-too-big", 0) end
       return free(p)
    end
-   if s < 0 then s = self:create(h, src, dst, id, proto, vid) end
+   if s < 0 then s = self:create(h, src, dst, x, vid) end
    local sl = self.slots[s]
    local n, starts, ends = sl.nfrags, self.starts, self.ends
    local b = s * self.f
-   for k = b, b + n - 1 do
-      local s0, e0 = starts[k], ends[k]
-      if start < e0 and s0 < stop then
-         if start == s0 and stop == e0 then
-            counter.add(shm["drop-frag-duplicate"])
+   -- Data after all received (or before all) overlaps none: no loop for fragments in order.
+   if start < sl.max_end and stop > sl.min_start then
+      for k = b, b + n - 1 do
+         local s0, e0 = starts[k], ends[k]
+         if start < e0 and s0 < stop then
+            if start == s0 and stop == e0 then
+               counter.add(shm["drop-frag-duplicate"])
+               return free(p)
+            end
+            self:abandon(s, "drop-frag-overlap", 1)
             return free(p)
          end
-         self:abandon(s, "drop-frag-overlap", 1)
-         return free(p)
       end
    end
    local final = sl.final_end
@@ -296,6 +334,7 @@ function Reassembler:fragment (o, p, l2, ip, ihl)
    end
    copy(buf + BASE + start, ip + ihl, size)
    if stop > sl.max_end then sl.max_end = stop end
+   if start < sl.min_start then sl.min_start = start end
    sl.received = sl.received + size
    free(p)
    -- Disjoint ranges within [0, final_end) whose sizes add up to it cover it: all is there.
@@ -304,7 +343,7 @@ end
 
 function Reassembler:push ()
    local i, o = self.input.input, self.output.output
-   local shm = self.shm
+   local shm, pending, npending = self.shm, self.pending, 0
    self.t = self.now()
    if self.head >= 0 then self:expire() end
    for _ = 1, link.nreadable(i) do
@@ -327,11 +366,14 @@ function Reassembler:push ()
             counter.add(shm["drop-ipv4-malformed"])
             free(p)
          else
-            counter.add(shm["in-ipv4-frag-needs-reassembly"])
-            self:fragment(o, p, l2, ip, ihl)
+            pending[npending] = p
+            npending = npending + 1
          end
       end
    end
+   -- The fragments, in a loop of their own: the fast path's trace stays short.
+   counter.add(shm["in-ipv4-frag-needs-reassembly"], npending)
+   for k = 0, npending - 1 do self:fragment(o, pending[k]) end
    counter.set(shm["held-reassemblies"], self.active)
    counter.set(shm["held-fragments"], self.held)
    counter.set(shm["memuse-ipv4-frag-reassembly-buffer"],
@@ -516,7 +558,7 @@ function M.selftest ()
    check_sums(small, 1000)
    -- The ones still held complete with their last fragments.
    local held = {}
-   for k = 0, 15 do held[#held + 1] = small.slots[k].id end
+   for k = 0, 15 do held[#held + 1] = rshift(small.slots[k].x, 8) end
    for _, id in ipairs(held) do
       local got = header.push(small, {piece(64, 64, false, id)})
       assert(#got == 1 and ffi.string(got[1].data + 34, 128) == data)
