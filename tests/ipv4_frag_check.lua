@@ -1,5 +1,7 @@
 -- tests/ipv4_frag_check.lua: one capture through one of the IPv4 apps, for tests/ipv4_frag_test.sh.
---   snabb ipv4_frag_check.lua fragment MTU IN OUT   PcapReader -> Fragmenter{mtu} -> PcapWriter
+--   snabb ipv4_frag_check.lua fragment MTU IN OUT [ERRORS]
+--                                      PcapReader -> Fragmenter{mtu} -> PcapWriter; with ERRORS,
+--                                      icmp_source 192.0.2.1 and its errors port to a PcapWriter
 --   snabb ipv4_frag_check.lua reassemble IN OUT     PcapReader -> Reassembler -> PcapWriter
 -- Runs until the file is read and every link is empty, checks that the app's counters account for
 -- every packet in and out (the links' counts), and prints the counters as "NAME VALUE" lines.
@@ -10,9 +12,10 @@ local fragment = require("apps.ipv4.fragment")
 local reassemble = require("apps.ipv4.reassemble")
 
 local mode = main.parameters[1]
-local mtu, input, output
+local mtu, input, output, errors
 if mode == "fragment" then
    mtu, input, output = tonumber(main.parameters[2]), main.parameters[3], main.parameters[4]
+   errors = main.parameters[5]
 elseif mode == "reassemble" then
    input, output = main.parameters[2], main.parameters[3]
 end
@@ -21,7 +24,12 @@ assert(input and output, "usage: ipv4_frag_check.lua fragment MTU IN OUT | reass
 local c = config.new()
 config.app(c, "reader", pcap.PcapReader, input)
 if mode == "fragment" then
-   config.app(c, "app", fragment.Fragmenter, {mtu = mtu})
+   config.app(c, "app", fragment.Fragmenter,
+              {mtu = mtu, icmp_source = errors and "192.0.2.1" or nil})
+   if errors then
+      config.app(c, "errors", pcap.PcapWriter, errors)
+      config.link(c, "app.errors -> errors.input")
+   end
 else
    config.app(c, "app", reassemble.Reassembler)
 end
@@ -56,6 +64,10 @@ if mode == "fragment" then
    check("packets in", v("out-ipv4-frag-not") + v("ipv4-fragmented") + v("drop-ipv4-frag-df")
          + v("drop-ipv4-malformed"), into)
    check("packets out", v("out-ipv4-frag-not") + v("out-ipv4-frag"), out)
+   if errors then
+      check("ICMP errors", v("out-icmp-frag-needed"),
+            link.stats(engine.link_table["app.errors -> errors.input"]).txpackets)
+   end
 else
    local drops = 0
    for _, name in ipairs(values) do

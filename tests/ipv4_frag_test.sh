@@ -15,7 +15,8 @@
 #   within the MTU, has a good header checksum, an offset following on from the previous
 #   fragment's end, MF on all but the last, and tshark's reassembly of them finds neither overlap
 #   nor error and makes as many datagrams as the Fragmenter cut packets. Reassembled, they give
-#   back byte for byte what the Reassembler makes of the file itself.
+#   back byte for byte what the Reassembler makes of the file itself. Each packet dropped for DF
+#   gets an ICMP "fragmentation needed" back to its source with the MTU, checksums good.
 . "$(dirname "$0")/prologue.sh"
 command -v tshark >/dev/null || fail "tshark is not installed (tools/install-deps)"
 export HOME=$tmp # tshark wants a profile directory; Bazel's sandbox has none.
@@ -96,12 +97,24 @@ echo "ok: the reassembler passes $(counter in-ipv4-frag-reassembly-unneeded "$tm
 theirs=$(shark "$tmp/all.pcap" -o ip.defragment:TRUE -Y ip.reassembled.length | wc -l)
 for mtu in 68 576 1280; do
   what="MTU $mtu"
-  "$snabb" "$check" fragment "$mtu" "$tmp/all.pcap" "$tmp/f.pcap" >"$tmp/f.txt"
+  "$snabb" "$check" fragment "$mtu" "$tmp/all.pcap" "$tmp/f.pcap" "$tmp/icmp.pcap" >"$tmp/f.txt"
   got="$(counter ipv4-fragmented "$tmp/f.txt") $(counter drop-ipv4-frag-df "$tmp/f.txt")"
   [ "$got" = "$(facts big "$mtu")" ] ||
     fail "$what: fragmented, dropped for DF = $got; IPv4 packets over the MTU with DF clear, set: $(facts big "$mtu")"
   [ "$(counter drop-ipv4-malformed "$tmp/f.txt")" = "${#truncated[@]}" ] ||
     fail "$what: malformed $(counter drop-ipv4-malformed "$tmp/f.txt"), want ${#truncated[@]}"
+  # An ICMP "fragmentation needed" for each packet dropped for DF, to its source, as tshark reads
+  # it: type 3 code 4, the MTU, IPv4 and ICMP checksums good.
+  dropped=$(facts dfbig "$mtu" | paste -sd,)
+  sources=
+  [ -z "$dropped" ] || sources=$(shark "$tmp/all.pcap" -Y "frame.number in {$dropped}" -T fields \
+    -E occurrence=f -e ip.src | sort | uniq -c)
+  icmp=$(shark "$tmp/icmp.pcap" -o ip.check_checksum:TRUE -T fields -E occurrence=f -e ip.dst \
+    -e icmp.type -e icmp.code -e icmp.mtu -e ip.checksum.status -e icmp.checksum.status)
+  [ "$(awk -F'\t' '$2 != 3 || $3 != 4 || $4 != m || $5 != 1 || $6 != 1' m="$mtu" <<<"$icmp")" = "" ] ||
+    fail "$what: ICMP errors as tshark reads them: $(head -3 <<<"$icmp")"
+  [ "$(cut -f1 <<<"$icmp" | grep . | sort | uniq -c)" = "$sources" ] ||
+    fail "$what: ICMP errors to $(cut -f1 <<<"$icmp" | sort | uniq -c), want to $sources"
   # Fragments as tshark reads them: key, MF, offset (8-byte units), lengths, checksum status.
   shark "$tmp/f.pcap" -o ip.defragment:FALSE -o ip.check_checksum:TRUE -E occurrence=f \
     -Y "(eth.type == 0x0800 || vlan.etype == 0x0800) && (ip.flags.mf == 1 || ip.frag_offset > 0)" \
@@ -134,5 +147,5 @@ for mtu in 68 576 1280; do
   "$snabb" "$check" reassemble "$tmp/nodf.pcap" "$tmp/nodf.r.pcap" >/dev/null
   [ "$(bytes "$tmp/back.pcap" | md5sum)" = "$(bytes "$tmp/nodf.r.pcap" | md5sum)" ] ||
     fail "$what: fragmented and reassembled, the bytes differ"
-  echo "ok: $what: $(counter out-ipv4-frag "$tmp/f.txt") fragments of $(counter ipv4-fragmented "$tmp/f.txt") packets, as tshark reads them; reassembled to the same bytes"
+  echo "ok: $what: $(counter out-ipv4-frag "$tmp/f.txt") fragments of $(counter ipv4-fragmented "$tmp/f.txt") packets, as tshark reads them; reassembled to the same bytes; $(counter out-icmp-frag-needed "$tmp/f.txt") ICMP errors for DF"
 done

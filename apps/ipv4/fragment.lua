@@ -27,20 +27,33 @@ local M = {}
 
 local Fragmenter = {
    -- RFC 791: every module must pass 68 bytes unfragmented (a 60-byte header and 8 of data).
-   config = {mtu = {required = true, integer = true, min = 68, max = 65535, unit = "bytes"}},
+   config = {
+      mtu = {required = true, integer = true, min = 68, max = 65535, unit = "bytes"},
+      icmp_source = {type = "string", allows = "an IPv4 address", check = function (v)
+         return type(v) == "string" and ffi.C.inet_pton(2, v, ffi.new("uint8_t[4]")) == 1 and v
+            or nil
+      end},
+   },
    shm = {
       ["out-ipv4-frag"] = {counter},       -- fragments sent
       ["out-ipv4-frag-not"] = {counter},   -- packets sent whole: within the MTU, or not IPv4
       ["ipv4-fragmented"] = {counter},     -- packets cut into fragments
       ["drop-ipv4-frag-df"] = {counter},   -- over the MTU with Don't Fragment set
       ["drop-ipv4-malformed"] = {counter}, -- header truncated or insane, bad options or checksum
+      ["out-icmp-frag-needed"] = {counter}, -- ICMP "fragmentation needed" sent on `errors`
    },
 }
 M.Fragmenter = Fragmenter
 
 function Fragmenter:new (conf)
+   local source
+   if conf.icmp_source then
+      source = ffi.new("uint8_t[4]")
+      ffi.C.inet_pton(2, conf.icmp_source, source)
+   end
    return setmetatable({
       mtu = conf.mtu,
+      icmp_source = source,
       -- The header of the fragments after the first (IPv4 header + copied options, <= 60 bytes).
       later = ffi.new("uint8_t[60]"),
    }, {__index = Fragmenter})
@@ -111,6 +124,33 @@ function Fragmenter:fragment (o, p, l2, ip, ihl, total)
    return true
 end
 
+-- Sends on `errors` an ICMP "fragmentation needed and DF set" (type 3 code 4, with the MTU as
+-- RFC 1191's next-hop MTU) back to the source of the packet p: from icmp_source, the frame's
+-- link header with its addresses swapped, the packet's IP header and first 8 bytes of data.
+function Fragmenter:frag_needed (p, l2, ip, ihl)
+   local quoted = ihl + 8
+   local e = allocate()
+   local d, ed = p.data, e.data
+   copy(ed, d + 6, 6)
+   copy(ed + 6, d, 6)
+   copy(ed + 12, d + 12, l2 - 12)
+   local eip = ed + l2
+   local icmp = eip + 20
+   ffi.fill(eip, 28)
+   eip[0], eip[8], eip[9] = 0x45, 64, 1
+   set16(eip, 2, 28 + quoted)
+   copy(eip + 12, self.icmp_source, 4)
+   copy(eip + 16, ip + 12, 4)
+   set_checksum(eip)
+   icmp[0], icmp[1] = 3, 4
+   set16(icmp, 6, self.mtu)
+   copy(icmp + 8, ip, quoted)
+   set16(icmp, 2, checksum.ipsum(icmp, 8 + quoted, 0))
+   e.length = l2 + 28 + quoted
+   counter.add(self.shm["out-icmp-frag-needed"])
+   transmit(self.output.errors, e)
+end
+
 function Fragmenter:push ()
    local i, o = self.input.input, self.output.output
    local shm, mtu = self.shm, self.mtu
@@ -133,6 +173,7 @@ function Fragmenter:push ()
             transmit(o, p)
          elseif band(get16(ip, 6), DF) ~= 0 then
             counter.add(shm["drop-ipv4-frag-df"])
+            if self.icmp_source and self.output.errors then self:frag_needed(p, l2, ip, ihl) end
             free(p)
          elseif checksum_ok(ip, ihl) and self:fragment(o, p, l2, ip, ihl, total) then
             counter.add(shm["ipv4-fragmented"])
@@ -147,6 +188,7 @@ end
 
 function M.selftest ()
    print("selftest: apps.ipv4.fragment")
+   local lib = require("core.lib")
    local get = function (d, i) return d[i] * 256 + d[i + 1] end
    local bytes = function (p, from, n) return ffi.string(p.data + from, n) end
    local app = header.instance(Fragmenter, {mtu = 1500}, "fragment")
@@ -228,9 +270,28 @@ function M.selftest ()
    -- Offsets that would pass 65535 (8189 * 8 + 400): malformed.
    assert(#header.push(app, {header.build{payload = 400, flags = 8189}}) == 0)
 
-   -- Don't Fragment: dropped and counted; malformed headers dropped and counted.
+   -- Don't Fragment: dropped and counted, and with icmp_source an ICMP "fragmentation needed"
+   -- on `errors`; malformed headers dropped and counted.
    assert(#header.push(app, {header.build{payload = 200, flags = 0x4000}}) == 0)
-   assert(count("drop-ipv4-frag-df") == 1)
+   assert(count("drop-ipv4-frag-df") == 1 and count("out-icmp-frag-needed") == 0)
+   local icmp = header.instance(Fragmenter, {mtu = 100, icmp_source = "192.0.2.1"}, "icmp")
+   icmp.output.errors = link.new("errors")
+   local df = header.build{payload = 200, flags = 0x4000, vid = 9}
+   local sent_df = packet.clone(df)
+   assert(#header.push(icmp, {df}) == 0 and header.count(icmp, "out-icmp-frag-needed") == 1)
+   local e = receive(icmp.output.errors)
+   local ed = e.data
+   local eip, icmph = ed + 18, ed + 38
+   assert(e.length == 18 + 20 + 8 + 28 and bytes(e, 0, 6) == bytes(sent_df, 6, 6))
+   assert(bytes(e, 6, 6) == bytes(sent_df, 0, 6) and bytes(e, 12, 6) == bytes(sent_df, 12, 6))
+   assert(checksum_ok(eip, 20) and eip[9] == 1 and get(eip, 2) == 56)
+   assert(bytes(e, 18 + 12, 4) == "\192\0\2\1" and bytes(e, 18 + 16, 4) == bytes(sent_df, 18 + 12, 4))
+   assert(icmph[0] == 3 and icmph[1] == 4 and get(icmph, 6) == 100)
+   assert(checksum.ipsum(icmph, 36, 0) == 0, "ICMP checksum")
+   assert(bytes(e, 38 + 8, 28) == bytes(sent_df, 18, 28), "the packet's header and 8 bytes")
+   free(e); free(sent_df)
+   local ok, err = pcall(lib.parse, {mtu = 100, icmp_source = "192.0.2"}, Fragmenter.config)
+   assert(not ok and err:match("icmp_source.*an IPv4 address"), err)
    local bad = {}
    local p = header.build{payload = 200}; p.length = 14 + 19 -- truncated header
    bad[#bad + 1] = p
