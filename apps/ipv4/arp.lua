@@ -180,9 +180,7 @@ function ARP:resolve (mac, how)
    self.resolved = true
    self.next_mac = mac
    self:log("next hop %s is %s (%s)", self.next_ip and ntop(self.next_ip) or "", mac_ntop(mac), how)
-   local u = ffi.new("union { uint64_t u64; uint8_t bytes[8]; }")
-   copy(u.bytes, mac, 6)
-   if self.shm then counter.set(self.shm["next-hop-macaddr-v4"], u.u64) end
+   self:count_mac()
    local key = self.conf.shared_next_mac_key
    if key and how ~= "from a peer" then
       local shm = require("core.shm")
@@ -191,6 +189,16 @@ function ARP:resolve (mac, how)
       else self:log("could not share the next hop's MAC at %s: %s", key, tostring(shared)) end
    end
 end
+
+-- The next hop's MAC as a counter (Snabb's), once the engine has made the app's counters: at
+-- resolution, or when linked (after new, for a configured next_mac).
+function ARP:count_mac ()
+   if not self.resolved or not rawget(self, "shm") then return end
+   local u = ffi.new("union { uint64_t u64; uint8_t bytes[8]; }")
+   copy(u.bytes, self.header, 6)
+   counter.set(self.shm["next-hop-macaddr-v4"], u.u64)
+end
+ARP.link = ARP.count_mac
 
 -- While unresolved: a request when one is due, and a look at the peers' shared key.
 function ARP:unresolved (osouth)

@@ -120,8 +120,15 @@ function nd_light:resolve (mac, how)
    copy(self.header, mac, 6)
    self.resolved = true
    self:log("next hop %s is %s (%s)", arp.ntop(self.conf.next_hop), arp.mac_ntop(mac), how)
-   if self.shm then counter.set(self.shm.status, 1) end
+   self:set_status()
 end
+
+-- status 1 (up) once the engine has made the app's counters: at resolution, or when linked
+-- (after new, for a configured remote_mac).
+function nd_light:set_status ()
+   if self.resolved and rawget(self, "shm") then counter.set(self.shm.status, 1) end
+end
+nd_light.link = nd_light.set_status
 
 -- While unresolved: a solicitation when one is due; after the last, an error (Snabb's).
 function nd_light:solicit (osouth)
