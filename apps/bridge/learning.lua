@@ -46,17 +46,26 @@ local function new_table (capacity)
    return {entries = entries_t(capacity), mask = capacity - 1, count = 0}
 end
 
+-- The slot of (hi, lo) in entries e after its home slot i, or -1: the loop, kept out of find so
+-- that the common case (found at home, or home free) has none for the JIT to unroll.
+local function probe (e, mask, i, hi, lo)
+   for _ = 2, MAX_PROBE do
+      i = band(i + 1, mask)
+      local s = e[i]
+      if s.port == 0 then return -1 end
+      if s.lo == lo and s.hi == hi then return i end
+   end
+   return -1
+end
+
 -- The slot of (hi, lo) in t, or -1.
 local function find (t, hi, lo, seed)
    local e, mask = t.entries, t.mask
    local i = band(hash(hi, lo, seed), mask)
-   for _ = 1, MAX_PROBE do
-      local s = e[i]
-      if s.port == 0 then return -1 end
-      if s.lo == lo and s.hi == hi then return i end
-      i = band(i + 1, mask)
-   end
-   return -1
+   local s = e[i]
+   if s.port == 0 then return -1 end
+   if s.lo == lo and s.hi == hi then return i end
+   return probe(e, mask, i, hi, lo)
 end
 
 -- Puts (hi, lo) -> port, seen at `now`, into t: 1 when new, 2 when it moved from another port,
