@@ -62,4 +62,36 @@ bridge.unlink = bridge.link
 
 function bridge:name () return self._name end
 
+function M.selftest ()
+   print("selftest: apps.bridge.base")
+   local lib = require("core.lib")
+   local class = setmetatable({}, {__index = bridge})
+   -- Free ports first, then groups in name order; each port's flood list skips itself and its group.
+   local b = bridge.new_bridge(class, {ports = {"x", "y"}, split_horizon_groups = {z = {"z1", "z2"}, a = {"a1"}}})
+   local names, groups = {}, {}
+   for i, port in ipairs(b._ports) do names[i], groups[i] = port.name, port.group end
+   assert(table.concat(names, " ") == "x y a1 z1 z2" and table.concat(groups, " ") == "0 0 1 2 2")
+   local link_of = {}
+   b.input, b.output = {}, {}
+   for _, name in ipairs(names) do link_of[name] = {name}; b.input[name], b.output[name] = {}, link_of[name] end
+   b.output.y = nil -- y has no output link: nothing floods to it
+   b:link()
+   local function flood (name)
+      local t = {}
+      for i, l in ipairs(b._port_by_name[name].flood) do t[i] = l[1] end
+      return table.concat(t, " ")
+   end
+   assert(flood("x") == "a1 z1 z2" and flood("z1") == "x a1" and flood("a1") == "x z1 z2", flood("z1"))
+   for _, case in ipairs({{{ports = {"a", "a"}}, "port 'a' is listed twice"},
+                          {{ports = {"a"}, split_horizon_groups = {g = {"a"}}}, "port 'a' is listed twice"},
+                          {{ports = {1}}, "port names must be strings, got 1"},
+                          {{ports = {}}, "no ports"},
+                          {{split_horizon_groups = {g = {}}}, "split-horizon group 'g' must be a non-empty array"}}) do
+      local conf = lib.parse(case[1], bridge.config)
+      local ok, err = pcall(bridge.new_bridge, class, conf)
+      assert(not ok and err:find(case[2], 1, true), err)
+   end
+   print("selftest: apps.bridge.base ok")
+end
+
 return M

@@ -104,6 +104,7 @@ local ARP_FRAME = ffi.sizeof("struct snabb_arp_frame") -- 42
 local ETHERTYPE_ARP = htons(0x0806)                     -- as read from memory
 local REQUEST, REPLY = 1, 2
 local REQUEST_INTERVAL = 3 -- seconds between requests while unresolved (Snabb's)
+local SHARED_INTERVAL = 0.1 -- seconds between looks at shared_next_mac_key while unresolved
 
 -- A 42-byte ARP frame.
 local function arp_frame (dst, src, oper, sha, spa, tha, tpa)
@@ -158,7 +159,7 @@ function ARP:new (conf)
       conf = conf, self_mac = self_mac, self_ips = conf.self_ip, next_ip = conf.next_ip,
       -- The 12 bytes written on every frame going south: next hop's MAC, then ours.
       header = ffi.new("uint8_t[12]"),
-      resolved = false, next_request = 0,
+      resolved = false, next_request = 0, next_shared_check = 0,
       queue = ffi.new("struct packet *[?]", math.max(conf.max_queue, 1)), queued = 0,
    }, {__index = ARP})
    o.self_ip_words = ffi.new("uint32_t[?]", #o.self_ips)
@@ -200,13 +201,13 @@ function ARP:count_mac ()
 end
 ARP.link = ARP.count_mac
 
--- While unresolved: a request when one is due, and a look at the peers' shared key.
+-- While unresolved: a look at the peers' shared key (Snabb looks every push; a file system call
+-- each breath is more than the news is worth), and a request when one is due.
 function ARP:unresolved (osouth)
    local now = engine.now()
-   if now < self.next_request then return end
-   self.next_request = now + REQUEST_INTERVAL
    local key = self.conf.shared_next_mac_key
-   if key then
+   if key and now >= self.next_shared_check then -- a peer's resolution, every SHARED_INTERVAL
+      self.next_shared_check = now + SHARED_INTERVAL
       local shm = require("core.shm")
       local ok, shared = pcall(shm.open, key, "uint8_t[6]", true)
       if ok then
@@ -216,6 +217,8 @@ function ARP:unresolved (osouth)
          return
       end
    end
+   if now < self.next_request then return end
+   self.next_request = now + REQUEST_INTERVAL
    if not osouth then return end
    self:log("resolving next hop %s", ntop(self.next_ip))
    local p = arp_frame("\255\255\255\255\255\255", self.self_mac, REQUEST, self.self_mac,
@@ -414,6 +417,29 @@ function M.selftest ()
    assert(n("out-truncated-packets") == 1 and n("in-arp-reply-packets") == 1)
    assert(counter.read(arp.shm["next-hop-macaddr-v4"]) == 0xfe0000000002ULL)
    engine.configure(config.new())
+   -- Two peers on one shared_next_mac_key: what one learns, the other reads.
+   c = config.new()
+   config.app(c, "hand", vlan.Hand)
+   for _, name in ipairs({"a1", "a2"}) do
+      config.app(c, name, ARP, {self_ip = "10.0.0.1", next_ip = "10.0.0.254", quiet = true,
+                                shared_next_mac_key = "group/arp-selftest-next-mac"})
+      config.link(c, name .. ".south -> sink." .. name)
+   end
+   config.app(c, "sink", require("apps.basic.basic_apps").Sink)
+   config.link(c, "hand.south -> a1.south")
+   engine.configure(c)
+   local a1, a2 = engine.app_table.a1, engine.app_table.a2
+   a1:push(); a2:push()
+   assert(not a1.resolved and not a2.resolved)
+   transmit(engine.app_table.hand.output.south,
+            arp_frame(mac("02:00:00:00:00:01"), mac("02:00:00:00:00:fe"), REPLY, mac("02:00:00:00:00:fe"),
+                      ip("10.0.0.254"), mac("02:00:00:00:00:01"), ip("10.0.0.1")))
+   a1:push()
+   a2.next_shared_check = 0 -- (due at once rather than in 0.1 s)
+   a2:push()
+   assert(a1.resolved and a2.resolved and a2.next_mac == mac("02:00:00:00:00:fe"))
+   engine.configure(config.new())
+   require("core.shm").unlink("group/arp-selftest-next-mac")
    -- Parameters: one line naming what is wrong.
    local ok, err = pcall(lib.parse, {self_ip = "10.0.0.300"}, ARP.config)
    assert(not ok and err:match("^parameter 'self_ip' must be an IPv4 address"), err)
