@@ -63,9 +63,17 @@ elseif graph == "nd_pair" then -- NORTH_IN WIRE12 WIRE21 OUT: two nd_light resol
    config.app(c, "sink", basic.Sink)
    config.link(c, "nd1.north -> sink.input")
    engine.configure(c)
+   -- Each answers the other's first solicitation in a breath or two; 5,000 slices of breaths
+   -- (each up to a millisecond) without both resolved is a failure, not a wait.
+   local slices = 0
    engine.main({done = function ()
-      return engine.app_table.nd1.resolved and engine.app_table.nd2.resolved
+      slices = slices + 1
+      return slices > 5000 or engine.app_table.nd1.resolved and engine.app_table.nd2.resolved
    end, no_report = true})
+   if not (engine.app_table.nd1.resolved and engine.app_table.nd2.resolved) then
+      io.stderr:write("nd_pair: the two nd_light did not resolve each other\n")
+      os.exit(1)
+   end
    reader("north_in", north, "nd1.north")
 elseif graph == "untag" or graph == "tag" then -- IN OUT VID [ENCAPSULATION]
    local input, output, vid, encap = unpack(args)
