@@ -12,11 +12,10 @@ local packet = require("core.packet")
 local link = require("core.link")
 local counter = require("core.counter")
 local engine = require("core.engine")
-local lib = require("core.lib")
+local lib = require("core.lib") -- (also declares ffi.C.cksum_generic)
 local arp = require("apps.ipv4.arp") -- the address parameters
 
 local C = ffi.C
-ffi.cdef("uint16_t cksum_generic(unsigned char *p, size_t n, uint16_t initial);")
 local receive, transmit, nreadable = link.receive, link.transmit, link.nreadable
 local free = packet.free
 local cast, copy = ffi.cast, ffi.copy
