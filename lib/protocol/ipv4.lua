@@ -19,8 +19,10 @@ ipv4._ulp = {
    method = "protocol",
    class_map = {
       [1] = "lib.protocol.icmp.header",
+      [4] = "lib.protocol.ipv4",
       [6] = "lib.protocol.tcp",
       [17] = "lib.protocol.udp",
+      [41] = "lib.protocol.ipv6",
       [47] = "lib.protocol.gre",
    },
 }
@@ -92,6 +94,12 @@ function ipv4.payload (ptr, len)
    if rshift(b[0], 4) ~= 4 or hlen < HEADER_SIZE or total < hlen then return nil, "malformed" end
    if total > len then return nil, "truncated" end
    return b[9], hlen, total - hlen, band(b[6] * 256 + b[7], 0x1fff) * 8
+end
+
+-- A fragment other than the first carries the middle of its upper layer: no header to parse.
+function ipv4:upper_layer ()
+   if band(ntohs(self._h[0].frag_off), 0x1fff) ~= 0 then return nil end
+   return ipv4:superClass().upper_layer(self)
 end
 
 -- "10.0.0.1" -> 4 bytes (cdata); errors on anything else.

@@ -76,7 +76,9 @@ function ipv6.fragment:id ()
 end
 
 local class_map = {
+   [4] = "lib.protocol.ipv4",
    [6] = "lib.protocol.tcp",
+   [41] = "lib.protocol.ipv6",
    [17] = "lib.protocol.udp",
    [47] = "lib.protocol.gre",
    [58] = "lib.protocol.icmp.header",
