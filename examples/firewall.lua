@@ -5,6 +5,7 @@
 -- lengths are dropped, counted as malformed.
 --
 --   snabb run examples/firewall.lua IN.pcap OUT.pcap [RULES.lua] --report
+--   snabb bench examples/firewall.lua --pcap FILE        (the rules below, the firewall alone)
 --
 -- RULES.lua returns {rules = {...}, default = "accept"|"drop"}; without it, the rules below. A rule:
 --   {action = "drop"|"accept", proto = "tcp"|"udp"|"icmp"|"icmpv6"|number,
@@ -20,8 +21,9 @@ local ipv4 = require("lib.protocol.ipv4")
 local ipv6 = require("lib.protocol.ipv6")
 local pcap = require("apps.pcap.pcap")
 
-local ntohs = lib.ntohs
+local ntohs, ntohl = lib.ntohs, lib.ntohl
 local u16_ptr_t = ffi.typeof("uint16_t *")
+local u32_ptr_t = ffi.typeof("uint32_t *")
 local prefix_t = ffi.typeof("uint8_t[16]")
 
 local protocols = {tcp = 6, udp = 17, icmp = 1, icmpv6 = 58}
@@ -74,8 +76,12 @@ local function compile_rule (i, r)
       fail("action must be \"accept\" or \"drop\", got " .. lib.describe(r.action))
    end
    local rule = {action = r.action, accept = r.action == "accept", family = 0, proto = -1,
-                 src_len = -1, dst_len = -1, sport_lo = -1, sport_hi = -1, dport_lo = -1,
-                 dport_hi = -1, text = {}}
+                 sport_lo = -1, sport_hi = -1, dport_lo = -1, dport_hi = -1, text = {}}
+   -- Prefixes as four 32-bit words and masks (IPv4: the first word), matched with bit ops on
+   -- numbers: src1..src4, srcmask1..srcmask4, dst1.., dstmask1.. (mask 0: any).
+   for _, side in ipairs({"src", "dst"}) do
+      for w = 1, 4 do rule[side .. w], rule[side .. "mask" .. w] = 0, 0 end
+   end
    if r.proto ~= nil then
       rule.proto = protocols[r.proto] or (type(r.proto) == "number" and r.proto % 1 == 0
                                           and r.proto >= 0 and r.proto <= 255 and r.proto)
@@ -89,7 +95,15 @@ local function compile_rule (i, r)
          local family, bytes, len = parse_prefix(r[side])
          if not family then fail(side .. ": " .. bytes) end
          if rule.family ~= 0 and rule.family ~= family then fail("src and dst are of two IP versions") end
-         rule.family, rule[side], rule[side .. "_len"] = family, bytes, len
+         rule.family = family
+         local words = ffi.cast("uint32_t *", bytes)
+         for w = 1, 4 do
+            local bits = math.min(math.max(len - (w - 1) * 32, 0), 32)
+            local mask = bits == 0 and 0 or bit.lshift(-1, 32 - bits)
+            if bits == 32 then mask = -1 end
+            rule[side .. "mask" .. w] = mask
+            rule[side .. w] = bit.band(ntohl(words[w - 1]), mask)
+         end
          rule.text[#rule.text + 1] = side .. " " .. r[side]
       end
    end
@@ -110,16 +124,35 @@ local function compile_rule (i, r)
    return rule
 end
 
--- The first len bits at addr equal those of prefix.
-local function prefix_match (addr, prefix, len)
-   local full = bit.rshift(len, 3)
-   for i = 0, full - 1 do
-      if addr[i] ~= prefix[i] then return false end
+-- The rules as one Lua function made once with loadstring: an if per rule with its constants
+-- in place, no loop. (A loop over the rules inside the packet loop would be a trace of its own,
+-- and the packet pointer live across it would be allocated per packet: measured 1,375 cycles a
+-- packet, half of it in the GC, against this.) Arguments: the IP version, the addresses as 32-bit
+-- words in host order (IPv4: s1, d1; the others 0), protocol, ports (-1: none). Returns the
+-- number of the rule that matched, 0 for none.
+local function compile_matcher (rules)
+   local band = "bit.band"
+   local code = {"local bit = bit\n",
+                 "return function (family, s1, s2, s3, s4, d1, d2, d3, d4, proto, sport, dport)\n"}
+   for i, r in ipairs(rules) do
+      local c = {}
+      if r.family ~= 0 then c[#c + 1] = ("family == %d"):format(r.family) end
+      if r.proto ~= -1 then c[#c + 1] = ("proto == %d"):format(r.proto) end
+      if r.sport_lo ~= -1 then c[#c + 1] = ("sport >= %d and sport <= %d"):format(r.sport_lo, r.sport_hi) end
+      if r.dport_lo ~= -1 then c[#c + 1] = ("dport >= %d and dport <= %d"):format(r.dport_lo, r.dport_hi) end
+      for _, side in ipairs({"src", "dst"}) do
+         for w = 1, 4 do
+            local mask = r[side .. "mask" .. w]
+            if mask ~= 0 then
+               c[#c + 1] = ("%s(%s%d, %d) == %d"):format(band, side:sub(1, 1), w, mask, r[side .. w])
+            end
+         end
+      end
+      code[#code + 1] = ("   if %s then return %d end\n"):format(
+         #c > 0 and table.concat(c, " and ") or "true", i)
    end
-   local rest = bit.band(len, 7)
-   if rest == 0 then return true end
-   local mask = bit.band(bit.lshift(0xff, 8 - rest), 0xff)
-   return bit.band(addr[full], mask) == bit.band(prefix[full], mask)
+   code[#code + 1] = "   return 0\nend\n"
+   return assert(loadstring(table.concat(code), "=firewall rules"))()
 end
 
 local Firewall = {
@@ -142,41 +175,27 @@ function Firewall:new (conf)
       o.shm[rule.counter_name] = {counter}
       o.rules[i] = rule
    end
+   o.match = compile_matcher(o.rules)
    return o
 end
 
 -- The counter objects, once the engine has made them from the specs in self.shm.
 function Firewall:bind_counters ()
-   for _, rule in ipairs(self.rules) do rule.counter = self.shm[rule.counter_name] end
-   self.default_counter = self.shm.default_accepted or self.shm.default_dropped
-   self.bound = true
-end
-
--- true: accept. family 4 or 6, ip: the IP header, proto, sport/dport (-1: none).
-function Firewall:decide (family, ip, proto, sport, dport)
-   local rules = self.rules
-   local src_off, dst_off = 12, 16
-   if family == 6 then src_off, dst_off = 8, 24 end
-   for i = 1, #rules do
-      local r = rules[i]
-      if (r.family == 0 or r.family == family)
-         and (r.proto == -1 or r.proto == proto)
-         and (not r.has_ports or sport >= 0)
-         and (r.sport_lo == -1 or (sport >= r.sport_lo and sport <= r.sport_hi))
-         and (r.dport_lo == -1 or (dport >= r.dport_lo and dport <= r.dport_hi))
-         and (r.src_len == -1 or prefix_match(ip + src_off, r.src, r.src_len))
-         and (r.dst_len == -1 or prefix_match(ip + dst_off, r.dst, r.dst_len)) then
-         counter.add(r.counter)
-         return r.accept
-      end
+   -- Indexed by what the matcher returns: 0 the default, i rule i.
+   self.counters, self.accepts = {}, {}
+   self.counters[0] = self.shm.default_accepted or self.shm.default_dropped
+   self.accepts[0] = self.default_accept
+   for i, rule in ipairs(self.rules) do
+      self.counters[i], self.accepts[i] = self.shm[rule.counter_name], rule.accept
    end
-   counter.add(self.default_counter)
-   return self.default_accept
+   self.default_counter = self.counters[0]
+   self.bound = true
 end
 
 function Firewall:push ()
    if not self.bound then self:bind_counters() end
    local i, o = self.input.input, self.output.output
+   local match, counters, accepts = self.match, self.counters, self.accepts
    for _ = 1, link.nreadable(i) do
       local p = link.receive(i)
       local data, len = p.data, p.length
@@ -184,12 +203,13 @@ function Firewall:push ()
       if len < 14 then
          counter.add(self.shm.malformed)
       else
-         -- The EtherType, behind up to two VLAN tags (802.1ad, 802.1Q).
+         -- The EtherType, behind up to two VLAN tags (802.1ad, 802.1Q); written out twice, not
+         -- as a loop, which would be a trace of its own inside the packet loop.
          local off, type = 14, ntohs(ffi.cast(u16_ptr_t, data + 12)[0])
-         for _ = 1, 2 do
-            if (type == 0x8100 or type == 0x88a8) and len >= off + 4 then
-               type = ntohs(ffi.cast(u16_ptr_t, data + off + 2)[0])
-               off = off + 4
+         if (type == 0x8100 or type == 0x88a8) and len >= 18 then
+            type, off = ntohs(ffi.cast(u16_ptr_t, data + 16)[0]), 18
+            if (type == 0x8100 or type == 0x88a8) and len >= 22 then
+               type, off = ntohs(ffi.cast(u16_ptr_t, data + 20)[0]), 22
             end
          end
          local family, proto, l4, l4_length, frag = 0, nil, nil, nil, nil
@@ -216,7 +236,17 @@ function Firewall:push ()
                end
             end
             if proto then
-               accept = self:decide(family, data + off, proto, sport, dport)
+               local a = ffi.cast(u32_ptr_t, data + off)
+               local rule
+               if family == 4 then
+                  rule = match(4, ntohl(a[3]), 0, 0, 0, ntohl(a[4]), 0, 0, 0, proto, sport, dport)
+               else
+                  rule = match(6, ntohl(a[2]), ntohl(a[3]), ntohl(a[4]), ntohl(a[5]),
+                               ntohl(a[6]), ntohl(a[7]), ntohl(a[8]), ntohl(a[9]), proto, sport,
+                               dport)
+               end
+               counter.add(counters[rule])
+               accept = accepts[rule]
             else
                counter.add(self.shm.malformed)
             end
@@ -229,7 +259,7 @@ end
 function Firewall:report ()
    local rows = {}
    for i, r in ipairs(self.rules) do
-      rows[i] = {tostring(i), r.action, r.text, lib.comma_value(counter.read(r.counter))}
+      rows[i] = {tostring(i), r.action, r.text, lib.comma_value(counter.read(self.counters[i]))}
    end
    rows[#rows + 1] = {"default", self.default_accept and "accept" or "drop", "",
                       lib.comma_value(counter.read(self.default_counter))}
@@ -239,7 +269,7 @@ function Firewall:report ()
 end
 
 local input, output, rules_file = ...
-if not input or not output then
+if input and not output then
    error("usage: snabb run examples/firewall.lua IN.pcap OUT.pcap [RULES.lua]", 0)
 end
 local conf = {
@@ -253,9 +283,11 @@ local conf = {
 if rules_file then conf = dofile(rules_file) end
 
 local c = config.new()
-config.app(c, "in", pcap.PcapReader, input)
 config.app(c, "firewall", Firewall, conf)
-config.app(c, "out", pcap.PcapWriter, output)
-config.link(c, "in.output -> firewall.input")
-config.link(c, "firewall.output -> out.input")
+if input then -- without arguments, the firewall alone: snabb bench feeds it and takes its output
+   config.app(c, "in", pcap.PcapReader, input)
+   config.app(c, "out", pcap.PcapWriter, output)
+   config.link(c, "in.output -> firewall.input")
+   config.link(c, "firewall.output -> out.input")
+end
 return c
