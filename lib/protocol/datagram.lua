@@ -30,6 +30,28 @@ local buffer_t = ffi.typeof("uint8_t[?]")
 local box_t = ffi.typeof("struct packet *[1]")
 local empty = {}
 
+-- Gives the parsed headers back to their classes. Written out for the first 6 (a loop here would
+-- be a trace of its own inside the caller's packet loop, and what is live across it allocated);
+-- deeper stacks finish in a loop.
+local function release (parse)
+   local stack, n = parse.stack, parse.index
+   parse.index = 0
+   stack[1]:free(); stack[1] = nil
+   if n < 2 then return end
+   stack[2]:free(); stack[2] = nil
+   if n < 3 then return end
+   stack[3]:free(); stack[3] = nil
+   if n < 4 then return end
+   stack[4]:free(); stack[4] = nil
+   if n < 5 then return end
+   stack[5]:free(); stack[5] = nil
+   if n < 6 then return end
+   stack[6]:free(); stack[6] = nil
+   for i = 7, n do
+      stack[i]:free(); stack[i] = nil
+   end
+end
+
 function datagram:new (p, class, options)
    options = options or empty
    local o = datagram:superClass().new(self)
@@ -37,13 +59,8 @@ function datagram:new (p, class, options)
       o._parse = {stack = {}, index = 0, offset = 0}
       o._push = {buffer = buffer_t(datagram.push_buffer_size), offset = 0, size = 0}
       o._packet = box_t()
-   else
-      local parse = o._parse
-      for i = 1, parse.index do
-         parse.stack[i]:free()
-         parse.stack[i] = nil
-      end
-      parse.index = 0
+   elseif o._parse.index > 0 then
+      release(o._parse)
    end
    o._offset = 0 -- bytes popped, not yet committed (delayed commit)
    o._parse.offset = 0

@@ -146,6 +146,11 @@ function ipv6.payload (ptr, len)
    if plen == 0 then return nil, "malformed" end
    if last > len then return nil, "truncated" end
    local nh, off = b[6], HEADER_SIZE
+   -- No extension header (the common case): return before the loop, so that a packet loop calling
+   -- this compiles without an inner loop (which would be a trace of its own).
+   if not (nh == HOP_BY_HOP or nh == ROUTING or nh == DEST_OPTS or nh == AH or nh == FRAGMENT) then
+      return nh, off, plen, 0
+   end
    -- Each step moves off forward by 8 bytes at least and stops at last: at most plen / 8 steps.
    while true do
       local n
