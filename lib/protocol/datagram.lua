@@ -54,7 +54,10 @@ end
 
 function datagram:new (p, class, options)
    options = options or empty
-   local o = datagram:superClass().new(self)
+   local o = self
+   -- An instance renewed (the per-packet call) does not go through the class library's new: one
+   -- path here keeps that shared function's trace from branching per caller.
+   if rawget(self, "_instance") then self._recycled = true else o = datagram:superClass().new(self) end
    if not o._recycled then
       o._parse = {stack = {}, index = 0, offset = 0}
       o._push = {buffer = buffer_t(datagram.push_buffer_size), offset = 0, size = 0}

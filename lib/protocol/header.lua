@@ -67,8 +67,13 @@ end
 -- A view of the header at mem, or nil when size bytes cannot hold the base header (subclasses
 -- also refuse what they cannot parse: a bad IHL, a TCP offset past size...).
 function header:new_from_mem (mem, size)
-   if size < self._variants[1].size then return nil end
-   return instance(self):_select(1, mem)
+   local v = self._variants[1]
+   if size < v.size then return nil end
+   local o = instance(self)
+   local box = o._boxes[1]
+   box[0] = cast(v.ptr_t, mem)
+   o._h, o._t, o._size, o._ptr_t = box, v.t, v.size, v.ptr_t
+   return o
 end
 
 -- The header as a struct reference (fields in network order), and its pointer.
