@@ -21,12 +21,14 @@ extern "C" {
 
 void* snabb_lpm_alloc(size_t bytes) {
   if (bytes < kHuge) {
-    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     return p == MAP_FAILED ? nullptr : p;
   }
   // Map 2 MB more and trim, so that the table starts on a huge page boundary.
   size_t span = bytes + kHuge;
-  void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
   if (p == MAP_FAILED) return nullptr;
   auto base = reinterpret_cast<uintptr_t>(p);
   uintptr_t start = (base + kHuge - 1) & ~(kHuge - 1);

@@ -13,7 +13,8 @@ extern "C" {
 #endif
 
 // BEGIN FFI
-/* bytes of zeroes, 4 KB aligned (2 MB when bytes >= 2 MB); NULL when there is no memory. */
+/* bytes of zeroes, 4 KB aligned (2 MB when bytes >= 2 MB), memory taken as pages are first
+   written (MAP_NORESERVE); NULL when there is no address space. */
 void* snabb_lpm_alloc(size_t bytes);
 void snabb_lpm_free(void* p, size_t bytes);
 /* values[i] = the value of addrs[i] (host order) in the 24-8 table (tbl24, tbl8). */
