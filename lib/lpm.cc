@@ -8,7 +8,10 @@ namespace {
 
 constexpr size_t kHuge = size_t{2} << 20;
 constexpr int32_t kOffsetMask = 0x7fffffff;
-// Addresses whose tbl24 entries are prefetched ahead of the ones being read.
+// IPv4: addresses whose tbl24 entries are prefetched ahead of the one being read. Measured on
+// dpdk-test-fib's files (100k routes, half the lookups through tbl8), each against this: without
+// the branch on tbl8 (as the Lua lookups do) 1.6x slower; reading each chunk of 64's tbl24 entries
+// first, then their tbl8 entries (as IPv6 does), 1.5x; prefetching tbl8 8 addresses ahead, 1.7x.
 constexpr size_t kAhead = 16;
 
 inline uint32_t Tbl24Index6(const uint8_t* a) {
@@ -55,16 +58,33 @@ void snabb_lpm4_lookup_batch(const int32_t* tbl24, const int32_t* tbl8, const ui
   }
 }
 
+// A level at a time over chunks of 64 addresses: their loads at one level are independent, so the
+// core overlaps their cache misses, where one address at a time waits for each of up to 14
+// dependent misses in turn (3.5x faster on dpdk-test-fib's IPv6 files than that, with prefetch).
+// Chunks of 16 and 32 were 2.2x and 3.1x. Without a branch, as in IPv4: an address whose value is
+// found reads tbl8[0] at the next levels (here that beats a branch: most addresses go 5 to 13
+// levels deep, and not in step).
 void snabb_lpm6_lookup_batch(const int32_t* tbl24, const int32_t* tbl8, const uint8_t* addrs,
                              uint32_t* values, size_t n) {
-  for (size_t i = 0; i < n && i < kAhead; i++)
-    __builtin_prefetch(&tbl24[Tbl24Index6(addrs + 16 * i)]);
-  for (size_t i = 0; i < n; i++) {
-    if (i + kAhead < n) __builtin_prefetch(&tbl24[Tbl24Index6(addrs + 16 * (i + kAhead))]);
-    const uint8_t* a = addrs + 16 * i;
-    int32_t e = tbl24[Tbl24Index6(a)];
-    for (int b = 3; e < 0; b++) e = tbl8[(e & kOffsetMask) + a[b]];
-    values[i] = static_cast<uint32_t>(e);
+  constexpr size_t kChunk = 64;
+  int32_t entries[kChunk];
+  for (size_t first = 0; first < n; first += kChunk) {
+    size_t m = n - first < kChunk ? n - first : kChunk;
+    const uint8_t* a = addrs + 16 * first;
+    for (size_t i = 0; i < m; i++) entries[i] = tbl24[Tbl24Index6(a + 16 * i)];
+    for (int b = 3; b < 16; b++) {
+      int32_t any = 0;
+      for (size_t i = 0; i < m; i++) {
+        int32_t e = entries[i];
+        int32_t mask = e >> 31;
+        int32_t x = tbl8[mask & ((e & kOffsetMask) + a[16 * i + b])];
+        e ^= mask & (e ^ x);
+        entries[i] = e;
+        any |= e;
+      }
+      if (any >= 0) break;
+    }
+    for (size_t i = 0; i < m; i++) values[first + i] = static_cast<uint32_t>(entries[i]);
   }
 }
 

@@ -6,7 +6,8 @@
 -- 0x80000000 | the offset in tbl8 of the group that resolves the next byte. IPv4 has one level of
 -- groups (bits 24-31), IPv6 up to 13 (bytes 3-15). A lookup is one load for prefixes up to /24, one
 -- more per further byte: pure FFI loads that compile into the caller's trace (lookup, lookup_ptr);
--- lookup_batch is C++ (lib/lpm.cc) that prefetches the tbl24 entries of the batch ahead.
+-- lookup_batch is C++ (lib/lpm.cc): IPv4 prefetches tbl24 entries ahead, IPv6 walks 64 addresses
+-- a level at a time so that their cache misses overlap.
 --
 -- Beside each entry a depth array keeps the length + 1 of the prefix that set it (0: the default),
 -- so an add overwrites only entries set by prefixes no longer than its own. The rules themselves,
@@ -324,7 +325,8 @@ end
 
 -- addr: host-order uint32 (a number). Without a branch: m is all ones when e points to a group,
 -- and then the group's entry is taken; else tbl8[0] (always there, in cache) is read and dropped.
--- Half the lookups of dpdk-test-fib's files need tbl8, at random: a branch on it mispredicts.
+-- Half the lookups of dpdk-test-fib's files need tbl8, at random: in a loop of lookups this was
+-- 1.35x faster than a branch (a trace's guard and side trace), the other way round from C++.
 function IPv4:lookup (addr)
    local e = self.tbl24[rshift(addr, 8)]
    local m = arshift(e, 31)
