@@ -651,26 +651,38 @@ function M.selftest ()
    -- Random tables against the reference.
    for _ = 1, 3 do test_family(M.IPv4, classes4, 4, 300, 10) end
    for _ = 1, 3 do test_family(M.IPv6, classes6, 16, 300, 10) end
-   -- Batches agree with single lookups.
+   -- Batches (odd sizes too) against the reference and the single lookups, on addresses inside
+   -- the prefixes: IPv6's go many levels deep.
    for _, class in ipairs{M.IPv4, M.IPv6} do
       local tb = class.new{default = 3}
       local nb = tb.nbytes
       tb.classes = {ffi.new("uint8_t[16]")}
-      local n = 1000
-      local addrs = ffi.new("uint8_t[?]", n * 16)
-      for _ = 1, 500 do
-         local a = random_addr(tb, ffi.new("uint8_t[16]"))
-         tb:add_key(a, math.random(0, nb * 8), math.random(0, 100))
+      local ref, rules = {}, {} -- rules: ref as a list
+      for _ = 1, 300 do
+         local a, len = random_addr(tb, ffi.new("uint8_t[16]")), math.random(0, nb * 8)
+         local value = math.random(0, 100)
+         tb:add_key(a, len, value)
+         local id = tb:set_key(a, len) .. len -- the same prefix again replaces its value
+         if not ref[id] then rules[#rules + 1] = id end
+         ref[id] = {bytes = a, len = len, value = value}
       end
-      for i = 0, n * 16 - 1 do addrs[i] = math.random(0, 255) end
+      local n = 777
+      local addrs = ffi.new("uint8_t[?]", n * 16)
+      local a4 = ffi.new("uint32_t[?]", n)
+      for i = 0, n - 1 do
+         local a = addrs + 16 * i
+         random_addr(tb, a)
+         local r = ref[rules[math.random(#rules)]]
+         for b = 0, r.len / 8 - 1 do a[b] = r.bytes[b] end
+         a4[i] = a[0] * 2 ^ 24 + a[1] * 65536 + a[2] * 256 + a[3]
+      end
       local values = ffi.new("uint32_t[?]", n)
-      if nb == 4 then
-         local a4 = cast(u32p, addrs)
-         tb:lookup_batch(a4, values, n)
-         for i = 0, n - 1 do assert(values[i] == tb:lookup(a4[i])) end
-      else
-         tb:lookup_batch(addrs, values, n)
-         for i = 0, n - 1 do assert(values[i] == tb:lookup_ptr(addrs + 16 * i)) end
+      if nb == 4 then tb:lookup_batch(a4, values, n) else tb:lookup_batch(addrs, values, n) end
+      for i = 0, n - 1 do
+         local want = ref_lookup(ref, 3, addrs + 16 * i)
+         assert(values[i] == want and tb:lookup_ptr(addrs + 16 * i) == want,
+                ("%s batch: %s: %d, expected %d"):format(tb.family, tb:ntop(addrs + 16 * i),
+                                                         values[i], want))
       end
       tb:free()
    end
