@@ -430,7 +430,8 @@ function M.load (filename, t)
          if not v or v > MAX_VALUE then
             fail(("value '%s': values are integers 0 .. 2^31-1 (2147483647)"):format(value))
          end
-         t:add_key(addr, len, v)
+         local ok, e = pcall(t.add_key, t, addr, len, v) -- the table full
+         if not ok then fail(tostring(e):gsub("^lib.lpm: ", "")) end
          n = n + 1
       end
    end
@@ -644,6 +645,13 @@ function M.selftest ()
       ok, err = pcall(M.load, name, t)
       assert(not ok and err:find(name .. case[2], 1, true), err)
    end
+   f = assert(io.open(name, "w"))
+   f:write("10.0.0.1/32 1\n10.0.0.2/32 2\n10.0.1.1/32 3\n")
+   f:close()
+   local small = M.IPv4.new{groups = 1}
+   ok, err = pcall(M.load, name, small)
+   assert(not ok and err:find(name .. ":3: table full", 1, true), err)
+   small:free()
    os.remove(name)
    ok, err = pcall(M.load, name, t)
    assert(not ok and err:find(name .. ": cannot open", 1, true), err)
