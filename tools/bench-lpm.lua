@@ -5,7 +5,8 @@
 -- lookup_batch on each batch of 64, and single lookups from Lua in a loop over the whole array
 -- (t:lookup on host-order numbers, t:lookup_ptr on network-order bytes, as in a packet). Prints
 -- each run, then the medians (TSC cycles per lookup, Mlookups/s at the TSC's rate) and the median
--- of each run's ratio to DPDK's cycles. Checks that every way of looking up gives the same values.
+-- of each run's ratio to DPDK's cycles; and what adding the routes cost each. Checks that every
+-- way of looking up gives the same values.
 -- Usage (tools/bench-lpm runs it; it makes the files and gives DPDK its memory):
 --   snabb tools/bench-lpm.lua 4|6 ROUTES IPS RUNS [DPDK-TEST-FIB COMMAND, ITS EAL OPTIONS...]
 local ffi = require("ffi")
@@ -26,10 +27,22 @@ local v4 = family == "4"
 local BURST = 64
 
 local w_start, c_start = engine.now(), C.snabb_rdtsc()
+-- The routes parsed first, then added, timed (as dpdk-test-fib times its rte_fib_add calls).
 local t = v4 and lpm.IPv4.new() or lpm.IPv6.new()
+local prefixes, lengths, nexthops = {}, {}, {}
+for text in io.lines(routes) do
+   local prefix, value = text:match("^(%S+) (%d+)$")
+   local addr, len = t:parse_prefix(prefix)
+   prefixes[#prefixes + 1] = ffi.string(addr, t.nbytes)
+   lengths[#lengths + 1], nexthops[#nexthops + 1] = len, tonumber(value)
+end
+local nroutes = #prefixes
 local c0 = C.snabb_rdtsc()
-local nroutes = lpm.load(routes, t)
+for i = 1, nroutes do
+   t:add_key(ffi.cast("const uint8_t *", prefixes[i]), lengths[i], nexthops[i])
+end
 local add_cycles = tonumber(C.snabb_rdtsc() - c0) / nroutes
+prefixes, lengths, nexthops = nil, nil, nil -- luacheck: ignore
 
 -- The addresses, one a line as dpdk-test-fib writes them, into an array: host-order uint32 for
 -- IPv4, 16 bytes each for IPv6; as many as fill whole batches (dpdk-test-fib's count too).
@@ -117,9 +130,13 @@ local function run_dpdk ()
    local out = p:read("*a")
    p:close()
    local cycles = out:match("AVG FIB lookup ([%d.]+)")
-   return tonumber(cycles), out
+   -- Its adds, timed in equal slices of the routes: their mean.
+   local add, slices = 0, 0
+   for c in out:gmatch("AVG FIB add (%d+)") do add, slices = add + tonumber(c), slices + 1 end
+   return tonumber(cycles), out, slices > 0 and add / slices or nil
 end
 
+local dpdk_add = {} -- its cycles per route added, each run
 local results = {} -- results[way][run] = cycles per lookup; way 0: DPDK
 for w = 0, #ways do results[w] = {} end
 local names = {[0] = v4 and "DPDK rte_fib DIR24_8, rte_fib_lookup_bulk of 64"
@@ -128,7 +145,8 @@ for w, way in ipairs(ways) do names[w] = way[1] end
 for run = 1, runs do
    local fields = {}
    if dpdk then
-      local cycles, out = run_dpdk()
+      local cycles, out, add = run_dpdk()
+      dpdk_add[#dpdk_add + 1] = add
       if not cycles then
          io.stderr:write("bench-lpm: dpdk-test-fib gave no lookup figure:\n", out)
          os.exit(1)
@@ -175,8 +193,10 @@ for w = dpdk and 0 or 1, #ways do
    rows[#rows + 1] = {names[w], ("%.1f"):format(cycles), ("%.1f"):format(tsc_hz / cycles / 1e6),
                       ratio}
 end
-print(("IPv%s, %d routes, %d lookups, median of %d runs (TSC %.2f GHz); lib.lpm added the routes at "
-       .. "%.0f cycles each (%d groups of 256)"):format(family, nroutes, n, runs, tsc_hz / 1e9,
-                                                        add_cycles, t.groups))
+print(("IPv%s, %d routes, %d lookups, median of %d runs (TSC %.2f GHz)"):format(
+   family, nroutes, n, runs, tsc_hz / 1e9))
+print(("adds: lib.lpm %.0f cycles per route (%d groups of 256 used)%s"):format(
+   add_cycles, t.groups, #dpdk_add > 0 and (", DPDK %.0f (the median of its runs)"):format(
+      median(dpdk_add)) or ""))
 io.write(lib.table_text({"lookups", "cycles/lookup", "Mlookups/s", "cycles / DPDK's"}, rows,
                         {[2] = true, [3] = true, [4] = true}))
