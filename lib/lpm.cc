@@ -46,6 +46,20 @@ void snabb_lpm_free(void* p, size_t bytes) {
   if (p != nullptr) munmap(p, bytes);
 }
 
+void snabb_lpm_paint(int32_t* tbl, uint8_t* dep, int32_t* tbl8, uint8_t* d8, uint32_t first,
+                     uint32_t n, int32_t value, uint8_t depth, uint8_t lo, uint8_t hi) {
+  for (uint32_t i = first; i < first + n; i++) {
+    int32_t e = tbl[i];
+    if (e < 0) {
+      snabb_lpm_paint(tbl8, d8, tbl8, d8, static_cast<uint32_t>(e & kOffsetMask), 256, value, depth,
+                      lo, hi);
+    } else if (dep[i] >= lo && dep[i] <= hi) {
+      tbl[i] = value;
+      dep[i] = depth;
+    }
+  }
+}
+
 void snabb_lpm4_lookup_batch(const int32_t* tbl24, const int32_t* tbl8, const uint32_t* addrs,
                              uint32_t* values, size_t n) {
   for (size_t i = 0; i < n && i < kAhead; i++) __builtin_prefetch(&tbl24[addrs[i] >> 8]);

@@ -17,6 +17,10 @@ extern "C" {
    written (MAP_NORESERVE); NULL when there is no address space. */
 void* snabb_lpm_alloc(size_t bytes);
 void snabb_lpm_free(void* p, size_t bytes);
+/* Entries [first, first + n) of (tbl, dep) and the groups below them in (tbl8, d8): those whose
+   depth is in [lo, hi] become (value, depth). */
+void snabb_lpm_paint(int32_t* tbl, uint8_t* dep, int32_t* tbl8, uint8_t* d8, uint32_t first,
+                     uint32_t n, int32_t value, uint8_t depth, uint8_t lo, uint8_t hi);
 /* values[i] = the value of addrs[i] (host order) in the 24-8 table (tbl24, tbl8). */
 void snabb_lpm4_lookup_batch(const int32_t* tbl24, const int32_t* tbl8, const uint32_t* addrs,
                              uint32_t* values, size_t n);

@@ -109,17 +109,9 @@ function Trie:new_group (value, depth)
 end
 
 -- Entries [first, first + n) of (tbl, dep) and all the groups below them: those whose depth is in
--- [lo, hi] become (value, depth).
+-- [lo, hi] become (value, depth). In C++ (lib/lpm.cc): a /1 repaints 8M entries.
 function Trie:paint (tbl, dep, first, n, value, depth, lo, hi)
-   for i = first, first + n - 1 do
-      local e = tbl[i]
-      if e < 0 then
-         self:paint(self.tbl8, self.d8, band(e, MAX_VALUE), 256, value, depth, lo, hi)
-      else
-         local d = dep[i]
-         if d >= lo and d <= hi then tbl[i], dep[i] = value, depth end
-      end
-   end
+   C.snabb_lpm_paint(tbl, dep, self.tbl8, self.d8, first, n, value, depth, lo, hi)
 end
 
 -- Visits the entries of prefix (self.key, len) level by level: fn(self, tbl, dep, first, n) on the
