@@ -16,7 +16,8 @@ local lpm = require("lib.lpm")
 local checksum = require("lib.checksum")
 
 local C = ffi.C
-local band, rshift, lshift = bit.band, bit.rshift, bit.lshift
+local band, rshift, lshift, bswap = bit.band, bit.rshift, bit.lshift, bit.bswap
+local cast = ffi.cast
 local htons, ntohs = lib.htons, lib.ntohs
 local receive, transmit, nreadable = link.receive, link.transmit, link.nreadable
 local free = packet.free
@@ -43,6 +44,9 @@ local ipv4_ptr = ffi.typeof("struct router_ipv4 *")
 local ipv6_ptr = ffi.typeof("struct router_ipv6 *")
 local u16_ptr = ffi.typeof("uint16_t *")
 local u8_ptr = ffi.typeof("uint8_t *")
+local u32_ptr = ffi.typeof("uint32_t *")
+-- A next hop's Ethernet addresses as they are written over a frame's: dst, then src.
+local macs_t = ffi.typeof("struct { uint8_t dst[6], src[6]; } [?]")
 local N_ETH_IPV4, N_ETH_IPV6 = htons(ETHERTYPE_IPV4), htons(ETHERTYPE_IPV6)
 
 -- Drop reasons: counter names, in the order of the stats array after the per-next-hop counts.
@@ -194,20 +198,21 @@ function Router:new (conf)
    -- for a next hop without a neighbour entry, left to an ARP/ND app downstream), its port.
    local n = #nh_port
    o.nnexthops = n
-   o.nh_macs = ffi.new("uint8_t[?]", 12 * (n + 1))
+   o.nh_macs = macs_t(n + 1)
    o.nh_port = nh_port
    o.port_nhs = {}
    for k = 1, #names do o.port_nhs[k - 1] = {} end
    for nh = 1, n do table.insert(o.port_nhs[nh_port[nh]], nh) end
    for nh = 1, n do
-      if macs[nh][1] then ffi.copy(o.nh_macs + 12 * nh, macs[nh][1], 6) end
-      ffi.copy(o.nh_macs + 12 * nh + 6, macs[nh][2], 6)
+      if macs[nh][1] then ffi.copy(o.nh_macs[nh].dst, macs[nh][1], 6) end
+      ffi.copy(o.nh_macs[nh].src, macs[nh][2], 6)
    end
    -- Counts: [0, #reasons) drops by reason, then forwarded per next hop (#reasons + nh), then
    -- ICMP sent per port (#reasons + n + 1 + port). Copied to the shm counters after each push.
    o.nreasons = #reasons
    o.icmp_base = #reasons + n + 1
    o.stats = ffi.new("uint64_t[?]", o.icmp_base + #names)
+   o.forwarded = o.stats + #reasons -- forwarded[nh]
    o.icmp = conf.icmp
    o.shm = {}
    for _, r in ipairs(reasons) do o.shm["drop_" .. r] = {counter} end
@@ -215,7 +220,11 @@ function Router:new (conf)
       o.shm["forwarded_" .. name] = {counter}
       o.shm["icmp_" .. name] = {counter}
    end
-   o.outs = {}  -- next hop -> output link (link())
+   -- The batches of push(): packets and their destinations, at most a link's worth.
+   o.batch4, o.batch6 = ffi.new("struct packet *[?]", link.max), ffi.new("struct packet *[?]", link.max)
+   o.addrs4, o.values = ffi.new("uint32_t[?]", link.max), ffi.new("uint32_t[?]", link.max)
+   o.addrs6 = ffi.new("uint8_t[?]", 16 * link.max)
+   o.outs = {[0] = false}  -- next hop -> output link (link())
    o.in_out = {} -- port index -> output link, for ICMP
    o.inputs = {} -- {link, port index}, filled by link()
    return o
@@ -243,10 +252,19 @@ function Router:link ()
    self.inputs = inputs
 end
 
--- The ones' complement sum of n 16-bit words at p (n small: an IPv4 header), folded to 16 bits.
-local function sum16 (p, n)
+-- The ones' complement sum of an IPv4 header (ihl4 bytes at w), folded to 16 bits: 0xffff when
+-- its checksum is right. The 20 bytes of a header without options are summed unrolled: a loop
+-- here made the JIT compile it as its own trace, the packet loop a side trace of it, with every
+-- pointer boxed between them (1,900 cycles a packet, 62% of them in the GC).
+local function options_sum (w, ihl4)
    local s = 0
-   for k = 0, n - 1 do s = s + p[k] end
+   for k = 10, ihl4 / 2 - 1 do s = s + w[k] end
+   return s
+end
+
+local function header_sum (w, ihl4)
+   local s = w[0] + w[1] + w[2] + w[3] + w[4] + w[5] + w[6] + w[7] + w[8] + w[9]
+   if ihl4 > IPV4_MIN then s = s + options_sum(w, ihl4) end
    s = band(s, 0xffff) + rshift(s, 16)
    return band(s, 0xffff) + rshift(s, 16)
 end
@@ -317,31 +335,56 @@ local function time_exceeded6 (self, p, ip, plen, port)
    self.stats[self.icmp_base + port] = self.stats[self.icmp_base + port] + 1
 end
 
--- The hot loop. Each packet ends in exactly one place: forwarded (stats[nreasons + nh]) or freed
--- with one reason (stats[R.reason]).
+-- The hot path, in two passes over what an input link holds (as DPDK's l3fwd and VPP do): the
+-- first checks each packet, drops or answers what cannot be forwarded, decrements TTL / hop limit
+-- and gathers the destinations; lib.lpm's lookup_batch looks them all up at once (C++ that
+-- prefetches the table entries of later packets while it resolves earlier ones); the second
+-- rewrites Ethernet and transmits. One lookup_ptr per packet in one loop cost twice the cycles
+-- with 100,000 routes as with one (a cache miss per packet). Each packet ends in exactly one
+-- place: forwarded (forwarded[nh]) or freed with one reason (stats[R.reason]).
+local function forward (batch, values, n, stats, forwarded, outs, macs)
+   for k = 0, n - 1 do
+      local p, nh = batch[k], values[k]
+      local o = outs[nh]
+      if nh == 0 then
+         stats[R.no_route] = stats[R.no_route] + 1
+         free(p)
+      elseif o then
+         ffi.copy(p.data, macs[nh], 12)
+         transmit(o, p)
+         forwarded[nh] = forwarded[nh] + 1
+      else
+         stats[R.no_link] = stats[R.no_link] + 1
+         free(p)
+      end
+   end
+end
+
 function Router:push ()
-   local stats, outs, macs = self.stats, self.outs, self.nh_macs
-   local lpm4, lpm6, nfwd = self.lpm4, self.lpm6, self.nreasons
+   local stats, forwarded, outs, macs = self.stats, self.forwarded, self.outs, self.nh_macs
+   local batch4, addrs4, values = self.batch4, self.addrs4, self.values
+   local batch6, addrs6 = self.batch6, self.addrs6
    for _, input in ipairs(self.inputs) do
       local i, port = input[1], input[2]
+      local n4, n6 = 0, 0
       for _ = 1, nreadable(i) do
          local p = receive(i)
          local len, d = p.length, p.data
-         local reason, nh
-         local et = len >= ETH_LEN and ffi.cast(u16_ptr, d + 12)[0] or 0
+         local reason
+         local et = len >= ETH_LEN and cast(u16_ptr, d + 12)[0] or 0
          if et == N_ETH_IPV4 then
-            local ip = ffi.cast(ipv4_ptr, d + ETH_LEN)
+            local ip = cast(ipv4_ptr, d + ETH_LEN)
             if len < ETH_LEN + IPV4_MIN then
                reason = R.truncated
             else
                local vihl = ip.ver_ihl
-               local ihl4 = band(vihl, 15) * 4
+               local ihl4 = lshift(band(vihl, 15), 2) -- (* 4 would be a floating-point multiply)
                local tlen = ntohs(ip.total_length)
                if band(vihl, 0xf0) ~= 0x40 or ihl4 < IPV4_MIN or tlen < ihl4 then
                   reason = R.malformed
                elseif ETH_LEN + tlen > len then
                   reason = R.truncated
-               elseif sum16(ffi.cast(u16_ptr, ip), ihl4 / 2) ~= 0xffff then
+               elseif header_sum(cast(u16_ptr, ip), ihl4) ~= 0xffff then
                   reason = R.bad_checksum
                else
                   local ttl = ip.ttl
@@ -349,22 +392,19 @@ function Router:push ()
                      reason = R.ttl_expired
                      time_exceeded4(self, p, ip, ihl4, tlen, port)
                   else
-                     nh = lpm4:lookup_ptr(ip.dst)
-                     if nh == 0 then
-                        reason = R.no_route
-                     else
-                        local word = lshift(ttl, 8) + ip.protocol
-                        ip.ttl = ttl - 1
-                        ip.checksum = htons(incremental16(ntohs(ip.checksum), word, word - 0x100))
-                     end
+                     local word = lshift(ttl, 8) + ip.protocol
+                     ip.ttl = ttl - 1
+                     ip.checksum = htons(incremental16(ntohs(ip.checksum), word, word - 0x100))
+                     batch4[n4], addrs4[n4] = p, bswap(cast(u32_ptr, ip.dst)[0])
+                     n4 = n4 + 1
                   end
                end
             end
          elseif et == N_ETH_IPV6 then
-            local ip = ffi.cast(ipv6_ptr, d + ETH_LEN)
+            local ip = cast(ipv6_ptr, d + ETH_LEN)
             if len < ETH_LEN + IPV6_LEN then
                reason = R.truncated
-            elseif band(ffi.cast(u8_ptr, ip)[0], 0xf0) ~= 0x60 then
+            elseif band(cast(u8_ptr, ip)[0], 0xf0) ~= 0x60 then
                reason = R.malformed
             else
                local plen = ntohs(ip.payload_length)
@@ -376,8 +416,10 @@ function Router:push ()
                      reason = R.ttl_expired
                      time_exceeded6(self, p, ip, plen, port)
                   else
-                     nh = lpm6:lookup_ptr(ip.dst)
-                     if nh == 0 then reason = R.no_route else ip.hop_limit = hl - 1 end
+                     ip.hop_limit = hl - 1
+                     batch6[n6] = p
+                     ffi.copy(addrs6 + lshift(n6, 4), ip.dst, 16)
+                     n6 = n6 + 1
                   end
                end
             end
@@ -386,20 +428,18 @@ function Router:push ()
          else
             reason = R.not_ip
          end
-         if reason == nil then
-            local o = outs[nh]
-            if o then
-               ffi.copy(d, macs + 12 * nh, 12)
-               transmit(o, p)
-               stats[nfwd + nh] = stats[nfwd + nh] + 1
-            else
-               stats[R.no_link] = stats[R.no_link] + 1
-               free(p)
-            end
-         else
+         if reason then
             stats[reason] = stats[reason] + 1
             free(p)
          end
+      end
+      if n4 > 0 then
+         self.lpm4:lookup_batch(addrs4, values, n4)
+         forward(batch4, values, n4, stats, forwarded, outs, macs)
+      end
+      if n6 > 0 then
+         self.lpm6:lookup_batch(addrs6, values, n6)
+         forward(batch6, values, n6, stats, forwarded, outs, macs)
       end
    end
 end
