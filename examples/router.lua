@@ -2,8 +2,8 @@
 -- and neighbours from files. Arguments NAME=VALUE, after the config on the command line:
 --   routes=FILE        "PREFIX NEXTHOP PORT" lines (default examples/router-routes.txt)
 --   neighbours=FILE    "IP MAC" lines (default examples/router-neighbours.txt)
---   p0=PORT p1=PORT    what each port is: pcap:IN.pcap[,OUT.pcap] (reads IN once, writes what
---                      leaves the port to OUT), dpdk:DEVICE (drivers/dpdk: net_null0, net_ring0,
+--   p0=PORT p1=PORT    what each port is: pcap:IN.pcap[,OUT.pcap] (reads IN once, writes
+--                      what leaves the port to OUT; pcap:,OUT.pcap only writes), dpdk:DEVICE (drivers/dpdk: net_null0, net_ring0,
 --                      a PCI address) or af_packet:IFNAME; a port left out has no app (for bench)
 --   snabb run examples/router.lua p0=pcap:in.pcap,out0.pcap p1=pcap:none.pcap,out1.pcap
 --   snabb run examples/router.lua p0=dpdk:net_null0 p1=dpdk:net_null1 --duration 5 --report
@@ -37,9 +37,11 @@ for _, port in ipairs({"p0", "p1"}) do
       local kind, what = spec:match("^(%w+):(.+)$")
       if kind == "pcap" then
          local pcap = require("apps.pcap.pcap")
-         local input, output = what:match("^([^,]+),?(.*)$")
-         config.app(c, port .. "_in", pcap.PcapReader, input)
-         config.link(c, port .. "_in.output -> router." .. port)
+         local input, output = what:match("^([^,]*),?(.*)$")
+         if input ~= "" then
+            config.app(c, port .. "_in", pcap.PcapReader, input)
+            config.link(c, port .. "_in.output -> router." .. port)
+         end
          if output ~= "" then
             config.app(c, port .. "_out", pcap.PcapWriter, output)
             config.link(c, "router." .. port .. " -> " .. port .. "_out.input")
