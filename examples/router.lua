@@ -3,9 +3,10 @@
 --   routes=FILE        "PREFIX NEXTHOP PORT" lines (default examples/router-routes.txt)
 --   neighbours=FILE    "IP MAC" lines (default examples/router-neighbours.txt)
 --   p0=PORT p1=PORT    what each port is: pcap:IN.pcap[,OUT.pcap] (reads IN once, writes
---                      what leaves the port to OUT; pcap:,OUT.pcap only writes), dpdk:DEVICE (drivers/dpdk: net_null0, net_ring0,
---                      a PCI address) or af_packet:IFNAME; a port left out has no app (for bench)
---   snabb run examples/router.lua p0=pcap:in.pcap,out0.pcap p1=pcap:none.pcap,out1.pcap
+--                      what leaves the port to OUT; pcap:,OUT.pcap only writes), dpdk:DEVICE
+--                      (drivers/dpdk: net_null0, net_ring0, a PCI address) or af_packet:IFNAME;
+--                      a port left out has no app (snabb bench links the router's ports itself)
+--   snabb run examples/router.lua p0=pcap:in.pcap,out0.pcap p1=pcap:,out1.pcap --report
 --   snabb run examples/router.lua p0=dpdk:net_null0 p1=dpdk:net_null1 --duration 5 --report
 --   snabb bench examples/router.lua --pcap 64.pcap --in router.p0 --out router.p1 routes=FILE
 -- Port addresses: p0 02:00:00:00:00:01, 192.0.2.1, 2001:db8:0:1::1; p1 02:00:00:00:00:02,
