@@ -386,18 +386,18 @@ function Router:push ()
                   reason = R.truncated
                elseif header_sum(cast(u16_ptr, ip), ihl4) ~= 0xffff then
                   reason = R.bad_checksum
+               elseif ip.ttl <= 1 then
+                  reason = R.ttl_expired
+                  time_exceeded4(self, p, ip, ihl4, tlen, port)
                else
-                  local ttl = ip.ttl
-                  if ttl <= 1 then
-                     reason = R.ttl_expired
-                     time_exceeded4(self, p, ip, ihl4, tlen, port)
-                  else
-                     local word = lshift(ttl, 8) + ip.protocol
-                     ip.ttl = ttl - 1
-                     ip.checksum = htons(incremental16(ntohs(ip.checksum), word, word - 0x100))
-                     batch4[n4], addrs4[n4] = p, bswap(cast(u32_ptr, ip.dst)[0])
-                     n4 = n4 + 1
-                  end
+                  -- RFC 1624 on the 16-bit word holding TTL and protocol as it lies in memory
+                  -- (ones' complement sums commute with byte swaps): no byte swapping.
+                  local w = cast(u16_ptr, ip)
+                  local old = w[4]
+                  ip.ttl = ip.ttl - 1
+                  w[5] = incremental16(w[5], old, w[4])
+                  batch4[n4], addrs4[n4] = p, bswap(cast(u32_ptr, ip.dst)[0])
+                  n4 = n4 + 1
                end
             end
          elseif et == N_ETH_IPV6 then
