@@ -93,7 +93,10 @@ local function each_line (source, what, fn)
       for w in line:gmatch("%S+") do fields[#fields + 1] = w end
       if #fields > 0 then
          local ok, err = pcall(fn, fields)
-         if not ok then error(("%s:%d: %s"):format(name, n, lib.error_message(err):gsub("^[^:]*:%d+: ", "")), 0) end
+         if not ok then
+            local message = lib.error_message(err):gsub("^[^:]*:%d+: ", ""):gsub("^lib%.lpm: ", "")
+            error(("%s:%d: %s"):format(name, n, message), 0)
+         end
       end
    end
 end
@@ -194,6 +197,11 @@ function Router:new (conf)
       else o.lpm6:add(prefix, nh); o.routes6 = o.routes6 + 1 end
    end)
    o.unresolved = unresolved
+   if #unresolved > 0 then
+      io.stderr:write(("router: next hops without a neighbour entry leave with destination MAC "
+                       .. "00:00:00:00:00:00, for an ARP/ND app to fill in: %s\n")
+                      :format(table.concat(unresolved, ", ")))
+   end
    -- Per next hop (1..n): 12 bytes to write over the Ethernet addresses (dst then src; dst zero
    -- for a next hop without a neighbour entry, left to an ARP/ND app downstream), its port.
    local n = #nh_port
@@ -640,6 +648,8 @@ function M.selftest ()
            "^routes:1: next hop: '1.2.3' is not an IPv4 or IPv6 address$")
    refused({ports = {p0 = "02:00:00:00:01"}, routes = {}}, "port 'p0' mac: '02:00:00:00:01' is not a MAC address")
    refused({ports = ports, routes = "/nonexistent/routes"}, "^routes: cannot read /nonexistent/routes: No such file")
+   refused({ports = ports, routes = {"10.0.0.0/33 1.2.3.4 p0"}},
+           "^routes:1: prefix '10.0.0.0/33': length 33, at most 32$")
    print("selftest: apps.router.router ok")
 end
 
