@@ -99,12 +99,12 @@ end
 local engine_frames = "\n%s*%[C%]: in function 'xpcall'\n%s*" ..
    debug.getinfo(1, "S").short_src:gsub("%p", "%%%0") .. ":"
 
--- An error raised at a source position (a bug, or error() at a level) gets a traceback (down to
--- the app's method); one raised without a position (error(message, 0): a complete report, e.g.
--- "file.pcap: empty file") is shown as it is.
+-- An error raised at a Lua source position (a bug, or error() at a level) gets a traceback (down
+-- to the app's method); one raised without one (error(message, 0): a complete report, e.g.
+-- "file.pcap: empty file", or a data file's line, "routes.txt:2: no port 'p7'") is shown as it is.
 local function app_traceback (err)
    if type(err) ~= "string" then return lib.error_message(err, 3) end -- error({}): its line, described
-   if not err:match("^[^\n]-:%d+: ") then return err end
+   if not (err:match("^[^\n]-%.lua:%d+: ") or err:match("^%[string [^\n]-:%d+: ")) then return err end
    local traceback = debug.traceback(err, 3)
    local cut = traceback:find(engine_frames)
    return cut and traceback:sub(1, cut - 1) or traceback
@@ -1089,6 +1089,12 @@ function M.selftest ()
    config.app(with_broken, "broken", Broken)
    local ok, err = pcall(M.configure, with_broken)
    assert(not ok and err:match("app 'broken': new failed: .*no such device"), err)
+   -- A data file's line in a message raised whole is not a Lua position: no traceback.
+   local BadFile = {}
+   function BadFile:new () error("routes.txt:2: no port 'p7'", 0) end
+   config.app(with_broken, "bad_file", BadFile)
+   ok, err = pcall(M.configure, with_broken)
+   assert(not ok and err:match("app 'bad_file': new failed: routes.txt:2: no port 'p7'$"), err)
    local before = app("sink").packets_in
    M.main({duration = 0.01})
    assert(app("sink").packets_in > before and M.app_table.broken == nil)
@@ -1150,11 +1156,11 @@ function M.selftest ()
    local failures = M.failures()
    local names = {}
    for i, f in ipairs(failures) do names[i] = f.name end
-   -- (in the order of their first errors; broken and c_app have left the graph)
-   assert(table.concat(names, " ") == "broken c_app fails", table.concat(names, " "))
+   -- (in the order of their first errors; broken, bad_file and c_app have left the graph)
+   assert(table.concat(names, " ") == "broken bad_file c_app fails", table.concat(names, " "))
    assert(failures[1].message:match("app 'broken': new failed: .*no such device"), failures[1].message)
-   assert(failures[3].errors == app("fails").errors and
-          failures[3].message:match("^app 'fails' failed in push: .*deliberate failure"), failures[3].message)
+   assert(failures[4].errors == app("fails").errors and
+          failures[4].message:match("^app 'fails' failed in push: .*deliberate failure"), failures[4].message)
    check_links()
    -- freed: net of allocations, so the source's is negative; Fails frees all it takes (also when
    -- it keeps them until its tick). failures() names the app with its first error.

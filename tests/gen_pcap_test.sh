@@ -121,6 +121,19 @@ ts "$tmp/v6udp.pcap" frame.protocols udp.checksum.status frame.len udp.length >"
   fail "IPv6/UDP: $(sort "$tmp/f.txt" | uniq -c)"
 echo "ok: IPv6, TCP, 802.1Q, QinQ and ranges as tshark reads them"
 
+# A destination range spread over a prefix (for route tables): 1000 addresses over 10.0.0.0/8,
+# 2^14 apart (the largest power of two that fits), each once, the IPv4 checksum right.
+"$snabb" gen-pcap "$tmp/spread.pcap" --src 192.0.2.9 --dst 10.0.0.0/8*1000 --flows 1000 \
+  --packets 1000 >/dev/null
+ts "$tmp/spread.pcap" ip.dst ip.checksum.status >"$tmp/f.txt"
+[ "$(cut -f1 "$tmp/f.txt" | sort -u | wc -l)" -eq 1000 ] || fail "spread: $(cut -f1 "$tmp/f.txt" | sort -u | wc -l) distinct destinations"
+awk -F'\t' '{split($1, o, "."); i = (o[2] * 65536 + o[3] * 256 + o[4]) / 16384}
+             o[1] != 10 || i != int(i) || i >= 1000 || $2 != 1 {print; exit 1}' "$tmp/f.txt" >"$tmp/bad.txt" ||
+  fail "spread: $(cat "$tmp/bad.txt") is not 10.0.0.0 + k * 2^14 (k < 1000) with a right checksum"
+[ "$(cut -f1 "$tmp/f.txt" | sort -t. -k2,2n -k3,3n | sed -n '1p;$p' | paste -sd' ')" = "10.0.0.0 10.249.192.0" ] ||
+  fail "spread: first and last $(cut -f1 "$tmp/f.txt" | sort -t. -k2,2n -k3,3n | sed -n '1p;$p')"
+echo "ok: --dst 10.0.0.0/8*1000 spreads 1000 destinations 2^14 apart, as tshark reads them"
+
 # Usage errors: exit 2 and a message naming the problem; an unwritable file: exit 1.
 expect() { # expect STATUS PATTERN ARGS...
   local status=$1 pattern=$2 rc=0 err; shift 2
@@ -138,9 +151,11 @@ expect 2 "^snabb gen-pcap: --size 64 is too small for 802.1Q 5 IPv6/TCP: the hea
 expect 2 "^snabb gen-pcap: --flows 9 is more than the 8 distinct flows that --src, --dst, --sport and --dport give \(4 x 1 x 2 x 1\)$" \
   "$tmp/x.pcap" --src 10.0.0.0/30 --sport 1-2 --flows 9
 expect 2 "^snabb gen-pcap: --src: '10.0.0.1/24' has bits set past its prefix length$" "$tmp/x.pcap" --src 10.0.0.1/24
-expect 2 "^snabb gen-pcap: --dst must be ADDR, ADDR/LEN or ADDR\+COUNT \(e.g. 10.0.0.0/24, 2001:db8::1\+1000\), got '10.0.0'$" \
+expect 2 "^snabb gen-pcap: --dst must be ADDR, ADDR/LEN, ADDR/LEN\*COUNT or ADDR\+COUNT \(e.g. 10.0.0.0/24, 10.0.0.0/8\*65536, 2001:db8::1\+1000\), got '10.0.0'$" \
   "$tmp/x.pcap" --dst 10.0.0
 expect 2 "^snabb gen-pcap: --src: '255.255.255.255\+2' goes past the last IPv4 address$" "$tmp/x.pcap" --src 255.255.255.255+2
+expect 2 "^snabb gen-pcap: --dst: the count after '\*' must be a whole number from 1 to 256 \(the prefix's addresses, at most 2\^24\), got '10.0.0.0/24\*257'$" \
+  "$tmp/x.pcap" --dst 10.0.0.0/24*257
 expect 2 "^snabb gen-pcap: the addresses must be of one family: --src is IPv6, --dst IPv4$" "$tmp/x.pcap" --src ::1 --dst 10.0.0.1
 expect 2 "^snabb gen-pcap: --vlan must be a VLAN id or OUTER,INNER for QinQ, ids from 0 to 4094 \(e.g. 100 or 100,200\), got '4095'$" \
   "$tmp/x.pcap" --vlan 4095

@@ -63,16 +63,20 @@ local function l4_sum (ip, family, proto, l4, n)
 end
 
 -- Address ranges: {family = 4 or 6, base = the first address (4 or 16 bytes, a Lua string),
--- count = how many}. True when base + index is past the family's last address.
+-- count = how many, shift = log2 of the step between them (0: consecutive)}. True when base +
+-- index is past the family's last address.
 local function past_end (base, index)
    for k = #base, 1, -1 do index = floor((base:byte(k) + index) / 256) end
    return index > 0
 end
 
--- Writes the n-byte address base + index at p (index < the range's count: no carry out of it).
-local function put_address (p, base, n, index)
+-- Writes the n-byte address base + index * 2^shift at p (index < the range's count: no carry out
+-- of it).
+local function put_address (p, base, n, index, shift)
    ffi.copy(p, base, n)
-   local k = n - 1
+   shift = shift or 0
+   local k = n - 1 - floor(shift / 8)
+   index = index * 2^(shift % 8)
    while index > 0 do
       local v = p[k] + index % 256
       p[k], index, k = band(v, 0xff), floor(index / 256) + rshift(v, 8), k - 1
@@ -85,15 +89,19 @@ local function address (s)
    if C.inet_pton(AF_INET6, s, buf) == 1 then return 6, ffi.string(buf, 16) end
 end
 
--- "ADDR", "ADDR/LEN" (every address of the prefix) or "ADDR+COUNT" (COUNT addresses from ADDR).
+-- "ADDR", "ADDR/LEN" (every address of the prefix), "ADDR/LEN*COUNT" (COUNT addresses spread over
+-- the prefix, a power of two apart: the most that fits) or "ADDR+COUNT" (COUNT addresses from ADDR).
 local function range_converter (option)
-   local usage = ("%s must be ADDR, ADDR/LEN or ADDR+COUNT (e.g. 10.0.0.0/24, 2001:db8::1+1000)"):format(option)
+   local usage = ("%s must be ADDR, ADDR/LEN, ADDR/LEN*COUNT or ADDR+COUNT (e.g. 10.0.0.0/24, "
+                  .. "10.0.0.0/8*65536, 2001:db8::1+1000)"):format(option)
    return function (s)
       local a, sep, n = s:match("^([^/+]+)([/+]?)(.*)$")
       local family, base = address(a or "")
       if not family or (sep == "") ~= (n == "") then return nil, ("%s, got '%s'"):format(usage, s) end
       local bits = family == 4 and 32 or 128
       if sep == "" then return {family = family, base = base, count = 1} end
+      local star, spread = "", ""
+      if sep == "/" then n, star, spread = n:match("^([^*]*)(%*?)(.*)$") end
       local v = n:match("^%d+$") and tonumber(n)
       if sep == "/" then
          if not v or v > bits then
@@ -105,6 +113,16 @@ local function range_converter (option)
             if band(base:byte(k), 0xff - (2^(8 - keep) - 1)) ~= base:byte(k) then
                return nil, ("%s: '%s' has bits set past its prefix length"):format(option, s)
             end
+         end
+         if star ~= "" then
+            local count, most = spread:match("^%d+$") and tonumber(spread), math.min(MAX_FLOWS, 2^(bits - v))
+            if not count or count < 1 or count > most then
+               return nil, ("%s: the count after '*' must be a whole number from 1 to %d (the prefix's "
+                            .. "addresses, at most 2^24), got '%s'"):format(option, most, s)
+            end
+            local c = 0
+            while 2^c < count do c = c + 1 end
+            return {family = family, base = base, count = count, shift = bits - v - c}
          end
          return {family = family, base = base, count = 2^(bits - v)}
       end
@@ -227,15 +245,15 @@ local function build (p, L, size, flow, seq, seed, payload, tcp_seq)
       put16(ip + 6, 0x4000)                  -- don't fragment
       ip[8], ip[9] = 64, proto               -- TTL
       put16(ip + 10, 0)
-      put_address(ip + 12, L.src.base, 4, si)
-      put_address(ip + 16, L.dst.base, 4, di)
+      put_address(ip + 12, L.src.base, 4, si, L.src.shift)
+      put_address(ip + 16, L.dst.base, 4, di, L.dst.shift)
       put16(ip + 10, 0xffff - csum(ip, IP4, 0))
    else
       put32(ip, 0x60000000 + flow % 2^20)    -- version 6, flow label: the flow number
       put16(ip + 4, n)
       ip[6], ip[7] = proto, 64               -- next header, hop limit
-      put_address(ip + 8, L.src.base, 16, si)
-      put_address(ip + 24, L.dst.base, 16, di)
+      put_address(ip + 8, L.src.base, 16, si, L.src.shift)
+      put_address(ip + 24, L.dst.base, 16, di, L.dst.shift)
    end
    put16(l4, sport)
    put16(l4 + 2, dport)
@@ -331,7 +349,8 @@ local function parser ()
    p:flag("--tcp", "TCP segments (PSH+ACK, sequence numbers per flow) instead of UDP datagrams")
    p:option("--vlan", "802.1Q tag with this VLAN id, or OUTER,INNER: QinQ (802.1ad then 802.1Q)")
       :convert(vlan_converter)
-   p:option("--src", "source addresses: ADDR, ADDR/LEN or ADDR+COUNT (default 10.0.0.1+65534)")
+   p:option("--src", "source addresses: ADDR, ADDR/LEN, ADDR/LEN*COUNT (spread over the prefix) or "
+            .. "ADDR+COUNT (default 10.0.0.1+65534)")
       :convert(range_converter("--src"))
    p:option("--dst", "destination addresses, as --src (default 10.1.0.1)")
       :convert(range_converter("--dst"))
@@ -513,6 +532,23 @@ function M.selftest ()
    assert(#frames == 240)
    local opts = options("--ipv6", "--tcp", "--vlan", "1,2", "--imix")
    assert(M.sizes(opts, M.layout(opts))[1][1] == 86, "smallest IMIX frame of IPv6/TCP in QinQ")
+   -- Spread over a prefix: 1000 addresses 2^14 apart over 10.0.0.0/8 (the step that fits), each
+   -- once; IPv6 the same 2^110 apart over 2000::/8 (a step carried into the prefix's bytes).
+   gen("--src", "10.9.9.9", "--dst", "10.0.0.0/8*1000", "--flows", "1000", "--packets", "1000")
+   dsts = {}
+   for _, f in ipairs(read_back()) do
+      local b = {f.dst:byte(1, 4)}
+      local i = (b[2] * 65536 + b[3] * 256 + b[4]) / 2^14
+      assert(b[1] == 10 and i == floor(i) and i < 1000 and not dsts[i], "spread " .. i)
+      dsts[i] = true
+   end
+   gen("--ipv6", "--src", "::9", "--dst", "2000::/8*1000", "--flows", "1000", "--packets", "1000")
+   dsts = {}
+   for _, f in ipairs(read_back()) do
+      assert(f.dst:byte(1) == 0x20 and f.dst:sub(4) == ("\0"):rep(13) and not dsts[f.dst])
+      dsts[f.dst] = true
+   end
+   assert(dsts[v6("20f9:c000::")] and dsts[v6("2000::")], "IPv6 spread: 999 << 14 in the top 24 bits")
    -- One 802.1Q tag, IPv4 TCP: the smallest frame is still 64 bytes.
    gen("--tcp", "--vlan", "4094", "--src", "192.168.0.0/30", "--flows", "4", "--packets", "8")
    for _, f in ipairs(read_back()) do assert(f.vlans == "4094" and f.proto == 6 and f.len == 60) end
@@ -524,7 +560,8 @@ function M.selftest ()
                          {"x", "--vlan", "4095"}, {"x", "--vlan", "1,2,3"}, {"x", "--vlan", "a"},
                          {"x", "--vlan", "1,"}, {"x", "--src", "10.0.0.1/24"}, {"x", "--src", "10.0.0.0/33"},
                          {"x", "--src", "10.0.0.256"}, {"x", "--src", "255.255.255.255+2"},
-                         {"x", "--src", "10.0.0.1+0"}, {"x", "--dst", "::1/"}, {"x", "--sport", "2-1"},
+                         {"x", "--src", "10.0.0.1+0"}, {"x", "--dst", "::1/"}, {"x", "--dst", "10.0.0.0/24*257"},
+                         {"x", "--dst", "10.0.0.0/8*0"}, {"x", "--dst", "10.0.0.0/8*"}, {"x", "--sport", "2-1"},
                          {"x", "--dport", "65536"}}) do
       assert(not parse:pparse(bad), table.concat(bad, " "))
    end
