@@ -9,6 +9,7 @@
 -- l4_ipv4/l4_ipv6) must give back the stored bytes; where bad, recomputing makes ours verify.
 -- Prints what was compared per file; fails unless all of good, bad and unverified were seen.
 local ffi = require("ffi")
+local pcap_records = dofile(arg[0]:gsub("[^/]*$", "") .. "pcap_records.lua") -- beside this script
 local checksum = require("lib.checksum")
 
 local args = {...}
@@ -20,25 +21,13 @@ local function fail (fmt, ...)
    print("FAIL: " .. fmt:format(...))
 end
 
--- The frames of a classic little-endian pcap file: {data = uint8_t[], caplen, len, linktype}.
+-- The frames of a pcap file: {data = uint8_t[], caplen, len, linktype}.
 local function read_pcap (path)
-   local f = assert(io.open(path, "rb"))
-   local s = f:read("*a")
-   f:close()
-   local function u32 (at)
-      local a, b, c, d = s:byte(at + 1, at + 4)
-      return a + b * 256 + c * 65536 + d * 16777216
+   local records, linktype = pcap_records(path)
+   for _, r in ipairs(records) do
+      r.data, r.linktype = ffi.new("uint8_t[?]", r.caplen + 1, r.data), linktype
    end
-   assert(u32(0) == 0xa1b2c3d4, path .. ": not a little-endian microsecond pcap")
-   local linktype, frames, at = u32(20), {}, 24
-   while at + 16 <= #s do
-      local caplen, len = u32(at + 8), u32(at + 12)
-      local data = ffi.new("uint8_t[?]", caplen + 1)
-      ffi.copy(data, s:sub(at + 17, at + 16 + caplen), caplen)
-      frames[#frames + 1] = {data = data, caplen = caplen, len = len, linktype = linktype}
-      at = at + 16 + caplen
-   end
-   return frames
+   return records
 end
 
 -- tshark's statuses by frame: t[frame][field] = first value as a number, or nil.

@@ -10,6 +10,7 @@
 --    T seconds is initial + rate * T less what the bucket holds at the end, which is under one
 --    frame's worth (the largest frame; for packets, under one packet): exact to that.
 local ffi = require("ffi")
+local pcap_records = dofile(arg[0]:gsub("[^/]*$", "") .. "pcap_records.lua") -- beside this script
 local engine = require("core.engine")
 local config = require("core.config")
 local link = require("core.link")
@@ -25,22 +26,10 @@ local function check (ok, fmt, ...)
    if not ok then error("FAIL: " .. fmt:format(...), 0) end
 end
 
--- The capture's frames as strings (classic little-endian pcap, whole frames).
+-- The capture's frames as strings.
 local function read_pcap (path)
-   local f = assert(io.open(path, "rb"))
-   local s = f:read("*a")
-   f:close()
-   local function u32 (at)
-      local a, b, c, d = s:byte(at + 1, at + 4)
-      return a + b * 256 + c * 65536 + d * 16777216
-   end
-   assert(u32(0) == 0xa1b2c3d4, path .. ": not a little-endian microsecond pcap")
-   local frames, at = {}, 24
-   while at + 16 <= #s do
-      local caplen = u32(at + 8)
-      frames[#frames + 1] = s:sub(at + 17, at + 16 + caplen)
-      at = at + 16 + caplen
-   end
+   local frames = {}
+   for i, r in ipairs(pcap_records(path)) do frames[i] = r.data end
    return frames
 end
 

@@ -311,6 +311,7 @@ function M.selftest ()
    assert(count("out-ipv4-frag-not") + count("ipv4-fragmented") + count("drop-ipv4-frag-df")
           + count("drop-ipv4-malformed") == sent)
    assert(count("ipv4-fragmented") == fragmented)
+   header.free_links()
    print("selftest: apps.ipv4.fragment ok")
 end
 

@@ -78,13 +78,30 @@ function M.build (t)
 end
 
 -- For the selftests: an instance of class with its parsed config, counters and links, outside an
--- engine; push(app, packets) feeds it the packets and returns what came out, in order.
+-- engine; push(app, packets) feeds it the packets and returns what came out, in order;
+-- free_links() frees the links of every instance (and any the selftest adds to an instance's
+-- ports), as the engine would when it removes the apps.
+local instances = {}
 function M.instance (class, conf, name)
    local lib, shm, link = require("core.lib"), require("core.shm"), require("core.link")
    local app = class:new(lib.parse(conf, class.config))
    app.shm = shm.create_frame("selftest/" .. name, class.shm)
    app.input, app.output = {input = link.new("in")}, {output = link.new("out")}
+   instances[#instances + 1] = app
    return app
+end
+
+function M.free_links ()
+   local link, packet = require("core.link"), require("core.packet")
+   for _, app in ipairs(instances) do
+      for _, ports in ipairs({app.input, app.output}) do
+         for name, l in pairs(ports) do
+            while not link.empty(l) do packet.free(link.receive(l)) end
+            link.free(l, name)
+         end
+      end
+   end
+   instances = {}
 end
 
 function M.push (app, packets)

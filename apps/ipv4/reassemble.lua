@@ -617,6 +617,7 @@ function M.selftest ()
       count(fr, "in-ipv4-frag-needs-reassembly"), count(fr, "in-ipv4-frag-reassembled")))
    fr:stop()
    r:stop()
+   header.free_links()
    print("selftest: apps.ipv4.reassemble ok")
 end
 

@@ -650,6 +650,12 @@ function M.selftest ()
    refused({ports = ports, routes = "/nonexistent/routes"}, "^routes: cannot read /nonexistent/routes: No such file")
    refused({ports = ports, routes = {"10.0.0.0/33 1.2.3.4 p0"}},
            "^routes:1: prefix '10.0.0.0/33': length 33, at most 32$")
+   for _, dir in ipairs({r.input, r.output}) do
+      for name, l in pairs(dir) do
+         while not link.empty(l) do packet.free(receive(l)) end
+         link.free(l, name)
+      end
+   end
    print("selftest: apps.router.router ok")
 end
 
