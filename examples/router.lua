@@ -35,7 +35,7 @@ config.app(c, "router", router.Router, {
 for _, port in ipairs({"p0", "p1"}) do
    local spec = args[port]
    if spec then
-      local kind, what = spec:match("^(%w+):(.+)$")
+      local kind, what = spec:match("^([%w_]+):(.+)$")
       if kind == "pcap" then
          local pcap = require("apps.pcap.pcap")
          local input, output = what:match("^([^,]*),?(.*)$")

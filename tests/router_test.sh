@@ -70,6 +70,7 @@ for cap in "${captures[@]}"; do
         else if ($4 != 4 || $5 < 20 || $6 == "" || $6 < $5) fate = "malformed"
         else if (14 + $6 > cap) fate = "truncated"
         else if ($8 == "0") fate = "bad_checksum"
+        else if (first_octet($10) >= 224) fate = "not_unicast"
         else if ($7 <= 1) {
           fate = "ttl_expired"; s = first_octet($9)
           icmp = ($12 == 0 && !($13 == 1 && ($14 == 3 || $14 == 4 || $14 == 5 || $14 == 11 || $14 == 12)) &&
@@ -81,6 +82,7 @@ for cap in "${captures[@]}"; do
         if (cap < 54) fate = "truncated"
         else if ($15 != 6) fate = "malformed"
         else if (54 + $16 > cap) fate = "truncated"
+        else if ($19 ~ /^ff/) fate = "not_unicast"
         else if ($17 <= 1) {
           fate = "ttl_expired"
           icmp = (!($20 == 58 && $21 < 128) && $18 !~ /^ff/ && $18 != "::")
@@ -103,7 +105,7 @@ for cap in "${captures[@]}"; do
   fi
   # Counters: each reason as tshark counts it, and all of them add up to the frames in.
   total=0
-  for reason in not_ip truncated malformed bad_checksum ttl_expired no_route no_link; do
+  for reason in not_ip truncated malformed bad_checksum not_unicast ttl_expired no_route no_link; do
     got=$(awk -v c="drop_$reason" '$1 == c {gsub(",", "", $2); print $2}' "$tmp/report.txt")
     want=$(awk -F'\t' -v r="$reason" '$2 == r' "$tmp/fates.txt" | wc -l)
     [ "$got" = "$want" ] || fail "$name: drop_$reason $got, tshark's reading says $want"

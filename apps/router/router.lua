@@ -50,8 +50,8 @@ local macs_t = ffi.typeof("struct { uint8_t dst[6], src[6]; } [?]")
 local N_ETH_IPV4, N_ETH_IPV6 = htons(ETHERTYPE_IPV4), htons(ETHERTYPE_IPV6)
 
 -- Drop reasons: counter names, in the order of the stats array after the per-next-hop counts.
-local reasons = {"not_ip", "truncated", "malformed", "bad_checksum", "ttl_expired", "no_route",
-                 "no_link"}
+local reasons = {"not_ip", "truncated", "malformed", "bad_checksum", "not_unicast", "ttl_expired",
+                 "no_route", "no_link"}
 local R = {}
 for k, name in ipairs(reasons) do R[name] = k - 1 end
 M.drop_reasons = reasons
@@ -394,6 +394,8 @@ function Router:push ()
                   reason = R.truncated
                elseif header_sum(cast(u16_ptr, ip), ihl4) ~= 0xffff then
                   reason = R.bad_checksum
+               elseif ip.dst[0] >= 224 then -- multicast, class E, broadcast: not routed here
+                  reason = R.not_unicast
                elseif ip.ttl <= 1 then
                   reason = R.ttl_expired
                   time_exceeded4(self, p, ip, ihl4, tlen, port)
@@ -418,6 +420,8 @@ function Router:push ()
                local plen = ntohs(ip.payload_length)
                if ETH_LEN + IPV6_LEN + plen > len then
                   reason = R.truncated
+               elseif ip.dst[0] == 0xff then -- multicast (ff02::1:ffXX:XXXX of ND too)
+                  reason = R.not_unicast
                else
                   local hl = ip.hop_limit
                   if hl <= 1 then
@@ -615,6 +619,9 @@ function M.selftest ()
       {"truncated", frame(ETHERTYPE_IPV4, "", 10)},
       {"malformed", frame(ETHERTYPE_IPV4, "\x44" .. ipv4("10.2.3.4", 64, 26):sub(2))},
       {"malformed", frame(ETHERTYPE_IPV6, "\x40" .. ipv6("2001:db8:1::5", 64, 8):sub(2))},
+      {"not_unicast", frame(ETHERTYPE_IPV4, ipv4("224.0.0.22", 1, 26))},
+      {"not_unicast", frame(ETHERTYPE_IPV4, ipv4("255.255.255.255", 64, 26))},
+      {"not_unicast", frame(ETHERTYPE_IPV6, ipv6("ff02::16", 1, 8))},
       {"not_ip", frame(0x0806, ("\0"):rep(28))},
       {"not_ip", frame(0x8100, ipv4("10.2.3.4", 64, 26))},
    }
