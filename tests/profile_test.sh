@@ -28,7 +28,10 @@ assert(fwd.cycles_per_packet > 0 and fwd.samples > 0)
 assert(fwd.traces[1] and fwd.traces[1].span:match("examples/forward.lua"), "fwd's hottest trace span")
 local shares = {}
 for state, share in pairs(fwd.states) do shares[#shares+1] = ("%s %.2f"):format(state, share) end
-assert((fwd.states.loop or 0) + (fwd.states.head or 0) > 0.5,
+-- Of fwd's time in Lua (not in the C++ runtime it calls, whose share grows several-fold in a
+-- sanitizer build: 0.57 of fwd's samples under UBSan once), most in compiled code.
+local lua_time = 1 - (fwd.states.runtime or 0)
+assert(((fwd.states.loop or 0) + (fwd.states.head or 0)) / lua_time > 0.5,
        ("fwd mostly compiled: %d samples, %s"):format(fwd.samples, table.concat(shares, ", ")))
 print(("profile_test: %d samples, %.1f%% in apps"):format(r.samples, 100 * r.in_apps))
 LUA
