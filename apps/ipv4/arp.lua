@@ -13,6 +13,7 @@ local link = require("core.link")
 local counter = require("core.counter")
 local engine = require("core.engine")
 local lib = require("core.lib")
+local ethernet = require("lib.protocol.ethernet")
 require("core.clib_h")
 
 local C = ffi.C
@@ -32,11 +33,8 @@ end
 
 local function parse_mac (v)
    if type(v) == "string" then
-      local b = {v:match("^(%x%x?)[:-](%x%x?)[:-](%x%x?)[:-](%x%x?)[:-](%x%x?)[:-](%x%x?)$")}
-      if #b == 6 then
-         for i = 1, 6 do b[i] = string.char(tonumber(b[i], 16)) end
-         return table.concat(b)
-      end
+      local ok, mac = pcall(ethernet.pton, ethernet, v)
+      if ok then return ffi.string(mac, 6) end
    end
    return bytes_of(v, 6)
 end

@@ -14,6 +14,7 @@ local packet = require("core.packet")
 local counter = require("core.counter")
 local lpm = require("lib.lpm")
 local checksum = require("lib.checksum")
+local ethernet = require("lib.protocol.ethernet")
 
 local C = ffi.C
 local band, rshift, lshift, bswap = bit.band, bit.rshift, bit.lshift, bit.bswap
@@ -58,10 +59,8 @@ M.drop_reasons = reasons
 
 -- Parsing of config values, each error one line in the user's terms.
 local function parse_mac (s, what)
-   local b = {tostring(s):match("^(%x%x):(%x%x):(%x%x):(%x%x):(%x%x):(%x%x)$")}
-   if #b ~= 6 then error(("%s: '%s' is not a MAC address (like 02:00:00:00:00:01)"):format(what, tostring(s)), 0) end
-   local mac = ffi.new("uint8_t[6]")
-   for k = 1, 6 do mac[k - 1] = tonumber(b[k], 16) end
+   local ok, mac = pcall(ethernet.pton, ethernet, s)
+   if not ok then error(("%s: '%s' is not a MAC address (like 02:00:00:00:00:01)"):format(what, tostring(s)), 0) end
    return mac
 end
 
