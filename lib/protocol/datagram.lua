@@ -305,7 +305,10 @@ function datagram.selftest ()
    assert(loop(100000) == 2000 * 100000)
    local grown = collectgarbage("count") - before
    collectgarbage("restart")
-   assert(grown < 64, ("100,000 parses allocated %.0f KB"):format(grown))
+   -- The smallest GC object is 16 bytes, so one allocation per parse would show as 1.6 MB. Under
+   -- 8 bytes per parse is only the JIT's own objects: a trace recompiled after an abort grew
+   -- this by 83 KB in one CI run, which an absolute 64 KB limit failed on.
+   assert(grown * 1024 < 8 * 100000, ("100,000 parses allocated %.0f KB"):format(grown))
    packet.free(p)
    print("selftest: ok")
 end
