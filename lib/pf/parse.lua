@@ -992,6 +992,40 @@ function M.selftest ()
                                                             case[3]))
    end
    assert(select(2, M.parse(nil)) == "expected a filter expression (a string)")
+   -- Against libpcap's own parser on random strings of tokens: what libpcap accepts is accepted,
+   -- what it refuses as syntax (its scanner's and grammar.y's messages) is refused; the rest it
+   -- refuses for meaning (unknown names, 'tcp' modifier applied to host, ...), which is lib.pf's.
+   local libpcap = require("lib.pf.libpcap")
+   local syntax = {"syntax error", "bogus", "non%-octal", "overflows 32 bits", "data size",
+                   "modifier applied to ip host", "LLC type name"}
+   local words = {"tcp", "udp", "ip", "ip6", "arp", "icmp", "host", "net", "port", "portrange",
+                  "src", "dst", "and", "or", "not", "!", "&&", "||", "(", ")", "(", ")",
+                  "1.2.3.4", "10.1", "10", "80", "0x10", "1:2:3:4:5:6", "fe80::1", "localhost",
+                  "1-5", "ether", "proto", "vlan", "len", "less", "greater", "[", "]", ":", "2",
+                  "4", "+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>", "=", "!=", "<", "<=",
+                  ">", ">=", "==", "mask", "255.0.0.0", "/", "8", "broadcast", "multicast",
+                  "gateway", "byte", "tcpflags", "tcp-syn", "icmp-echo", "mpls", "llc", "\\tcp",
+                  "protochain", "sctp", "icmp6", "rarp"}
+   math.randomseed(1)
+   local both = 0
+   for _ = 1, 30000 do
+      local t = {}
+      for i = 1, math.random(1, 5) do t[i] = words[math.random(#words)] end
+      local expr = table.concat(t, " ")
+      local prog, err = libpcap.compile(expr)
+      local ours, message, col = M.parse(expr)
+      if prog then
+         if not ours then
+            error(("%q: libpcap accepts it, refused at column %d: %s"):format(expr, col, message))
+         end
+         both = both + 1
+      elseif ours then
+         for _, pattern in ipairs(syntax) do
+            assert(not err:find(pattern), ("%q: libpcap refuses it (%s)"):format(expr, err))
+         end
+      end
+   end
+   assert(both > 1000, "too few random expressions valid: " .. both)
    print("selftest: ok")
 end
 
