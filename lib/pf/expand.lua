@@ -276,12 +276,19 @@ local function dirop(dir, src, dst, node, what)
       names[dir]:match("are$") and "s for" or " for", what)
 end
 
+-- gen_mcmp: a 32-bit field under a mask. Under mask 0 libpcap's optimizer folds the test to
+-- true and drops the load (so `net ::/0` reads nothing past the ethertype).
+local function mcmp32(off, mask, v)
+   if mask == 0 then return TRUE end
+   local a = ld(4, off)
+   if mask ~= 0xffffffff then a = {"op", "&", a, k(mask)} end
+   return cmp("==", a, k(v))
+end
+
 local function hostop(addr, mask, dir, ethertype, src, dst, node)
    local function one(off)
       return function ()
-         local a = ld(4, E.linkpl + off)
-         if mask ~= 0xffffffff then a = {"op", "&", a, k(mask)} end
-         return AND(linktype(ethertype), cmp("==", a, k(addr)))
+         return AND(linktype(ethertype), mcmp32(E.linkpl + off, mask, addr))
       end
    end
    return dirop(dir, one(src), one(dst), node, "addresses other than 802.11 MAC addresses")
@@ -325,9 +332,8 @@ local function host6(bytes, mbytes, p, dir, kind, node)
                   a = a * 256 + bytes[w * 4 + i]
                   m = m * 256 + mbytes[w * 4 + i]
                end
-               local x = ld(4, E.linkpl + off + w * 4)
-               if m ~= 0xffffffff then x = {"op", "&", x, k(m)} end
-               b = b and AND(cmp("==", x, k(a)), b) or cmp("==", x, k(a))
+               local t = mcmp32(E.linkpl + off + w * 4, m, a)
+               b = b and AND(t, b) or t
             end
             return AND(linktype(IP6), b)
          end
@@ -589,6 +595,9 @@ local function prim(node)
    fail(node, "unsupported primitive")
 end
 
+local ZERO_NOP = {["+"] = true, ["-"] = true, ["|"] = true, ["^"] = true, ["<<"] = true,
+   [">>"] = true}
+
 ---- Arithmetic: value and the protocol tests that guard it (struct arth's s and b).
 
 local arith
@@ -650,6 +659,14 @@ function arith(node)
             fail(node, "shift by more than 31 bits")
          end
          if a[1] == "k" then return k(fold(op, a[2], b[2])), checks end
+         -- libpcap's optimizer (opt_stmt): x op 0 is x or 0, and the loads of a dropped x go.
+         if b[2] == 0 and ZERO_NOP[op] then return a, checks end
+         if b[2] == 0 and (op == "*" or op == "&") then return k(0), checks end
+      elseif a[1] == "k" and a[2] == 0 then
+         if op == "+" or op == "|" or op == "^" then return b, checks end
+         if op ~= "-" then -- * / % & << >>
+            return k(0), checks
+         end
       end
       return {"op", op, a, b}, checks
    end
@@ -660,6 +677,13 @@ local function relation(node)
    local a, ca = arith(node.a)
    local b, cb = arith(node.b)
    local op, r = node.op, nil
+   if a[1] == "k" and b[1] == "k" then
+      -- Constants on both sides: libpcap folds the test.
+      local x, y = a[2], b[2]
+      local v = ({[">"] = x > y, [">="] = x >= y, ["="] = x == y, ["=="] = x == y,
+         ["!="] = x ~= y, ["<"] = x < y, ["<="] = x <= y})[op]
+      return AND(AND(ca, cb), v and TRUE or FALSE)
+   end
    if op == ">" then r = cmp(">", a, b)
    elseif op == ">=" then r = cmp(">=", a, b)
    elseif op == "=" or op == "==" then r = cmp("==", a, b)
