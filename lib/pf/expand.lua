@@ -297,6 +297,25 @@ end
 local HOST_NOT_IMPLEMENTED = {atalk = "AppleTalk", lat = "LAT", sca = "SCA", moprc = "MOPRC",
    mopdl = "MOPDL", aarp = "AARP", iso = "ISO", ipx = "IPX"}
 
+-- gen_dnhostop: a DECnet address in the four routing header layouts (compared as libpcap
+-- does on a little-endian machine, byte-swapped).
+local function dnhostop(addr, dir, node)
+   local a = bit.rshift(bit.bswap(addr), 16)
+   local function one(lh, sh)
+      return function ()
+         local pl = E.linkpl
+         local function m16(v, mask) return eq({"op", "&", ld(2, pl + 2), k(mask)}, v) end
+         local function m8(v) return eq({"op", "&", ld(1, pl + 2), k(7)}, v) end
+         local b1 = AND(m16(0x8106, 0xff07), eq(ld(2, pl + 2 + 1 + lh), a))
+         b1 = OR(AND(m8(6), eq(ld(2, pl + 2 + lh), a)), b1)
+         b1 = OR(AND(m16(0x8102, 0xff07), eq(ld(2, pl + 2 + 1 + sh), a)), b1)
+         b1 = OR(AND(m8(2), eq(ld(2, pl + 2 + sh), a)), b1)
+         return AND(linktype(0x6003), b1)
+      end
+   end
+   return dirop(dir, one(15, 3), one(7, 1), node, "addresses other than 802.11 MAC addresses")
+end
+
 local host
 
 function host(addr, mask, p, dir, kind, node)
@@ -313,7 +332,7 @@ function host(addr, mask, p, dir, kind, node)
    elseif p == "rarp" then return hostop(addr, mask, dir, RARP, 14, 24, node)
    elseif p == "link" then fail(node, "link-layer modifier applied to %s", typestr)
    elseif p == "ip6" then fail(node, "'ip6' modifier applied to ip host")
-   elseif p == "decnet" then fail(node, "decnet addresses are not supported")
+   elseif p == "decnet" then return dnhostop(addr, dir, node)
    elseif HOST_NOT_IMPLEMENTED[p] then
       fail(node, "%s host filtering not implemented", HOST_NOT_IMPLEMENTED[p])
    end
@@ -490,7 +509,15 @@ local function prim(node)
    if t == "num" or t == "ipv4" then
       local v, bits = net_bits(id)
       if kind == nil or kind == "host" or kind == "net" then
-         if p == "decnet" then fail(node, "decnet addresses are not supported") end
+         if p == "decnet" then
+            if t == "ipv4" then
+               local area, nd = id.text:match("^(%d+)%.(%d+)")
+               if not area then fail(id, "malformed decnet address '%s'", id.text) end
+               v = bit.bor(bit.band(bit.lshift(tonumber(area), 10), 0xfc00),
+                  bit.band(tonumber(nd), 0x3ff))
+            end
+            return host(v, 0, p, dir, kind, node)
+         end
          if p == "link" then fail(node, "illegal link layer address") end
          local mask = 0xffffffff
          if bits == nil and kind == "net" then
@@ -694,6 +721,10 @@ local function relation(node)
    return AND(AND(ca, cb), r)
 end
 
+local LLC_S = {rr = 0x01, rnr = 0x05, rej = 0x09}
+local LLC_U = {ui = 0x03, ua = 0x63, disc = 0x43, dm = 0x0f, sabme = 0x6f, test = 0xe3, xid = 0xaf,
+   frmr = 0x87}
+
 local function bool(node)
    E.node = node
    local t = node.tag
@@ -730,6 +761,10 @@ local function bool(node)
       if op == "=" then return eq(x, v)
       elseif op == "<" then return NOT(cmp(">=", x, k(v)))
       elseif op == ">" then return cmp(">", x, k(v)) end
+      -- gencode.c's gen_byteop for & and | loads nothing: it tests BPF's accumulator, 0 when
+      -- no load came before (the only case reproduced here).
+      if op == "&" then return FALSE end
+      if op == "|" then return v ~= 0 and TRUE or FALSE end
       fail(node, "'byte %s' is not supported by lib.pf", op)
    elseif t == "vlan" then
       if E.mpls > 0 then fail(node, "no VLAN match after MPLS") end
@@ -756,12 +791,25 @@ local function bool(node)
       E.linkpl, E.mpls = E.linkpl + 4, E.mpls + 1
       return b
    elseif t == "pppoed" then return linktype(0x8863)
-   elseif t == "llc" and node.subtype == nil then
-      return NOT(OR(cmp(">", linktype_ld(), k(ETHERMTU)), eq(ld(2, E.linkpl), 0xffff)))
+   elseif t == "llc" then
+      local b = NOT(OR(cmp(">", linktype_ld(), k(ETHERMTU)), eq(ld(2, E.linkpl), 0xffff)))
+      local sub = node.subtype and node.subtype:lower()
+      if sub == nil then return b end
+      local ctl = ld(1, E.linkpl + 2)
+      local function m(v, mask) return eq({"op", "&", ctl, k(mask)}, v) end
+      if sub == "i" then return AND(b, NOT(cmp("&", ctl, k(1))))
+      elseif sub == "s" then return AND(b, m(1, 3))
+      elseif sub == "u" then return AND(b, m(3, 3))
+      elseif LLC_S[sub] then return AND(b, m(LLC_S[sub], 0x0f))
+      elseif LLC_U[sub] then return AND(b, m(LLC_U[sub], 0xef)) end
+      fail(node, "unknown LLC type name \"%s\"", node.subtype)
    elseif t == "inbound" or t == "outbound" then
-      fail(node, "inbound/outbound not supported on Ethernet when reading savefiles")
+      -- On a dead handle libpcap loads Linux's packet type (SKF_AD_PKTTYPE, offset 0xfffff004),
+      -- a load past any packet: the filter rejects everything, as pcap_offline_filter does.
+      local b = eq(ld(2, 0xfffff004), 4)
+      return t == "inbound" and NOT(b) or b
    elseif t == "ifindex" then
-      fail(node, "ifindex not supported on Ethernet when reading savefiles")
+      return eq(ld(4, 0xfffff008), node.value) -- SKF_AD_IFINDEX, as above
    end
    fail(node, "'%s' is not supported by lib.pf", t)
 end
