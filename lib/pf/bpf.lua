@@ -53,7 +53,8 @@ local function signed (k) -- a uint32 as the int32 LuaJIT's bit operations give
 end
 
 -- What is known of the machine before an instruction, on every path to it: `len`, caplen is at
--- least this; `a`, `x`, `m[i]`: true when the register (or scratch word) holds a value in [0, 2^31).
+-- least this; `a`, `x`, `m[i]`: true when the register (or scratch word) holds a value in
+-- [0, 2^31).
 local function state (len, a, x, m)
    return {len = len, a = a, x = x, m = m or {}}
 end
@@ -175,7 +176,8 @@ function M.translate (insns)
       if op[1] == "ja" then return {i + 1 + signed(ins.k)} end
       if op[1] == "jmp" then
          local c = condition(op, ins.k, before[i])
-         if c == true then return {i + 1 + ins.jt} elseif c == false then return {i + 1 + ins.jf} end
+         if c == true then return {i + 1 + ins.jt} end
+         if c == false then return {i + 1 + ins.jf} end
          return {i + 1 + ins.jt, i + 1 + ins.jf}
       end
       return {i + 1}
@@ -363,7 +365,8 @@ M.expressions = {
    "ip6 host fe80::211:25ff:fe82:95b5", "dst net 2001::/16", "ether host 00:00:01:00:00:00",
    "ether src 00:11:25:82:95:b5", "ether broadcast", "ether multicast",
    "ip multicast", "ip6 multicast", "ether proto 0x86dd", "ip proto 17", "ip6 proto 58",
-   "proto 6", "ip proto 300", "tcp[tcpflags] & tcp-syn != 0", "tcp[tcpflags] & (tcp-syn|tcp-fin) != 0",
+   "proto 6", "ip proto 300", "tcp[tcpflags] & tcp-syn != 0",
+   "tcp[tcpflags] & (tcp-syn|tcp-fin) != 0",
    "tcp[tcpflags] = tcp-ack", "icmp[icmptype] = icmp-echo", "icmp[icmptype] != icmp-echoreply",
    "icmp6[icmp6type] = icmp6-neighborsolicit", "ip[0] & 0xf > 5", "ip[6:2] & 0x1fff != 0",
    "ip[2:2] > 1000", "ip[12:4] = 0xc0a80001", "ip[16:4] > 0x80000000", "ip[16:4] >= 0xfffffffe",
