@@ -4,17 +4,17 @@
 -- pcap_offline_filter runs, called from a C++ loop over the packets: lib/pf/bpf_loop.cc, so that
 -- no FFI call per packet is charged to it). Each way's loop is its own Lua function, so that
 -- LuaJIT gives each its own traces, the matcher inlined. Every measurement runs PACKETS packets
--- (whole passes over the set); TRIALS trials after one warm-up, the order of the three ways
--- rotating from trial to trial; prints the medians in Mpps and the median of each trial's ratio
--- to libpcap. Checks that the three accept the same packets. tools/bench-filter runs it pinned to
--- one core, on a generated mix (tools/README.md).
+-- (whole passes over the set), timed in CPU time of the process (os.clock: what the core gives
+-- other processes is not counted, on a shared machine); TRIALS trials after one warm-up, the
+-- order of the three ways rotating from trial to trial; prints the medians in Mpps and the
+-- median of each trial's ratio to libpcap. Checks that the three accept the same packets.
+-- tools/bench-filter runs it pinned to one core, on a generated mix (tools/README.md).
 --   snabb tools/bench-filter.lua [--trials N] [--packets N] [--shuffle] [--write OUT.pcap]
 --                                [--filter EXPR]... PCAP...
 -- --shuffle: the packets of all the captures in a random order (fixed seed), as on a link that
 -- carries them all at once; --write: the packets, as measured, into OUT.pcap (for other tools to
 -- run on the same packets); --filter: these expressions instead of the fixed set.
 local ffi = require("ffi")
-local engine = require("core.engine")
 local lib = require("core.lib")
 local libpcap = require("lib.pf.libpcap")
 local bpf = require("lib.pf.bpf")
@@ -48,7 +48,8 @@ while i <= #args do
    if a == "--trials" or a == "--packets" or a == "--write" or a == "--filter" then
       local v = args[i + 1] or fail(a .. " needs a value")
       if a == "--trials" then trials = tonumber(v) or fail("--trials: not a number: " .. v)
-      elseif a == "--packets" then per_measure = tonumber(v) or fail("--packets: not a number: " .. v)
+      elseif a == "--packets" then
+         per_measure = tonumber(v) or fail("--packets: not a number: " .. v)
       elseif a == "--write" then write = v
       else exprs[#exprs + 1] = v end
       i = i + 2
@@ -166,8 +167,9 @@ for _, expr in ipairs(exprs) do
 end
 
 print(("%d packets (%d bytes captured) of %d capture(s)%s, %d passes (%d packets) a measurement, "
-          .. "%d trials; ours: %s"):format(n, bytes, #files - #skipped, shuffle and ", shuffled" or "",
-                                            rounds, rounds * n, trials, ours_name))
+          .. "%d trials; ours: %s"):format(n, bytes, #files - #skipped,
+                                            shuffle and ", shuffled" or "", rounds, rounds * n,
+                                            trials, ours_name))
 
 -- Trial 0 warms up (traces compiled, side traces for every path the packets take) and checks
 -- that the three ways accept the same packets.
@@ -176,9 +178,9 @@ for trial = 0, trials do
       local seconds, accepted = {}, {}
       for w = 1, #WAYS do
          local way = WAYS[(w + trial - 1) % #WAYS + 1]
-         local t0 = engine.now()
+         local t0 = os.clock()
          accepted[way] = case.run[way](rounds)
-         seconds[way] = engine.now() - t0
+         seconds[way] = os.clock() - t0
       end
       if accepted.ours ~= accepted.libpcap or accepted.bpf ~= accepted.libpcap then
          error(("'%s': accepted %d packets (ours), %d (BPF to Lua), %d (libpcap) of %d"):format(
