@@ -9,7 +9,8 @@
 -- library: getaddrinfo for hosts and ports, getnetbyname, getprotobyname, ether_hostton.
 --
 -- The tree (lib.pf.optimize's input): {"true"}, {"false"}, {"and", A, B}, {"or", A, B},
--- {"not", A}, {"cmp", OP, X, Y} with OP "==", ">", ">=" or "&" (X & Y ~= 0, BPF's jset) over
+-- {"not", A}, {"pchain", IP6, PROTO, OFFSET} (gen_protochain's walk of the headers), {"cmp", OP,
+-- X, Y} with OP "==", ">", ">=" or "&" (X & Y ~= 0, BPF's jset) over
 -- arithmetic: {"k", N} (0..2^32-1), {"len"} (the wire length), {"ld", SIZE, X, K[, IND]} (SIZE
 -- bytes big-endian at offset X + K, X an arithmetic value or nil; IND true for a packet access
 -- with a constant index), {"op", OP, X, Y} (BPF's unsigned
@@ -463,7 +464,25 @@ local function prim(node)
       fail(node, "'gateway' requires a name")
    end
    if kind == "protochain" then
-      fail(node, "'protochain' is not supported by lib.pf")
+      local v
+      if t == "num" then v = id.value
+      elseif t == "name" then
+         if p == nil or p == "ip" or p == "ip6" then
+            local pe = ffi.C.getprotobyname(id.name)
+            if pe == nil then fail(id, "unknown ip proto '%s'", id.name) end
+            v = pe.p_proto
+         else
+            fail(id, "unknown protocol: %s", id.name)
+         end
+      else
+         fail(id, "'protochain' needs a protocol number or name")
+      end
+      local function chain(q)
+         return AND(linktype(q == "ip6" and IP6 or IP), {"pchain", q == "ip6", v, E.linkpl})
+      end
+      if p == nil then return OR(chain("ip"), chain("ip6")) end
+      if p == "ip" or p == "ip6" then return chain(p) end
+      fail(node, "bad protocol applied for 'protochain'")
    end
    if t == "mac" then
       if (kind == nil or kind == "host") and p == "link" then return ehost(id.bytes, dir, node) end
@@ -648,8 +667,14 @@ local function load(node)
    local size, p = node.size, node.proto
    if size ~= 1 and size ~= 2 and size ~= 4 then fail(node, "data size must be 1, 2, or 4") end
    local function at(base, x)
-      -- Marked: libpcap loads it through X with a constant (lib.pf.optimize's key).
-      if x[1] == "k" then return {"ld", size, nil, base + x[2], true} end
+      -- Marked: libpcap loads it through X with a constant (lib.pf.optimize's key). Its
+      -- optimizer makes that an absolute load at base + x mod 2^32 (`icmp6[0 - 1]` is
+      -- ip6[39]); run unoptimized, the load through X is out of bounds.
+      if x[1] == "k" then
+         local off = base + x[2]
+         if not E.unoptimized then off = off % U32 end
+         return {"ld", size, nil, off, true}
+      end
       return ld(size, base, x)
    end
    if p == "link" then
@@ -658,8 +683,9 @@ local function load(node)
       return at(E.linkpl, idx), AND(checks, abbrev(p, node))
    elseif LOAD_TRANSPORT[p] then
       local x
-      if idx[1] == "k" and idx[2] + 60 < U32 then
-         x = ld(size, E.linkpl + idx[2], iphl())
+      if idx[1] == "k" and (idx[2] + 60 < U32 or not E.unoptimized) then
+         -- libpcap's peephole adds the constant to the load's offset, mod 2^32.
+         x = ld(size, (E.linkpl + idx[2]) % U32, iphl())
       else
          x = ld(size, E.linkpl, {"op", "+", idx, iphl()})
       end
@@ -704,6 +730,10 @@ function arith(node)
       -- with the value (err) and lib.pf.optimize raises them then.
       local function later(msg)
          return {"op", op, a, b, err = {col = node.col, message = msg}}, checks
+      end
+      -- Without the optimizer (an expression with protochain) the code runs as written.
+      if E.unoptimized and not (a[1] == "k" and b[1] == "k" and b[2] ~= 0) then
+         return {"op", op, a, b}, checks
       end
       if b[1] == "k" then
          if a[1] == "k" then
@@ -851,13 +881,25 @@ end
 -- The tree of tests of a syntax tree, or nil and {col =, message =}. uses_len says whether it
 -- reads the wire length.
 function M.expand(ast)
-   E = {linktype = 12, linkpl = 14, mpls = 0}
+   -- gen_protochain turns libpcap's optimizer off for the whole expression (its loop has a
+   -- backward jump): tree.unoptimized tells lib.pf.optimize to do only what keeps the loads.
+   local function has_protochain(n)
+      if type(n) ~= "table" then return false end
+      if n.tag == "prim" and n.kind == "protochain" then return true end
+      for _, v in pairs(n) do
+         if type(v) == "table" and has_protochain(v) then return true end
+      end
+      return false
+   end
+   E = {linktype = 12, linkpl = 14, mpls = 0, unoptimized = has_protochain(ast)}
+   local unoptimized = E.unoptimized
    local ok, tree = pcall(bool, ast)
    E = nil
    if not ok then
       if type(tree) == "table" then return nil, tree end
       error(tree, 0)
    end
+   if unoptimized then tree = {"and", TRUE, tree, unoptimized = true} end
    return tree
 end
 
