@@ -24,7 +24,13 @@ function M.source(expr, opts)
    local ast, msg, col = parse.parse(expr)
    if not ast then return nil, message(expr, col, msg) end
    local tree, err = expand.expand(ast)
-   if not tree then return nil, message(expr, err.col, err.message) end
+   if not tree then
+      local at = err.col
+      if err.value_of then -- the number after the keyword at col
+         at = expr:find("[%d(]", at + #err.value_of) or at
+      end
+      return nil, message(expr, at, err.message)
+   end
    local graph, gerr, gcol = optimize.graph(tree)
    if not graph then return nil, message(expr, gcol or 1, gerr) end
    return codegen.source(graph)
@@ -151,7 +157,7 @@ function M.selftest()
       ["port 99999"] = "'port 99999' at column 6: illegal port number 99999 > 65535",
       ["tcp host 1.2.3.4"] = "'tcp host 1.2.3.4' at column 1: 'tcp' modifier applied to host",
       ["ip[0] / 0 = 1"] = "'ip[0] / 0 = 1' at column 7: division by zero",
-      ["vlan 4096"] = "'vlan 4096' at column 1: VLAN tag 4096 greater than maximum 4095",
+      ["vlan 4096"] = "'vlan 4096' at column 6: VLAN tag 4096 greater than maximum 4095",
    }) do
       local match, err = M.compile(expr)
       assert(match == nil and err:sub(1, #want) == want, expr .. ": " .. tostring(err))

@@ -30,6 +30,12 @@ local function fail(node, fmt, ...)
    error({col = node and node.col or 1, message = fmt:format(...)}, 0)
 end
 
+-- The same for the number after a keyword (`vlan 5000`), which has no node of its own:
+-- lib.pf finds its column in the text (value_of).
+local function fail_value(node, fmt, ...)
+   error({col = node.col, value_of = node.tag, message = fmt:format(...)}, 0)
+end
+
 local function AND(a, b)
    if a == nil then return b elseif b == nil then return a end
    if a[1] == "true" then return b elseif a[1] == "false" then return FALSE end
@@ -461,7 +467,7 @@ local function prim(node)
    local t = id.tag
    if kind == "gateway" then
       if t == "name" then fail(node, "'gateway' not supported in this configuration") end
-      fail(node, "'gateway' requires a name")
+      fail(id, "'gateway' requires a name")
    end
    if kind == "protochain" then
       local v
@@ -538,7 +544,7 @@ local function prim(node)
             end
             return host(v, 0, p, dir, kind, node)
          end
-         if p == "link" then fail(node, "illegal link layer address") end
+         if p == "link" then fail(id, "illegal link layer address") end
          local mask = 0xffffffff
          if bits == nil and kind == "net" then
             while v ~= 0 and v < 0x1000000 do v, mask = v * 256, (mask * 256) % U32 end
@@ -836,7 +842,7 @@ local function bool(node)
          eq(linktype_ld(), 0x9100))
       if node.value then
          if node.value > 0x0fff then
-            fail(node, "VLAN tag %u greater than maximum %u", node.value, 0x0fff)
+            fail_value(node, "VLAN tag %u greater than maximum %u", node.value, 0x0fff)
          end
          b = AND(b, eq({"op", "&", ld(2, E.linkpl), k(0x0fff)}, node.value))
       end
@@ -848,7 +854,7 @@ local function bool(node)
       else b = eq({"op", "&", ld(1, E.linkpl - 2), k(1)}, 0) end
       if node.value then
          if node.value > 0xfffff then
-            fail(node, "MPLS label %u greater than maximum %u", node.value, 0xfffff)
+            fail_value(node, "MPLS label %u greater than maximum %u", node.value, 0xfffff)
          end
          b = AND(b, eq({"op", "&", ld(4, E.linkpl), k(0xfffff000)}, node.value * 4096))
       end
@@ -914,7 +920,8 @@ function M.selftest()
    local t = assert(M.expand({tag = "abbrev", proto = "ip"}))
    assert(t[1] == "cmp" and t[3][4] == 12 and t[4][2] == 0x800)
    local _, err = M.expand({tag = "vlan", value = 5000, col = 3})
-   assert(err.col == 3 and err.message == "VLAN tag 5000 greater than maximum 4095", err.message)
+   assert(err.col == 3 and err.value_of == "vlan", err.message)
+   assert(err.message == "VLAN tag 5000 greater than maximum 4095", err.message)
    print("selftest: ok")
 end
 
