@@ -9,9 +9,11 @@
 -- library: getaddrinfo for hosts and ports, getnetbyname, getprotobyname, ether_hostton.
 --
 -- The tree (lib.pf.optimize's input): {"true"}, {"false"}, {"and", A, B}, {"or", A, B},
--- {"not", A}, {"cmp", OP, X, Y} with OP "==", ">", ">=" or "&" (X & Y ~= 0, BPF's jset) over
--- arithmetic: {"k", N} (0..2^32-1), {"len"} (the wire length), {"ld", SIZE, X, K} (SIZE bytes
--- big-endian at offset X + K, X an arithmetic value or nil), {"op", OP, X, Y} (BPF's unsigned
+-- {"not", A}, {"pchain", IP6, PROTO, OFFSET} (gen_protochain's walk of the headers), {"cmp", OP,
+-- X, Y} with OP "==", ">", ">=" or "&" (X & Y ~= 0, BPF's jset) over
+-- arithmetic: {"k", N} (0..2^32-1), {"len"} (the wire length), {"ld", SIZE, X, K[, IND]} (SIZE
+-- bytes big-endian at offset X + K, X an arithmetic value or nil; IND true for a packet access
+-- with a constant index), {"op", OP, X, Y} (BPF's unsigned
 -- 32-bit + - * / % & | ^ << >>) and {"neg", X}.
 
 local ffi = require("ffi")
@@ -26,6 +28,12 @@ local TRUE, FALSE = {"true"}, {"false"}
 -- A failure in the user's terms: caught by lib.pf.compile, reported with the column of node.
 local function fail(node, fmt, ...)
    error({col = node and node.col or 1, message = fmt:format(...)}, 0)
+end
+
+-- The same for the number after a keyword (`vlan 5000`), which has no node of its own:
+-- lib.pf finds its column in the text (value_of).
+local function fail_value(node, fmt, ...)
+   error({col = node.col, value_of = node.tag, message = fmt:format(...)}, 0)
 end
 
 local function AND(a, b)
@@ -61,8 +69,8 @@ local function fold(op, x, y)
    elseif op == "&" then r = bit.band(x, y) % U32
    elseif op == "|" then r = bit.bor(x, y) % U32
    elseif op == "^" then r = bit.bxor(x, y) % U32
-   elseif op == "<<" then r = bit.lshift(x, y) % U32
-   elseif op == ">>" then r = bit.rshift(x, y) % U32
+   elseif op == "<<" then r = y < 32 and bit.lshift(x, y) % U32 or 0
+   elseif op == ">>" then r = y < 32 and bit.rshift(x, y) % U32 or 0
    end
    return r
 end
@@ -276,12 +284,19 @@ local function dirop(dir, src, dst, node, what)
       names[dir]:match("are$") and "s for" or " for", what)
 end
 
+-- gen_mcmp: a 32-bit field under a mask. Under mask 0 libpcap's optimizer folds the test to
+-- true and drops the load (so `net ::/0` reads nothing past the ethertype).
+local function mcmp32(off, mask, v)
+   if mask == 0 then return TRUE end
+   local a = ld(4, off)
+   if mask ~= 0xffffffff then a = {"op", "&", a, k(mask)} end
+   return cmp("==", a, k(v))
+end
+
 local function hostop(addr, mask, dir, ethertype, src, dst, node)
    local function one(off)
       return function ()
-         local a = ld(4, E.linkpl + off)
-         if mask ~= 0xffffffff then a = {"op", "&", a, k(mask)} end
-         return AND(linktype(ethertype), cmp("==", a, k(addr)))
+         return AND(linktype(ethertype), mcmp32(E.linkpl + off, mask, addr))
       end
    end
    return dirop(dir, one(src), one(dst), node, "addresses other than 802.11 MAC addresses")
@@ -289,6 +304,25 @@ end
 
 local HOST_NOT_IMPLEMENTED = {atalk = "AppleTalk", lat = "LAT", sca = "SCA", moprc = "MOPRC",
    mopdl = "MOPDL", aarp = "AARP", iso = "ISO", ipx = "IPX"}
+
+-- gen_dnhostop: a DECnet address in the four routing header layouts (compared as libpcap
+-- does on a little-endian machine, byte-swapped).
+local function dnhostop(addr, dir, node)
+   local a = bit.rshift(bit.bswap(addr), 16)
+   local function one(lh, sh)
+      return function ()
+         local pl = E.linkpl
+         local function m16(v, mask) return eq({"op", "&", ld(2, pl + 2), k(mask)}, v) end
+         local function m8(v) return eq({"op", "&", ld(1, pl + 2), k(7)}, v) end
+         local b1 = AND(m16(0x8106, 0xff07), eq(ld(2, pl + 2 + 1 + lh), a))
+         b1 = OR(AND(m8(6), eq(ld(2, pl + 2 + lh), a)), b1)
+         b1 = OR(AND(m16(0x8102, 0xff07), eq(ld(2, pl + 2 + 1 + sh), a)), b1)
+         b1 = OR(AND(m8(2), eq(ld(2, pl + 2 + sh), a)), b1)
+         return AND(linktype(0x6003), b1)
+      end
+   end
+   return dirop(dir, one(15, 3), one(7, 1), node, "addresses other than 802.11 MAC addresses")
+end
 
 local host
 
@@ -306,7 +340,7 @@ function host(addr, mask, p, dir, kind, node)
    elseif p == "rarp" then return hostop(addr, mask, dir, RARP, 14, 24, node)
    elseif p == "link" then fail(node, "link-layer modifier applied to %s", typestr)
    elseif p == "ip6" then fail(node, "'ip6' modifier applied to ip host")
-   elseif p == "decnet" then fail(node, "decnet addresses are not supported")
+   elseif p == "decnet" then return dnhostop(addr, dir, node)
    elseif HOST_NOT_IMPLEMENTED[p] then
       fail(node, "%s host filtering not implemented", HOST_NOT_IMPLEMENTED[p])
    end
@@ -325,9 +359,8 @@ local function host6(bytes, mbytes, p, dir, kind, node)
                   a = a * 256 + bytes[w * 4 + i]
                   m = m * 256 + mbytes[w * 4 + i]
                end
-               local x = ld(4, E.linkpl + off + w * 4)
-               if m ~= 0xffffffff then x = {"op", "&", x, k(m)} end
-               b = b and AND(cmp("==", x, k(a)), b) or cmp("==", x, k(a))
+               local t = mcmp32(E.linkpl + off + w * 4, m, a)
+               b = b and AND(t, b) or t
             end
             return AND(linktype(IP6), b)
          end
@@ -434,10 +467,28 @@ local function prim(node)
    local t = id.tag
    if kind == "gateway" then
       if t == "name" then fail(node, "'gateway' not supported in this configuration") end
-      fail(node, "'gateway' requires a name")
+      fail(id, "'gateway' requires a name")
    end
    if kind == "protochain" then
-      fail(node, "'protochain' is not supported by lib.pf")
+      local v
+      if t == "num" then v = id.value
+      elseif t == "name" then
+         if p == nil or p == "ip" or p == "ip6" then
+            local pe = ffi.C.getprotobyname(id.name)
+            if pe == nil then fail(id, "unknown ip proto '%s'", id.name) end
+            v = pe.p_proto
+         else
+            fail(id, "unknown protocol: %s", id.name)
+         end
+      else
+         fail(id, "'protochain' needs a protocol number or name")
+      end
+      local function chain(q)
+         return AND(linktype(q == "ip6" and IP6 or IP), {"pchain", q == "ip6", v, E.linkpl})
+      end
+      if p == nil then return OR(chain("ip"), chain("ip6")) end
+      if p == "ip" or p == "ip6" then return chain(p) end
+      fail(node, "bad protocol applied for 'protochain'")
    end
    if t == "mac" then
       if (kind == nil or kind == "host") and p == "link" then return ehost(id.bytes, dir, node) end
@@ -484,8 +535,16 @@ local function prim(node)
    if t == "num" or t == "ipv4" then
       local v, bits = net_bits(id)
       if kind == nil or kind == "host" or kind == "net" then
-         if p == "decnet" then fail(node, "decnet addresses are not supported") end
-         if p == "link" then fail(node, "illegal link layer address") end
+         if p == "decnet" then
+            if t == "ipv4" then
+               local area, nd = id.text:match("^(%d+)%.(%d+)")
+               if not area then fail(id, "malformed decnet address '%s'", id.text) end
+               v = bit.bor(bit.band(bit.lshift(tonumber(area), 10), 0xfc00),
+                  bit.band(tonumber(nd), 0x3ff))
+            end
+            return host(v, 0, p, dir, kind, node)
+         end
+         if p == "link" then fail(id, "illegal link layer address") end
          local mask = 0xffffffff
          if bits == nil and kind == "net" then
             while v ~= 0 and v < 0x1000000 do v, mask = v * 256, (mask * 256) % U32 end
@@ -589,6 +648,17 @@ local function prim(node)
    fail(node, "unsupported primitive")
 end
 
+local ZERO_NOP = {["+"] = true, ["|"] = true, ["^"] = true, ["<<"] = true, [">>"] = true}
+
+-- The literal that the code of an arithmetic node starts with, if any (libpcap's a->s).
+local function first_literal(node)
+   local t = node.tag
+   if t == "num" then return node.value
+   elseif t == "load" then return first_literal(node.offset)
+   elseif t == "binop" or t == "neg" then return first_literal(node.a) end
+   return nil
+end
+
 ---- Arithmetic: value and the protocol tests that guard it (struct arth's s and b).
 
 local arith
@@ -603,7 +673,14 @@ local function load(node)
    local size, p = node.size, node.proto
    if size ~= 1 and size ~= 2 and size ~= 4 then fail(node, "data size must be 1, 2, or 4") end
    local function at(base, x)
-      if x[1] == "k" then return ld(size, base + x[2]) end
+      -- Marked: libpcap loads it through X with a constant (lib.pf.optimize's key). Its
+      -- optimizer makes that an absolute load at base + x mod 2^32 (`icmp6[0 - 1]` is
+      -- ip6[39]); run unoptimized, the load through X is out of bounds.
+      if x[1] == "k" then
+         local off = base + x[2]
+         if not E.unoptimized then off = off % U32 end
+         return {"ld", size, nil, off, true}
+      end
       return ld(size, base, x)
    end
    if p == "link" then
@@ -612,8 +689,9 @@ local function load(node)
       return at(E.linkpl, idx), AND(checks, abbrev(p, node))
    elseif LOAD_TRANSPORT[p] then
       local x
-      if idx[1] == "k" and idx[2] + 60 < U32 then
-         x = ld(size, E.linkpl + idx[2], iphl())
+      if idx[1] == "k" and (idx[2] + 60 < U32 or not E.unoptimized) then
+         -- libpcap's peephole adds the constant to the load's offset, mod 2^32.
+         x = ld(size, (E.linkpl + idx[2]) % U32, iphl())
       else
          x = ld(size, E.linkpl, {"op", "+", idx, iphl()})
       end
@@ -643,13 +721,46 @@ function arith(node)
       local op = node.op
       local a, checks = arith(node.a)
       local b = arith(node.b) -- gen_arth keeps the left operand's protocol tests only
-      if b[1] == "k" then
-         if op == "/" and b[2] == 0 then fail(node, "division by zero") end
-         if op == "%" and b[2] == 0 then fail(node, "modulus by zero") end
-         if (op == "<<" or op == ">>") and b[2] > 31 then
+      -- gen_arth's checks look at the first instruction of the right operand's code only: a
+      -- literal (`ip[0] / 0`, `len >> 32`, also `len >> 80 * len` or `x / ether[0]`).
+      local first = first_literal(node.b)
+      if first then
+         if op == "/" and first == 0 then fail(node, "division by zero") end
+         if op == "%" and first == 0 then fail(node, "modulus by zero") end
+         if (op == "<<" or op == ">>") and first > 31 then
             fail(node, "shift by more than 31 bits")
          end
-         if a[1] == "k" then return k(fold(op, a[2], b[2])), checks end
+      end
+      -- What libpcap's optimizer folds (opt_stmt, fold_op); a dropped operand's loads go too.
+      -- Its errors come only if the code is still there once jumps are threaded: they travel
+      -- with the value (err) and lib.pf.optimize raises them then.
+      local function later(msg)
+         return {"op", op, a, b, err = {col = node.col, message = msg}}, checks
+      end
+      -- Without the optimizer (an expression with protochain) the code runs as written.
+      if E.unoptimized and not (a[1] == "k" and b[1] == "k" and b[2] ~= 0) then
+         return {"op", op, a, b}, checks
+      end
+      if b[1] == "k" then
+         if a[1] == "k" then
+            if op == "/" and b[2] == 0 then return later("division by zero") end
+            if op == "%" and b[2] == 0 then return later("modulus by zero") end
+            return k(fold(op, a[2], b[2])), checks
+         end
+         if (op == "<<" or op == ">>") and b[2] > 31 then
+            return later("shift by more than 31 bits")
+         end
+         if b[2] == 0 then
+            if op == "/" then return later("division by zero") end
+            if op == "%" then return later("modulus by zero") end
+            if ZERO_NOP[op] then return a, checks end
+            if op == "*" or op == "&" then return k(0), checks end
+         end
+      elseif a[1] == "k" and a[2] == 0 then
+         if op == "+" or op == "|" or op == "^" then return b, checks end
+         if op ~= "-" then -- * / % & << >>
+            return k(0), checks
+         end
       end
       return {"op", op, a, b}, checks
    end
@@ -660,6 +771,16 @@ local function relation(node)
    local a, ca = arith(node.a)
    local b, cb = arith(node.b)
    local op, r = node.op, nil
+   if node.a.tag == "num" and node.b.tag == "num" then
+      -- Two literals: libpcap decides the test at once (its value numbering sees constants).
+      local x, y = a[2], b[2]
+      local v = ({[">"] = x > y, [">="] = x >= y, ["="] = x == y, ["=="] = x == y,
+         ["!="] = x ~= y, ["<"] = x < y, ["<="] = x <= y})[op]
+      return AND(AND(ca, cb), v and TRUE or FALSE)
+   end
+   -- Other constants (`0 | 0 != 1`) are folded by libpcap only after its jumps are threaded:
+   -- they stay tests there (lib.pf.optimize decides them later), so the tests before them
+   -- keep their loads, as in libpcap's BPF.
    if op == ">" then r = cmp(">", a, b)
    elseif op == ">=" then r = cmp(">=", a, b)
    elseif op == "=" or op == "==" then r = cmp("==", a, b)
@@ -669,6 +790,10 @@ local function relation(node)
    else fail(node, "unknown relation %s", tostring(op)) end
    return AND(AND(ca, cb), r)
 end
+
+local LLC_S = {rr = 0x01, rnr = 0x05, rej = 0x09}
+local LLC_U = {ui = 0x03, ua = 0x63, disc = 0x43, dm = 0x0f, sabme = 0x6f, test = 0xe3, xid = 0xaf,
+   frmr = 0x87}
 
 local function bool(node)
    E.node = node
@@ -706,6 +831,10 @@ local function bool(node)
       if op == "=" then return eq(x, v)
       elseif op == "<" then return NOT(cmp(">=", x, k(v)))
       elseif op == ">" then return cmp(">", x, k(v)) end
+      -- gencode.c's gen_byteop for & and | loads nothing: it tests BPF's accumulator, 0 when
+      -- no load came before (the only case reproduced here).
+      if op == "&" then return cmp("&", {"a0"}, k(v)) end
+      if op == "|" then return NOT(cmp("==", {"op", "|", {"a0"}, k(v)}, k(0))) end
       fail(node, "'byte %s' is not supported by lib.pf", op)
    elseif t == "vlan" then
       if E.mpls > 0 then fail(node, "no VLAN match after MPLS") end
@@ -713,7 +842,7 @@ local function bool(node)
          eq(linktype_ld(), 0x9100))
       if node.value then
          if node.value > 0x0fff then
-            fail(node, "VLAN tag %u greater than maximum %u", node.value, 0x0fff)
+            fail_value(node, "VLAN tag %u greater than maximum %u", node.value, 0x0fff)
          end
          b = AND(b, eq({"op", "&", ld(2, E.linkpl), k(0x0fff)}, node.value))
       end
@@ -725,19 +854,32 @@ local function bool(node)
       else b = eq({"op", "&", ld(1, E.linkpl - 2), k(1)}, 0) end
       if node.value then
          if node.value > 0xfffff then
-            fail(node, "MPLS label %u greater than maximum %u", node.value, 0xfffff)
+            fail_value(node, "MPLS label %u greater than maximum %u", node.value, 0xfffff)
          end
          b = AND(b, eq({"op", "&", ld(4, E.linkpl), k(0xfffff000)}, node.value * 4096))
       end
       E.linkpl, E.mpls = E.linkpl + 4, E.mpls + 1
       return b
    elseif t == "pppoed" then return linktype(0x8863)
-   elseif t == "llc" and node.subtype == nil then
-      return NOT(OR(cmp(">", linktype_ld(), k(ETHERMTU)), eq(ld(2, E.linkpl), 0xffff)))
+   elseif t == "llc" then
+      local b = NOT(OR(cmp(">", linktype_ld(), k(ETHERMTU)), eq(ld(2, E.linkpl), 0xffff)))
+      local sub = node.subtype and node.subtype:lower()
+      if sub == nil then return b end
+      local ctl = ld(1, E.linkpl + 2)
+      local function m(v, mask) return eq({"op", "&", ctl, k(mask)}, v) end
+      if sub == "i" then return AND(b, NOT(cmp("&", ctl, k(1))))
+      elseif sub == "s" then return AND(b, m(1, 3))
+      elseif sub == "u" then return AND(b, m(3, 3))
+      elseif LLC_S[sub] then return AND(b, m(LLC_S[sub], 0x0f))
+      elseif LLC_U[sub] then return AND(b, m(LLC_U[sub], 0xef)) end
+      fail(node, "unknown LLC type name \"%s\"", node.subtype)
    elseif t == "inbound" or t == "outbound" then
-      fail(node, "inbound/outbound not supported on Ethernet when reading savefiles")
+      -- On a dead handle libpcap loads Linux's packet type (SKF_AD_PKTTYPE, offset 0xfffff004),
+      -- a load past any packet: the filter rejects everything, as pcap_offline_filter does.
+      local b = eq(ld(2, 0xfffff004), 4)
+      return t == "inbound" and NOT(b) or b
    elseif t == "ifindex" then
-      fail(node, "ifindex not supported on Ethernet when reading savefiles")
+      return eq(ld(4, 0xfffff008), node.value) -- SKF_AD_IFINDEX, as above
    end
    fail(node, "'%s' is not supported by lib.pf", t)
 end
@@ -745,13 +887,25 @@ end
 -- The tree of tests of a syntax tree, or nil and {col =, message =}. uses_len says whether it
 -- reads the wire length.
 function M.expand(ast)
-   E = {linktype = 12, linkpl = 14, mpls = 0}
+   -- gen_protochain turns libpcap's optimizer off for the whole expression (its loop has a
+   -- backward jump): tree.unoptimized tells lib.pf.optimize to do only what keeps the loads.
+   local function has_protochain(n)
+      if type(n) ~= "table" then return false end
+      if n.tag == "prim" and n.kind == "protochain" then return true end
+      for _, v in pairs(n) do
+         if type(v) == "table" and has_protochain(v) then return true end
+      end
+      return false
+   end
+   E = {linktype = 12, linkpl = 14, mpls = 0, unoptimized = has_protochain(ast)}
+   local unoptimized = E.unoptimized
    local ok, tree = pcall(bool, ast)
    E = nil
    if not ok then
       if type(tree) == "table" then return nil, tree end
       error(tree, 0)
    end
+   if unoptimized then tree = {"and", TRUE, tree, unoptimized = true} end
    return tree
 end
 
@@ -766,7 +920,8 @@ function M.selftest()
    local t = assert(M.expand({tag = "abbrev", proto = "ip"}))
    assert(t[1] == "cmp" and t[3][4] == 12 and t[4][2] == 0x800)
    local _, err = M.expand({tag = "vlan", value = 5000, col = 3})
-   assert(err.col == 3 and err.message == "VLAN tag 5000 greater than maximum 4095", err.message)
+   assert(err.col == 3 and err.value_of == "vlan", err.message)
+   assert(err.message == "VLAN tag 5000 greater than maximum 4095", err.message)
    print("selftest: ok")
 end
 
