@@ -235,15 +235,19 @@ return function (P, caplen, wirelen)
 -- protocol, the fragment offset), over fields already known to be in the packet, becomes one
 -- test: the bitwise or of each field's difference from its constant is 0. d(n) is that
 -- difference (0 when n passes), or nil when n does not qualify.
-local function difference(c, known)
+local function difference(c, known, variable)
    local op, a, b = c[1], c[2], c[3]
    if (op ~= "==" and op ~= "&") or b[1] ~= "k" then return nil end
    local field, mask = a, nil
    if a[1] == "op" and a[2] == "&" and a[4][1] == "k" then field, mask = a[3], a[4][2] end
-   if field[1] ~= "ld" or field[3] or field[4] + field[2] > known then return nil end
+   if field[1] ~= "ld" then return nil end
+   if field[3] and not variable then return nil end
+   if not field[3] and field[4] + field[2] > known then return nil end
    local k, size = b[2], field[2]
    local x
-   if size == 1 then x = "P[" .. field[4] .. "]" else x = raw(field) end
+   if size > 1 then x = raw(field)
+   elseif field[3] then x = "(" .. address(field) .. ")[0]"
+   else x = "P[" .. field[4] .. "]" end
    local function swap(v)
       if size == 1 then return v elseif size == 2 then return swap16(band(v, 0xffff)) end
       return swap32(v)
@@ -264,7 +268,7 @@ local function narrow(c)
    local a = c[2]
    local field, mask = a, nil
    if a[1] == "op" and a[2] == "&" and a[4][1] == "k" then field, mask = a[3], a[4][2] end
-   if field[1] ~= "ld" or field[3] or c[1] ~= "==" then return false end
+   if field[1] ~= "ld" or c[1] ~= "==" then return false end
    if field[2] < 4 then return true end
    local m = mask and swap32(mask)
    return m ~= nil and m >= 0 and m < 0x10000
@@ -293,23 +297,34 @@ local function merge_or_chains(entry)
       if not done[n] and n.cond[1] == "==" and narrow(n.cond) then
          local T, need = n.t, 0
          local diffs, last = {}, n
-         local function add(m)
+         local function field(m)
             local ld = m.cond[2]
             if ld[1] == "op" then ld = ld[3] end
-            need = math.max(need, ld[4] + ld[2])
-            diffs[#diffs + 1] = difference(m.cond, math.huge)
+            return ld
          end
-         if difference(n.cond, math.huge) then
+         -- Every load at the same base (none, or the IPv4 header length).
+         local base = field(n)[3]
+         local bkey = base and optimize.key(base) or ""
+         local function add(m)
+            local ld = field(m)
+            need = math.max(need, ld[4] + ld[2])
+            diffs[#diffs + 1] = difference(m.cond, math.huge, true)
+         end
+         if difference(n.cond, math.huge, true) then
             add(n)
             while true do
                local nx = last.f
                if nx.term ~= nil or preds[nx] ~= 1 then break end
-               if nx.cond[1] == "caplen" and not nx.cond[2] and nx.f == REJECT then
+               local g = nx.cond
+               if g[1] == "caplen" and nx.f == REJECT
+                  and (g[2] and optimize.key(g[2]) or "") == bkey then
                   nx = nx.t
                   if nx.term ~= nil or preds[nx] ~= 1 then break end
                end
                if nx.cond[1] ~= "==" or nx.t ~= T or not narrow(nx.cond)
-                  or not difference(nx.cond, math.huge) then break end
+                  or not difference(nx.cond, math.huge, true) then break end
+               local fb = field(nx)[3]
+               if (fb and optimize.key(fb) or "") ~= bkey then break end
                add(nx)
                done[nx] = true
                last = nx
@@ -320,10 +335,10 @@ local function merge_or_chains(entry)
             local fallback = {cond = n.cond, t = n.t, f = n.f}
             for i = 1, #diffs do diffs[i] = diffs[i] .. " - 1" end
             local test = {cond = {"anyzero", diffs}, t = T, f = F}
-            if need <= known[n] then
+            if not base and need <= known[n] then
                n.cond, n.t, n.f = test.cond, T, F
             else
-               n.cond, n.t, n.f = {"caplen", nil, need}, test, fallback
+               n.cond, n.t, n.f = {"caplen", base, need}, test, fallback
             end
          end
       end
