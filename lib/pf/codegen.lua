@@ -397,8 +397,10 @@ function M.source(entry)
       out[#out + 1] = "end\n"
       return table.concat(out)
    end
-   merge_chains(entry)
-   merge_or_chains(entry)
+   if M.merge ~= false then -- codegen.merge = false: a branch per test (to measure the merges)
+      merge_chains(entry)
+      merge_or_chains(entry)
+   end
    local nodes = optimize.order(entry)
    local index, labelled = {}, {}
    for i, n in ipairs(nodes) do index[n] = i end
