@@ -1,0 +1,475 @@
+-- lib.pf.codegen: the back end of the pcap-filter compiler (lib/pf/README.md). It writes the
+-- decision graph of lib.pf.optimize as the Lua source of one function (P, caplen, wirelen) ->
+-- boolean: straight-line tests over FFI loads, with goto between them, no closures, tables or
+-- NYI calls, so that LuaJIT compiles a call to it into the caller's trace.
+--
+-- Values are BPF's unsigned 32-bit numbers. Each generated expression is either exact (a Lua
+-- number from 0 to 2^32-1 whose largest possible value is known) or a bit pattern (the int32
+-- that LuaJIT's bit functions return); a compare converts only where it must. A 16- or 32-bit
+-- field compared with a constant (under a mask or not) is compared in memory order against the
+-- byte-swapped constant, so `ip` is one 16-bit load and one compare, with no bswap.
+
+local bit = require("bit")
+local ffi = require("ffi")
+local optimize = require("lib.pf.optimize")
+
+local M = {}
+
+local REJECT = optimize.REJECT
+
+local band, bswap, rshift, tobit = bit.band, bit.bswap, bit.rshift, bit.tobit
+local LE = ffi.abi("le")
+
+local function swap16(v) if LE then return rshift(bswap(v), 16) end return v end
+local function swap32(v) if LE then return tobit(bswap(v)) end return tobit(v) end
+
+local function pow2cover(x) -- the least 2^n - 1 >= x
+   local r = 1
+   while r <= x do r = r * 2 end
+   return r - 1
+end
+
+-- ex(a) -> code, max: max is the largest value of an exact expression, nil for a bit pattern.
+local ex
+
+local function exact(a)
+   local c, max = ex(a)
+   if max then return c, max end
+   return "(" .. c .. " % 4294967296)", 4294967295
+end
+
+local function pattern(a)
+   local c, max = ex(a)
+   if max and max > 0x7fffffff then return "tobit(" .. c .. ")" end
+   return c
+end
+
+-- The address of a load: the exact sum of its base and offset.
+local function address(a)
+   if not a[3] then return "P+" .. a[4] end
+   local x = exact(a[3])
+   if a[4] == 0 then return "P+" .. x end
+   return "P+(" .. x .. "+" .. a[4] .. ")"
+end
+
+local function raw(a) -- a 16- or 32-bit load in memory order
+   if a[2] == 2 then return "cast(u16p, " .. address(a) .. ")[0]" end
+   return "cast(i32p, " .. address(a) .. ")[0]"
+end
+
+function ex(a)
+   local t = a[1]
+   if t == "k" then return tostring(a[2]), a[2]
+   elseif t == "a0" then return "0", 0 -- BPF's accumulator before any load (`byte 1 & 2`)
+   elseif t == "len" then return "wirelen", 4294967295
+   elseif t == "ld" then
+      if a[2] == 1 then
+         if not a[3] then return "P[" .. a[4] .. "]", 255 end
+         return "(" .. address(a) .. ")[0]", 255
+      elseif a[2] == 2 then
+         if not LE then return raw(a), 65535 end
+         return "rshift(bswap(" .. raw(a) .. "), 16)", 65535
+      end
+      if not LE then return raw(a), nil end
+      return "bswap(" .. raw(a) .. ")", nil
+   elseif t == "neg" then
+      return "tobit(-" .. exact(a[2]) .. ")", nil
+   end
+   local op, x, y = a[2], a[3], a[4]
+   local cx, mx = ex(x)
+   local cy, my = ex(y)
+   if op == "+" then
+      if mx and my and mx + my <= 0x7fffffff then return "(" .. cx .. "+" .. cy .. ")", mx + my end
+      return "tobit(" .. cx .. "+" .. cy .. ")", nil
+   elseif op == "-" then
+      return "tobit(" .. cx .. "-" .. cy .. ")", nil
+   elseif op == "*" then
+      if mx and my and mx * my <= 0x7fffffff then return "(" .. cx .. "*" .. cy .. ")", mx * my end
+      if my and my < 2 ^ 18 then return "tobit(" .. cx .. "*" .. cy .. ")", nil end
+      if mx and mx < 2 ^ 18 then return "tobit(" .. cx .. "*" .. cy .. ")", nil end
+      return "mul32(" .. cx .. ", " .. cy .. ")", nil
+   elseif op == "/" then
+      local ux, umx = exact(x)
+      local uy = exact(y)
+      return "floor(" .. ux .. "/" .. uy .. ")", umx
+   elseif op == "%" then
+      local ux = exact(x)
+      local uy, umy = exact(y)
+      return "(" .. ux .. "%" .. uy .. ")", umy - 1
+   elseif op == "&" then
+      local m
+      if mx and mx <= 0x7fffffff then m = mx end
+      if my and my <= 0x7fffffff then m = math.min(m or my, my) end
+      return "band(" .. cx .. ", " .. cy .. ")", m
+   elseif op == "|" or op == "^" then
+      local f = op == "|" and "bor" or "bxor"
+      local m
+      if mx and my and mx <= 0x7fffffff and my <= 0x7fffffff then
+         m = pow2cover(math.max(mx, my))
+      end
+      return f .. "(" .. cx .. ", " .. cy .. ")", m
+   elseif op == "<<" or op == ">>" then
+      local f = op == "<<" and "lshift" or "rshift"
+      if y[1] == "k" then
+         if y[2] > 31 then return "0", 0 end -- BPF: a shift by 32 or more gives 0
+         if op == ">>" and y[2] > 0 then
+            return "rshift(" .. cx .. ", " .. y[2] .. ")", math.floor((mx or 4294967295) / 2 ^ y[2])
+         elseif y[2] == 0 then
+            return cx, mx
+         end
+         if mx and mx * 2 ^ y[2] <= 0x7fffffff then
+            return "(" .. cx .. "*" .. 2 ^ y[2] .. ")", mx * 2 ^ y[2]
+         end
+         return f .. "(" .. cx .. ", " .. y[2] .. ")", nil
+      end
+      -- BPF shifts by 32 or more give 0; Lua's by the count mod 32.
+      local uy = exact(y)
+      return "(" .. uy .. " < 32 and " .. f .. "(" .. cx .. ", " .. uy .. ") or 0)", nil
+   end
+   error("lib.pf.codegen: unknown arithmetic " .. tostring(op))
+end
+
+local negate = {["=="] = "~=", ["~="] = "==", [">"] = "<=", ["<="] = ">", [">="] = "<",
+   ["<"] = ">="}
+
+-- A condition as (left, operator, right): the Lua test is left .. op .. right.
+local function condition(c)
+   if c[1] == "pchain" then return "r", "==", "1" end
+   if c[1] == "zero" then return "bor(" .. table.concat(c[2], ", ") .. ")", "==", "0" end
+   if c[1] == "anyzero" then return "bor(" .. table.concat(c[2], ", ") .. ")", "<", "0" end
+   if c[1] == "caplen" then
+      if not c[2] then return "caplen", ">=", tostring(c[3]) end
+      local x = exact(c[2])
+      return "caplen", ">=", x .. "+" .. c[3]
+   end
+   local op, a, b = c[1], c[2], c[3]
+   if op == "&" then
+      -- BPF's jset: a & b ~= 0; a 16/32-bit field against a constant in memory order.
+      if b[1] == "k" and a[1] == "ld" and a[2] == 2 then
+         return "band(" .. raw(a) .. ", " .. swap16(band(b[2], 0xffff)) .. ")", "~=", "0"
+      elseif b[1] == "k" and a[1] == "ld" and a[2] == 4 then
+         return "band(" .. raw(a) .. ", " .. swap32(b[2]) .. ")", "~=", "0"
+      end
+      return "band(" .. (ex(a)) .. ", " .. (ex(b)) .. ")", "~=", "0"
+   end
+   if b[1] == "k" then
+      local k = b[2]
+      -- A 16/32-bit field, masked or not, against a constant: compared in memory order.
+      local field, mask = a, nil
+      if a[1] == "op" and a[2] == "&" and a[4][1] == "k" then field, mask = a[3], a[4][2] end
+      if op == "==" and field[1] == "ld" and field[2] > 1 then
+         if field[2] == 2 then
+            if k > 0xffff or (mask and band(k, mask) ~= k) then return "false", "==", "true" end
+            if mask then
+               return "band(" .. raw(field) .. ", " .. swap16(band(mask, 0xffff)) .. ")", "==",
+                  tostring(swap16(k))
+            end
+            return raw(field), "==", tostring(swap16(k))
+         end
+         if mask then
+            local mk = band(k, mask)
+            if tobit(mk) ~= tobit(k) then return "false", "==", "true" end
+            return "band(" .. raw(field) .. ", " .. swap32(mask) .. ")", "==", tostring(swap32(k))
+         end
+         return raw(field), "==", tostring(swap32(k))
+      end
+      if op == "==" then
+         local ca, ma = ex(a)
+         if ma then return ca, "==", tostring(k) end
+         return ca, "==", tostring(tobit(k))
+      end
+      return (exact(a)), op, tostring(k)
+   end
+   if op == "==" then
+      local _, ma = ex(a)
+      local _, mb = ex(b)
+      if ma and mb then return (ex(a)), "==", (ex(b)) end
+      return pattern(a), "==", pattern(b)
+   end
+   return (exact(a)), op, (exact(b))
+end
+
+local HEADER = [[
+local ffi, bit = require("ffi"), require("bit")
+local cast = ffi.cast
+local band, bor, bxor, bswap = bit.band, bit.bor, bit.bxor, bit.bswap
+local lshift, rshift, tobit = bit.lshift, bit.rshift, bit.tobit
+local floor = math.floor
+local u16p, i32p = ffi.typeof("uint16_t *"), ffi.typeof("int32_t *")
+local function mul32(a, b)
+   return tobit(a * band(b, 0xffff) + lshift(tobit(a * rshift(b, 16)), 16))
+end
+-- gencode.c's gen_protochain as libpcap's BPF runs it: 1 when the chain of headers reaches
+-- protocol v, 0 when not, -1 when a load falls past caplen (the packet is rejected). IPv6
+-- extension headers advance by (length + 1) * 8; AH sets the offset to (length + 2) * 4 from the
+-- start of the IP header, not from the AH header (libpcap's code; a cycle it would loop on ends
+-- after 256 headers here).
+local function protochain(P, caplen, pl, ip6, v)
+   local a, x
+   if ip6 then
+      if pl + 6 >= caplen then return -1 end
+      a, x = P[pl + 6], 40
+   else
+      if pl + 9 >= caplen then return -1 end
+      a, x = P[pl + 9], band(P[pl], 15) * 4
+   end
+   for _ = 1, 256 do
+      if a == v or a == 59 then break end
+      if ip6 and (a == 0 or a == 60 or a == 43 or a == 44) then
+         if pl + x + 1 >= caplen then return -1 end
+         a, x = P[pl + x], x + (P[pl + x + 1] + 1) * 8
+      elseif a == 51 then
+         if pl + x + 1 >= caplen then return -1 end
+         a, x = P[pl + x], (P[pl + x + 1] + 2) * 4
+      else
+         break
+      end
+   end
+   return a == v and 1 or 0
+end
+return function (P, caplen, wirelen)
+]]
+
+-- Branch-free chains. A packet mix mispredicts the branch of nearly every test, so a run of
+-- equality tests that all go to one place when they fail (`ip and udp`: the ethertype, the
+-- protocol, the fragment offset), over fields already known to be in the packet, becomes one
+-- test: the bitwise or of each field's difference from its constant is 0. d(n) is that
+-- difference (0 when n passes), or nil when n does not qualify.
+local function difference(c, known, variable)
+   local op, a, b = c[1], c[2], c[3]
+   if (op ~= "==" and op ~= "&") or b[1] ~= "k" then return nil end
+   local field, mask = a, nil
+   if a[1] == "op" and a[2] == "&" and a[4][1] == "k" then field, mask = a[3], a[4][2] end
+   if field[1] ~= "ld" then return nil end
+   if field[3] and not variable then return nil end
+   if not field[3] and field[4] + field[2] > known then return nil end
+   local k, size = b[2], field[2]
+   local x
+   if size > 1 then x = raw(field)
+   elseif field[3] then x = "(" .. address(field) .. ")[0]"
+   else x = "P[" .. field[4] .. "]" end
+   local function swap(v)
+      if size == 1 then return v elseif size == 2 then return swap16(band(v, 0xffff)) end
+      return swap32(v)
+   end
+   if op == "&" then
+      if mask then return nil end
+      return "band(" .. x .. ", " .. swap(k) .. ")"
+   end
+   local limit = size == 4 and 0xffffffff or 2 ^ (8 * size) - 1
+   if k > limit or (mask and band(k, mask) ~= tobit(k)) then return "1" end
+   if mask then x = "band(" .. x .. ", " .. swap(mask) .. ")" end
+   if k == 0 then return x end
+   return "bxor(" .. x .. ", " .. swap(k) .. ")"
+end
+
+-- Whether n's difference is under 2^16 (bytes, half words, words under a mask of 16 bits).
+local function narrow(c)
+   local a = c[2]
+   local field, mask = a, nil
+   if a[1] == "op" and a[2] == "&" and a[4][1] == "k" then field, mask = a[3], a[4][2] end
+   if field[1] ~= "ld" or c[1] ~= "==" then return false end
+   if field[2] < 4 then return true end
+   local m = mask and swap32(mask)
+   return m ~= nil and m >= 0 and m < 0x10000
+end
+
+-- Runs of equality tests that all go to one place when true (`src or dst port 80`, the three
+-- VLAN types, `net 192.168.0.0/16` on source then destination) become one branch-free test
+-- when their values are under 2^16: some difference is 0 exactly when bor(d - 1, ...) < 0. The
+-- bounds tests between them become one before it; shorter packets take the tests one by one.
+local function merge_or_chains(entry)
+   local nodes = optimize.order(entry)
+   local known, preds = {[entry] = 0}, {}
+   for _, n in ipairs(nodes) do
+      for _, br in ipairs({"t", "f"}) do
+         local sn = n[br]
+         if sn.term == nil then
+            local k = known[n]
+            if br == "t" and n.cond[1] == "caplen" and not n.cond[2] then k = math.max(k, n.cond[3]) end
+            known[sn] = known[sn] and math.min(known[sn], k) or k
+            preds[sn] = (preds[sn] or 0) + 1
+         end
+      end
+   end
+   local done = {}
+   for _, n in ipairs(nodes) do
+      if not done[n] and n.cond[1] == "==" and narrow(n.cond) then
+         local T, need = n.t, 0
+         local diffs, last = {}, n
+         local function field(m)
+            local ld = m.cond[2]
+            if ld[1] == "op" then ld = ld[3] end
+            return ld
+         end
+         -- Every load at the same base (none, or the IPv4 header length).
+         local base = field(n)[3]
+         local bkey = base and optimize.key(base) or ""
+         local function add(m)
+            local ld = field(m)
+            need = math.max(need, ld[4] + ld[2])
+            diffs[#diffs + 1] = difference(m.cond, math.huge, true)
+         end
+         if difference(n.cond, math.huge, true) then
+            add(n)
+            while true do
+               local nx = last.f
+               if nx.term ~= nil or preds[nx] ~= 1 then break end
+               local g = nx.cond
+               if g[1] == "caplen" and nx.f == REJECT
+                  and (g[2] and optimize.key(g[2]) or "") == bkey then
+                  nx = nx.t
+                  if nx.term ~= nil or preds[nx] ~= 1 then break end
+               end
+               if nx.cond[1] ~= "==" or nx.t ~= T or not narrow(nx.cond)
+                  or not difference(nx.cond, math.huge, true) then break end
+               local fb = field(nx)[3]
+               if (fb and optimize.key(fb) or "") ~= bkey then break end
+               add(nx)
+               done[nx] = true
+               last = nx
+            end
+         end
+         if #diffs > 1 then
+            local F = last.f
+            local fallback = {cond = n.cond, t = n.t, f = n.f}
+            for i = 1, #diffs do diffs[i] = diffs[i] .. " - 1" end
+            local test = {cond = {"anyzero", diffs}, t = T, f = F}
+            if not base and need <= known[n] then
+               n.cond, n.t, n.f = test.cond, T, F
+            else
+               n.cond, n.t, n.f = {"caplen", base, need}, test, fallback
+            end
+         end
+      end
+   end
+end
+
+local function merge_chains(entry)
+   local nodes = optimize.order(entry)
+   -- The packet bytes known present at each test: the least over the ways in.
+   local known, preds = {[entry] = 0}, {}
+   for _, n in ipairs(nodes) do
+      local c = n.cond
+      for _, br in ipairs({"t", "f"}) do
+         local s = n[br]
+         if s.term == nil then
+            local k = known[n]
+            if br == "t" and c[1] == "caplen" and not c[2] then k = math.max(k, c[3]) end
+            known[s] = known[s] and math.min(known[s], k) or k
+            preds[s] = (preds[s] or 0) + 1
+         end
+      end
+   end
+   local function pass(n) if n.cond[1] == "&" then return n.f, n.t end return n.t, n.f end
+   for _, n in ipairs(nodes) do
+      local d = not n.merged and n.cond[1] ~= "caplen" and difference(n.cond, known[n])
+      if d then
+         local diffs, last = {d}, n
+         while true do
+            local p, f = pass(last)
+            local _, nf = pass(n)
+            if p.term ~= nil or preds[p] ~= 1 or p.cond[1] == "caplen" then break end
+            local pf = select(2, pass(p))
+            local dp = difference(p.cond, known[p])
+            if not dp or pf ~= nf or f ~= nf then break end
+            diffs[#diffs + 1] = dp
+            p.merged = true
+            last = p
+         end
+         if #diffs > 1 then
+            local yes, no = pass(last)
+            local _, fail = pass(n)
+            n.cond = {"zero", diffs}
+            n.t, n.f = yes, fail
+            assert(no == fail)
+         end
+      end
+   end
+end
+
+-- The Lua source of the matcher of graph entry (lib.pf.optimize).
+function M.source(entry)
+   local out = {HEADER}
+   local function emit(s) out[#out + 1] = "   " .. s .. "\n" end
+   if entry.term ~= nil then
+      emit("return " .. tostring(entry.term))
+      out[#out + 1] = "end\n"
+      return table.concat(out)
+   end
+   if M.merge ~= false then -- codegen.merge = false: a branch per test (to measure the merges)
+      merge_chains(entry)
+      merge_or_chains(entry)
+   end
+   local nodes = optimize.order(entry)
+   local index, labelled = {}, {}
+   for i, n in ipairs(nodes) do index[n] = i end
+   local function go(n) -- the statement that takes the way to n
+      if n.term ~= nil then return "return " .. tostring(n.term) end
+      labelled[n] = true
+      return "goto L" .. index[n]
+   end
+   local body, chained = {}, false
+   for i, n in ipairs(nodes) do
+      local pre
+      if n.cond[1] == "pchain" then
+         local c = n.cond
+         pre = ("r = protochain(P, caplen, %d, %s, %d)"):format(c[4], tostring(c[2]), c[3])
+         chained = true
+      end
+      local l, op, r = condition(n.cond)
+      local yes = l .. " " .. op .. " " .. r
+      local no = l .. " " .. negate[op] .. " " .. r
+      local nxt = nodes[i + 1]
+      local s = {}
+      if n.t == n.f then -- protochain's walk, kept for its bounds tests
+         s[1] = n.t.term ~= nil and "return " .. tostring(n.t.term) or go(n.t)
+      elseif n.t.term ~= nil and n.f.term ~= nil then
+         if n.t.term then s[1] = "return " .. yes else s[1] = "return " .. no end
+      elseif n.f == nxt then
+         s[1] = "if " .. yes .. " then " .. go(n.t) .. " end"
+      elseif n.t == nxt or n.f.term ~= nil then
+         s[1] = "if " .. no .. " then " .. go(n.f) .. " end"
+         if n.t ~= nxt then s[2] = go(n.t) end
+      else
+         s[1] = "if " .. yes .. " then " .. go(n.t) .. " end"
+         s[2] = go(n.f)
+      end
+      if pre then table.insert(s, 1, pre); table.insert(s, 2, "if r < 0 then return false end") end
+      body[i] = s
+   end
+   if chained then out[#out + 1] = "   local r\n" end
+   for i, n in ipairs(nodes) do
+      if labelled[n] then out[#out + 1] = "   ::L" .. i .. "::\n" end
+      for j, s in ipairs(body[i]) do
+         -- A return that more code follows must end a block of its own.
+         if s:match("^return") and (i < #nodes or j < #body[i]) then s = "do " .. s .. " end" end
+         emit(s)
+      end
+   end
+   out[#out + 1] = "end\n"
+   local src = table.concat(out)
+   if src:find("wirelen", #HEADER + 1, true) then
+      -- len, less and greater read the wire length, caplen unless given.
+      src = HEADER .. "   wirelen = wirelen or caplen\n" .. src:sub(#HEADER + 1)
+   end
+   return src
+end
+
+function M.selftest()
+   print("selftest: lib.pf.codegen")
+   local function ld(size, off) return {"ld", size, nil, off} end
+   local tree = {"and", {"cmp", "==", ld(2, 12), {"k", 0x800}},
+      {"cmp", "==", {"op", "&", ld(4, 26), {"k", 0xffff0000}}, {"k", 0xc0a80000}}}
+   local src = M.source(optimize.graph(tree))
+   local match = assert(loadstring(src))()
+   local p = ffi.new("uint8_t[34]")
+   p[12], p[13], p[26], p[27] = 8, 0, 192, 168
+   assert(match(p, 34) == true)
+   assert(match(p, 29) == false)
+   p[27] = 169
+   assert(match(p, 34) == false, src)
+   print("selftest: ok")
+end
+
+return M
