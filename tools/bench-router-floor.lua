@@ -249,17 +249,27 @@ if main_args[1] == "push" then
       local a = assert(loadfile(here))("class")(v, t):new()
       apps[#apps + 1] = {v, a}
    end
-   local function add_router (name, module)
+   local function add_router (name, module, verify)
       local r = module.Router:new(lib.parse({
          ports = {p0 = "02:00:00:00:00:01", p1 = "02:00:00:00:00:02"}, routes = routes,
-         neighbours = {["198.51.100.2"] = "02:00:00:00:02:02"}}, module.Router.config))
+         neighbours = {["198.51.100.2"] = "02:00:00:00:02:02"}, verify_checksum = verify},
+         module.Router.config))
       r.shm = shm.create_frame("apps/bench_router_floor_" .. name, r.shm)
       -- The one table of all the apps (the routes' one next hop is 1 in both): a window's table
       -- entries were last read ~#records lookups before, by whichever app, as in snabb bench.
       r.lpm4 = t
       apps[#apps + 1] = {name, r}
    end
-   add_router("router", require("apps.router.router"))
+   local router = require("apps.router.router")
+   add_router("router", router)
+   if router.Router.config.verify_checksum then
+      -- A second copy of the module, for traces of its own (its C struct names renamed).
+      local file = debug.getinfo(router.Router.new, "S").source:sub(2)
+      local f = assert(io.open(file))
+      local source = f:read("*a"):gsub("router_ipv", "router_nv_ipv")
+      f:close()
+      add_router("router_noverify", assert(loadstring(source, "@" .. file))(), false)
+   end
    for k = 4, #main_args do -- other versions of apps/router/router.lua, named by their file
       add_router(main_args[k]:match("([^/]*)%.lua$"), assert(loadfile(main_args[k]))())
    end

@@ -112,6 +112,7 @@ local Router = {
                     check = function (v) return (type(v) == "string" or type(v) == "table") and v or nil end,
                     allows = "a neighbour file's name (lines \"IP MAC\") or a table {IP = MAC}"},
       icmp = {default = true, type = "boolean"},
+      verify_checksum = {default = true, type = "boolean"},
    },
 }
 M.Router, M.Router4, M.Router6 = Router, Router, Router
@@ -222,6 +223,7 @@ function Router:new (conf)
    o.stats = ffi.new("uint64_t[?]", o.icmp_base + #names)
    o.forwarded = o.stats + #reasons -- forwarded[nh]
    o.icmp = conf.icmp
+   o.verify_checksum = conf.verify_checksum
    o.shm = {}
    for _, r in ipairs(reasons) do o.shm["drop_" .. r] = {counter} end
    for _, name in ipairs(names) do
@@ -270,14 +272,32 @@ local function options_sum (w, ihl4)
    return s
 end
 
--- The sum's 20 bytes without options come first and the options' apart: summing the 20 bytes
--- before the test for options made the JIT sum them twice (once with overflow checks, for the
--- exit to the options' path). tobit: a 32-bit add without overflow checks (it cannot overflow).
 local function header_sum (w, ihl4)
-   local s = tobit(w[0] + w[1] + w[2] + w[3] + w[4] + w[5] + w[6] + w[7] + w[8] + w[9])
+   local s = w[0] + w[1] + w[2] + w[3] + w[4] + w[5] + w[6] + w[7] + w[8] + w[9]
    if ihl4 > IPV4_MIN then s = s + options_sum(w, ihl4) end
    s = band(s, 0xffff) + rshift(s, 16)
    return band(s, 0xffff) + rshift(s, 16)
+end
+
+-- The same for a header without options, in the packet loop (tobit: 32-bit adds without the
+-- JIT's overflow checks; they cannot overflow).
+local function sum20 (w)
+   local s = tobit(w[0] + w[1] + w[2] + w[3] + w[4] + w[5] + w[6] + w[7] + w[8] + w[9])
+   s = band(s, 0xffff) + rshift(s, 16)
+   return band(s, 0xffff) + rshift(s, 16)
+end
+
+-- The drop reason of an IPv4 packet (header at ip, len bytes of frame) that is not the common
+-- case (version 4 without options, lengths right), or nil when it is well formed (options).
+local function check4 (ip, len, verify)
+   if len < ETH_LEN + IPV4_MIN then return R.truncated end
+   local vihl = ip.ver_ihl
+   local ihl4 = lshift(band(vihl, 15), 2) -- (* 4 would be a floating-point multiply)
+   local tlen = ntohs(ip.total_length)
+   if band(vihl, 0xf0) ~= 0x40 or ihl4 < IPV4_MIN or tlen < ihl4 then return R.malformed end
+   if ETH_LEN + tlen > len then return R.truncated end
+   if verify and header_sum(cast(u16_ptr, ip), ihl4) ~= 0xffff then return R.bad_checksum end
+   return nil
 end
 
 -- ICMPv4 time exceeded (type 11, code 0) for the IPv4 packet p (header at ip, ihl4 bytes of
@@ -391,6 +411,7 @@ function Router:push ()
    local stats, forwarded, outs, macs = self.stats, self.forwarded, self.outs, self.nh_macs
    local batch4, addrs4, values = self.batch4, self.addrs4, self.values
    local batch6, addrs6 = self.batch6, self.addrs6
+   local verify = self.verify_checksum
    for _, input in ipairs(self.inputs) do
       local i, port = input[1], input[2]
       local n4, n6 = 0, 0
@@ -401,38 +422,34 @@ function Router:push ()
          local et = len >= ETH_LEN and cast(u16_ptr, d + 12)[0] or 0
          if et == N_ETH_IPV4 then
             local ip = cast(ipv4_ptr, d + ETH_LEN)
-            if len < ETH_LEN + IPV4_MIN then
-               reason = R.truncated
+            local w = cast(u16_ptr, ip)
+            -- The common case in three tests, the rest apart (check4): version 4 without options
+            -- (0x45), the total length at least the header and within the frame.
+            local tlen = len >= ETH_LEN + IPV4_MIN and ntohs(ip.total_length) or 0
+            if ip.ver_ihl == 0x45 and tlen >= IPV4_MIN and ETH_LEN + tlen <= len then
+               if verify and sum20(w) ~= 0xffff then reason = R.bad_checksum end
             else
-               local vihl = ip.ver_ihl
-               local ihl4 = lshift(band(vihl, 15), 2) -- (* 4 would be a floating-point multiply)
-               local tlen = ntohs(ip.total_length)
-               if band(vihl, 0xf0) ~= 0x40 or ihl4 < IPV4_MIN or tlen < ihl4 then
-                  reason = R.malformed
-               elseif ETH_LEN + tlen > len then
-                  reason = R.truncated
-               elseif header_sum(cast(u16_ptr, ip), ihl4) ~= 0xffff then
-                  reason = R.bad_checksum
-               elseif ip.dst[0] >= 224 then -- multicast, class E, broadcast: not routed here
-                  reason = R.not_unicast
-               elseif ip.ttl <= 1 then
-                  reason = R.ttl_expired
-                  time_exceeded4(self, p, ip, ihl4, tlen, port)
-               else
-                  -- RFC 1624 on the 16-bit word holding TTL and protocol as it lies in memory
-                  -- (ones' complement sums commute with byte swaps): no byte swapping. TTL is
-                  -- its low byte (x86-64 is little-endian) and at least 2: the word less one.
-                  -- Written as one 16-bit store, never read back: storing the TTL byte and then
-                  -- loading the word stalled store forwarding, 31.7 against 24.1 cycles/packet.
-                  -- With m' = m - 1, RFC 1624's ~m + m' is the constant 0xfffe: ~(~HC + 0xfffe),
-                  -- whose one fold cannot carry again (lib.checksum.incremental16 with it).
-                  local w = cast(u16_ptr, ip)
-                  w[4] = w[4] - 1
-                  local s = band(bnot(w[5]), 0xffff) + 0xfffe
-                  w[5] = band(bnot(band(s, 0xffff) + rshift(s, 16)), 0xffff)
-                  batch4[n4], addrs4[n4] = p, bswap(cast(u32_ptr, ip.dst)[0])
-                  n4 = tobit(n4 + 1) -- (an integer: n4 + 1 alone is a double)
-               end
+               reason = check4(ip, len, verify)
+            end
+            if reason then -- luacheck: ignore 542 (dropped below)
+            elseif ip.dst[0] >= 224 then -- multicast, class E, broadcast: not routed here
+               reason = R.not_unicast
+            elseif ip.ttl <= 1 then
+               reason = R.ttl_expired
+               time_exceeded4(self, p, ip, lshift(band(ip.ver_ihl, 15), 2), ntohs(ip.total_length), port)
+            else
+               -- RFC 1624 on the 16-bit word holding TTL and protocol as it lies in memory
+               -- (ones' complement sums commute with byte swaps): no byte swapping. TTL is
+               -- its low byte (x86-64 is little-endian) and at least 2: the word less one.
+               -- Written as one 16-bit store, never read back: storing the TTL byte and then
+               -- loading the word stalled store forwarding, 31.7 against 24.1 cycles/packet.
+               -- With m' = m - 1, RFC 1624's ~m + m' is the constant 0xfffe: ~(~HC + 0xfffe),
+               -- whose one fold cannot carry again (lib.checksum.incremental16 with it).
+               w[4] = w[4] - 1
+               local s = band(bnot(w[5]), 0xffff) + 0xfffe
+               w[5] = band(bnot(band(s, 0xffff) + rshift(s, 16)), 0xffff)
+               batch4[n4], addrs4[n4] = p, bswap(cast(u32_ptr, ip.dst)[0])
+               n4 = tobit(n4 + 1) -- (an integer: n4 + 1 alone is a double)
             end
          elseif et == N_ETH_IPV6 then
             local ip = cast(ipv6_ptr, d + ETH_LEN)
@@ -537,6 +554,19 @@ local function ipv4 (dst, ttl, payload_len, fix_checksum)
    return ffi.string(h, IPV4_MIN + payload_len)
 end
 
+-- The same with 4 bytes of options (IHL 6: NOP, NOP, NOP, end of list).
+local function ipv4_options (dst, ttl, payload_len, fix_checksum)
+   local h = ffi.new("uint8_t[?]", IPV4_MIN + 4 + payload_len)
+   local plain = ipv4(dst, ttl, payload_len, false)
+   ffi.copy(h, plain, IPV4_MIN)
+   ffi.copy(h + IPV4_MIN, "\1\1\1\0", 4)
+   ffi.copy(h + IPV4_MIN + 4, plain:sub(IPV4_MIN + 1), payload_len)
+   local ip = ffi.cast(ipv4_ptr, h)
+   ip.ver_ihl, ip.total_length = 0x46, htons(IPV4_MIN + 4 + payload_len)
+   if fix_checksum ~= false then checksum.ipv4_header(h) end
+   return ffi.string(h, IPV4_MIN + 4 + payload_len)
+end
+
 local function ipv6 (dst, hop, payload_len)
    local h = ffi.new("uint8_t[?]", IPV6_LEN + payload_len)
    local ip = ffi.cast(ipv6_ptr, h)
@@ -632,8 +662,17 @@ function M.selftest ()
    local ip6 = ffi.cast(ipv6_ptr, q.data + ETH_LEN)
    assert(ip6.next_header == 58 and q.data[ETH_LEN + 40] == 3 and checksum.verify_l4_ipv6(ip6, IPV6_MIN_MTU))
    free(q)
+   -- Options: the header sum over them, TTL and checksum updated as without.
+   out, q = run("p0", frame(ETHERTYPE_IPV4, ipv4_options("10.2.3.4", 64, 26)))
+   sent = sent + 1
+   ip = ffi.cast(ipv4_ptr, q.data + ETH_LEN)
+   assert(out == "p1" and ip.ttl == 63 and checksum.verify_ipv4_header(ip, 50), "options")
+   free(q)
    -- Drops, one reason each.
    local drops = {
+      {"bad_checksum", frame(ETHERTYPE_IPV4, ipv4_options("10.2.3.4", 64, 26, false))},
+      {"malformed", frame(ETHERTYPE_IPV4, ipv4("10.2.3.4", 64, 26):sub(1, 2) .. "\0\19"
+                                             .. ipv4("10.2.3.4", 64, 26):sub(5))},
       {"no_route", frame(ETHERTYPE_IPV4, ipv4("11.0.0.1", 64, 26))},
       {"no_route", frame(ETHERTYPE_IPV6, ipv6("2001:db8:2::1", 64, 0))},
       {"bad_checksum", frame(ETHERTYPE_IPV4, ipv4("10.2.3.4", 64, 26, false))},
@@ -663,6 +702,31 @@ function M.selftest ()
    assert(total == sent, ("counted %d of %d packets"):format(total, sent))
    assert(t.icmp_p0 == 2 and t.forwarded_p0 == 1 and t.drop_ttl_expired == 3)
    shm.delete_frame(r.shm)
+   -- verify_checksum = false: a wrong header checksum is forwarded (updated, so still wrong),
+   -- the rest checked as before.
+   do
+      local nv = Router:new(lib.parse({ports = conf.ports, routes = conf.routes,
+                                        neighbours = conf.neighbours, verify_checksum = false},
+                                       Router.config))
+      nv.shm = shm.create_frame("apps/router_selftest_nv", nv.shm)
+      nv.input, nv.output = {p0 = link.new("nv_in")}, {p1 = link.new("nv_out")}
+      nv:link()
+      for _, h in ipairs({ipv4("10.2.3.4", 64, 26, false), ipv4_options("10.2.3.4", 64, 26, false)}) do
+         transmit(nv.input.p0, frame(ETHERTYPE_IPV4, h))
+         nv:push()
+         local f = receive(nv.output.p1)
+         ip = ffi.cast(ipv4_ptr, f.data + ETH_LEN)
+         assert(ip.ttl == 63 and not checksum.verify_ipv4_header(ip, f.length - ETH_LEN))
+         free(f)
+      end
+      transmit(nv.input.p0, frame(ETHERTYPE_IPV4, ipv4("10.2.3.4", 64, 26), ETH_LEN + 45))
+      nv:push()
+      local c = nv:counts()
+      assert(c.forwarded_p1 == 2 and c.drop_truncated == 1 and c.drop_bad_checksum == 0)
+      shm.delete_frame(nv.shm)
+      link.free(nv.input.p0, "nv_in")
+      link.free(nv.output.p1, "nv_out")
+   end
    -- Config errors name the line and what is wrong.
    local function refused (c, pattern)
       local ok, err = pcall(Router.new, Router, lib.parse(c, Router.config))
