@@ -47,6 +47,7 @@ local u16_ptr = ffi.typeof("uint16_t *")
 local u8_ptr = ffi.typeof("uint8_t *")
 local u32_ptr = ffi.typeof("uint32_t *")
 local u64_ptr = ffi.typeof("uint64_t *")
+local i32_ptr = ffi.typeof("int32_t *")
 -- A next hop's Ethernet addresses as they are written over a frame's: dst, then src.
 local macs_t = ffi.typeof("struct { uint8_t dst[6], src[6]; } [?]")
 local N_ETH_IPV4, N_ETH_IPV6 = htons(ETHERTYPE_IPV4), htons(ETHERTYPE_IPV6)
@@ -280,9 +281,10 @@ local function header_sum (w, ihl4)
 end
 
 -- The same for a header without options, in the packet loop (tobit: 32-bit adds without the
--- JIT's overflow checks; they cannot overflow).
+-- JIT's overflow checks, which they do not need; in two halves, whose words are loaded apart:
+-- ten loads before the first add had the loop spill four more values to the stack).
 local function sum20 (w)
-   local s = tobit(w[0] + w[1] + w[2] + w[3] + w[4] + w[5] + w[6] + w[7] + w[8] + w[9])
+   local s = tobit(w[0] + w[1] + w[2] + w[3] + w[4]) + tobit(w[5] + w[6] + w[7] + w[8] + w[9])
    s = band(s, 0xffff) + rshift(s, 16)
    return band(s, 0xffff) + rshift(s, 16)
 end
@@ -374,6 +376,9 @@ end
 -- with 100,000 routes as with one (a cache miss per packet). Each packet ends in exactly one
 -- place: forwarded (forwarded[nh]) or freed with one reason (stats[R.reason]).
 local function forward (batch, values, n, stats, forwarded, outs, macs)
+   -- values < 2^31: int32_t loads are integers, where uint32_t loads are doubles; and each is
+   -- compared with values[k], an integer, not nh (a double: 5 instructions a packet, not 2).
+   values = cast(i32_ptr, values)
    local k = 0
    while k < n do
       -- A run of packets to one next hop (all of them, when every destination takes one route):
@@ -387,7 +392,7 @@ local function forward (batch, values, n, stats, forwarded, outs, macs)
       if nh ~= 0 and o then
          local a, b = cast(u64_ptr, macs + nh)[0], cast(u32_ptr, macs + nh)[2]
          for j = k, n - 1 do
-            if values[j] ~= nh then m = j; break end
+            if values[j] ~= values[k] then m = j; break end
             local p = batch[j]
             local d = p.data
             cast(u64_ptr, d)[0] = a
@@ -398,7 +403,7 @@ local function forward (batch, values, n, stats, forwarded, outs, macs)
       else
          local reason = nh == 0 and R.no_route or R.no_link
          for j = k, n - 1 do
-            if values[j] ~= nh then m = j; break end
+            if values[j] ~= values[k] then m = j; break end
             free(batch[j])
          end
          stats[reason] = stats[reason] + (m - k)
