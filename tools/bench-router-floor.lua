@@ -264,11 +264,14 @@ if main_args[1] == "push" then
    add_router("router", router)
    if router.Router.config.verify_checksum then
       -- A second copy of the module, for traces of its own (its C struct names renamed).
+      -- (Run from the source tree, where apps/router/router.lua is the module's file.)
       local file = debug.getinfo(router.Router.new, "S").source:sub(2)
-      local f = assert(io.open(file))
-      local source = f:read("*a"):gsub("router_ipv", "router_nv_ipv")
-      f:close()
-      add_router("router_noverify", assert(loadstring(source, "@" .. file))(), false)
+      local src = io.open(file)
+      if src then
+         local source = src:read("*a"):gsub("router_ipv", "router_nv_ipv")
+         src:close()
+         add_router("router_noverify", assert(loadstring(source, "@" .. file))(), false)
+      end
    end
    for k = 4, #main_args do -- other versions of apps/router/router.lua, named by their file
       add_router(main_args[k]:match("([^/]*)%.lua$"), assert(loadfile(main_args[k]))())
