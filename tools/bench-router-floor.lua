@@ -222,7 +222,8 @@ end
 -- Each app's push alone, its input refilled between calls with the capture's next records (so
 -- each call looks up other destinations, the packets in cache as Replay leaves them): the apps
 -- take turns call by call, so a loaded machine slows all alike; best and median per packet.
--- PER_CALL (512), ROUNDS (3000) and VARIANTS (a comma-separated list) from the environment.
+-- PER_CALL (512), ROUNDS (3000) and VARIANTS (a comma-separated list) from the environment;
+-- FIXED=1: each app's window stays the same (packets and table entries in cache: compute alone).
 -- (Called as loadfile(this file)("class"): floor_class of a fresh copy of this chunk, so that
 -- each variant's loops are their own bytecode, with their own traces.)
 if main_args[1] == "class" then return floor_class end
@@ -306,7 +307,7 @@ if main_args[1] == "push" then
          for k = 1, n do packets[k] = receive(o) end
          a.per[round] = tonumber(t1 - t0) / n
       end
-      pos = (pos + per_call) % #records
+      if not os.getenv("FIXED") then pos = (pos + per_call) % #records end
    end
    local rows = {}
    for _, a in ipairs(apps) do
