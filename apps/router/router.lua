@@ -707,6 +707,30 @@ function M.selftest ()
    assert(total == sent, ("counted %d of %d packets"):format(total, sent))
    assert(t.icmp_p0 == 2 and t.forwarded_p0 == 1 and t.drop_ttl_expired == 3)
    shm.delete_frame(r.shm)
+   -- Runs of next hops in one push: p1 without an output link (no_link), p0, no route, mixed;
+   -- each packet counted once, the forwarded ones in order with their next hop's MACs.
+   do
+      local rl = Router:new(conf)
+      rl.shm = shm.create_frame("apps/router_selftest_runs", rl.shm)
+      rl.input, rl.output = {p0 = link.new("rl_in")}, {p0 = link.new("rl_out")}
+      rl:link()
+      local dsts = {"10.2.3.4", "10.2.3.5", "10.1.0.1", "10.1.0.2", "11.0.0.1", "10.1.0.3",
+                    "10.2.0.1", "11.0.0.2", "11.0.0.3", "10.1.0.4"}
+      for _, dst in ipairs(dsts) do transmit(rl.input.p0, frame(ETHERTYPE_IPV4, ipv4(dst, 64, 26))) end
+      rl:push()
+      for _, last in ipairs({1, 2, 3, 4}) do
+         local f = receive(rl.output.p0)
+         assert(ffi.string(f.data + ETH_LEN + 16, 4) == "\10\1\0" .. string.char(last), "order")
+         assert(ffi.string(f.data, 12) == "\0\0\0\0\0\0\x02\0\0\0\0\x01", "MACs")
+         free(f)
+      end
+      assert(link.empty(rl.output.p0))
+      local c = rl:counts()
+      assert(c.forwarded_p0 == 4 and c.drop_no_link == 3 and c.drop_no_route == 3, "runs")
+      shm.delete_frame(rl.shm)
+      link.free(rl.input.p0, "rl_in")
+      link.free(rl.output.p0, "rl_out")
+   end
    -- verify_checksum = false: a wrong header checksum is forwarded (updated, so still wrong),
    -- the rest checked as before.
    do
