@@ -27,7 +27,7 @@ local link = require("core.link")
 local packet = require("core.packet")
 local config = require("core.config")
 local C = ffi.C
-local band, rshift, lshift, bswap, bnot = bit.band, bit.rshift, bit.lshift, bit.bswap, bit.bnot
+local band, rshift, lshift, bswap = bit.band, bit.rshift, bit.lshift, bit.bswap
 local cast = ffi.cast
 local receive, transmit, nreadable = link.receive, link.transmit, link.nreadable
 local free = packet.free
@@ -153,11 +153,9 @@ local function floor_class (variant, t)
          end
       end
       if level >= 3 then
-         local old = w[4]
-         w[4] = old - 1
-         local s = band(bnot(w[5]), 0xffff) + 0xfffe
-         s = band(s, 0xffff) + rshift(s, 16)
-         w[5] = band(bnot(s), 0xffff)
+         w[4] = w[4] - 1
+         local hc = w[5]
+         w[5] = band(hc + 1 + rshift(hc + 2, 16), 0xffff) -- (apps.router's RFC 1624 update)
       end
       return true
    end
