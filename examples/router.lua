@@ -2,6 +2,7 @@
 -- and neighbours from files. Arguments NAME=VALUE, after the config on the command line:
 --   routes=FILE        "PREFIX NEXTHOP PORT" lines (default examples/router-routes.txt)
 --   neighbours=FILE    "IP MAC" lines (default examples/router-neighbours.txt)
+--   verify_checksum=false   leave the IPv4 header checksum to the NIC (apps/router/README.md)
 --   p0=PORT p1=PORT    what each port is: pcap:IN.pcap[,OUT.pcap] (reads IN once, writes
 --                      what leaves the port to OUT; pcap:,OUT.pcap only writes), dpdk:DEVICE
 --                      (drivers/dpdk: net_null0, net_ring0, a PCI address) or af_packet:IFNAME;
@@ -16,10 +17,11 @@ local here = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or ".")
 
 local args = {routes = here .. "/router-routes.txt", neighbours = here .. "/router-neighbours.txt"}
 for _, a in ipairs({...}) do
-   local k, v = tostring(a):match("^(%w+)=(.*)$")
-   if not (k and (k == "routes" or k == "neighbours" or k == "p0" or k == "p1")) then
-      error(("examples/router.lua: argument '%s' is not routes=FILE, neighbours=FILE, p0=PORT or p1=PORT")
-               :format(tostring(a)), 0)
+   local k, v = tostring(a):match("^([%w_]+)=(.*)$")
+   if not (k and (k == "routes" or k == "neighbours" or k == "p0" or k == "p1"
+                  or k == "verify_checksum" and (v == "true" or v == "false"))) then
+      error(("examples/router.lua: argument '%s' is not routes=FILE, neighbours=FILE, p0=PORT, p1=PORT"
+             .. " or verify_checksum=true|false"):format(tostring(a)), 0)
    end
    args[k] = v
 end
@@ -30,6 +32,7 @@ config.app(c, "router", router.Router, {
             p1 = {mac = "02:00:00:00:00:02", ip = "198.51.100.1", ip6 = "2001:db8:0:2::1"}},
    routes = args.routes,
    neighbours = args.neighbours,
+   verify_checksum = args.verify_checksum and args.verify_checksum == "true", -- (nil: the default)
 })
 
 for _, port in ipairs({"p0", "p1"}) do

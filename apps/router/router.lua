@@ -17,12 +17,12 @@ local checksum = require("lib.checksum")
 local ethernet = require("lib.protocol.ethernet")
 
 local C = ffi.C
-local band, rshift, lshift, bswap = bit.band, bit.rshift, bit.lshift, bit.bswap
+local band, rshift, lshift, bswap, bnot, tobit =
+   bit.band, bit.rshift, bit.lshift, bit.bswap, bit.bnot, bit.tobit
 local cast = ffi.cast
 local htons, ntohs = lib.htons, lib.ntohs
 local receive, transmit, nreadable = link.receive, link.transmit, link.nreadable
 local free = packet.free
-local incremental16 = checksum.incremental16
 local min = math.min
 
 local M = {}
@@ -46,6 +46,8 @@ local ipv6_ptr = ffi.typeof("struct router_ipv6 *")
 local u16_ptr = ffi.typeof("uint16_t *")
 local u8_ptr = ffi.typeof("uint8_t *")
 local u32_ptr = ffi.typeof("uint32_t *")
+local u64_ptr = ffi.typeof("uint64_t *")
+local i32_ptr = ffi.typeof("int32_t *")
 -- A next hop's Ethernet addresses as they are written over a frame's: dst, then src.
 local macs_t = ffi.typeof("struct { uint8_t dst[6], src[6]; } [?]")
 local N_ETH_IPV4, N_ETH_IPV6 = htons(ETHERTYPE_IPV4), htons(ETHERTYPE_IPV6)
@@ -111,6 +113,7 @@ local Router = {
                     check = function (v) return (type(v) == "string" or type(v) == "table") and v or nil end,
                     allows = "a neighbour file's name (lines \"IP MAC\") or a table {IP = MAC}"},
       icmp = {default = true, type = "boolean"},
+      verify_checksum = {default = true, type = "boolean"},
    },
 }
 M.Router, M.Router4, M.Router6 = Router, Router, Router
@@ -221,6 +224,7 @@ function Router:new (conf)
    o.stats = ffi.new("uint64_t[?]", o.icmp_base + #names)
    o.forwarded = o.stats + #reasons -- forwarded[nh]
    o.icmp = conf.icmp
+   o.verify_checksum = conf.verify_checksum
    o.shm = {}
    for _, r in ipairs(reasons) do o.shm["drop_" .. r] = {counter} end
    for _, name in ipairs(names) do
@@ -274,6 +278,28 @@ local function header_sum (w, ihl4)
    if ihl4 > IPV4_MIN then s = s + options_sum(w, ihl4) end
    s = band(s, 0xffff) + rshift(s, 16)
    return band(s, 0xffff) + rshift(s, 16)
+end
+
+-- The same for a header without options, in the packet loop (tobit: 32-bit adds without the
+-- JIT's overflow checks, which they do not need; in two halves, whose words are loaded apart:
+-- ten loads before the first add had the loop spill four more values to the stack).
+local function sum20 (w)
+   local s = tobit(w[0] + w[1] + w[2] + w[3] + w[4]) + tobit(w[5] + w[6] + w[7] + w[8] + w[9])
+   s = band(s, 0xffff) + rshift(s, 16)
+   return band(s, 0xffff) + rshift(s, 16)
+end
+
+-- The drop reason of an IPv4 packet (header at ip, len bytes of frame) that is not the common
+-- case (version 4 without options, lengths right), or nil when it is well formed (options).
+local function check4 (ip, len, verify)
+   if len < ETH_LEN + IPV4_MIN then return R.truncated end
+   local vihl = ip.ver_ihl
+   local ihl4 = lshift(band(vihl, 15), 2) -- (* 4 would be a floating-point multiply)
+   local tlen = ntohs(ip.total_length)
+   if band(vihl, 0xf0) ~= 0x40 or ihl4 < IPV4_MIN or tlen < ihl4 then return R.malformed end
+   if ETH_LEN + tlen > len then return R.truncated end
+   if verify and header_sum(cast(u16_ptr, ip), ihl4) ~= 0xffff then return R.bad_checksum end
+   return nil
 end
 
 -- ICMPv4 time exceeded (type 11, code 0) for the IPv4 packet p (header at ip, ihl4 bytes of
@@ -350,20 +376,39 @@ end
 -- with 100,000 routes as with one (a cache miss per packet). Each packet ends in exactly one
 -- place: forwarded (forwarded[nh]) or freed with one reason (stats[R.reason]).
 local function forward (batch, values, n, stats, forwarded, outs, macs)
-   for k = 0, n - 1 do
-      local p, nh = batch[k], values[k]
+   -- values < 2^31: int32_t loads are integers, where uint32_t loads are doubles; and each is
+   -- compared with values[k], an integer, not nh (a double: 5 instructions a packet, not 2).
+   values = cast(i32_ptr, values)
+   local k = 0
+   while k < n do
+      -- A run of packets to one next hop (all of them, when every destination takes one route):
+      -- its link and MACs stay in registers, its count is added once. Transmitting to outs[nh]
+      -- and adding to forwarded[nh] packet by packet made each packet load what the one before
+      -- had just stored (the link's cursor, the count); so did ffi.copy for the MACs (a barrier
+      -- to the JIT's forwarding of the cursor): two stores instead.
+      local nh = values[k]
       local o = outs[nh]
-      if nh == 0 then
-         stats[R.no_route] = stats[R.no_route] + 1
-         free(p)
-      elseif o then
-         ffi.copy(p.data, macs[nh], 12)
-         transmit(o, p)
-         forwarded[nh] = forwarded[nh] + 1
+      local m = n
+      if nh ~= 0 and o then
+         local a, b = cast(u64_ptr, macs + nh)[0], cast(u32_ptr, macs + nh)[2]
+         for j = k, n - 1 do
+            if values[j] ~= values[k] then m = j; break end
+            local p = batch[j]
+            local d = p.data
+            cast(u64_ptr, d)[0] = a
+            cast(u32_ptr, d)[2] = b
+            transmit(o, p)
+         end
+         forwarded[nh] = forwarded[nh] + (m - k)
       else
-         stats[R.no_link] = stats[R.no_link] + 1
-         free(p)
+         local reason = nh == 0 and R.no_route or R.no_link
+         for j = k, n - 1 do
+            if values[j] ~= values[k] then m = j; break end
+            free(batch[j])
+         end
+         stats[reason] = stats[reason] + (m - k)
       end
+      k = m
    end
 end
 
@@ -371,6 +416,7 @@ function Router:push ()
    local stats, forwarded, outs, macs = self.stats, self.forwarded, self.outs, self.nh_macs
    local batch4, addrs4, values = self.batch4, self.addrs4, self.values
    local batch6, addrs6 = self.batch6, self.addrs6
+   local verify = self.verify_checksum
    for _, input in ipairs(self.inputs) do
       local i, port = input[1], input[2]
       local n4, n6 = 0, 0
@@ -381,36 +427,36 @@ function Router:push ()
          local et = len >= ETH_LEN and cast(u16_ptr, d + 12)[0] or 0
          if et == N_ETH_IPV4 then
             local ip = cast(ipv4_ptr, d + ETH_LEN)
-            if len < ETH_LEN + IPV4_MIN then
-               reason = R.truncated
+            local w = cast(u16_ptr, ip)
+            -- The common case in three tests, the rest apart (check4): version 4 without options
+            -- (0x45), the total length at least the header and within the frame.
+            local tlen = len >= ETH_LEN + IPV4_MIN and ntohs(ip.total_length) or 0
+            if ip.ver_ihl == 0x45 and tlen >= IPV4_MIN and ETH_LEN + tlen <= len then
+               if verify and sum20(w) ~= 0xffff then reason = R.bad_checksum end
             else
-               local vihl = ip.ver_ihl
-               local ihl4 = lshift(band(vihl, 15), 2) -- (* 4 would be a floating-point multiply)
-               local tlen = ntohs(ip.total_length)
-               if band(vihl, 0xf0) ~= 0x40 or ihl4 < IPV4_MIN or tlen < ihl4 then
-                  reason = R.malformed
-               elseif ETH_LEN + tlen > len then
-                  reason = R.truncated
-               elseif header_sum(cast(u16_ptr, ip), ihl4) ~= 0xffff then
-                  reason = R.bad_checksum
-               elseif ip.dst[0] >= 224 then -- multicast, class E, broadcast: not routed here
-                  reason = R.not_unicast
-               elseif ip.ttl <= 1 then
-                  reason = R.ttl_expired
-                  time_exceeded4(self, p, ip, ihl4, tlen, port)
-               else
-                  -- RFC 1624 on the 16-bit word holding TTL and protocol as it lies in memory
-                  -- (ones' complement sums commute with byte swaps): no byte swapping. TTL is
-                  -- its low byte (x86-64 is little-endian) and at least 2: the word less one.
-                  -- Written as one 16-bit store, never read back: storing the TTL byte and then
-                  -- loading the word stalled store forwarding, 31.7 against 24.1 cycles/packet.
-                  local w = cast(u16_ptr, ip)
-                  local old = w[4]
-                  w[4] = old - 1
-                  w[5] = incremental16(w[5], old, old - 1)
-                  batch4[n4], addrs4[n4] = p, bswap(cast(u32_ptr, ip.dst)[0])
-                  n4 = n4 + 1
-               end
+               reason = check4(ip, len, verify)
+            end
+            if reason then -- luacheck: ignore 542 (dropped below)
+            elseif ip.dst[0] >= 224 then -- multicast, class E, broadcast: not routed here
+               reason = R.not_unicast
+            elseif ip.ttl <= 1 then
+               reason = R.ttl_expired
+               time_exceeded4(self, p, ip, lshift(band(ip.ver_ihl, 15), 2), ntohs(ip.total_length), port)
+            else
+               -- RFC 1624 on the 16-bit word holding TTL and protocol as it lies in memory
+               -- (ones' complement sums commute with byte swaps): no byte swapping. TTL is
+               -- its low byte (x86-64 is little-endian) and at least 2: the word less one.
+               -- Written as one 16-bit store, never read back: storing the TTL byte and then
+               -- loading the word stalled store forwarding, 31.7 against 24.1 cycles/packet.
+               -- With m' = m - 1, RFC 1624's ~m + m' is the constant 0xfffe: HC' = ~(~HC +
+               -- 0xfffe), which is HC + 1 but for HC = 0xfffe (-> 0, where "+ 1" gives 0xffff,
+               -- which no sum afresh gives) and 0xffff (-> 1): HC + 1 + (HC + 2 >= 0x10000), the
+               -- same for all 65,536 HC in half the instructions (lib.checksum.incremental16).
+               w[4] = w[4] - 1
+               local hc = w[5]
+               w[5] = band(hc + 1 + rshift(hc + 2, 16), 0xffff)
+               batch4[n4], addrs4[n4] = p, bswap(cast(u32_ptr, ip.dst)[0])
+               n4 = tobit(n4 + 1) -- (an integer: n4 + 1 alone is a double)
             end
          elseif et == N_ETH_IPV6 then
             local ip = cast(ipv6_ptr, d + ETH_LEN)
@@ -433,7 +479,7 @@ function Router:push ()
                      ip.hop_limit = hl - 1
                      batch6[n6] = p
                      ffi.copy(addrs6 + lshift(n6, 4), ip.dst, 16)
-                     n6 = n6 + 1
+                     n6 = tobit(n6 + 1)
                   end
                end
             end
@@ -515,6 +561,19 @@ local function ipv4 (dst, ttl, payload_len, fix_checksum)
    return ffi.string(h, IPV4_MIN + payload_len)
 end
 
+-- The same with 4 bytes of options (IHL 6: NOP, NOP, NOP, end of list).
+local function ipv4_options (dst, ttl, payload_len, fix_checksum)
+   local h = ffi.new("uint8_t[?]", IPV4_MIN + 4 + payload_len)
+   local plain = ipv4(dst, ttl, payload_len, false)
+   ffi.copy(h, plain, IPV4_MIN)
+   ffi.copy(h + IPV4_MIN, "\1\1\1\0", 4)
+   ffi.copy(h + IPV4_MIN + 4, plain:sub(IPV4_MIN + 1), payload_len)
+   local ip = ffi.cast(ipv4_ptr, h)
+   ip.ver_ihl, ip.total_length = 0x46, htons(IPV4_MIN + 4 + payload_len)
+   if fix_checksum ~= false then checksum.ipv4_header(h) end
+   return ffi.string(h, IPV4_MIN + 4 + payload_len)
+end
+
 local function ipv6 (dst, hop, payload_len)
    local h = ffi.new("uint8_t[?]", IPV6_LEN + payload_len)
    local ip = ffi.cast(ipv6_ptr, h)
@@ -566,21 +625,35 @@ function M.selftest ()
    end
    -- RFC 1624: the incremental checksum equals the one computed afresh, for every TTL and
    -- checksums around the 0x0000/0xffff corner.
+   -- Besides a few ids, ids that make the checksum each corner value (network order; 0xfeff is
+   -- 0xfffe as the 16-bit word lies in memory); a checksum of 0 is also tried as 0xffff, its
+   -- ones' complement twin, which a sender may write.
    for ttl = 2, 255 do
-      for _, id in ipairs({0, 1, 0x1234, 0xfeff, 0xffff}) do
-         local h = ipv4("10.9.9.9", ttl, 0)
-         local q = frame(ETHERTYPE_IPV4, h)
-         local ip = ffi.cast(ipv4_ptr, q.data + ETH_LEN)
-         ip.id = htons(id)
-         checksum.ipv4_header(ip)
-         local out, q2 = run("p1", q)
-         sent = sent + 1
-         assert(out == "p1")
-         ip = ffi.cast(ipv4_ptr, q2.data + ETH_LEN)
-         local got = ip.checksum
-         checksum.ipv4_header(ip)
-         assert(ip.checksum == got, ("ttl %d id %d: incremental %04x, afresh %04x"):format(ttl, id, got, ip.checksum))
-         free(q2)
+      local ids = {0, 1, 0x1234, 0xfeff, 0xffff}
+      for _, target in ipairs({0x0000, 0x0001, 0x00ff, 0x0100, 0xfeff, 0xfffe}) do
+         local h = ffi.cast(ipv4_ptr, ffi.new("uint8_t[20]", ipv4("10.9.9.9", ttl, 0)))
+         h.id = 0
+         local v = band(bnot(target), 0xffff) + checksum.ipv4_header(h) -- ~target + C(id 0)
+         ids[#ids + 1] = band(v, 0xffff) + rshift(v, 16)
+      end
+      for _, id in ipairs(ids) do
+         for _, twin in ipairs({false, true}) do
+            local q = frame(ETHERTYPE_IPV4, ipv4("10.9.9.9", ttl, 0))
+            local ip = ffi.cast(ipv4_ptr, q.data + ETH_LEN)
+            ip.id = htons(id)
+            local c = checksum.ipv4_header(ip)
+            if twin and c ~= 0 then free(q); break end
+            if twin then ip.checksum = 0xffff end
+            local out, q2 = run("p1", q)
+            sent = sent + 1
+            assert(out == "p1")
+            ip = ffi.cast(ipv4_ptr, q2.data + ETH_LEN)
+            local got = ip.checksum
+            checksum.ipv4_header(ip)
+            assert(ip.checksum == got, ("ttl %d id %d checksum %04x: incremental %04x, afresh %04x")
+                   :format(ttl, id, twin and 0xffff or c, ntohs(got), ntohs(ip.checksum)))
+            free(q2)
+         end
       end
    end
    -- TTL 1: ICMP time exceeded out of the input port, from its address, with the header + 8 bytes.
@@ -610,8 +683,17 @@ function M.selftest ()
    local ip6 = ffi.cast(ipv6_ptr, q.data + ETH_LEN)
    assert(ip6.next_header == 58 and q.data[ETH_LEN + 40] == 3 and checksum.verify_l4_ipv6(ip6, IPV6_MIN_MTU))
    free(q)
+   -- Options: the header sum over them, TTL and checksum updated as without.
+   out, q = run("p0", frame(ETHERTYPE_IPV4, ipv4_options("10.2.3.4", 64, 26)))
+   sent = sent + 1
+   ip = ffi.cast(ipv4_ptr, q.data + ETH_LEN)
+   assert(out == "p1" and ip.ttl == 63 and checksum.verify_ipv4_header(ip, 50), "options")
+   free(q)
    -- Drops, one reason each.
    local drops = {
+      {"bad_checksum", frame(ETHERTYPE_IPV4, ipv4_options("10.2.3.4", 64, 26, false))},
+      {"malformed", frame(ETHERTYPE_IPV4, ipv4("10.2.3.4", 64, 26):sub(1, 2) .. "\0\19"
+                                             .. ipv4("10.2.3.4", 64, 26):sub(5))},
       {"no_route", frame(ETHERTYPE_IPV4, ipv4("11.0.0.1", 64, 26))},
       {"no_route", frame(ETHERTYPE_IPV6, ipv6("2001:db8:2::1", 64, 0))},
       {"bad_checksum", frame(ETHERTYPE_IPV4, ipv4("10.2.3.4", 64, 26, false))},
@@ -641,6 +723,55 @@ function M.selftest ()
    assert(total == sent, ("counted %d of %d packets"):format(total, sent))
    assert(t.icmp_p0 == 2 and t.forwarded_p0 == 1 and t.drop_ttl_expired == 3)
    shm.delete_frame(r.shm)
+   -- Runs of next hops in one push: p1 without an output link (no_link), p0, no route, mixed;
+   -- each packet counted once, the forwarded ones in order with their next hop's MACs.
+   do
+      local rl = Router:new(conf)
+      rl.shm = shm.create_frame("apps/router_selftest_runs", rl.shm)
+      rl.input, rl.output = {p0 = link.new("rl_in")}, {p0 = link.new("rl_out")}
+      rl:link()
+      local dsts = {"10.2.3.4", "10.2.3.5", "10.1.0.1", "10.1.0.2", "11.0.0.1", "10.1.0.3",
+                    "10.2.0.1", "11.0.0.2", "11.0.0.3", "10.1.0.4"}
+      for _, dst in ipairs(dsts) do transmit(rl.input.p0, frame(ETHERTYPE_IPV4, ipv4(dst, 64, 26))) end
+      rl:push()
+      for _, last in ipairs({1, 2, 3, 4}) do
+         local f = receive(rl.output.p0)
+         assert(ffi.string(f.data + ETH_LEN + 16, 4) == "\10\1\0" .. string.char(last), "order")
+         assert(ffi.string(f.data, 12) == "\0\0\0\0\0\0\x02\0\0\0\0\x01", "MACs")
+         free(f)
+      end
+      assert(link.empty(rl.output.p0))
+      local c = rl:counts()
+      assert(c.forwarded_p0 == 4 and c.drop_no_link == 3 and c.drop_no_route == 3, "runs")
+      shm.delete_frame(rl.shm)
+      link.free(rl.input.p0, "rl_in")
+      link.free(rl.output.p0, "rl_out")
+   end
+   -- verify_checksum = false: a wrong header checksum is forwarded (updated, so still wrong),
+   -- the rest checked as before.
+   do
+      local nv = Router:new(lib.parse({ports = conf.ports, routes = conf.routes,
+                                        neighbours = conf.neighbours, verify_checksum = false},
+                                       Router.config))
+      nv.shm = shm.create_frame("apps/router_selftest_nv", nv.shm)
+      nv.input, nv.output = {p0 = link.new("nv_in")}, {p1 = link.new("nv_out")}
+      nv:link()
+      for _, h in ipairs({ipv4("10.2.3.4", 64, 26, false), ipv4_options("10.2.3.4", 64, 26, false)}) do
+         transmit(nv.input.p0, frame(ETHERTYPE_IPV4, h))
+         nv:push()
+         local f = receive(nv.output.p1)
+         ip = ffi.cast(ipv4_ptr, f.data + ETH_LEN)
+         assert(ip.ttl == 63 and not checksum.verify_ipv4_header(ip, f.length - ETH_LEN))
+         free(f)
+      end
+      transmit(nv.input.p0, frame(ETHERTYPE_IPV4, ipv4("10.2.3.4", 64, 26), ETH_LEN + 45))
+      nv:push()
+      local c = nv:counts()
+      assert(c.forwarded_p1 == 2 and c.drop_truncated == 1 and c.drop_bad_checksum == 0)
+      shm.delete_frame(nv.shm)
+      link.free(nv.input.p0, "nv_in")
+      link.free(nv.output.p1, "nv_out")
+   end
    -- Config errors name the line and what is wrong.
    local function refused (c, pattern)
       local ok, err = pcall(Router.new, Router, lib.parse(c, Router.config))
