@@ -1,0 +1,108 @@
+-- tests/pf_oracle_test.lua: every expression of tests/pf_expressions.txt against libpcap, the
+-- oracle. For each expression libpcap takes, the packets lib.pf accepts (its own code, and its BPF
+-- path opts.bpf) among every packet of every Ethernet capture under tests/data/pcap (pf/, the
+-- generated ones, included) must be libpcap's (pcap_offline_filter with the record's captured
+-- and wire lengths), packet by packet. Each expression the corpus lists as refused must be
+-- refused by libpcap and by lib.pf, lib.pf's message being `'EXPR' at column N: MESSAGE` as
+-- listed. A mismatch prints the expression, file, packet number and both verdicts; the end
+-- prints each path's counts. Exit status 1 on any mismatch.
+-- Run: bazel test //tests:pf_oracle_test   (or from the repository: snabb tests/pf_oracle_test.lua)
+local oracle = dofile("tests/pf_oracle.lua")
+local libpcap = require("lib.pf.libpcap")
+
+local failures = 0
+local function fail (fmt, ...)
+   failures = failures + 1
+   print("FAIL " .. fmt:format(...))
+end
+
+-- The corpus: valid expressions (plus the empty one, which matches everything) and refused ones.
+local valid, invalid = {"", "  "}, {}
+for line in io.lines("tests/pf_expressions.txt") do
+   local comment = line:match("^%s*$") or line:match("^#")
+   if not comment and line:find("  =>  ", 1, true) then
+      local expr, col, msg = line:match("^(.-)  =>  (%d+): (.*)$")
+      assert(expr, "tests/pf_expressions.txt: bad refused line: " .. line)
+      invalid[#invalid + 1] = {expr = expr, col = tonumber(col), msg = msg}
+   elseif not comment then
+      valid[#valid + 1] = line
+   end
+end
+
+-- The corpus itself, against libpcap: it takes each valid expression and refuses each invalid.
+for _, expr in ipairs(valid) do
+   local prog, err = oracle.oracle(expr)
+   if not prog then fail("corpus: libpcap refuses '%s': %s", expr, err) end
+end
+for _, e in ipairs(invalid) do
+   if libpcap.compile(e.expr) then fail("corpus: libpcap takes '%s', listed as refused", e.expr) end
+end
+
+local captures, skipped = oracle.captures("tests/data/pcap")
+local npackets = 0
+for _, c in ipairs(captures) do npackets = npackets + #c.packets end
+print(("%d expressions (%d refused) over %d packets of %d Ethernet captures"):format(
+   #valid + #invalid, #invalid, npackets, #captures))
+for _, s in ipairs(skipped) do print("not Ethernet, skipped: " .. s) end
+
+if #oracle.paths == 0 then
+   print("SKIP: neither lib.pf nor lib.pf.bpf is in this build: only the corpus was checked")
+elseif not oracle.pf then
+   print("SKIP: lib.pf is not in this build yet: only lib.pf.bpf is compared")
+end
+
+local rows = {}
+for _, path in ipairs(oracle.paths) do
+   local agree, verdicts, differ, refused, accepted, crashed = 0, 0, 0, 0, 0, 0
+   for _, expr in ipairs(valid) do
+      local status, r = oracle.check(path, expr, captures, 3)
+      verdicts = verdicts + (r.compared or 0)
+      if status == "agree" then
+         agree = agree + 1
+      elseif status == "differ" then
+         differ = differ + 1
+         fail("%s: '%s': %d packets differ", path.name, expr,
+              #r.mismatches + (r.mismatches.more or 0))
+         for _, m in ipairs(r.mismatches) do print("   " .. oracle.describe(m)) end
+      elseif status == "refused" then
+         refused = refused + 1
+         fail("%s: '%s' refused, libpcap takes it: %s", path.name, expr, tostring(r.err))
+      elseif status == "crashed" then
+         crashed = crashed + 1
+         fail("%s: '%s' raised: %s", path.name, expr, tostring(r.err))
+      else
+         fail("%s: '%s': %s", path.name, expr, status)
+      end
+   end
+   -- Refused expressions: refused too, with the listed column and message (lib.pf's own path).
+   local refused_ok = 0
+   for _, e in ipairs(invalid) do
+      local ok, match, err = pcall(path.compile, e.expr)
+      local want = ("'%s' at column %d: %s"):format(e.expr, e.col, e.msg)
+      if not ok then
+         crashed = crashed + 1
+         fail("%s: '%s' raised: %s", path.name, e.expr, tostring(match))
+      elseif match then
+         accepted = accepted + 1
+         fail("%s: '%s' taken, libpcap refuses it", path.name, e.expr)
+      elseif path.name == "lib.pf" and err ~= want then
+         fail("%s: '%s': message\n   %s\n   expected\n   %s", path.name, e.expr, tostring(err), want)
+      elseif type(err) ~= "string" or err:find("\n") then
+         fail("%s: '%s': the message is not one line: %s", path.name, e.expr, tostring(err))
+      else
+         refused_ok = refused_ok + 1
+      end
+   end
+   rows[#rows + 1] = {path.name, agree .. "/" .. #valid, verdicts, differ, refused, crashed,
+                      refused_ok .. "/" .. #invalid, accepted}
+end
+if #rows > 0 then
+   io.write(lib.table_text({"path", "agree", "verdicts", "differ", "refused", "raised",
+                         "refused as listed", "taken"}, rows, {false, true, true, true, true,
+                                                              true, true, true}))
+end
+if failures > 0 then
+   print(failures .. " failures")
+   os.exit(1)
+end
+print("ok")
