@@ -20,6 +20,7 @@ local function optional (name)
 end
 M.pf = optional("lib.pf")
 M.bpf = optional("lib.pf.bpf")
+M.parse = optional("lib.pf.parse")
 
 -- The paths compared with libpcap: name -> compile(expr) returning a matcher or nil, err.
 M.paths = {}
@@ -124,6 +125,26 @@ function M.check (path, expr, captures, limit)
    if not cok then return "crashed", {err = compared} end
    if #mismatches > 0 then return "differ", {compared = compared, mismatches = mismatches} end
    return "agree", {compared = compared}
+end
+
+-- The parser alone (lib.pf.parse) against libpcap: what libpcap takes must parse; what it refuses
+-- as a syntax error (or a number's) must not. libpcap's other refusals are semantic (lib.pf's
+-- to make): the parser may take them. Returns "agree", "refused" (err = the parser's message and
+-- column) or "accepted" (err = libpcap's), or "crashed".
+local SYNTAX = {"syntax error", "contains non%-octal digit", "overflows 32 bits",
+                "data size must be"}
+function M.check_parse (expr)
+   local _, lerr = M.oracle(expr)
+   local ok, ast, err, col = pcall(M.parse.parse, expr)
+   if not ok then return "crashed", {err = ast} end
+   if not lerr then
+      if ast then return "agree", {} end
+      return "refused", {err = ("column %s: %s"):format(tostring(col), tostring(err))}
+   end
+   for _, pattern in ipairs(SYNTAX) do
+      if lerr:match(pattern) and ast then return "accepted", {err = lerr} end
+   end
+   return "agree", {}
 end
 
 return M

@@ -38,6 +38,18 @@ for _, e in ipairs(invalid) do
    if libpcap.compile(e.expr) then fail("corpus: libpcap takes '%s', listed as refused", e.expr) end
 end
 
+-- The parser alone: it takes every expression libpcap takes, and refuses the syntax errors.
+if oracle.parse then
+   local agree = 0
+   for _, expr in ipairs(valid) do
+      local status, r = oracle.check_parse(expr)
+      if status == "agree" then agree = agree + 1 else
+         fail("lib.pf.parse: '%s' %s: %s", expr, status, tostring(r.err))
+      end
+   end
+   print(("lib.pf.parse takes %d of the %d expressions libpcap takes"):format(agree, #valid))
+end
+
 local captures, skipped = oracle.captures("tests/data/pcap")
 local npackets = 0
 for _, c in ipairs(captures) do npackets = npackets + #c.packets end
