@@ -1,0 +1,488 @@
+-- lib.pf.bpf: pcap-filter expressions through libpcap's own compiler, its classic BPF translated to
+-- Lua source that LuaJIT compiles into the caller's trace. The second, independent path beside
+-- lib.pf's compiler: both must accept the same packets as libpcap's interpreter (bpf_filter),
+-- which this translation follows instruction by instruction, bounds checks included (a load past
+-- caplen rejects the packet, as a division by zero does).
+--
+-- The program becomes one function of flat labelled statements: instruction i is `::Li::` when
+-- something jumps to it, a conditional jump is `if COND then goto Lt end` (or a return when the
+-- target is a `ret`), and the registers A, X and the scratch words M[0..15] are locals declared
+-- before the first label (a goto may not enter a local's scope). libpcap only jumps backwards for
+-- `protochain`; Lua's goto does so too. A and X hold their 32-bit values as LuaJIT's bit
+-- operations give them: signed int32 numbers. Where the value is known to lie in [0, 2^31)
+-- (bytes, half words, masked words, X from `ldx msh`), unsigned comparisons are plain ones;
+-- elsewhere both sides are flipped by 2^31 first. A bounds check already made on every path to an
+-- instruction (the longest one that dominates it) is not repeated.
+local bit = require("bit")
+local libpcap = require("lib.pf.libpcap")
+
+local M = {}
+
+local format = string.format
+
+-- The instructions bpf_filter runs, by their whole code (any other code rejects the packet there).
+-- Kinds: "ld" (A = load), "ldx", "st", "stx", "alu", "ja", "jmp" (conditional), "ret", "tax",
+-- "txa"; with the addressing mode of loads, the size of packet loads, whether an ALU operation or
+-- a comparison takes X (else k).
+local OPS = {
+   [0x20] = {"ld", "abs", 4}, [0x28] = {"ld", "abs", 2}, [0x30] = {"ld", "abs", 1},
+   [0x40] = {"ld", "ind", 4}, [0x48] = {"ld", "ind", 2}, [0x50] = {"ld", "ind", 1},
+   [0x80] = {"ld", "len"}, [0x00] = {"ld", "imm"}, [0x60] = {"ld", "mem"},
+   [0x81] = {"ldx", "len"}, [0x01] = {"ldx", "imm"}, [0x61] = {"ldx", "mem"},
+   [0xb1] = {"ldx", "msh", 1},
+   [0x02] = {"st"}, [0x03] = {"stx"},
+   [0x05] = {"ja"},
+   [0x15] = {"jmp", "==", false}, [0x25] = {"jmp", ">", false}, [0x35] = {"jmp", ">=", false},
+   [0x45] = {"jmp", "&", false}, [0x1d] = {"jmp", "==", true}, [0x2d] = {"jmp", ">", true},
+   [0x3d] = {"jmp", ">=", true}, [0x4d] = {"jmp", "&", true},
+   [0x06] = {"ret", "k"}, [0x16] = {"ret", "a"},
+   [0x07] = {"tax"}, [0x87] = {"txa"},
+   [0x84] = {"alu", "neg", false},
+}
+for op, name in pairs({[0x00] = "add", [0x10] = "sub", [0x20] = "mul", [0x30] = "div",
+                       [0x40] = "or", [0x50] = "and", [0x60] = "lsh", [0x70] = "rsh",
+                       [0x90] = "mod", [0xa0] = "xor"}) do
+   OPS[0x04 + op] = {"alu", name, false}
+   OPS[0x0c + op] = {"alu", name, true}
+end
+local MEMWORDS = 16
+
+local function signed (k) -- a uint32 as the int32 LuaJIT's bit operations give
+   return k >= 0x80000000 and k - 0x100000000 or k
+end
+
+-- What is known of the machine before an instruction, on every path to it: `len`, caplen is at
+-- least this; `a`, `x`, `m[i]`: true when the register (or scratch word) holds a value in [0, 2^31).
+local function state (len, a, x, m)
+   return {len = len, a = a, x = x, m = m or {}}
+end
+local function copy (s)
+   local m = {}
+   for i = 0, MEMWORDS - 1 do m[i] = s.m[i] end
+   return state(s.len, s.a, s.x, m)
+end
+local function meet (s, t) -- what holds on both paths
+   if not s then return copy(t) end
+   local m = {}
+   for i = 0, MEMWORDS - 1 do m[i] = s.m[i] and t.m[i] end
+   return state(math.min(s.len, t.len), s.a and t.a, s.x and t.x, m)
+end
+local function unknown () return state(0, false, false) end
+
+-- A 32-bit value flipped by 2^31, so that signed comparison orders as unsigned.
+local function flip (e) return "bxor(" .. e .. ", -2147483648)" end
+
+-- The condition of conditional jump `op` with k, in Lua, or true/false when known in state s;
+-- `negated`: its negation.
+local NEGATION = {["=="] = "~=", ["~="] = "==", [">"] = "<=", [">="] = "<"}
+local function condition (op, k, s, negated)
+   local rel, by_x = op[2], op[3]
+   local lhs, rhs -- of rel, or of "~=" for "&" (its bits not all 0)
+   if rel == "&" then
+      if not by_x and k == 0 then return negated end
+      lhs, rel, rhs = format("band(A, %s)", by_x and "X" or signed(k)), "~=", "0"
+   elseif by_x then
+      if rel == "==" or s.a and s.x then lhs, rhs = "A", "X"
+      else lhs, rhs = flip("A"), flip("X") end
+   elseif rel == "==" then
+      if s.a and k >= 0x80000000 then return negated end
+      lhs, rhs = "A", signed(k)
+   elseif rel == ">=" and k == 0 then
+      return not negated
+   elseif s.a then
+      if k >= 0x80000000 then return negated end
+      lhs, rhs = "A", k
+   else
+      lhs, rhs = flip("A"), signed(bit.bxor(k, 0x80000000))
+   end
+   return lhs .. " " .. (negated and NEGATION[rel] or rel) .. " " .. rhs
+end
+
+-- The state after instruction op (k) from state s.
+local function step (op, k, s)
+   local kind, mode = op[1], op[2]
+   local out = copy(s)
+   if kind == "ld" or kind == "ldx" then
+      local value_n -- the value loaded lies in [0, 2^31)
+      if mode == "abs" or mode == "ind" or mode == "msh" then
+         -- (an indexed load checks X >= 0 too, so caplen reaches k + size after it)
+         out.len = math.max(out.len, k + op[3])
+         value_n = op[3] < 4
+      elseif mode == "imm" then value_n = k < 0x80000000
+      elseif mode == "mem" then value_n = s.m[k]
+      else value_n = false end -- len
+      if kind == "ld" then out.a = value_n else out.x = value_n end
+   elseif kind == "st" then out.m[k] = s.a
+   elseif kind == "stx" then out.m[k] = s.x
+   elseif kind == "tax" then out.x = s.a
+   elseif kind == "txa" then out.a = s.x
+   elseif kind == "alu" then
+      local src_n = k < 0x80000000
+      if op[3] then src_n = s.x end
+      if mode == "and" then out.a = s.a or src_n
+      elseif mode == "or" or mode == "xor" then out.a = s.a and src_n
+      elseif mode == "rsh" then out.a = s.a or (not op[3] and k % 32 > 0)
+      elseif mode == "div" then out.a = s.a
+      elseif mode == "mod" then out.a = s.a or src_n
+      else out.a = false end
+   end
+   return out
+end
+
+-- The Lua source of the BPF program `insns` (1-based array of {code, jt, jf, k}, as
+-- lib.pf.libpcap.instructions gives), a chunk that returns the match function.
+function M.translate (insns)
+   local n = #insns
+   -- Pass 1: the state before each reachable instruction. Jumps go forward but for
+   -- `protochain`'s; the target of a backward jump assumes nothing.
+   local before, targets, backward = {}, {}, {}
+   local function successors (i) -- of instruction i (0-based) in state s: a list of targets
+      local ins = insns[i + 1]
+      local op = OPS[ins.code]
+      if not op or op[1] == "ret" then return {} end
+      if (op[1] == "ld" or op[1] == "ldx") and op[2] == "mem" and ins.k >= MEMWORDS or
+         (op[1] == "st" or op[1] == "stx") and ins.k >= MEMWORDS then return {} end
+      if op[1] == "ja" then return {i + 1 + signed(ins.k)} end
+      if op[1] == "jmp" then
+         local c = condition(op, ins.k, before[i])
+         if c == true then return {i + 1 + ins.jt} elseif c == false then return {i + 1 + ins.jf} end
+         return {i + 1 + ins.jt, i + 1 + ins.jf}
+      end
+      return {i + 1}
+   end
+   for i = 0, n - 1 do
+      local ins = insns[i + 1]
+      if ins.code == 0x05 and signed(ins.k) < 0 then backward[i + 1 + signed(ins.k)] = true end
+   end
+   before[0] = unknown()
+   for i = 0, n - 1 do
+      if backward[i] then before[i], targets[i] = unknown(), true end
+      if before[i] then
+         local ins = insns[i + 1]
+         local out = OPS[ins.code] and step(OPS[ins.code], ins.k, before[i])
+         for _, to in ipairs(successors(i)) do
+            if to > i and to < n then before[to] = meet(before[to], out) end
+         end
+      end
+   end
+   -- Pass 2: the source.
+   local body, mem_used, uses_len = {}, {}, false
+   local function emit (...) body[#body + 1] = format(...) end
+   -- A jump to instruction `to` as a statement: a ret is returned at once.
+   local function jump (to)
+      if to < 0 or to >= n then return "return false" end
+      local ins = insns[to + 1]
+      if ins.code == 0x06 then return ins.k ~= 0 and "return true" or "return false" end
+      if ins.code == 0x16 then return "return A ~= 0" end
+      targets[to] = true
+      return "goto L" .. to
+   end
+   local function load (size, at) -- the expression of a packet load
+      if size == 1 then return format("P[%s]", at)
+      elseif size == 2 then return format("rshift(bswap(cast(u16p, P + %s)[0]), 16)", at)
+      else return format("bswap(cast(u32p, P + %s)[0])", at) end
+   end
+   -- Labels first (a target is known once its jumps are emitted): the statements of each
+   -- reachable instruction, then the labels put before them.
+   -- An instruction is emitted when the one before falls into it or a goto lands on it (the
+   -- gotos to it are all emitted before it, but for backward ones, known from pass 1).
+   local at, falls = {}, true -- body index where instruction i starts; does i - 1 fall into i?
+   for i = 0, n - 1 do
+      local s, ins = before[i], insns[i + 1]
+      local op, k = OPS[ins.code], ins.k
+      at[i] = #body + 1
+      if not s or not (falls or targets[i]) then
+         falls = false
+      elseif not op then
+         emit("do return false end") falls = false
+      else
+         local kind, mode = op[1], op[2]
+         local reg = kind == "ld" and "A" or "X"
+         local next = successors(i)
+         falls = next[1] == i + 1 or next[2] == i + 1
+         if (kind == "ld" or kind == "ldx" or kind == "st" or kind == "stx") and mode == "mem"
+            or kind == "st" or kind == "stx" then
+            if k >= MEMWORDS then emit("do return false end")
+            elseif kind == "st" or kind == "stx" then
+               mem_used[k] = true
+               emit("M%d = %s", k, kind == "st" and "A" or "X")
+            else
+               mem_used[k] = true
+               emit("%s = M%d", reg, k)
+            end
+         elseif mode == "abs" then
+            if s.len < k + op[3] then emit("if L < %d then return false end", k + op[3]) end
+            emit("A = %s", load(op[3], k))
+         elseif mode == "ind" then
+            local need = k + op[3]
+            if s.x then emit("if X + %d > L then return false end", need)
+            else emit("if X < 0 or X + %d > L then return false end", need) end
+            emit("A = %s", load(op[3], k == 0 and "X" or "X + " .. k))
+         elseif mode == "msh" then
+            if s.len < k + 1 then emit("if L < %d then return false end", k + 1) end
+            emit("X = lshift(band(P[%d], 15), 2)", k)
+         elseif mode == "imm" then
+            emit("%s = %d", reg, signed(k))
+         elseif mode == "len" then
+            uses_len = true
+            emit("%s = tobit(W)", reg)
+         elseif kind == "tax" then emit("X = A")
+         elseif kind == "txa" then emit("A = X")
+         elseif kind == "alu" then
+            local by_x = op[3]
+            local src = by_x and "X" or signed(k)
+            if mode == "add" then emit("A = tobit(A + %s)", src)
+            elseif mode == "sub" then emit("A = tobit(A - %s)", src)
+            elseif mode == "mul" then
+               -- The product modulo 2^32, exact: each 16-bit half of A times a 32-bit number
+               -- stays under 2^48.
+               emit("A = tobit(band(A, 65535) * %s + tobit(rshift(A, 16) * %s) * 65536)", src, src)
+            elseif mode == "div" or mode == "mod" then
+               if by_x then emit("if X == 0 then return false end")
+               elseif k == 0 then emit("do return false end") end
+               local a = s.a and "A" or "(A % 4294967296)"
+               local d = by_x and (s.x and "X" or "(X % 4294967296)") or tostring(k)
+               if mode == "div" then emit("A = tobit(floor(%s / %s))", a, d)
+               else emit("A = tobit(%s %% %s)", a, d) end
+            elseif mode == "and" then emit("A = band(A, %s)", src)
+            elseif mode == "or" then emit("A = bor(A, %s)", src)
+            elseif mode == "xor" then emit("A = bxor(A, %s)", src)
+            elseif mode == "lsh" or mode == "rsh" then
+               local f = mode == "lsh" and "lshift" or "rshift"
+               -- libpcap 1.10.3 shifts by k modulo 32 (x86's shift, as LuaJIT's), by X only
+               -- when under 32 (0 otherwise); pcap_compile refuses a constant over 31.
+               if not by_x then emit("A = %s(A, %d)", f, k % 32)
+               elseif s.x then emit("if X < 32 then A = %s(A, X) else A = 0 end", f)
+               else emit("if X >= 0 and X < 32 then A = %s(A, X) else A = 0 end", f) end
+            elseif mode == "neg" then emit("A = tobit(-A)") end
+         elseif kind == "ret" then
+            emit("do return %s end", mode == "a" and "A ~= 0" or tostring(k ~= 0))
+         elseif kind == "ja" then
+            if next[1] ~= i + 1 then emit("do %s end", jump(next[1])) end
+         elseif kind == "jmp" then
+            local t, f = i + 1 + ins.jt, i + 1 + ins.jf
+            if #next == 1 or t == f then
+               if next[1] ~= i + 1 then emit("do %s end", jump(next[1])) end
+            else
+               local c = condition(op, k, s)
+               if f == i + 1 then emit("if %s then %s end", c, jump(t))
+               elseif t == i + 1 then emit("if %s then %s end", condition(op, k, s, true), jump(f))
+               else
+                  emit("if %s then %s end", c, jump(t))
+                  emit("do %s end", jump(f))
+               end
+            end
+         end
+      end
+   end
+   if falls then emit("do return false end") end -- off the end: rejected
+   -- Labels, from the last so that the indices before stay right.
+   for i = n - 1, 0, -1 do
+      if targets[i] and before[i] then table.insert(body, at[i], format("::L%d::", i)) end
+   end
+   local locals = {"local A, X = 0, 0"}
+   for i = 0, MEMWORDS - 1 do
+      if mem_used[i] then locals[#locals + 1] = format("local M%d = 0", i) end
+   end
+   if uses_len then locals[#locals + 1] = "W = W or L" end
+   return table.concat({
+      "local ffi, bit = require('ffi'), require('bit')",
+      "local cast, floor = ffi.cast, math.floor",
+      "local band, bor, bxor, lshift, rshift, bswap, tobit =",
+      "   bit.band, bit.bor, bit.bxor, bit.lshift, bit.rshift, bit.bswap, bit.tobit",
+      "local u16p, u32p = ffi.typeof('uint16_t *'), ffi.typeof('uint32_t *')",
+      "return function (P, L, W) -- luacheck: ignore",
+      "   " .. table.concat(locals, "\n   "),
+      "   " .. table.concat(body, "\n   "),
+      "end",
+      ""}, "\n")
+end
+
+-- The Lua source of expr's matcher (libpcap's optimised BPF, translated), or nil and libpcap's
+-- message as `'EXPR': MESSAGE`.
+function M.source (expr)
+   local prog, err = libpcap.compile(expr)
+   if not prog then return nil, format("'%s': %s", expr, err) end
+   return M.translate(libpcap.instructions(prog))
+end
+
+-- match(ptr, caplen[, wirelen]) -> boolean for expr, or nil and the message.
+function M.compile (expr)
+   local source, err = M.source(expr)
+   if not source then return nil, err end
+   return assert(loadstring(source, "=bpf: " .. expr))()
+end
+
+-- Self-test: the translation against libpcap's interpreter, on real packets whole and cut short,
+-- for expressions and for random programs.
+
+-- Expressions that make libpcap emit every kind of instruction it uses: loads of each size and
+-- mode, ldx msh, scratch memory (protochain, arithmetic), every ALU operation and comparison,
+-- backward jumps (protochain), len.
+M.expressions = {
+   "ip", "ip6", "arp", "rarp", "tcp", "udp", "icmp", "icmp6", "sctp", "vlan", "vlan 2",
+   "vlan and ip", "vlan and vlan and ip", "vlan and ip6", "mpls", "pppoed",
+   "tcp port 80", "udp port 53", "port 23", "src port 23", "dst port 1024", "portrange 1-1024",
+   "tcp portrange 20-23", "udp and dst port 53", "ip and udp and dst port 53",
+   "host 192.168.0.1", "src host 10.0.0.1", "dst host 65.208.228.223", "net 192.168.0.0/16",
+   "net 10.0.0.0 mask 255.0.0.0", "src net 145.254.160.0/24", "host ::1", "net fe80::/10",
+   "ip6 host fe80::211:25ff:fe82:95b5", "dst net 2001::/16", "ether host 00:00:01:00:00:00",
+   "ether src 00:11:25:82:95:b5", "ether broadcast", "ether multicast",
+   "ip multicast", "ip6 multicast", "ether proto 0x86dd", "ip proto 17", "ip6 proto 58",
+   "proto 6", "ip proto 300", "tcp[tcpflags] & tcp-syn != 0", "tcp[tcpflags] & (tcp-syn|tcp-fin) != 0",
+   "tcp[tcpflags] = tcp-ack", "icmp[icmptype] = icmp-echo", "icmp[icmptype] != icmp-echoreply",
+   "icmp6[icmp6type] = icmp6-neighborsolicit", "ip[0] & 0xf > 5", "ip[6:2] & 0x1fff != 0",
+   "ip[2:2] > 1000", "ip[12:4] = 0xc0a80001", "ip[16:4] > 0x80000000", "ip[16:4] >= 0xfffffffe",
+   "ether[0] & 1 = 1", "ether[12:2] = 0x0800", "ether[6:4] < 0x10000000", "len > 100",
+   "len <= 64", "greater 1000", "less 60", "len - 1000 > 5", "len * 3 > 200",
+   "len / 3 = 20", "len % 7 = 3", "ip[8] * ip[9] > 1000", "ip[8] * 123456789 > 5",
+   "ip[8] / (ip[9] - 6) = 0", "ip[8] % (ip[9] - 17) = 0", "ether[0] / ether[1] > 0",
+   "ether[0] << ether[1] > 256", "ether[0] >> ether[13] = 0", "ether[1] << 31 != 0",
+   "ip[0] >> 4 = 4", "-ether[0] > 10", "ether[0] ^ ether[1] = 0", "ether[0] | ether[1] = 255",
+   "ip[0] & ip[1] = 0", "ip6[6] = 17", "ip6[40:2] = 53", "tcp[0:2] = 80", "udp[2:2] = 53",
+   "tcp[13] = 18", "tcp[12] >> 4 > 5", "ip6 protochain 6", "ip6 protochain 17",
+   "ip protochain 6", "ip6 and tcp", "ip and tcp and tcp[tcpflags] & tcp-push != 0",
+   "not ip", "not tcp and not udp", "ip or arp", "(tcp or udp) and not port 80",
+   "host 192.168.0.1 or host 192.168.0.2 or host 10.0.0.1", "ip and ip[4:4] & 0xff0000ff = 0",
+   "ether[ip[0] & 3] = 0", "ip[ether[0] & 7:2] = 0", "tcp[tcp[12] >> 4] > 0",
+   "ip[2:2] - (ip[0] & 0xf) * 4 > 20", "ip and (ip[6] & 0x20 != 0 or ip[7] != 0)",
+   "udp[8:4] = 0x00010000", "ip6[0:4] & 0x0ff00000 != 0", "ether[60] = 0", "ether[1500:2] = 0",
+}
+
+-- A packet's bytes at the end of a page-sized buffer (a load past caplen would not be caught by
+-- the buffer's end otherwise: it is, by comparing with libpcap).
+local function packets_of_captures (dir)
+   local records = dofile("tests/pcap_records.lua")
+   local files = {}
+   for name in io.popen("find " .. dir .. " -name '*.pcap' | sort"):lines() do
+      files[#files + 1] = name
+   end
+   local packets = {}
+   for _, file in ipairs(files) do
+      for _, r in ipairs(records(file)) do packets[#packets + 1] = r end
+   end
+   return packets, #files
+end
+
+-- Every packet whole and cut at every length up to 80 bytes (headers), compared by `same(ptr,
+-- caplen, wirelen)`, which errors at the first difference. Returns the comparisons made.
+local function over_packets (packets, same)
+   local ffi = require("ffi")
+   local buf = ffi.new("uint8_t[?]", 65536)
+   local count = 0
+   for _, r in ipairs(packets) do
+      ffi.copy(buf, r.data, r.caplen)
+      same(buf, r.caplen, r.len)
+      for cut = 0, math.min(r.caplen - 1, 80) do same(buf, cut, r.len) count = count + 1 end
+      count = count + 1
+   end
+   return count
+end
+
+-- A random program of `n` instructions that bpf_filter can run (every path ends in a ret, every
+-- jump lands inside): random loads, stores, ALU operations and comparisons with small offsets and
+-- a mix of small, boundary and large constants.
+local function random_program (n)
+   local codes = {}
+   for code in pairs(OPS) do if code ~= 0x05 then codes[#codes + 1] = code end end
+   table.sort(codes)
+   local ks = {0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 13, 14, 15, 16, 20, 23, 31, 32, 33, 54, 60, 100,
+               255, 256, 0x7fff, 0x8000, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0x80000001,
+               0xfffffffe, 0xffffffff}
+   -- libpcap 1.10.3's bpf_filter leaves its scratch memory uninitialised (pcap_compile never
+   -- reads a word before storing it): M[0..3] are stored first, and only they are used.
+   local insns = {}
+   for i = 0, 3 do
+      insns[#insns + 1] = {code = 0x00, jt = 0, jf = 0, k = ks[math.random(#ks)]}
+      insns[#insns + 1] = {code = 0x02, jt = 0, jf = 0, k = i}
+   end
+   for i = #insns + 1, n - 1 do
+      local code = codes[math.random(#codes)]
+      local op = OPS[code]
+      local k = ks[math.random(#ks)]
+      if op[1] == "st" or op[1] == "stx" or op[2] == "mem" then k = math.random(0, 3) end
+      if op[1] == "alu" and (op[2] == "div" or op[2] == "mod") and not op[3] and k == 0 then
+         k = 3 -- (libpcap never emits a constant division by zero; bpf_filter would run it)
+      end
+      if op[1] == "ret" and math.random() < 0.7 then code, op = 0x15, OPS[0x15] end
+      local jt, jf = 0, 0
+      if op[1] == "jmp" then
+         jt, jf = math.random(0, math.min(255, n - 1 - i)), math.random(0, math.min(255, n - 1 - i))
+      end
+      if math.random() < 0.05 then code, k = 0x05, math.random(0, n - 1 - i) end -- ja
+      insns[i] = {code = code, jt = jt, jf = jf, k = k}
+   end
+   insns[n] = {code = 0x16, jt = 0, jf = 0, k = 0} -- ret a
+   return insns
+end
+
+function M.selftest ()
+   print("selftest: lib.pf.bpf")
+   local ffi = require("ffi")
+   local packets, files = packets_of_captures("tests/data/pcap")
+   assert(#packets > 400 and files >= 20, "the captures of tests/data/pcap")
+   -- Expressions against pcap_offline_filter.
+   local compared, accepted = 0, 0
+   for _, expr in ipairs(M.expressions) do
+      local prog = assert(libpcap.compile(expr))
+      local match = assert(M.compile(expr))
+      compared = compared + over_packets(packets, function (p, caplen, wirelen)
+         local want = libpcap.match(prog, p, caplen, wirelen)
+         if match(p, caplen, wirelen) ~= want then
+            error(format("%q on %d bytes (%d on the wire): libpcap %s\n%s", expr, caplen, wirelen,
+                         want, M.source(expr)))
+         end
+         if want then accepted = accepted + 1 end
+      end)
+   end
+   print(format("%d expressions, %d packets of %d captures: %d comparisons, %d accepted",
+                #M.expressions, #packets, files, compared, accepted))
+   assert(accepted > compared / 20 and accepted < compared / 2)
+   -- The unoptimised programs too (longer, with every jump libpcap first makes).
+   for _, expr in ipairs({"tcp port 80", "vlan and ip6", "ip6 protochain 6", "len * 3 > 200"}) do
+      local prog = assert(libpcap.compile(expr, false))
+      local match = assert(loadstring(M.translate(libpcap.instructions(prog))))()
+      over_packets(packets, function (p, caplen, wirelen)
+         assert(match(p, caplen, wirelen) == libpcap.match(prog, p, caplen, wirelen), expr)
+      end)
+   end
+   -- Random programs against bpf_filter, with the same instructions.
+   math.randomseed(19)
+   local some = {}
+   for i = 1, #packets, 7 do some[#some + 1] = packets[i] end
+   local programs, runs, passed = 0, 0, 0
+   for _ = 1, 300 do
+      local insns = random_program(math.random(10, 50))
+      local code = ffi.new("struct snabb_bpf_insn[?]", #insns)
+      for i, ins in ipairs(insns) do
+         code[i - 1].code, code[i - 1].jt, code[i - 1].jf, code[i - 1].k = ins.code, ins.jt, ins.jf,
+                                                                         ins.k
+      end
+      local source = M.translate(insns)
+      local match = assert(loadstring(source))()
+      over_packets(some, function (p, caplen, wirelen)
+         for _, w in ipairs({wirelen, 0x80000005}) do
+            local want = ffi.C.bpf_filter(code, p, w, caplen) ~= 0
+            runs, passed = runs + 1, passed + (want and 1 or 0)
+            if match(p, caplen, w) ~= want then
+               local lines = {}
+               for i, ins in ipairs(insns) do
+                  lines[i] = format("%d: 0x%02x %d %d 0x%x", i - 1, ins.code, ins.jt, ins.jf, ins.k)
+               end
+               error(format("random program on %d bytes (wire %d): bpf_filter %s\n%s\n%s", caplen,
+                            w, want, table.concat(lines, "\n"), source))
+            end
+         end
+      end)
+      programs = programs + 1
+   end
+   print(format("%d random programs agree with bpf_filter on %d packets: %d runs, %d accepted",
+                programs, #some, runs, passed))
+   assert(passed > runs / 10 and passed < runs * 0.9)
+   -- Errors are libpcap's, with the expression.
+   local m, err = M.compile("tcp port")
+   assert(m == nil and err == "'tcp port': can't parse filter expression: syntax error", err)
+   print("selftest: ok")
+end
+
+return M
