@@ -1,0 +1,255 @@
+-- lib.pf.codegen: the back end of the pcap-filter compiler (lib/pf/README.md). It writes the
+-- decision graph of lib.pf.optimize as the Lua source of one function (P, caplen, wirelen) ->
+-- boolean: straight-line tests over FFI loads, with goto between them, no closures, tables or
+-- NYI calls, so that LuaJIT compiles a call to it into the caller's trace.
+--
+-- Values are BPF's unsigned 32-bit numbers. Each generated expression is either exact (a Lua
+-- number from 0 to 2^32-1 whose largest possible value is known) or a bit pattern (the int32
+-- that LuaJIT's bit functions return); a compare converts only where it must. A 16- or 32-bit
+-- field compared with a constant (under a mask or not) is compared in memory order against the
+-- byte-swapped constant, so `ip` is one 16-bit load and one compare, with no bswap.
+
+local bit = require("bit")
+local ffi = require("ffi")
+local optimize = require("lib.pf.optimize")
+
+local M = {}
+
+local band, bswap, rshift, tobit = bit.band, bit.bswap, bit.rshift, bit.tobit
+local LE = ffi.abi("le")
+
+local function swap16(v) if LE then return rshift(bswap(v), 16) end return v end
+local function swap32(v) if LE then return tobit(bswap(v)) end return tobit(v) end
+
+local function pow2cover(x) -- the least 2^n - 1 >= x
+   local r = 1
+   while r <= x do r = r * 2 end
+   return r - 1
+end
+
+-- ex(a) -> code, max: max is the largest value of an exact expression, nil for a bit pattern.
+local ex
+
+local function exact(a)
+   local c, max = ex(a)
+   if max then return c, max end
+   return "(" .. c .. " % 4294967296)", 4294967295
+end
+
+local function pattern(a)
+   local c, max = ex(a)
+   if max and max > 0x7fffffff then return "tobit(" .. c .. ")" end
+   return c
+end
+
+-- The address of a load: the exact sum of its base and offset.
+local function address(a)
+   if not a[3] then return "P+" .. a[4] end
+   local x = exact(a[3])
+   if a[4] == 0 then return "P+" .. x end
+   return "P+(" .. x .. "+" .. a[4] .. ")"
+end
+
+local function raw(a) -- a 16- or 32-bit load in memory order
+   if a[2] == 2 then return "cast(u16p, " .. address(a) .. ")[0]" end
+   return "cast(i32p, " .. address(a) .. ")[0]"
+end
+
+function ex(a)
+   local t = a[1]
+   if t == "k" then return tostring(a[2]), a[2]
+   elseif t == "len" then return "wirelen", 4294967295
+   elseif t == "ld" then
+      if a[2] == 1 then
+         if not a[3] then return "P[" .. a[4] .. "]", 255 end
+         return "(" .. address(a) .. ")[0]", 255
+      elseif a[2] == 2 then
+         return "rshift(bswap(" .. raw(a) .. "), 16)", 65535
+      end
+      return "bswap(" .. raw(a) .. ")", nil
+   elseif t == "neg" then
+      return "tobit(-" .. exact(a[2]) .. ")", nil
+   end
+   local op, x, y = a[2], a[3], a[4]
+   local cx, mx = ex(x)
+   local cy, my = ex(y)
+   if op == "+" then
+      if mx and my and mx + my <= 0x7fffffff then return "(" .. cx .. "+" .. cy .. ")", mx + my end
+      return "tobit(" .. cx .. "+" .. cy .. ")", nil
+   elseif op == "-" then
+      return "tobit(" .. cx .. "-" .. cy .. ")", nil
+   elseif op == "*" then
+      if mx and my and mx * my <= 0x7fffffff then return "(" .. cx .. "*" .. cy .. ")", mx * my end
+      if my and my < 2 ^ 18 then return "tobit(" .. cx .. "*" .. cy .. ")", nil end
+      if mx and mx < 2 ^ 18 then return "tobit(" .. cx .. "*" .. cy .. ")", nil end
+      return "mul32(" .. cx .. ", " .. cy .. ")", nil
+   elseif op == "/" then
+      local ux, umx = exact(x)
+      local uy = exact(y)
+      return "floor(" .. ux .. "/" .. uy .. ")", umx
+   elseif op == "%" then
+      local ux = exact(x)
+      local uy, umy = exact(y)
+      return "(" .. ux .. "%" .. uy .. ")", umy - 1
+   elseif op == "&" then
+      local m
+      if mx and mx <= 0x7fffffff then m = mx end
+      if my and my <= 0x7fffffff then m = math.min(m or my, my) end
+      return "band(" .. cx .. ", " .. cy .. ")", m
+   elseif op == "|" or op == "^" then
+      local f = op == "|" and "bor" or "bxor"
+      local m
+      if mx and my and mx <= 0x7fffffff and my <= 0x7fffffff then
+         m = pow2cover(math.max(mx, my))
+      end
+      return f .. "(" .. cx .. ", " .. cy .. ")", m
+   elseif op == "<<" or op == ">>" then
+      local f = op == "<<" and "lshift" or "rshift"
+      if y[1] == "k" then
+         if op == ">>" and y[2] > 0 then
+            return "rshift(" .. cx .. ", " .. y[2] .. ")", math.floor((mx or 4294967295) / 2 ^ y[2])
+         elseif y[2] == 0 then
+            return cx, mx
+         end
+         if mx and mx * 2 ^ y[2] <= 0x7fffffff then
+            return "(" .. cx .. "*" .. 2 ^ y[2] .. ")", mx * 2 ^ y[2]
+         end
+         return f .. "(" .. cx .. ", " .. y[2] .. ")", nil
+      end
+      -- BPF shifts by 32 or more give 0; Lua's by the count mod 32.
+      local uy = exact(y)
+      return "(" .. uy .. " < 32 and " .. f .. "(" .. cx .. ", " .. uy .. ") or 0)", nil
+   end
+   error("lib.pf.codegen: unknown arithmetic " .. tostring(op))
+end
+
+local negate = {["=="] = "~=", ["~="] = "==", [">"] = "<=", ["<="] = ">", [">="] = "<",
+   ["<"] = ">="}
+
+-- A condition as (left, operator, right): the Lua test is left .. op .. right.
+local function condition(c)
+   if c[1] == "caplen" then
+      if not c[2] then return "caplen", ">=", tostring(c[3]) end
+      local x = exact(c[2])
+      return "caplen", ">=", x .. "+" .. c[3]
+   end
+   local op, a, b = c[1], c[2], c[3]
+   if b[1] == "k" then
+      local k = b[2]
+      -- A 16/32-bit field, masked or not, against a constant: compared in memory order.
+      local field, mask = a, nil
+      if a[1] == "op" and a[2] == "&" and a[4][1] == "k" then field, mask = a[3], a[4][2] end
+      if op == "==" and field[1] == "ld" and field[2] > 1 then
+         if field[2] == 2 then
+            if k > 0xffff or (mask and band(k, mask) ~= k) then return "false", "==", "true" end
+            if mask then
+               return "band(" .. raw(field) .. ", " .. swap16(band(mask, 0xffff)) .. ")", "==",
+                  tostring(swap16(k))
+            end
+            return raw(field), "==", tostring(swap16(k))
+         end
+         if mask then
+            local mk = band(k, mask)
+            if tobit(mk) ~= tobit(k) then return "false", "==", "true" end
+            return "band(" .. raw(field) .. ", " .. swap32(mask) .. ")", "==", tostring(swap32(k))
+         end
+         return raw(field), "==", tostring(swap32(k))
+      end
+      if op == "==" then
+         local ca, ma = ex(a)
+         if ma then return ca, "==", tostring(k) end
+         return ca, "==", tostring(tobit(k))
+      end
+      return (exact(a)), op, tostring(k)
+   end
+   if op == "==" then
+      local _, ma = ex(a)
+      local _, mb = ex(b)
+      if ma and mb then return (ex(a)), "==", (ex(b)) end
+      return pattern(a), "==", pattern(b)
+   end
+   return (exact(a)), op, (exact(b))
+end
+
+local HEADER = [[
+local ffi, bit = require("ffi"), require("bit")
+local cast = ffi.cast
+local band, bor, bxor, bswap = bit.band, bit.bor, bit.bxor, bit.bswap
+local lshift, rshift, tobit = bit.lshift, bit.rshift, bit.tobit
+local floor = math.floor
+local u16p, i32p = ffi.typeof("uint16_t *"), ffi.typeof("int32_t *")
+local function mul32(a, b)
+   return tobit(a * band(b, 0xffff) + lshift(tobit(a * rshift(b, 16)), 16))
+end
+return function (P, caplen, wirelen)
+]]
+
+-- The Lua source of the matcher of graph entry (lib.pf.optimize).
+function M.source(entry)
+   local out = {HEADER}
+   local function emit(s) out[#out + 1] = "   " .. s .. "\n" end
+   if entry.term ~= nil then
+      emit("return " .. tostring(entry.term))
+      out[#out + 1] = "end\n"
+      return table.concat(out)
+   end
+   local nodes = optimize.order(entry)
+   local index, labelled = {}, {}
+   for i, n in ipairs(nodes) do index[n] = i end
+   local function go(n) -- the statement that takes the way to n
+      if n.term ~= nil then return "return " .. tostring(n.term) end
+      labelled[n] = true
+      return "goto L" .. index[n]
+   end
+   local body = {}
+   for i, n in ipairs(nodes) do
+      local l, op, r = condition(n.cond)
+      local yes = l .. " " .. op .. " " .. r
+      local no = l .. " " .. negate[op] .. " " .. r
+      local nxt = nodes[i + 1]
+      local s = {}
+      if n.t.term ~= nil and n.f.term ~= nil then
+         if n.t.term then s[1] = "return " .. yes else s[1] = "return " .. no end
+      elseif n.f.term ~= nil or (n.t.term == nil and n.t ~= nxt and n.f == nxt) then
+         s[1] = "if " .. no .. " then " .. go(n.f) .. " end"
+         if n.t ~= nxt then s[2] = go(n.t) end
+      else
+         s[1] = "if " .. yes .. " then " .. go(n.t) .. " end"
+         if n.f ~= nxt then s[2] = go(n.f) end
+      end
+      body[i] = s
+   end
+   for i, n in ipairs(nodes) do
+      if labelled[n] then out[#out + 1] = "   ::L" .. i .. "::\n" end
+      for j, s in ipairs(body[i]) do
+         -- A return that more code follows must end a block of its own.
+         if s:match("^return") and (i < #nodes or j < #body[i]) then s = "do " .. s .. " end" end
+         emit(s)
+      end
+   end
+   out[#out + 1] = "end\n"
+   local src = table.concat(out)
+   if src:find("wirelen", #HEADER + 1, true) then
+      -- len, less and greater read the wire length, caplen unless given.
+      src = HEADER .. "   wirelen = wirelen or caplen\n" .. src:sub(#HEADER + 1)
+   end
+   return src
+end
+
+function M.selftest()
+   print("selftest: lib.pf.codegen")
+   local function ld(size, off) return {"ld", size, nil, off} end
+   local tree = {"and", {"cmp", "==", ld(2, 12), {"k", 0x800}},
+      {"cmp", "==", {"op", "&", ld(4, 26), {"k", 0xffff0000}}, {"k", 0xc0a80000}}}
+   local src = M.source(optimize.graph(tree))
+   local match = assert(loadstring(src))()
+   local p = ffi.new("uint8_t[34]")
+   p[12], p[13], p[26], p[27] = 8, 0, 192, 168
+   assert(match(p, 34) == true)
+   assert(match(p, 29) == false)
+   p[27] = 169
+   assert(match(p, 34) == false, src)
+   print("selftest: ok")
+end
+
+return M

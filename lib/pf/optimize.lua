@@ -1,0 +1,305 @@
+-- lib.pf.optimize: the middle of the pcap-filter compiler (lib/pf/README.md). It turns expand's
+-- boolean tree of tests (and/or/not over comparisons of packet loads) into a decision graph, as
+-- libpcap's BPF is one, and simplifies it: every packet load gets its bounds test (a failed one
+-- rejects the packet, as libpcap's interpreter does), the constant-offset bounds tests are hoisted
+-- to where one test covers all the loads of every accepting path, and tests whose outcome is known
+-- from the tests already passed on the way (the ethertype retested in `ip and tcp and port 80`, a
+-- shorter bounds test after a longer one) are jumped over.
+--
+-- Graph nodes: {cond = C, t = node, f = node}; the two ends are optimize.ACCEPT and
+-- optimize.REJECT. A condition C is {op, a, b} over expand's arithmetic (op "==", ">", ">=",
+-- "&"), or {"caplen", x, n}: caplen >= x + n (x an arithmetic value or nil), the bounds test of a
+-- load.
+
+local M = {}
+
+local ACCEPT = {term = true}
+local REJECT = {term = false}
+M.ACCEPT, M.REJECT = ACCEPT, REJECT
+
+local U32 = 4294967295
+
+-- A canonical text of an arithmetic value (the key of what is known about it).
+local function key(a)
+   local t = a[1]
+   if t == "k" then return tostring(a[2])
+   elseif t == "len" then return "len"
+   elseif t == "ld" then
+      return "ld" .. a[2] .. "[" .. (a[3] and key(a[3]) .. "+" or "") .. a[4] .. "]"
+   elseif t == "neg" then return "-(" .. key(a[2]) .. ")"
+   else return "(" .. key(a[3]) .. a[2] .. key(a[4]) .. ")" end
+end
+M.key = key
+
+-- The bounds and division tests that must pass before a's value exists, in evaluation order
+-- (libpcap evaluates the left operand, then the right; a load's offset before the load).
+local function guards(a, out)
+   local t = a[1]
+   if t == "ld" then
+      if a[3] then guards(a[3], out) end
+      out[#out + 1] = {"caplen", a[3], a[4] + a[2]}
+   elseif t == "neg" then guards(a[2], out)
+   elseif t == "op" then
+      guards(a[3], out)
+      guards(a[4], out)
+      if (a[2] == "/" or a[2] == "%") and a[4][1] ~= "k" then
+         out[#out + 1] = {"==", a[4], {"k", 0}, divisor = true}
+      end
+   end
+   return out
+end
+
+-- The tree as a graph: build(node, T, F) is the entry of node's tests, going on to T if node
+-- holds and to F if not.
+local function build(node, T, F)
+   local t = node[1]
+   if t == "true" then return T
+   elseif t == "false" then return F
+   elseif t == "and" then return build(node[2], build(node[3], T, F), F)
+   elseif t == "or" then return build(node[2], T, build(node[3], T, F))
+   elseif t == "not" then return build(node[2], F, T)
+   end
+   assert(t == "cmp", t)
+   local op, a, b = node[2], node[3], node[4]
+   local n
+   if op == "&" then
+      -- jset: a & b ~= 0, kept as (a & b) == 0 with the branches swapped.
+      n = {cond = {"==", {"op", "&", a, b}, {"k", 0}}, t = F, f = T}
+   else
+      n = {cond = {op, a, b}, t = T, f = F}
+   end
+   local g = guards(b, guards(a, {}))
+   for i = #g, 1, -1 do
+      local c = g[i]
+      if c[1] == "caplen" then n = {cond = c, t = n, f = REJECT}
+      else n = {cond = c, t = REJECT, f = n} end
+   end
+   return n
+end
+
+-- What a condition tests: the key of its left side, an operator among == > >= < <= and a
+-- constant; or nil when neither side is a constant.
+local function shape(c)
+   if c.shape ~= nil then return c.shape end
+   local s
+   if c[1] == "caplen" then
+      s = {"caplen:" .. (c[2] and key(c[2]) or ""), ">=", c[3]}
+   elseif c[3][1] == "k" then
+      s = {key(c[2]), c[1], c[3][2]}
+   elseif c[2][1] == "k" then
+      local flip = {["=="] = "==", [">"] = "<", [">="] = "<="}
+      s = {key(c[3]), flip[c[1]], c[2][2]}
+   else
+      s = {key(c[2]) .. c[1] .. key(c[3]), "==", 1}
+      s.boolean = true
+   end
+   c.shape = s
+   return s
+end
+
+-- Facts: key -> {lo, hi, ne}, the range a value is known to lie in and values it is known not
+-- to be. decide(facts, cond) is true, false or nil (not known).
+local function decide(facts, c)
+   local s = shape(c)
+   local f = facts[s[1]]
+   if not f then return nil end
+   local op, k, lo, hi = s[2], s[3], f.lo, f.hi
+   if s.boolean then k = 1 end
+   if op == "==" then
+      if lo == hi then return lo == k end
+      if k < lo or k > hi or f.ne[k] then return false end
+   elseif op == ">" then
+      if lo > k then return true elseif hi <= k then return false end
+   elseif op == ">=" then
+      if lo >= k then return true elseif hi < k then return false end
+   elseif op == "<" then
+      if hi < k then return true elseif lo >= k then return false end
+   elseif op == "<=" then
+      if hi <= k then return true elseif lo > k then return false end
+   end
+   return nil
+end
+
+local function learn(facts, c, outcome)
+   local s = shape(c)
+   local old = facts[s[1]]
+   local lo, hi, ne = 0, U32, {}
+   if old then
+      lo, hi = old.lo, old.hi
+      for v in pairs(old.ne) do ne[v] = true end
+   end
+   local op, k = s[2], s[3]
+   if op == "==" then
+      if outcome then lo, hi = math.max(lo, k), math.min(hi, k)
+      else
+         ne[k] = true
+         if k == lo then lo = lo + 1 end
+         if k == hi then hi = hi - 1 end
+      end
+   elseif op == ">" then
+      if outcome then lo = math.max(lo, k + 1) else hi = math.min(hi, k) end
+   elseif op == ">=" then
+      if outcome then lo = math.max(lo, k) else hi = math.min(hi, k - 1) end
+   elseif op == "<" then
+      if outcome then hi = math.min(hi, k - 1) else lo = math.max(lo, k) end
+   elseif op == "<=" then
+      if outcome then hi = math.min(hi, k) else lo = math.max(lo, k + 1) end
+   end
+   local new = {}
+   for key_, v in pairs(facts) do new[key_] = v end
+   new[s[1]] = {lo = lo, hi = hi, ne = ne}
+   if lo > hi then new.dead = true end
+   return new
+end
+
+-- What is known on every one of two ways in.
+local function meet(a, b)
+   if a == nil or a.dead then return b end
+   if b.dead then return a end
+   local out = {}
+   for k, fa in pairs(a) do
+      local fb = b[k]
+      if fb then
+         local ne = {}
+         for v in pairs(fa.ne) do
+            if fb.ne[v] or v < fb.lo or v > fb.hi then ne[v] = true end
+         end
+         for v in pairs(fb.ne) do
+            if v < fa.lo or v > fa.hi then ne[v] = true end
+         end
+         out[k] = {lo = math.min(fa.lo, fb.lo), hi = math.max(fa.hi, fb.hi), ne = ne}
+      end
+   end
+   return out
+end
+
+-- The nodes reachable from entry, each before its successors.
+local function order(entry)
+   local seen, post = {}, {}
+   local function visit(n)
+      if n.term ~= nil or seen[n] then return end
+      seen[n] = true
+      visit(n.f)
+      visit(n.t)
+      post[#post + 1] = n
+   end
+   visit(entry)
+   local out = {}
+   for i = #post, 1, -1 do out[#out + 1] = post[i] end
+   return out
+end
+M.order = order
+
+-- Hoisting: the bounds each way from n to ACCEPT needs (per offset base), the least over the
+-- ways; a bounds test is raised to what every accepting way after it needs anyway, and one test
+-- of the constant part goes first.
+local function hoist(entry)
+   local nodes = order(entry)
+   local need = {[ACCEPT] = {}, [REJECT] = false}
+   for i = #nodes, 1, -1 do
+      local n = nodes[i]
+      local c = n.cond
+      if c[1] == "caplen" then
+         local s = shape(c)[1]
+         local nt = need[n.t]
+         local r = {}
+         if nt then for k, v in pairs(nt) do r[k] = v end end
+         r[s] = math.max(c[3], r[s] or 0)
+         if nt == false then r = false end
+         need[n] = r
+         if r then
+            c[3] = r[s]
+            c.shape = nil
+         end
+      else
+         local a, b = need[n.t], need[n.f]
+         if a == false then need[n] = b
+         elseif b == false then need[n] = a
+         else
+            local r = {}
+            for k, v in pairs(a) do
+               if b[k] then r[k] = math.min(v, b[k]) end
+            end
+            need[n] = r
+         end
+      end
+   end
+   local r = need[entry]
+   if r == false then return REJECT end
+   if r and r["caplen:"] and r["caplen:"] > 0 then
+      return {cond = {"caplen", nil, r["caplen:"]}, t = entry, f = REJECT}
+   end
+   return entry
+end
+
+-- Jump threading: each edge goes past the tests its facts decide.
+local function thread(entry)
+   local nodes = order(entry)
+   local facts = {[entry] = {}}
+   for _, n in ipairs(nodes) do
+      local fin = facts[n]
+      if fin then
+         for _, branch in ipairs({"t", "f"}) do
+            local outcome = branch == "t"
+            local ef = learn(fin, n.cond, outcome)
+            local target = n[branch]
+            if ef.dead then
+               target = REJECT
+            else
+               while target.term == nil do
+                  local d = decide(ef, target.cond)
+                  if d == nil then break end
+                  target = d and target.t or target.f
+               end
+               if target.term == nil then facts[target] = meet(facts[target], ef) end
+            end
+            n[branch] = target
+         end
+      end
+   end
+   -- Entry decided by nothing known is kept; a test both of whose ways meet is dropped.
+   local function skip(n)
+      while n.term == nil and n.t == n.f do n = n.t end
+      return n
+   end
+   nodes = order(entry)
+   for i = #nodes, 1, -1 do
+      local n = nodes[i]
+      n.t, n.f = skip(n.t), skip(n.f)
+   end
+   return skip(entry)
+end
+
+-- The whole middle: tree -> simplified graph (its entry node).
+function M.graph(tree)
+   local entry = build(tree, ACCEPT, REJECT)
+   if entry.term ~= nil then return entry end
+   entry = hoist(entry)
+   for _ = 1, 3 do
+      if entry.term ~= nil then break end
+      entry = thread(entry)
+   end
+   return entry
+end
+
+function M.selftest()
+   print("selftest: lib.pf.optimize")
+   local function ld(size, off) return {"ld", size, nil, off} end
+   local function eq(a, v) return {"cmp", "==", a, {"k", v}} end
+   local ip = eq(ld(2, 12), 0x800)
+   local tcp = {"and", ip, eq(ld(1, 23), 6)}
+   -- ip and tcp: the ethertype is tested once, one bounds test covers both loads.
+   local g = M.graph({"and", ip, tcp})
+   local nodes = order(g)
+   assert(#nodes == 3, #nodes)
+   assert(nodes[1].cond[1] == "caplen" and nodes[1].cond[3] == 24)
+   -- not (ip and tcp): no bounds test may be hoisted past the way out of the "not".
+   g = M.graph({"not", {"and", ip, tcp}})
+   assert(order(g)[1].cond[1] == "caplen" and order(g)[1].cond[3] == 14)
+   -- A contradiction rejects everything.
+   g = M.graph({"and", ip, eq(ld(2, 12), 0x86dd)})
+   assert(g == REJECT)
+   print("selftest: ok")
+end
+
+return M
