@@ -75,8 +75,9 @@ function M.oracle (expr)
 end
 
 -- Compares one path's matcher with libpcap's program on every packet. Returns the number of
--- verdicts compared and a list of mismatches {file, n, want, got0, got1}.
-function M.compare (prog, match, captures, limit)
+-- verdicts compared and a list of mismatches {file, n, want, got0, got1}: the first `limit` of
+-- them (and how many more), or when `stop`, the first `limit` and no more comparing.
+function M.compare (prog, match, captures, limit, stop)
    local compared, mismatches = 0, {}
    for _, cap in ipairs(captures) do
       for n, p in ipairs(cap.packets) do
@@ -91,6 +92,7 @@ function M.compare (prog, match, captures, limit)
             else
                mismatches.more = (mismatches.more or 0) + 1
             end
+            if stop and #mismatches >= limit then return compared, mismatches end
          end
       end
    end
@@ -109,7 +111,7 @@ end
 -- took: err), "accepted" (ours took what libpcap refused: err = libpcap's), "differ" (mismatches),
 -- with the counts. An expression libpcap's optimiser proves empty may be refused with libpcap's
 -- message or compiled to reject every packet.
-function M.check (path, expr, captures, limit)
+function M.check (path, expr, captures, limit, stop)
    local prog, lerr, empty = M.oracle(expr)
    local ok, match, err = pcall(path.compile, expr)
    if not ok then return "crashed", {err = match} end
@@ -121,7 +123,7 @@ function M.check (path, expr, captures, limit)
       if empty and err and err:match("rejects all packets") then return "agree", {compared = 0} end
       return "refused", {err = err}
    end
-   local cok, compared, mismatches = pcall(M.compare, prog, match, captures, limit)
+   local cok, compared, mismatches = pcall(M.compare, prog, match, captures, limit, stop)
    if not cok then return "crashed", {err = compared} end
    if #mismatches > 0 then return "differ", {compared = compared, mismatches = mismatches} end
    return "agree", {compared = compared}

@@ -196,7 +196,7 @@ if not oracle.pf then print("SKIP: lib.pf is not in this build yet: its paths ar
 -- The outcome of path on text: "agree" or the class of mismatch and its details.
 local function outcome (path, text)
    if path.parse_only then return oracle.check_parse(text) end
-   local status, r = oracle.check(path, text, captures, 1)
+   local status, r = oracle.check(path, text, captures, 1, true)
    if status == "both refused" then
       status = "agree"
       if path.name == "lib.pf" then
@@ -260,7 +260,7 @@ for _, path in ipairs(paths) do
          local class = classes[status] or {n = 0}
          classes[status] = class
          class.n = class.n + 1
-         if class.n <= 5 then
+         if class.n <= 3 then
             local small = t.tree and minimise_tree(path, t.tree, status)
                or minimise_words(path, t.words, status)
             local _, mr = outcome(path, small)
