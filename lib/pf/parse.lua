@@ -326,7 +326,7 @@ local function scan(s)
             tok = {t = "aid", len = is_hex(byte(s, i + 2)) and 3 or 2}
          elseif c == 92 then -- \name: a name, even a keyword's
             local e = s:match("^\\[^ !()\n\t]+()", i)
-            if not e then fail("expected a name after '\\'", i + 1) end
+            if not e then fail("expected a name after '\\'", i) end
             tok = {t = "id", v = sub(s, i + 1, e - 1), len = e - i}
          else
             -- Longest match; on a tie, scanner.l's rule order: keyword, MAC, N, HID, IPv6,
@@ -815,4 +815,218 @@ function M.parse(expr)
    if type(result) == "table" and result.message then return nil, result.message, result.col end
    error(result, 0)
 end
+-- A one-line rendering of a tree, for tests and debugging: `and`/`or` in parentheses, `!` for
+-- not, a prim as [proto,dir,kind]value (- for none, ^ when inherited), arithmetic infix.
+function M.format (x)
+   local f, t = M.format, x.tag
+   if t == "and" or t == "or" then return ("(%s %s %s)"):format(f(x.a), t, f(x.b)) end
+   if t == "not" then return "!" .. f(x.a) end
+   if t == "prim" then
+      return ("[%s,%s,%s]%s%s"):format(x.proto or "-", x.dir or "-", x.kind or "-", f(x.id),
+                                       x.inherited and "^" or "")
+   end
+   if t == "num" then return tostring(x.value) end
+   if t == "name" then return "'" .. x.name .. "'" end
+   if t == "ipv4" then return ("%s<%s,%s>"):format(x.text, tostring(x.value), tostring(x.bits)) end
+   if t == "ipv4_cidr" or t == "ipv6_cidr" then return f(x.addr) .. "/" .. x.len end
+   if t == "ipv4_mask" then return f(x.addr) .. " mask " .. f(x.mask) end
+   if t == "ipv6" or t == "mac" then return t .. ":" .. table.concat(x.bytes, ".") end
+   if t == "binop" or t == "relation" then return ("(%s%s%s)"):format(f(x.a), x.op, f(x.b)) end
+   if t == "neg" then return "-" .. f(x.a) end
+   if t == "len" then return "len" end
+   if t == "load" then return ("%s[%s:%d]"):format(x.proto, f(x.offset), x.size) end
+   local s = t
+   for _, k in ipairs{"proto", "value", "offset", "op", "subtype"} do
+      if x[k] then s = s .. " " .. k .. "=" .. tostring(x[k]) end
+   end
+   return "{" .. s .. "}"
+end
+
+function M.selftest ()
+   print("selftest: lib.pf.parse")
+   -- Trees, in M.format's notation.
+   local trees = {
+      {"", "{true}"},
+      {"tcp", "{abbrev proto=tcp}"},
+      {"ether", "{abbrev proto=link}"},
+      {"host 10.0.0.1", "[-,-,host]10.0.0.1<167772161,32>"},
+      {"src net 10.1", "[-,src,net]10.1<2561,16>"},
+      {"net 10.0.0.0/8", "[-,-,net]10.0.0.0<167772160,32>/8"},
+      {"net 10.0.0.0 mask 255.0.0.0",
+       "[-,-,net]10.0.0.0<167772160,32> mask 255.0.0.0<4278190080,32>"},
+      {"host 1.2.3.300", "[-,-,host]1.2.3.300<nil,nil>"},
+      {"tcp dst port 80", "[tcp,dst,port]80"},
+      {"udp src port 0x35", "[udp,src,port]53"},
+      {"port 017", "[-,-,port]15"},
+      {"port ftp-data", "[-,-,port]'ftp-data'"},
+      {"portrange 1-1024", "[-,-,portrange]'1-1024'"},
+      {"ether src 1:2:3:4:5:6", "[link,src,-]mac:1.2.3.4.5.6"},
+      {"ether host 0a-0b-0c-0d-0e-0f", "[link,-,host]mac:10.11.12.13.14.15"},
+      {"ether host 0001.0203.0405", "[link,-,host]mac:0.1.2.3.4.5"},
+      {"ether host 000102030405", "[link,-,host]mac:0.1.2.3.4.5"},
+      {"ether host 1.2.3.4.5.6", "[link,-,host]mac:1.2.3.4.5.6"},
+      {"ip6 host fe80::1", "[ip6,-,host]ipv6:254.128.0.0.0.0.0.0.0.0.0.0.0.0.0.1"},
+      {"ip6 net fe80::/10", "[ip6,-,net]ipv6:254.128.0.0.0.0.0.0.0.0.0.0.0.0.0.0/10"},
+      {"host ::ffff:1.2.3.4", "[-,-,host]ipv6:0.0.0.0.0.0.0.0.0.0.255.255.1.2.3.4"},
+      {"host 1:2:3:4:5:6:7:8", "[-,-,host]ipv6:0.1.0.2.0.3.0.4.0.5.0.6.0.7.0.8"},
+      {"ip proto 6", "[ip,-,proto]6"},
+      {"ip proto \\tcp", "[ip,-,proto]'tcp'"},
+      {"ether proto \\ip", "[link,-,proto]'ip'"},
+      {"ip6 protochain 6", "[ip6,-,protochain]6"},
+      {"gateway snup", "[-,-,gateway]'snup'"},
+      {"src or dst host a", "[-,src or dst,host]'a'"},
+      {"dst and src host a", "[-,src and dst,host]'a'"},
+      {"src && dst b", "[-,src and dst,-]'b'"},
+      {"host a or b", "([-,-,host]'a' or [-,-,host]'b'^)"},
+      {"not host vs and ace", "(![-,-,host]'vs' and [-,-,host]'ace'^)"},
+      {"tcp dst port ftp or ftp-data or domain",
+       "(([tcp,dst,port]'ftp' or [tcp,dst,port]'ftp-data'^) or [tcp,dst,port]'domain'^)"},
+      {"port 1 and (2 or 3)", "([-,-,port]1 and ([-,-,port]2^ or [-,-,port]3^))"},
+      {"port 1 and (2)", "([-,-,port]1 and [-,-,port]2^)"},
+      {"port 1 and ((2) or 3)", "([-,-,port]1 and ([-,-,port]2^ or [-,-,port]3^))"},
+      {"port 1 and not 2", "([-,-,port]1 and ![-,-,port]2^)"},
+      {"host (a or b)", "([-,-,host]'a'^ or [-,-,host]'b'^)"},
+      {"port (1)", "[-,-,port]1"},
+      -- libpcap's quirk: a parenthesised expression hands on the qualifiers before its '('.
+      {"host a and (tcp) and b", "(([-,-,host]'a' and {abbrev proto=tcp}) and [-,-,host]'b'^)"},
+      {"tcp and udp or icmp", "(({abbrev proto=tcp} and {abbrev proto=udp}) or {abbrev proto=icmp})"},
+      {"tcp or udp and icmp", "(({abbrev proto=tcp} or {abbrev proto=udp}) and {abbrev proto=icmp})"},
+      {"!tcp && (udp || icmp)",
+       "(!{abbrev proto=tcp} and ({abbrev proto=udp} or {abbrev proto=icmp}))"},
+      {"not not tcp", "!!{abbrev proto=tcp}"},
+      {"ether broadcast or ip multicast or broadcast",
+       "(({broadcast proto=link} or {multicast proto=ip}) or {broadcast})"},
+      {"less 64 or greater 1000", "({less value=64} or {greater value=1000})"},
+      {"byte 9 = 6", "{byte value=6 offset=9 op==}"},
+      {"vlan 100 and vlan", "({vlan value=100} and {vlan})"},
+      {"vlan (1)", "{vlan value=1}"},
+      {"mpls and pppoes 3 and geneve 5 and pppoed",
+       "((({mpls} and {pppoes value=3}) and {geneve value=5}) and {pppoed})"},
+      {"llc and llc I and llc rnr", "(({llc} and {llc subtype=i}) and {llc subtype=rnr})"},
+      {"tcp[tcpflags] & tcp-syn != 0", "((tcp[13:1]&2)!=0)"},
+      {"icmp[icmptype] == icmp-echo", "(icmp[0:1]=8)"},
+      {"ip[2:2] > 100", "(ip[2:2]>100)"},
+      {"ether[12:4] = 0", "(link[12:4]=0)"},
+      {"ip6[ip6[6]] = 1", "(ip6[ip6[6:1]:1]=1)"},
+      {"len - 1 >= 0", "((len-1)>=0)"},
+      {"length <= 1500", "(len<=1500)"},
+      {"1 + 2 * 3 = 7", "((1+(2*3))=7)"},
+      {"1 | 2 & 3 << 1 + 4 * 5 < 0", "((1|(2&(3<<(1+(4*5)))))<0)"},
+      {"8 - 4 - 2 = 2", "(((8-4)-2)=2)"},
+      {"- 2 + 3 = 1", "((-2+3)=1)"},
+      -- % and ^ (no precedence in grammar.y): each takes what follows it.
+      {"2 ^ 1 + 1 = 0", "((2^(1+1))=0)"},
+      {"1 * 2 % 3 * 4 = 2", "((1*(2%(3*4)))=2)"},
+      {"- 2 % 3 = 0", "(-(2%3)=0)"},
+      {"(1) = 1", "(1=1)"},
+      {"((1) + 1) = 2", "((1+1)=2)"},
+      {"(ip[0]) = 1", "(ip[0:1]=1)"},
+      {"(ip[0] = 69)", "(ip[0:1]=69)"},
+      {"inbound or outbound or ifindex 2", "(({inbound} or {outbound}) or {ifindex value=2})"},
+      {"4294967295 = 0xffffffff", "(4294967295=4294967295)"},
+   }
+   for _, case in ipairs(trees) do
+      local tree, message, col = M.parse(case[1])
+      assert(tree, ("%q: %s at column %s"):format(case[1], tostring(message), tostring(col)))
+      local got = M.format(tree)
+      assert(got == case[2], ("%q: %s, not %s"):format(case[1], got, case[2]))
+   end
+   -- Every node carries the column of its token.
+   local tree = M.parse("tcp port 80 or  udp")
+   assert(tree.col == 13 and tree.a.col == 1 and tree.a.id.col == 10 and tree.b.col == 17)
+   tree = M.parse("host a or b")
+   assert(tree.b.col == 11 and tree.b.id.col == 11)
+   -- Refused, with the column and what was expected.
+   local errors = {
+      {"tcp port", 9, "expected a port number or name"},
+      {"host", 5, "expected a host name or address"},
+      {"src", 4, "expected a host, network or port"},
+      {"src or foo", 8, "expected 'dst'"},
+      {"10.0.0.1", 1, "expected a qualifier"},
+      {"tcp and 80", 9, "expected a qualifier"},
+      {"(port 1) and 2", 14, "expected a qualifier"},
+      {"not (host a) and b", 18, "expected a qualifier"},
+      {"host a and (tcp or b)", 20, "expected a qualifier"},
+      {"len-1 > 0", 1, "expected a qualifier"},
+      {"ip proto tcp", 10, "expected a protocol number or name"},
+      {"tcp port 80 443", 13, "expected 'and', 'or' or the end of the expression"},
+      {"(tcp", 5, "expected 'and', 'or' or ')'"},
+      {"tcp)", 4, "unbalanced ')'"},
+      {"ip and", 7, "expected a primitive"},
+      {"ip and ()", 9, "expected a primitive"},
+      {"ip[0", 5, "expected ':' or ']'"},
+      {"ip[0:3] = 1", 6, "data size must be 1, 2, or 4"},
+      {"ip[0] = 1 = 1", 11, "expected 'and', 'or' or the end"},
+      {"ip[0] + 1", 10, "expected a comparison"},
+      {"1 = ", 5, "expected a number, 'len'"},
+      {"less", 5, "expected a length"},
+      {"byte 1 ! 2", 8, "expected '&', '|', '<', '>' or '='"},
+      {"net 10.0.0.0 mask", 18, "expected a netmask"},
+      {"net 10.0.0.0/", 14, "expected a prefix length"},
+      {"host 1.2.3.4 and ((1.2.3.5))", 20, "expected a host name or address"},
+      {"port 1.2.3.4", 6, "'port' modifier applied to ip host"},
+      {"a@b", 2, "unexpected character '@'"},
+      {"tcp port 09", 10, "number 09 contains non-octal digit"},
+      {"tcp port 4294967296", 10, "number 4294967296 overflows 32 bits"},
+      {"tcp port 0x100000000", 10, "overflows 32 bits"},
+      {"ether host 1:2:3", 12, "bogus ethernet address 1:2:"},
+      {"host ::1.2.3.999", 6, "bogus IPv6 address ::1.2.3.999"},
+      {"llc foo", 5, 'unknown LLC type name "foo"'},
+      {"vpi 1", 1, "'vpi' supported only on raw ATM"},
+      {"fisu", 1, "supported only on MTP2"},
+      {"on eth0", 1, "ifname supported only on PF linktype"},
+      {"wlan type mgt", 6, "supported only on 802.11"},
+      {"ether host $12", 12, "aid supported only on ARCnet"},
+      {"tcp port \\", 10, "expected a name after"},
+      {"host \0", 6, "unexpected byte 0x00"},
+      {("("):rep(300) .. "tcp" .. (")"):rep(300), 201, "nested too deeply"},
+      {("not "):rep(300) .. "tcp", 801, "nested too deeply"},
+      {("- "):rep(300) .. "1 = 1", 399, "nested too deeply"},
+      {("1 ^ "):rep(300) .. "1 = 1", 797, "nested too deeply"},
+   }
+   for _, case in ipairs(errors) do
+      local accepted, message, col = M.parse(case[1])
+      assert(not accepted, ("%q accepted: %s"):format(case[1], accepted and M.format(accepted)))
+      assert(col == case[2] and message:find(case[3], 1, true),
+             ("%q: column %d: %s, not column %d: %s"):format(case[1], col, message, case[2],
+                                                            case[3]))
+   end
+   assert(select(2, M.parse(nil)) == "expected a filter expression (a string)")
+   -- Against libpcap's own parser on random strings of tokens: what libpcap accepts is accepted,
+   -- what it refuses as syntax (its scanner's and grammar.y's messages) is refused; the rest it
+   -- refuses for meaning (unknown names, 'tcp' modifier applied to host, ...), which is lib.pf's.
+   local libpcap = require("lib.pf.libpcap")
+   local syntax = {"syntax error", "bogus", "non%-octal", "overflows 32 bits", "data size",
+                   "modifier applied to ip host", "LLC type name"}
+   local words = {"tcp", "udp", "ip", "ip6", "arp", "icmp", "host", "net", "port", "portrange",
+                  "src", "dst", "and", "or", "not", "!", "&&", "||", "(", ")", "(", ")",
+                  "1.2.3.4", "10.1", "10", "80", "0x10", "1:2:3:4:5:6", "fe80::1", "localhost",
+                  "1-5", "ether", "proto", "vlan", "len", "less", "greater", "[", "]", ":", "2",
+                  "4", "+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>", "=", "!=", "<", "<=",
+                  ">", ">=", "==", "mask", "255.0.0.0", "/", "8", "broadcast", "multicast",
+                  "gateway", "byte", "tcpflags", "tcp-syn", "icmp-echo", "mpls", "llc", "\\tcp",
+                  "protochain", "sctp", "icmp6", "rarp"}
+   math.randomseed(1)
+   local both = 0
+   for _ = 1, 30000 do
+      local t = {}
+      for i = 1, math.random(1, 5) do t[i] = words[math.random(#words)] end
+      local expr = table.concat(t, " ")
+      local prog, err = libpcap.compile(expr)
+      local ours, message, col = M.parse(expr)
+      if prog then
+         if not ours then
+            error(("%q: libpcap accepts it, refused at column %d: %s"):format(expr, col, message))
+         end
+         both = both + 1
+      elseif ours then
+         for _, pattern in ipairs(syntax) do
+            assert(not err:find(pattern), ("%q: libpcap refuses it (%s)"):format(expr, err))
+         end
+      end
+   end
+   assert(both > 1000, "too few random expressions valid: " .. both)
+   print("selftest: ok")
+end
+
 return M

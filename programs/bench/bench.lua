@@ -8,6 +8,8 @@
 -- belong to that app). Packets in = packets Replay sent; packets out = packets that reached
 -- bench_sink; the difference is what links dropped (full rings), what they still hold, and what
 -- was lost inside the graph: freed by its apps (the engine counts each app's frees) or kept in them.
+-- snabb bench --filter EXPR --pcap FILE measures a pcap-filter expression: the graph is one
+-- apps.filter PacketFilter, no config file.
 local ffi = require("ffi")
 local argparse = require("argparse")
 local cli = require("programs.cli")
@@ -57,9 +59,11 @@ local function parser ()
               "feeds no link (both the app itself in a one-app config). Packets out are those\n" ..
               "that reach --out; Gbit/s on the wire counts each frame padded to 64 bytes with\n" ..
               "its FCS, then preamble and inter-frame gap (20 bytes); L2 the padded frame with FCS.")
-   p:argument("config", "Lua file that returns a config (as for snabb run)")
+   p:argument("config", "Lua file that returns a config (as for snabb run)"):args("?")
    p:argument("args", "arguments for the config file (its ...)"):args("*")
    p:option("--pcap", "capture to replay (pcap or pcapng, Ethernet)"):count(1)
+   p:option("--filter", "measure this pcap-filter expression instead of a config: the graph is one "
+            .. "PacketFilter (apps/filter)")
    p:mutex(
       p:option("--loops", "replay the capture this many times (a whole number >= 1)")
          :convert(cli.count("--loops")),
@@ -205,7 +209,13 @@ end
 -- Runs the benchmark; returns the result table (the schema programs/bench/report expects).
 function M.bench (opts)
    cli.apply_dpdk(opts)
-   local c = run.load_config(opts.config, opts.args)
+   local c
+   if opts.filter then
+      c = config.new()
+      config.app(c, "filter", require("apps.filter.filter").PacketFilter, {filter = opts.filter})
+   else
+      c = run.load_config(opts.config, opts.args)
+   end
    local inport, outport = M.endpoints(c, opts["in"], opts.out)
    for _, name in ipairs({"bench_source", "bench_sink"}) do
       if c.apps[name] then error(("%s: app name '%s' is reserved for snabb bench"):format(opts.config, name), 0) end
@@ -422,6 +432,19 @@ function M.run (args)
    local opts = cli.parse(p, args)
    if not opts then return 2 end
    engine.restart_on_error = true -- a failed app is restarted, as in snabb run (--allow-errors)
+   if opts.filter then
+      if opts.config then
+         cli.usage_error(p, ("--filter takes the place of a config: give one or the other, not '%s' "
+                             .. "too"):format(opts.config))
+         return 2
+      end
+      local ok, err = require("lib.pf").compile(opts.filter)
+      if not ok then cli.usage_error(p, err) return 2 end
+      opts.config = "--filter " .. quoted(opts.filter)
+   elseif not opts.config then
+      cli.usage_error(p, "missing argument 'config' (or --filter EXPR)")
+      return 2
+   end
    -- Usage errors before anything loads: then a run's last words are never about its graph.
    for _, option in ipairs({"in", "out"}) do
       if opts[option] and not opts[option]:match("^[%a_][%w_]*%.[%a_][%w_]*$") then
