@@ -12,7 +12,8 @@
 -- operations give them: signed int32 numbers. Where the value is known to lie in [0, 2^31)
 -- (bytes, half words, masked words, X from `ldx msh`), unsigned comparisons are plain ones;
 -- elsewhere both sides are flipped by 2^31 first. A bounds check already made on every path to an
--- instruction (the longest one that dominates it) is not repeated.
+-- instruction (the longest one that dominates it) is not repeated, and where every path to an
+-- accepting ret loads N bytes or more, a packet shorter than N is rejected there at once.
 local bit = require("bit")
 local libpcap = require("lib.pf.libpcap")
 
@@ -52,7 +53,8 @@ local function signed (k) -- a uint32 as the int32 LuaJIT's bit operations give
 end
 
 -- What is known of the machine before an instruction, on every path to it: `len`, caplen is at
--- least this; `a`, `x`, `m[i]`: true when the register (or scratch word) holds a value in [0, 2^31).
+-- least this; `a`, `x`, `m[i]`: true when the register (or scratch word) holds a value in
+-- [0, 2^31).
 local function state (len, a, x, m)
    return {len = len, a = a, x = x, m = m or {}}
 end
@@ -133,19 +135,49 @@ end
 -- lib.pf.libpcap.instructions gives), a chunk that returns the match function.
 function M.translate (insns)
    local n = #insns
+   -- Pass 0: need[i], the caplen below which no path from instruction i accepts (each path to
+   -- an accepting ret loads at least that far), math.huge where none accepts. Rejecting a
+   -- packet shorter than that at once is what the program would do, later: one check there
+   -- stands for the loads' own. (The target of a backward jump, `protochain`'s, needs 0.)
+   local need = {}
+   for i = n - 1, 0, -1 do
+      local ins = insns[i + 1]
+      local op, k = OPS[ins.code], ins.k
+      local function at (j)
+         if j <= i then return 0 elseif j >= n then return math.huge end
+         return need[j]
+      end
+      local r
+      if not op then r = math.huge
+      elseif op[1] == "ret" then r = (op[2] == "a" or k ~= 0) and 0 or math.huge
+      elseif op[1] == "ja" then r = at(i + 1 + signed(k))
+      elseif op[1] == "jmp" then r = math.min(at(i + 1 + ins.jt), at(i + 1 + ins.jf))
+      elseif (op[2] == "mem" or op[1] == "st" or op[1] == "stx") and k >= MEMWORDS then
+         r = math.huge
+      elseif op[1] == "alu" and (op[2] == "div" or op[2] == "mod") and not op[3] and k == 0 then
+         r = math.huge
+      else
+         r = at(i + 1)
+         if op[3] and (op[2] == "abs" or op[2] == "ind" or op[2] == "msh") then
+            r = math.max(r, k + op[3])
+         end
+      end
+      need[i] = r
+   end
    -- Pass 1: the state before each reachable instruction. Jumps go forward but for
    -- `protochain`'s; the target of a backward jump assumes nothing.
-   local before, targets, backward = {}, {}, {}
+   local before, targets, backward, hoisted = {}, {}, {}, {}
    local function successors (i) -- of instruction i (0-based) in state s: a list of targets
       local ins = insns[i + 1]
       local op = OPS[ins.code]
-      if not op or op[1] == "ret" then return {} end
+      if not op or op[1] == "ret" or need[i] == math.huge then return {} end
       if (op[1] == "ld" or op[1] == "ldx") and op[2] == "mem" and ins.k >= MEMWORDS or
          (op[1] == "st" or op[1] == "stx") and ins.k >= MEMWORDS then return {} end
       if op[1] == "ja" then return {i + 1 + signed(ins.k)} end
       if op[1] == "jmp" then
          local c = condition(op, ins.k, before[i])
-         if c == true then return {i + 1 + ins.jt} elseif c == false then return {i + 1 + ins.jf} end
+         if c == true then return {i + 1 + ins.jt} end
+         if c == false then return {i + 1 + ins.jf} end
          return {i + 1 + ins.jt, i + 1 + ins.jf}
       end
       return {i + 1}
@@ -157,6 +189,9 @@ function M.translate (insns)
    before[0] = unknown()
    for i = 0, n - 1 do
       if backward[i] then before[i], targets[i] = unknown(), true end
+      if before[i] and need[i] > before[i].len and need[i] < math.huge then
+         hoisted[i], before[i].len = need[i], need[i]
+      end
       if before[i] then
          local ins = insns[i + 1]
          local out = OPS[ins.code] and step(OPS[ins.code], ins.k, before[i])
@@ -170,7 +205,7 @@ function M.translate (insns)
    local function emit (...) body[#body + 1] = format(...) end
    -- A jump to instruction `to` as a statement: a ret is returned at once.
    local function jump (to)
-      if to < 0 or to >= n then return "return false" end
+      if to < 0 or to >= n or need[to] == math.huge then return "return false" end
       local ins = insns[to + 1]
       if ins.code == 0x06 then return ins.k ~= 0 and "return true" or "return false" end
       if ins.code == 0x16 then return "return A ~= 0" end
@@ -193,9 +228,10 @@ function M.translate (insns)
       at[i] = #body + 1
       if not s or not (falls or targets[i]) then
          falls = false
-      elseif not op then
+      elseif not op or need[i] == math.huge then
          emit("do return false end") falls = false
       else
+         if hoisted[i] then emit("if L < %d then return false end", hoisted[i]) end
          local kind, mode = op[1], op[2]
          local reg = kind == "ld" and "A" or "X"
          local next = successors(i)
@@ -214,9 +250,9 @@ function M.translate (insns)
             if s.len < k + op[3] then emit("if L < %d then return false end", k + op[3]) end
             emit("A = %s", load(op[3], k))
          elseif mode == "ind" then
-            local need = k + op[3]
-            if s.x then emit("if X + %d > L then return false end", need)
-            else emit("if X < 0 or X + %d > L then return false end", need) end
+            local bytes = k + op[3]
+            if s.x then emit("if X + %d > L then return false end", bytes)
+            else emit("if X < 0 or X + %d > L then return false end", bytes) end
             emit("A = %s", load(op[3], k == 0 and "X" or "X + " .. k))
          elseif mode == "msh" then
             if s.len < k + 1 then emit("if L < %d then return false end", k + 1) end
@@ -329,7 +365,8 @@ M.expressions = {
    "ip6 host fe80::211:25ff:fe82:95b5", "dst net 2001::/16", "ether host 00:00:01:00:00:00",
    "ether src 00:11:25:82:95:b5", "ether broadcast", "ether multicast",
    "ip multicast", "ip6 multicast", "ether proto 0x86dd", "ip proto 17", "ip6 proto 58",
-   "proto 6", "ip proto 300", "tcp[tcpflags] & tcp-syn != 0", "tcp[tcpflags] & (tcp-syn|tcp-fin) != 0",
+   "proto 6", "ip proto 300", "tcp[tcpflags] & tcp-syn != 0",
+   "tcp[tcpflags] & (tcp-syn|tcp-fin) != 0",
    "tcp[tcpflags] = tcp-ack", "icmp[icmptype] = icmp-echo", "icmp[icmptype] != icmp-echoreply",
    "icmp6[icmp6type] = icmp6-neighborsolicit", "ip[0] & 0xf > 5", "ip[6:2] & 0x1fff != 0",
    "ip[2:2] > 1000", "ip[12:4] = 0xc0a80001", "ip[16:4] > 0x80000000", "ip[16:4] >= 0xfffffffe",

@@ -134,6 +134,15 @@ local function condition(c)
       return "caplen", ">=", x .. "+" .. c[3]
    end
    local op, a, b = c[1], c[2], c[3]
+   if op == "&" then
+      -- BPF's jset: a & b ~= 0; a 16/32-bit field against a constant in memory order.
+      if b[1] == "k" and a[1] == "ld" and a[2] == 2 then
+         return "band(" .. raw(a) .. ", " .. swap16(band(b[2], 0xffff)) .. ")", "~=", "0"
+      elseif b[1] == "k" and a[1] == "ld" and a[2] == 4 then
+         return "band(" .. raw(a) .. ", " .. swap32(b[2]) .. ")", "~=", "0"
+      end
+      return "band(" .. (ex(a)) .. ", " .. (ex(b)) .. ")", "~=", "0"
+   end
    if b[1] == "k" then
       local k = b[2]
       -- A 16/32-bit field, masked or not, against a constant: compared in memory order.

@@ -276,12 +276,19 @@ local function dirop(dir, src, dst, node, what)
       names[dir]:match("are$") and "s for" or " for", what)
 end
 
+-- gen_mcmp: a 32-bit field under a mask. Under mask 0 libpcap's optimizer folds the test to
+-- true and drops the load (so `net ::/0` reads nothing past the ethertype).
+local function mcmp32(off, mask, v)
+   if mask == 0 then return TRUE end
+   local a = ld(4, off)
+   if mask ~= 0xffffffff then a = {"op", "&", a, k(mask)} end
+   return cmp("==", a, k(v))
+end
+
 local function hostop(addr, mask, dir, ethertype, src, dst, node)
    local function one(off)
       return function ()
-         local a = ld(4, E.linkpl + off)
-         if mask ~= 0xffffffff then a = {"op", "&", a, k(mask)} end
-         return AND(linktype(ethertype), cmp("==", a, k(addr)))
+         return AND(linktype(ethertype), mcmp32(E.linkpl + off, mask, addr))
       end
    end
    return dirop(dir, one(src), one(dst), node, "addresses other than 802.11 MAC addresses")
@@ -289,6 +296,25 @@ end
 
 local HOST_NOT_IMPLEMENTED = {atalk = "AppleTalk", lat = "LAT", sca = "SCA", moprc = "MOPRC",
    mopdl = "MOPDL", aarp = "AARP", iso = "ISO", ipx = "IPX"}
+
+-- gen_dnhostop: a DECnet address in the four routing header layouts (compared as libpcap
+-- does on a little-endian machine, byte-swapped).
+local function dnhostop(addr, dir, node)
+   local a = bit.rshift(bit.bswap(addr), 16)
+   local function one(lh, sh)
+      return function ()
+         local pl = E.linkpl
+         local function m16(v, mask) return eq({"op", "&", ld(2, pl + 2), k(mask)}, v) end
+         local function m8(v) return eq({"op", "&", ld(1, pl + 2), k(7)}, v) end
+         local b1 = AND(m16(0x8106, 0xff07), eq(ld(2, pl + 2 + 1 + lh), a))
+         b1 = OR(AND(m8(6), eq(ld(2, pl + 2 + lh), a)), b1)
+         b1 = OR(AND(m16(0x8102, 0xff07), eq(ld(2, pl + 2 + 1 + sh), a)), b1)
+         b1 = OR(AND(m8(2), eq(ld(2, pl + 2 + sh), a)), b1)
+         return AND(linktype(0x6003), b1)
+      end
+   end
+   return dirop(dir, one(15, 3), one(7, 1), node, "addresses other than 802.11 MAC addresses")
+end
 
 local host
 
@@ -306,7 +332,7 @@ function host(addr, mask, p, dir, kind, node)
    elseif p == "rarp" then return hostop(addr, mask, dir, RARP, 14, 24, node)
    elseif p == "link" then fail(node, "link-layer modifier applied to %s", typestr)
    elseif p == "ip6" then fail(node, "'ip6' modifier applied to ip host")
-   elseif p == "decnet" then fail(node, "decnet addresses are not supported")
+   elseif p == "decnet" then return dnhostop(addr, dir, node)
    elseif HOST_NOT_IMPLEMENTED[p] then
       fail(node, "%s host filtering not implemented", HOST_NOT_IMPLEMENTED[p])
    end
@@ -325,9 +351,8 @@ local function host6(bytes, mbytes, p, dir, kind, node)
                   a = a * 256 + bytes[w * 4 + i]
                   m = m * 256 + mbytes[w * 4 + i]
                end
-               local x = ld(4, E.linkpl + off + w * 4)
-               if m ~= 0xffffffff then x = {"op", "&", x, k(m)} end
-               b = b and AND(cmp("==", x, k(a)), b) or cmp("==", x, k(a))
+               local t = mcmp32(E.linkpl + off + w * 4, m, a)
+               b = b and AND(t, b) or t
             end
             return AND(linktype(IP6), b)
          end
@@ -484,7 +509,15 @@ local function prim(node)
    if t == "num" or t == "ipv4" then
       local v, bits = net_bits(id)
       if kind == nil or kind == "host" or kind == "net" then
-         if p == "decnet" then fail(node, "decnet addresses are not supported") end
+         if p == "decnet" then
+            if t == "ipv4" then
+               local area, nd = id.text:match("^(%d+)%.(%d+)")
+               if not area then fail(id, "malformed decnet address '%s'", id.text) end
+               v = bit.bor(bit.band(bit.lshift(tonumber(area), 10), 0xfc00),
+                  bit.band(tonumber(nd), 0x3ff))
+            end
+            return host(v, 0, p, dir, kind, node)
+         end
          if p == "link" then fail(node, "illegal link layer address") end
          local mask = 0xffffffff
          if bits == nil and kind == "net" then
@@ -589,6 +622,9 @@ local function prim(node)
    fail(node, "unsupported primitive")
 end
 
+local ZERO_NOP = {["+"] = true, ["-"] = true, ["|"] = true, ["^"] = true, ["<<"] = true,
+   [">>"] = true}
+
 ---- Arithmetic: value and the protocol tests that guard it (struct arth's s and b).
 
 local arith
@@ -650,6 +686,14 @@ function arith(node)
             fail(node, "shift by more than 31 bits")
          end
          if a[1] == "k" then return k(fold(op, a[2], b[2])), checks end
+         -- libpcap's optimizer (opt_stmt): x op 0 is x or 0, and the loads of a dropped x go.
+         if b[2] == 0 and ZERO_NOP[op] then return a, checks end
+         if b[2] == 0 and (op == "*" or op == "&") then return k(0), checks end
+      elseif a[1] == "k" and a[2] == 0 then
+         if op == "+" or op == "|" or op == "^" then return b, checks end
+         if op ~= "-" then -- * / % & << >>
+            return k(0), checks
+         end
       end
       return {"op", op, a, b}, checks
    end
@@ -660,6 +704,13 @@ local function relation(node)
    local a, ca = arith(node.a)
    local b, cb = arith(node.b)
    local op, r = node.op, nil
+   if a[1] == "k" and b[1] == "k" then
+      -- Constants on both sides: libpcap folds the test.
+      local x, y = a[2], b[2]
+      local v = ({[">"] = x > y, [">="] = x >= y, ["="] = x == y, ["=="] = x == y,
+         ["!="] = x ~= y, ["<"] = x < y, ["<="] = x <= y})[op]
+      return AND(AND(ca, cb), v and TRUE or FALSE)
+   end
    if op == ">" then r = cmp(">", a, b)
    elseif op == ">=" then r = cmp(">=", a, b)
    elseif op == "=" or op == "==" then r = cmp("==", a, b)
@@ -669,6 +720,10 @@ local function relation(node)
    else fail(node, "unknown relation %s", tostring(op)) end
    return AND(AND(ca, cb), r)
 end
+
+local LLC_S = {rr = 0x01, rnr = 0x05, rej = 0x09}
+local LLC_U = {ui = 0x03, ua = 0x63, disc = 0x43, dm = 0x0f, sabme = 0x6f, test = 0xe3, xid = 0xaf,
+   frmr = 0x87}
 
 local function bool(node)
    E.node = node
@@ -706,6 +761,10 @@ local function bool(node)
       if op == "=" then return eq(x, v)
       elseif op == "<" then return NOT(cmp(">=", x, k(v)))
       elseif op == ">" then return cmp(">", x, k(v)) end
+      -- gencode.c's gen_byteop for & and | loads nothing: it tests BPF's accumulator, 0 when
+      -- no load came before (the only case reproduced here).
+      if op == "&" then return FALSE end
+      if op == "|" then return v ~= 0 and TRUE or FALSE end
       fail(node, "'byte %s' is not supported by lib.pf", op)
    elseif t == "vlan" then
       if E.mpls > 0 then fail(node, "no VLAN match after MPLS") end
@@ -732,12 +791,25 @@ local function bool(node)
       E.linkpl, E.mpls = E.linkpl + 4, E.mpls + 1
       return b
    elseif t == "pppoed" then return linktype(0x8863)
-   elseif t == "llc" and node.subtype == nil then
-      return NOT(OR(cmp(">", linktype_ld(), k(ETHERMTU)), eq(ld(2, E.linkpl), 0xffff)))
+   elseif t == "llc" then
+      local b = NOT(OR(cmp(">", linktype_ld(), k(ETHERMTU)), eq(ld(2, E.linkpl), 0xffff)))
+      local sub = node.subtype and node.subtype:lower()
+      if sub == nil then return b end
+      local ctl = ld(1, E.linkpl + 2)
+      local function m(v, mask) return eq({"op", "&", ctl, k(mask)}, v) end
+      if sub == "i" then return AND(b, NOT(cmp("&", ctl, k(1))))
+      elseif sub == "s" then return AND(b, m(1, 3))
+      elseif sub == "u" then return AND(b, m(3, 3))
+      elseif LLC_S[sub] then return AND(b, m(LLC_S[sub], 0x0f))
+      elseif LLC_U[sub] then return AND(b, m(LLC_U[sub], 0xef)) end
+      fail(node, "unknown LLC type name \"%s\"", node.subtype)
    elseif t == "inbound" or t == "outbound" then
-      fail(node, "inbound/outbound not supported on Ethernet when reading savefiles")
+      -- On a dead handle libpcap loads Linux's packet type (SKF_AD_PKTTYPE, offset 0xfffff004),
+      -- a load past any packet: the filter rejects everything, as pcap_offline_filter does.
+      local b = eq(ld(2, 0xfffff004), 4)
+      return t == "inbound" and NOT(b) or b
    elseif t == "ifindex" then
-      fail(node, "ifindex not supported on Ethernet when reading savefiles")
+      return eq(ld(4, 0xfffff008), node.value) -- SKF_AD_IFINDEX, as above
    end
    fail(node, "'%s' is not supported by lib.pf", t)
 end

@@ -49,8 +49,8 @@ local function guards(a, out)
    return out
 end
 
--- The tree as a graph: build(node, T, F) is the entry of node's tests, going on to T if node
--- holds and to F if not.
+-- The tree as a graph of tests (bounds tests come later): build(node, T, F) is the entry of
+-- node's tests, going on to T if node holds and to F if not.
 local function build(node, T, F)
    local t = node[1]
    if t == "true" then return T
@@ -60,21 +60,28 @@ local function build(node, T, F)
    elseif t == "not" then return build(node[2], F, T)
    end
    assert(t == "cmp", t)
-   local op, a, b = node[2], node[3], node[4]
-   local n
-   if op == "&" then
-      -- jset: a & b ~= 0, kept as (a & b) == 0 with the branches swapped.
-      n = {cond = {"==", {"op", "&", a, b}, {"k", 0}}, t = F, f = T}
-   else
-      n = {cond = {op, a, b}, t = T, f = F}
+   return {cond = {node[2], node[3], node[4]}, t = T, f = F}
+end
+
+-- Each test preceded by the bounds and division tests of its operands.
+local function add_guards(nodes)
+   for _, n in ipairs(nodes) do
+      local c = n.cond
+      local g = guards(c[3], guards(c[2], {}))
+      if #g > 0 then
+         -- n becomes the first guard, so that every way into n now goes through the guards.
+         local test = {cond = c, t = n.t, f = n.f}
+         local next_ = test
+         for i = #g, 1, -1 do
+            local gc = g[i]
+            if i == 1 then
+               n.cond = gc
+               if gc[1] == "caplen" then n.t, n.f = next_, REJECT else n.t, n.f = REJECT, next_ end
+            elseif gc[1] == "caplen" then next_ = {cond = gc, t = next_, f = REJECT}
+            else next_ = {cond = gc, t = REJECT, f = next_} end
+         end
+      end
    end
-   local g = guards(b, guards(a, {}))
-   for i = #g, 1, -1 do
-      local c = g[i]
-      if c[1] == "caplen" then n = {cond = c, t = n, f = REJECT}
-      else n = {cond = c, t = REJECT, f = n} end
-   end
-   return n
 end
 
 -- What a condition tests: the key of its left side, an operator among == > >= < <= and a
@@ -84,6 +91,8 @@ local function shape(c)
    local s
    if c[1] == "caplen" then
       s = {"caplen:" .. (c[2] and key(c[2]) or ""), ">=", c[3]}
+   elseif c[1] == "&" then
+      s = {key({"op", "&", c[2], c[3]}), "~=", 0}
    elseif c[3][1] == "k" then
       s = {key(c[2]), c[1], c[3][2]}
    elseif c[2][1] == "k" then
@@ -108,6 +117,9 @@ local function decide(facts, c)
    if op == "==" then
       if lo == hi then return lo == k end
       if k < lo or k > hi or f.ne[k] then return false end
+   elseif op == "~=" then
+      if lo == hi then return lo ~= k end
+      if k < lo or k > hi or f.ne[k] then return true end
    elseif op == ">" then
       if lo > k then return true elseif hi <= k then return false end
    elseif op == ">=" then
@@ -129,6 +141,7 @@ local function learn(facts, c, outcome)
       for v in pairs(old.ne) do ne[v] = true end
    end
    local op, k = s[2], s[3]
+   if op == "~=" then op, outcome = "==", not outcome end
    if op == "==" then
       if outcome then lo, hi = math.max(lo, k), math.min(hi, k)
       else
@@ -270,10 +283,128 @@ local function thread(entry)
    return skip(entry)
 end
 
+-- The value a test leaves in BPF's accumulator (libpcap's val[A_ATOM]): what it compares.
+local function aval(n)
+   local c = n.cond
+   if c.aval == nil then
+      if c[1] == "==" and c[3][1] ~= "k" then c.aval = key(c[2]) .. "-" .. key(c[3])
+      else c.aval = key(c[2]) end
+   end
+   return c.aval
+end
+
+-- libpcap's or_pullup and and_pullup (optimize.c), which its optimizer applies to every
+-- expression, so they decide which loads a packet cut short reaches: in a chain of tests that
+-- all go to one place when true (or), a later test of the value just compared moves up before
+-- the tests of other values (`host a or host b` compares the source with a, then with b, then
+-- loads the destination). The same on the false side (and). Levels, ways in and dominators are
+-- computed once per pass, as libpcap does.
+local function pullups(entry)
+   -- find_levels: post-order (true side first), each level's list in reverse finishing order.
+   local level, levels, maxlevel, seen = {}, {}, 0, {}
+   local function visit(n)
+      if n.term ~= nil then level[n] = 0; return end
+      if seen[n] then return end
+      seen[n] = true
+      visit(n.t)
+      visit(n.f)
+      local l = math.max(level[n.t], level[n.f]) + 1
+      level[n] = l
+      levels[l] = levels[l] or {}
+      table.insert(levels[l], 1, n)
+      if l > maxlevel then maxlevel = l end
+   end
+   visit(entry)
+   -- find_inedges: from the root level down, each edge put first in its child's list.
+   local inedges = {}
+   for l = maxlevel, 1, -1 do
+      for _, b in ipairs(levels[l]) do
+         for _, br in ipairs({"t", "f"}) do
+            local c = b[br]
+            if c.term == nil then
+               inedges[c] = inedges[c] or {}
+               table.insert(inedges[c], 1, {b, br})
+            end
+         end
+      end
+   end
+   -- Dominators.
+   local dom = {[entry] = {[entry] = true}}
+   for _, n in ipairs(order(entry)) do
+      local d = dom[n]
+      for _, br in ipairs({"t", "f"}) do
+         local c = n[br]
+         if c.term == nil then
+            if dom[c] == nil then
+               local nd = {[c] = true}
+               for x in pairs(d) do nd[x] = true end
+               dom[c] = nd
+            else
+               for x in pairs(dom[c]) do
+                  if x ~= c and not d[x] then dom[c][x] = nil end
+               end
+            end
+         end
+      end
+   end
+   local changed = false
+   local function pullup(b, same, other)
+      -- same: the branch the chain follows ("f" for or); other: where all its tests go.
+      local ins = inedges[b]
+      if not ins then return end
+      local val = aval(ins[1][1])
+      for i = 2, #ins do
+         if aval(ins[i][1]) ~= val then return end
+      end
+      local diff_n, diff_br = ins[1][1], ins[1][2]
+      local at_top = true
+      while true do
+         local d = diff_n[diff_br]
+         if d.term ~= nil or d[other] ~= b[other] or not (dom[d] and dom[d][b]) then return end
+         if aval(d) ~= val then break end
+         diff_n, diff_br = d, same
+         at_top = false
+      end
+      local diff = diff_n[diff_br]
+      local same_n = diff
+      while true do
+         local sm = same_n[same]
+         if sm.term ~= nil or sm[other] ~= b[other] or not (dom[sm] and dom[sm][b]) then
+            return
+         end
+         if aval(sm) == val then break end
+         same_n = sm
+      end
+      local pull = same_n[same]
+      same_n[same] = pull[same]
+      pull[same] = diff
+      if at_top then
+         for _, e in ipairs(ins) do e[1][e[2]] = pull end
+      else
+         diff_n[diff_br] = pull
+      end
+      changed = true
+   end
+   for l = 1, maxlevel do
+      for _, b in ipairs(levels[l]) do
+         pullup(b, "f", "t")
+         pullup(b, "t", "f")
+      end
+   end
+   return changed
+end
+
 -- The whole middle: tree -> simplified graph (its entry node).
 function M.graph(tree)
    local entry = build(tree, ACCEPT, REJECT)
-   if entry.term ~= nil then return entry end
+   -- As libpcap's optimizer leaves it (its pullups decide which loads a short packet meets)...
+   for _ = 1, 50 do
+      if entry.term ~= nil then return entry end
+      entry = thread(entry)
+      if entry.term ~= nil or not pullups(entry) then break end
+   end
+   -- ...then each test with the bounds tests of its loads, raised and merged.
+   add_guards(order(entry))
    entry = hoist(entry)
    for _ = 1, 3 do
       if entry.term ~= nil then break end
