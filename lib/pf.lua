@@ -25,7 +25,9 @@ function M.source(expr, opts)
    if not ast then return nil, message(expr, col, msg) end
    local tree, err = expand.expand(ast)
    if not tree then return nil, message(expr, err.col, err.message) end
-   return codegen.source(optimize.graph(tree))
+   local graph, gerr = optimize.graph(tree)
+   if not graph then return nil, message(expr, 1, gerr) end
+   return codegen.source(graph)
 end
 
 -- match(ptr, caplen[, wirelen]) -> boolean, or nil and one line saying what is wrong.

@@ -10,8 +10,9 @@
 --
 -- The tree (lib.pf.optimize's input): {"true"}, {"false"}, {"and", A, B}, {"or", A, B},
 -- {"not", A}, {"cmp", OP, X, Y} with OP "==", ">", ">=" or "&" (X & Y ~= 0, BPF's jset) over
--- arithmetic: {"k", N} (0..2^32-1), {"len"} (the wire length), {"ld", SIZE, X, K} (SIZE bytes
--- big-endian at offset X + K, X an arithmetic value or nil), {"op", OP, X, Y} (BPF's unsigned
+-- arithmetic: {"k", N} (0..2^32-1), {"len"} (the wire length), {"ld", SIZE, X, K[, IND]} (SIZE
+-- bytes big-endian at offset X + K, X an arithmetic value or nil; IND true for a packet access
+-- with a constant index), {"op", OP, X, Y} (BPF's unsigned
 -- 32-bit + - * / % & | ^ << >>) and {"neg", X}.
 
 local ffi = require("ffi")
@@ -639,7 +640,8 @@ local function load(node)
    local size, p = node.size, node.proto
    if size ~= 1 and size ~= 2 and size ~= 4 then fail(node, "data size must be 1, 2, or 4") end
    local function at(base, x)
-      if x[1] == "k" then return ld(size, base + x[2]) end
+      -- Marked: libpcap loads it through X with a constant (lib.pf.optimize's key).
+      if x[1] == "k" then return {"ld", size, nil, base + x[2], true} end
       return ld(size, base, x)
    end
    if p == "link" then
