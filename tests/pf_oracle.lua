@@ -11,26 +11,14 @@ local libpcap = require("lib.pf.libpcap")
 
 local M = {}
 
--- lib.pf (pfgen's) and lib.pf.bpf: nil and why when this build lacks them.
-local function optional (name)
-   local ok, mod = pcall(require, name)
-   if ok then return mod end
-   assert(tostring(mod):match("module '" .. name:gsub("%.", "%%.") .. "' not found"), mod)
-   return nil
-end
-M.pf = optional("lib.pf")
-M.bpf = optional("lib.pf.bpf")
-M.parse = optional("lib.pf.parse")
+M.pf = require("lib.pf")
+M.parse = require("lib.pf.parse")
 
--- The paths compared with libpcap: name -> compile(expr) returning a matcher or nil, err.
-M.paths = {}
-if M.pf then
-   M.paths[#M.paths + 1] = {name = "lib.pf", compile = function (e) return M.pf.compile(e) end}
-   M.paths[#M.paths + 1] = {name = "lib.pf bpf",
-                            compile = function (e) return M.pf.compile(e, {bpf = true}) end}
-elseif M.bpf then
-   M.paths[#M.paths + 1] = {name = "lib.pf.bpf", compile = function (e) return M.bpf.compile(e) end}
-end
+-- The paths compared with libpcap: lib.pf's own code, and its BPF path (lib.pf.bpf).
+M.paths = {
+   {name = "lib.pf", compile = function (e) return M.pf.compile(e) end},
+   {name = "lib.pf bpf", compile = function (e) return M.pf.compile(e, {bpf = true}) end},
+}
 
 local PAD = 64 -- bytes after each packet, zero in one copy and 0xff in the other
 
