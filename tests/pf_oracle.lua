@@ -22,6 +22,17 @@ M.paths = {
 
 local PAD = 64 -- bytes after each packet, zero in one copy and 0xff in the other
 
+-- A packet as the comparisons take it: {ptr0, ptr1, caplen, len, data}, the bytes of data
+-- followed by zeros at ptr0 and by 0xff at ptr1.
+function M.packet (data, len)
+   local b0 = ffi.new("uint8_t[?]", #data + PAD)
+   local b1 = ffi.new("uint8_t[?]", #data + PAD)
+   ffi.copy(b0, data, #data)
+   ffi.copy(b1, data, #data)
+   ffi.fill(b1 + #data, PAD, 0xff)
+   return {b0, b1, #data, len, data}
+end
+
 -- Every Ethernet capture under dir (sorted; others, such as LINUX_SLL2, are listed as skipped),
 -- as {name, packets = {{ptr0, ptr1, caplen, len}}}.
 function M.captures (dir)
@@ -34,14 +45,7 @@ function M.captures (dir)
          skipped[#skipped + 1] = file .. " (link type " .. linktype .. ")"
       else
          local packets = {}
-         for i, r in ipairs(records) do
-            local b0 = ffi.new("uint8_t[?]", r.caplen + PAD)
-            local b1 = ffi.new("uint8_t[?]", r.caplen + PAD)
-            ffi.copy(b0, r.data, r.caplen)
-            ffi.copy(b1, r.data, r.caplen)
-            ffi.fill(b1 + r.caplen, PAD, 0xff)
-            packets[i] = {b0, b1, r.caplen, r.len}
-         end
+         for i, r in ipairs(records) do packets[i] = M.packet(r.data, r.len) end
          captures[#captures + 1] = {name = file, packets = packets}
       end
    end
@@ -76,7 +80,7 @@ function M.compare (prog, match, captures, limit, stop)
          if got0 ~= want or got1 ~= want then
             if #mismatches < (limit or math.huge) then
                mismatches[#mismatches + 1] = {file = cap.name, n = n, want = want, got0 = got0,
-                                              got1 = got1}
+                                              got1 = got1, packet = p}
             else
                mismatches.more = (mismatches.more or 0) + 1
             end
@@ -92,7 +96,14 @@ function M.describe (m)
    if m.got0 ~= m.got1 then
       got = got .. " (" .. tostring(m.got1) .. " with 0xff after the captured bytes)"
    end
-   return ("%s packet %d: libpcap %s, ours %s"):format(m.file, m.n, tostring(m.want), got)
+   local s = ("%s packet %d: libpcap %s, ours %s"):format(m.file, m.n, tostring(m.want), got)
+   if m.file:match("^mutants") then -- not in a file: its bytes
+      s = s .. ("\n   (%d bytes of %d: %s)"):format(m.packet[3], m.packet[4],
+                                                   m.packet[5]:gsub(".", function (c)
+                                                      return ("%02x"):format(c:byte())
+                                                   end))
+   end
+   return s
 end
 
 -- The whole verdict of path on expr: "agree" (same packets), "refused" (ours refused what libpcap

@@ -2,7 +2,7 @@
 -- printed), compared with libpcap: lib.pf.parse must take what libpcap takes and refuse its
 -- syntax errors; lib.pf (its own code and its BPF path) must take what libpcap takes and refuse
 -- what it refuses (one-line message `'EXPR' at column N: ...`), and accept the same packets of
--- every Ethernet capture under tests/data/pcap. One expression in ten is mangled (a word dropped,
+-- every Ethernet capture under tests/data/pcap and of 300 mutants of them. One expression in ten is mangled (a word dropped,
 -- doubled or inserted, or a character dropped or inserted) to exercise refusals. On a mismatch
 -- the expression is minimised (subtrees replaced by their parts, or words dropped, while the
 -- mismatch stays) and printed with the seed that reproduces it.
@@ -188,6 +188,33 @@ local function mangle (text)
 end
 
 local captures = oracle.captures("tests/data/pcap")
+
+-- Mutants: 300 frames of the captures with one to three header bytes changed (more often those
+-- that decide: types, IHL, flags and offset, protocol, VLAN tags, ports) and one in four cut
+-- shorter than its wire length, as one more capture.
+local KEY = {12, 13, 14, 16, 17, 18, 20, 21, 23, 34, 35, 36, 37, 47, 54, 55, 56, 57, 58}
+local mutants, records = {}, {}
+for _, c in ipairs(captures) do
+   for _, p in ipairs(c.packets) do
+      if p[3] > 0 then records[#records + 1] = p end
+   end
+end
+for i = 1, 300 do
+   local p = pick(records)
+   local bytes = {}
+   for j = 0, p[3] - 1 do bytes[j + 1] = p[1][j] end
+   for _ = 1, random(3) do
+      local at = chance(0.6) and pick(KEY) or random(0, math.min(p[3], 80) - 1)
+      if at < p[3] then
+         bytes[at + 1] = pick({0, 0xff, 0x81, 0x86, 0x88, 0x08, 0x06, 0x11, 0x2c, 0x45, 0x4f,
+                               0x20, 0x3a, random(0, 255)})
+      end
+   end
+   local data = string.char(unpack(bytes))
+   if chance(0.25) then data = data:sub(1, random(0, #data)) end
+   mutants[i] = oracle.packet(data, p[4])
+end
+captures[#captures + 1] = {name = ("mutants of seed %d:"):format(seed), packets = mutants}
 -- The parser alone first (oracle.check_parse), then lib.pf's two paths.
 local paths = {{name = "lib.pf.parse", parse_only = true}}
 for _, path in ipairs(oracle.paths) do paths[#paths + 1] = path end
