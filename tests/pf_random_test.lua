@@ -2,10 +2,10 @@
 -- printed), compared with libpcap: lib.pf.parse must take what libpcap takes and refuse its
 -- syntax errors; lib.pf (its own code and its BPF path) must take what libpcap takes and refuse
 -- what it refuses (one-line message `'EXPR' at column N: ...`), and accept the same packets of
--- every Ethernet capture under tests/data/pcap and of 300 mutants of them. One expression in ten is mangled (a word dropped,
--- doubled or inserted, or a character dropped or inserted) to exercise refusals. On a mismatch
--- the expression is minimised (subtrees replaced by their parts, or words dropped, while the
--- mismatch stays) and printed with the seed that reproduces it.
+-- every Ethernet capture under tests/data/pcap and of 300 mutants of them. One expression in ten
+-- is mangled (a word dropped, doubled or inserted, or a character dropped or inserted) to
+-- exercise refusals. On a mismatch the expression is minimised (subtrees replaced by their
+-- parts, or words dropped, while the mismatch stays) and printed with the seed that reproduces it.
 -- Run: snabb tests/pf_random_test.lua [SEED [COUNT]]   (SEED defaults to the time; COUNT to 2000)
 local oracle = dofile("tests/pf_oracle.lua")
 
