@@ -337,6 +337,7 @@ end
 -- The Lua source of expr's matcher (libpcap's optimised BPF, translated), or nil and libpcap's
 -- message as `'EXPR': MESSAGE`.
 function M.source (expr)
+   if type(expr) ~= "string" then return nil, "filter expression must be a string" end
    local prog, err = libpcap.compile(expr)
    if not prog then return nil, format("'%s': %s", expr, err) end
    return M.translate(libpcap.instructions(prog))
@@ -346,7 +347,7 @@ end
 function M.compile (expr)
    local source, err = M.source(expr)
    if not source then return nil, err end
-   return assert(loadstring(source, "=bpf: " .. expr))()
+   return assert(loadstring(source, "=bpf: " .. expr:sub(1, 40)))()
 end
 
 -- Self-test: the translation against libpcap's interpreter, on real packets whole and cut short,
@@ -519,6 +520,8 @@ function M.selftest ()
    -- Errors are libpcap's, with the expression.
    local m, err = M.compile("tcp port")
    assert(m == nil and err == "'tcp port': can't parse filter expression: syntax error", err)
+   m, err = M.compile(80)
+   assert(m == nil and err == "filter expression must be a string", err)
    print("selftest: ok")
 end
 
