@@ -58,6 +58,7 @@ end
 function ex(a)
    local t = a[1]
    if t == "k" then return tostring(a[2]), a[2]
+   elseif t == "a0" then return "0", 0 -- BPF's accumulator before any load (`byte 1 & 2`)
    elseif t == "len" then return "wirelen", 4294967295
    elseif t == "ld" then
       if a[2] == 1 then

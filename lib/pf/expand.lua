@@ -62,8 +62,8 @@ local function fold(op, x, y)
    elseif op == "&" then r = bit.band(x, y) % U32
    elseif op == "|" then r = bit.bor(x, y) % U32
    elseif op == "^" then r = bit.bxor(x, y) % U32
-   elseif op == "<<" then r = bit.lshift(x, y) % U32
-   elseif op == ">>" then r = bit.rshift(x, y) % U32
+   elseif op == "<<" then r = y < 32 and bit.lshift(x, y) % U32 or 0
+   elseif op == ">>" then r = y < 32 and bit.rshift(x, y) % U32 or 0
    end
    return r
 end
@@ -623,8 +623,16 @@ local function prim(node)
    fail(node, "unsupported primitive")
 end
 
-local ZERO_NOP = {["+"] = true, ["-"] = true, ["|"] = true, ["^"] = true, ["<<"] = true,
-   [">>"] = true}
+local ZERO_NOP = {["+"] = true, ["|"] = true, ["^"] = true, ["<<"] = true, [">>"] = true}
+
+-- The literal that the code of an arithmetic node starts with, if any (libpcap's a->s).
+local function first_literal(node)
+   local t = node.tag
+   if t == "num" then return node.value
+   elseif t == "load" then return first_literal(node.offset)
+   elseif t == "binop" or t == "neg" then return first_literal(node.a) end
+   return nil
+end
 
 ---- Arithmetic: value and the protocol tests that guard it (struct arth's s and b).
 
@@ -681,16 +689,37 @@ function arith(node)
       local op = node.op
       local a, checks = arith(node.a)
       local b = arith(node.b) -- gen_arth keeps the left operand's protocol tests only
-      if b[1] == "k" then
-         if op == "/" and b[2] == 0 then fail(node, "division by zero") end
-         if op == "%" and b[2] == 0 then fail(node, "modulus by zero") end
-         if (op == "<<" or op == ">>") and b[2] > 31 then
+      -- gen_arth's checks look at the first instruction of the right operand's code only: a
+      -- literal (`ip[0] / 0`, `len >> 32`, also `len >> 80 * len` or `x / ether[0]`).
+      local first = first_literal(node.b)
+      if first then
+         if op == "/" and first == 0 then fail(node, "division by zero") end
+         if op == "%" and first == 0 then fail(node, "modulus by zero") end
+         if (op == "<<" or op == ">>") and first > 31 then
             fail(node, "shift by more than 31 bits")
          end
-         if a[1] == "k" then return k(fold(op, a[2], b[2])), checks end
-         -- libpcap's optimizer (opt_stmt): x op 0 is x or 0, and the loads of a dropped x go.
-         if b[2] == 0 and ZERO_NOP[op] then return a, checks end
-         if b[2] == 0 and (op == "*" or op == "&") then return k(0), checks end
+      end
+      -- What libpcap's optimizer folds (opt_stmt, fold_op); a dropped operand's loads go too.
+      -- Its errors come only if the code is still there once jumps are threaded: they travel
+      -- with the value (err) and lib.pf.optimize raises them then.
+      local function later(msg)
+         return {"op", op, a, b, err = {col = node.col, message = msg}}, checks
+      end
+      if b[1] == "k" then
+         if a[1] == "k" then
+            if op == "/" and b[2] == 0 then return later("division by zero") end
+            if op == "%" and b[2] == 0 then return later("modulus by zero") end
+            return k(fold(op, a[2], b[2])), checks
+         end
+         if (op == "<<" or op == ">>") and b[2] > 31 then
+            return later("shift by more than 31 bits")
+         end
+         if b[2] == 0 then
+            if op == "/" then return later("division by zero") end
+            if op == "%" then return later("modulus by zero") end
+            if ZERO_NOP[op] then return a, checks end
+            if op == "*" or op == "&" then return k(0), checks end
+         end
       elseif a[1] == "k" and a[2] == 0 then
          if op == "+" or op == "|" or op == "^" then return b, checks end
          if op ~= "-" then -- * / % & << >>
@@ -706,13 +735,16 @@ local function relation(node)
    local a, ca = arith(node.a)
    local b, cb = arith(node.b)
    local op, r = node.op, nil
-   if a[1] == "k" and b[1] == "k" then
-      -- Constants on both sides: libpcap folds the test.
+   if node.a.tag == "num" and node.b.tag == "num" then
+      -- Two literals: libpcap decides the test at once (its value numbering sees constants).
       local x, y = a[2], b[2]
       local v = ({[">"] = x > y, [">="] = x >= y, ["="] = x == y, ["=="] = x == y,
          ["!="] = x ~= y, ["<"] = x < y, ["<="] = x <= y})[op]
       return AND(AND(ca, cb), v and TRUE or FALSE)
    end
+   -- Other constants (`0 | 0 != 1`) are folded by libpcap only after its jumps are threaded:
+   -- they stay tests there (lib.pf.optimize decides them later), so the tests before them
+   -- keep their loads, as in libpcap's BPF.
    if op == ">" then r = cmp(">", a, b)
    elseif op == ">=" then r = cmp(">=", a, b)
    elseif op == "=" or op == "==" then r = cmp("==", a, b)
@@ -765,8 +797,8 @@ local function bool(node)
       elseif op == ">" then return cmp(">", x, k(v)) end
       -- gencode.c's gen_byteop for & and | loads nothing: it tests BPF's accumulator, 0 when
       -- no load came before (the only case reproduced here).
-      if op == "&" then return FALSE end
-      if op == "|" then return v ~= 0 and TRUE or FALSE end
+      if op == "&" then return cmp("&", {"a0"}, k(v)) end
+      if op == "|" then return NOT(cmp("==", {"op", "|", {"a0"}, k(v)}, k(0))) end
       fail(node, "'byte %s' is not supported by lib.pf", op)
    elseif t == "vlan" then
       if E.mpls > 0 then fail(node, "no VLAN match after MPLS") end

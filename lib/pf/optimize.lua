@@ -11,6 +11,8 @@
 -- "&"), or {"caplen", x, n}: caplen >= x + n (x an arithmetic value or nil), the bounds test of a
 -- load.
 
+local bit = require("bit")
+
 local M = {}
 
 local ACCEPT = {term = true}
@@ -23,6 +25,7 @@ local U32 = 4294967295
 local function key(a)
    local t = a[1]
    if t == "k" then return tostring(a[2])
+   elseif t == "a0" then return "A0"
    elseif t == "len" then return "len"
    elseif t == "ld" then
       -- a[5]: a packet access with a constant index, which libpcap loads through X (BPF_IND)
@@ -110,7 +113,17 @@ end
 
 -- Facts: key -> {lo, hi, ne}, the range a value is known to lie in and values it is known not
 -- to be. decide(facts, cond) is true, false or nil (not known).
+local function constant(c) -- the outcome of a test of two constants, or nil
+   if c[1] == "caplen" or c[2][1] ~= "k" or c[3][1] ~= "k" then return nil end
+   local x, y = c[2][2], c[3][2]
+   if c[1] == "==" then return x == y elseif c[1] == ">" then return x > y
+   elseif c[1] == ">=" then return x >= y end
+   return bit.band(x, y) ~= 0
+end
+
 local function decide(facts, c)
+   local v = constant(c)
+   if v ~= nil then return v end
    local s = shape(c)
    local f = facts[s[1]]
    if not f then return nil end
@@ -345,6 +358,10 @@ local function thread(entry, mode)
       local n = nodes[i]
       n.t, n.f = skip(n.t), skip(n.f)
    end
+   -- libpcap never drops its first test's loads (opt_j moves edges, and the root has none;
+   -- opt_root keeps the statements of the tests it skips): before the bounds tests exist, the
+   -- entry stays.
+   if mode == weak then return entry end
    return skip(entry)
 end
 
@@ -449,7 +466,7 @@ local function pullups(entry)
    return changed
 end
 
--- The whole middle: tree -> simplified graph (its entry node), or nil and a message.
+-- The whole middle: tree -> simplified graph (its entry node), or nil, a message and a column.
 function M.graph(tree)
    local entry = build(tree, ACCEPT, REJECT)
    -- As libpcap's optimizer leaves it (its pullups decide which loads a short packet meets)...
@@ -458,9 +475,30 @@ function M.graph(tree)
       entry = thread(entry, weak)
       if entry.term ~= nil or not pullups(entry) then break end
    end
-   -- libpcap refuses what its optimizer reduces to "reject" (pcap_compile's check).
-   if entry == REJECT then return nil, "expression rejects all packets" end
-   if entry.term ~= nil then return entry end
+   -- libpcap refuses what its optimizer reduces to "reject" (pcap_compile's check, after
+   -- opt_root has skipped the tests of constants at the root).
+   local root = entry
+   while root.term == nil and (root.t == root.f or constant(root.cond) ~= nil) do
+      if root.t == root.f then root = root.t
+      else root = constant(root.cond) and root.t or root.f end
+   end
+   if root == REJECT then return nil, "expression rejects all packets" end
+   -- A root that ends in a return runs none of the skipped tests' loads (opt_root).
+   if root.term ~= nil then return root end
+   -- Errors libpcap's optimizer raises while folding constants, in code it keeps.
+   local function err(a)
+      if a.err then return a.err end
+      for i = 2, #a do
+         if type(a[i]) == "table" then
+            local e = err(a[i])
+            if e then return e end
+         end
+      end
+   end
+   for _, n in ipairs(order(entry)) do
+      local e = err(n.cond)
+      if e then return nil, e.message, e.col end
+   end
    -- ...then each test with the bounds tests of its loads, raised and merged.
    add_guards(order(entry))
    entry = hoist(entry)
