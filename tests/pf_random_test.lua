@@ -81,6 +81,13 @@ local prims = {
    function () return pick(ABBREVS) end,
    function () return pick({"ip ", "ip6 ", ""}) .. "proto " .. pick(PROTOS) end,
    function () return pick({"less ", "greater "}) .. pick({"0", "54", "60", "100", "1000", "1514"}) end,
+   -- A bare value: inherits the qualifiers of the primitive before it, or is refused.
+   function () return pick({pick(V4), pick(V6), pick(PORTS), pick(MACS), pick(NET4)}) end,
+   function ()
+      return pick({"stp", "ipx", "netbeui", "iso", "atalk", "decnet", "llc", "llc i", "mpls",
+                   "mpls 100", "ether proto \\stp", "ether proto \\ipx", "decnet host 1.2",
+                   "byte 9 = 6", "byte 23 < 20", "ether proto 38"})
+   end,
 }
 
 -- Arithmetic trees: {k = "num"|"len"|"load"|"bin"|"neg"|"paren", ...}.
