@@ -129,6 +129,7 @@ local negate = {["=="] = "~=", ["~="] = "==", [">"] = "<=", ["<="] = ">", [">="]
 
 -- A condition as (left, operator, right): the Lua test is left .. op .. right.
 local function condition(c)
+   if c[1] == "zero" then return "bor(" .. table.concat(c[2], ", ") .. ")", "==", "0" end
    if c[1] == "caplen" then
       if not c[2] then return "caplen", ">=", tostring(c[3]) end
       local x = exact(c[2])
@@ -194,6 +195,78 @@ end
 return function (P, caplen, wirelen)
 ]]
 
+-- Branch-free chains. A packet mix mispredicts the branch of nearly every test, so a run of
+-- equality tests that all go to one place when they fail (`ip and udp`: the ethertype, the
+-- protocol, the fragment offset), over fields already known to be in the packet, becomes one
+-- test: the bitwise or of each field's difference from its constant is 0. d(n) is that
+-- difference (0 when n passes), or nil when n does not qualify.
+local function difference(c, known)
+   local op, a, b = c[1], c[2], c[3]
+   if (op ~= "==" and op ~= "&") or b[1] ~= "k" then return nil end
+   local field, mask = a, nil
+   if a[1] == "op" and a[2] == "&" and a[4][1] == "k" then field, mask = a[3], a[4][2] end
+   if field[1] ~= "ld" or field[3] or field[4] + field[2] > known then return nil end
+   local k, size = b[2], field[2]
+   local x
+   if size == 1 then x = "P[" .. field[4] .. "]" else x = raw(field) end
+   local function swap(v)
+      if size == 1 then return v elseif size == 2 then return swap16(band(v, 0xffff)) end
+      return swap32(v)
+   end
+   if op == "&" then
+      if mask then return nil end
+      return "band(" .. x .. ", " .. swap(k) .. ")"
+   end
+   local limit = size == 4 and 0xffffffff or 2 ^ (8 * size) - 1
+   if k > limit or (mask and band(k, mask) ~= tobit(k)) then return "1" end
+   if mask then x = "band(" .. x .. ", " .. swap(mask) .. ")" end
+   if k == 0 then return x end
+   return "bxor(" .. x .. ", " .. swap(k) .. ")"
+end
+
+local function merge_chains(entry)
+   local nodes = optimize.order(entry)
+   -- The packet bytes known present at each test: the least over the ways in.
+   local known, preds = {[entry] = 0}, {}
+   for _, n in ipairs(nodes) do
+      local c = n.cond
+      for _, br in ipairs({"t", "f"}) do
+         local s = n[br]
+         if s.term == nil then
+            local k = known[n]
+            if br == "t" and c[1] == "caplen" and not c[2] then k = math.max(k, c[3]) end
+            known[s] = known[s] and math.min(known[s], k) or k
+            preds[s] = (preds[s] or 0) + 1
+         end
+      end
+   end
+   local function pass(n) if n.cond[1] == "&" then return n.f, n.t end return n.t, n.f end
+   for _, n in ipairs(nodes) do
+      local d = not n.merged and n.cond[1] ~= "caplen" and difference(n.cond, known[n])
+      if d then
+         local diffs, last = {d}, n
+         while true do
+            local p, f = pass(last)
+            local _, nf = pass(n)
+            if p.term ~= nil or preds[p] ~= 1 or p.cond[1] == "caplen" then break end
+            local pf = select(2, pass(p))
+            local dp = difference(p.cond, known[p])
+            if not dp or pf ~= nf or f ~= nf then break end
+            diffs[#diffs + 1] = dp
+            p.merged = true
+            last = p
+         end
+         if #diffs > 1 then
+            local yes, no = pass(last)
+            local _, fail = pass(n)
+            n.cond = {"zero", diffs}
+            n.t, n.f = yes, fail
+            assert(no == fail)
+         end
+      end
+   end
+end
+
 -- The Lua source of the matcher of graph entry (lib.pf.optimize).
 function M.source(entry)
    local out = {HEADER}
@@ -203,6 +276,7 @@ function M.source(entry)
       out[#out + 1] = "end\n"
       return table.concat(out)
    end
+   merge_chains(entry)
    local nodes = optimize.order(entry)
    local index, labelled = {}, {}
    for i, n in ipairs(nodes) do index[n] = i end
@@ -220,12 +294,14 @@ function M.source(entry)
       local s = {}
       if n.t.term ~= nil and n.f.term ~= nil then
          if n.t.term then s[1] = "return " .. yes else s[1] = "return " .. no end
-      elseif n.f.term ~= nil or (n.t.term == nil and n.t ~= nxt and n.f == nxt) then
+      elseif n.f == nxt then
+         s[1] = "if " .. yes .. " then " .. go(n.t) .. " end"
+      elseif n.t == nxt or n.f.term ~= nil then
          s[1] = "if " .. no .. " then " .. go(n.f) .. " end"
          if n.t ~= nxt then s[2] = go(n.t) end
       else
          s[1] = "if " .. yes .. " then " .. go(n.t) .. " end"
-         if n.f ~= nxt then s[2] = go(n.f) end
+         s[2] = go(n.f)
       end
       body[i] = s
    end
