@@ -8,6 +8,7 @@ local link = require("core.link")
 local packet = require("core.packet")
 local counter = require("core.counter")
 local pf = require("lib.pf")
+local parse = require("lib.pf.parse")
 
 local C = ffi.C
 local receive, transmit, nreadable = link.receive, link.transmit, link.nreadable
@@ -30,6 +31,11 @@ local PacketFilter = {
 M.PacketFilter = PacketFilter
 
 function PacketFilter:new (conf)
+   -- (The syntax first: libpcap's messages, the BPF path's, say no column.)
+   local tree, message, col = parse.parse(conf.filter)
+   if not tree then
+      error(("parameter 'filter': '%s' at column %d: %s"):format(conf.filter, col, message), 0)
+   end
    local match, err = pf.compile(conf.filter, {bpf = conf.bpf})
    if not match then error("parameter 'filter': " .. err, 0) end
    return setmetatable({match = match, shm = {accepted = {counter}, rejected = {counter}}},
@@ -131,6 +137,9 @@ function M.selftest ()
    local ok, err = pcall(PacketFilter.new, PacketFilter, {filter = "tcp port"})
    assert(not ok and err == "parameter 'filter': 'tcp port' at column 9: expected a port number "
                             .. "or name", err)
+   ok, err = pcall(PacketFilter.new, PacketFilter, {filter = "tcp port 09", bpf = true})
+   assert(not ok and err == "parameter 'filter': 'tcp port 09' at column 10: number 09 contains "
+                            .. "non-octal digit", err)
    local c = config.new()
    ok, err = pcall(config.app, c, "f", PacketFilter, {filter = 80})
    assert(not ok and err:match("app 'f': parameter 'filter' must be a string, got 80"), err)
