@@ -66,6 +66,20 @@ function M.oracle (expr)
    return nil, err
 end
 
+-- The packets on which libpcap's optimised and unoptimised programs of expr disagree.
+function M.optimiser_differs (expr, captures)
+   local opt, unopt = assert(libpcap.compile(expr)), assert(libpcap.compile(expr, false))
+   local n = 0
+   for _, cap in ipairs(captures) do
+      for _, p in ipairs(cap.packets) do
+         if libpcap.match(opt, p[1], p[3], p[4]) ~= libpcap.match(unopt, p[1], p[3], p[4]) then
+            n = n + 1
+         end
+      end
+   end
+   return n
+end
+
 -- Compares one path's matcher with libpcap's program on every packet. Returns the number of
 -- verdicts compared and a list of mismatches {file, n, want, got0, got1}: the first `limit` of
 -- them (and how many more), or when `stop`, the first `limit` and no more comparing.
@@ -79,8 +93,8 @@ function M.compare (prog, match, captures, limit, stop)
          compared = compared + 1
          if got0 ~= want or got1 ~= want then
             if #mismatches < (limit or math.huge) then
-               mismatches[#mismatches + 1] = {file = cap.name, n = n, want = want, got0 = got0,
-                                              got1 = got1, packet = p}
+               mismatches[#mismatches + 1] = {file = cap.name, n = n, want = want,
+                                              got0 = got0, got1 = got1, packet = p}
             else
                mismatches.more = (mismatches.more or 0) + 1
             end
@@ -106,12 +120,14 @@ function M.describe (m)
    return s
 end
 
--- The whole verdict of path on expr: "agree" (same packets), "refused" (ours refused what libpcap
--- took: err), "accepted" (ours took what libpcap refused: err = libpcap's), "differ" (mismatches),
--- with the counts. An expression libpcap's optimiser proves empty may be refused with libpcap's
--- message or compiled to reject every packet.
-function M.check (path, expr, captures, limit, stop)
+-- The whole verdict of path on expr: "agree" (same packets), "refused" (ours refused what
+-- libpcap took: err), "accepted" (ours took what libpcap refused: err = libpcap's), "differ"
+-- (mismatches), with the counts. An expression libpcap's optimiser proves empty may be refused
+-- with libpcap's message or compiled to reject every packet. With `unoptimised`, libpcap's
+-- unoptimised program is the oracle.
+function M.check (path, expr, captures, limit, stop, unoptimised)
    local prog, lerr, empty = M.oracle(expr)
+   if unoptimised then prog = assert(libpcap.compile(expr, false)) end
    local ok, match, err = pcall(path.compile, expr)
    if not ok then return "crashed", {err = match} end
    if not prog then
