@@ -24,7 +24,13 @@ function M.source(expr, opts)
    local ast, msg, col = parse.parse(expr)
    if not ast then return nil, message(expr, col, msg) end
    local tree, err = expand.expand(ast)
-   if not tree then return nil, message(expr, err.col, err.message) end
+   if not tree then
+      local at = err.col
+      if err.value_of then -- the number after the keyword at col
+         at = expr:find("[%d(]", at + #err.value_of) or at
+      end
+      return nil, message(expr, at, err.message)
+   end
    local graph, gerr, gcol = optimize.graph(tree)
    if not graph then return nil, message(expr, gcol or 1, gerr) end
    return codegen.source(graph)
@@ -59,6 +65,12 @@ local EXPRESSIONS = {
    "ether[12:2] / 0 = 0 or ip", "ip[ip[0] % 4] = 69", "not ip and not ip6", "stp", "llc",
    "ip[1] * ip[2] * 65537 = 0", "len - 20 < 4294967295", "-len = 4294967236",
    "ip[0] << 30 = 0x40000000", "tcp[0:4] >> 16 = 80",
+   -- Where libpcap's optimizer decides which loads a short packet meets (lib.pf.optimize):
+   "host 10.0.0.1 or host 192.168.1.1 or host 1.2.3.4", "ip[6:2] & 0x1fff != 0 and not port 80",
+   "icmp6 and ether proto 0x88cc or greater 1514", "ip[0] = 1 or 0 | 0 != 1",
+   "icmp6[0 - 1:2] != 0", "ether[100] * 0 = 0", "net ::/0",
+   -- protochain (unoptimised, as in libpcap), mpls, decnet, llc:
+   "ip6 protochain 6", "protochain 17 or arp", "mpls and ip", "decnet host 1.2", "llc u",
 }
 
 local function captures()
@@ -121,14 +133,18 @@ function M.selftest()
                   expr, n, r[2], tostring(want), tostring(got), M.source(expr)))
             end
             -- The same packet cut short: accesses past caplen make the filter false.
-            local short = math.floor(r[2] / 2)
-            want = libpcap.match(prog, r[1], short, r[3])
-            got = match(r[1], short, r[3])
-            if want ~= got then
-               error(("'%s' on packet %d cut to %d: libpcap %s, lib.pf %s\n%s"):format(
-                  expr, n, short, tostring(want), tostring(got), M.source(expr)))
+            for _, short in ipairs({math.floor(r[2] / 2), 20, 34, 54}) do
+               if short < r[2] then
+                  want = libpcap.match(prog, r[1], short, r[3])
+                  got = match(r[1], short, r[3])
+                  if want ~= got then
+                     error(("'%s' on packet %d cut to %d: libpcap %s, lib.pf %s\n%s"):format(
+                        expr, n, short, tostring(want), tostring(got), M.source(expr)))
+                  end
+                  checked = checked + 1
+               end
             end
-            checked = checked + 2
+            checked = checked + 1
             if got then accepted = accepted + 1 end
          end
       end
@@ -141,7 +157,7 @@ function M.selftest()
       ["port 99999"] = "'port 99999' at column 6: illegal port number 99999 > 65535",
       ["tcp host 1.2.3.4"] = "'tcp host 1.2.3.4' at column 1: 'tcp' modifier applied to host",
       ["ip[0] / 0 = 1"] = "'ip[0] / 0 = 1' at column 7: division by zero",
-      ["vlan 4096"] = "'vlan 4096' at column 1: VLAN tag 4096 greater than maximum 4095",
+      ["vlan 4096"] = "'vlan 4096' at column 6: VLAN tag 4096 greater than maximum 4095",
    }) do
       local match, err = M.compile(expr)
       assert(match == nil and err:sub(1, #want) == want, expr .. ": " .. tostring(err))

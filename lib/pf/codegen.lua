@@ -107,6 +107,7 @@ function ex(a)
    elseif op == "<<" or op == ">>" then
       local f = op == "<<" and "lshift" or "rshift"
       if y[1] == "k" then
+         if y[2] > 31 then return "0", 0 end -- BPF: a shift by 32 or more gives 0
          if op == ">>" and y[2] > 0 then
             return "rshift(" .. cx .. ", " .. y[2] .. ")", math.floor((mx or 4294967295) / 2 ^ y[2])
          elseif y[2] == 0 then
@@ -129,6 +130,7 @@ local negate = {["=="] = "~=", ["~="] = "==", [">"] = "<=", ["<="] = ">", [">="]
 
 -- A condition as (left, operator, right): the Lua test is left .. op .. right.
 local function condition(c)
+   if c[1] == "pchain" then return "r", "==", "1" end
    if c[1] == "zero" then return "bor(" .. table.concat(c[2], ", ") .. ")", "==", "0" end
    if c[1] == "caplen" then
       if not c[2] then return "caplen", ">=", tostring(c[3]) end
@@ -191,6 +193,34 @@ local floor = math.floor
 local u16p, i32p = ffi.typeof("uint16_t *"), ffi.typeof("int32_t *")
 local function mul32(a, b)
    return tobit(a * band(b, 0xffff) + lshift(tobit(a * rshift(b, 16)), 16))
+end
+-- gencode.c's gen_protochain as libpcap's BPF runs it: 1 when the chain of headers reaches
+-- protocol v, 0 when not, -1 when a load falls past caplen (the packet is rejected). IPv6
+-- extension headers advance by (length + 1) * 8; AH sets the offset to (length + 2) * 4 from the
+-- start of the IP header, not from the AH header (libpcap's code; a cycle it would loop on ends
+-- after 256 headers here).
+local function protochain(P, caplen, pl, ip6, v)
+   local a, x
+   if ip6 then
+      if pl + 6 >= caplen then return -1 end
+      a, x = P[pl + 6], 40
+   else
+      if pl + 9 >= caplen then return -1 end
+      a, x = P[pl + 9], band(P[pl], 15) * 4
+   end
+   for _ = 1, 256 do
+      if a == v or a == 59 then break end
+      if ip6 and (a == 0 or a == 60 or a == 43 or a == 44) then
+         if pl + x + 1 >= caplen then return -1 end
+         a, x = P[pl + x], x + (P[pl + x + 1] + 1) * 8
+      elseif a == 51 then
+         if pl + x + 1 >= caplen then return -1 end
+         a, x = P[pl + x], (P[pl + x + 1] + 2) * 4
+      else
+         break
+      end
+   end
+   return a == v and 1 or 0
 end
 return function (P, caplen, wirelen)
 ]]
@@ -285,14 +315,22 @@ function M.source(entry)
       labelled[n] = true
       return "goto L" .. index[n]
    end
-   local body = {}
+   local body, chained = {}, false
    for i, n in ipairs(nodes) do
+      local pre
+      if n.cond[1] == "pchain" then
+         local c = n.cond
+         pre = ("r = protochain(P, caplen, %d, %s, %d)"):format(c[4], tostring(c[2]), c[3])
+         chained = true
+      end
       local l, op, r = condition(n.cond)
       local yes = l .. " " .. op .. " " .. r
       local no = l .. " " .. negate[op] .. " " .. r
       local nxt = nodes[i + 1]
       local s = {}
-      if n.t.term ~= nil and n.f.term ~= nil then
+      if n.t == n.f then -- protochain's walk, kept for its bounds tests
+         s[1] = n.t.term ~= nil and "return " .. tostring(n.t.term) or go(n.t)
+      elseif n.t.term ~= nil and n.f.term ~= nil then
          if n.t.term then s[1] = "return " .. yes else s[1] = "return " .. no end
       elseif n.f == nxt then
          s[1] = "if " .. yes .. " then " .. go(n.t) .. " end"
@@ -303,8 +341,10 @@ function M.source(entry)
          s[1] = "if " .. yes .. " then " .. go(n.t) .. " end"
          s[2] = go(n.f)
       end
+      if pre then table.insert(s, 1, pre); table.insert(s, 2, "if r < 0 then return false end") end
       body[i] = s
    end
+   if chained then out[#out + 1] = "   local r\n" end
    for i, n in ipairs(nodes) do
       if labelled[n] then out[#out + 1] = "   ::L" .. i .. "::\n" end
       for j, s in ipairs(body[i]) do

@@ -9,7 +9,8 @@
 -- library: getaddrinfo for hosts and ports, getnetbyname, getprotobyname, ether_hostton.
 --
 -- The tree (lib.pf.optimize's input): {"true"}, {"false"}, {"and", A, B}, {"or", A, B},
--- {"not", A}, {"cmp", OP, X, Y} with OP "==", ">", ">=" or "&" (X & Y ~= 0, BPF's jset) over
+-- {"not", A}, {"pchain", IP6, PROTO, OFFSET} (gen_protochain's walk of the headers), {"cmp", OP,
+-- X, Y} with OP "==", ">", ">=" or "&" (X & Y ~= 0, BPF's jset) over
 -- arithmetic: {"k", N} (0..2^32-1), {"len"} (the wire length), {"ld", SIZE, X, K[, IND]} (SIZE
 -- bytes big-endian at offset X + K, X an arithmetic value or nil; IND true for a packet access
 -- with a constant index), {"op", OP, X, Y} (BPF's unsigned
@@ -27,6 +28,12 @@ local TRUE, FALSE = {"true"}, {"false"}
 -- A failure in the user's terms: caught by lib.pf.compile, reported with the column of node.
 local function fail(node, fmt, ...)
    error({col = node and node.col or 1, message = fmt:format(...)}, 0)
+end
+
+-- The same for the number after a keyword (`vlan 5000`), which has no node of its own:
+-- lib.pf finds its column in the text (value_of).
+local function fail_value(node, fmt, ...)
+   error({col = node.col, value_of = node.tag, message = fmt:format(...)}, 0)
 end
 
 local function AND(a, b)
@@ -460,10 +467,28 @@ local function prim(node)
    local t = id.tag
    if kind == "gateway" then
       if t == "name" then fail(node, "'gateway' not supported in this configuration") end
-      fail(node, "'gateway' requires a name")
+      fail(id, "'gateway' requires a name")
    end
    if kind == "protochain" then
-      fail(node, "'protochain' is not supported by lib.pf")
+      local v
+      if t == "num" then v = id.value
+      elseif t == "name" then
+         if p == nil or p == "ip" or p == "ip6" then
+            local pe = ffi.C.getprotobyname(id.name)
+            if pe == nil then fail(id, "unknown ip proto '%s'", id.name) end
+            v = pe.p_proto
+         else
+            fail(id, "unknown protocol: %s", id.name)
+         end
+      else
+         fail(id, "'protochain' needs a protocol number or name")
+      end
+      local function chain(q)
+         return AND(linktype(q == "ip6" and IP6 or IP), {"pchain", q == "ip6", v, E.linkpl})
+      end
+      if p == nil then return OR(chain("ip"), chain("ip6")) end
+      if p == "ip" or p == "ip6" then return chain(p) end
+      fail(node, "bad protocol applied for 'protochain'")
    end
    if t == "mac" then
       if (kind == nil or kind == "host") and p == "link" then return ehost(id.bytes, dir, node) end
@@ -519,7 +544,7 @@ local function prim(node)
             end
             return host(v, 0, p, dir, kind, node)
          end
-         if p == "link" then fail(node, "illegal link layer address") end
+         if p == "link" then fail(id, "illegal link layer address") end
          local mask = 0xffffffff
          if bits == nil and kind == "net" then
             while v ~= 0 and v < 0x1000000 do v, mask = v * 256, (mask * 256) % U32 end
@@ -648,8 +673,14 @@ local function load(node)
    local size, p = node.size, node.proto
    if size ~= 1 and size ~= 2 and size ~= 4 then fail(node, "data size must be 1, 2, or 4") end
    local function at(base, x)
-      -- Marked: libpcap loads it through X with a constant (lib.pf.optimize's key).
-      if x[1] == "k" then return {"ld", size, nil, base + x[2], true} end
+      -- Marked: libpcap loads it through X with a constant (lib.pf.optimize's key). Its
+      -- optimizer makes that an absolute load at base + x mod 2^32 (`icmp6[0 - 1]` is
+      -- ip6[39]); run unoptimized, the load through X is out of bounds.
+      if x[1] == "k" then
+         local off = base + x[2]
+         if not E.unoptimized then off = off % U32 end
+         return {"ld", size, nil, off, true}
+      end
       return ld(size, base, x)
    end
    if p == "link" then
@@ -658,8 +689,9 @@ local function load(node)
       return at(E.linkpl, idx), AND(checks, abbrev(p, node))
    elseif LOAD_TRANSPORT[p] then
       local x
-      if idx[1] == "k" and idx[2] + 60 < U32 then
-         x = ld(size, E.linkpl + idx[2], iphl())
+      if idx[1] == "k" and (idx[2] + 60 < U32 or not E.unoptimized) then
+         -- libpcap's peephole adds the constant to the load's offset, mod 2^32.
+         x = ld(size, (E.linkpl + idx[2]) % U32, iphl())
       else
          x = ld(size, E.linkpl, {"op", "+", idx, iphl()})
       end
@@ -704,6 +736,10 @@ function arith(node)
       -- with the value (err) and lib.pf.optimize raises them then.
       local function later(msg)
          return {"op", op, a, b, err = {col = node.col, message = msg}}, checks
+      end
+      -- Without the optimizer (an expression with protochain) the code runs as written.
+      if E.unoptimized and not (a[1] == "k" and b[1] == "k" and b[2] ~= 0) then
+         return {"op", op, a, b}, checks
       end
       if b[1] == "k" then
          if a[1] == "k" then
@@ -806,7 +842,7 @@ local function bool(node)
          eq(linktype_ld(), 0x9100))
       if node.value then
          if node.value > 0x0fff then
-            fail(node, "VLAN tag %u greater than maximum %u", node.value, 0x0fff)
+            fail_value(node, "VLAN tag %u greater than maximum %u", node.value, 0x0fff)
          end
          b = AND(b, eq({"op", "&", ld(2, E.linkpl), k(0x0fff)}, node.value))
       end
@@ -818,7 +854,7 @@ local function bool(node)
       else b = eq({"op", "&", ld(1, E.linkpl - 2), k(1)}, 0) end
       if node.value then
          if node.value > 0xfffff then
-            fail(node, "MPLS label %u greater than maximum %u", node.value, 0xfffff)
+            fail_value(node, "MPLS label %u greater than maximum %u", node.value, 0xfffff)
          end
          b = AND(b, eq({"op", "&", ld(4, E.linkpl), k(0xfffff000)}, node.value * 4096))
       end
@@ -851,13 +887,25 @@ end
 -- The tree of tests of a syntax tree, or nil and {col =, message =}. uses_len says whether it
 -- reads the wire length.
 function M.expand(ast)
-   E = {linktype = 12, linkpl = 14, mpls = 0}
+   -- gen_protochain turns libpcap's optimizer off for the whole expression (its loop has a
+   -- backward jump): tree.unoptimized tells lib.pf.optimize to do only what keeps the loads.
+   local function has_protochain(n)
+      if type(n) ~= "table" then return false end
+      if n.tag == "prim" and n.kind == "protochain" then return true end
+      for _, v in pairs(n) do
+         if type(v) == "table" and has_protochain(v) then return true end
+      end
+      return false
+   end
+   E = {linktype = 12, linkpl = 14, mpls = 0, unoptimized = has_protochain(ast)}
+   local unoptimized = E.unoptimized
    local ok, tree = pcall(bool, ast)
    E = nil
    if not ok then
       if type(tree) == "table" then return nil, tree end
       error(tree, 0)
    end
+   if unoptimized then tree = {"and", TRUE, tree, unoptimized = true} end
    return tree
 end
 
@@ -872,7 +920,8 @@ function M.selftest()
    local t = assert(M.expand({tag = "abbrev", proto = "ip"}))
    assert(t[1] == "cmp" and t[3][4] == 12 and t[4][2] == 0x800)
    local _, err = M.expand({tag = "vlan", value = 5000, col = 3})
-   assert(err.col == 3 and err.message == "VLAN tag 5000 greater than maximum 4095", err.message)
+   assert(err.col == 3 and err.value_of == "vlan", err.message)
+   assert(err.message == "VLAN tag 5000 greater than maximum 4095", err.message)
    print("selftest: ok")
 end
 

@@ -47,7 +47,7 @@ local function guards(a, out)
    elseif t == "op" then
       guards(a[3], out)
       guards(a[4], out)
-      if (a[2] == "/" or a[2] == "%") and a[4][1] ~= "k" then
+      if (a[2] == "/" or a[2] == "%") and (a[4][1] ~= "k" or a[4][2] == 0) then
          out[#out + 1] = {"==", a[4], {"k", 0}, divisor = true}
       end
    end
@@ -64,6 +64,7 @@ local function build(node, T, F)
    elseif t == "or" then return build(node[2], T, build(node[3], T, F))
    elseif t == "not" then return build(node[2], F, T)
    end
+   if t == "pchain" then return {cond = {"pchain", node[2], node[3], node[4]}, t = T, f = F} end
    assert(t == "cmp", t)
    return {cond = {node[2], node[3], node[4]}, t = T, f = F}
 end
@@ -72,7 +73,8 @@ end
 local function add_guards(nodes)
    for _, n in ipairs(nodes) do
       local c = n.cond
-      local g = guards(c[3], guards(c[2], {}))
+      -- protochain's walk checks its own loads (lib.pf.codegen).
+      local g = c[1] == "pchain" and {} or guards(c[3], guards(c[2], {}))
       if #g > 0 then
          -- n becomes the first guard, so that every way into n now goes through the guards.
          local test = {cond = c, t = n.t, f = n.f}
@@ -94,7 +96,10 @@ end
 local function shape(c)
    if c.shape ~= nil then return c.shape end
    local s
-   if c[1] == "caplen" then
+   if c[1] == "pchain" then
+      s = {"pchain:" .. tostring(c[2]) .. ":" .. c[3] .. ":" .. c[4], "==", 1}
+      s.boolean = true
+   elseif c[1] == "caplen" then
       s = {"caplen:" .. (c[2] and key(c[2]) or ""), ">=", c[3]}
    elseif c[1] == "&" then
       s = {key({"op", "&", c[2], c[3]}), "~=", 0}
@@ -114,7 +119,7 @@ end
 -- Facts: key -> {lo, hi, ne}, the range a value is known to lie in and values it is known not
 -- to be. decide(facts, cond) is true, false or nil (not known).
 local function constant(c) -- the outcome of a test of two constants, or nil
-   if c[1] == "caplen" or c[2][1] ~= "k" or c[3][1] ~= "k" then return nil end
+   if c[1] == "caplen" or c[1] == "pchain" or c[2][1] ~= "k" or c[3][1] ~= "k" then return nil end
    local x, y = c[2][2], c[3][2]
    if c[1] == "==" then return x == y elseif c[1] == ">" then return x > y
    elseif c[1] == ">=" then return x >= y end
@@ -350,7 +355,8 @@ local function thread(entry, mode)
    end
    -- Entry decided by nothing known is kept; a test both of whose ways meet is dropped.
    local function skip(n)
-      while n.term == nil and n.t == n.f do n = n.t end
+      -- (protochain's walk stays: it may reject the packet.)
+      while n.term == nil and n.t == n.f and n.cond[1] ~= "pchain" do n = n.t end
       return n
    end
    nodes = order(entry)
@@ -469,6 +475,17 @@ end
 -- The whole middle: tree -> simplified graph (its entry node), or nil, a message and a column.
 function M.graph(tree)
    local entry = build(tree, ACCEPT, REJECT)
+   if tree.unoptimized then
+      -- libpcap runs such a program as written: only bounds tests are raised and merged.
+      if entry.term ~= nil then return entry end
+      add_guards(order(entry))
+      entry = hoist(entry)
+      for _ = 1, 3 do
+         if entry.term ~= nil then break end
+         entry = thread(entry)
+      end
+      return entry
+   end
    -- As libpcap's optimizer leaves it (its pullups decide which loads a short packet meets)...
    for _ = 1, 50 do
       if entry.term ~= nil then break end
