@@ -86,7 +86,8 @@ local prims = {
    function ()
       return pick({"stp", "ipx", "netbeui", "iso", "atalk", "decnet", "llc", "llc i", "mpls",
                    "mpls 100", "ether proto \\stp", "ether proto \\ipx", "decnet host 1.2",
-                   "byte 9 = 6", "byte 23 < 20", "ether proto 38"})
+                   "byte 9 = 6", "byte 23 < 20", "ether proto 38",
+                   pick({"ip ", "ip6 ", ""}) .. "protochain " .. pick(PROTOS)})
    end,
 }
 
