@@ -34,7 +34,7 @@ function M.packet (data, len)
 end
 
 -- Every Ethernet capture under dir (sorted; others, such as LINUX_SLL2, are listed as skipped),
--- as {name, packets = {{ptr0, ptr1, caplen, len}}}.
+-- as {name, packets = {M.packet(...), ...}}.
 function M.captures (dir)
    local records_of = dofile("tests/pcap_records.lua")
    local captures, skipped = {}, {}
