@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # End-to-end: `snabb filter EXPR IN OUT` writes the same bytes as `tcpdump -r IN -w OUT EXPR` and
-# counts what tcpdump counts, on every Ethernet capture of tests/data/pcap and a set of
-# expressions, by lib.pf and by the BPF path (--bpf); --source prints Lua that loads; bad
-# expressions and files give one line, exit 2; `snabb bench --filter` passes exactly the matching
-# packets of each loop.
+# counts what tcpdump counts, on every Ethernet capture of tests/data/pcap and five expressions
+# (of many primitives each), by lib.pf and by the BPF path (--bpf); --source prints Lua that
+# loads; bad expressions and files give one line, exit 2; `snabb bench --filter` passes exactly
+# the matching packets of each loop.
 . "$(dirname "$0")/prologue.sh"
 set +e # every check runs; check_failed counts
 
 exprs=(
-  "" "tcp port 80 or vlan and (ip or ip6)" "ip6 and not icmp6" "ip[6:2] & 0x1fff != 0 or arp"
-  "tcp[tcpflags] & tcp-syn != 0 or udp" "greater 1000 or less 64 or ether multicast"
+  "" "tcp port 80 or vlan and (ip or ip6) or ip[6:2] & 0x1fff != 0 or arp"
+  "ip6 and not icmp6 or tcp[tcpflags] & tcp-syn != 0 or udp"
+  "greater 1000 or less 64 or ether multicast"
   "icmp[icmptype] = icmp-echo or icmp6[0] = 135 or net 10.0.0.0/8 and not port 53"
 )
 n=0
@@ -33,7 +34,7 @@ while IFS= read -r -d '' file; do
   done
 done < <(find "$data" -name '*.pcap' -print0 | sort -z)
 echo "ok: $n filter runs equal to tcpdump"
-[ "$n" -ge 280 ] || check_failed "only $n runs"
+[ "$n" -ge 200 ] || check_failed "only $n runs"
 
 # Without OUT: the count alone. --source: Lua that loads and returns the matcher, each path.
 out=$("$snabb" filter "tcp port 80" "$data/v4.pcap") && [ "$out" = "41 of 43 packets matched" ] ||
