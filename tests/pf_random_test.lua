@@ -37,8 +37,8 @@ local NET6 = {"2001:db8::/32", "fe80::/10", "ff00::/8", "::/0", "2001:db8::1/128
               "ff02::/16", "2001:db8::/129"}
 local MACS = {"00:11:22:33:44:55", "66:77:88:99:aa:bb", "ff:ff:ff:ff:ff:ff", "33:33:00:00:00:01",
               "01:80:c2:00:00:00", "00-11-22-33-44-55", "0011.2233.4455"}
-local PORTS = {"0", "53", "80", "1234", "65535", "67", "5353", "http", "domain", "99999", "0x50"}
-local RANGES = {"1-1024", "0-0", "65535-65535", "8080-80", "50-60", "1000-2000", "20-http"}
+local PORTS = {"0", "53", "80", "1234", "65535", "67", "5353", "99999", "0x50"}
+local RANGES = {"1-1024", "0-0", "65535-65535", "8080-80", "50-60", "1000-2000"}
 local ETHERTYPES = {"0x0800", "0x86dd", "0x0806", "0x8035", "0x8100", "0x88cc", "\\ip", "\\ip6",
                     "\\arp", "\\rarp", "70000"}
 local PROTOS = {"0", "1", "2", "6", "17", "43", "44", "47", "50", "51", "58", "60", "132", "255",
@@ -227,8 +227,53 @@ captures[#captures + 1] = {name = ("mutants of seed %d:"):format(seed), packets 
 local paths = {{name = "lib.pf.parse", parse_only = true}}
 for _, path in ipairs(oracle.paths) do paths[#paths + 1] = path end
 
+-- libpcap and lib.pf resolve a name in a host's place with getaddrinfo, which asks the DNS
+-- server outside this machine for any name not in /etc/hosts ("host 10.0.0.1 or http" asks for
+-- "http"). Bazel runs this test without a network (tags "block-network"); run by hand it skips
+-- every expression with a word that could be such a name: one not a keyword, a number or an
+-- address, and not "localhost" (in /etc/hosts), nor a \name after proto or protochain.
+local KEYWORDS = {}
+for w in ([[dst src host gateway net mask port portrange proto protochain ip ip6 arp rarp tcp udp
+   icmp icmp6 igmp igrp pim vrrp carp sctp ah esp atalk aarp decnet lat sca moprc mopdl iso esis
+   isis clnp stp ipx netbeui ether link broadcast multicast less greater len length and or not
+   vlan mpls pppoes pppoed geneve llc inbound outbound ifindex byte i s u rr rnr rej ui localhost
+   tcpflags icmptype icmpcode icmp6type icmp6code tcp-fin tcp-syn tcp-rst tcp-push tcp-ack tcp-urg
+   tcp-ece tcp-cwr icmp-echoreply icmp-unreach icmp-sourcequench icmp-redirect icmp-echo
+   icmp-routeradvert icmp-routersolicit icmp-timxceed icmp-paramprob icmp-tstamp icmp-tstampreply
+   icmp-ireq icmp-ireqreply icmp-maskreq icmp-maskreply icmp6-echo icmp6-echoreply
+   icmp6-neighborsolicit]]):gmatch("%S+") do
+   KEYWORDS[w] = true
+end
+local function plain (word, before)
+   if KEYWORDS[word] or word:match("^%d+$") or word:match("^0[xX]%x+$") or word:match("^[%d%.]+$")
+      or (word:find(":") and word:match("^[%x:%.]+$"))
+      or word:match("^%x%x?%-%x%x?%-%x%x?%-%x%x?%-%x%x?%-%x%x?$")
+      or word:match("^%x%x%x%x%.%x%x%x%x%.%x%x%x%x$") or (word:match("^%x+$") and #word == 12)
+      or word:match("^%d+%-%d+$")
+      or (word:match("^\\") and (before == "proto" or before == "protochain")) then
+      return true
+   end
+   if word:match("^%-") then return plain(word:sub(2), before) end -- unary minus
+   if word:find(":") then -- an offset and size, tcp[tcpflags:1]
+      for part in word:gmatch("[^:]+") do
+         if not plain(part, before) then return false end
+      end
+      return true
+   end
+   return word == ""
+end
+local function local_only (text)
+   local before
+   for word in text:gsub("[%(%)%[%]!&|=<>+*/%%^,]", " "):gmatch("%S+") do
+      if not plain(word, before) then return false end
+      before = word
+   end
+   return true
+end
+
 -- The outcome of path on text: "agree" or the class of mismatch and its details.
 local function outcome (path, text)
+   if not local_only(text) then return "agree", {} end
    if path.parse_only then return oracle.check_parse(text) end
    local status, r = oracle.check(path, text, captures, 1, true)
    if status == "both refused" then
@@ -283,9 +328,13 @@ for i = 1, count do
       texts[i] = {tree = tree, text = render(tree)}
    end
 end
+local checked, skipped = {}, 0
+for _, t in ipairs(texts) do
+   if local_only(t.text) then checked[#checked + 1] = t else skipped = skipped + 1 end
+end
 for _, path in ipairs(paths) do
    local agree, classes = 0, {}
-   for _, t in ipairs(texts) do
+   for _, t in ipairs(checked) do
       local status = outcome(path, t.text)
       if status == "agree" then
          agree = agree + 1
@@ -308,13 +357,14 @@ for _, path in ipairs(paths) do
    local summary = {}
    for status, class in pairs(classes) do summary[#summary + 1] = status .. " " .. class.n end
    table.sort(summary)
-   rows[#rows + 1] = {path.name, agree .. "/" .. count, table.concat(summary, ", ")}
+   rows[#rows + 1] = {path.name, agree .. "/" .. #checked, table.concat(summary, ", ")}
 end
 local taken = 0
-for _, t in ipairs(texts) do
+for _, t in ipairs(checked) do
    if oracle.oracle(t.text) then taken = taken + 1 end
 end
-print(("libpcap takes %d of the %d expressions"):format(taken, count))
+print(("libpcap takes %d of the %d expressions compared (%d skipped: a word libpcap could ask the DNS for)"):format(
+   taken, #checked, skipped))
 io.write(lib.table_text({"path", "agree", "mismatches"}, rows, {false, true, false}))
 if failures > 0 then
    print(("%d mismatches (seed %d)"):format(failures, seed))
