@@ -15,6 +15,8 @@ local optimize = require("lib.pf.optimize")
 
 local M = {}
 
+local REJECT = optimize.REJECT
+
 local band, bswap, rshift, tobit = bit.band, bit.bswap, bit.rshift, bit.tobit
 local LE = ffi.abi("le")
 
@@ -65,8 +67,10 @@ function ex(a)
          if not a[3] then return "P[" .. a[4] .. "]", 255 end
          return "(" .. address(a) .. ")[0]", 255
       elseif a[2] == 2 then
+         if not LE then return raw(a), 65535 end
          return "rshift(bswap(" .. raw(a) .. "), 16)", 65535
       end
+      if not LE then return raw(a), nil end
       return "bswap(" .. raw(a) .. ")", nil
    elseif t == "neg" then
       return "tobit(-" .. exact(a[2]) .. ")", nil
@@ -132,6 +136,7 @@ local negate = {["=="] = "~=", ["~="] = "==", [">"] = "<=", ["<="] = ">", [">="]
 local function condition(c)
    if c[1] == "pchain" then return "r", "==", "1" end
    if c[1] == "zero" then return "bor(" .. table.concat(c[2], ", ") .. ")", "==", "0" end
+   if c[1] == "anyzero" then return "bor(" .. table.concat(c[2], ", ") .. ")", "<", "0" end
    if c[1] == "caplen" then
       if not c[2] then return "caplen", ">=", tostring(c[3]) end
       local x = exact(c[2])
@@ -230,15 +235,19 @@ return function (P, caplen, wirelen)
 -- protocol, the fragment offset), over fields already known to be in the packet, becomes one
 -- test: the bitwise or of each field's difference from its constant is 0. d(n) is that
 -- difference (0 when n passes), or nil when n does not qualify.
-local function difference(c, known)
+local function difference(c, known, variable)
    local op, a, b = c[1], c[2], c[3]
    if (op ~= "==" and op ~= "&") or b[1] ~= "k" then return nil end
    local field, mask = a, nil
    if a[1] == "op" and a[2] == "&" and a[4][1] == "k" then field, mask = a[3], a[4][2] end
-   if field[1] ~= "ld" or field[3] or field[4] + field[2] > known then return nil end
+   if field[1] ~= "ld" then return nil end
+   if field[3] and not variable then return nil end
+   if not field[3] and field[4] + field[2] > known then return nil end
    local k, size = b[2], field[2]
    local x
-   if size == 1 then x = "P[" .. field[4] .. "]" else x = raw(field) end
+   if size > 1 then x = raw(field)
+   elseif field[3] then x = "(" .. address(field) .. ")[0]"
+   else x = "P[" .. field[4] .. "]" end
    local function swap(v)
       if size == 1 then return v elseif size == 2 then return swap16(band(v, 0xffff)) end
       return swap32(v)
@@ -252,6 +261,88 @@ local function difference(c, known)
    if mask then x = "band(" .. x .. ", " .. swap(mask) .. ")" end
    if k == 0 then return x end
    return "bxor(" .. x .. ", " .. swap(k) .. ")"
+end
+
+-- Whether n's difference is under 2^16 (bytes, half words, words under a mask of 16 bits).
+local function narrow(c)
+   local a = c[2]
+   local field, mask = a, nil
+   if a[1] == "op" and a[2] == "&" and a[4][1] == "k" then field, mask = a[3], a[4][2] end
+   if field[1] ~= "ld" or c[1] ~= "==" then return false end
+   if field[2] < 4 then return true end
+   local m = mask and swap32(mask)
+   return m ~= nil and m >= 0 and m < 0x10000
+end
+
+-- Runs of equality tests that all go to one place when true (`src or dst port 80`, the three
+-- VLAN types, `net 192.168.0.0/16` on source then destination) become one branch-free test
+-- when their values are under 2^16: some difference is 0 exactly when bor(d - 1, ...) < 0. The
+-- bounds tests between them become one before it; shorter packets take the tests one by one.
+local function merge_or_chains(entry)
+   local nodes = optimize.order(entry)
+   local known, preds = {[entry] = 0}, {}
+   for _, n in ipairs(nodes) do
+      for _, br in ipairs({"t", "f"}) do
+         local sn = n[br]
+         if sn.term == nil then
+            local k = known[n]
+            if br == "t" and n.cond[1] == "caplen" and not n.cond[2] then k = math.max(k, n.cond[3]) end
+            known[sn] = known[sn] and math.min(known[sn], k) or k
+            preds[sn] = (preds[sn] or 0) + 1
+         end
+      end
+   end
+   local done = {}
+   for _, n in ipairs(nodes) do
+      if not done[n] and n.cond[1] == "==" and narrow(n.cond) then
+         local T, need = n.t, 0
+         local diffs, last = {}, n
+         local function field(m)
+            local ld = m.cond[2]
+            if ld[1] == "op" then ld = ld[3] end
+            return ld
+         end
+         -- Every load at the same base (none, or the IPv4 header length).
+         local base = field(n)[3]
+         local bkey = base and optimize.key(base) or ""
+         local function add(m)
+            local ld = field(m)
+            need = math.max(need, ld[4] + ld[2])
+            diffs[#diffs + 1] = difference(m.cond, math.huge, true)
+         end
+         if difference(n.cond, math.huge, true) then
+            add(n)
+            while true do
+               local nx = last.f
+               if nx.term ~= nil or preds[nx] ~= 1 then break end
+               local g = nx.cond
+               if g[1] == "caplen" and nx.f == REJECT
+                  and (g[2] and optimize.key(g[2]) or "") == bkey then
+                  nx = nx.t
+                  if nx.term ~= nil or preds[nx] ~= 1 then break end
+               end
+               if nx.cond[1] ~= "==" or nx.t ~= T or not narrow(nx.cond)
+                  or not difference(nx.cond, math.huge, true) then break end
+               local fb = field(nx)[3]
+               if (fb and optimize.key(fb) or "") ~= bkey then break end
+               add(nx)
+               done[nx] = true
+               last = nx
+            end
+         end
+         if #diffs > 1 then
+            local F = last.f
+            local fallback = {cond = n.cond, t = n.t, f = n.f}
+            for i = 1, #diffs do diffs[i] = diffs[i] .. " - 1" end
+            local test = {cond = {"anyzero", diffs}, t = T, f = F}
+            if not base and need <= known[n] then
+               n.cond, n.t, n.f = test.cond, T, F
+            else
+               n.cond, n.t, n.f = {"caplen", base, need}, test, fallback
+            end
+         end
+      end
+   end
 end
 
 local function merge_chains(entry)
@@ -306,7 +397,10 @@ function M.source(entry)
       out[#out + 1] = "end\n"
       return table.concat(out)
    end
-   merge_chains(entry)
+   if M.merge ~= false then -- codegen.merge = false: a branch per test (to measure the merges)
+      merge_chains(entry)
+      merge_or_chains(entry)
+   end
    local nodes = optimize.order(entry)
    local index, labelled = {}, {}
    for i, n in ipairs(nodes) do index[n] = i end

@@ -308,15 +308,18 @@ local HOST_NOT_IMPLEMENTED = {atalk = "AppleTalk", lat = "LAT", sca = "SCA", mop
 -- gen_dnhostop: a DECnet address in the four routing header layouts (compared as libpcap
 -- does on a little-endian machine, byte-swapped).
 local function dnhostop(addr, dir, node)
-   local a = bit.rshift(bit.bswap(addr), 16)
+   local a = ffi.abi("le") and bit.rshift(bit.bswap(addr), 16) or addr -- ntohs
+   local le = ffi.abi("le")
    local function one(lh, sh)
       return function ()
          local pl = E.linkpl
          local function m16(v, mask) return eq({"op", "&", ld(2, pl + 2), k(mask)}, v) end
          local function m8(v) return eq({"op", "&", ld(1, pl + 2), k(7)}, v) end
-         local b1 = AND(m16(0x8106, 0xff07), eq(ld(2, pl + 2 + 1 + lh), a))
+         local long, short, mask = 0x0681, 0x0281, 0x07ff -- ntohs'ed, as libpcap does
+         if le then long, short, mask = 0x8106, 0x8102, 0xff07 end
+         local b1 = AND(m16(long, mask), eq(ld(2, pl + 2 + 1 + lh), a))
          b1 = OR(AND(m8(6), eq(ld(2, pl + 2 + lh), a)), b1)
-         b1 = OR(AND(m16(0x8102, 0xff07), eq(ld(2, pl + 2 + 1 + sh), a)), b1)
+         b1 = OR(AND(m16(short, mask), eq(ld(2, pl + 2 + 1 + sh), a)), b1)
          b1 = OR(AND(m8(2), eq(ld(2, pl + 2 + sh), a)), b1)
          return AND(linktype(0x6003), b1)
       end

@@ -295,38 +295,40 @@ end
 -- The value a test leaves in BPF's accumulator (libpcap's val[A_ATOM]): what it compares.
 local function aval(n) return weak.shape(n.cond)[2] end
 
+-- Weak facts are the edges that dominate (libpcap's edom), each with the test it passed or
+-- failed: what holds on every way in is only what one edge on all of them established.
 function weak.decide(f, c)
    local s = weak.shape(c)
-   local v = f.known[s[1]]
-   if v ~= nil then
-      if s[4] then return not v end
-      return v
+   for _, e in pairs(f) do
+      if e.key == s[1] then
+         if s[4] then return not e.outcome end
+         return e.outcome
+      end
+      if s[3] and e.eq and e.aval == s[2] and e.eq ~= s[3] then return false end
    end
-   if s[3] and f.eq[s[2]] ~= nil and f.eq[s[2]] ~= s[3] then return false end
    return nil
 end
 
-function weak.learn(f, c, outcome)
+function weak.learn(f, c, outcome, edge)
    local s = weak.shape(c)
-   local known, eq = {}, {}
-   for k, v in pairs(f.known) do known[k] = v end
-   for k, v in pairs(f.eq) do eq[k] = v end
-   if s[4] then known[s[1]] = not outcome else known[s[1]] = outcome end
-   if outcome and s[3] then eq[s[2]] = s[3] end
-   return {known = known, eq = eq}
+   local out = {}
+   for k, v in pairs(f) do out[k] = v end
+   local o = outcome
+   if s[4] then o = not outcome end
+   out[edge] = {key = s[1], outcome = o, aval = s[2], eq = outcome and s[3] or nil}
+   return out
 end
 
 function weak.meet(a, b)
    if a == nil then return b end
-   local known, eq = {}, {}
-   for k, v in pairs(a.known) do if b.known[k] == v then known[k] = v end end
-   for k, v in pairs(a.eq) do if b.eq[k] == v then eq[k] = v end end
-   return {known = known, eq = eq}
+   local out = {}
+   for k, v in pairs(a) do if b[k] then out[k] = v end end
+   return out
 end
 
 local strong = {decide = decide, learn = learn, meet = meet}
 function strong.empty() return {} end
-function weak.empty() return {known = {}, eq = {}} end
+function weak.empty() return {} end
 
 local function thread(entry, mode)
    mode = mode or strong
@@ -337,7 +339,8 @@ local function thread(entry, mode)
       if fin then
          for _, branch in ipairs({"t", "f"}) do
             local outcome = branch == "t"
-            local ef = mode.learn(fin, n.cond, outcome)
+            n.edges = n.edges or {t = {}, f = {}}
+            local ef = mode.learn(fin, n.cond, outcome, n.edges[branch])
             local target = n[branch]
             if ef.dead then
                target = REJECT
@@ -377,22 +380,7 @@ end
 -- the tests of other values (`host a or host b` compares the source with a, then with b, then
 -- loads the destination). The same on the false side (and). Levels, ways in and dominators are
 -- computed once per pass, as libpcap does.
-local function pullups(entry)
-   -- find_levels: post-order (true side first), each level's list in reverse finishing order.
-   local level, levels, maxlevel, seen = {}, {}, 0, {}
-   local function visit(n)
-      if n.term ~= nil then level[n] = 0; return end
-      if seen[n] then return end
-      seen[n] = true
-      visit(n.t)
-      visit(n.f)
-      local l = math.max(level[n.t], level[n.f]) + 1
-      level[n] = l
-      levels[l] = levels[l] or {}
-      table.insert(levels[l], 1, n)
-      if l > maxlevel then maxlevel = l end
-   end
-   visit(entry)
+local function pullups(levels, maxlevel, dom)
    -- find_inedges: from the root level down, each edge put first in its child's list.
    local inedges = {}
    for l = maxlevel, 1, -1 do
@@ -402,25 +390,6 @@ local function pullups(entry)
             if c.term == nil then
                inedges[c] = inedges[c] or {}
                table.insert(inedges[c], 1, {b, br})
-            end
-         end
-      end
-   end
-   -- Dominators.
-   local dom = {[entry] = {[entry] = true}}
-   for _, n in ipairs(order(entry)) do
-      local d = dom[n]
-      for _, br in ipairs({"t", "f"}) do
-         local c = n[br]
-         if c.term == nil then
-            if dom[c] == nil then
-               local nd = {[c] = true}
-               for x in pairs(d) do nd[x] = true end
-               dom[c] = nd
-            else
-               for x in pairs(dom[c]) do
-                  if x ~= c and not d[x] then dom[c][x] = nil end
-               end
             end
          end
       end
@@ -472,6 +441,66 @@ local function pullups(entry)
    return changed
 end
 
+-- One pass of libpcap's optimizer over the jumps (opt_loop with do_stmts 0): levels,
+-- dominators and dominating edges of the graph as it stands, then opt_j on every edge from the
+-- lowest level up, then the pullups. Returns whether anything moved.
+local function libpcap_pass(entry)
+   local level, levels, maxlevel, seen = {}, {}, 0, {}
+   local function visit(n)
+      if n.term ~= nil then level[n] = 0; return end
+      if seen[n] then return end
+      seen[n] = true
+      visit(n.t)
+      visit(n.f)
+      local l = math.max(level[n.t], level[n.f]) + 1
+      level[n] = l
+      levels[l] = levels[l] or {}
+      table.insert(levels[l], 1, n)
+      if l > maxlevel then maxlevel = l end
+   end
+   visit(entry)
+   -- Dominators of nodes, and the edges that dominate each edge (with their facts).
+   local dom, edom, nedom = {[entry] = {[entry] = true}}, {}, {[entry] = {}}
+   for _, n in ipairs(order(entry)) do
+      n.edges = n.edges or {t = {}, f = {}}
+      for _, br in ipairs({"t", "f"}) do
+         local e = weak.learn(nedom[n], n.cond, br == "t", n.edges[br])
+         edom[n.edges[br]] = e
+         local c = n[br]
+         if c.term == nil then
+            nedom[c] = weak.meet(nedom[c], e)
+            if dom[c] == nil then
+               local nd = {[c] = true}
+               for x in pairs(dom[n]) do nd[x] = true end
+               dom[c] = nd
+            else
+               for x in pairs(dom[c]) do
+                  if x ~= c and not dom[n][x] then dom[c][x] = nil end
+               end
+            end
+         end
+      end
+   end
+   local changed = false
+   for l = 1, maxlevel do
+      for _, p in ipairs(levels[l]) do
+         for _, br in ipairs({"t", "f"}) do
+            local succ = p[br]
+            if succ.term == nil and succ.t == succ.f then succ = succ.t end
+            local facts = edom[p.edges[br]]
+            while succ.term == nil do
+               local d = weak.decide(facts, succ.cond)
+               if d == nil then break end
+               succ = d and succ.t or succ.f
+            end
+            if succ ~= p[br] then p[br], changed = succ, true end
+         end
+      end
+   end
+   if pullups(levels, maxlevel, dom) then changed = true end
+   return changed
+end
+
 -- The whole middle: tree -> simplified graph (its entry node), or nil, a message and a column.
 function M.graph(tree)
    local entry = build(tree, ACCEPT, REJECT)
@@ -487,21 +516,9 @@ function M.graph(tree)
       return entry
    end
    -- As libpcap's optimizer leaves it (its pullups decide which loads a short packet meets)...
-   for _ = 1, 50 do
-      if entry.term ~= nil then break end
-      entry = thread(entry, weak)
-      if entry.term ~= nil or not pullups(entry) then break end
+   for _ = 1, 100 do
+      if entry.term ~= nil or not libpcap_pass(entry) then break end
    end
-   -- libpcap refuses what its optimizer reduces to "reject" (pcap_compile's check, after
-   -- opt_root has skipped the tests of constants at the root).
-   local root = entry
-   while root.term == nil and (root.t == root.f or constant(root.cond) ~= nil) do
-      if root.t == root.f then root = root.t
-      else root = constant(root.cond) and root.t or root.f end
-   end
-   if root == REJECT then return nil, "expression rejects all packets" end
-   -- A root that ends in a return runs none of the skipped tests' loads (opt_root).
-   if root.term ~= nil then return root end
    -- Errors libpcap's optimizer raises while folding constants, in code it keeps.
    local function err(a)
       if a.err then return a.err end
@@ -516,6 +533,16 @@ function M.graph(tree)
       local e = err(n.cond)
       if e then return nil, e.message, e.col end
    end
+   -- libpcap refuses what its optimizer reduces to "reject" (pcap_compile's check, after
+   -- opt_root has skipped the tests of constants at the root).
+   local root = entry
+   while root.term == nil and (root.t == root.f or constant(root.cond) ~= nil) do
+      if root.t == root.f then root = root.t
+      else root = constant(root.cond) and root.t or root.f end
+   end
+   if root == REJECT then return nil, "expression rejects all packets" end
+   -- A root that ends in a return runs none of the skipped tests' loads (opt_root).
+   if root.term ~= nil then return root end
    -- ...then each test with the bounds tests of its loads, raised and merged.
    add_guards(order(entry))
    entry = hoist(entry)
