@@ -274,8 +274,8 @@ local function narrow(c)
    return m ~= nil and m >= 0 and m < 0x10000
 end
 
--- Runs of equality tests that all go to one place when true (`src or dst port 80`, the three
--- VLAN types, `net 192.168.0.0/16` on source then destination) become one branch-free test
+-- Runs of equality tests of different fields that all go to one place when true (`src or dst
+-- port 80`, `net 192.168.0.0/16` on source then destination) become one branch-free test
 -- when their values are under 2^16: some difference is 0 exactly when bor(d - 1, ...) < 0. The
 -- bounds tests between them become one before it; shorter packets take the tests one by one.
 local function merge_or_chains(entry)
@@ -325,6 +325,9 @@ local function merge_or_chains(entry)
                   or not difference(nx.cond, math.huge, true) then break end
                local fb = field(nx)[3]
                if (fb and optimize.key(fb) or "") ~= bkey then break end
+               -- One field against several values (the VLAN types) stays a branch each: the
+               -- first usually decides, and predictably (measured: 415 against 325 Mpps).
+               if optimize.key(nx.cond[2]) == optimize.key(n.cond[2]) then break end
                add(nx)
                done[nx] = true
                last = nx
