@@ -39,6 +39,11 @@ echo "ok: $n filter runs equal to tcpdump"
 # Without OUT: the count alone. --source: Lua that loads and returns the matcher, each path.
 out=$("$snabb" filter "tcp port 80" "$data/v4.pcap") && [ "$out" = "41 of 43 packets matched" ] ||
   check_failed "no OUT: '$out'"
+# IN and OUT "-": stdin and stdout, the count on stderr.
+"$here/tcpdump.sh" -r "$data/v6.pcap" -w "$tmp/want.pcap" icmp6 2>/dev/null
+"$snabb" filter icmp6 - - <"$data/v6.pcap" >"$tmp/got.pcap" 2>"$tmp/count.txt" &&
+  cmp -s "$tmp/want.pcap" "$tmp/got.pcap" && [ "$(cat "$tmp/count.txt")" = "49 of 161 packets matched" ] ||
+  check_failed "filter icmp6 - -: $(cat "$tmp/count.txt")"
 for path in "" --bpf; do
   "$snabb" filter $path --source "tcp port 80" >"$tmp/source.lua" ||
     check_failed "--source $path: exit $?"

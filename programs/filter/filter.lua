@@ -37,8 +37,8 @@ local function parser ()
                          .. "expression matches (as tcpdump -r IN -w OUT EXPR) and count them.")
       :add_help("-h --help")
    p:argument("expression", "the filter, one argument (quote it): 'tcp port 80'")
-   p:argument("input", "capture to read (pcap or pcapng, Ethernet)"):args("?")
-   p:argument("output", "pcap file to write the matching packets to"):args("?")
+   p:argument("input", "capture to read (pcap or pcapng, Ethernet; -: stdin)"):args("?")
+   p:argument("output", "pcap file to write the matching packets to (-: stdout)"):args("?")
    p:flag("--bpf", "compile through libpcap's BPF, translated to Lua (lib.pf.bpf)")
    p:flag("--source", "print the Lua the expression compiles to, and stop")
    return p
@@ -117,7 +117,10 @@ function M.run (args)
       return 2
    end
    local matched, total = M.filter(match, opts.input, opts.output)
-   print(("%s of %s packets matched"):format(lib.comma_value(matched), lib.comma_value(total)))
+   -- (OUT "-" is stdout, as for tcpdump -w -: the count goes to stderr then)
+   local out = opts.output == "-" and io.stderr or io.stdout
+   out:write(("%s of %s packets matched\n"):format(lib.comma_value(matched),
+                                                   lib.comma_value(total)))
    return 0
 end
 
