@@ -181,6 +181,16 @@ function M.throttle (seconds, clock)
    end
 end
 
+-- The median of a list of numbers (the list is left as it is): what every benchmark program
+-- prints of its alternating runs.
+function M.median (list)
+   local s = {}
+   for i, v in ipairs(list) do s[i] = v end
+   table.sort(s)
+   local n = #s
+   return n % 2 == 1 and s[(n + 1) / 2] or (s[n / 2] + s[n / 2 + 1]) / 2
+end
+
 -- A text table whose columns are as wide as their widest cell (header included), two spaces
 -- apart: rows are lists of cells (strings or numbers, written with tostring); `right` says which
 -- columns (by index) are right-aligned, as numbers are. Widths count UTF-8 characters, not bytes.
@@ -934,6 +944,8 @@ function M.selftest ()
    t = 1
    assert(throttled())
    assert(M.comma_value(1234567) == "1,234,567" and M.comma_value(12) == "12")
+   local odd = {3, 1, 2}
+   assert(M.median(odd) == 2 and odd[1] == 3 and M.median({4, 1, 2, 3}) == 2.5)
    assert(M.table_text({"app", "µs"}, {{"a_long_name", 1.5}, {"b", 12}}, {[2] = true}) ==
           "app           µs\na_long_name  1.5\nb             12\n")
    selftest_snabb_api()

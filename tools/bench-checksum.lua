@@ -17,10 +17,7 @@ buf[6], buf[7] = 0, 0
 checksum.ipv4_header(buf)
 checksum.l4_ipv4(buf, 1500)
 
-local function median (t)
-   table.sort(t)
-   return t[math.ceil(#t / 2)]
-end
+local median = lib.median
 
 local cases = {}
 for _, n in ipairs({20, 64, 576, 1500}) do

@@ -198,11 +198,7 @@ for trial = 0, trials do
    end
 end
 
-local function median (t)
-   table.sort(t)
-   local m = #t
-   return m % 2 == 1 and t[(m + 1) / 2] or (t[m / 2] + t[m / 2 + 1]) / 2
-end
+local median = lib.median
 local rows = {}
 for _, case in ipairs(cases) do
    local expr = #case.expr > 40 and case.expr:sub(1, 37) .. "..." or case.expr

@@ -5,6 +5,7 @@
 -- are written once by flowtable_bench gen and read by both sides. Prints each round, then the
 -- medians and the ratios to unordered_map.
 -- Usage: snabb tools/bench-flowtable.lua FLOWTABLE_BENCH [RUNS [N [PASSES]]]
+local lib = require("core.lib")
 local ffi = require("ffi")
 local ctable = require("lib.ctable")
 
@@ -128,13 +129,7 @@ for round = 1, runs do
    end
 end
 
-local function median (list)
-   local s = {}
-   for i, v in ipairs(list) do s[i] = v end
-   table.sort(s)
-   local m = #s
-   return m % 2 == 1 and s[(m + 1) / 2] or (s[m / 2] + s[m / 2 + 1]) / 2
-end
+local median = lib.median
 
 local rows = {}
 for _, k in ipairs(sizes) do

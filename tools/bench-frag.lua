@@ -7,6 +7,7 @@
 --   reasm pass, frag pass   64-byte IPv4 frames through each app's fast path (not a fragment; within the MTU)
 --   frag 1500    1,500-byte IPv4 packets cut at MTU 576 (3 fragments each), per packet in
 --   reasm 1500   those 3 fragments reassembled, per datagram out
+local lib = require("core.lib")
 local ffi = require("ffi")
 local packet = require("core.packet")
 local link = require("core.link")
@@ -40,10 +41,7 @@ local function time (app, make, units)
    return tonumber(C.get_time_ns() - t0) / (BATCHES * units)
 end
 
-local function median (t)
-   table.sort(t)
-   return t[math.ceil(#t / 2)]
-end
+local median = lib.median
 
 local function case (name, app, make, units)
    local ours, base = {}, {}

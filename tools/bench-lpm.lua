@@ -172,13 +172,7 @@ for run = 1, runs do
    print(("run %d, TSC cycles per lookup: %s"):format(run, table.concat(fields, ", ")))
 end
 
-local function median (list)
-   local s = {}
-   for i, v in ipairs(list) do s[i] = v end
-   table.sort(s)
-   local k = #s
-   return k % 2 == 1 and s[(k + 1) / 2] or (s[k / 2] + s[k / 2 + 1]) / 2
-end
+local median = lib.median
 
 local tsc_hz = tonumber(C.snabb_rdtsc() - c_start) / (engine.now() - w_start)
 local rows = {}
