@@ -32,20 +32,22 @@ M.DLT_EN10MB = 1
 M.SNAPLEN = 262144
 local NETMASK_UNKNOWN = 0xffffffff
 
--- One dead handle for every compile (pcap_compile only reads its link type and snapshot length,
--- and keeps its last error in it). Kept for the life of the process.
-local dead = C.pcap_open_dead(M.DLT_EN10MB, M.SNAPLEN)
-assert(dead ~= nil, "pcap_open_dead failed")
-
 -- The program of `expr` (cdata struct snabb_bpf_program, freed with pcap_freecode when
 -- collected), or nil and libpcap's message (pcap_geterr), e.g. "syntax error" or "illegal port
--- number 99999 > 65535".
+-- number 99999 > 65535". A dead handle for each compile, closed after it (the program does not
+-- need it; one kept for the process's life was LeakSanitizer's "leak" at exit): pcap_compile
+-- reads its link type and snapshot length and keeps its last error in it.
 function M.compile (expr, optimize)
    assert(type(expr) == "string", "expression must be a string")
+   local dead = C.pcap_open_dead(M.DLT_EN10MB, M.SNAPLEN)
+   assert(dead ~= nil, "pcap_open_dead failed")
    local prog = ffi.new("struct snabb_bpf_program")
+   local err
    if C.pcap_compile(dead, prog, expr, optimize == false and 0 or 1, NETMASK_UNKNOWN) ~= 0 then
-      return nil, ffi.string(C.pcap_geterr(dead))
+      err = ffi.string(C.pcap_geterr(dead))
    end
+   C.pcap_close(dead)
+   if err then return nil, err end
    return ffi.gc(prog, C.pcap_freecode)
 end
 
