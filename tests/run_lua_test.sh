@@ -1,4 +1,4 @@
 #!/usr/bin/env bash
-# Runs a Lua test script with the whole snabb API: `snabb SCRIPT`.
+# Runs a Lua test script with the whole snabb API: `snabb SCRIPT [ARGS]`.
 set -euo pipefail
-exec "$1" "$2"
+exec "$@"
