@@ -865,10 +865,12 @@ local function bool(node)
       return b
    elseif t == "pppoed" then return linktype(0x8863)
    elseif t == "llc" then
-      local b = NOT(OR(cmp(">", linktype_ld(), k(ETHERMTU)), eq(ld(2, E.linkpl), 0xffff)))
+      -- gen_llc reads at off_linkpl, which mpls does not move (it moves off_nl only).
+      local pl = E.linkpl - 4 * E.mpls
+      local b = NOT(OR(cmp(">", linktype_ld(), k(ETHERMTU)), eq(ld(2, pl), 0xffff)))
       local sub = node.subtype and node.subtype:lower()
       if sub == nil then return b end
-      local ctl = ld(1, E.linkpl + 2)
+      local ctl = ld(1, pl + 2)
       local function m(v, mask) return eq({"op", "&", ctl, k(mask)}, v) end
       if sub == "i" then return AND(b, NOT(cmp("&", ctl, k(1))))
       elseif sub == "s" then return AND(b, m(1, 3))
