@@ -911,6 +911,14 @@ function M.expand(ast)
       error(tree, 0)
    end
    if unoptimized then tree = {"and", TRUE, tree, unoptimized = true} end
+   -- The first test a comparison of two numbers: libpcap's root is then its block, which
+   -- loads nothing (lib.pf.optimize: the tests it skips keep no loads).
+   local first = ast
+   while first.tag == "and" or first.tag == "or" or first.tag == "not" do first = first.a end
+   if first.tag == "relation" and first.a.tag == "num" and first.b.tag == "num" then
+      if tree[1] == "true" or tree[1] == "false" then tree = {tree[1]} end
+      tree.literal_root = true
+   end
    return tree
 end
 

@@ -533,6 +533,11 @@ function M.graph(tree)
       local e = err(n.cond)
       if e then return nil, e.message, e.col end
    end
+   -- A root block of two numbers compared: opt_j threads its edge past every test whose
+   -- ways meet, and their loads go with them.
+   if tree.literal_root then
+      while entry.term == nil and entry.t == entry.f do entry = entry.t end
+   end
    -- libpcap refuses what its optimizer reduces to "reject" (pcap_compile's check, after
    -- opt_root has skipped the tests of constants at the root).
    local root = entry
