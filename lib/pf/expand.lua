@@ -285,9 +285,10 @@ local function dirop(dir, src, dst, node, what)
 end
 
 -- gen_mcmp: a 32-bit field under a mask. Under mask 0 libpcap's optimizer folds the test to
--- true and drops the load (so `net ::/0` reads nothing past the ethertype).
+-- true and drops the load (so `net ::/0` reads nothing past the ethertype); without the
+-- optimizer (protochain) the load stays.
 local function mcmp32(off, mask, v)
-   if mask == 0 then return TRUE end
+   if mask == 0 and not E.unoptimized then return TRUE end
    local a = ld(4, off)
    if mask ~= 0xffffffff then a = {"op", "&", a, k(mask)} end
    return cmp("==", a, k(v))
