@@ -455,14 +455,14 @@ function M.source(entry)
       end
    end
    out[#out + 1] = "end\n"
-   local body = table.concat(out)
+   local code = table.concat(out)
    local head = {HEADER}
-   if body:find("mul32(", 1, true) then head[#head + 1] = MUL32 end
+   if code:find("mul32(", 1, true) then head[#head + 1] = MUL32 end
    if chained then head[#head + 1] = PROTOCHAIN end
    head[#head + 1] = OPEN
    -- len, less and greater read the wire length, caplen unless given.
-   if body:find("wirelen", 1, true) then head[#head + 1] = "   wirelen = wirelen or caplen\n" end
-   return table.concat(head) .. body
+   if code:find("wirelen", 1, true) then head[#head + 1] = "   wirelen = wirelen or caplen\n" end
+   return table.concat(head) .. code
 end
 
 function M.selftest()
