@@ -411,13 +411,46 @@ function M.translate (insns)
       ""}, "\n")
 end
 
+-- Whether a program reads a scratch word that some way to the read has not stored (forward
+-- jumps only, as the optimiser's output has). libpcap 1.10.3's optimiser can leave one: `not 1
+-- != -len or len > 0 & 0` becomes `ld M[1]; jgt #0` with no `st M[1]`, and bpf_filter then reads
+-- its uninitialised stack.
+local function reads_unset (insns)
+   local band, bor, lshift = bit.band, bit.bor, bit.lshift
+   local stored = {[1] = 0} -- index -> mask of the words stored on every way to it
+   local function reach (i, mask)
+      stored[i] = stored[i] and band(stored[i], mask) or mask
+   end
+   for i, ins in ipairs(insns) do
+      local mask = stored[i]
+      if mask then
+         local code, class = ins.code, band(ins.code, 7)
+         if code == 0x60 or code == 0x61 then
+            if band(mask, lshift(1, ins.k)) == 0 then return true end
+         elseif code == 0x02 or code == 0x03 then
+            mask = bor(mask, lshift(1, ins.k))
+         end
+         if class == 5 then
+            if code == 0x05 then reach(i + 1 + ins.k, mask)
+            else reach(i + 1 + ins.jt, mask); reach(i + 1 + ins.jf, mask) end
+         elseif class ~= 6 then
+            reach(i + 1, mask)
+         end
+      end
+   end
+   return false
+end
+
 -- The Lua source of expr's matcher (libpcap's optimised BPF, translated), or nil and libpcap's
--- message as `'EXPR': MESSAGE`.
+-- message as `'EXPR': MESSAGE`. Where the optimised program reads a scratch word it never
+-- stored (above), the unoptimised one is translated: its value is what libpcap meant.
 function M.source (expr)
    if type(expr) ~= "string" then return nil, "filter expression must be a string" end
    local prog, err = libpcap.compile(expr)
    if not prog then return nil, format("'%s': %s", expr, err) end
-   return M.translate(libpcap.instructions(prog))
+   local insns = libpcap.instructions(prog)
+   if reads_unset(insns) then insns = libpcap.instructions(assert(libpcap.compile(expr, false))) end
+   return M.translate(insns)
 end
 
 -- match(ptr, caplen[, wirelen]) -> boolean for expr, or nil and the message.
@@ -637,6 +670,13 @@ function M.selftest ()
    assert(raw16 > 100 and raw32 > 50)
    assert(passed > runs / 10 and passed < runs * 0.9)
    -- Errors are libpcap's, with the expression.
+   -- A scratch word read unset by libpcap's optimised program: the unoptimised one translated.
+   local e = "not 1 != -len or len > 0 & 0"
+   assert(reads_unset(libpcap.instructions(assert(libpcap.compile(e)))))
+   assert(not reads_unset(libpcap.instructions(assert(libpcap.compile(e, false)))))
+   assert(not reads_unset(libpcap.instructions(assert(libpcap.compile("ip[ip[0] % 4] = 69")))))
+   local p60 = ffi.new("uint8_t[60]")
+   assert(M.compile(e)(p60, 60) == true)
    local m, err = M.compile("tcp port")
    assert(m == nil and err == "'tcp port': can't parse filter expression: syntax error", err)
    m, err = M.compile(80)
