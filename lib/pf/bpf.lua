@@ -440,6 +440,7 @@ local function reads_unset (insns)
    end
    return false
 end
+M.reads_unset = reads_unset
 
 -- The Lua source of expr's matcher (libpcap's optimised BPF, translated), or nil and libpcap's
 -- message as `'EXPR': MESSAGE`. Where the optimised program reads a scratch word it never
