@@ -652,6 +652,16 @@ local function prim(node)
    fail(node, "unsupported primitive")
 end
 
+-- A value folded here that libpcap folds only in its last passes (opt_stmt alters statements
+-- only once its jumps are final): x, a copy, remembers the operation it was (`unfolded`), the
+-- value libpcap's jump threading knows it by (lib.pf.optimize's weak shapes).
+local function folded(x, op)
+   local c = {}
+   for i, v in pairs(x) do c[i] = v end
+   c.unfolded = op
+   return c
+end
+
 local ZERO_NOP = {["+"] = true, ["|"] = true, ["^"] = true, ["<<"] = true, [">>"] = true}
 
 -- The literal that the code of an arithmetic node starts with, if any (libpcap's a->s).
@@ -719,7 +729,7 @@ function arith(node)
    elseif t == "load" then return load(node)
    elseif t == "neg" then
       local a, checks = arith(node.a)
-      if a[1] == "k" then return k((U32 - a[2]) % U32), checks end
+      if a[1] == "k" then return folded(k((U32 - a[2]) % U32), {"neg", a}), checks end
       return {"neg", a}, checks
    elseif t == "binop" then
       local op = node.op
@@ -749,7 +759,7 @@ function arith(node)
          if a[1] == "k" then
             if op == "/" and b[2] == 0 then return later("division by zero") end
             if op == "%" and b[2] == 0 then return later("modulus by zero") end
-            return k(fold(op, a[2], b[2])), checks
+            return folded(k(fold(op, a[2], b[2])), {"op", op, a, b}), checks
          end
          if (op == "<<" or op == ">>") and b[2] > 31 then
             return later("shift by more than 31 bits")
@@ -757,13 +767,13 @@ function arith(node)
          if b[2] == 0 then
             if op == "/" then return later("division by zero") end
             if op == "%" then return later("modulus by zero") end
-            if ZERO_NOP[op] then return a, checks end
-            if op == "*" or op == "&" then return k(0), checks end
+            if ZERO_NOP[op] then return folded(a, {"op", op, a, b}), checks end
+            if op == "*" or op == "&" then return folded(k(0), {"op", op, a, b}), checks end
          end
       elseif a[1] == "k" and a[2] == 0 then
-         if op == "+" or op == "|" or op == "^" then return b, checks end
+         if op == "+" or op == "|" or op == "^" then return folded(b, {"op", op, a, b}), checks end
          if op ~= "-" then -- * / % & << >>
-            return k(0), checks
+            return folded(k(0), {"op", op, a, b}), checks
          end
       end
       return {"op", op, a, b}, checks
