@@ -655,10 +655,21 @@ end
 -- A value folded here that libpcap folds only in its last passes (opt_stmt alters statements
 -- only once its jumps are final): x, a copy, remembers the operation it was (`unfolded`), the
 -- value libpcap's jump threading knows it by (lib.pf.optimize's weak shapes).
+-- An operand folded away takes its folding error with it (`0 * (0 % 0)`: libpcap computes the
+-- modulus first, and refuses it).
 local function folded(x, op)
    local c = {}
    for i, v in pairs(x) do c[i] = v end
    c.unfolded = op
+   local function err(a)
+      if type(a) ~= "table" then return nil end
+      if a.err then return a.err end
+      for i = 2, #a do
+         local e = err(a[i])
+         if e then return e end
+      end
+   end
+   c.err = c.err or err(op)
    return c
 end
 
