@@ -17,10 +17,23 @@ local function message(expr, col, msg)
    return ("'%s' at column %d: %s"):format(expr, col or 1, msg)
 end
 
+-- The BPF path (lib.pf.bpf)'s source or matcher, or nil and one line with a column: the syntax
+-- checked by lib.pf.parse first; for what libpcap refuses after it, libpcap's text at the column
+-- lib.pf's own path gives.
+local function via_bpf(expr, what)
+   local ast, msg, col = parse.parse(expr)
+   if not ast then return nil, message(expr, col, msg) end
+   local result, err = require("lib.pf.bpf")[what](expr)
+   if result then return result end
+   local text = err:sub(1, #expr + 4) == ("'%s': "):format(expr) and err:sub(#expr + 5) or err
+   local _, ours = M.source(expr)
+   return nil, message(expr, ours and tonumber(ours:match(" at column (%d+): ", #expr + 3)), text)
+end
+
 -- The Lua source of expr's matcher (a chunk returning the function), or nil and one line.
 function M.source(expr, opts)
    if type(expr) ~= "string" then return nil, "filter expression must be a string" end
-   if opts and opts.bpf then return require("lib.pf.bpf").source(expr) end
+   if opts and opts.bpf then return via_bpf(expr, "source") end
    local ast, msg, col = parse.parse(expr)
    if not ast then return nil, message(expr, col, msg) end
    local tree, err = expand.expand(ast)
@@ -40,7 +53,7 @@ end
 function M.compile(expr, opts)
    if opts and opts.bpf then
       if type(expr) ~= "string" then return nil, "filter expression must be a string" end
-      return require("lib.pf.bpf").compile(expr)
+      return via_bpf(expr, "compile")
    end
    local src, err = M.source(expr, opts)
    if not src then return nil, err end
@@ -162,6 +175,18 @@ function M.selftest()
       local match, err = M.compile(expr)
       assert(match == nil and err:sub(1, #want) == want, expr .. ": " .. tostring(err))
       assert(libpcap.compile(expr) == nil, expr)
+   end
+   -- The BPF path: the same columns, with libpcap's text after lib.pf.parse's syntax.
+   for expr, want in pairs({
+      ["tcp port"] = "'tcp port' at column 9: expected a port number or name",
+      ["port 99999"] = "'port 99999' at column 6: illegal port number 99999 > 65535",
+      ["ip[0] / 0 = 1"] = "'ip[0] / 0 = 1' at column 7: division by zero",
+      ["ip and ip6"] = "'ip and ip6' at column 1: expression rejects all packets",
+   }) do
+      local match, err = M.compile(expr, {bpf = true})
+      assert(match == nil and err == want, expr .. ": " .. tostring(err))
+      match, err = M.source(expr, {bpf = true})
+      assert(match == nil and err == want, expr .. ": " .. tostring(err))
    end
    -- In the trace: a loop over packets calling a matcher compiles with no abort in the matcher
    -- (the matchers are made first: compiling is not meant to be traced).

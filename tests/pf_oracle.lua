@@ -56,9 +56,14 @@ end
 
 -- libpcap's program for expr, or nil and its message. libpcap's optimiser refuses what it proves
 -- rejects every packet ("expression rejects all packets", e.g. "ip and ip6"): then the
--- unoptimised program is the oracle and `empty` is true.
+-- unoptimised program is the oracle and `empty` is true. So is it (`empty` false) where the
+-- optimised program reads a scratch word or X it never set (libpcap's bug: bpf_filter reads its
+-- uninitialised stack, or an X of 0; lib.pf.bpf's reads_unset).
 function M.oracle (expr)
    local prog, err = libpcap.compile(expr)
+   if prog and require("lib.pf.bpf").reads_unset(libpcap.instructions(prog)) then
+      return assert(libpcap.compile(expr, false))
+   end
    if prog then return prog end
    if err == "expression rejects all packets" then
       return assert(libpcap.compile(expr, false)), nil, true

@@ -8,7 +8,6 @@ local link = require("core.link")
 local packet = require("core.packet")
 local counter = require("core.counter")
 local pf = require("lib.pf")
-local parse = require("lib.pf.parse")
 
 local C = ffi.C
 local receive, transmit, nreadable = link.receive, link.transmit, link.nreadable
@@ -31,11 +30,6 @@ local PacketFilter = {
 M.PacketFilter = PacketFilter
 
 function PacketFilter:new (conf)
-   -- (The syntax first: libpcap's messages, the BPF path's, say no column.)
-   local tree, message, col = parse.parse(conf.filter)
-   if not tree then
-      error(("parameter 'filter': '%s' at column %d: %s"):format(conf.filter, col, message), 0)
-   end
    local match, err = pf.compile(conf.filter, {bpf = conf.bpf})
    if not match then error("parameter 'filter': " .. err, 0) end
    return setmetatable({match = match, shm = {accepted = {counter}, rejected = {counter}}},

@@ -411,13 +411,55 @@ function M.translate (insns)
       ""}, "\n")
 end
 
+-- Whether a program reads a scratch word or X that some way to the read has not set (forward
+-- jumps only, as the optimiser's output has). libpcap 1.10.3's optimiser can leave one: `not 1
+-- != -len or len > 0 & 0` becomes `ld M[1]; jgt #0` with no `st M[1]` (bpf_filter then reads
+-- its uninitialised stack), `0 + len << 0 = 0 || ... and len >= 1 / len` a `div x` with no
+-- `tax` of len on any way (X is 0: a division by zero).
+local function reads_unset (insns)
+   local band, bor, lshift = bit.band, bit.bor, bit.lshift
+   local XBIT = 0x10000
+   local stored = {[1] = 0} -- index -> mask of the words (and X) set on every way to it
+   local function reach (i, mask)
+      stored[i] = stored[i] and band(stored[i], mask) or mask
+   end
+   for i, ins in ipairs(insns) do
+      local mask = stored[i]
+      if mask then
+         local code, class = ins.code, band(ins.code, 7)
+         local reads_x = code == 0x87 -- txa
+            or band(code, 0xe0) == 0x40 and class == 0 -- ld [x + k]
+            or (class == 4 or class == 5 and code ~= 0x05) and band(code, 0x08) ~= 0
+            or code == 0x03 -- stx
+         if reads_x and band(mask, XBIT) == 0 then return true end
+         if code == 0x60 or code == 0x61 then
+            if band(mask, lshift(1, ins.k)) == 0 then return true end
+         elseif code == 0x02 or code == 0x03 then
+            mask = bor(mask, lshift(1, ins.k))
+         end
+         if class == 1 or code == 0x07 then mask = bor(mask, XBIT) end -- ldx, tax
+         if class == 5 then
+            if code == 0x05 then reach(i + 1 + ins.k, mask)
+            else reach(i + 1 + ins.jt, mask); reach(i + 1 + ins.jf, mask) end
+         elseif class ~= 6 then
+            reach(i + 1, mask)
+         end
+      end
+   end
+   return false
+end
+M.reads_unset = reads_unset
+
 -- The Lua source of expr's matcher (libpcap's optimised BPF, translated), or nil and libpcap's
--- message as `'EXPR': MESSAGE`.
+-- message as `'EXPR': MESSAGE`. Where the optimised program reads a scratch word it never
+-- stored (above), the unoptimised one is translated: its value is what libpcap meant.
 function M.source (expr)
    if type(expr) ~= "string" then return nil, "filter expression must be a string" end
    local prog, err = libpcap.compile(expr)
    if not prog then return nil, format("'%s': %s", expr, err) end
-   return M.translate(libpcap.instructions(prog))
+   local insns = libpcap.instructions(prog)
+   if reads_unset(insns) then insns = libpcap.instructions(assert(libpcap.compile(expr, false))) end
+   return M.translate(insns)
 end
 
 -- match(ptr, caplen[, wirelen]) -> boolean for expr, or nil and the message.
@@ -636,6 +678,19 @@ function M.selftest ()
                 programs, #some, runs, passed, raw16, raw32))
    assert(raw16 > 100 and raw32 > 50)
    assert(passed > runs / 10 and passed < runs * 0.9)
+   -- A scratch word or X read unset by libpcap's optimised program: the unoptimised one
+   -- translated (on the first, libpcap reads its stack: nonzero here, so true).
+   local e = "not 1 != -len or len > 0 & 0"
+   assert(reads_unset(libpcap.instructions(assert(libpcap.compile(e)))))
+   assert(not reads_unset(libpcap.instructions(assert(libpcap.compile(e, false)))))
+   assert(not reads_unset(libpcap.instructions(assert(libpcap.compile("ip[ip[0] % 4] = 69")))))
+   local p60 = ffi.new("uint8_t[60]")
+   assert(M.compile(e)(p60, 60) == true)
+   e = "0 + len << 0 = 0 || ip src and dst 127.0.0.1 and len >= 1 / len"
+   assert(reads_unset(libpcap.instructions(assert(libpcap.compile(e)))))
+   local lo = ffi.new("uint8_t[60]") -- IPv4 127.0.0.1 to itself: len >= 1 / len holds
+   lo[12], lo[14], lo[26], lo[29], lo[30], lo[33] = 8, 0x45, 127, 1, 127, 1
+   assert(M.compile(e)(lo, 60) == true and not libpcap.match(libpcap.compile(e), lo, 60, 60))
    -- Errors are libpcap's, with the expression.
    local m, err = M.compile("tcp port")
    assert(m == nil and err == "'tcp port': can't parse filter expression: syntax error", err)

@@ -196,9 +196,14 @@ local band, bor, bxor, bswap = bit.band, bit.bor, bit.bxor, bit.bswap
 local lshift, rshift, tobit = bit.lshift, bit.rshift, bit.tobit
 local floor = math.floor
 local u16p, i32p = ffi.typeof("uint16_t *"), ffi.typeof("int32_t *")
+]]
+-- Helpers, each emitted only where the matcher calls it.
+local MUL32 = [[
 local function mul32(a, b)
    return tobit(a * band(b, 0xffff) + lshift(tobit(a * rshift(b, 16)), 16))
 end
+]]
+local PROTOCHAIN = [[
 -- gencode.c's gen_protochain as libpcap's BPF runs it: 1 when the chain of headers reaches
 -- protocol v, 0 when not, -1 when a load falls past caplen (the packet is rejected). IPv6
 -- extension headers advance by (length + 1) * 8; AH sets the offset to (length + 2) * 4 from the
@@ -227,8 +232,8 @@ local function protochain(P, caplen, pl, ip6, v)
    end
    return a == v and 1 or 0
 end
-return function (P, caplen, wirelen)
 ]]
+local OPEN = "return function (P, caplen, wirelen)\n"
 
 -- Branch-free chains. A packet mix mispredicts the branch of nearly every test, so a run of
 -- equality tests that all go to one place when they fail (`ip and udp`: the ethertype, the
@@ -393,12 +398,11 @@ end
 
 -- The Lua source of the matcher of graph entry (lib.pf.optimize).
 function M.source(entry)
-   local out = {HEADER}
+   local out = {}
    local function emit(s) out[#out + 1] = "   " .. s .. "\n" end
    if entry.term ~= nil then
       emit("return " .. tostring(entry.term))
-      out[#out + 1] = "end\n"
-      return table.concat(out)
+      return HEADER .. OPEN .. table.concat(out) .. "end\n"
    end
    if M.merge ~= false then -- codegen.merge = false: a branch per test (to measure the merges)
       merge_chains(entry)
@@ -451,12 +455,14 @@ function M.source(entry)
       end
    end
    out[#out + 1] = "end\n"
-   local src = table.concat(out)
-   if src:find("wirelen", #HEADER + 1, true) then
-      -- len, less and greater read the wire length, caplen unless given.
-      src = HEADER .. "   wirelen = wirelen or caplen\n" .. src:sub(#HEADER + 1)
-   end
-   return src
+   local code = table.concat(out)
+   local head = {HEADER}
+   if code:find("mul32(", 1, true) then head[#head + 1] = MUL32 end
+   if chained then head[#head + 1] = PROTOCHAIN end
+   head[#head + 1] = OPEN
+   -- len, less and greater read the wire length, caplen unless given.
+   if code:find("wirelen", 1, true) then head[#head + 1] = "   wirelen = wirelen or caplen\n" end
+   return table.concat(head) .. code
 end
 
 function M.selftest()
@@ -465,6 +471,8 @@ function M.selftest()
    local tree = {"and", {"cmp", "==", ld(2, 12), {"k", 0x800}},
       {"cmp", "==", {"op", "&", ld(4, 26), {"k", 0xffff0000}}, {"k", 0xc0a80000}}}
    local src = M.source(optimize.graph(tree))
+   -- The helpers only where used.
+   assert(not src:find("protochain") and not src:find("mul32") and not src:find("wirelen ="), src)
    local match = assert(loadstring(src))()
    local p = ffi.new("uint8_t[34]")
    p[12], p[13], p[26], p[27] = 8, 0, 192, 168

@@ -285,9 +285,10 @@ local function dirop(dir, src, dst, node, what)
 end
 
 -- gen_mcmp: a 32-bit field under a mask. Under mask 0 libpcap's optimizer folds the test to
--- true and drops the load (so `net ::/0` reads nothing past the ethertype).
+-- true and drops the load (so `net ::/0` reads nothing past the ethertype); without the
+-- optimizer (protochain) the load stays.
 local function mcmp32(off, mask, v)
-   if mask == 0 then return TRUE end
+   if mask == 0 and not E.unoptimized then return TRUE end
    local a = ld(4, off)
    if mask ~= 0xffffffff then a = {"op", "&", a, k(mask)} end
    return cmp("==", a, k(v))
@@ -651,6 +652,27 @@ local function prim(node)
    fail(node, "unsupported primitive")
 end
 
+-- A value folded here that libpcap folds only in its last passes (opt_stmt alters statements
+-- only once its jumps are final): x, a copy, remembers the operation it was (`unfolded`), the
+-- value libpcap's jump threading knows it by (lib.pf.optimize's weak shapes).
+-- An operand folded away takes its folding error with it (`0 * (0 % 0)`: libpcap computes the
+-- modulus first, and refuses it).
+local function folded(x, op)
+   local c = {}
+   for i, v in pairs(x) do c[i] = v end
+   c.unfolded = op
+   local function err(a)
+      if type(a) ~= "table" then return nil end
+      if a.err then return a.err end
+      for i = 2, #a do
+         local e = err(a[i])
+         if e then return e end
+      end
+   end
+   c.err = c.err or err(op)
+   return c
+end
+
 local ZERO_NOP = {["+"] = true, ["|"] = true, ["^"] = true, ["<<"] = true, [">>"] = true}
 
 -- The literal that the code of an arithmetic node starts with, if any (libpcap's a->s).
@@ -718,7 +740,7 @@ function arith(node)
    elseif t == "load" then return load(node)
    elseif t == "neg" then
       local a, checks = arith(node.a)
-      if a[1] == "k" then return k((U32 - a[2]) % U32), checks end
+      if a[1] == "k" then return folded(k((U32 - a[2]) % U32), {"neg", a}), checks end
       return {"neg", a}, checks
    elseif t == "binop" then
       local op = node.op
@@ -748,7 +770,7 @@ function arith(node)
          if a[1] == "k" then
             if op == "/" and b[2] == 0 then return later("division by zero") end
             if op == "%" and b[2] == 0 then return later("modulus by zero") end
-            return k(fold(op, a[2], b[2])), checks
+            return folded(k(fold(op, a[2], b[2])), {"op", op, a, b}), checks
          end
          if (op == "<<" or op == ">>") and b[2] > 31 then
             return later("shift by more than 31 bits")
@@ -756,13 +778,13 @@ function arith(node)
          if b[2] == 0 then
             if op == "/" then return later("division by zero") end
             if op == "%" then return later("modulus by zero") end
-            if ZERO_NOP[op] then return a, checks end
-            if op == "*" or op == "&" then return k(0), checks end
+            if ZERO_NOP[op] then return folded(a, {"op", op, a, b}), checks end
+            if op == "*" or op == "&" then return folded(k(0), {"op", op, a, b}), checks end
          end
       elseif a[1] == "k" and a[2] == 0 then
-         if op == "+" or op == "|" or op == "^" then return b, checks end
+         if op == "+" or op == "|" or op == "^" then return folded(b, {"op", op, a, b}), checks end
          if op ~= "-" then -- * / % & << >>
-            return k(0), checks
+            return folded(k(0), {"op", op, a, b}), checks
          end
       end
       return {"op", op, a, b}, checks
@@ -865,10 +887,12 @@ local function bool(node)
       return b
    elseif t == "pppoed" then return linktype(0x8863)
    elseif t == "llc" then
-      local b = NOT(OR(cmp(">", linktype_ld(), k(ETHERMTU)), eq(ld(2, E.linkpl), 0xffff)))
+      -- gen_llc reads at off_linkpl, which mpls does not move (it moves off_nl only).
+      local pl = E.linkpl - 4 * E.mpls
+      local b = NOT(OR(cmp(">", linktype_ld(), k(ETHERMTU)), eq(ld(2, pl), 0xffff)))
       local sub = node.subtype and node.subtype:lower()
       if sub == nil then return b end
-      local ctl = ld(1, E.linkpl + 2)
+      local ctl = ld(1, pl + 2)
       local function m(v, mask) return eq({"op", "&", ctl, k(mask)}, v) end
       if sub == "i" then return AND(b, NOT(cmp("&", ctl, k(1))))
       elseif sub == "s" then return AND(b, m(1, 3))
@@ -909,6 +933,14 @@ function M.expand(ast)
       error(tree, 0)
    end
    if unoptimized then tree = {"and", TRUE, tree, unoptimized = true} end
+   -- The first test a comparison of two numbers: libpcap's root is then its block, which
+   -- loads nothing (lib.pf.optimize: the tests it skips keep no loads).
+   local first = ast
+   while first.tag == "and" or first.tag == "or" or first.tag == "not" do first = first.a end
+   if first.tag == "relation" and first.a.tag == "num" and first.b.tag == "num" then
+      if tree[1] == "true" or tree[1] == "false" then tree = {tree[1]} end
+      tree.literal_root = true
+   end
    return tree
 end
 

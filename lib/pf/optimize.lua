@@ -276,18 +276,28 @@ end
 -- between two values jeq X) and the value it leaves in the accumulator (val[A_ATOM]).
 local weak = {}
 
+-- The key of a value as libpcap's value numbers see it while it threads jumps: arithmetic that
+-- lib.pf.expand folded (`0 / 1`, `x << 0`) is still the operation (not constant, not x).
+local function wkey(a)
+   if a.unfolded then a = a.unfolded end
+   local t = a[1]
+   if t == "op" then return "(" .. wkey(a[3]) .. a[2] .. wkey(a[4]) .. ")"
+   elseif t == "neg" then return "-(" .. wkey(a[2]) .. ")" end
+   return key(a)
+end
+
 function weak.shape(c)
    if c.wshape == nil then
       local code, a, k, invert = c[1], c[2], c[3], false
       local ks
-      if code == "==" and k[1] == "k" and k[2] == 0 and a[1] == "op" and a[2] == "&"
-         and a[4][1] == "k" then
+      if code == "==" and k[1] == "k" and k[2] == 0 and not k.unfolded and a[1] == "op"
+         and a[2] == "&" and a[4][1] == "k" and not a[4].unfolded and not a.unfolded then
          code, k, a, invert = "&", a[4], a[3], true
       end
-      if k[1] == "k" then ks = tostring(k[2]) else ks = "x" .. key(k) end
-      local av = key(a)
-      c.wshape = {code .. "|" .. av .. "|" .. ks, av, code == "==" and k[1] == "k" and k[2],
-         invert}
+      local plain = k[1] == "k" and not k.unfolded
+      if plain then ks = tostring(k[2]) else ks = "x" .. wkey(k) end
+      local av = wkey(a)
+      c.wshape = {code .. "|" .. av .. "|" .. ks, av, code == "==" and plain and k[2], invert}
    end
    return c.wshape
 end
@@ -532,6 +542,11 @@ function M.graph(tree)
    for _, n in ipairs(order(entry)) do
       local e = err(n.cond)
       if e then return nil, e.message, e.col end
+   end
+   -- A root block of two numbers compared: opt_j threads its edge past every test whose
+   -- ways meet, and their loads go with them.
+   if tree.literal_root then
+      while entry.term == nil and entry.t == entry.f do entry = entry.t end
    end
    -- libpcap refuses what its optimizer reduces to "reject" (pcap_compile's check, after
    -- opt_root has skipped the tests of constants at the root).

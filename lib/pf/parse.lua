@@ -205,7 +205,8 @@ local function ipv6_bytes(text)
       end
       return w
    end
-   local lw, rw = words(left), right and words(right) or {}
+   local lw, rw = words(left), {}
+   if right then rw = words(right) end
    if not lw or not rw then return nil, "form" end
    local room = tail ~= nil and 6 or 8
    local n = #lw + #rw
@@ -387,6 +388,12 @@ local function scan(s)
                elseif kind == "hid6" then
                   local bytes = ipv6_bytes(text)
                   if not bytes then fail(("bogus IPv6 address %s"):format(text), i) end
+                  if byte(s, i + best) == 58 then
+                     -- More colons than any form has (`:::`, `::1::`): scanner.l matches
+                     -- the address, then a lone ':' the grammar refuses.
+                     local run = s:match("^[0-9A-Fa-f:.]*", i)
+                     fail(("invalid IPv6 address '%s'"):format(run), i)
+                  end
                   tok = {t = "hid6", v = bytes}
                elseif kind == "bogus" then
                   fail(("bogus ethernet address %s"):format(text), i)
@@ -975,6 +982,9 @@ function M.selftest ()
       {"tcp port 0x100000000", 10, "overflows 32 bits"},
       {"ether host 1:2:3", 12, "bogus ethernet address 1:2:"},
       {"host ::1.2.3.999", 6, "bogus IPv6 address ::1.2.3.999"},
+      {"net :::/0", 5, "invalid IPv6 address ':::'"},
+      {"host ::1::", 6, "invalid IPv6 address '::1::'"},
+      {"host 1::2::3", 6, "bogus ethernet address 1::2::"},
       {"llc foo", 5, 'unknown LLC type name "foo"'},
       {"vpi 1", 1, "'vpi' supported only on raw ATM"},
       {"fisu", 1, "supported only on MTP2"},

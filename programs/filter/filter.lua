@@ -8,7 +8,6 @@ local ffi = require("ffi")
 local argparse = require("argparse")
 local cli = require("programs.cli")
 local pf = require("lib.pf")
-local parse = require("lib.pf.parse")
 local libpcap = require("lib.pf.libpcap") -- declares pcap_t and struct snabb_pf_pkthdr
 local lib = require("core.lib")
 local C = ffi.C
@@ -91,13 +90,6 @@ function M.run (args)
    local opts = cli.parse(p, args)
    if not opts then return 2 end
    local compile_opts = {bpf = opts.bpf}
-   -- libpcap's messages (the BPF path's) have no column: the syntax is checked here first, as
-   -- libpcap checks it, so that each path says where.
-   local tree, message, col = parse.parse(opts.expression)
-   if not tree then
-      cli.usage_error(p, ("'%s' at column %d: %s"):format(opts.expression, col, message))
-      return 2
-   end
    if opts.source then
       local source, err = pf.source(opts.expression, compile_opts)
       if not source then
