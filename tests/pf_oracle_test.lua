@@ -24,21 +24,17 @@ local function fail (fmt, ...)
 end
 
 -- The corpus: valid expressions (plus the empty one, which matches everything) and refused ones.
-local valid, invalid, unoptimised, known = {"", "  "}, {}, {}, {}
+local valid, invalid, unoptimised = {"", "  "}, {}, {}
 for line in io.lines("tests/pf_expressions.txt") do
    local comment = line:match("^%s*$") or line:match("^#")
-   local defect = line:match("^known: (.*)$")
-   if defect then line = defect end
    if not comment and line:find("  =>  ", 1, true) then
       local expr, col, msg = line:match("^(.-)  =>  (%d+): (.*)$")
       assert(expr, "tests/pf_expressions.txt: bad refused line: " .. line)
       invalid[#invalid + 1] = {expr = expr, col = tonumber(col), msg = msg}
-      known[expr] = defect and true
    elseif not comment then
       local bug = line:match("^unoptimised: (.*)$")
       valid[#valid + 1] = bug or line
       if bug then unoptimised[bug] = true end
-      known[bug or line] = defect and true
    end
 end
 
@@ -77,33 +73,14 @@ print(("%d expressions (%d refused) over %d packets of %d Ethernet captures"):fo
    #valid + #invalid, #invalid, npackets, #captures))
 for _, s in ipairs(skipped) do print("not Ethernet, skipped: " .. s) end
 
--- lib.pf's known defects (`known:`) are printed, not failed; one that no longer shows fails
--- until its mark is removed.
-local known_shown = 0
-local function fail_unless_known (path, expr, fmt, ...)
-   if known[expr] and path.name == "lib.pf" then
-      known_shown = known_shown + 1
-      print("KNOWN " .. fmt:format(...))
-   else
-      fail(fmt, ...)
-   end
-end
-local function check_known (path, expr, ok)
-   if ok and known[expr] and path.name == "lib.pf" then
-      fail("%s: '%s' is right now: remove its 'known:' mark from tests/pf_expressions.txt",
-           path.name, expr)
-   end
-end
-
 local rows = {}
 for _, path in ipairs(oracle.paths) do
    local agree, verdicts, differ, refused, accepted, crashed = 0, 0, 0, 0, 0, 0
-   local function mismatch (fmt, p, expr, ...) fail_unless_known(p, expr, fmt, p.name, expr, ...) end
+   local function mismatch (fmt, p, expr, ...) fail(fmt, p.name, expr, ...) end
    for _, expr in ipairs(valid) do
       local status, r = oracle.check(path, expr, captures, 3, false,
                                      unoptimised[expr] and path.name == "lib.pf")
       verdicts = verdicts + (r.compared or 0)
-      check_known(path, expr, status == "agree")
       if status == "agree" then
          agree = agree + 1
       elseif status == "differ" then
@@ -138,7 +115,6 @@ for _, path in ipairs(oracle.paths) do
       else
          refused_ok = refused_ok + 1
       end
-      check_known(path, e.expr, ok and not match and (path.name ~= "lib.pf" or err == want))
    end
    rows[#rows + 1] = {path.name, agree .. "/" .. #valid, verdicts, differ, refused, crashed,
                       refused_ok .. "/" .. #invalid, accepted}
@@ -146,7 +122,6 @@ end
 io.write(lib.table_text({"path", "agree", "verdicts", "differ", "refused", "raised",
                          "refused as listed", "taken"}, rows,
                         {false, true, true, true, true, true, true, true}))
-if known_shown > 0 then print(known_shown .. " known defects of lib.pf shown (KNOWN)") end
 if failures > 0 then
    print(failures .. " failures")
    os.exit(1)
