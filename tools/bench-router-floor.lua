@@ -44,17 +44,12 @@ local function load_routes (file)
    return t
 end
 
+-- The destination address of each IPv4 frame of the capture (tests/pcap_records.lua reads it).
 local function capture_dsts (file)
-   local f = assert(io.open(file, "rb"))
-   local data = f:read("*a")
-   f:close()
-   local dsts, at = {}, 25
-   while at + 16 <= #data do
-      local caplen = data:byte(at + 8) + data:byte(at + 9) * 256
-      local d = at + 16 + 30
-      dsts[#dsts + 1] = ((data:byte(d) * 256 + data:byte(d + 1)) * 256 + data:byte(d + 2)) * 256
-         + data:byte(d + 3)
-      at = at + 16 + caplen
+   local dsts = {}
+   for k, rec in ipairs(dofile("tests/pcap_records.lua")(file)) do
+      local b1, b2, b3, b4 = rec.data:byte(31, 34)
+      dsts[k] = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
    end
    return dsts
 end
@@ -232,15 +227,8 @@ if main_args[1] == "push" then
    local routes, capture = main_args[2], main_args[3]
    local per_call = tonumber(os.getenv("PER_CALL") or 512)
    local t = load_routes(routes)
-   local f = assert(io.open(capture, "rb"))
-   local data = f:read("*a")
-   f:close()
-   local records, at = {}, 25
-   while at + 16 <= #data do
-      local caplen = data:byte(at + 8) + data:byte(at + 9) * 256
-      records[#records + 1] = data:sub(at + 16, at + 15 + caplen)
-      at = at + 16 + caplen
-   end
+   local records = {}
+   for k, rec in ipairs(dofile("tests/pcap_records.lua")(capture)) do records[k] = rec.data end
    local apps = {}
    local only = os.getenv("VARIANTS") -- e.g. VARIANTS=cksum (routers always run)
    for _, v in ipairs(only and {only:match(("([^,]*),?"):rep(select(2, only:gsub(",", "")) + 1))}

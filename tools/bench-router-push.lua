@@ -22,15 +22,11 @@ local r = router.Router:new(lib.parse({
 r.shm = shm.create_frame("apps/bench_router_push", r.shm)
 r.input, r.output = {p0 = link.new("in")}, {p1 = link.new("out")}
 r:link()
--- The first 512 records of the capture (little-endian microsecond pcap, as gen-pcap writes).
-local f = assert(io.open(capture, "rb"))
-local data = f:read("*a")
-f:close()
-local packets, at = {}, 25
-while at + 16 <= #data and #packets < 512 do
-   local caplen = data:byte(at + 8) + data:byte(at + 9) * 256
-   packets[#packets + 1] = packet.from_string(data:sub(at + 16, at + 15 + caplen))
-   at = at + 16 + caplen
+-- The first 512 records of the capture (tests/pcap_records.lua reads it).
+local packets = {}
+for k, rec in ipairs(dofile("tests/pcap_records.lua")(capture)) do
+   if k > 512 then break end
+   packets[k] = packet.from_string(rec.data)
 end
 local ttl = {}
 for k, p in ipairs(packets) do ttl[k] = p.data[22]; link.transmit(r.input.p0, p) end
