@@ -24,6 +24,16 @@ int pcap_offline_filter(const struct snabb_bpf_program *fp, const struct snabb_p
                         const uint8_t *pkt);
 unsigned int bpf_filter(const struct snabb_bpf_insn *pc, const uint8_t *pkt, unsigned int wirelen,
                         unsigned int buflen);
+/* Reading and writing captures as tcpdump does (programs/filter). */
+pcap_t *pcap_open_offline_with_tstamp_precision(const char *fname, unsigned int precision,
+                                                char *errbuf);
+int pcap_next_ex(pcap_t *p, struct snabb_pf_pkthdr **h, const uint8_t **data);
+int pcap_datalink(pcap_t *p);
+const char *pcap_datalink_val_to_name(int dlt);
+void *pcap_dump_open(pcap_t *p, const char *fname);
+void pcap_dump(uint8_t *dumper, const struct snabb_pf_pkthdr *h, const uint8_t *data);
+int pcap_dump_flush(void *dumper);
+void pcap_dump_close(void *dumper);
 ]])
 
 local M = {}

@@ -8,21 +8,10 @@ local ffi = require("ffi")
 local argparse = require("argparse")
 local cli = require("programs.cli")
 local pf = require("lib.pf")
-local libpcap = require("lib.pf.libpcap") -- declares pcap_t and struct snabb_pf_pkthdr
+local libpcap = require("lib.pf.libpcap") -- declares libpcap's functions for ffi.C
 local lib = require("core.lib")
 local C = ffi.C
 
-ffi.cdef([[
-pcap_t *pcap_open_offline_with_tstamp_precision(const char *fname, unsigned int precision,
-                                                char *errbuf);
-int pcap_next_ex(pcap_t *p, struct snabb_pf_pkthdr **h, const uint8_t **data);
-int pcap_datalink(pcap_t *p);
-const char *pcap_datalink_val_to_name(int dlt);
-void *pcap_dump_open(pcap_t *p, const char *fname);
-void pcap_dump(uint8_t *dumper, const struct snabb_pf_pkthdr *h, const uint8_t *data);
-int pcap_dump_flush(void *dumper);
-void pcap_dump_close(void *dumper);
-]])
 local PCAP_ERRBUF_SIZE, PCAP_TSTAMP_PRECISION_MICRO = 256, 0
 local DLT_EN10MB = libpcap.DLT_EN10MB
 
