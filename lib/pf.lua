@@ -46,14 +46,22 @@ function M.source(expr, opts)
    end
    local graph, gerr, gcol = optimize.graph(tree)
    if not graph then return nil, message(expr, gcol or 1, gerr) end
+   if opts and opts.numeric then return codegen.numeric_source(graph, opts.region) end
    return codegen.source(graph)
 end
 
 -- match(ptr, caplen[, wirelen]) -> boolean, or nil and one line saying what is wrong.
+-- opts.numeric: the verdict as 1 or 0, without branches where it can be (lib/pf/README.md), for
+-- a caller that counts or sorts packets by it; ptr must then have codegen.REACH readable bytes.
 function M.compile(expr, opts)
    if opts and opts.bpf then
       if type(expr) ~= "string" then return nil, "filter expression must be a string" end
-      return via_bpf(expr, "compile")
+      local match, err = via_bpf(expr, "compile")
+      if not (match and opts.numeric) then return match, err end
+      return function (P, caplen, wirelen)
+         if match(P, caplen, wirelen) then return 1 end
+         return 0
+      end
    end
    local src, err = M.source(expr, opts)
    if not src then return nil, err end
@@ -175,13 +183,21 @@ function M.selftest()
    -- In the trace: a loop over packets calling a matcher compiles with no abort in the matcher
    -- (the matchers are made first: compiling is not meant to be traced).
    local jit = require("jit")
-   local matchers = {}
+   local matchers, numeric = {}, {}
    for _, expr in ipairs({"tcp port 80", "ip and udp and dst port 53", "vlan and ip6",
                           "net 192.168.0.0/16", "tcp[tcpflags] & tcp-syn != 0"}) do
       matchers[#matchers + 1] = assert(M.compile(expr))
+      numeric[#matchers] = assert(M.compile(expr, {numeric = true, region = 1000}))
+   end
+   -- (The numeric matchers may read codegen.REACH bytes of each packet's buffer.)
+   local ffi = require("ffi")
+   local buffers = {}
+   for i, r in ipairs(packets) do
+      buffers[i] = ffi.new("uint8_t[?]", math.max(r[2], require("lib.pf.codegen").REACH))
+      ffi.copy(buffers[i], r[1], r[2])
    end
    local is_matcher = {}
-   for _, m in ipairs(matchers) do is_matcher[m] = true end
+   for m = 1, #matchers do is_matcher[matchers[m]], is_matcher[numeric[m]] = true, true end
    local aborts, traces = {}, 0
    local function on_trace(what, tr, func, _, otr, oex)
       -- Aborts in the harness's own loops (LuaJIT's unroll limit) are not the matchers'.
@@ -195,21 +211,25 @@ function M.selftest()
    end
    jit.flush()
    jit.attach(on_trace, "trace")
-   local count = 0
+   local count, sum = 0, 0
    for m = 1, #matchers do
-      local match = matchers[m]
+      local match, number = matchers[m], numeric[m]
       for _ = 1, 100 do
          for i = 1, #packets do
             local r = packets[i]
             if match(r[1], r[2], r[3]) then count = count + 1 end
          end
+         for i = 1, #packets do
+            local r = packets[i]
+            sum = sum + number(buffers[i], r[2], r[3])
+         end
       end
    end
    jit.attach(on_trace)
    assert(#aborts == 0, "trace aborts: " .. table.concat(aborts, "; "))
-   assert(traces > 0 and count > 0)
-   print(("%d traces, no aborts, over %d calls of %d matchers"):format(traces,
-      100 * #packets * #matchers, #matchers))
+   assert(traces > 0 and count > 0 and sum == count, ("%d against %d"):format(sum, count))
+   print(("%d traces, no aborts, over %d calls of %d matchers, boolean and numeric"):format(
+      traces, 200 * #packets * #matchers, #matchers))
    print("selftest: ok")
 end
 

@@ -1,7 +1,7 @@
 -- tests/pf_oracle.lua: what tests/pf_oracle_test.lua and tests/pf_random_test.lua share: the
 -- packets of every Ethernet capture under tests/data/pcap, and the comparison of one expression's
--- verdicts on them by lib.pf (its own code, and its BPF path opts.bpf) with libpcap's
--- (pcap_offline_filter, with each record's captured and wire lengths).
+-- verdicts on them by lib.pf (its own code, boolean and numeric, and its BPF path opts.bpf) with
+-- libpcap's (pcap_offline_filter, with each record's captured and wire lengths).
 -- Each packet lies in two buffers, one followed by zero bytes and one by 0xff bytes: a matcher
 -- that reads past the captured length (which must make it false, as in libpcap) gives different
 -- verdicts on the two and is caught even when one of them happens to be libpcap's.
@@ -14,13 +14,36 @@ local M = {}
 M.pf = require("lib.pf")
 M.parse = require("lib.pf.parse")
 
--- The paths compared with libpcap: lib.pf's own code, and its BPF path (lib.pf.bpf).
+-- A numeric matcher (1 or 0) as a boolean one, checking that it returns nothing else.
+local function as_boolean (match)
+   return function (P, caplen, wirelen)
+      local v = match(P, caplen, wirelen)
+      if v == 1 then return true end
+      assert(v == 0, "a numeric matcher returned " .. tostring(v))
+      return false
+   end
+end
+
+-- The paths compared with libpcap: lib.pf's own code, and its BPF path (lib.pf.bpf); lib.pf's
+-- numeric matcher as compiled by default and with every part of the graph that can be computed
+-- without branches so computed (regions of up to 1,000 tests), which checks each test's mask.
+local function numeric (region)
+   return function (e)
+      local match, err = M.pf.compile(e, {numeric = true, region = region})
+      if not match then return nil, err end
+      return as_boolean(match)
+   end
+end
 M.paths = {
    {name = "lib.pf", compile = function (e) return M.pf.compile(e) end},
    {name = "lib.pf bpf", compile = function (e) return M.pf.compile(e, {bpf = true}) end},
+   {name = "lib.pf numeric", compile = numeric()},
+   {name = "lib.pf numeric, all regions", compile = numeric(1000)},
 }
 
-local PAD = 64 -- bytes after each packet, zero in one copy and 0xff in the other
+-- Bytes after each packet, zero in one copy and 0xff in the other: as many as a numeric matcher
+-- may read whatever the packet's length.
+local PAD = require("lib.pf.codegen").REACH
 
 -- A packet as the comparisons take it: {ptr0, ptr1, caplen, len, data}, the bytes of data
 -- followed by zeros at ptr0 and by 0xff at ptr1.

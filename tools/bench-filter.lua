@@ -1,13 +1,15 @@
--- tools/bench-filter.lua: what a pcap-filter expression costs per packet, three ways over the same
--- packets in memory, alternating: ours (lib.pf.compile, the filter compiled to Lua), libpcap's
--- BPF translated to Lua (lib.pf.bpf), and libpcap's own BPF interpreter (bpf_filter, what
--- pcap_offline_filter runs, called from a C++ loop over the packets: lib/pf/bpf_loop.cc, so that
--- no FFI call per packet is charged to it). Each way's loop is its own Lua function, so that
--- LuaJIT gives each its own traces, the matcher inlined. Every measurement runs PACKETS packets
--- (whole passes over the set), timed in CPU time of the process (os.clock: what the core gives
--- other processes is not counted, on a shared machine); TRIALS trials after one warm-up, the
--- order of the three ways rotating from trial to trial; prints the medians in Mpps and the
--- median of each trial's ratio to libpcap. Checks that the three accept the same packets.
+-- tools/bench-filter.lua: what a pcap-filter expression costs per packet, four ways over the same
+-- packets in memory, alternating: ours (lib.pf.compile, the filter compiled to Lua; a loop that
+-- branches on its verdict), ours numeric (lib.pf.compile with numeric = true; a loop that adds
+-- its 1 or 0 verdicts, as libpcap's loop counts), libpcap's BPF translated to Lua (lib.pf.bpf),
+-- and libpcap's own BPF interpreter (bpf_filter, what pcap_offline_filter runs, called from a C++
+-- loop over the packets: lib/pf/bpf_loop.cc, so that no FFI call per packet is charged to it).
+-- Each way's loop is its own Lua function, so that LuaJIT gives each its own traces, the matcher
+-- inlined. Every measurement runs PACKETS packets (whole passes over the set), timed in CPU time
+-- of the process (os.clock: what the core gives other processes is not counted, on a shared
+-- machine); TRIALS trials after one warm-up, the order of the ways rotating from trial to trial;
+-- prints the medians in Mpps and the median of each trial's ratio to libpcap. Checks that all
+-- accept the same packets.
 -- tools/bench-filter runs it pinned to one core, on a generated mix (tools/README.md).
 --   snabb tools/bench-filter.lua [--trials N] [--packets N] [--shuffle] [--write OUT.pcap]
 --                                [--filter EXPR]... PCAP...
@@ -18,6 +20,7 @@ local ffi = require("ffi")
 local lib = require("core.lib")
 local libpcap = require("lib.pf.libpcap")
 local bpf = require("lib.pf.bpf")
+local pf = require("lib.pf")
 local C = ffi.C
 
 ffi.cdef([[
@@ -63,19 +66,6 @@ end
 if #files == 0 then fail("no capture given") end
 if #exprs == 0 then exprs = EXPRESSIONS end
 
--- Ours: lib.pf, or the BPF path while lib.pf is not in the binary.
-local ours_name, ours_compile = "lib.pf", nil
-do
-   local ok, pf = pcall(require, "lib.pf")
-   if ok then
-      ours_compile = pf.compile
-   elseif tostring(pf):find("module 'lib.pf' not found", 1, true) then
-      ours_name, ours_compile = "lib.pf.bpf (lib.pf absent)", bpf.compile
-   else
-      error(pf, 0)
-   end
-end
-
 -- The packets: every record of the Ethernet captures (others are skipped, said so).
 local records = dofile("tests/pcap_records.lua")
 local packets, skipped = {}, {}
@@ -115,7 +105,8 @@ end
 -- In memory, each packet at a 64-byte boundary (as packet buffers are).
 local size = 0
 for _, r in ipairs(packets) do size = size + r.caplen + 63 - (r.caplen + 63) % 64 end
-local mem = ffi.new("uint8_t[?]", size + 64)
+-- A numeric matcher may read REACH bytes from a packet's start, whatever its length.
+local mem = ffi.new("uint8_t[?]", size + 64 + require("lib.pf.codegen").REACH)
 local base = mem + (64 - tonumber(ffi.cast("uintptr_t", mem) % 64)) % 64
 local ptrs = ffi.new("const uint8_t *[?]", n)
 local caplens, wirelens = ffi.new("uint32_t[?]", n), ffi.new("uint32_t[?]", n)
@@ -139,37 +130,49 @@ for _ = 1, rounds do
 end
 return accepted
 ]]
-local function lua_way (match)
-   local loop = assert(loadstring(LOOP, "=bench-filter loop"))
+-- The numeric matcher's loop: the verdict counted, not branched on.
+local COUNT = [[
+local match, ptrs, caplens, wirelens, n, rounds = ...
+local accepted = 0
+for _ = 1, rounds do
+   for i = 0, n - 1 do
+      accepted = accepted + match(ptrs[i], caplens[i], wirelens[i])
+   end
+end
+return accepted
+]]
+local function lua_way (match, loop_source)
+   local loop = assert(loadstring(loop_source or LOOP, "=bench-filter loop"))
    return function (r) return loop(match, ptrs, caplens, wirelens, n, r) end
 end
 
-local WAYS = {"ours", "bpf", "libpcap"}
+local WAYS = {"ours", "numeric", "bpf", "libpcap"}
 local cases = {}
 for _, expr in ipairs(exprs) do
    local prog, err = libpcap.compile(expr)
    if not prog then fail(("'%s': %s"):format(expr, err)) end
-   local ours, err2 = ours_compile(expr)
+   local ours, err2 = pf.compile(expr)
    if not ours then fail(err2) end
    local via_bpf = assert(bpf.compile(expr))
+   local numeric = assert(pf.compile(expr, {numeric = true}))
    cases[#cases + 1] = {
       expr = expr,
       run = {
          ours = lua_way(ours),
+         numeric = lua_way(numeric, COUNT),
          bpf = lua_way(via_bpf),
          libpcap = function (r)
             return tonumber(C.snabb_bpf_filter_loop(prog.bf_insns, ptrs, caplens, wirelens, n, r))
          end,
       },
-      mpps = {ours = {}, bpf = {}, libpcap = {}},
-      ratio = {ours = {}, bpf = {}},
+      mpps = {ours = {}, numeric = {}, bpf = {}, libpcap = {}},
+      ratio = {ours = {}, numeric = {}, bpf = {}},
    }
 end
 
 print(("%d packets (%d bytes captured) of %d capture(s)%s, %d passes (%d packets) a measurement, "
-          .. "%d trials; ours: %s"):format(n, bytes, #files - #skipped,
-                                            shuffle and ", shuffled" or "", rounds, rounds * n,
-                                            trials, ours_name))
+          .. "%d trials"):format(n, bytes, #files - #skipped, shuffle and ", shuffled" or "",
+                                 rounds, rounds * n, trials))
 
 -- Trial 0 warms up (traces compiled, side traces for every path the packets take) and checks
 -- that the three ways accept the same packets.
@@ -182,16 +185,18 @@ for trial = 0, trials do
          accepted[way] = case.run[way](rounds)
          seconds[way] = os.clock() - t0
       end
-      if accepted.ours ~= accepted.libpcap or accepted.bpf ~= accepted.libpcap then
-         error(("'%s': accepted %d packets (ours), %d (BPF to Lua), %d (libpcap) of %d"):format(
-            case.expr, accepted.ours, accepted.bpf, accepted.libpcap, rounds * n))
+      if accepted.ours ~= accepted.libpcap or accepted.bpf ~= accepted.libpcap
+         or accepted.numeric ~= accepted.libpcap then
+         error(("'%s': accepted %d packets (ours), %d (numeric), %d (BPF to Lua), %d (libpcap) "
+                   .. "of %d"):format(case.expr, accepted.ours, accepted.numeric, accepted.bpf,
+                                      accepted.libpcap, rounds * n))
       end
       case.accepted = accepted.libpcap / rounds
       if trial > 0 then
          for _, way in ipairs(WAYS) do
             table.insert(case.mpps[way], rounds * n / seconds[way] / 1e6)
          end
-         for _, way in ipairs({"ours", "bpf"}) do
+         for _, way in ipairs({"ours", "numeric", "bpf"}) do
             table.insert(case.ratio[way], seconds.libpcap / seconds[way])
          end
       end
@@ -204,11 +209,13 @@ for _, case in ipairs(cases) do
    local expr = #case.expr > 40 and case.expr:sub(1, 37) .. "..." or case.expr
    rows[#rows + 1] = {
       expr, ("%d"):format(case.accepted),
-      ("%.1f"):format(median(case.mpps.ours)), ("%.1f"):format(median(case.mpps.bpf)),
-      ("%.1f"):format(median(case.mpps.libpcap)),
-      ("%.2fx"):format(median(case.ratio.ours)), ("%.2fx"):format(median(case.ratio.bpf)),
+      ("%.1f"):format(median(case.mpps.ours)), ("%.1f"):format(median(case.mpps.numeric)),
+      ("%.1f"):format(median(case.mpps.bpf)), ("%.1f"):format(median(case.mpps.libpcap)),
+      ("%.2fx"):format(median(case.ratio.ours)), ("%.2fx"):format(median(case.ratio.numeric)),
+      ("%.2fx"):format(median(case.ratio.bpf)),
    }
 end
 io.write(lib.table_text(
-   {"expression", "accepted", "ours Mpps", "BPF->Lua Mpps", "libpcap Mpps", "ours/libpcap",
-    "BPF->Lua/libpcap"}, rows, {false, true, true, true, true, true, true}))
+   {"expression", "accepted", "ours Mpps", "numeric Mpps", "BPF->Lua Mpps", "libpcap Mpps",
+    "ours/libpcap", "numeric/libpcap", "BPF->Lua/libpcap"}, rows,
+   {false, true, true, true, true, true, true, true, true}))

@@ -29,10 +29,16 @@ local PacketFilter = {
 }
 M.PacketFilter = PacketFilter
 
+-- The packets of one push, sorted by verdict: accepted first, rejected from the end.
+local batch_t = ffi.typeof("struct packet *[$]", link.max)
+
 function PacketFilter:new (conf)
-   local match, err = pf.compile(conf.filter, {bpf = conf.bpf})
+   -- The numeric matcher (1 or 0, lib/pf/README.md): it may read lib.pf's REACH bytes of a
+   -- packet's buffer whatever its length, and a packet's buffer holds packet.max_payload.
+   local match, err = pf.compile(conf.filter, {bpf = conf.bpf, numeric = true})
    if not match then error("parameter 'filter': " .. err, 0) end
-   return setmetatable({match = match, shm = {accepted = {counter}, rejected = {counter}}},
+   return setmetatable({match = match, batch = batch_t(),
+                        shm = {accepted = {counter}, rejected = {counter}}},
                        {__index = PacketFilter})
 end
 
@@ -47,32 +53,34 @@ local function wire_length (p)
    return lengths[0]
 end
 
+-- A mix of packets makes a branch on each verdict mispredict often, so the verdicts sort the
+-- packets without one (accepted ones from the start of the batch, rejected ones from its end),
+-- then two loops transmit and free them.
 function PacketFilter:push ()
-   local i, o, match = self.input.input, self.output.output, self.match
-   local accepted, rejected = 0, 0
-   for _ = 1, nreadable(i) do
+   local i, o, match, batch = self.input.input, self.output.output, self.match, self.batch
+   local n = nreadable(i)
+   local accepted, last = 0, n - 1
+   for _ = 1, n do
       local p = receive(i)
-      if match(p.data, p.length, wire_length(p)) then
-         accepted = accepted + 1
-         transmit(o, p)
-      else
-         rejected = rejected + 1
-         free(p)
-      end
+      local v = match(p.data, p.length, wire_length(p))
+      batch[accepted], batch[last] = p, p
+      accepted, last = accepted + v, last + v - 1
    end
+   for k = 0, accepted - 1 do transmit(o, batch[k]) end
+   for k = accepted, n - 1 do free(batch[k]) end
    local shm = self.shm
    counter.add(shm.accepted, accepted)
-   counter.add(shm.rejected, rejected)
+   counter.add(shm.rejected, n - accepted)
 end
 
--- Self-test: real captures through PcapReader -> PacketFilter -> Sink, the accepted count against
--- tcpdump's (`tcpdump -r FILE EXPR | wc -l`, libpcap's own filter), on both paths; counters that
--- add up to the records; refusals in one line.
+-- Self-test: real captures through PcapReader -> PacketFilter -> PcapWriter, the accepted count
+-- against tcpdump's (`tcpdump -r FILE EXPR | wc -l`, libpcap's own filter) and the packets
+-- written against `tcpdump -w`'s, in order, on both paths; counters that add up to the records;
+-- refusals in one line.
 function M.selftest ()
    print("selftest: apps.filter.filter")
    local config = require("core.config")
    local engine = require("core.engine")
-   local basic = require("apps.basic.basic_apps")
    local pcap = require("apps.pcap.pcap")
    local data = "tests/data/pcap/"
    -- As root, tcpdump switches to its own user once the file is open, which Bazel's sandbox
@@ -95,6 +103,21 @@ function M.selftest ()
    local function records (file)
       return tcpdump(file, "")
    end
+   -- The bytes of the packets of a capture, in order: what the filter wrote against tcpdump's.
+   local read_records = dofile("tests/pcap_records.lua")
+   local function packets (file)
+      local out = {}
+      for i, r in ipairs(read_records(file)) do out[i] = r.data end
+      return out
+   end
+   local function tcpdump_packets (file, expr, out)
+      local p = io.popen(("%stcpdump -r %s -w - '%s' 2>/dev/null > %s; echo $?"):format(
+         root and "unshare --user --map-user=65534 --map-group=65534 " or "", file, expr, out))
+      assert(p:read("*a") == "0\n", "tcpdump -w failed")
+      p:close()
+      return packets(out)
+   end
+   local tmp = os.tmpname()
    local cases = {
       {"v4.pcap", "tcp port 80"}, {"v4.pcap", "tcp[tcpflags] & tcp-syn != 0"},
       {"v6.pcap", "icmp6"}, {"v6.pcap", "ip6 and udp"}, {"v6.pcap", "not ip6 or tcp"},
@@ -104,13 +127,15 @@ function M.selftest ()
       {"lwaftr/tcp-frominet-bound-vlan.pcap", "vlan and tcp"},
       {"lwaftr/tcp-ipv4-toinet-2fragments.pcap", "tcp port 80"},
    }
-   for _, case in ipairs(cases) do
+   for n, case in ipairs(cases) do
       local file = data .. case[1]
       for _, bpf in ipairs{false, true} do
+         -- (A PcapWriter adds to a file another one wrote in the process: one file each.)
+         local written = ("%s.%d%s"):format(tmp, n, bpf and "b" or "")
          local c = config.new()
          config.app(c, "reader", pcap.PcapReader, file)
          config.app(c, "filter", PacketFilter, {filter = case[2], bpf = bpf})
-         config.app(c, "sink", basic.Sink)
+         config.app(c, "sink", pcap.PcapWriter, written)
          config.link(c, "reader.output -> filter.input")
          config.link(c, "filter.output -> sink.input")
          engine.configure(c)
@@ -125,8 +150,19 @@ function M.selftest ()
                 ("%s '%s'%s: accepted %d, rejected %d; tcpdump: %d of %d"):format(
                    file, case[2], bpf and " (bpf)" or "", accepted, rejected, want, total))
          engine.configure(config.new())
+         -- The packets themselves, in their order (the app sorts each batch by verdict).
+         local got, expected = packets(written), tcpdump_packets(file, case[2], written .. ".want")
+         assert(#got == #expected, ("%s '%s': %d written, tcpdump %d"):format(
+                   file, case[2], #got, #expected))
+         for k = 1, #got do
+            assert(got[k] == expected[k], ("%s '%s': packet %d of %d is not tcpdump's"):format(
+                      file, case[2], k, #got))
+         end
+         os.remove(written)
+         os.remove(written .. ".want")
       end
    end
+   os.remove(tmp)
    -- Refused: the message names the parameter; the engine adds the config line and the app.
    local ok, err = pcall(PacketFilter.new, PacketFilter, {filter = "tcp port"})
    assert(not ok and err == "parameter 'filter': 'tcp port' at column 9: expected a port number "
