@@ -586,7 +586,7 @@ local function mask(c, pre, tag)
    end
    if op == "==" then
       assert(cop == "==")
-      return eqz("bxor(" .. l .. ", " .. r .. ")", small or field_narrow(a))
+      return eqz(r == "0" and l or "bxor(" .. l .. ", " .. r .. ")", small or field_narrow(a))
    end
    -- > and >= of exact values: b < a, and b < a + 1.
    local ca, cb = exact(a), exact(b)
@@ -652,9 +652,12 @@ function region(n, nodes, index)
          value[m] = "v" .. i
       end
    end
-   -- The root's mask as 0 or 1: a sign taken with rshift rather than arshift needs no band.
-   local root = out[#out]:match("^local v%d+ = arshift(%(.*, 31%))$")
-   if root then out[#out] = "return rshift" .. root
+   -- The root's mask as 0 or 1: a sign taken with rshift rather than arshift needs no band, and
+   -- a narrow x ~= 0 is the sign of -x.
+   local yes = out[#out]:match("^local v%d+ = arshift(%(.*, 31%))$")
+   local no = out[#out]:match("^local v%d+ = bnot%(arshift%((.*) %- 1, 31%)%)$")
+   if yes then out[#out] = "return rshift" .. yes
+   elseif no then out[#out] = "return rshift(-" .. no .. ", 31)"
    else out[#out + 1] = "return band(" .. v(n) .. ", 1)" end
    return table.concat(out, "; ")
 end
