@@ -17,6 +17,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "runtime/error.h"
+
 namespace snabb::stats {
 namespace {
 
@@ -208,14 +210,13 @@ Snapshot read(const std::string& rundir) {
   }
   // An app or link may leave the graph between listing its directory and reading its file: it is
   // then left out, as if listed a moment later.
-  const std::string apps = rundir + "/apps";
+  const std::string apps = rundir + "/engine/apps";
   for (const std::string& file : children(apps)) {
-    const std::string dir = apps + "/" + file;
-    if (!exists(dir + "/stats")) continue;
+    const std::string path = apps + "/" + file;
     App a;
     a.name = unescape_name(file);
     try {
-      Mapping m(dir + "/stats");
+      Mapping m(path);
       const auto* st = static_cast<const app_stats*>(m.counters(STATS_APP, sizeof(app_stats)));
       a.calls = load(st->calls);
       a.cycles = load(st->cycles);
@@ -225,15 +226,15 @@ Snapshot read(const std::string& rundir) {
       a.errors = load(st->errors);
       a.freed = load(st->freed);
     } catch (const std::runtime_error&) {
-      if (exists(dir + "/stats")) throw;
+      if (exists(path)) throw;
       continue;
     }
-    a.counters = counters(dir);
+    a.counters = counters(rundir + "/apps/" + file);
     s.apps.push_back(std::move(a));
   }
-  const std::string links = rundir + "/links";
+  const std::string links = rundir + "/engine/links";
   for (const std::string& file : children(links)) {
-    const std::string path = links + "/" + file + "/stats";
+    const std::string path = links + "/" + file;
     Link l;
     l.name = unescape_name(file);
     const size_t arrow = l.name.find(" -> ");
@@ -316,3 +317,66 @@ std::string to_json(const Snapshot& s) {
 }
 
 }  // namespace snabb::stats
+
+namespace {
+
+using snabb::runtime::set_error;
+
+std::string parent_of(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? std::string() : path.substr(0, slash);
+}
+
+int fail_errno(const std::string& what) {
+  set_error(what + ": " + std::strerror(errno));
+  return -1;
+}
+
+// Makes directory dir (one level) in dirfd when missing, with mode and group.
+int make_dir(int dirfd, const std::string& dir, int mode, int gid) {
+  if (dir.empty()) return 0;
+  if (mkdirat(dirfd, dir.c_str(), 0700) != 0) {
+    if (errno == EEXIST) return 0;
+    // Its parent first (apps/, links/), then it.
+    if (errno != ENOENT || make_dir(dirfd, parent_of(dir), mode, gid) != 0) return fail_errno(dir);
+    if (mkdirat(dirfd, dir.c_str(), 0700) != 0) return fail_errno(dir);
+  }
+  if (fchmodat(dirfd, dir.c_str(), static_cast<mode_t>(mode), 0) != 0) return fail_errno(dir);
+  if (gid >= 0 && fchownat(dirfd, dir.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(gid),
+                           AT_SYMLINK_NOFOLLOW) != 0) {
+    return fail_errno(dir);
+  }
+  return 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+void* snabb_stats_create(int dirfd, const char* path, size_t size, int dir_mode, int file_mode,
+                         int gid) {
+  if (make_dir(dirfd, parent_of(path), dir_mode, gid) != 0) return nullptr;
+  const int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  int fd = openat(dirfd, path, flags, 0600);
+  if (fd < 0 && errno == EEXIST && unlinkat(dirfd, path, 0) == 0)
+    fd = openat(dirfd, path, flags, 0600);
+  if (fd < 0) return fail_errno(path), nullptr;
+  void* mem = MAP_FAILED;
+  if ((file_mode == 0600 || fchmod(fd, static_cast<mode_t>(file_mode)) == 0) &&
+      (gid < 0 || fchown(fd, static_cast<uid_t>(-1), static_cast<gid_t>(gid)) == 0) &&
+      ftruncate(fd, static_cast<off_t>(size)) == 0) {
+    mem = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  }
+  if (mem == MAP_FAILED) {
+    fail_errno(path);
+    unlinkat(dirfd, path, 0);
+  }
+  close(fd);
+  return mem == MAP_FAILED ? nullptr : mem;
+}
+
+int snabb_stats_move(int dirfd, const char* from, const char* to, int dir_mode, int gid) {
+  if (make_dir(dirfd, parent_of(to), dir_mode, gid) != 0) return -1;
+  return renameat(dirfd, from, dirfd, to) == 0 ? 0 : fail_errno(std::string(from) + " -> " + to);
+}
+}

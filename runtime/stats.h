@@ -2,13 +2,18 @@
 // snabb ps, the control server) to read live without disturbing the dataplane. They are the
 // engine's own structs (engine_stats, app_stats, struct link), placed in memory-mapped files of the
 // run directory, so publishing them costs nothing per packet: the engine updates them where it
-// always did. One file each, a 64-byte header first:
+// always did. One file each, a 64-byte header first, all under RUNDIR/engine/ (what the engine
+// owns; an app's own counters are Snabb's RUNDIR/apps/NAME/X.counter files, app-defined and
+// drivers'):
 //   RUNDIR/engine/stats       struct stats_engine_file (header, engine_info, engine_stats)
 //   RUNDIR/engine/config      the config file's path, text (absent: none, as for basic1)
-//   RUNDIR/apps/NAME/stats    struct stats_app_file (header, app_stats), beside Snabb's
-//                             apps/NAME/X.counter files (app-defined and drivers' counters)
-//   RUNDIR/links/NAME/stats   struct stats_link_file (header, the link itself: its stats, its
+//   RUNDIR/engine/apps/NAME   struct stats_app_file (header, app_stats)
+//   RUNDIR/engine/links/NAME  struct stats_link_file (header, the link itself: its stats, its
 //                             cursors and its ring), NAME as Snabb spells a link: "a.out -> b.in"
+// The files of apps and links that leave are renamed into RUNDIR/engine/.free/ and reused by the
+// next ones. On this machine's disk-backed /run (ext4, discard), making a file and mapping it took
+// 0.1-0.4 ms, a directory 0.5 ms more (so there is none per object), its munmap 72 us and an
+// rmdir 4.5 ms, a rename 50 us.
 // NAME is escaped for a file name: '%', '/', control characters and a leading '.' become %XX (hex).
 // Every field is a naturally aligned 64-bit integer, which x86 reads untorn; fields are not read
 // together atomically (a reader may see txpackets of one sync and rxpackets of the next: queued is
@@ -78,6 +83,16 @@ struct stats_link_file {
   struct link link;
 };
 
+/* The writer's file operations (core.stats), relative to dirfd, the run directory: made and moved
+   there, never following a link, with the run directory's modes (dir_mode, file_mode) and group
+   (gid >= 0). Failures return NULL or -1, and snabb_error() says why. */
+/* A new file `path` ("engine/links/NAME") of size bytes, zeroed and mapped read-write; its
+   directory made when missing; a file there already is replaced. */
+void* snabb_stats_create(int dirfd, const char* path, size_t size, int dir_mode, int file_mode,
+                         int gid);
+/* Renames file `from` to `to` (a freed object's file kept for the next one: one rename instead of
+   an unlink, a create and a new mapping), making to's directory when missing. 0 or -1. */
+int snabb_stats_move(int dirfd, const char* from, const char* to, int dir_mode, int gid);
 /* The engine's counters live at `s` from now on (its current values copied there); NULL: back in
    the process's own memory (copied back). */
 void snabb_engine_set_stats(struct engine_stats* s);

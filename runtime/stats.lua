@@ -2,8 +2,8 @@
 -- layout): the writer, which places the engine's own structs in files of the run directory, and
 -- the Lua reader (snabb top, snabb ps). observe.observe publishes for snabb run, bench and basic1:
 -- from publish() on, the engine's counters live in RUNDIR/engine/stats, each app's app_stats made
--- by the engine (M.app) in RUNDIR/apps/NAME/stats and each link made by link.new (M.link) in
--- RUNDIR/links/NAME/stats, ring and all. Nothing is copied: the engine updates them in place, as
+-- by the engine (M.app) in RUNDIR/engine/apps/NAME and each link made by link.new (M.link) in
+-- RUNDIR/engine/links/NAME, ring and all. Nothing is copied: the engine updates them in place, as
 -- it always did, so publishing costs nothing per packet. Without publish(), M.app and M.link give
 -- process memory, as before.
 local ffi = require("ffi")
@@ -15,10 +15,7 @@ local C = ffi.C
 
 local M = {}
 
-ffi.cdef[[
-int getpid(void);
-int rmdir(const char *path);
-]]
+ffi.cdef("int getpid(void);")
 
 local engine_file_t = ffi.typeof("struct stats_engine_file")
 local app_file_t = ffi.typeof("struct stats_app_file")
@@ -39,33 +36,55 @@ end
 
 local function unix_ns () return math.floor(C.get_unix_time() * 1e9) end
 
--- The publishing run: {dir, dir_mode, file_mode, gid, engine = the engine file's mapping}.
+-- The publishing run: {fd, dir, dir_mode, file_mode, gid, pid, engine = its file's mapping}.
 local run
--- Mappings made here, by the address handed out: {base, size, path} (apps' and links').
+-- Mappings made here, by the address handed out: {mem, size, path, run} (apps' and links').
 local mapped = {}
 local function key (p) return tonumber(ffi.cast("uintptr_t", ffi.cast("void *", p))) end
+-- Files of apps and links that have left, kept mapped for the next ones (engine/.free/KIND-N; stats.h
+-- says what that saves). By kind: {{mem, path}...}.
+local spare = {}
+local spares = 0
 
 local function c_error (what) error(("%s: %s"):format(what, ffi.string(C.snabb_error())), 0) end
 
--- A fresh, zeroed file of ctype at path (an old one is removed first), mapped, its header set.
+-- A zeroed file of ctype at path (relative to the run directory), mapped, its header set for kind:
+-- a spare one renamed, else a new one.
 local function make (path, ctype, kind, field, field_t)
-   C.snabb_shm_unlink(path)
    local size = ffi.sizeof(ctype)
-   local mem = C.snabb_shm_map(path, size, 1, 0, run.file_mode, run.dir_mode, run.gid)
-   if mem == nil then c_error("core.stats") end
+   local mem
+   local free = spare[kind] and table.remove(spare[kind])
+   if free and C.snabb_stats_move(run.fd, free.path, path, run.dir_mode, run.gid) == 0 then
+      mem = free.mem
+      ffi.fill(mem, size)
+   else
+      if free then C.snabb_shm_unmap(free.mem, size) end
+      mem = C.snabb_stats_create(run.fd, path, size, run.dir_mode, run.file_mode, run.gid)
+      if mem == nil then c_error("core.stats") end
+   end
    local f = ffi.cast(ffi.typeof("$ *", ctype), mem)
    f.header.magic, f.header.version, f.header.kind = C.STATS_MAGIC, C.STATS_VERSION, kind
    f.header.offset = ffi.offsetof(ctype, field)
    f.header.size = ffi.sizeof(field_t)
-   f.header.pid = C.getpid()
+   f.header.pid = run.pid
    f.header.created_ns = unix_ns()
    return f, mem, size
 end
 
--- Removes path's file and then its directory, when nothing else (an app's counters) is in it.
-local function remove (path)
-   C.snabb_shm_unlink(path)
-   C.rmdir((path:gsub("/[^/]*$", "")))
+-- Lets go of an object's file: kept as a spare while publishing to the same run directory, else
+-- unmapped (a finished run's directory is removed, or kept with its last figures).
+local function release (m, kind)
+   if run and m.run == run then
+      spares = spares + 1
+      local path = ("engine/.free/%d-%d"):format(kind, spares)
+      if C.snabb_stats_move(run.fd, m.path, path, run.dir_mode, run.gid) == 0 then
+         ffi.cast("struct stats_header *", m.mem).kind = 0
+         spare[kind] = spare[kind] or {}
+         table.insert(spare[kind], {mem = m.mem, path = path})
+         return
+      end
+   end
+   C.snabb_shm_unmap(m.mem, m.size)
 end
 
 -- Snabb's engine.breaths (a counter: a uint64_t `c`), where the engine's counters are now.
@@ -77,18 +96,17 @@ local function rebind_breaths ()
    end
 end
 
--- Publishes the counters in run directory rd ({dir, dir_mode, file_mode, gid}: observe.rundir's)
--- from now on; options.config: the config file's path, for readers. What an earlier run left in
--- a kept directory (--rundir) is removed first.
+-- Publishes the counters in run directory rd ({fd, dir, dir_mode, file_mode, gid}:
+-- observe.rundir's) from now on; options.config: the config file's path, for readers. What an
+-- earlier run left in a kept directory (--rundir) is removed first.
 function M.publish (rd, options)
    assert(not run, "core.stats: already publishing")
    options = options or {}
-   run = {dir = rd.dir, dir_mode = rd.dir_mode, file_mode = rd.file_mode, gid = rd.gid}
-   C.snabb_shm_unlink(rd.dir .. "/links")
+   run = {fd = rd.fd, dir = rd.dir, dir_mode = rd.dir_mode, file_mode = rd.file_mode, gid = rd.gid,
+          pid = C.getpid()}
    C.snabb_shm_unlink(rd.dir .. "/engine")
-   for _, app in ipairs(M.children(rd.dir .. "/apps")) do remove(("%s/apps/%s/stats"):format(rd.dir, app)) end
-   local f, mem, size = make(rd.dir .. "/engine/stats", engine_file_t, C.STATS_ENGINE, "stats",
-                          "struct engine_stats")
+   local f, mem, size = make("engine/stats", engine_file_t, C.STATS_ENGINE, "stats",
+                             "struct engine_stats")
    f.info.tsc_hz = math.floor(C.snabb_tsc_hz() + 0.5)
    f.info.started_ns = unix_ns()
    f.info.breath_buckets = C.ENGINE_BREATH_BUCKETS
@@ -113,24 +131,28 @@ end
 
 -- Stops publishing: the engine's counters go back to process memory (values kept). Apps' and
 -- links' files stay mapped while they are in use (their directory may be gone: a temporary run
--- directory is removed at exit).
+-- directory is removed at exit); spare ones are unmapped.
 function M.unpublish ()
    if not run then return end
    C.snabb_engine_set_stats(nil)
    rebind_breaths()
    C.snabb_shm_unmap(run.engine.mem, run.engine.size)
-   run = nil
+   for kind, list in pairs(spare) do
+      local size = ffi.sizeof(kind == C.STATS_APP and app_file_t or link_file_t)
+      for _, free in ipairs(list) do C.snabb_shm_unmap(free.mem, size) end
+   end
+   spare, run = {}, nil
 end
 
 function M.publishing () return run ~= nil end
 
--- The app_stats of app name, zeroed: in RUNDIR/apps/NAME/stats when publishing.
+-- The app_stats of app name, zeroed: in RUNDIR/engine/apps/NAME when publishing.
 function M.app (name)
    if not run then return ffi.new("struct app_stats") end
-   local path = ("%s/apps/%s/stats"):format(run.dir, M.escape(name))
+   local path = "engine/apps/" .. M.escape(name)
    local f, mem, size = make(path, app_file_t, C.STATS_APP, "stats", "struct app_stats")
    local p = ffi.cast(app_stats_ptr_t, f.stats)
-   mapped[key(p)] = {mem = mem, size = size, path = path, dir = run.dir}
+   mapped[key(p)] = {mem = mem, size = size, path = path, run = run}
    return p
 end
 
@@ -139,18 +161,17 @@ function M.app_free (stats)
    local m = mapped[key(stats)]
    if not m then return end
    mapped[key(stats)] = nil
-   C.snabb_shm_unmap(m.mem, m.size)
-   if run and run.dir == m.dir then remove(m.path) end
+   release(m, C.STATS_APP)
 end
 
--- A new link named name ("a.out -> b.in") in RUNDIR/links/NAME/stats when publishing, else nil.
+-- A new link named name ("a.out -> b.in") in RUNDIR/engine/links/NAME when publishing, else nil.
 function M.link (name)
    if not run or type(name) ~= "string" then return nil end
-   local path = ("%s/links/%s/stats"):format(run.dir, M.escape(name))
-   local f, mem, size = make(path, link_file_t, C.STATS_LINK, "link", "struct link")
+   local path = "engine/links/" .. M.escape(name)
+   local _, mem, size = make(path, link_file_t, C.STATS_LINK, "link", "struct link")
    local r = ffi.cast(link_ptr_t, ffi.cast("uint8_t *", mem) + ffi.offsetof(link_file_t, "link"))
-   mapped[key(r)] = {mem = mem, size = size, path = path, dir = run.dir}
-   return r, f
+   mapped[key(r)] = {mem = mem, size = size, path = path, run = run}
+   return r
 end
 
 -- Frees link r if M.link made it (its queued packets freed and counted as drops, as
@@ -160,8 +181,7 @@ function M.link_free (r)
    if not m then return nil end
    local rc = C.snabb_link_drain(r)
    mapped[key(r)] = nil
-   C.snabb_shm_unmap(m.mem, m.size)
-   if run and run.dir == m.dir then remove(m.path) end
+   release(m, C.STATS_LINK)
    return true, rc
 end
 
@@ -254,22 +274,21 @@ function M.read (dir)
    end
    local f = io.open(dir .. "/engine/config")
    if f then s.config = f:read("*l") or "" f:close() end
-   for _, file in ipairs(M.children(dir .. "/apps")) do
-      local adir = dir .. "/apps/" .. file
-      local a = with_file(adir .. "/stats", C.STATS_APP, "struct app_stats", function (st)
+   for _, file in ipairs(M.children(dir .. "/engine/apps")) do
+      local a = with_file(dir .. "/engine/apps/" .. file, C.STATS_APP, "struct app_stats", function (st)
          return {name = M.unescape(file), calls = n(st.calls), cycles = n(st.cycles),
                  idle_cycles = n(st.idle_cycles), packets_in = n(st.packets_in),
                  packets_out = n(st.packets_out), errors = n(st.errors), freed = n(st.freed)}
       end)
-      -- (An app without its file is leaving the graph, or not the engine's: left out.)
+      -- (An app whose file has gone as it was listed has left the graph: left out.)
       if a then
-         a.counters = counters(adir)
+         a.counters = counters(dir .. "/apps/" .. file)
          s.apps[#s.apps+1] = a
       end
    end
-   for _, file in ipairs(M.children(dir .. "/links")) do
+   for _, file in ipairs(M.children(dir .. "/engine/links")) do
       local name = M.unescape(file)
-      local l = with_file(dir .. "/links/" .. file .. "/stats", C.STATS_LINK, "struct link", function (k)
+      local l = with_file(dir .. "/engine/links/" .. file, C.STATS_LINK, "struct link", function (k)
          -- rx, then drops, then tx: each only grows, so queued is never read below 0 for long.
          local rx, rxbytes, drop = n(k.stats.rxpackets), n(k.stats.rxbytes), n(k.stats.txdrop)
          local tx, txbytes = n(k.stats.txpackets), n(k.stats.txbytes)

@@ -74,7 +74,7 @@ TEST_F(StatsTest, ReadsWhatTheWriterLaysOut) {
   e->stats.packets = 512000;
   e->stats.breath_cycles[100] = 7;
   std::ofstream(dir_ + "/engine/config") << "/etc/snabb/x.lua\n";
-  auto* a = make<stats_app_file>("apps/tee/stats", STATS_APP, offsetof(stats_app_file, stats),
+  auto* a = make<stats_app_file>("engine/apps/tee", STATS_APP, offsetof(stats_app_file, stats),
                                  sizeof(app_stats));
   a->stats.calls = 3;
   a->stats.packets_in = 10;
@@ -82,9 +82,9 @@ TEST_F(StatsTest, ReadsWhatTheWriterLaysOut) {
   a->stats.freed = -10;
   write_counter("apps/tee/rx_missed.counter", 5);
   // A name with a slash and a leading dot, escaped (stats.h).
-  make<stats_app_file>("apps/%2Ex%2Fy/stats", STATS_APP, offsetof(stats_app_file, stats),
+  make<stats_app_file>("engine/apps/%2Ex%2Fy", STATS_APP, offsetof(stats_app_file, stats),
                        sizeof(app_stats));
-  auto* l = make<stats_link_file>("links/tee.a -> sink.input/stats", STATS_LINK,
+  auto* l = make<stats_link_file>("engine/links/tee.a -> sink.input", STATS_LINK,
                                   offsetof(stats_link_file, link), sizeof(runtime::Link));
   l->link.stats.txpackets = 100;
   l->link.stats.rxpackets = 90;
