@@ -58,6 +58,8 @@ class StatsTest : public ::testing::Test {
   }
 
   void write_counter(const std::string& rel, uint64_t value) {
+    mkdir((dir_ + "/apps").c_str(), 0700);
+    mkdir((dir_ + "/" + rel.substr(0, rel.rfind('/'))).c_str(), 0700);
     std::ofstream f(dir_ + "/" + rel, std::ios::binary);
     f.write(reinterpret_cast<const char*>(&value), sizeof value);
   }
