@@ -150,8 +150,9 @@ function M.frame (s, r, dt, sort, number)
    local order = M.sorts[sort]
    local lines = {}
    local up = s.engine.started_ns > 0 and ps.duration(C.get_unix_time() - s.engine.started_ns / 1e9) or "-"
-   lines[#lines+1] = ("snabb top: PID %d  %s  up %s  (frame %d: rates over %.3f s, sorted by %s; keys: s i o c d n, q quits)")
-      :format(s.pid, s.config ~= "" and s.config or "-", up, number or 1, dt, order[1])
+   lines[#lines+1] = ("snabb top: PID %d  %s  up %s  (frame %d: rates over %.3f s, sorted by %s; "
+                      .. "keys: s i o c d n, q quits)"):format(s.pid, s.config ~= "" and s.config or "-",
+                                                                up, number or 1, dt, order[1])
    local e = r.engine
    local function latency (x) return x and fixed(x, 2) .. " us" or "-" end
    lines[#lines+1] = ("engine: %s breaths/s, %s Mpps received by apps, breath latency p50 %s, p99 %s, max %s")
