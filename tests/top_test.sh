@@ -102,4 +102,21 @@ check_usage "engine/stats: No such file or directory (not the run directory of a
 [ "$(grep -c '^snabb top: PID' "$tmp/batch.txt")" = 2 ] || fail "--count 2: $(cat "$tmp/batch.txt")"
 kill "$run_pid"
 wait "$run_pid" || true
+
+# A driver's counters (DPDK's xstats, copied once a second into apps/NAME/X.counter) are shown
+# when they move: two net_null ports forwarding; p0's device has received what p0 sent on, at most
+# (the copy lags by up to a second).
+"$snabb" run "$here/../examples/dpdk_forward.lua" --no-dpdk-telemetry --no-auditlog \
+  --no-vmprofile >"$tmp/dpdk.txt" 2>&1 &
+dpdk_pid=$!
+for _ in $(seq 100); do "$snabb" top "$dpdk_pid" --count 1 --interval 0.1 >/dev/null 2>&1 && break; sleep 0.1; done
+"$snabb" top "$dpdk_pid" --count 1 --interval 1.5 >"$tmp/dpdk_top.txt" 2>&1 ||
+  fail "snabb top of a DPDK run: $(cat "$tmp/dpdk_top.txt" "$tmp/dpdk.txt")"
+frame=$(cat "$tmp/dpdk_top.txt")
+received=$(awk '$1 == "p0" && $2 == "rx_good_packets" { gsub(",", "", $3); print $3 }' <<<"$frame")
+sent=$(field "$frame" "p0.output -> fwd01.input" 7)
+[ -n "$received" ] && [ "$received" -gt 0 ] && [ "$received" -le "$sent" ] ||
+  fail "p0's rx_good_packets ($received) not between 1 and what p0 sent ($sent): $frame"
+kill "$dpdk_pid"
+wait "$dpdk_pid" || true
 echo "top_test: ok"

@@ -1,7 +1,8 @@
 -- snabb top [PID|DIR]: a live view of a running instance, from its counters in shared memory
 -- (core.stats, runtime/stats.h), which it reads without disturbing the dataplane: per app Mpps in
 -- and out, cycles per packet, calls per breath and share of the engine's cycles; per link Mpps,
--- Gbit/s, drops and what is queued; the engine's breaths a second and breath latency. Every rate is
+-- Gbit/s, drops and what is queued; the engine's breaths a second and breath latency; the apps'
+-- own counters (app-defined, drivers': apps/NAME/X.counter) that moved. Every rate is
 -- the difference of two readings over the time between them, as top measures it. On a terminal it
 -- redraws every --interval seconds and takes keys (sort order, quit); otherwise (a pipe, a file) it
 -- prints one frame after another, --count of them.
@@ -126,6 +127,19 @@ function M.rates (new, old, dt)
       cycles = cycles + d_cycles
    end
    for _, a in ipairs(apps) do a.share = cycles > 0 and a.cycles / cycles or 0 end
+   -- The apps' own counters (apps/NAME/X.counter: app-defined, drivers') that moved.
+   local counters = {}
+   for _, a in ipairs(new.apps) do
+      local before = (old_apps[a.name] or {}).counters or {}
+      for name, value in pairs(a.counters or {}) do
+         local d = value - (before[name] or value)
+         if d ~= 0 then
+            counters[#counters+1] = {name = a.name .. " " .. name, app = a.name, counter = name,
+                                     value = value, rate = d / dt}
+         end
+      end
+   end
+   table.sort(counters, function (x, y) return x.name < y.name end)
    for _, l in ipairs(new.links) do
       local o = old_links[l.name] or {txpackets = 0, txbytes = 0, txdrop = 0}
       -- What was offered to the link (txpackets: queued, received or dropped), as --report counts.
@@ -136,7 +150,7 @@ function M.rates (new, old, dt)
    end
    local hz = new.engine.tsc_hz
    local function us (c) return c and c / hz * 1e6 end
-   return {apps = apps, links = links,
+   return {apps = apps, links = links, counters = counters,
            engine = {breaths = breaths / dt, mpps = (new.engine.packets - old.engine.packets) / dt / 1e6,
                      p50 = us(quantile(new.engine, old.engine, 0.5)),
                      p99 = us(quantile(new.engine, old.engine, 0.99)),
@@ -178,6 +192,16 @@ function M.frame (s, r, dt, sort, number)
    text = lib.table_text({"link", "Mpps", "Gbit/s", "drops/s", "txpackets", "txdrop", "queued"},
                          rows, {false, true, true, true, true, true, true})
    for line in text:gmatch("([^\n]*)\n") do lines[#lines+1] = line end
+   if #r.counters > 0 then
+      lines[#lines+1] = ""
+      rows = {}
+      for _, c in ipairs(r.counters) do
+         rows[#rows+1] = {c.app, c.counter, lib.comma_value(c.value), lib.comma_value(math.floor(c.rate + 0.5))}
+      end
+      text = lib.table_text({"app", "counter (that moved)", "value", "per second"}, rows,
+                            {false, false, true, true})
+      for line in text:gmatch("([^\n]*)\n") do lines[#lines+1] = line end
+   end
    return lines
 end
 
