@@ -309,6 +309,54 @@ function M.selftest ()
       assert(M.unescape(M.escape(name)) == name)
       assert(not M.escape(name):find("/") and M.escape(name) ~= "." and M.escape(name) ~= "..")
    end
+   -- Published: what a reader sees is what the engine counts, exactly, once it has stopped.
+   local engine, config, basic = require("core.engine"), require("core.config"), require("apps.basic.basic_apps")
+   local rd = require("core.shm").run_directory()
+   M.publish(rd, {config = "/x/y.lua"})
+   local c = config.new()
+   config.app(c, "source", basic.Source)
+   config.app(c, "tee", basic.Tee)
+   config.app(c, "sink", basic.Sink)
+   config.app(c, "sink2", basic.Sink)
+   config.link(c, "source.output -> tee.input")
+   config.link(c, "tee.a -> sink.input")
+   config.link(c, "tee.b -> sink2.input")
+   engine.configure(c)
+   engine.main({duration = 0.02, no_report = true})
+   local s = assert(M.read(rd.dir))
+   assert(s.pid == C.getpid() and s.config == "/x/y.lua", s.config)
+   assert(s.engine.breaths == tonumber(engine.breaths.c) and s.engine.breaths > 0)
+   assert(#s.apps == 4 and #s.links == 3)
+   for _, a in ipairs(engine.app_stats()) do
+      local r
+      for _, x in ipairs(s.apps) do if x.name == a.name then r = x end end
+      for _, field in ipairs({"calls", "cycles", "idle_cycles", "packets_in", "packets_out", "errors", "freed"}) do
+         assert(r[field] == a[field], ("%s.%s: %s read, %s counted"):format(a.name, field, r[field], a[field]))
+      end
+   end
+   for _, l in ipairs(s.links) do
+      local st = require("core.link").stats(engine.link_table[l.name])
+      assert(l.txpackets == st.txpackets and l.rxpackets == st.rxpackets and l.txdrop == st.txdrop)
+      assert(l.txpackets == l.rxpackets + l.queued + l.txdrop and l.txpackets > 0)
+      assert(l.from == l.name:match("^(%S+)") and l.to == l.name:match("(%S+)$"))
+   end
+   -- An app and a link that leave are no longer listed; the ones that come get zeroed files.
+   c = config.new()
+   config.app(c, "source", basic.Source)
+   config.app(c, "sink", basic.Sink)
+   config.app(c, "sink2", basic.Sink)
+   config.link(c, "source.output -> sink.input")
+   engine.configure(c)
+   s = assert(M.read(rd.dir))
+   local names = {}
+   for _, a in ipairs(s.apps) do names[#names+1] = a.name end
+   assert(table.concat(names, ",") == "sink,sink2,source", table.concat(names, ","))
+   assert(#s.links == 1 and s.links[1].name == "source.output -> sink.input" and s.links[1].txpackets == 0)
+   engine.configure(config.new())
+   assert(#assert(M.read(rd.dir)).apps == 0)
+   local breaths = tonumber(engine.breaths.c)
+   M.unpublish()
+   assert(tonumber(engine.breaths.c) == breaths, "engine.breaths follows the counters home")
    print("selftest: core.stats ok")
 end
 
