@@ -338,7 +338,8 @@ int make_dir(int dirfd, const std::string& dir, int mode, int gid) {
   if (mkdirat(dirfd, dir.c_str(), 0700) != 0) {
     if (errno == EEXIST) return 0;
     // Its parent first (apps/, links/), then it.
-    if (errno != ENOENT || make_dir(dirfd, parent_of(dir), mode, gid) != 0) return fail_errno(dir);
+    if (errno != ENOENT) return fail_errno(dir);
+    if (make_dir(dirfd, parent_of(dir), mode, gid) != 0) return -1;  // (the parent's error)
     if (mkdirat(dirfd, dir.c_str(), 0700) != 0) return fail_errno(dir);
   }
   if (fchmodat(dirfd, dir.c_str(), static_cast<mode_t>(mode), 0) != 0) return fail_errno(dir);
