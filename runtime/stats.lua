@@ -71,9 +71,14 @@ local function make (path, ctype, kind, field, field_t)
    return f, mem, size
 end
 
+-- The paths of the files in use (a program may make two links of one name: the second stays in
+-- process memory).
+local in_use = {}
+
 -- Lets go of an object's file: kept as a spare while publishing to the same run directory, else
 -- unmapped (a finished run's directory is removed, or kept with its last figures).
 local function release (m, kind)
+   if m.run == run then in_use[m.path] = nil end
    if run and m.run == run then
       spares = spares + 1
       local path = ("engine/.free/%d-%d"):format(kind, spares)
@@ -141,18 +146,19 @@ function M.unpublish ()
       local size = ffi.sizeof(kind == C.STATS_APP and app_file_t or link_file_t)
       for _, free in ipairs(list) do C.snabb_shm_unmap(free.mem, size) end
    end
-   spare, run = {}, nil
+   spare, in_use, run = {}, {}, nil
 end
 
 function M.publishing () return run ~= nil end
 
 -- The app_stats of app name, zeroed: in RUNDIR/engine/apps/NAME when publishing.
 function M.app (name)
-   if not run then return ffi.new("struct app_stats") end
-   local path = "engine/apps/" .. M.escape(name)
+   local path = run and "engine/apps/" .. M.escape(name)
+   if not run or in_use[path] then return ffi.new("struct app_stats") end
    local f, mem, size = make(path, app_file_t, C.STATS_APP, "stats", "struct app_stats")
    local p = ffi.cast(app_stats_ptr_t, f.stats)
    mapped[key(p)] = {mem = mem, size = size, path = path, run = run}
+   in_use[path] = true
    return p
 end
 
@@ -168,9 +174,11 @@ end
 function M.link (name)
    if not run or type(name) ~= "string" then return nil end
    local path = "engine/links/" .. M.escape(name)
+   if in_use[path] then return nil end -- (a second link of that name, made by a program: not shown)
    local _, mem, size = make(path, link_file_t, C.STATS_LINK, "link", "struct link")
    local r = ffi.cast(link_ptr_t, ffi.cast("uint8_t *", mem) + ffi.offsetof(link_file_t, "link"))
    mapped[key(r)] = {mem = mem, size = size, path = path, run = run}
+   in_use[path] = true
    return r
 end
 
@@ -352,6 +360,9 @@ function M.selftest ()
    for _, a in ipairs(s.apps) do names[#names+1] = a.name end
    assert(table.concat(names, ",") == "sink,sink2,source", table.concat(names, ","))
    assert(#s.links == 1 and s.links[1].name == "source.output -> sink.input" and s.links[1].txpackets == 0)
+   -- A second link of a name in use (a program's own) lives in process memory.
+   local l1, l2 = M.link("mine"), M.link("mine")
+   assert(l1 ~= nil and l2 == nil and M.link_free(l1) and not M.link_free(l2))
    engine.configure(config.new())
    assert(#assert(M.read(rd.dir)).apps == 0)
    local breaths = tonumber(engine.breaths.c)
