@@ -164,9 +164,10 @@ function M.frame (s, r, dt, sort, number)
    local order = M.sorts[sort]
    local lines = {}
    local up = s.engine.started_ns > 0 and ps.duration(C.get_unix_time() - s.engine.started_ns / 1e9) or "-"
-   lines[#lines+1] = ("snabb top: PID %d  %s  up %s  (frame %d: rates over %.3f s, sorted by %s; "
-                      .. "keys: s i o c d n, q quits)"):format(s.pid, s.config ~= "" and s.config or "-",
-                                                                up, number or 1, dt, order[1])
+   -- (What a narrow window cuts is the end of a line: the config's path goes last.)
+   lines[#lines+1] = ("snabb top: PID %d  up %s  (frame %d: rates over %.3f s, sorted by %s; keys: "
+                      .. "s i o c d n, q quits)  %s"):format(s.pid, up, number or 1, dt, order[1],
+                                                           s.config ~= "" and s.config or "")
    local e = r.engine
    local function latency (x) return x and fixed(x, 2) .. " us" or "-" end
    lines[#lines+1] = ("engine: %s breaths/s, %s Mpps received by apps, breath latency p50 %s, p99 %s, max %s")
@@ -229,8 +230,10 @@ function Terminal.close (t)
    stty(t.saved)
 end
 
-function Terminal.rows ()
-   return tonumber(stty("size"):match("^(%d+)")) or 24
+-- The window's rows and columns.
+function Terminal.size ()
+   local rows, columns = stty("size"):match("^(%d+) (%d+)")
+   return tonumber(rows) or 24, tonumber(columns) or 80
 end
 
 local pollfd = ffi.new("struct pollfd[1]")
@@ -244,8 +247,9 @@ local function keys (seconds)
 end
 
 local function alive (s)
-   if not s then return false end
-   return io.open(("/proc/%d"):format(s.pid)) ~= nil
+   local f = s and io.open(("/proc/%d/stat"):format(s.pid))
+   if f then f:close() end
+   return f ~= nil
 end
 
 function M.run (args)
@@ -281,8 +285,10 @@ function M.run (args)
             end
             local lines = M.frame(new, M.rates(new, old, dt), dt, sort, frames + 1)
             if terminal then
-               local rows = Terminal.rows()
+               -- Cut to the window (a wrapped line would scroll the frame).
+               local rows, columns = Terminal.size()
                while #lines > rows do table.remove(lines) end
+               for i, line in ipairs(lines) do lines[i] = line:sub(1, columns) end
                io.stdout:write("\27[H\27[2J", table.concat(lines, "\27[K\r\n"), "\27[K")
             else
                io.stdout:write(table.concat(lines, "\n"), "\n\n")
