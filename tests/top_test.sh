@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # snabb top in a terminal (tmux: send-keys, capture-pane) against a running snabb run that replays a
-# capture at 50 kpps (5 s) into a Sink, then holds (--keep-running): each frame's link rate is the
+# capture at 50 kpps (12 s) into a Sink, then holds (--keep-running): each frame's link rate is the
 # difference of the txpackets shown in two frames over the time shown between them; once the replay
-# is done the counts are exact (250,000 on the link and into the sink, as od(1) reads them from the
+# is done the counts are exact (600,000 on the link and into the sink, as od(1) reads them from the
 # link's file in the run directory, runtime/stats.h), and the rates 0. Keys sort (n: by name) and
-# quit (q), leaving the shell's screen back. Bad targets get one line and exit status 2.
+# quit (q), leaving the shell's screen back. Bad targets get one line and exit status 2. Drivers'
+# counters: a DPDK run's shown by top, AF_PACKET's in their files.
 . "$(dirname "$0")/prologue.sh"
 command -v tmux >/dev/null || fail "tmux is needed (apt-get install tmux)"
 
-packets=250000
+packets=600000
 "$snabb" run "$configs/paced_replay.lua" "$data/v4.pcap" 50kpps "$packets" --keep-running \
   --rundir "$tmp/rd" --no-auditlog --no-vmprofile >"$tmp/run.txt" 2>&1 &
 run_pid=$!
@@ -20,7 +21,7 @@ session=top_test_$$
 tmux new-session -d -s "$session" -x 200 -y 50 "bash --norc --noprofile"
 at_exit tmux kill-session -t "$session"
 screen() { tmux capture-pane -p -t "$session"; }
-tmux send-keys -t "$session" "'$snabb' top $run_pid --interval 0.5; echo TOP-EXIT=\$?" Enter
+tmux send-keys -t "$session" "'$snabb' top $run_pid --interval 2; echo TOP-EXIT=\$?" Enter
 
 # The value of column `col` (1-based, of whitespace-separated fields) of the line starting with
 # `row` in a frame, commas removed.
@@ -119,4 +120,22 @@ sent=$(field "$frame" "p0.output -> fwd01.input" 7)
   fail "p0's rx_good_packets ($received) not between 1 and what p0 sent ($sent): $frame"
 kill "$dpdk_pid"
 wait "$dpdk_pid" || true
+
+# AF_PACKET's port counters, copied twice a second into apps/NAME/X.counter: v4.pcap's 43 frames
+# (25,091 bytes) sent out of a veth in a namespace of the test's own.
+ns=top_test_$$
+ip netns add "$ns"
+at_exit ip netns del "$ns"
+ip -n "$ns" link add va type veth peer name vb
+ip -n "$ns" link set va up
+ip -n "$ns" link set vb up
+ip netns exec "$ns" "$snabb" run "$configs/af_packet_send.lua" "$data/v4.pcap" va --keep-running \
+  --rundir "$tmp/rd_af" --no-auditlog --no-vmprofile >"$tmp/af.txt" 2>&1 &
+af_pid=$!
+counter() { od -v -A n -t u8 "$tmp/rd_af/apps/nic/$1.counter" 2>/dev/null | tr -d ' '; }
+for _ in $(seq 100); do [ "$(counter tx_packets)" = 43 ] && break; sleep 0.1; done
+[ "$(counter tx_packets)" = 43 ] && [ "$(counter tx_bytes)" = 25091 ] && [ "$(counter tx_errors)" = 0 ] ||
+  fail "AF_PACKET's counter files: tx_packets $(counter tx_packets), tx_bytes $(counter tx_bytes): $(cat "$tmp/af.txt")"
+kill "$af_pid"
+wait "$af_pid" || true
 echo "top_test: ok"
