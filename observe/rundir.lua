@@ -259,6 +259,59 @@ function M.read (dir)
            end}
 end
 
+-- The base directories to look in for user uid's runs (and root's, which another user may read
+-- with --group), those that exist.
+local function existing_bases ()
+   local bases, seen = {}, {}
+   for _, uid in ipairs({C.geteuid(), 0}) do
+      for _, base in ipairs(M.base_dirs(uid)) do
+         if not seen[base] and exists(base) then seen[base] = true bases[#bases+1] = base end
+      end
+   end
+   return bases
+end
+
+-- The live runs this user can see, sorted by PID: {pid, dir} for each run directory in a base
+-- directory (named PID or PID-N) whose lock its process holds, and for each process started with
+-- --rundir DIR that holds DIR's lock.
+function M.instances ()
+   local found, seen = {}, {}
+   local function add (pid, dir)
+      if not seen[dir] and C.snabb_rundir_owned_by(dir, pid) == 1 then
+         seen[dir] = true
+         found[#found+1] = {pid = pid, dir = dir}
+      end
+   end
+   local stats = require("core.stats")
+   for _, base in ipairs(existing_bases()) do
+      for _, name in ipairs(stats.children(base)) do
+         local pid = tonumber(name:match("^(%d+)$") or name:match("^(%d+)%-%d+$"))
+         if pid then add(pid, base .. "/" .. name) end
+      end
+   end
+   for _, name in ipairs(stats.children("/proc")) do
+      local pid = tonumber(name:match("^%d+$"))
+      local dir = pid and cmdline_rundir(pid)
+      if dir then add(pid, dir) end
+   end
+   table.sort(found, function (a, b) return a.pid < b.pid or a.pid == b.pid and a.dir < b.dir end)
+   return found
+end
+
+-- Removes the run directories of processes that have died from the base directories (as a run
+-- does when it starts: rundir.h); returns how many.
+function M.sweep ()
+   local removed = 0
+   for _, base in ipairs(existing_bases()) do
+      local fd = C.snabb_rundir_open(base, tonumber("711", 8), -1, 0)
+      if fd >= 0 then
+         removed = removed + C.snabb_rundir_sweep(fd)
+         C.close(fd)
+      end
+   end
+   return removed
+end
+
 -- The run directory named by a PID or a path.
 function M.find (target)
    if tonumber(target) and not exists(M.apps_path(target)) and not exists(target) then

@@ -96,6 +96,19 @@ if case == "core" then
            C.snabb_rundir_open("/proc/self/status", 448, -1, 0) < 0)
    c_fails("snabb_rundir_gid of an unknown group", "nosuchgroup",
            C.snabb_rundir_gid("nosuchgroup") < 0)
+   -- snabb_stats_create, snabb_stats_move (core.stats's writer, relative to the run directory's
+   -- descriptor), and core.stats's reader of a directory that is not a run's.
+   require("core.stats_cdefs")
+   local stats = require("core.stats")
+   local dir = C.snabb_rundir_open("/proc", 448, -1, 0)
+   c_fails("snabb_stats_create where nothing can be made", "engine: ",
+           C.snabb_stats_create(dir, "engine/x/stats", 64, 448, 384, -1) == nil)
+   c_fails("snabb_stats_move of a missing file", "none -> x: No such file or directory",
+           C.snabb_stats_move(dir, "none", "x", 448, -1) < 0)
+   C.close(dir)
+   local read, err = stats.read("/proc/self")
+   assert(not read and err == "/proc/self/engine/stats: No such file or directory (not the run "
+          .. "directory of a snabb run, bench or basic1)", err)
 elseif case == "dpdk_init" then
    -- snabb_dpdk_init with an option the EAL refuses.
    local dpdk = require("drivers.dpdk.dpdk")

@@ -23,12 +23,21 @@ local AfPacket = {
 }
 M.AfPacket = AfPacket
 
+-- The port's counters (struct af_packet_stats) that become the app's counter files
+-- (apps/NAME/X.counter, runtime/stats.h), copied twice a second by tick, never per packet.
+local COUNTERS = {"rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_kernel_drops",
+                  "rx_gso_frames", "rx_gso_segments", "rx_checksummed", "rx_oversize",
+                  "rx_truncated", "tx_oversize", "tx_errors", "reopened", "down"}
+
 function AfPacket:new (conf)
    local dev = C.snabb_af_packet_open(conf.ifname, conf.promisc and 1 or 0, conf.fanout)
    if dev == nil then lib.c_error(nil, 0) end
+   local counter = require("core.counter")
+   local shm = {}
+   for _, name in ipairs(COUNTERS) do shm[name] = {counter} end
    return setmetatable({dev = ffi.gc(dev, C.snabb_af_packet_close), ifname = conf.ifname, up = true,
                         stats = ffi.new("struct af_packet_stats"), check_due = lib.throttle(0.5),
-                        logged_rx_oversize = 0, logged_tx_oversize = 0},
+                        logged_rx_oversize = 0, logged_tx_oversize = 0, shm = shm},
                        {__index = AfPacket})
 end
 
@@ -51,6 +60,8 @@ function AfPacket:tick ()
       self.up = up
    end
    self:log_drops()
+   local counter, s = require("core.counter"), self:port_stats()
+   for _, name in ipairs(COUNTERS) do counter.set(self.shm[name], s[name]) end
 end
 
 -- Frames dropped for their size since the last time, if any, in the log (the counts are totals).

@@ -86,10 +86,27 @@ function DpdkPort:new (conf)
    end
    p.users = p.users + 1
    local q = ffi.new("struct dpdk_queue", {port = p.id, queue = conf.queue})
+   -- The device's counters as the app's counter files (apps/NAME/X.counter, runtime/stats.h):
+   -- its xstats by DPDK's names and tx_copied (ours), copied once a second by tick, never per
+   -- packet. Device-wide: every queue's app of a port has the same.
+   local counter = require("core.counter")
+   local shm = {tx_copied = {counter}}
+   for name in pairs(M.xstats_of(p.id)) do shm[name] = {counter} end
    -- pull and push are C functions (drivers/dpdk/dpdk.h): the engine calls them without Lua.
    return setmetatable({spec = conf.port, id = p.id, queue = conf.queue, q = q,
                         c_pull = C.snabb_dpdk_pull, c_push = C.snabb_dpdk_push, c_arg = q,
-                        stats = ffi.new("struct dpdk_port_stats")}, {__index = DpdkPort})
+                        stats = ffi.new("struct dpdk_port_stats"), shm = shm,
+                        counters_due = lib.throttle(1)}, {__index = DpdkPort})
+end
+
+-- Once a second: the device's counters into the app's counter files.
+function DpdkPort:tick ()
+   if not self.counters_due() then return end
+   local counter = require("core.counter")
+   for name, value in pairs(self:xstats()) do
+      if self.shm[name] then counter.set(self.shm[name], value) end
+   end
+   counter.set(self.shm.tx_copied, self:port_stats().tx_copied)
 end
 
 function DpdkPort:link ()
@@ -101,15 +118,18 @@ function DpdkPort:port_stats ()
    return self.stats
 end
 
--- The device's extended statistics: {name = value}.
+-- The extended statistics of port id: {name = value}.
 local xstats_buf = ffi.new("struct dpdk_xstat[512]")
-function DpdkPort:xstats ()
+function M.xstats_of (id)
    local result = {}
-   for i = 0, C.snabb_dpdk_xstats(self.id, xstats_buf, 512) - 1 do
+   for i = 0, C.snabb_dpdk_xstats(id, xstats_buf, 512) - 1 do
       result[ffi.string(xstats_buf[i].name)] = tonumber(xstats_buf[i].value)
    end
    return result
 end
+
+-- The device's extended statistics: {name = value}.
+function DpdkPort:xstats () return M.xstats_of(self.id) end
 
 function DpdkPort:report ()
    local s = self:port_stats()
