@@ -130,13 +130,15 @@ for _ = 1, rounds do
 end
 return accepted
 ]]
--- The numeric matcher's loop: the verdict counted, not branched on.
+-- The numeric matcher's loop: the verdict counted, not branched on, in an integer (tobit: a double
+-- accumulator's 3-cycle add chain would be the loop's floor, measured with `len >= 0`).
 local COUNT = [[
 local match, ptrs, caplens, wirelens, n, rounds = ...
+local tobit = require("bit").tobit
 local accepted = 0
 for _ = 1, rounds do
    for i = 0, n - 1 do
-      accepted = accepted + match(ptrs[i], caplens[i], wirelens[i])
+      accepted = tobit(accepted + match(ptrs[i], caplens[i], wirelens[i]))
    end
 end
 return accepted
