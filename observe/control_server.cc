@@ -940,13 +940,15 @@ std::string answer_bytes(const char* data, size_t size, const std::string& rundi
   beast::error_code ec;
   size_t used = 0;
   while (!parser.is_done()) {
-    used += parser.put(asio::buffer(data + used, size - used), ec);
-    if (ec == http::error::need_more) {
+    const size_t n = parser.put(asio::buffer(data + used, size - used), ec);
+    used += n;
+    if (ec && ec != http::error::need_more) break;
+    if (parser.is_done()) break;
+    if (ec || n == 0 || used == size) {  // the input ends before the request does
       ec = {};
       parser.put_eof(ec);
       break;
     }
-    if (ec) break;
   }
   Answer a;
   unsigned version = 11;
