@@ -29,6 +29,7 @@ end)()
 local vmprofile = require("observe.vmprofile")
 local policy = require("observe.policy")
 local rundir = require("observe.rundir")
+local stats = require("core.stats")
 require("core.cdefs") -- snabb_engine_stats, snabb_tsc_hz
 local C = ffi.C
 
@@ -93,7 +94,7 @@ end
 
 -- Starts observing. options: dir (kept after the run; default: a temporary run directory),
 -- group (who else may read it), program (a description for reports), auditlog and vmprofile
--- (default true), hz.
+-- (default true), hz, config (the config file's path, for readers of the counters).
 function M.start (options)
    options = options or {}
    assert(not state, "observe.observe: already started")
@@ -106,6 +107,8 @@ function M.start (options)
    -- os.exit in a config or an app still ends the run cleanly, final counters written (an exit
    -- from C removes the directory too: observe/rundir.cc).
    os.exit = function (...) pcall(M.stop) return exit(...) end -- luacheck: ignore 122
+   -- The engine's, apps' and links' counters in the run directory (runtime/stats.h).
+   stats.publish(rd, {config = options.config})
    -- A log opened with snabb -a FILE keeps going; otherwise the run gets its own.
    local auditlog = require("observe.auditlog")
    if options.auditlog ~= false and not auditlog.is_open() then
@@ -172,6 +175,7 @@ function M.stop ()
    engine.on_tick, engine.on_stop, engine.profile_zone = nil, nil, nil
    engine.profile_zone_release, engine.on_leave = nil, nil
    vmprofile.close()
+   stats.unpublish()
    if s.auditlog then require("observe.auditlog").close() end
    if s.vmprofile_fd then C.close(s.vmprofile_fd) end
    rundir.close(s.rd)

@@ -145,7 +145,7 @@ end
 
 -- What they ask of observe.observe.run (its options), for program (a description for reports).
 function M.observe_options (opts, program)
-   return {dir = opts.rundir, group = opts.group, program = program,
+   return {dir = opts.rundir, group = opts.group, program = program, config = opts.config,
            auditlog = not opts.no_auditlog, vmprofile = not opts.no_vmprofile}
 end
 

@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "runtime/clock.h"
+#include "runtime/stats.h"
 
 namespace snabb::runtime {
 namespace {
@@ -85,8 +86,8 @@ uint64_t Engine::call(AppNode& node, Method method, uint64_t& now, size_t entry)
   s.packets_out += out;
   s.freed += freed;
   if (in + out == 0) s.idle_cycles += cycles;
-  stats_.cycles += cycles;
-  stats_.packets += in;
+  stats_->cycles += cycles;
+  stats_->packets += in;
   return in + out;
 }
 
@@ -127,8 +128,8 @@ uint64_t Engine::breathe(uint64_t& now) {
     if (moved_this_round == 0) break;
   }
   if (now == start) now = rdtsc();  // no app was called: keep the clock moving all the same
-  stats_.breaths++;
-  if (moved) stats_.breath_cycles[breath_bucket(now - start)]++;
+  stats_->breaths++;
+  if (moved) stats_->breath_cycles[breath_bucket(now - start)]++;
   return moved;
 }
 
@@ -152,7 +153,9 @@ bool Engine::run_until(uint64_t deadline_ns, bool busywait, double hz) {
       }
     }
     if (now >= next_clock_read) {
-      if (monotonic_ns() >= deadline_ns) break;
+      const uint64_t t = monotonic_ns();
+      stats_->heartbeat_ns = t;
+      if (t >= deadline_ns) break;
       next_clock_read = now + clock_interval;
     }
   } while (!stop_requested_);
@@ -163,6 +166,7 @@ bool Engine::run_until(uint64_t deadline_ns, bool busywait, double hz) {
 bool Engine::run_paced(uint64_t deadline_ns, uint64_t interval_ns) {
   do {
     uint64_t t = monotonic_ns();
+    stats_->heartbeat_ns = t;
     if (next_breath_ns_ > t) {
       const uint64_t wait = std::min(next_breath_ns_, deadline_ns) - t;
       const timespec ts{static_cast<time_t>(wait / 1'000'000'000),
@@ -178,6 +182,12 @@ bool Engine::run_paced(uint64_t deadline_ns, uint64_t interval_ns) {
   return true;
 }
 
+void Engine::set_stats(engine_stats* s) {
+  if (!s) s = &own_stats_;
+  if (s != stats_) *s = *stats_;
+  stats_ = s;
+}
+
 Engine& engine() {
   static Engine instance;
   return instance;
@@ -187,6 +197,7 @@ Engine& engine() {
 
 extern "C" {
 engine_stats* snabb_engine_stats(void) { return &snabb::runtime::engine().stats(); }
+void snabb_engine_set_stats(engine_stats* s) { snabb::runtime::engine().set_stats(s); }
 const char* snabb_engine_current_app(void) { return snabb::runtime::engine().current_app(); }
 int32_t snabb_engine_failure_count(void) {
   return static_cast<int32_t>(snabb::runtime::engine().failures().size());

@@ -42,6 +42,9 @@ struct engine_stats {
   /* How long breaths that moved packets took, in TSC cycles: a histogram with 8 buckets per
      power of two (12.5% resolution); snabb_engine_breath_bucket_limit gives each bucket's range. */
   uint64_t breath_cycles[ENGINE_BREATH_BUCKETS];
+  /* CLOCK_MONOTONIC at the engine's last reading of it (every 10 us while it runs breaths; 0:
+     never ran): how long ago the engine last breathed, for snabb ps. */
+  uint64_t heartbeat_ns;
 };
 
 struct engine_stats* snabb_engine_stats(void);
@@ -134,7 +137,10 @@ class Engine {
   const char* current_app() const { return current_ ? current_->name.c_str() : ""; }
   // "pull" or "push" during an app call (read by vm/safety's signal handlers).
   const char* current_method() const { return current_method_ == Method::kPull ? "pull" : "push"; }
-  engine_stats& stats() { return stats_; }
+  engine_stats& stats() { return *stats_; }
+  // Where the counters live from now on (a stats file: runtime/stats.h), their values copied
+  // there; nullptr: back in the engine's own memory.
+  void set_stats(engine_stats* s);
 
  private:
   enum class Method { kPull, kPush };
@@ -151,7 +157,8 @@ class Engine {
   bool failed_ = false;
   uint64_t next_breath_ns_ = 0;  // run_paced's next breath (monotonic_ns)
   std::vector<AppFailure> failures_;
-  engine_stats stats_{};
+  engine_stats own_stats_{};
+  engine_stats* stats_ = &own_stats_;
   static inline volatile sig_atomic_t stop_requested_ = 0;
 };
 

@@ -10,6 +10,7 @@ local config = require("core.config")
 local link = require("core.link")
 local lib = require("core.lib")
 local packet = require("core.packet")
+local stats = require("core.stats")
 local C = ffi.C
 
 local M = {}
@@ -462,6 +463,7 @@ local function apply (c, p)
       stop_app(name)
       if not c.apps[name] then
          if apps[name].stats.errors > 0 then retired[#retired+1] = M.failures({name})[1] end
+         stats.app_free(apps[name].stats)
          apps[name] = nil
       end
    end
@@ -474,7 +476,7 @@ local function apply (c, p)
    for spec, l in pairs(c.links) do M.configuration.links[spec] = l end
    local fresh = {}
    for _, name in ipairs(p.start) do
-      apps[name] = apps[name] or {stats = ffi.new("struct app_stats")}
+      apps[name] = apps[name] or {stats = stats.app(name)}
       local ok, err = pcall(start_app, name, c.apps[name])
       if not ok then configure_failed(name, err, failures) end
       fresh[name] = true
@@ -516,7 +518,7 @@ local function stop_everything ()
    local names = {}
    for name in pairs(apps) do names[#names+1] = name end
    table.sort(names)
-   for _, name in ipairs(names) do stop_app(name) end
+   for _, name in ipairs(names) do stop_app(name) stats.app_free(apps[name].stats) end
    for _, l in pairs(M.link_table) do link.free(l) end
    apps, M.app_table, M.link_table, M.configuration = {}, {}, {}, config.new()
    tickers, next_restart = {}, math.huge

@@ -81,6 +81,12 @@ link* snabb_link_new(void) {
 
 int snabb_link_delete(link* l) {
   if (!l) return 0;
+  const int rc = snabb_link_drain(l);
+  std::free(reinterpret_cast<char*>(l) - kLinkOffset);
+  return rc;
+}
+
+int snabb_link_drain(link* l) {
   snabb::runtime::link_sync(l);
   // A receive from an empty link (the caller's bug) leaves read past write, which would read as
   // 2^32 - 1 queued packets and free NULL ones (config_fuzz): nothing is queued then.
@@ -96,7 +102,6 @@ int snabb_link_delete(link* l) {
       return 0;
     });
   }
-  std::free(reinterpret_cast<char*>(l) - kLinkOffset);
   return rc;
 }
 

@@ -48,6 +48,10 @@ struct link* snabb_link_new(void);
 /* Frees the packets still queued (counted as drops) and the link itself; 0, or -1 when a queued
    packet was already free (freed twice: the link is freed all the same). */
 int snabb_link_delete(struct link* l);
+/* Frees the packets still queued (counted as drops), as snabb_link_delete does, without freeing
+   the link itself (one in a stats file, runtime/stats.h, is unmapped by its owner). 0, or -1 when a
+   queued packet was already free. */
+int snabb_link_drain(struct link* l);
 /* Folds cursor movement since the last sync into stats. */
 void snabb_link_sync(struct link* l);
 // END FFI

@@ -9,6 +9,7 @@
 local ffi = require("ffi")
 require("core.cdefs")
 local packet = require("core.packet")
+local stats = require("core.stats")
 local c_error = require("core.lib").c_error
 local C = ffi.C
 local band, bor, lshift, tobit = bit.band, bit.bor, bit.lshift, bit.tobit
@@ -28,10 +29,11 @@ M.max = SIZE
 local dtimes = {}
 local function key (r) return tonumber(cast("uintptr_t", r)) end
 
--- new(name), free(r, name): Snabb's names a link's shm counters; here the engine keeps the counters
--- in the struct, so the name is not needed (it is accepted).
-function M.new (name) -- luacheck: ignore name
-   local r = C.snabb_link_new()
+-- new(name), free(r, name): Snabb's name ("a.out -> b.in") places the link, with its counters, in
+-- the run directory's links/NAME/stats when core.stats publishes (runtime/stats.h); else (and
+-- without a name) it lives in process memory.
+function M.new (name)
+   local r = stats.link(name) or C.snabb_link_new()
    if r == nil then c_error("link.new", 2) end
    dtimes[key(r)] = os.time()
    return r
@@ -47,7 +49,9 @@ end
 function M.free (r, name) -- luacheck: ignore name
    check_link(r, "link.free")
    dtimes[key(r)] = nil
-   if C.snabb_link_delete(r) ~= 0 then c_error("link.free", 2) end
+   local mapped, rc = stats.link_free(r)
+   if not mapped then rc = C.snabb_link_delete(r) end
+   if rc ~= 0 then c_error("link.free", 2) end
 end
 
 local function entry_packet (entry)

@@ -15,6 +15,7 @@
 #include "runtime/engine.h"
 #include "runtime/link.h"
 #include "runtime/packet.h"
+#include "runtime/stats.h"
 #include "vm/vm.h"
 
 namespace snabb::vm {
@@ -88,7 +89,34 @@ std::vector<Struct> ffi_structs() {
        sizeof(engine_stats),
        alignof(engine_stats),
        {CXX_FIELD(engine_stats, breaths), CXX_FIELD(engine_stats, cycles),
-        CXX_FIELD(engine_stats, packets), CXX_FIELD(engine_stats, breath_cycles)}},
+        CXX_FIELD(engine_stats, packets), CXX_FIELD(engine_stats, breath_cycles),
+        CXX_FIELD(engine_stats, heartbeat_ns)}},
+      {"struct stats_header",
+       sizeof(stats_header),
+       alignof(stats_header),
+       {CXX_FIELD(stats_header, magic), CXX_FIELD(stats_header, version),
+        CXX_FIELD(stats_header, kind), CXX_FIELD(stats_header, offset),
+        CXX_FIELD(stats_header, size), CXX_FIELD(stats_header, pid),
+        CXX_FIELD(stats_header, created_ns), CXX_FIELD(stats_header, reserved)}},
+      {"struct engine_info",
+       sizeof(engine_info),
+       alignof(engine_info),
+       {CXX_FIELD(engine_info, tsc_hz), CXX_FIELD(engine_info, started_ns),
+        CXX_FIELD(engine_info, breath_buckets), CXX_FIELD(engine_info, reserved)}},
+      {"struct stats_engine_file",
+       sizeof(stats_engine_file),
+       alignof(stats_engine_file),
+       {CXX_FIELD(stats_engine_file, header), CXX_FIELD(stats_engine_file, info),
+        CXX_FIELD(stats_engine_file, stats)}},
+      {"struct stats_app_file",
+       sizeof(stats_app_file),
+       alignof(stats_app_file),
+       {CXX_FIELD(stats_app_file, header), CXX_FIELD(stats_app_file, stats)}},
+      {"struct stats_link_file",
+       sizeof(stats_link_file),
+       alignof(stats_link_file),
+       {CXX_FIELD(stats_link_file, header), CXX_FIELD(stats_link_file, pad),
+        CXX_FIELD(stats_link_file, link)}},
   };
 }
 
@@ -98,6 +126,7 @@ std::vector<Struct> ffi_structs() {
 constexpr char kLuaHelpers[] = R"lua(
 local ffi = require("ffi")
 require("core.cdefs")
+require("core.stats_cdefs")
 
 function struct_layout (ct)
    return ffi.sizeof(ct), ffi.alignof(ct)
@@ -200,7 +229,7 @@ TEST_F(FfiLayoutTest, FieldOffsetsSizesAndSignednessMatch) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 30);
+  EXPECT_EQ(checked, 51);
 }
 
 // The field lists above must account for every byte of each C++ struct (bar alignment padding),
@@ -231,6 +260,11 @@ TEST_F(FfiLayoutTest, EnumConstantsMatch) {
       {"LINK_RING_SIZE", LINK_RING_SIZE},
       {"LINK_RING_MASK", LINK_RING_MASK},
       {"LINK_LENGTH_SHIFT", LINK_LENGTH_SHIFT},
+      {"STATS_MAGIC", STATS_MAGIC},
+      {"STATS_VERSION", STATS_VERSION},
+      {"STATS_ENGINE", STATS_ENGINE},
+      {"STATS_APP", STATS_APP},
+      {"STATS_LINK", STATS_LINK},
   };
   for (const auto& [name, value] : constants) {
     const std::vector<double> lua = call("constant", {name}, 1);
