@@ -37,8 +37,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "observe/stats_standin.h"
 #include "observe/vmprofile.h"
+#include "runtime/stats.h"
 
 namespace snabb::control {
 namespace {
@@ -127,13 +127,6 @@ class Json {
     out_ += std::to_string(v);
     return *this;
   }
-  Json& real(double v) {
-    comma();
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
-    out_ += buf;
-    return *this;
-  }
   Json& open(char c) {
     comma();
     out_ += c;
@@ -155,38 +148,6 @@ class Json {
   std::string out_;
   bool fresh_ = true;
 };
-
-std::string counters_json(const stats::Snapshot& s) {
-  Json j;
-  j.open('{').key("pid").num(s.pid).key("config").str(s.config);
-  j.key("engine").open('{');
-  j.key("breaths").num(s.engine.breaths).key("cycles").num(s.engine.cycles);
-  j.key("packets").num(s.engine.packets).key("tsc_hz").real(s.engine.tsc_hz);
-  j.key("start_time").real(s.engine.start_time);
-  j.key("breath_buckets").open('[');
-  for (auto v : s.engine.breath_buckets) j.num(v);
-  j.close(']').key("bucket_limits").open('[');
-  for (auto v : s.engine.bucket_limits) j.num(v);
-  j.close(']').close('}');
-  j.key("apps").open('[');
-  for (const auto& a : s.apps) {
-    j.open('{').key("name").str(a.name).key("calls").num(a.calls).key("cycles").num(a.cycles);
-    j.key("idle_cycles").num(a.idle_cycles).key("packets_in").num(a.packets_in);
-    j.key("packets_out").num(a.packets_out).key("errors").num(a.errors).key("freed").num(a.freed);
-    j.key("counters").open('{');
-    for (const auto& [name, value] : a.counters) j.key(name.c_str()).num(value);
-    j.close('}').close('}');
-  }
-  j.close(']').key("links").open('[');
-  for (const auto& l : s.links) {
-    j.open('{').key("name").str(l.name).key("from").str(l.from).key("to").str(l.to);
-    j.key("txpackets").num(l.txpackets).key("txbytes").num(l.txbytes);
-    j.key("rxpackets").num(l.rxpackets).key("rxbytes").num(l.rxbytes);
-    j.key("txdrop").num(l.txdrop).key("queued").num(l.queued).close('}');
-  }
-  j.close(']').close('}');
-  return j.text();
-}
 
 // Prometheus text format 0.0.4: each family once, HELP and TYPE first.
 class Metrics {
@@ -238,7 +199,7 @@ std::string metrics_text(const stats::Snapshot& s) {
   m.family("snabb_tsc_hz", "gauge", "TSC cycles per second.");
   m.sample("", s.engine.tsc_hz);
   m.family("snabb_start_time_seconds", "gauge", "When the instance started (Unix time).");
-  m.sample("", s.engine.start_time);
+  m.sample("", static_cast<double>(s.engine.started_ns) / 1e9);
   // The engine's histogram has 8 buckets per power of two of cycles; Prometheus gets one per
   // power of two from 64 cycles to 2^36 (23 s at 3 GHz), in seconds. No _sum: the engine keeps
   // counts only.
@@ -908,7 +869,7 @@ Answer route(const std::string& method, const std::string& target, const std::st
     if (!get) return only_get();
     try {
       const auto snapshot = stats::read(rundir);
-      if (path == "/counters") return answer(200, counters_json(snapshot));
+      if (path == "/counters") return answer(200, stats::to_json(snapshot));
       return answer(200, metrics_text(snapshot), "text/plain; version=0.0.4; charset=utf-8");
     } catch (const std::exception& e) {
       return answer(500, error_json(e.what()));
