@@ -4,6 +4,8 @@
 #include "observe/control_server.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -538,8 +540,20 @@ class Server {
       accept(*tcp_);
     }
     accept(*unix_);
-    thread_ = std::make_unique<std::thread>([this] {
+    // Off the engine's cores: a run pinned with taskset would otherwise wake this thread on the
+    // dataplane's core for every request. The CPUs the engine's thread may not use, when there
+    // are any (else the server shares them).
+    cpu_set_t engine, others;
+    CPU_ZERO(&others);
+    if (sched_getaffinity(0, sizeof engine, &engine) == 0) {
+      const int n = static_cast<int>(std::thread::hardware_concurrency());
+      for (int cpu = 0; cpu < n && cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &engine)) CPU_SET(cpu, &others);
+      }
+    }
+    thread_ = std::make_unique<std::thread>([this, others] {
       pthread_setname_np(pthread_self(), "snabb-control");
+      if (CPU_COUNT(&others) > 0) pthread_setaffinity_np(pthread_self(), sizeof others, &others);
       for (;;) {
         try {
           io_->run();
