@@ -43,7 +43,7 @@ local function unix_ns () return math.floor(C.get_unix_time() * 1e9) end
 local run
 -- Mappings made here, by the address handed out: {base, size, path} (apps' and links').
 local mapped = {}
-local function key (p) return tonumber(ffi.cast("uintptr_t", p)) end
+local function key (p) return tonumber(ffi.cast("uintptr_t", ffi.cast("void *", p))) end
 
 local function c_error (what) error(("%s: %s"):format(what, ffi.string(C.snabb_error())), 0) end
 
