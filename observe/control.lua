@@ -121,7 +121,8 @@ function M.parse_listen (s)
    if not host then host, port = "127.0.0.1", s:match("^(%d+)$") end
    port = tonumber(port)
    if not port or port > 65535 then
-      return nil, ("--listen must be HOST:PORT or PORT (e.g. 127.0.0.1:9090; port 0 to 65,535), got '%s'"):format(s)
+      return nil, ("--listen must be HOST:PORT (HOST an IP address) or PORT (e.g. 127.0.0.1:9090; "
+                   .. "port 0 to 65,535), got '%s'"):format(s)
    end
    return host, port
 end

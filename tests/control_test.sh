@@ -50,7 +50,7 @@ set +e
 "$snabb" run "$work/graph.lua" --listen 127.0.0.1:99999 >"$tmp/out" 2>"$tmp/err"
 status=$?
 set -e
-[ "$status" = 2 ] && [ "$(wc -l <"$tmp/err")" = 1 ] && grep -q "^snabb run: --listen must be HOST:PORT or PORT" "$tmp/err" ||
+[ "$status" = 2 ] && [ "$(wc -l <"$tmp/err")" = 1 ] && grep -q "^snabb run: --listen must be HOST:PORT (HOST an IP address) or PORT" "$tmp/err" ||
   fail "--listen 127.0.0.1:99999: status $status, $(cat "$tmp/err")"
 
 run=$work/run
@@ -106,6 +106,13 @@ done
 # TCP, when asked.
 [ -n "$port" ] && [ "$(curl -s -o "$tmp/body" -w '%{http_code}' "http://127.0.0.1:$port/counters")" = 200 ] ||
   check_failed "TCP 127.0.0.1:$port/counters: $(cat "$tmp/body" 2>/dev/null)"
+# Its port, taken: a second run says so, one line, exit 2.
+set +e
+"$snabb" run "$work/graph.lua" --listen "127.0.0.1:$port" --duration 1 >"$tmp/out" 2>"$tmp/err"
+status=$?
+set -e
+[ "$status" = 2 ] && [ "$(cat "$tmp/err")" = "snabb run: --listen 127.0.0.1:$port: bind: Address already in use" ] ||
+  check_failed "--listen on a port in use: status $status, $(cat "$tmp/err")"
 
 # Bad input.
 expect() { # expect STATUS_LINE TEXT

@@ -179,10 +179,14 @@ function M.run (args)
       cli.apply_dpdk(opts)
       engine.configure(M.load_config(opts.config, opts.args))
       -- The control server (observe.control) from here on; stopped before the run directory goes.
-      local port = control.start(observe.dir(), {listen = opts.listen, config = opts.config,
-                                                 load = function (name, text)
-                                                    return M.load_config(name, nil, text)
-                                                 end})
+      local started, port = pcall(control.start, observe.dir(), {
+         listen = opts.listen, config = opts.config,
+         load = function (name, text) return M.load_config(name, nil, text) end})
+      if not started then
+         -- A port in use or an address not of this machine: the option's value is wrong.
+         if tostring(port):match("^%-%-listen ") then cli.fail(port) end
+         error(port, 0)
+      end
       if port then
          io.stderr:write(("snabb run: control API on http://%s:%d/\n"):format(
             (control.parse_listen(opts.listen)), port))
