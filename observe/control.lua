@@ -212,21 +212,26 @@ end
 
 -- The client.
 
-local function exists (path)
-   local f = io.open(path)
-   if f then f:close() end
-   return f ~= nil
+-- Whether path names anything (a socket too, which io.open cannot open: ENXIO).
+local function present (path)
+   local f, err = io.open(path)
+   if f then f:close() return true end
+   return not err:match("No such file or directory")
 end
 
 -- The control socket of a PID or a run directory; nil and a message when there is none.
 function M.socket_path (target)
    local pid = tonumber(target)
-   if pid and not exists(tostring(target) .. "/" .. M.SOCKET) then
-      if pid ~= math.floor(pid) or pid <= 0 or not exists(("/proc/%d"):format(pid)) then
+   if pid and not present(tostring(target) .. "/" .. M.SOCKET) then
+      if pid ~= math.floor(pid) or pid <= 0 or not present(("/proc/%d"):format(pid)) then
          return nil, ("no snabb instance with PID %s"):format(tostring(target))
       end
       local ok, dir = pcall(require("observe.rundir").find, pid)
       if not ok then return nil, ("no snabb instance with PID %d (%s)"):format(pid, dir) end
+      if not present(dir .. "/" .. M.SOCKET) then
+         return nil, ("process %d has no control server (snabb run serves one; bench and basic1 do "
+                      .. "not)"):format(pid)
+      end
       return dir .. "/" .. M.SOCKET
    end
    return tostring(target) .. "/" .. M.SOCKET

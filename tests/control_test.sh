@@ -191,6 +191,23 @@ set -e
   check_failed "a PID of no instance: status $status, $(cat "$tmp/err")"
 [ "$status2" = 2 ] && grep -q "^snabb config: $work/missing.lua: No such file" "$tmp/err2" ||
   check_failed "a missing file: status $status2, $(cat "$tmp/err2")"
+# A process that is no snabb (this shell), and a snabb without a control server (basic1).
+set +e
+"$snabb" config $$ get >"$tmp/out" 2>"$tmp/err"
+status=$?
+set -e
+[ "$status" = 2 ] && grep -q "^snabb config: no snabb instance with PID $$ (no run directory for process $$" "$tmp/err" ||
+  check_failed "the shell's PID: status $status, $(cat "$tmp/err")"
+"$snabb" basic1 1e15 >/dev/null 2>&1 &
+basic1=$!
+for _ in $(seq 300); do
+  "$snabb" config $basic1 get >"$tmp/out" 2>"$tmp/err" || true
+  grep -q "has no control server" "$tmp/err" && break
+  sleep 0.1
+done
+kill $basic1 && wait $basic1 || true
+[ "$(cat "$tmp/err")" = "snabb config: process $basic1 has no control server (snabb run serves one; bench and basic1 do not)" ] ||
+  check_failed "snabb basic1's PID: $(cat "$tmp/err")"
 
 # Still answering, and still forwarding; then a clean end.
 first=$(forwarded "tee.a -> sink.input")
