@@ -103,6 +103,11 @@ done
 [ "$(http DELETE /config)" = 405 ] && grep -q "only GET, POST" "$tmp/body" ||
   check_failed "DELETE /config: $(cat "$tmp/body")"
 
+# Two requests on one connection (keep-alive), one answered on the server's thread, one by Lua.
+curl -sv --unix-socket "$sock" http://snabb/counters http://snabb/config -o /dev/null -o /dev/null 2>"$tmp/keep"
+[ "$(grep -c '^< HTTP/1.1 200 OK' "$tmp/keep")" = 2 ] && grep -q "Re-using existing connection" "$tmp/keep" ||
+  check_failed "keep-alive: $(grep -E '^[<*] ' "$tmp/keep")"
+
 # TCP, when asked.
 [ -n "$port" ] && [ "$(curl -s -o "$tmp/body" -w '%{http_code}' "http://127.0.0.1:$port/counters")" = 200 ] ||
   check_failed "TCP 127.0.0.1:$port/counters: $(cat "$tmp/body" 2>/dev/null)"
