@@ -953,6 +953,10 @@ extern "C" int snabb_control_start(const char* rundir, const char* tcp_host, int
     auto server = std::make_unique<Server>(rundir);
     server->start(tcp_host ? tcp_host : "127.0.0.1", tcp_port);
     g_server = std::move(server);
+    // An exit() while it runs (os.exit in a config) stops it before Asio's statics, made at its
+    // start, are destroyed.
+    static const bool at_exit = std::atexit([] { g_server.reset(); }) == 0;
+    (void)at_exit;
     return 0;
   });
 }
