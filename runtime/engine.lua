@@ -39,6 +39,9 @@ M.profile_zone_release = nil
 M.on_leave = nil
 M.on_tick = nil
 M.on_stop = nil
+-- on_slice() runs between main()'s slices (at most 1 ms apart): observe.control answers the
+-- control server's requests there.
+M.on_slice = nil
 M.log = function (msg) io.stderr:write(msg, "\n") end
 -- (Snabb's engine.log is a flag, true to log configure's actions: a program may set it so.)
 local function log (msg)
@@ -752,6 +755,7 @@ function M.main (options)
       end
       t = now()
       if timer then timer.run() end
+      if M.on_slice then M.on_slice() end
       if t >= next_tick then
          tick_apps()
          if (next(unchecked) or next(looked_up)) and t >= next_port_check then check_ports(t) end
