@@ -30,7 +30,7 @@ local dtimes = {}
 local function key (r) return tonumber(cast("uintptr_t", r)) end
 
 -- new(name), free(r, name): Snabb's name ("a.out -> b.in") places the link, with its counters, in
--- the run directory's links/NAME/stats when core.stats publishes (runtime/stats.h); else (and
+-- the run directory's engine/links/NAME when core.stats publishes (runtime/stats.h); else (and
 -- without a name) it lives in process memory.
 function M.new (name)
    local r = stats.link(name) or C.snabb_link_new()
