@@ -100,6 +100,7 @@ function M.totals ()
    for _, a in ipairs(engine.app_stats(sinks)) do t.output = t.output + a.packets_in end
    for _, a in ipairs(engine.app_stats()) do t.errors = t.errors + a.errors end
    for _, l in ipairs(engine.link_stats()) do t.dropped, t.queued = t.dropped + l.txdrop, t.queued + l.queued end
+   t.dropped = t.dropped + engine.retired_link_stats().txdrop -- links a reconfiguration freed
    return t
 end
 
