@@ -38,6 +38,9 @@ M.profile_zone_release = nil
 M.on_leave = nil
 M.on_tick = nil
 M.on_stop = nil
+-- on_publish(nodes): may add nodes to the graph (the list set_graph takes) each time it is handed
+-- to the C++ engine (apps.tap's taps); republish() hands it over again, between slices.
+M.on_publish = nil
 M.log = function (msg) io.stderr:write(msg, "\n") end
 -- (Snabb's engine.log is a flag, true to log configure's actions: a program may set it so.)
 local function log (msg)
@@ -355,8 +358,10 @@ local function publish_graph ()
       end
       if a.failed and a.restart_at then next_restart = math.min(next_restart, a.restart_at) end
    end
+   if M.on_publish then M.on_publish(nodes) end
    runtime.set_graph(nodes)
 end
+function M.republish () publish_graph() end
 
 -- Calls object:link(direction, port) (or, for a port going away, unlink(direction, port), or
 -- link() when the app has no unlink), as Snabb does for each link added to or removed from an
