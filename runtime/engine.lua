@@ -41,6 +41,9 @@ M.on_stop = nil
 -- on_publish(nodes): may add nodes to the graph (the list set_graph takes) each time it is handed
 -- to the C++ engine (apps.tap's taps); republish() hands it over again, between slices.
 M.on_publish = nil
+-- on_slice() runs between main()'s slices (at most 1 ms apart): observe.control answers the
+-- control server's requests there.
+M.on_slice = nil
 M.log = function (msg) io.stderr:write(msg, "\n") end
 -- (Snabb's engine.log is a flag, true to log configure's actions: a program may set it so.)
 local function log (msg)
@@ -803,6 +806,7 @@ function M.main (options)
       end
       t = now()
       if timer then timer.run() end
+      if M.on_slice then M.on_slice() end
       if t >= next_tick then
          tick_apps()
          if (next(unchecked) or next(looked_up)) and t >= next_port_check then check_ports(t) end

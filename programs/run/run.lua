@@ -36,15 +36,25 @@ local function parser ()
    p:flag("-r --report", "print what each app and link did at the end")
    p:flag("--keep-running", "keep running when every source is done (default: stop then)")
    p:flag("--allow-errors", "exit 0 even when apps failed (default: exit 1)")
+   p:option("--listen", "serve the control API on TCP too, at HOST:PORT or PORT (host 127.0.0.1); "
+               .. "always on the Unix socket RUNDIR/control (observe/README.md)")
+      :argname("HOST:PORT")
+      :convert(function (s)
+         local host, err = require("observe.control").parse_listen(s)
+         if not host then return nil, err end
+         return s
+      end)
    cli.add_observe_options(p)
    cli.add_watchdog_option(p)
    cli.add_dpdk_options(p)
    return p
 end
 
--- Runs a config file and returns the config it builds; errors name the file and line.
-function M.load_config (path, args)
-   local chunk, err = loadfile(path)
+-- Runs a config file (or text, the file's text: a POST /config) and returns the config it
+-- builds; errors name the file and line.
+function M.load_config (path, args, text)
+   local chunk, err
+   if text then chunk, err = loadstring(text, "@" .. path) else chunk, err = loadfile(path) end
    if not chunk then error(err, 0) end
    local ok, c = xpcall(chunk, lib.error_message, unpack(args or {}))
    if not ok then error(c, 0) end
@@ -165,10 +175,22 @@ function M.run (args)
    -- A failed app is restarted after engine.restart_delay and the rest keeps running (a config
    -- may set restart_on_error = false for Snabb's behaviour: the first error ends the run).
    engine.restart_on_error = true
+   local control = require("observe.control")
    return observe.run(cli.observe_options(opts, "snabb run " .. opts.config), function ()
       cli.apply_dpdk(opts)
       engine.configure(M.load_config(opts.config, opts.args))
-      local why, seconds = run_graph(opts)
+      -- The control server (observe.control) from here on; stopped before the run directory goes.
+      local port = control.start(observe.dir(), {listen = opts.listen, config = opts.config,
+                                                 load = function (name, text)
+                                                    return M.load_config(name, nil, text)
+                                                 end})
+      if port then
+         io.stderr:write(("snabb run: control API on http://%s:%d/\n"):format(
+            (control.parse_listen(opts.listen)), port))
+      end
+      local ok, why, seconds = pcall(run_graph, opts)
+      control.stop()
+      if not ok then error(why, 0) end
       if opts.report then engine.report(); io.stdout:write("\n") end
       M.print_summary(io.stdout, opts.config, seconds, why, M.totals())
       local failures = engine.failures()
