@@ -179,6 +179,7 @@ function M.run (args)
    return observe.run(cli.observe_options(opts, "snabb run " .. opts.config), function ()
       cli.apply_dpdk(opts)
       engine.configure(M.load_config(opts.config, opts.args))
+      require("apps.tap.tap").register(control) -- POST, GET, DELETE /tap: snabb tap
       -- The control server (observe.control) from here on; stopped before the run directory goes.
       local port = control.start(observe.dir(), {listen = opts.listen, config = opts.config,
                                                  load = function (name, text)
