@@ -43,7 +43,8 @@ tap=$!
 sleep 0.5
 kill -INT $tap
 wait $tap || check_failed "snabb tap ended by SIGINT: exit $?: $(cat "$tmp/int.out")"
-n=$(sed -n 's/^snabb tap: \([0-9,]*\) packets .* into relative.pcap; stopped$/\1/p' "$tmp/int.out" | tr -d ,)
+n=$(sed -n 's/^snabb tap: \([0-9,]*\) packets .* into relative.pcap; stopped; the tap took [0-9.]* cycles a packet$/\1/p' \
+  "$tmp/int.out" | tr -d ,)
 [ -n "$n" ] && [ "$n" -gt 0 ] || check_failed "SIGINT: $(cat "$tmp/int.out")"
 [ "$(size "$tmp/relative.pcap")" -eq $((24 + ${n:-0} * 116)) ] \
   || check_failed "relative.pcap: $(size "$tmp/relative.pcap") bytes, not the $n records reported"
@@ -54,7 +55,7 @@ sleep 0.5
 "$snabb" config $run load "$tmp/moved.lua" >/dev/null || check_failed "config load failed"
 for _ in $(seq 50); do kill -0 $tap 2>/dev/null || break; sleep 0.1; done
 wait $tap || check_failed "tap of a moved link: exit $?"
-grep -q "into $tmp/moved.pcap; its link was removed by a reconfiguration$" "$tmp/moved.out" \
+grep -q "into $tmp/moved.pcap; its link was removed by a reconfiguration; the tap took" "$tmp/moved.out" \
   || check_failed "tap of a moved link: $(cat "$tmp/moved.out")"
 whole "$tmp/moved.pcap" || check_failed "moved.pcap is $(size "$tmp/moved.pcap") bytes: not whole records"
 

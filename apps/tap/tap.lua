@@ -54,11 +54,14 @@ local function find_link (where)
 end
 
 -- A tap's figures, as status() and the control server give them.
-local function describe (t)
+local function describe (t) -- (the node's stats stay with t after it ends)
    local s = t.handle and C.snabb_tap_stats(t.handle) or t.final
+   local packets = tonumber(s.packets)
    return {id = t.id, link = t.spec, file = t.file, count = tonumber(s.limit),
-           packets = tonumber(s.packets), bytes = tonumber(s.bytes), missed = tonumber(s.missed),
-           done = t.ended ~= nil or s.done ~= 0, ended = t.ended, error = t.error}
+           packets = packets, bytes = tonumber(s.bytes), missed = tonumber(s.missed),
+           done = t.ended ~= nil or s.done ~= 0, ended = t.ended, error = t.error,
+           -- the tap's calls (the engine's TSC reads around them), per packet written
+           cycles_per_packet = packets > 0 and tonumber(t.stats.cycles) / packets or 0}
 end
 
 local housekeeping

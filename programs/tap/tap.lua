@@ -81,9 +81,10 @@ function M.run (args)
    end
    status, body = request(opts, "DELETE", path)
    if status == 200 then tap = json.decode(body) end
-   io.stdout:write(("snabb tap: %s packets (%s bytes) of %s into %s; %s\n"):format(
+   io.stdout:write(("snabb tap: %s packets (%s bytes) of %s into %s; %s%s\n"):format(
       lib.comma_value(tap.packets), lib.comma_value(tap.bytes), tap.link, opts.file,
-      runtime.stop_requested() and "stopped" or tap.ended or "stopped"))
+      runtime.stop_requested() and "stopped" or tap.ended or "stopped",
+      tap.packets > 0 and ("; the tap took %.1f cycles a packet"):format(tap.cycles_per_packet) or ""))
    if tap.missed > 0 then
       io.stderr:write(("snabb tap: %s packets were received before the tap saw them (sent from a "
                        .. "tick, or to the app itself): not in the file\n"):format(lib.comma_value(tap.missed)))
