@@ -98,9 +98,10 @@ local function configure (c)
    engine.configure(c)
 end
 
--- The engine's messages: a Join held back by a full output, whose new input link has packets
--- waiting when the engine judges its ports, gets the misspelt-port warning (a false alarm under
--- back-pressure); anything else fails the test.
+-- The engine's messages: basic.Join serves its inputs in order, so behind a slow forwarder its
+-- second source's link can starve, and the engine's port check says so when it judges a new link
+-- (that the app has not used its input; "a misspelt port?" is wrong there, the rest is true).
+-- Anything else fails the test.
 local port_warnings, other_messages = 0, {}
 engine.log = function (msg)
    if msg:match("^engine: warning: link '[%w_.]+ %-> join%.src_[ab]': app 'join' has not used its input") then
