@@ -38,9 +38,16 @@ out=$("$snabb" tap $run fwd.output "$tmp/count.pcap" --count 5000 2>&1)
 n=$("$here/tcpdump.sh" -r "$tmp/count.pcap" 2>/dev/null | wc -l)
 [ "$n" -eq 5000 ] || check_failed "tcpdump reads $n records of count.pcap"
 
+# started FILE: waits until the client in the background says its tap is on (in FILE).
+started() {
+  for _ in $(seq 300); do grep -q "^snabb tap: capturing" "$1" && return; sleep 0.1; done
+  check_failed "no tap started: $(cat "$1")"
+}
+
 (cd "$tmp" && exec "$snabb" tap $run source.output relative.pcap >"$tmp/int.out" 2>&1) &
 tap=$!
-sleep 0.5
+started "$tmp/int.out"
+sleep 0.3
 kill -INT $tap
 wait $tap || check_failed "snabb tap ended by SIGINT: exit $?: $(cat "$tmp/int.out")"
 n=$(sed -n 's/^snabb tap: \([0-9,]*\) packets .* into relative.pcap; stopped; the tap took [0-9.]* cycles a packet$/\1/p' \
@@ -51,7 +58,8 @@ n=$(sed -n 's/^snabb tap: \([0-9,]*\) packets .* into relative.pcap; stopped; th
 
 "$snabb" tap $run fwd.output "$tmp/moved.pcap" >"$tmp/moved.out" 2>&1 &
 tap=$!
-sleep 0.5
+started "$tmp/moved.out"
+sleep 0.3
 "$snabb" config $run load "$tmp/moved.lua" >/dev/null || check_failed "config load failed"
 for _ in $(seq 50); do kill -0 $tap 2>/dev/null || break; sleep 0.1; done
 wait $tap || check_failed "tap of a moved link: exit $?"

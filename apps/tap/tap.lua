@@ -303,9 +303,22 @@ function M.selftest ()
           #got .. " " .. status.ended)
    for i = 2, #got do assert(number(got[i]) == number(got[i-1]) + 1, "a gap after record " .. (i - 1)) end
 
+   -- Off, a tap leaves nothing behind: the graph the C++ engine gets is the config's, node for
+   -- node; on, one node more, right behind the link's writer.
+   local runtime = require("snabb.runtime")
+   local set_graph, published = runtime.set_graph, nil
+   runtime.set_graph = function (nodes)
+      published = {}
+      for i, node in ipairs(nodes) do published[i] = node.name end
+      return set_graph(nodes)
+   end
+   engine.republish()
+   local plain = table.concat(published, ",")
+   assert(plain == "numbers,fwd,sink", plain)
    -- A reconfiguration that removes the tapped link ends the tap (its file complete); one that
    -- keeps the link keeps the tap.
    id = assert(M.start("fwd.output", out))
+   assert(table.concat(published, ",") == "numbers,fwd,tap fwd.output -> sink.input,sink", table.concat(published, ","))
    engine.main({duration = 0.01, no_report = true})
    config.app(c, "sink", basic.Sink) -- the same: nothing changes
    engine.configure(c)
@@ -316,6 +329,9 @@ function M.selftest ()
    assert(status.ended == "its link was removed by a reconfiguration" and status.packets > 0, status.ended)
    assert(#records(out) == status.packets)
    M.stop(id)
+   engine.republish()
+   assert(table.concat(published, ",") == "numbers,sink,fwd", table.concat(published, ",")) -- (sink: fed no more)
+   runtime.set_graph = set_graph
 
    -- Mistakes, in the user's terms.
    local function refused (where, file, count, pattern)
