@@ -12,6 +12,7 @@ require("apps.tap.cdefs")
 local engine = require("core.engine")
 local lib = require("core.lib")
 local timer = require("core.timer")
+local S = require("syscall")
 local C = ffi.C
 
 local M = {}
@@ -132,6 +133,12 @@ function M.start (where, file, count)
    end
    local spec, writer = find_link(where)
    if not spec then return nil, writer end
+   -- Opening a FIFO would wait for its reader, and writing to it too, on the engine's thread.
+   local st = S.stat(file)
+   if st and not (st.isreg or st.ischr) then
+      return nil, ("%s: not a regular file (a %s); a tap writes a pcap file"):format(file,
+         st.isfifo and "FIFO" or st.isdir and "directory" or st.issock and "socket" or "special file")
+   end
    local r = engine.link_table[spec]
    local handle = C.snabb_tap_open(file, r, count)
    if handle == nil then return nil, ffi.string(C.snabb_error()) end
@@ -344,6 +351,11 @@ function M.selftest ()
    refused("sink.output", out, nil, "^app 'sink' has no link on an output port 'output' %(it feeds no link%)$")
    refused("fwd", out, nil, "is not an output port APP.PORT")
    refused("numbers.output", "/nonexistent/x.pcap", nil, "^/nonexistent/x%.pcap: No such file or directory$")
+   refused("numbers.output", "/tmp", nil, "^/tmp: not a regular file %(a directory%); a tap writes a pcap file$")
+   local fifo = out .. ".fifo"
+   assert(S.mknod(fifo, "fifo,rusr,wusr"))
+   refused("numbers.output", fifo, nil, "^" .. fifo:gsub("%p", "%%%0") .. ": not a regular file %(a FIFO%)")
+   os.remove(fifo)
    refused("numbers.output", out, -1, "^count must be a whole number")
    refused("numbers.output", out, 1.5, "^count must be a whole number")
    assert(select(2, M.status(99)) == "no tap 99" and select(2, M.stop(99)) == "no tap 99")
