@@ -232,6 +232,10 @@ local retired_load = {packets = 0, bytes = 0, bits = 0}
 -- includes the packets still queued in them that no link of the new graph took over (dropped).
 local retired_links = {links = 0, txpackets = 0, txbytes = 0, rxpackets = 0, rxbytes = 0,
                        txdrop = 0, carried = 0, dropped = 0}
+-- The apps that have left the graph, their packets summed (retired_app_stats()), and those of the
+-- ones that were sources (fed no link, fed links) and sinks (the other way round) when they left.
+local retired_apps = {apps = 0, packets_in = 0, packets_out = 0, source_packets_out = 0,
+                      sink_packets_in = 0}
 
 -- An app's error during configure (new, reconfig, link): counted, marked, added to `failures`.
 local function configure_failed (name, message, failures)
@@ -503,10 +507,24 @@ local function apply (c, p)
       detach(l.from_app, "output", l.from_port, r, failures)
       detach(l.to_app, "input", l.to_port, r, failures)
    end
+   local fed, feeding -- apps of the old graph that links feed, and that feed links
    for _, name in ipairs(p.stop) do
       stop_app(name)
       if not c.apps[name] then
          if apps[name].stats.errors > 0 then retired[#retired+1] = M.failures({name})[1] end
+         if not fed then
+            fed, feeding = {}, {}
+            for _, l in pairs(old.links) do fed[l.to_app], feeding[l.from_app] = true, true end
+         end
+         local s = apps[name].stats
+         retired_apps.apps = retired_apps.apps + 1
+         retired_apps.packets_in = retired_apps.packets_in + tonumber(s.packets_in)
+         retired_apps.packets_out = retired_apps.packets_out + tonumber(s.packets_out)
+         if feeding[name] and not fed[name] then
+            retired_apps.source_packets_out = retired_apps.source_packets_out + tonumber(s.packets_out)
+         elseif fed[name] and not feeding[name] then
+            retired_apps.sink_packets_in = retired_apps.sink_packets_in + tonumber(s.packets_in)
+         end
          apps[name] = nil
       end
    end
@@ -977,6 +995,16 @@ end
 function M.retired_link_stats ()
    local t = {}
    for k, v in pairs(retired_links) do t[k] = v end
+   return t
+end
+
+-- The apps that have left the graph so far: {apps =, packets_in =, packets_out =,
+-- source_packets_out = of those that were sources (fed by no link, feeding links) when they left,
+-- sink_packets_in = of those that were sinks}: what `snabb run`'s summary adds to the running
+-- graph's sources and sinks.
+function M.retired_app_stats ()
+   local t = {}
+   for k, v in pairs(retired_apps) do t[k] = v end
    return t
 end
 

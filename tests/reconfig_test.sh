@@ -4,9 +4,10 @@
 #    removed, changed in argument and class; links moved), each checked for exact accounting
 #    (packets in = out + counted drops + still queued), kept links and kept apps; then every app
 #    stopped and the pool found empty. Three seeds.
-# 2. The same through the control server: a `snabb run` whose source and sink stay while
-#    `snabb config load` swaps the apps between them 100 times (four graphs: apps added, removed,
-#    their class changed, links moved); its summary at SIGINT adds up exactly.
+# 2. The same through the control server: `snabb config load` swaps a running `snabb run`'s
+#    graph 100 times (four graphs: apps added, removed, their class changed, links moved, sources
+#    and sinks replaced by others); its summary at SIGINT adds up exactly, the packets of the
+#    sources and sinks that left included.
 . "$(dirname "$0")/prologue.sh"
 
 for seed in 20 21 22; do
@@ -15,15 +16,17 @@ for seed in 20 21 22; do
   [[ $out == *"reconfig_check: 100 reconfigurations under load: in "* ]] || fail "seed $seed: no summary: $out"
 done
 
-# graph NAME CLASS...: source -> one app per CLASS (named a, b, c) -> sink, into $tmp/NAME.lua.
+# graph NAME SOURCE SINK CLASS...: SOURCE -> one app per CLASS (named a, b, c) -> SINK, into
+# $tmp/NAME.lua.
 graph() {
-  local name=$1 from=source.output app
-  shift
+  local name=$1 source=$2 sink=$3 app
+  local from=$source.output
+  shift 3
   {
     echo 'local basic = require("apps.basic.basic_apps")'
     echo 'local c = config.new()'
-    echo 'config.app(c, "source", basic.Source, 100)'
-    echo 'config.app(c, "sink", basic.Sink)'
+    echo "config.app(c, \"$source\", basic.Source, 100)"
+    echo "config.app(c, \"$sink\", basic.Sink)"
     for app in a b c; do
       [ $# -gt 0 ] || break
       echo "config.app(c, \"$app\", basic.$1)"
@@ -31,14 +34,14 @@ graph() {
       from=$app.output
       shift
     done
-    echo "config.link(c, \"$from -> sink.input\")"
+    echo "config.link(c, \"$from -> $sink.input\")"
     echo 'return c'
   } >"$tmp/$name.lua"
 }
-graph g0 Join
-graph g1 Join Join
-graph g2 Split Join Tee
-graph g3 Tee
+graph g0 source sink Join
+graph g1 source sink_b Join Join
+graph g2 source_b sink Split Join Tee
+graph g3 source sink Tee
 
 "$snabb" run "$tmp/g0.lua" --duration 300 >"$tmp/run.out" 2>&1 &
 run=$!
