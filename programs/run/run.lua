@@ -102,7 +102,8 @@ local function links_empty ()
 end
 
 -- What went through the graph so far: packets in (sent by the sources), out (received by the
--- sinks), dropped by full links, queued in links, errors of apps.
+-- sinks), dropped by full links, queued in links, errors of apps; with the sources, sinks and
+-- links that reconfigurations (snabb config load) took away.
 function M.totals ()
    local sources, sinks = M.edges()
    local t = {input = 0, output = 0, dropped = 0, queued = 0, errors = 0}
@@ -110,6 +111,10 @@ function M.totals ()
    for _, a in ipairs(engine.app_stats(sinks)) do t.output = t.output + a.packets_in end
    for _, a in ipairs(engine.app_stats()) do t.errors = t.errors + a.errors end
    for _, l in ipairs(engine.link_stats()) do t.dropped, t.queued = t.dropped + l.txdrop, t.queued + l.queued end
+   -- Links, sources and sinks that a reconfiguration took away.
+   local gone = engine.retired_app_stats()
+   t.input, t.output = t.input + gone.source_packets_out, t.output + gone.sink_packets_in
+   t.dropped = t.dropped + engine.retired_link_stats().txdrop
    return t
 end
 
@@ -178,6 +183,7 @@ function M.run (args)
    return observe.run(cli.observe_options(opts, "snabb run " .. opts.config), function ()
       cli.apply_dpdk(opts)
       engine.configure(M.load_config(opts.config, opts.args))
+      require("apps.tap.tap").register(control) -- POST, GET, DELETE /tap: snabb tap
       -- The control server (observe.control) from here on; stopped before the run directory goes.
       local started, port = pcall(control.start, observe.dir(), {
          listen = opts.listen, config = opts.config,
