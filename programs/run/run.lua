@@ -114,6 +114,7 @@ function M.totals ()
    -- Links, sources and sinks that a reconfiguration took away.
    local gone = engine.retired_app_stats()
    t.input, t.output = t.input + gone.source_packets_out, t.output + gone.sink_packets_in
+   t.gone_sources, t.gone_sinks = gone.source_packets_out > 0, gone.sink_packets_in > 0
    t.dropped = t.dropped + engine.retired_link_stats().txdrop
    return t
 end
@@ -132,8 +133,10 @@ function M.print_summary (out, path, seconds, why, t)
    local function mpps (n) return ("%.3f"):format(seconds > 0 and n / seconds / 1e6 or 0) end
    out:write(("snabb run: %s ran %.2f s; %s\n"):format(path, seconds, why))
    out:write(lib.table_text({"", "packets", "Mpps", "apps"},
-                            {{"in", cv(t.input), mpps(t.input), "sent by " .. names_text(sources)},
-                             {"out", cv(t.output), mpps(t.output), "received by " .. names_text(sinks)}},
+                            {{"in", cv(t.input), mpps(t.input), "sent by " .. names_text(sources)
+                                 .. (t.gone_sources and " and sources that left the graph" or "")},
+                             {"out", cv(t.output), mpps(t.output), "received by " .. names_text(sinks)
+                                 .. (t.gone_sinks and " and sinks that left the graph" or "")}},
                             {false, true, true, false}))
    out:write(("dropped %s (full links), still queued %s, app errors %s\n"):format(
       cv(t.dropped), cv(t.queued), cv(t.errors)))
