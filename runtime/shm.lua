@@ -159,9 +159,9 @@ function M.unlink (name)
    return result == 1
 end
 
--- The names in directory name (unqualified: 'x', not 'foo/bar/x'); {} when it is not one.
-function M.children (name)
-   local path, room = M.path(name), 4096
+-- The names in the directory at path, sorted; {} when it is not one.
+function M.list (path)
+   local room = 4096
    while true do
       local buf = ffi.new("char[?]", room)
       local n = tonumber(C.snabb_shm_children(path, buf, room))
@@ -175,6 +175,9 @@ function M.children (name)
       room = n
    end
 end
+
+-- The names in directory name (unqualified: 'x', not 'foo/bar/x'); {} when it is not one.
+function M.children (name) return M.list(M.path(name)) end
 
 -- The types of abstract objects (counter, histogram): type name -> module, which has create(name,
 -- ...), open(name, readonly) and maybe delete(name), and `type` (its name).

@@ -196,21 +196,7 @@ end
 -- Reading a run directory (any process's).
 
 -- The names in directory path, sorted ({} when it is none).
-function M.children (path)
-   local room = 4096
-   while true do
-      local buf = ffi.new("char[?]", room)
-      local n = tonumber(C.snabb_shm_children(path, buf, room))
-      if n < 0 then return {} end
-      if n <= room then
-         local names = {}
-         for entry in ffi.string(buf, n):gmatch("([^%z]+)%z") do names[#names+1] = entry end
-         table.sort(names)
-         return names
-      end
-      room = n
-   end
-end
+M.children = require("core.shm").list
 
 -- fn(counters) on stats file path mapped read-only, checked (kind, size of ctype at offset);
 -- nil and a message when it cannot be read.
