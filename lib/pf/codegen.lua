@@ -524,12 +524,13 @@ function M.source(entry) return write(entry, false) end
 --
 -- A mix of packets mispredicts the branches of a boolean matcher and of the caller's `if` on its
 -- verdict (~9 cycles each here: a guard's exit and the side trace's return to the loop's head,
--- measured with `greater 200`, no load, 30% accepted at random: 1.4x libpcap). Where the graph is
--- small and every load lies within a known distance of P, the numeric matcher evaluates every
--- test as a mask (-1 when it holds, 0 when not) and the graph as bitwise selects from the ends up:
--- v(n) = bxor(v(f), band(mask(n), bxor(v(t), v(f)))). The loads past caplen read bytes that a
--- bounds test's mask then ignores, so the caller must give P at least M.REACH readable bytes (a
--- packet's buffer); caplen and wirelen are below 2^31 (a packet's length).
+-- measured with `greater 200`, no load, 30% accepted at random: 1.4x libpcap). The numeric
+-- matcher returns 1 or 0, and in each region of the graph next to its ends (M.REGION tests at
+-- most, every load within M.REACH of P) evaluates every test as a mask (-1 when it holds, 0 when
+-- not) and the nodes as bitwise selects from the ends up: v(n) = bxor(v(f), band(mask(n),
+-- bxor(v(t), v(f)))). The loads past caplen read bytes that a bounds test's mask then ignores, so
+-- the caller must give P at least M.REACH readable bytes (a packet's buffer); caplen is below
+-- 2^31 (a packet's length).
 
 M.REACH = 1024 -- bytes a numeric matcher may read from P, whatever caplen is
 M.REGION = 1 -- tests at most in a region without branches (below: more are slower on a mix)
