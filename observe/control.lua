@@ -73,6 +73,12 @@ end
 
 local function error_body (message) return json.encode({error = message}) .. "\n" end
 
+-- The reader of an answer's error (a client's): the message error_body wrote, else the body.
+function M.error_message (body)
+   local doc = json.decode(body)
+   return type(doc) == "table" and doc.error or (body:gsub("\n$", ""))
+end
+
 -- The answer to one request: status, body, content type (nil: JSON).
 function M.dispatch (method, path, body, query)
    local allowed = {}

@@ -29,11 +29,7 @@ local function failed (text)
    return 1
 end
 
--- The answer's error message, or the body itself.
-local function message (body)
-   local doc = json.decode(body)
-   return type(doc) == "table" and doc.error or body:gsub("\n$", "")
-end
+local message = control.error_message -- the answer's error message, or the body itself
 
 local function get (opts)
    local status, body = control.request(opts.target, "GET", "/config")

@@ -34,11 +34,7 @@ local function parser ()
    return p
 end
 
--- The answer's error message, or the body itself.
-local function message (body)
-   local doc = json.decode(body)
-   return type(doc) == "table" and doc.error or body:gsub("\n$", "")
-end
+local message = control.error_message -- the answer's error message, or the body itself
 
 -- The file as the instance must open it: relative to our working directory, not its.
 local function absolute (path)
