@@ -49,8 +49,10 @@ wait "$c" || true
 [ -d "$dir" ] || fail "$dir went with its process (SIGKILL leaves it)"
 "$snabb" ps >"$tmp/ps.txt" 2>"$tmp/ps_err.txt"
 [ ! -d "$dir" ] || fail "snabb ps left $dir of the killed run: $(cat "$tmp/ps.txt" "$tmp/ps_err.txt")"
+# (Any snabb starting removes dead runs' directories too: another test's, beside this one, may have
+# done it first, and then this ps has nothing to say.)
 grep -q "^snabb ps: removed [0-9]* run director\(y\|ies\) of processes that had died$" "$tmp/ps_err.txt" ||
-  fail "nothing said of the removal: $(cat "$tmp/ps_err.txt")"
+  [ ! -s "$tmp/ps_err.txt" ] || fail "snabb ps said: $(cat "$tmp/ps_err.txt")"
 awk -v pid="$c" '$1 == pid { exit 1 }' "$tmp/ps.txt" || fail "the killed run is listed: $(cat "$tmp/ps.txt")"
 row "$a" | grep -q " ok " || fail "the healthy run is gone: $(cat "$tmp/ps.txt")"
 
