@@ -94,7 +94,16 @@ function ex(a)
    elseif op == "-" then
       return "tobit(" .. cx .. "-" .. cy .. ")", nil
    elseif op == "*" then
-      if mx and my and mx * my <= 0x7fffffff then return "(" .. cx .. "*" .. cy .. ")", mx * my end
+      if mx and my and mx * my <= 0x7fffffff then
+         -- By a power of two as a shift: LuaJIT narrows no multiplication to integers, and the
+         -- IPv4 header's length (`4*(ip[0]&0xf)`) as a double cost a conversion, a multiply and
+         -- a conversion back before each load past it.
+         for _, f in ipairs({{x, cy}, {y, cx}}) do
+            local k = f[1][1] == "k" and f[1][2] > 0 and math.log(f[1][2], 2)
+            if k and k == math.floor(k) then return "lshift(" .. f[2] .. ", " .. k .. ")", mx * my end
+         end
+         return "(" .. cx .. "*" .. cy .. ")", mx * my
+      end
       if my and my < 2 ^ 18 then return "tobit(" .. cx .. "*" .. cy .. ")", nil end
       if mx and mx < 2 ^ 18 then return "tobit(" .. cx .. "*" .. cy .. ")", nil end
       return "mul32(" .. cx .. ", " .. cy .. ")", nil
@@ -128,7 +137,7 @@ function ex(a)
             return cx, mx
          end
          if mx and mx * 2 ^ y[2] <= 0x7fffffff then
-            return "(" .. cx .. "*" .. 2 ^ y[2] .. ")", mx * 2 ^ y[2]
+            return "lshift(" .. cx .. ", " .. y[2] .. ")", mx * 2 ^ y[2]
          end
          return f .. "(" .. cx .. ", " .. y[2] .. ")", nil
       end
