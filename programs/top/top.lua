@@ -262,13 +262,17 @@ function M.run (args)
    if not old then cli.usage_error(p, read_err) return 2 end
    local sort = SORT_KEYS[opts.sort]
    local terminal = require("syscall").isatty(1) and require("syscall").isatty(0) and Terminal.open()
+   -- SIGTERM, SIGHUP (the SSH session closed) and the like end the loop (poll and sleep return
+   -- early), so the terminal is restored: killed as it was, it stayed without echo or lines.
+   local runtime = require("snabb.runtime")
+   runtime.catch_signals()
    local t_old = C.get_monotonic_time()
    local frames, wait = 0, opts.interval
    local ok, result = pcall(function ()
       while true do
          local typed = ""
          if terminal then typed = keys(wait) else C.sleep_ns(wait * 1e9) end
-         if typed == nil then return 0 end
+         if typed == nil or runtime.stop_requested() then return 0 end
          for key in typed:gmatch(".") do
             if key == "q" or key == "\3" then return 0 end
             if M.sorts[key] then sort = key end
