@@ -175,10 +175,14 @@ function M.config_handlers (file, load)
       ok, diff = pcall(changes, old, c)
       if not ok then return 400, error_body(tostring(diff)) end
       local err
+      local before = engine.retired_link_stats()
       ok, err = pcall(engine.configure, c)
       -- (The engine's configuration is a copy: a new table once configure has applied one.)
       local applied = engine.configuration ~= old
       if applied then file = name end
+      -- The packets queued in the links removed: handed to a link of the new graph, or dropped.
+      local after = engine.retired_link_stats()
+      diff.packets = {carried = after.carried - before.carried, dropped = after.dropped - before.dropped}
       if not ok then
          -- Either nothing changed (the config failed its checks) or the graph is the new one
          -- but an app failed to start (restarted after engine.restart_delay).

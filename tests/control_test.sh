@@ -166,11 +166,15 @@ chmod 0700 "$run" && chmod 0600 "$sock"
 grep -q "^config $work/graph.lua$" "$tmp/get" && grep -q "^source  basic.basic_apps.Source$" "$tmp/get" ||
   check_failed "snabb config get: $(cat "$tmp/get")"
 "$snabb" config $pid load "$work/graph2.lua" >"$tmp/load" || check_failed "snabb config load: status $?"
+# What was queued in the link removed went on through source.output's new link: none dropped.
+carried=$(sed -n 's/^  packets queued in the links removed: \([0-9,]*\) carried .*, 0 dropped$/\1/p' "$tmp/load")
+[ -n "$carried" ] || check_failed "snabb config load: no count carried and 0 dropped: $(cat "$tmp/load")"
 cat >"$tmp/load.want" <<EOF
 snabb config: $work/graph2.lua configured
   apps started: sink2, tee
   links added: source.output -> tee.input, tee.a -> sink.input, tee.b -> sink2.input
   links removed: source.output -> sink.input
+  packets queued in the links removed: $carried carried to the new graph's, 0 dropped
 EOF
 diff "$tmp/load.want" "$tmp/load" || check_failed "snabb config load: above"
 "$snabb" config "$run" get --json >"$tmp/body"

@@ -73,6 +73,11 @@ local function load (opts)
       local names = list(doc.links[what])
       if names then lines[#lines+1] = ("  links %s: %s"):format(what, names) end
    end
+   local packets = doc.packets
+   if #doc.links.removed > 0 then
+      lines[#lines+1] = ("  packets queued in the links removed: %s carried to the new graph's, %s dropped")
+         :format(lib.comma_value(packets.carried), lib.comma_value(packets.dropped))
+   end
    io.stdout:write(("snabb config: %s configured%s\n"):format(opts.file,
       #lines > 0 and "" or "; nothing changed"))
    if #lines > 0 then io.stdout:write(table.concat(lines, "\n"), "\n") end
