@@ -307,6 +307,8 @@ class GroupSource : public PacketSource {
     c_->nfree = gn + n;
   }
 
+  int32_t cap() const override { return static_cast<int32_t>(c_->cap); }
+
   std::string describe() const override {
     return "the group in " + g_->dir + " (" + std::to_string(c_->cap) + " packets, " +
            std::to_string(uint64_t{PACKET_SLOT_SIZE} * c_->cap >> 20) + " MiB)";

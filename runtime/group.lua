@@ -104,6 +104,7 @@ function M.selftest ()
          local group, packet = require("core.group"), require("core.packet")
          assert(group.attach(%q, %d))
          assert(group.dir() == %q)
+         assert(packet.cap() == 20000, "a worker's cap is its group's")
          require("core.lib_h")
          local path = %q .. "/box"
          local b = ffi.cast(%q .. " *", C.snabb_shm_map(path, ffi.sizeof(%q), 1, 0, 384, 448, -1))
@@ -156,7 +157,28 @@ function M.selftest ()
    s = M.stats(dir)
    assert(s.free == s.packets and s.workers[0].free == 0 and s.workers[1].free == 0)
    assert(s.workers[0].pid == 0 and s.workers[1].pid == 0)
-   for _, pid in ipairs({w0, w1}) do shm.unlink("/" .. pid) end
+   -- A group's cap holds for its workers, and the message names the group.
+   local small = dir .. "/small"
+   C.snabb_shm_mkdir(small, 448, -1)
+   assert(M.create(small, {packets = 100}))
+   local w2 = worker.start("group2", ([[
+      local ffi, C = require("ffi"), require("ffi").C
+      local group, packet = require("core.group"), require("core.packet")
+      assert(group.attach(%q, 0))
+      local b = ffi.cast(%q .. " *", C.snabb_shm_map(%q .. "/box", ffi.sizeof(%q), 1, 0, 384, 448, -1))
+      for _ = 1, 100 do packet.allocate() end
+      local ok, err = pcall(packet.allocate)
+      assert(not ok)
+      ffi.copy(ffi.cast("char *", b.p), err)
+      b.ready = 2
+   ]]):format(small, box, dir, box))
+   while b.ready ~= 2 and C.get_monotonic_time() < deadline do C.sleep_ns(1000000) end
+   local message = ffi.string(ffi.cast("char *", b.p))
+   assert(message:find("packet pool exhausted: all packets of the group in " .. small ..
+                       " (100 packets, 1 MiB) are in use", 1, true), message)
+   assert(M.stats(small).packets == 100)
+   while worker.status().group2.alive and C.get_monotonic_time() < deadline do C.sleep_ns(1000000) end
+   for _, pid in ipairs({w0, w1, w2}) do shm.unlink("/" .. pid) end
    C.snabb_shm_unlink(dir)
    print("selftest: core.group ok")
 end

@@ -275,7 +275,7 @@ class PacketPool {
   // In a group: the packets taken from the group less those given back.
   int32_t allocated() const { return owned_ + adopted_; }
   int64_t exhaustions() const { return exhaustions_; }
-  int32_t cap() const { return cap_.packets; }
+  int32_t cap() const { return source_ != nullptr ? source_->cap() : cap_.packets; }
 
   // Why allocation failed at the cap: the numbers, the likely cause, where the cap comes from.
   std::string exhaustion_message() const {

@@ -145,6 +145,8 @@ class PacketSource {
   virtual void give(packet_freelist* fl, int32_t n) = 0;
   // What the exhaustion message says of the group ("the group in DIR: N packets").
   virtual std::string describe() const = 0;
+  // The group's cap (packet.cap() in a worker).
+  virtual int32_t cap() const = 0;
 };
 constexpr int32_t kGroupBatch = 1024;          // packets a grow takes from the group
 constexpr int64_t kGroupHighWater = 4 * 1024;  // more free than this: give back down to ...
