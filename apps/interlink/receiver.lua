@@ -13,6 +13,7 @@ local C = ffi.C
 local band, tobit, min = bit.band, bit.tobit, math.min
 
 local MASK, LINK_MASK, LINK_SIZE = ring.MASK, C.LINK_RING_MASK, C.LINK_RING_SIZE
+local BATCH, WAITS = ring.BATCH, ring.WAITS
 
 local Receiver = {
    config = {name = {type = "string", positional = true}},
@@ -22,7 +23,8 @@ local Receiver = {
 
 function Receiver:new (conf)
    if conf.name then ring.check_name(conf.name) end
-   return setmetatable({name = conf.name, next_check = 0}, {__index = Receiver})
+   return setmetatable({name = conf.name, next_check = 0, seen = 0, waits = 0},
+                       {__index = Receiver})
 end
 
 function Receiver:link ()
@@ -36,8 +38,15 @@ function Receiver:pull ()
    local o, r = self.output.output, self.r
    if o == nil or r == nil then return end
    local rd = self.read
-   local n = tobit(r.write - rd)
+   local w = r.write
+   local n = tobit(w - rd)
    if n == 0 then return end
+   -- Less than a batch while the transmitter is still adding: wait a few breaths for more.
+   if n < BATCH and w ~= self.seen and self.waits < WAITS then
+      self.seen, self.waits = w, self.waits + 1
+      return
+   end
+   self.waits = 0
    local to = o.write
    n = min(n, LINK_SIZE - tobit(to - o.read))
    local lring, ilring = o.ring, r.ring

@@ -17,6 +17,12 @@ end
 local M = {}
 
 M.SIZE, M.MASK = C.INTERLINK_SIZE, C.INTERLINK_MASK
+-- Each side moves packets in batches of at least BATCH when it can: a transmitter waits for room
+-- for a batch, a receiver waits up to WAITS breaths for a batch while the transmitter is adding.
+-- Without it, Source -> transmitter | receiver -> sink at 23 Mpps had its receiver breathe 12.5
+-- million times a second, 2 packets a breath: each side moved what the other had in its last
+-- breath, and per-batch costs (cursor lines crossing cores, a breath) took the time.
+M.BATCH, M.WAITS = 256, 16
 local interlink_ptr_t = ffi.typeof("struct interlink *")
 local int_ptr_t = ffi.typeof("int *")
 local SIDES = {transmitter = {pid = "tx_pid", attaches = "tx_attaches", peer = "receiver",

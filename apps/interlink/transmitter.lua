@@ -14,7 +14,7 @@ local ring = require("apps.interlink.ring")
 local C = ffi.C
 local band, tobit, min = bit.band, bit.tobit, math.min
 
-local SIZE, MASK, LINK_MASK = ring.SIZE, ring.MASK, C.LINK_RING_MASK
+local SIZE, MASK, LINK_MASK, BATCH = ring.SIZE, ring.MASK, C.LINK_RING_MASK, ring.BATCH
 
 local Transmitter = {
    config = {name = {type = "string", positional = true}},
@@ -42,8 +42,15 @@ function Transmitter:push ()
    local n = tobit(i.write - i.read)
    if n == 0 then return end
    local w = self.write
-   if SIZE - tobit(w - self.read) < n then self.read = r.read end
-   n = min(n, SIZE - tobit(w - self.read))
+   local room = SIZE - tobit(w - self.read)
+   if room < n then
+      self.read = r.read
+      room = SIZE - tobit(w - self.read)
+      -- Room for less than a batch: wait until the receiver has taken one (so that neither side
+      -- moves a few packets per breath, each batch costing its cursors' cache lines and a breath).
+      if room < n and room < BATCH then return end
+   end
+   n = min(n, room)
    local from, lring, ilring = i.read, i.ring, r.ring
    for k = 0, n - 1 do
       ilring[band(w + k, MASK)] = lring[band(from + k, LINK_MASK)]
