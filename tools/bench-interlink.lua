@@ -84,22 +84,37 @@ local function wait_for (ready)
    end
 end
 
+-- CPU seconds process pid has run (/proc/PID/stat: utime and stime, in 1/100 s).
+local function cpu_seconds (pid)
+   local f = assert(io.open(("/proc/%d/stat"):format(pid)))
+   local stat = f:read("*a")
+   f:close()
+   local fields = {}
+   for field in stat:match("%) (.*)$"):gmatch("%S+") do fields[#fields+1] = field end
+   return (tonumber(fields[12]) + tonumber(fields[13])) / 100 -- fields 14 and 15 of the line
+end
+
 local run_id = 0
 -- Starts the workers, samples the sink's count from WARMUP to WARMUP + seconds, stops them.
 -- Returns Mpps.
 local function run (workers)
    box.received, box.stop, box.ready[0], box.ready[1] = 0, 0, 0, 0
-   local names = {}
+   local names, pids = {}, {}
    for i, w in ipairs(workers) do
       run_id = run_id + 1
       names[i] = "bench" .. run_id
-      worker.start(names[i], code(w.part, w.cpu, w.slot))
+      pids[i] = worker.start(names[i], code(w.part, w.cpu, w.slot))
+   end
+   local function cpu ()
+      local least = math.huge
+      for _, pid in ipairs(pids) do least = math.min(least, cpu_seconds(pid)) end
+      return least
    end
    wait_for(function () return box.ready[0] == 1 and (#workers == 1 or box.ready[1] == 1) end)
    sleep(WARMUP)
-   local t0, n0 = C.get_monotonic_time(), box.received
+   local t0, n0, c0 = C.get_monotonic_time(), box.received, cpu()
    sleep(seconds)
-   local t1, n1 = C.get_monotonic_time(), box.received
+   local t1, n1, c1 = C.get_monotonic_time(), box.received, cpu()
    box.stop = 1
    wait_for(function ()
       local status = worker.status()
@@ -109,24 +124,32 @@ local function run (workers)
    for _, w in ipairs(workers) do
       if w.slot then group.reclaim(dir, w.slot) end
    end
-   return tonumber(n1 - n0) / (t1 - t0) / 1e6
+   return tonumber(n1 - n0) / (t1 - t0) / 1e6, (c1 - c0) / (t1 - t0)
 end
 
 local one_cpu, other_cpu = ncpu - 1, math.max(ncpu - 2, 0)
+-- Each run's share of its cores: the CPU time of its worker that ran least, over the time
+-- measured. A two-worker run moves packets only while both workers run, so where other work
+-- takes a core from either, this falls below 100% and the rate with it.
 local rows, inproc, interlink = {}, {}, {}
+local loadavg = lib.firstline("/proc/loadavg")
 for r = 1, rounds do
-   inproc[r] = run({{part = "all", cpu = one_cpu}})
-   interlink[r] = run({{part = "tx", cpu = other_cpu, slot = 0}, {part = "rx", cpu = one_cpu, slot = 1}})
-   rows[r] = {tostring(r), ("%.2f"):format(inproc[r]), ("%.2f"):format(interlink[r]),
+   local share1, share2
+   inproc[r], share1 = run({{part = "all", cpu = one_cpu}})
+   interlink[r], share2 = run({{part = "tx", cpu = other_cpu, slot = 0},
+                               {part = "rx", cpu = one_cpu, slot = 1}})
+   rows[r] = {tostring(r), ("%.2f"):format(inproc[r]), ("%.0f%%"):format(100 * share1),
+              ("%.2f"):format(interlink[r]), ("%.0f%%"):format(100 * share2),
               ("%.2f"):format(interlink[r] / inproc[r])}
 end
-io.write(lib.table_text({"round", "in-process Mpps", "interlink Mpps", "ratio"}, rows,
-                        {true, true, true, true}))
+io.write(lib.table_text({"round", "in-process Mpps", "cpu", "interlink Mpps", "cpu", "ratio"},
+                        rows, {true, true, true, true, true, true}))
 local mi, ml = lib.median(inproc), lib.median(interlink)
 local g = group.stats(dir)
 print(("medians of %d rounds of %g s, 64-byte packets: in-process link %.2f Mpps (1 worker, cpu %d), " ..
        "interlink %.2f Mpps (2 workers, cpus %d and %d): %.2fx"):format(
    rounds, seconds, mi, one_cpu, ml, other_cpu, one_cpu, ml / mi))
+print(("load average before: %s; after: %s"):format(loadavg, lib.firstline("/proc/loadavg")))
 print(("group: %d packets carved, %d free after the runs (%s)"):format(
    g.packets, g.free, g.hugetlb and "hugetlbfs" or "shared memory, MADV_COLLAPSE"))
 C.snabb_shm_unlink(dir)
