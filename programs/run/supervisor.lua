@@ -297,6 +297,8 @@ function M.run (opts, set, names)
          end
          if running == 0 then why = "stopped when every worker's sources were done" break end
          control.poll()
+         -- observe.observe's once a second (apps.json, by which snabb top and profile find a run).
+         if engine.on_tick then engine.on_tick() end
          C.sleep_ns(10e6)
       end
       local seconds = now() - t0
