@@ -219,7 +219,11 @@ function M.run (opts, set, names)
    do
       local dir = observe.dir()
       local mode = tonumber(S.stat(dir).mode) % 512
-      for _, sub in ipairs({"workers", "status"}) do assert(S.mkdir(dir .. "/" .. sub, mode)) end
+      for _, sub in ipairs({"workers", "status"}) do
+         -- (A kept --rundir has an earlier run's: emptied.)
+         for _, name in ipairs(stats.children(dir .. "/" .. sub)) do os.remove(dir .. "/" .. sub .. "/" .. name) end
+         if not S.stat(dir .. "/" .. sub) then assert(S.mkdir(dir .. "/" .. sub, mode)) end
+      end
       local created, err = group().create(dir, {workers = #names})
       if not created then error(("group.create: %s"):format(err), 0) end
       local started, port = pcall(control.start, dir, {listen = opts.listen})
@@ -356,7 +360,8 @@ function M.run (opts, set, names)
          end
       end
       local function mpps (n) return ("%.3f"):format(seconds > 0 and n / seconds / 1e6 or 0) end
-      io.stdout:write(("snabb run: %s ran %.2f s with %d workers; %s\n"):format(opts.config, seconds, #workers, why))
+      io.stdout:write(("snabb run: %s ran %.2f s with %d worker%s; %s\n"):format(opts.config, seconds, #workers,
+                                                                                    #workers == 1 and "" or "s", why))
       io.stdout:write(lib.table_text({"worker", "pid", "cpu", "restarts", "in", "out", "dropped", "queued",
                                       "to interlinks", "from interlinks", "lost", "errors"},
                                      rows, {false, true, true, true, true, true, true, true, true, true, true, true}))
