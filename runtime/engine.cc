@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "runtime/clock.h"
+#include "runtime/packet.h"
 #include "runtime/stats.h"
 
 namespace snabb::runtime {
@@ -129,6 +130,7 @@ uint64_t Engine::breathe(uint64_t& now) {
   }
   if (now == start) now = rdtsc();  // no app was called: keep the clock moving all the same
   stats_->breaths++;
+  packet_pool_rebalance();  // in a group: gives surplus free packets back (packet.h)
   if (moved) stats_->breath_cycles[breath_bucket(now - start)]++;
   return moved;
 }

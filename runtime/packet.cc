@@ -207,8 +207,14 @@ class PacketPool {
  public:
   packet_freelist* freelist() { return freelist_; }
 
-  // Adds a chunk's packets to the free list; 0 at the cap.
+  // Adds a chunk's packets to the free list (in a group: a batch from the group); 0 at the cap.
   int32_t grow() {
+    if (source_ != nullptr) {
+      const int32_t taken = source_->take(freelist_, kGroupBatch);
+      if (taken == 0) exhaustions_++;
+      owned_ += taken;
+      return taken;
+    }
     const int32_t n = std::min<int32_t>(Chunk::kSlots, cap_.packets - owned_);
     if (n == 0) {
       exhaustions_++;
@@ -231,6 +237,7 @@ class PacketPool {
     if (allocated() > 0) {
       throw std::logic_error("packets are already allocated");
     }
+    if (source_ != nullptr) throw std::logic_error("the pool's cap is its group's");
     cap_ = {max_packets, "the cap was set by packet.set_max_packets"};
     freelist_->max_packets = max_packets;
   }
@@ -248,12 +255,35 @@ class PacketPool {
     freelist_push_slot(freelist_, slot);
   }
 
+  // The pool takes its packets from source from now on (see PacketSource in packet.h).
+  void join(PacketSource* source) {
+    if (allocated() > 0 || freelist_->nfree > 0) {
+      throw std::logic_error(
+          "packets are already allocated from the process's own pool (a worker joins its group "
+          "before it allocates any)");
+    }
+    source_ = source;
+    group_freelist = freelist_;
+  }
+
+  void give_back() {
+    const int64_t n = freelist_->nfree - kGroupLowWater;
+    source_->give(freelist_, static_cast<int32_t>(n));
+    owned_ -= static_cast<int32_t>(n);
+  }
+
+  // In a group: the packets taken from the group less those given back.
   int32_t allocated() const { return owned_ + adopted_; }
   int64_t exhaustions() const { return exhaustions_; }
   int32_t cap() const { return cap_.packets; }
 
   // Why allocation failed at the cap: the numbers, the likely cause, where the cap comes from.
   std::string exhaustion_message() const {
+    if (source_ != nullptr) {
+      return "packet pool exhausted: all packets of " + source_->describe() +
+             " are in use, so an app is probably leaking packets (keeping them without freeing "
+             "them)";
+    }
     return "packet pool exhausted: all " + std::to_string(cap_.packets) + " packets (" +
            std::to_string(uint64_t{PACKET_SLOT_SIZE} * cap_.packets / kMiB) +
            " MiB) are in use, so an app is probably leaking packets (keeping them without freeing "
@@ -266,6 +296,7 @@ class PacketPool {
   int32_t owned_ = 0;    // packets in the pool's own chunks
   int32_t adopted_ = 0;  // see adopt
   int64_t exhaustions_ = 0;
+  PacketSource* source_ = nullptr;  // the group's, once joined
   packet_freelist* freelist_ = map_freelist(cap_.packets);
   std::vector<Chunk> chunks_;
 
@@ -301,6 +332,10 @@ packet* packet_allocate() {
 }
 
 void packet_pool_adopt(uint8_t* slot) { pool().adopt(slot); }
+
+packet_freelist* group_freelist = nullptr;
+void packet_pool_join(PacketSource* source) { pool().join(source); }
+void packet_pool_give_back() { pool().give_back(); }
 
 void packet_free(packet* p) {
   packet_freelist* fl = pool().freelist();

@@ -132,6 +132,34 @@ void packet_free(packet* p);
 // counts it as allocated; throws when that would pass the pool's capacity.
 void packet_pool_adopt(uint8_t* slot);
 
+// A pool in a group (core.group, runtime/group.cc) maps no memory of its own: its free list is the
+// worker's list in the group's shared memory (mapped over the pool's, at the same address, so
+// compiled Lua keeps indexing it as a constant), grow takes a batch from the group and the engine
+// gives a batch back between breaths when the list holds more than kGroupHighWater packets.
+class PacketSource {
+ public:
+  virtual ~PacketSource() = default;
+  // Pushes up to n free packets onto fl; returns how many (0: the group is at its cap).
+  virtual int32_t take(packet_freelist* fl, int32_t n) = 0;
+  // Moves fl's top n packets to the group.
+  virtual void give(packet_freelist* fl, int32_t n) = 0;
+  // What the exhaustion message says of the group ("the group in DIR: N packets").
+  virtual std::string describe() const = 0;
+};
+constexpr int32_t kGroupBatch = 1024;          // packets a grow takes from the group
+constexpr int64_t kGroupHighWater = 4 * 1024;  // more free than this: give back down to ...
+constexpr int64_t kGroupLowWater = 2 * 1024;   // ... this many
+// Makes the pool take its packets from source; throws once packets have been allocated.
+void packet_pool_join(PacketSource* source);
+// The free list of a pool in a group (nullptr outside one), and the give-back, for the inline
+// check.
+extern packet_freelist* group_freelist;
+void packet_pool_give_back();
+// Called by the engine after each breath: one compare outside a group or below the high water.
+inline void packet_pool_rebalance() {
+  if (group_freelist != nullptr && group_freelist->nfree > kGroupHighWater) packet_pool_give_back();
+}
+
 inline uint8_t* packet_slot(packet* p) {
   return reinterpret_cast<uint8_t*>(p) - (p->headroom & PACKET_HEADROOM_MASK);
 }

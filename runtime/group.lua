@@ -1,0 +1,164 @@
+-- core.group: packet memory shared by a supervisor's worker processes, so that a packet crosses
+-- from one worker to another as a pointer (runtime/group.h). The supervisor calls create(dir)
+-- before it starts its workers; each worker calls attach(dir, index) first thing, after which its
+-- packet pool takes batches of packets from the group and the engine gives surplus ones back
+-- between breaths (runtime/packet.h); reclaim(dir, index) returns a dead worker's free packets to
+-- the group before its replacement starts; stats(dir) counts them all.
+local ffi = require("ffi")
+require("core.runtime_cdefs")
+local C = ffi.C
+
+local M = {}
+
+local function c_message () return ffi.string(C.snabb_error()) end
+
+local function check_whole (value, what, min, max)
+   if type(value) ~= "number" or value ~= math.floor(value) or value < min or value > max then
+      error(("%s must be a whole number from %d to %d, got %s"):format(
+         what, min, max, tostring(value)), 3)
+   end
+end
+
+local function check_dir (dir, what)
+   if type(dir) ~= "string" or dir == "" then
+      error(("%s: dir must be a directory's path, got %s"):format(what, tostring(dir)), 3)
+   end
+end
+
+-- Makes the group's shared memory in dir/group/. opts: workers (worker slots, default 1), packets
+-- (the group's cap; default: this process's pool's, half the memory available up to 1,000,000).
+-- Returns true, or nil and why.
+function M.create (dir, opts)
+   check_dir(dir, "group.create")
+   opts = opts or {}
+   local workers, packets = opts.workers or 1, opts.packets or C.snabb_packet_cap()
+   check_whole(workers, "group.create: workers", 1, C.GROUP_MAX_WORKERS)
+   check_whole(packets, "group.create: packets", 1, 2^24)
+   if C.snabb_group_create(dir, workers, packets) ~= 0 then return nil, c_message() end
+   return true
+end
+
+-- Joins this process's packet pool to the group in dir as worker index (0-based), before any
+-- packet is allocated. Returns true, or nil and why.
+function M.attach (dir, index)
+   check_dir(dir, "group.attach")
+   check_whole(index, "group.attach: index", 0, C.GROUP_MAX_WORKERS - 1)
+   if C.snabb_group_attach(dir, index) ~= 0 then return nil, c_message() end
+   return true
+end
+
+-- Moves dead worker index's free packets to the group's list; returns how many.
+function M.reclaim (dir, index)
+   check_dir(dir, "group.reclaim")
+   check_whole(index, "group.reclaim: index", 0, C.GROUP_MAX_WORKERS - 1)
+   local n = C.snabb_group_reclaim(dir, index)
+   if n < 0 then error(c_message(), 2) end
+   return tonumber(n)
+end
+
+-- {packets = carved so far, free = in the group list, cap, hugetlb, workers = {[i] = {free, pid}}}
+-- (workers indexed from 0, as attach's index); nil and why when there is no group in dir.
+function M.stats (dir)
+   check_dir(dir, "group.stats")
+   local s = ffi.new("struct group_stats")
+   if C.snabb_group_stats(dir, s) ~= 0 then return nil, c_message() end
+   local workers = {}
+   for i = 0, s.workers - 1 do
+      workers[i] = {free = tonumber(s.worker_free[i]), pid = s.worker_pid[i]}
+   end
+   return {packets = tonumber(s.packets), free = tonumber(s.free), cap = tonumber(s.cap),
+           hugetlb = s.hugetlb ~= 0, workers = workers, nworkers = s.workers}
+end
+
+-- The directory of the group this process attached to, or nil.
+function M.dir ()
+   local dir = C.snabb_group_dir()
+   return dir ~= nil and ffi.string(dir) or nil
+end
+
+function M.selftest ()
+   print("selftest: core.group")
+   require("core.lib_h") -- get_monotonic_time, sleep_ns
+   ffi.cdef("char *mkdtemp(char *template);")
+   local worker = require("core.worker")
+   local shm = require("core.shm")
+   local template = ffi.new("char[?]", 64, "/tmp/snabb-group-selftest-XXXXXX")
+   assert(C.mkdtemp(template) ~= nil)
+   local dir = ffi.string(template)
+   -- Bad arguments are named; no group, no stats.
+   assert(not pcall(M.create, dir, {workers = 0}))
+   assert(not pcall(M.create, dir, {packets = 2^24 + 1}))
+   local none, err = M.stats(dir)
+   assert(none == nil and err:find("no group in " .. dir, 1, true), tostring(err))
+   assert(M.dir() == nil)
+   assert(M.create(dir, {workers = 2, packets = 20000}))
+   local again, err2 = M.create(dir, {workers = 2})
+   assert(again == nil and err2:match("already"), tostring(err2))
+   -- Worker 0 allocates N packets, writes each one's number into it and its address into a file
+   -- of dir; worker 1 checks and frees them all. Then each says so and waits to be stopped.
+   local N = 5000
+   local box = "struct { int ready; int freed; uint64_t p[" .. N .. "]; }"
+   local function code (index, body)
+      return ([[
+         local ffi, C = require("ffi"), require("ffi").C
+         local group, packet = require("core.group"), require("core.packet")
+         assert(group.attach(%q, %d))
+         assert(group.dir() == %q)
+         require("core.lib_h")
+         local path = %q .. "/box"
+         local b = ffi.cast(%q .. " *", C.snabb_shm_map(path, ffi.sizeof(%q), 1, 0, 384, 448, -1))
+         %s
+         while true do C.sleep_ns(1000000) end
+      ]]):format(dir, index, dir, dir, box, box, body)
+   end
+   local w0 = worker.start("group0", code(0, ([[
+      for i = 0, %d - 1 do
+         local p = packet.allocate()
+         ffi.cast("uint32_t *", p.data)[0] = i
+         p.length = 4
+         b.p[i] = ffi.cast("uint64_t", p)
+      end
+      b.ready = 1
+   ]]):format(N)))
+   local w1 = worker.start("group1", code(1, ([[
+      while b.ready == 0 do C.sleep_ns(1000000) end
+      for i = 0, %d - 1 do
+         local p = ffi.cast("struct packet *", b.p[i])
+         assert(p.length == 4 and ffi.cast("uint32_t *", p.data)[0] == i)
+         packet.free(p)
+      end
+      b.freed = 1
+   ]]):format(N)))
+   local b = ffi.cast(box .. " *", C.snabb_shm_map(dir .. "/box", ffi.sizeof(box), 1, 0, 384, 448, -1))
+   local deadline = C.get_monotonic_time() + 60
+   while b.freed == 0 and C.get_monotonic_time() < deadline do
+      local status = worker.status()
+      assert(status.group0.alive and status.group1.alive, "a worker ended")
+      C.sleep_ns(10000000)
+   end
+   assert(b.freed == 1, "worker 1 freed worker 0's packets")
+   -- Every packet carved is free somewhere: worker 0 allocated N and kept none; worker 1 freed
+   -- them all (nothing lost, nothing counted twice).
+   local s = M.stats(dir)
+   assert(s.nworkers == 2 and s.cap == 20000 and s.workers[0].pid == w0 and s.workers[1].pid == w1)
+   local total = s.free + s.workers[0].free + s.workers[1].free
+   assert(total == s.packets and s.packets >= N, ("carved %d, free %d + %d + %d"):format(
+      s.packets, s.free, s.workers[0].free, s.workers[1].free))
+   assert(s.workers[1].free == N, "worker 1 holds what it freed: " .. s.workers[1].free)
+   -- A live worker's list is not reclaimed; a dead one's is, to the group list.
+   assert(not pcall(M.reclaim, dir, 1))
+   worker.stop("group0")
+   worker.stop("group1")
+   while (worker.status().group0.alive or worker.status().group1.alive) and
+      C.get_monotonic_time() < deadline do C.sleep_ns(1000000) end
+   local held0, held1 = s.workers[0].free, s.workers[1].free
+   assert(M.reclaim(dir, 0) == held0 and M.reclaim(dir, 1) == held1)
+   s = M.stats(dir)
+   assert(s.free == s.packets and s.workers[0].free == 0 and s.workers[1].free == 0)
+   assert(s.workers[0].pid == 0 and s.workers[1].pid == 0)
+   for _, pid in ipairs({w0, w1}) do shm.unlink("/" .. pid) end
+   C.snabb_shm_unlink(dir)
+   print("selftest: core.group ok")
+end
+
+return M
