@@ -243,7 +243,7 @@ end
 -- 1-based: bucket i + 1 is engine_stats.breath_cycles[i]), tsc_hz, started_ns, heartbeat_ns},
 -- apps = {{name, calls, cycles, idle_cycles, packets_in, packets_out, errors, freed,
 -- counters = {X = value}}...}, links = {{name, from, to, txpackets, txbytes, rxpackets, rxbytes,
--- txdrop, queued}...}}, apps and links by name (a supervisor's: with its workers', M.add_workers).
+-- txdrop, queued, ring}...}}, apps and links by name (a supervisor's: with its workers', M.add_workers).
 -- nil and a message when dir has no engine stats.
 function M.read (dir, nested)
    local s = {rundir = dir, config = "", apps = {}, links = {}}
@@ -289,7 +289,9 @@ function M.read (dir, nested)
          local tx, txbytes = n(k.stats.txpackets), n(k.stats.txbytes)
          return {name = name, from = name:match("^(.-) %-> ") or "", to = name:match(" %-> (.*)$") or "",
                  txpackets = tx, txbytes = txbytes, rxpackets = rx, rxbytes = rxbytes, txdrop = drop,
-                 queued = math.max(0, tx - drop - rx)}
+                 queued = math.max(0, tx - drop - rx),
+                 -- in the ring now, by its cursors (queued is as of the engine's last sync)
+                 ring = bit.tobit(k.write - k.read)}
       end)
       if l then s.links[#s.links+1] = l end
    end

@@ -38,14 +38,7 @@ M.BACKOFF_FIRST, M.BACKOFF_MAX, M.BACKOFF_RESET = 0.1, 5, 30
 -- How long stopped workers get to stop cleanly (their --watchdog ends a stuck app before that).
 M.STOP_SECONDS = 30
 
--- The group (contract 1: core.group). STAND-IN until core.group lands: workers keep their
--- private pools.
-local standin = {create = function () return true end, attach = function () return true end,
-                 reclaim = function () return 0 end, stats = function () return nil end}
-local function group ()
-   local ok, g = pcall(require, "core.group")
-   return ok and g or standin
-end
+local group = require("core.group") -- (contract 1: runtime/group.lua)
 
 local function now () return C.get_monotonic_time() end
 
@@ -89,9 +82,10 @@ function M.roles (c)
 end
 
 -- A worker's figures from its counters (core.stats.read of its run directory) and its roles:
--- {input, output, dropped, queued, errors, sent (into interlinks), received (from interlinks)}.
+-- {input, output, dropped, queued, errors, sent (into interlinks), received (from interlinks),
+-- ring (in its links' rings by their cursors: what a dead worker held there)}.
 function M.totals (s, roles)
-   local t = {input = 0, output = 0, dropped = 0, queued = 0, errors = 0, sent = 0, received = 0}
+   local t = {input = 0, output = 0, dropped = 0, queued = 0, errors = 0, sent = 0, received = 0, ring = 0}
    for _, a in ipairs(s.apps) do
       if roles.sources[a.name] then t.input = t.input + a.packets_out end
       if roles.sinks[a.name] then t.output = t.output + a.packets_in end
@@ -99,7 +93,9 @@ function M.totals (s, roles)
       if roles.rx[a.name] then t.received = t.received + a.packets_out end
       t.errors = t.errors + a.errors
    end
-   for _, l in ipairs(s.links) do t.dropped, t.queued = t.dropped + l.txdrop, t.queued + l.queued end
+   for _, l in ipairs(s.links) do
+      t.dropped, t.queued, t.ring = t.dropped + l.txdrop, t.queued + l.queued, t.ring + l.ring
+   end
    return t
 end
 
@@ -160,7 +156,7 @@ function M.worker (o)
    local ok, err = xpcall(function ()
       if o.cpu then assert(worker.set_cpu(o.cpu)) end
       -- Before any packet is allocated: from here on the pool is the group's.
-      local attached, why = group().attach(o.dir, o.index)
+      local attached, why = group.attach(o.dir, o.index)
       if not attached then error(("group.attach: %s"):format(why), 0) end
       engine.restart_on_error = true
       cli.apply_watchdog(o)
@@ -224,7 +220,7 @@ function M.run (opts, set, names)
          for _, name in ipairs(stats.children(dir .. "/" .. sub)) do os.remove(dir .. "/" .. sub .. "/" .. name) end
          if not S.stat(dir .. "/" .. sub) then assert(S.mkdir(dir .. "/" .. sub, mode)) end
       end
-      local created, err = group().create(dir, {workers = #names})
+      local created, err = group.create(dir, {workers = #names})
       if not created then error(("group.create: %s"):format(err), 0) end
       local started, port = pcall(control.start, dir, {listen = opts.listen})
       if not started then
@@ -261,7 +257,9 @@ function M.run (opts, set, names)
          local s = stats.read(wdir)
          if s and s.pid == pid then
             local t = M.totals(s, w.roles)
-            w.lost = w.lost + t.queued -- (in its links when it died: not in any free list)
+            -- In its links when it died: in no free list. (Counted by the rings' cursors: the
+            -- counters are synced once a breath, so queued may be some packets behind.)
+            w.lost = w.lost + t.ring
             t.queued = 0
             add(w.past, t)
             require("observe.rundir").sweep()
@@ -286,7 +284,7 @@ function M.run (opts, set, names)
                   local up = now() - w.started
                   if up >= M.BACKOFF_RESET then w.backoff = M.BACKOFF_FIRST end
                   account(w, w.pid)
-                  local reclaimed = group().reclaim(dir, w.index)
+                  local reclaimed = group.reclaim(dir, w.index)
                   local delay = w.backoff
                   w.backoff = math.min(w.backoff * 2, M.BACKOFF_MAX)
                   w.restarts, w.restart_at = w.restarts + 1, now() + delay
@@ -369,14 +367,21 @@ function M.run (opts, set, names)
                        .. "+ lost %s (in dead workers' links)\n"):format(
                           cv(total.input), mpps(total.input), cv(total.output), mpps(total.output),
                           cv(total.dropped), cv(total.queued), cv(total.sent - total.received), cv(total.lost)))
-      local gs = group().stats(dir)
-      if gs and gs.packets then
-         local free = {}
+      -- The pool, once every worker has stopped: a packet is free (in the group's list or a
+      -- worker's), in an interlink, or was in a dead worker's links; any other is unaccounted (a
+      -- dead worker's packet in an app's hands or between its lists: a leak).
+      local gs = group.stats(dir)
+      if gs then
+         local free, held = {}, gs.packets - gs.free
          for i, w in ipairs(workers) do
-            free[i] = ("%s %s"):format(w.name, cv((gs.workers and gs.workers[w.index] or {}).free or 0))
+            local n = (gs.workers[w.index] or {}).free or 0
+            free[i], held = ("%s %s"):format(w.name, cv(n)), held - n
          end
-         io.stdout:write(("packet pool: %s packets carved, %s free in the group, free in workers: %s\n"):format(
-            cv(gs.packets), cv(gs.free or 0), table.concat(free, ", ")))
+         local interlinks = total.sent - total.received
+         io.stdout:write(("packet pool: %s carved; free: %s in the group, %s; not free: %s (in interlinks %s, "
+                          .. "in dead workers' links %s, unaccounted %s)\n"):format(
+                             cv(gs.packets), cv(gs.free), table.concat(free, ", "), cv(held), cv(interlinks),
+                             cv(total.lost), cv(held - interlinks - total.lost)))
       end
       local errors = total.errors > 0 and not opts.allow_errors
       if errors then
