@@ -1,0 +1,76 @@
+-- apps.interlink.transmitter: the sending side of an interlink (Snabb's name), an app whose one
+-- input's packets go into the ring another app (apps.interlink.receiver), usually in another worker
+-- of the group, takes them from (ring.lua, interlink.h). The module is the app class:
+--   config.app(c, "tx", require("apps.interlink.transmitter"), {name = "NAME"})
+-- (name defaults to the app's name). A push moves what the ring has room for, link entries copied
+-- as they are (the packets are not touched), and publishes its cursor once; what does not fit
+-- waits in the input link, so a slow or absent receiver pushes back on the graph rather than
+-- dropping. A receiver that dies is reported once (counter peer_deaths, one log line; checked at
+-- most once a second) and the ring waits for its replacement.
+local ffi = require("ffi")
+local counter = require("core.counter")
+local engine = require("core.engine")
+local ring = require("apps.interlink.ring")
+local C = ffi.C
+local band, tobit, min = bit.band, bit.tobit, math.min
+
+local SIZE, MASK, LINK_MASK = ring.SIZE, ring.MASK, C.LINK_RING_MASK
+
+local Transmitter = {
+   config = {name = {type = "string", positional = true}},
+   inputs = {"input"}, outputs = {},
+   shm = {peer_deaths = {counter}},
+}
+
+function Transmitter:new (conf)
+   if conf.name then ring.check_name(conf.name) end
+   return setmetatable({name = conf.name, next_check = 0}, {__index = Transmitter})
+end
+
+-- The ring is taken when the app gets its link (its name is known by then).
+function Transmitter:link ()
+   if self.r then return end
+   self.name = self.name or self.appname
+   self.r = ring.attach(self.name, "transmitter")
+   self.write = self.r.write -- a replacement goes on where the last one published
+   self.read = self.r.read   -- the receiver's cursor as last seen
+end
+
+function Transmitter:push ()
+   local i, r = self.input.input, self.r
+   if i == nil or r == nil then return end
+   local n = tobit(i.write - i.read)
+   if n == 0 then return end
+   local w = self.write
+   if SIZE - tobit(w - self.read) < n then self.read = r.read end
+   n = min(n, SIZE - tobit(w - self.read))
+   local from, lring, ilring = i.read, i.ring, r.ring
+   for k = 0, n - 1 do
+      ilring[band(w + k, MASK)] = lring[band(from + k, LINK_MASK)]
+   end
+   i.read = tobit(from + n)
+   w = tobit(w + n)
+   self.write = w
+   r.write = w -- published after the entries
+   r.txpackets = r.txpackets + n
+end
+
+function Transmitter:tick ()
+   local now = engine.now()
+   if now < self.next_check or self.r == nil then return end
+   self.next_check = now + 1
+   local dead = ring.dead_peer(self.r, "transmitter")
+   if dead and dead ~= self.reported then
+      self.reported = dead
+      counter.add(self.shm.peer_deaths)
+      io.stderr:write(("interlink '%s': its receiver (process %d) has ended; the ring waits for its "
+                       .. "replacement\n"):format(self.name, dead))
+   end
+end
+
+function Transmitter:stop ()
+   if self.r then ring.detach(self.r, self.name, "transmitter") end
+   self.r = nil
+end
+
+return Transmitter
