@@ -3,7 +3,8 @@
 # - 2 and 3 workers, each reading a capture into its own Sink, end by themselves; the summary
 #   counts exactly the capture's records per worker, in = out, and N times that in total;
 # - 2 and 3 workers in a chain over interlinks (w1 reads the capture, sends it over l1 to w2 ...,
-#   wN's Sink): every record arrives, nothing dropped, queued or left in an interlink;
+#   wN's Sink): every record arrives, nothing dropped, queued or left in an interlink, and the run
+#   ends by itself (w1 once its rings are empty, the others once their transmitters have left);
 # - 2 workers pinned with --cpu 1,0, while they run: each worker's affinity is its CPU, the
 #   supervisor's run directory lists them (workers/NAME -> their run directories), snabb ps shows
 #   them under it, snabb top SUPERVISOR_PID shows both workers' apps and links as NAME/..., GET
@@ -48,8 +49,11 @@ for n in 2 3; do
 done
 
 for n in 2 3; do
-  "$snabb" run "$cfg" chain "$n" "$capture" --duration 3 --no-auditlog --no-vmprofile >"$tmp/chain$n.txt" 2>&1 ||
+  # (--duration: a bound only; it ends when w1's capture is read and every ring is empty)
+  "$snabb" run "$cfg" chain "$n" "$capture" --duration 120 --no-auditlog --no-vmprofile >"$tmp/chain$n.txt" 2>&1 ||
     fail "chain, $n workers: exit status $?: $(cat "$tmp/chain$n.txt")"
+  grep -q "with $n workers; stopped when every worker's sources were done" "$tmp/chain$n.txt" ||
+    fail "chain, $n workers: did not end by itself: $(cat "$tmp/chain$n.txt")"
   r=$(row "$tmp/chain$n.txt" total)
   read -r in out dropped queued sent received lost errors <<<"$r"
   [ "$in" = "$records" ] && [ "$out" = "$records" ] && [ "$dropped $queued $lost $errors" = "0 0 0 0" ] ||

@@ -81,6 +81,38 @@ function M.roles (c)
    return r
 end
 
+-- Whether an interlink app's ring (its object's r: apps/interlink/ring.lua) is empty.
+local function ring_empty (object)
+   local r = object and object.r
+   return r ~= nil and bit.tobit(r.write - r.read) == 0
+end
+
+-- In a worker: whether its sources are done (each says so, as snabb run's, and each interlink
+-- receiver's ring is empty and its transmitter has left it: stopped, not dead).
+function M.sources_done (roles)
+   local any = false
+   for name in pairs(roles.sources) do
+      local object = engine.app_table[name]
+      if not (object and object.done == true) then return false end
+      any = true
+   end
+   for name in pairs(roles.rx) do
+      local object = engine.app_table[name]
+      if not (ring_empty(object) and object.r.tx_pid == 0 and object.r.tx_attaches > 0) then return false end
+      any = true
+   end
+   return any
+end
+
+-- In a worker: whether its interlink transmitters' rings are empty (their receivers took all):
+-- a transmitter that stopped before would leave what they hold to be freed.
+function M.sent_all (roles)
+   for name in pairs(roles.tx) do
+      if not ring_empty(engine.app_table[name]) then return false end
+   end
+   return true
+end
+
 -- A worker's figures from its counters (core.stats.read of its run directory) and its roles:
 -- {input, output, dropped, queued, errors, sent (into interlinks), received (from interlinks),
 -- ring (in its links' rings by their cursors: what a dead worker held there)}.
@@ -174,8 +206,9 @@ function M.worker (o)
          local done_at
          engine.main({no_report = true, done = function ()
             if o.keep_running then return false end
-            done_at = done_at or (run.sources_done() and engine.now()) or nil
+            done_at = done_at or (M.sources_done(roles) and engine.now()) or nil
             return done_at and (run.links_empty() or engine.now() - done_at >= run.DRAIN_SECONDS)
+               and M.sent_all(roles)
          end})
          local s = assert(stats.read(observe.dir()))
          local t = M.totals(s, roles)
@@ -363,6 +396,8 @@ function M.run (opts, set, names)
       io.stdout:write(lib.table_text({"worker", "pid", "cpu", "restarts", "in", "out", "dropped", "queued",
                                       "to interlinks", "from interlinks", "lost", "errors"},
                                      rows, {false, true, true, true, true, true, true, true, true, true, true, true}))
+      -- (What entered interlinks and did not come out: in their rings, or freed as the ring's last
+      -- side stopped.)
       io.stdout:write(("in %s (%s Mpps) = out %s (%s Mpps) + dropped %s + queued %s (links) + %s (interlinks) "
                        .. "+ lost %s (in dead workers' links)\n"):format(
                           cv(total.input), mpps(total.input), cv(total.output), mpps(total.output),
@@ -377,7 +412,11 @@ function M.run (opts, set, names)
             local n = (gs.workers[w.index] or {}).free or 0
             free[i], held = ("%s %s"):format(w.name, cv(n)), held - n
          end
-         local interlinks = total.sent - total.received
+         -- (What is still in interlinks' rings: a ring is emptied and removed as its last side stops.)
+         local interlinks, ring = 0, require("apps.interlink.ring")
+         for _, name in ipairs(stats.children(dir .. "/interlink")) do
+            interlinks = interlinks + ((ring.stats(dir .. "/interlink/" .. name) or {}).queued or 0)
+         end
          io.stdout:write(("packet pool: %s carved; free: %s in the group, %s; not free: %s (in interlinks %s, "
                           .. "in dead workers' links %s, unaccounted %s)\n"):format(
                              cv(gs.packets), cv(gs.free), table.concat(free, ", "), cv(held), cv(interlinks),
