@@ -324,7 +324,7 @@ function M.add_workers (s, dir)
          end
          e.breaths, e.cycles, e.packets = e.breaths + w.engine.breaths, e.cycles + w.engine.cycles,
             e.packets + w.engine.packets
-         for i, n in ipairs(w.engine.breath_buckets) do e.breath_buckets[i] = e.breath_buckets[i] + n end
+         for i, count in ipairs(w.engine.breath_buckets) do e.breath_buckets[i] = e.breath_buckets[i] + count end
          heartbeat = math.min(heartbeat or math.huge, w.engine.heartbeat_ns)
       end
    end

@@ -127,7 +127,8 @@ function M.run (args)
       local rows = {}
       for _, i in ipairs(list) do
          -- (A supervisor's worker, listed under it: its name before its config.)
-         rows[#rows+1] = {tostring(i.pid), (i.worker and "worker " .. i.worker .. ": " or "") .. (i.config or "-"), i.uptime and M.duration(i.uptime) or "-",
+         local config = (i.worker and "worker " .. i.worker .. ": " or "") .. (i.config or "-")
+         rows[#rows+1] = {tostring(i.pid), config, i.uptime and M.duration(i.uptime) or "-",
                           tostring(i.workers), i.health, i.dir}
       end
       io.stdout:write(lib.table_text({"pid", "config", "uptime", "workers", "health", "run directory"},

@@ -305,14 +305,12 @@ function M.run (opts, set, names)
          local running = 0
          for _, w in ipairs(workers) do
             local st = status[w.name]
-            if w.finished then -- (done)
-            elseif w.restart_at then
+            if w.restart_at then
                if now() >= w.restart_at then start(w) end
-               running = running + 1
-            elseif not st.alive then
+            elseif not w.finished and not st.alive then
                local totals = read_table(("%s/status/%s.totals"):format(dir, w.name))
                if st.status == 0 and totals and totals.finished then
-                  w.finished, w.totals = true, totals
+                  w.finished, w.totals = true, totals -- (its sources were done)
                else
                   local up = now() - w.started
                   if up >= M.BACKOFF_RESET then w.backoff = M.BACKOFF_FIRST end
@@ -323,12 +321,10 @@ function M.run (opts, set, names)
                   w.restarts, w.restart_at = w.restarts + 1, now() + delay
                   io.stderr:write(("snabb run: worker %s (PID %d, up %.1f s) %s; %s packets reclaimed; "
                                    .. "restarting in %g s\n"):format(w.name, w.pid, up, cause(dir, w, st),
-                                                                     lib.comma_value(reclaimed or 0), delay))
-                  running = running + 1
+                                                                     lib.comma_value(reclaimed), delay))
                end
-            else
-               running = running + 1
             end
+            if not w.finished then running = running + 1 end
          end
          if running == 0 then why = "stopped when every worker's sources were done" break end
          control.poll()
