@@ -9,7 +9,8 @@
 #   supervisor's run directory lists them (workers/NAME -> their run directories), snabb ps shows
 #   them under it, snabb top SUPERVISOR_PID shows both workers' apps and links as NAME/..., GET
 #   /counters and /metrics on its control socket carry each worker's name; SIGTERM stops them all:
-#   exit 0, in = out + dropped + queued, no worker left running, no run directory left;
+#   exit 0, in = out + dropped + queued, no worker left running, no run directory left; SIGINT to
+#   the process group (Ctrl-C), the workers' too: the same, nothing restarted;
 # - --cpu with as many CPUs as workers or one usage error; a worker name that is not one.
 . "$(dirname "$0")/prologue.sh"
 
@@ -113,6 +114,29 @@ read -r in out dropped queued sent received lost errors <<<"$(row "$tmp/run.txt"
 for pid in "$w1" "$w2"; do [ ! -e "/proc/$pid" ] || fail "worker $pid still runs after the supervisor"; done
 for d in "$dir" "$dir/workers/w1"; do [ ! -e "$d" ] || fail "$d left behind"; done
 [ ! -s "$tmp/run_err.txt" ] || fail "stderr: $(cat "$tmp/run_err.txt")"
+
+# Ctrl-C on a terminal reaches the whole process group, the workers too: a clean stop all the
+# same, nothing restarted, every packet counted.
+setsid "$snabb" run "$cfg" source 2 --no-auditlog --no-vmprofile >"$tmp/int.txt" 2>"$tmp/int_err.txt" &
+sup=$!
+for _ in $(seq 300); do
+  dir=$("$snabb" ps --json 2>/dev/null | jq -r --argjson pid "$sup" 'select(.pid == $pid) | .rundir')
+  [ -n "$dir" ] && [ -L "$dir/workers/w1" ] && [ -L "$dir/workers/w2" ] && break
+  sleep 0.1
+done
+[ -L "$dir/workers/w2" ] || fail "Ctrl-C: no workers in '$dir'"
+sleep 0.5
+kill -INT -- "-$sup"
+rc=0
+wait "$sup" || rc=$?
+[ "$rc" = 0 ] && grep -q "with 2 workers; stopped by a signal" "$tmp/int.txt" ||
+  fail "SIGINT to the group: exit $rc: $(cat "$tmp/int.txt" "$tmp/int_err.txt")"
+[ "$(awk '$1 ~ /^w[12]$/ { print $4 }' "$tmp/int.txt" | tr '\n' ' ')" = "0 0 " ] ||
+  fail "SIGINT to the group: restarts: $(cat "$tmp/int.txt")"
+read -r in out dropped queued sent received lost errors <<<"$(row "$tmp/int.txt" total)"
+[ "$in" -gt 0 ] && [ "$in" = $((out + dropped + queued)) ] ||
+  fail "SIGINT to the group: in $in != out $out + dropped $dropped + queued $queued: $(cat "$tmp/int.txt")"
+[ ! -s "$tmp/int_err.txt" ] || fail "SIGINT to the group: stderr: $(cat "$tmp/int_err.txt")"
 
 # Usage errors: one line, exit status 2.
 set +e

@@ -7,8 +7,8 @@
 -- index 0, 1, ...), restarts one that dies after a backoff (BACKOFF_FIRST doubling to BACKOFF_MAX,
 -- back to the first after BACKOFF_RESET seconds up), with one line on stderr naming the cause (the
 -- signal, the Lua error, the exit status) and what group.reclaim took back from its free list;
--- on SIGINT/SIGTERM or --duration it sends SIGTERM to every worker, waits for each (SIGKILL after
--- STOP_SECONDS) and prints one summary: per worker and in total, packets in (sent by sources),
+-- on SIGINT/SIGTERM or --duration it tells every worker to stop (status/stop, then SIGTERM,
+-- SIGKILL after STOP_SECONDS), waits for each and prints one summary: per worker and in total, packets in (sent by sources),
 -- out (received by sinks), dropped, queued, in interlinks. A worker's end is also its kernel's
 -- doing when the supervisor dies first (PR_SET_PDEATHSIG: SIGHUP, a clean stop): none outlives it.
 --
@@ -17,6 +17,7 @@
 --   status/NAME.totals    what the worker counted when it stopped cleanly (Lua table text)
 --   status/NAME.report    its --report tables
 --   status/NAME.error     the Lua error that ended it
+--   status/stop           made when the workers are to stop
 -- and the group's memory (group.create's). core.stats.read of the supervisor's directory adds
 -- every worker's apps and links as NAME/APP (snabb top SUPERVISOR_PID); snabb ps lists the
 -- workers under it; GET /counters and /metrics on its control socket carry a worker label.
@@ -35,8 +36,9 @@ local C = ffi.C
 local M = {}
 
 M.BACKOFF_FIRST, M.BACKOFF_MAX, M.BACKOFF_RESET = 0.1, 5, 30
--- How long stopped workers get to stop cleanly (their --watchdog ends a stuck app before that).
-M.STOP_SECONDS = 30
+-- How often a worker looks for the supervisor's stop; how long until SIGTERM follows it, and
+-- until SIGKILL (a worker's --watchdog ends a stuck app before that).
+M.STOP_POLL, M.TERM_SECONDS, M.STOP_SECONDS = 0.01, 2, 30
 
 local group = require("core.group") -- (contract 1: runtime/group.lua)
 
@@ -203,8 +205,16 @@ function M.worker (o)
          assert(S.rename(link .. ".tmp", link))
          cli.apply_dpdk(o)
          engine.configure(c)
-         local done_at
+         local done_at, check_at = nil, 0
+         local stop_file = o.dir .. "/status/stop"
          engine.main({no_report = true, done = function ()
+            -- The supervisor's stop (a file: a signal on top of a Ctrl-C that reached this
+            -- process too would be a second one, which ends a process at once).
+            local t = engine.now()
+            if t >= check_at then
+               check_at = t + M.STOP_POLL
+               if S.stat(stop_file) then return true end
+            end
             if o.keep_running then return false end
             done_at = done_at or (M.sources_done(roles) and engine.now()) or nil
             return done_at and (run.links_empty() or engine.now() - done_at >= run.DRAIN_SECONDS)
@@ -248,10 +258,14 @@ function M.run (opts, set, names)
    do
       local dir = observe.dir()
       local mode = tonumber(S.stat(dir).mode) % 512
-      for _, sub in ipairs({"workers", "status"}) do
-         -- (A kept --rundir has an earlier run's: emptied.)
+      -- (A kept --rundir has an earlier run's: its group and rings removed, the others emptied.)
+      for _, sub in ipairs({"workers", "status", "group", "interlink"}) do
          for _, name in ipairs(stats.children(dir .. "/" .. sub)) do os.remove(dir .. "/" .. sub .. "/" .. name) end
-         if not S.stat(dir .. "/" .. sub) then assert(S.mkdir(dir .. "/" .. sub, mode)) end
+         if sub == "group" or sub == "interlink" then
+            os.remove(dir .. "/" .. sub)
+         elseif not S.stat(dir .. "/" .. sub) then
+            assert(S.mkdir(dir .. "/" .. sub, mode))
+         end
       end
       local created, err = group.create(dir, {workers = #names})
       if not created then error(("group.create: %s"):format(err), 0) end
@@ -311,6 +325,10 @@ function M.run (opts, set, names)
                local totals = read_table(("%s/status/%s.totals"):format(dir, w.name))
                if st.status == 0 and totals and totals.finished then
                   w.finished, w.totals = true, totals -- (its sources were done)
+               elseif runtime.stop_requested() then
+                  -- (A Ctrl-C reaches the workers too, and one may have stopped first: counted
+                  -- below as the others, not restarted.)
+                  w.stopped = true
                else
                   local up = now() - w.started
                   if up >= M.BACKOFF_RESET then w.backoff = M.BACKOFF_FIRST end
@@ -324,7 +342,7 @@ function M.run (opts, set, names)
                                                                      lib.comma_value(reclaimed), delay))
                end
             end
-            if not w.finished then running = running + 1 end
+            if not (w.finished or w.stopped) then running = running + 1 end
          end
          if running == 0 then why = "stopped when every worker's sources were done" break end
          control.poll()
@@ -333,17 +351,21 @@ function M.run (opts, set, names)
          C.sleep_ns(10e6)
       end
       local seconds = now() - t0
-      -- Stop: SIGTERM to each running worker, then wait (SIGKILL after STOP_SECONDS).
-      for _, w in ipairs(workers) do
-         if not w.finished and not w.restart_at and worker.status()[w.name].alive then C.kill(w.pid, 15) end
-      end
-      local kill_at = now() + M.STOP_SECONDS
+      -- Stop: status/stop tells the running workers; SIGTERM after TERM_SECONDS to those still
+      -- running (one still loading its graph: it stops as its engine starts), SIGKILL after
+      -- STOP_SECONDS.
+      write_file(dir .. "/status/stop", "")
+      local term_at, kill_at = now() + M.TERM_SECONDS, now() + M.STOP_SECONDS
       while true do
          local left = {}
          for _, w in ipairs(workers) do
             if not w.finished and not w.restart_at and worker.status()[w.name].alive then left[#left+1] = w end
          end
          if #left == 0 then break end
+         if now() >= term_at then
+            for _, w in ipairs(left) do C.kill(w.pid, 15) end
+            term_at = math.huge
+         end
          if now() >= kill_at then
             for _, w in ipairs(left) do
                io.stderr:write(("snabb run: worker %s (PID %d) did not stop in %d s: killed\n"):format(
