@@ -8,9 +8,10 @@
 -- back to the first after BACKOFF_RESET seconds up), with one line on stderr naming the cause (the
 -- signal, the Lua error, the exit status) and what group.reclaim took back from its free list;
 -- on SIGINT/SIGTERM or --duration it tells every worker to stop (status/stop, then SIGTERM,
--- SIGKILL after STOP_SECONDS), waits for each and prints one summary: per worker and in total, packets in (sent by sources),
--- out (received by sinks), dropped, queued, in interlinks. A worker's end is also its kernel's
--- doing when the supervisor dies first (PR_SET_PDEATHSIG: SIGHUP, a clean stop): none outlives it.
+-- SIGKILL after STOP_SECONDS), waits for each and prints one summary: per worker and in total,
+-- packets in (sent by sources), out (received by sinks), dropped, queued, in interlinks, lost with
+-- dead workers, and where the group's packets are. A worker's end is also its kernel's doing when
+-- the supervisor dies first (PR_SET_PDEATHSIG: SIGHUP, a clean stop): none outlives it.
 --
 -- The supervisor's run directory holds, besides its own files:
 --   workers/NAME          a symbolic link to worker NAME's run directory (made by the worker)
