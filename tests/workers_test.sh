@@ -10,7 +10,8 @@
 #   them under it, snabb top SUPERVISOR_PID shows both workers' apps and links as NAME/..., GET
 #   /counters and /metrics on its control socket carry each worker's name; SIGTERM stops them all:
 #   exit 0, in = out + dropped + queued, no worker left running, no run directory left; SIGINT to
-#   the process group (Ctrl-C), the workers' too: the same, nothing restarted;
+#   the process group (Ctrl-C), the workers' too: the same, nothing restarted; SIGKILL to the
+#   supervisor: its workers stop cleanly all the same;
 # - --cpu with as many CPUs as workers or one usage error; a worker name that is not one.
 . "$(dirname "$0")/prologue.sh"
 
@@ -137,6 +138,31 @@ read -r in out dropped queued sent received lost errors <<<"$(row "$tmp/int.txt"
 [ "$in" -gt 0 ] && [ "$in" = $((out + dropped + queued)) ] ||
   fail "SIGINT to the group: in $in != out $out + dropped $dropped + queued $queued: $(cat "$tmp/int.txt")"
 [ ! -s "$tmp/int_err.txt" ] || fail "SIGINT to the group: stderr: $(cat "$tmp/int_err.txt")"
+
+# A supervisor killed outright takes its workers with it: each stops cleanly (its run directory
+# removed) once it sees its parent gone.
+"$snabb" run "$cfg" source 2 --no-auditlog --no-vmprofile >/dev/null 2>"$tmp/kill_err.txt" &
+sup=$!
+for _ in $(seq 300); do
+  dir=$("$snabb" ps --json 2>/dev/null | jq -r --argjson pid "$sup" 'select(.pid == $pid) | .rundir')
+  [ -n "$dir" ] && [ -L "$dir/workers/w1" ] && [ -L "$dir/workers/w2" ] && break
+  sleep 0.1
+done
+# (running: before its engine starts, a worker is ended by the kernel's SIGHUP, unclean)
+for _ in $(seq 300); do
+  [ "$("$snabb" ps --json | jq -r --argjson pid "$sup" 'select(.supervisor == $pid) | .health' | sort -u)" = ok ] && break
+  sleep 0.1
+done
+wdirs="$(readlink "$dir/workers/w1") $(readlink "$dir/workers/w2")"
+kill -9 "$sup"
+wait "$sup" 2>/dev/null || true
+for wdir in $wdirs; do
+  pid=$(basename "$wdir")
+  for _ in $(seq 300); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
+  [ ! -e "/proc/$pid" ] || fail "worker $pid outlived its supervisor, killed with SIGKILL"
+  [ ! -e "$wdir" ] || fail "worker $pid of a killed supervisor did not stop cleanly: $wdir left"
+done
+[ ! -s "$tmp/kill_err.txt" ] || fail "the workers of a killed supervisor: $(cat "$tmp/kill_err.txt")"
 
 # Usage errors: one line, exit status 2.
 set +e

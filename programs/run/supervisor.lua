@@ -208,13 +208,21 @@ function M.worker (o)
          engine.configure(c)
          local done_at, check_at = nil, 0
          local stop_file = o.dir .. "/status/stop"
+         -- Up to here the kernel's SIGHUP ends this process when the supervisor dies
+         -- (PR_SET_PDEATHSIG); from here the engine would take it as a stop, but a supervisor
+         -- killed outright sends it once per thread of its that ends (the child passes from one to
+         -- the next), and a second stop signal ends a process at once. So: no signal, and the
+         -- supervisor's end is seen as a new parent, with its stop file.
+         local parent = S.getppid()
+         S.prctl("set_pdeathsig", 0)
+         if S.getppid() ~= parent then return end
          engine.main({no_report = true, done = function ()
             -- The supervisor's stop (a file: a signal on top of a Ctrl-C that reached this
-            -- process too would be a second one, which ends a process at once).
+            -- process too would be a second one, which ends a process at once), or its end.
             local t = engine.now()
             if t >= check_at then
                check_at = t + M.STOP_POLL
-               if S.stat(stop_file) then return true end
+               if S.stat(stop_file) or S.getppid() ~= parent then return true end
             end
             if o.keep_running then return false end
             done_at = done_at or (M.sources_done(roles) and engine.now()) or nil
