@@ -12,7 +12,8 @@
 #   exit 0, in = out + dropped + queued, no worker left running, no run directory left; SIGINT to
 #   the process group (Ctrl-C), the workers' too: the same, nothing restarted; SIGKILL to the
 #   supervisor: its workers stop cleanly all the same;
-# - --cpu with as many CPUs as workers or one usage error; a worker name that is not one.
+# - a graph that fails as its worker configures it ends the run (exit 1, the error once, no
+#   restart); --cpu with as many CPUs as workers or one usage error; a worker name that is not one.
 . "$(dirname "$0")/prologue.sh"
 
 cfg=$configs/workers.lua
@@ -163,6 +164,27 @@ for wdir in $wdirs; do
   [ ! -e "$wdir" ] || fail "worker $pid of a killed supervisor did not stop cleanly: $wdir left"
 done
 [ ! -s "$tmp/kill_err.txt" ] || fail "the workers of a killed supervisor: $(cat "$tmp/kill_err.txt")"
+
+# A graph that fails as its worker configures it (here a second transmitter on one interlink,
+# refused by the interlink) ends the run, exit status 1, the error said once, nothing restarted.
+cat >"$tmp/two_tx.lua" <<'EOF'
+local function graph ()
+   local c = config.new()
+   config.app(c, "source", require("apps.basic.basic_apps").Source)
+   config.app(c, "tx", require("apps.interlink.transmitter"), {name = "x"})
+   config.link(c, "source.output -> tx.input")
+   return c
+end
+return {workers = {a = graph(), b = graph()}}
+EOF
+set +e
+"$snabb" run "$tmp/two_tx.lua" --duration 60 --no-auditlog --no-vmprofile >"$tmp/out.txt" 2>"$tmp/err.txt"; rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q "stopped: a worker failed as it started" "$tmp/out.txt" &&
+  [ "$(grep -c "interlink 'x': it has a transmitter already" "$tmp/err.txt")" = 1 ] &&
+  grep -q "^snabb run: worker [ab] failed as it started: app 'tx': link failed: .*interlink 'x': it has a transmitter already (process [0-9]*); an interlink takes one$" "$tmp/err.txt" &&
+  ! grep -q restarting "$tmp/err.txt" ||
+  fail "two transmitters on one interlink: exit $rc: $(cat "$tmp/out.txt" "$tmp/err.txt")"
 
 # Usage errors: one line, exit status 2.
 set +e

@@ -18,6 +18,8 @@
 --   status/NAME.totals    what the worker counted when it stopped cleanly (Lua table text)
 --   status/NAME.report    its --report tables
 --   status/NAME.error     the Lua error that ended it
+--   status/NAME.started   made once its graph is configured: a worker whose graph never was and
+--                         that failed ends the run (a config's mistake, found by configure)
 --   status/stop           made when the workers are to stop
 -- and the group's memory (group.create's). core.stats.read of the supervisor's directory adds
 -- every worker's apps and links as NAME/APP (snabb top SUPERVISOR_PID); snabb ps lists the
@@ -206,6 +208,7 @@ function M.worker (o)
          assert(S.rename(link .. ".tmp", link))
          cli.apply_dpdk(o)
          engine.configure(c)
+         write_file(("%s/status/%s.started"):format(o.dir, o.name), "") -- (its graph runs)
          local done_at, check_at = nil, 0
          local stop_file = o.dir .. "/status/stop"
          -- Up to here the kernel's SIGHUP ends this process when the supervisor dies
@@ -240,8 +243,9 @@ function M.worker (o)
       end)
    end, function (e) return lib.error_message(e) end)
    if not ok then
+      -- (The supervisor says it: one line, or the whole message when it ends the run.)
       write_file(("%s/status/%s.error"):format(o.dir, o.name), tostring(err))
-      error(("worker %s: %s"):format(o.name, tostring(err)), 0)
+      os.exit(1)
    end
 end
 
@@ -306,7 +310,7 @@ function M.run (opts, set, names)
       end
       local t0 = now()
       local deadline = opts.duration and t0 + opts.duration
-      local why
+      local why, fatal
       -- Counts what a dead worker's counters (its run directory, left by its death) say it did.
       local function account (w, pid)
          local wdir = ("%s/workers/%s"):format(dir, w.name)
@@ -322,6 +326,7 @@ function M.run (opts, set, names)
          end
       end
       while true do
+         if fatal then why = "stopped: a worker failed as it started" break end
          if runtime.stop_requested() then why = "stopped by a signal" break end
          if deadline and now() >= deadline then why = ("stopped after --duration %g"):format(opts.duration) break end
          local status = worker.status()
@@ -334,6 +339,13 @@ function M.run (opts, set, names)
                local totals = read_table(("%s/status/%s.totals"):format(dir, w.name))
                if st.status == 0 and totals and totals.finished then
                   w.finished, w.totals = true, totals -- (its sources were done)
+               elseif not w.fatal and not read_file(("%s/status/%s.started"):format(dir, w.name))
+                  and read_file(("%s/status/%s.error"):format(dir, w.name)) then
+                  -- A graph that never ran fails the same way again (a config's mistake that
+                  -- only configure finds): the run ends, the error said whole.
+                  w.fatal = true
+                  fatal = ("worker %s failed as it started: %s"):format(
+                     w.name, read_file(("%s/status/%s.error"):format(dir, w.name)))
                elseif runtime.stop_requested() then
                   -- (A Ctrl-C reaches the workers too, and one may have stopped first: counted
                   -- below as the others, not restarted.)
@@ -351,7 +363,7 @@ function M.run (opts, set, names)
                                                                      lib.comma_value(reclaimed), delay))
                end
             end
-            if not (w.finished or w.stopped) then running = running + 1 end
+            if not (w.finished or w.stopped or w.fatal) then running = running + 1 end
          end
          if running == 0 then why = "stopped when every worker's sources were done" break end
          control.poll()
@@ -391,7 +403,7 @@ function M.run (opts, set, names)
       local status = worker.status()
       for _, w in ipairs(workers) do
          local t = w.totals or read_table(("%s/status/%s.totals"):format(dir, w.name))
-         if not t and not w.restart_at then
+         if not t and not w.restart_at and not w.fatal then
             -- It did not stop cleanly (killed): its counters as it left them.
             local st = status[w.name]
             io.stderr:write(("snabb run: worker %s (PID %d) %s as it was stopped\n"):format(
@@ -448,6 +460,10 @@ function M.run (opts, set, names)
                           .. "in dead workers' links %s, unaccounted %s)\n"):format(
                              cv(gs.packets), cv(gs.free), table.concat(free, ", "), cv(held), cv(interlinks),
                              cv(total.lost), cv(held - interlinks - total.lost)))
+      end
+      if fatal then
+         io.stderr:write(("snabb run: %s\n"):format(fatal))
+         return 1
       end
       local errors = total.errors > 0 and not opts.allow_errors
       if errors then
