@@ -209,7 +209,7 @@ function M.worker (o)
          cli.apply_dpdk(o)
          engine.configure(c)
          write_file(("%s/status/%s.started"):format(o.dir, o.name), "") -- (its graph runs)
-         local done_at, check_at = nil, 0
+         local done_at, check_at, told = nil, 0, false
          local stop_file = o.dir .. "/status/stop"
          -- Up to here the kernel's SIGHUP ends this process when the supervisor dies
          -- (PR_SET_PDEATHSIG); from here the engine would take it as a stop, but a supervisor
@@ -225,7 +225,8 @@ function M.worker (o)
             local t = engine.now()
             if t >= check_at then
                check_at = t + M.STOP_POLL
-               if S.stat(stop_file) or S.getppid() ~= parent then return true end
+               told = S.stat(stop_file) ~= nil or S.getppid() ~= parent
+               if told then return true end
             end
             if o.keep_running then return false end
             done_at = done_at or (M.sources_done(roles) and engine.now()) or nil
@@ -234,7 +235,7 @@ function M.worker (o)
          end})
          local s = assert(stats.read(observe.dir()))
          local t = M.totals(s, roles)
-         t.finished = done_at ~= nil
+         t.finished = done_at ~= nil and not told
          if o.report then
             write_file(("%s/status/%s.report"):format(o.dir, o.name),
                        engine.report_tables(engine.app_stats(), engine.link_stats()))
