@@ -240,12 +240,17 @@ std::string metrics_text(const stats::Snapshot& s) {
       {"snabb_app_packets_out_total", "Packets the app sent.", &stats::App::packets_out},
       {"snabb_app_errors_total", "Errors the app raised.", &stats::App::errors},
   };
+  // A supervisor's workers' apps and links carry a worker label.
+  auto app_label = [](const stats::App& a) {
+    return "app=\"" + label(a.name) + "\"" +
+           (a.worker.empty() ? "" : ",worker=\"" + label(a.worker) + "\"");
+  };
   for (const auto& f : app_fields) {
     m.family(f.name, "counter", f.help);
-    for (const auto& a : s.apps) m.sample("app=\"" + label(a.name) + "\"", a.*f.field);
+    for (const auto& a : s.apps) m.sample(app_label(a), a.*f.field);
   }
   m.family("snabb_app_freed", "gauge", "Packets the app freed less those it allocated.");
-  for (const auto& a : s.apps) m.sample("app=\"" + label(a.name) + "\"", a.freed);
+  for (const auto& a : s.apps) m.sample(app_label(a), a.freed);
   bool any = false;
   for (const auto& a : s.apps) any = any || !a.counters.empty();
   if (any) {
@@ -253,7 +258,7 @@ std::string metrics_text(const stats::Snapshot& s) {
              "The app's own counters (apps/APP/NAME.counter).");
     for (const auto& a : s.apps) {
       for (const auto& [name, value] : a.counters) {
-        m.sample("app=\"" + label(a.name) + "\",counter=\"" + label(name) + "\"", value);
+        m.sample(app_label(a) + ",counter=\"" + label(name) + "\"", value);
       }
     }
   }
@@ -276,7 +281,11 @@ std::string metrics_text(const stats::Snapshot& s) {
   };
   for (const auto& f : link_fields) {
     m.family(f.name, f.type, f.help);
-    for (const auto& l : s.links) m.sample("link=\"" + label(l.name) + "\"", l.*f.field);
+    for (const auto& l : s.links) {
+      m.sample("link=\"" + label(l.name) + "\"" +
+                   (l.worker.empty() ? "" : ",worker=\"" + label(l.worker) + "\""),
+               l.*f.field);
+    }
   }
   return m.text();
 }

@@ -220,7 +220,10 @@ std::string unescape_name(const std::string& file) {
   return out;
 }
 
-Snapshot read(const std::string& rundir) {
+namespace {
+
+// One run directory's own counters.
+Snapshot read_one(const std::string& rundir) {
   Snapshot s;
   s.rundir = rundir;
   const std::string engine_path = rundir + "/engine/stats";
@@ -303,6 +306,39 @@ Snapshot read(const std::string& rundir) {
     l.queued = l.txpackets >= l.txdrop + l.rxpackets ? l.txpackets - l.txdrop - l.rxpackets : 0;
     s.links.push_back(std::move(l));
   }
+  return s;
+}
+
+}  // namespace
+
+Snapshot read(const std::string& rundir) {
+  Snapshot s = read_one(rundir);
+  Engine& e = s.engine;
+  uint64_t heartbeat = UINT64_MAX;
+  for (const std::string& name : children(rundir + "/workers")) {
+    if (name.ends_with(".tmp")) continue;
+    Snapshot w;
+    try {
+      w = read_one(rundir + "/workers/" + name);
+    } catch (const std::runtime_error&) {
+      continue;  // a worker starting, or gone
+    }
+    s.workers.push_back({name, w.pid});
+    e.breaths += w.engine.breaths, e.cycles += w.engine.cycles, e.packets += w.engine.packets;
+    for (size_t i = 0; i < e.breath_buckets.size() && i < w.engine.breath_buckets.size(); ++i) {
+      e.breath_buckets[i] += w.engine.breath_buckets[i];
+    }
+    heartbeat = std::min(heartbeat, w.engine.heartbeat_ns);
+    for (App& a : w.apps) {
+      a.worker = name;
+      s.apps.push_back(std::move(a));
+    }
+    for (Link& l : w.links) {
+      l.worker = name;
+      s.links.push_back(std::move(l));
+    }
+  }
+  if (!s.workers.empty()) e.heartbeat_ns = heartbeat;
   kept.sweep();
   return s;
 }
@@ -331,6 +367,10 @@ std::string to_json(const Snapshot& s) {
     const App& a = s.apps[i];
     out << (i ? ", " : "") << "{\"name\": ";
     json_string(out, a.name);
+    if (!a.worker.empty()) {
+      out << ", \"worker\": ";
+      json_string(out, a.worker);
+    }
     out << ", \"calls\": " << a.calls << ", \"cycles\": " << a.cycles
         << ", \"idle_cycles\": " << a.idle_cycles << ", \"packets_in\": " << a.packets_in
         << ", \"packets_out\": " << a.packets_out << ", \"errors\": " << a.errors
@@ -349,6 +389,10 @@ std::string to_json(const Snapshot& s) {
     const Link& l = s.links[i];
     out << (i ? ", " : "") << "{\"name\": ";
     json_string(out, l.name);
+    if (!l.worker.empty()) {
+      out << ", \"worker\": ";
+      json_string(out, l.worker);
+    }
     out << ", \"from\": ";
     json_string(out, l.from);
     out << ", \"to\": ";
@@ -357,7 +401,17 @@ std::string to_json(const Snapshot& s) {
         << ", \"rxpackets\": " << l.rxpackets << ", \"rxbytes\": " << l.rxbytes
         << ", \"txdrop\": " << l.txdrop << ", \"queued\": " << l.queued << "}";
   }
-  out << "]}";
+  out << "]";
+  if (!s.workers.empty()) {
+    out << ", \"workers\": [";
+    for (size_t i = 0; i < s.workers.size(); ++i) {
+      out << (i ? ", " : "") << "{\"name\": ";
+      json_string(out, s.workers[i].name);
+      out << ", \"pid\": " << s.workers[i].pid << "}";
+    }
+    out << "]";
+  }
+  out << "}";
   return out.str();
 }
 

@@ -118,6 +118,7 @@ struct Engine {
 
 struct App {
   std::string name;
+  std::string worker;  // in a supervisor's snapshot: the worker's name ("": the process's own)
   uint64_t calls = 0, cycles = 0, idle_cycles = 0, packets_in = 0, packets_out = 0, errors = 0;
   int64_t freed = 0;
   std::map<std::string, uint64_t> counters;  // apps/NAME/X.counter, by X
@@ -125,6 +126,7 @@ struct App {
 
 struct Link {
   std::string name, from, to;  // "a.out -> b.in", "a.out", "b.in"
+  std::string worker;          // as App::worker
   uint64_t txpackets = 0, txbytes = 0, rxpackets = 0, rxbytes = 0, txdrop = 0, queued = 0;
 };
 
@@ -133,8 +135,16 @@ struct Snapshot {
   std::string rundir;
   std::string config;  // the config file's path, "" when none
   Engine engine;
-  std::vector<App> apps;    // by name
-  std::vector<Link> links;  // by name
+  std::vector<App> apps;    // by name (a supervisor's: by worker, then name)
+  std::vector<Link> links;  // by name (likewise)
+  // A supervisor's (programs/run/supervisor.lua: RUNDIR/workers/NAME, each a worker's run
+  // directory): its workers, whose apps and links are in apps and links, their engines' counters
+  // added to engine (heartbeat: the oldest).
+  struct Worker {
+    std::string name;
+    int64_t pid = 0;
+  };
+  std::vector<Worker> workers;
 };
 
 // Reads a run directory's counters. Throws std::runtime_error with a message in the user's terms
@@ -143,7 +153,8 @@ struct Snapshot {
 Snapshot read(const std::string& rundir);
 
 // The snapshot as JSON: {"pid", "rundir", "config", "engine": {...}, "apps": [...], "links":
-// [...]}, fields named as above.
+// [...]}, fields named as above; a supervisor's with "workers": [{"name", "pid"}...] and each
+// app and link of a worker with "worker": NAME.
 std::string to_json(const Snapshot& s);
 
 // A name as its file name: '%', '/', control characters and a leading '.' as %XX.

@@ -243,8 +243,9 @@ end
 -- 1-based: bucket i + 1 is engine_stats.breath_cycles[i]), tsc_hz, started_ns, heartbeat_ns},
 -- apps = {{name, calls, cycles, idle_cycles, packets_in, packets_out, errors, freed,
 -- counters = {X = value}}...}, links = {{name, from, to, txpackets, txbytes, rxpackets, rxbytes,
--- txdrop, queued}...}}, apps and links by name. nil and a message when dir has no engine stats.
-function M.read (dir)
+-- txdrop, queued, ring}...}}, apps and links by name (a supervisor's: with its workers', M.add_workers).
+-- nil and a message when dir has no engine stats.
+function M.read (dir, nested)
    local s = {rundir = dir, config = "", apps = {}, links = {}}
    local engine_path = dir .. "/engine/stats"
    local ok, err = with_file(engine_path, C.STATS_ENGINE, "struct engine_stats", function (e, mem)
@@ -288,11 +289,48 @@ function M.read (dir)
          local tx, txbytes = n(k.stats.txpackets), n(k.stats.txbytes)
          return {name = name, from = name:match("^(.-) %-> ") or "", to = name:match(" %-> (.*)$") or "",
                  txpackets = tx, txbytes = txbytes, rxpackets = rx, rxbytes = rxbytes, txdrop = drop,
-                 queued = math.max(0, tx - drop - rx)}
+                 queued = math.max(0, tx - drop - rx),
+                 -- in the ring now, by its cursors (queued is as of the engine's last sync)
+                 ring = bit.tobit(k.write - k.read)}
       end)
       if l then s.links[#s.links+1] = l end
    end
+   if not nested then M.add_workers(s, dir) end
    return s
+end
+
+-- A supervisor's run directory (programs/run/supervisor.lua) lists its workers' run directories
+-- (workers/NAME): their apps and links join s as NAME/APP and NAME/LINK, their engines' counters
+-- add up in s.engine (its heartbeat: the oldest of theirs, so a stalled worker shows), and
+-- s.workers = {{name, pid, engine}...} (those whose counters can be read).
+function M.add_workers (s, dir)
+   local names = M.children(dir .. "/workers")
+   if #names == 0 then return end
+   s.workers = {}
+   local e = s.engine
+   local heartbeat
+   for _, name in ipairs(names) do
+      local w = not name:match("%.tmp$") and M.read(dir .. "/workers/" .. name, true)
+      if w then
+         s.workers[#s.workers+1] = {name = name, pid = w.pid, engine = w.engine}
+         for _, a in ipairs(w.apps) do
+            a.name = name .. "/" .. a.name
+            s.apps[#s.apps+1] = a
+         end
+         for _, l in ipairs(w.links) do
+            l.from, l.to = name .. "/" .. l.from, name .. "/" .. l.to
+            l.name = l.from .. " -> " .. l.to
+            s.links[#s.links+1] = l
+         end
+         e.breaths, e.cycles, e.packets = e.breaths + w.engine.breaths, e.cycles + w.engine.cycles,
+            e.packets + w.engine.packets
+         for i, count in ipairs(w.engine.breath_buckets) do e.breath_buckets[i] = e.breath_buckets[i] + count end
+         heartbeat = math.min(heartbeat or math.huge, w.engine.heartbeat_ns)
+      end
+   end
+   e.heartbeat_ns = heartbeat or e.heartbeat_ns
+   table.sort(s.apps, function (x, y) return x.name < y.name end)
+   table.sort(s.links, function (x, y) return x.name < y.name end)
 end
 
 function M.selftest ()

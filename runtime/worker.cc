@@ -1,6 +1,7 @@
 // worker: core.worker's processes (worker.h).
 #include "runtime/worker.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -40,7 +42,7 @@ int snabb_worker_start(const char* title, const char* luacode) {
   return pid;
 }
 
-int snabb_worker_status(int pid, int* status) {
+int snabb_worker_status(int pid, int* status, int* signo) {
   int wstatus = 0;
   const pid_t r = waitpid(pid, &wstatus, WNOHANG);
   if (r == 0) return 1;
@@ -49,7 +51,43 @@ int snabb_worker_status(int pid, int* status) {
     return -1;
   }
   *status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+  *signo = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
   return 0;
+}
+
+int snabb_worker_set_cpu(int cpu) {
+  if (cpu < 0 || cpu >= CPU_SETSIZE) {
+    snabb::runtime::set_error("CPU " + std::to_string(cpu) + " does not exist");
+    return -1;
+  }
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) {
+    snabb::runtime::set_error("CPU " + std::to_string(cpu) +
+                              ": sched_setaffinity: " + std::strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+int snabb_worker_cpu_allowed(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+  return CPU_ISSET(cpu, &set) ? 1 : 0;
+}
+
+const char* snabb_worker_signal_name(int signo) {
+  // sigabbrev_np (glibc 2.32) gives "KILL"; kept in a buffer per thread with the prefix.
+  static thread_local char name[32];
+  const char* abbrev = sigabbrev_np(signo);
+  if (abbrev) {
+    std::snprintf(name, sizeof name, "SIG%s", abbrev);
+  } else {
+    std::snprintf(name, sizeof name, "signal %d", signo);
+  }
+  return name;
 }
 
 }  // extern "C"

@@ -1,11 +1,10 @@
 -- core.worker: Snabb's worker processes. worker.start(name, luacode) runs luacode in a fresh snabb
 -- process (runtime/worker.h: this binary executed again, the code in SNABB_PROGRAM_LUACODE, which
 -- programs/main.lua runs with the globals set, as a script), which the kernel ends when this
--- process dies; stop(name) kills it; status() says which run. What Snabb's workers also share and
--- these do not yet: the parent's `group` shm directory and its DMA memory, and PCI devices' shut
--- down; a worker's shm objects are in its own run directory, found by its PID (/PID/NAME). The
--- engine's own workers (several graphs on several cores) are a later issue's, which may build on
--- this.
+-- process dies; stop(name) kills it; status() says which run and what ended them (exit status,
+-- signal); set_cpu(cpu) pins this process. A worker's shm objects are in its own run directory,
+-- found by its PID (/PID/NAME). `snabb run` with several graphs (programs/run/supervisor.lua)
+-- runs each in a worker of this module, pinned, their packets in a group's shared memory.
 local ffi = require("ffi")
 require("core.runtime_cdefs")
 local C = ffi.C
@@ -39,19 +38,34 @@ function M.stop (name)
    C.kill(worker(name).pid, 9)
 end
 
--- name -> {pid, alive, status (the exit status, or 128 + signal, once it has ended)}.
+-- name -> {pid, alive, status (the exit status, or 128 + signal, once it has ended), signal (the
+-- name of the signal that ended it: "SIGKILL"; nil when it exited)}.
 function M.status ()
    local result = {}
-   local status = ffi.new("int[1]")
+   local status, signo = ffi.new("int[1]"), ffi.new("int[1]")
    for name, w in pairs(workers) do
       if w.status == nil then
-         local r = C.snabb_worker_status(w.pid, status)
-         if r == 0 then w.status = status[0] elseif r < 0 then w.status = -1 end
+         local r = C.snabb_worker_status(w.pid, status, signo)
+         if r == 0 then
+            w.status = status[0]
+            w.signal = signo[0] > 0 and ffi.string(C.snabb_worker_signal_name(signo[0])) or nil
+         elseif r < 0 then
+            w.status = -1
+         end
       end
-      result[name] = {pid = w.pid, alive = w.status == nil, status = w.status}
+      result[name] = {pid = w.pid, alive = w.status == nil, status = w.status, signal = w.signal}
    end
    return result
 end
+
+-- Pins this process to CPU cpu (a number from 0): true, or nil and a message.
+function M.set_cpu (cpu)
+   if C.snabb_worker_set_cpu(cpu) ~= 0 then return nil, ffi.string(C.snabb_error()) end
+   return true
+end
+
+-- Whether this process may run on CPU cpu (its affinity mask allows it).
+function M.cpu_allowed (cpu) return C.snabb_worker_cpu_allowed(cpu) == 1 end
 
 function M.selftest ()
    print("selftest: core.worker")
@@ -83,6 +97,7 @@ function M.selftest ()
    while M.status().w2.alive and C.get_monotonic_time() < deadline do C.sleep_ns(1000000) end
    local s = M.status()
    assert(not s.w1.alive and s.w1.status == 128 + 9 and not s.w2.alive and s.w3.alive)
+   assert(s.w1.signal == "SIGKILL" and s.w3.signal == nil)
    M.stop("w3")
    while M.status().w3.alive and C.get_monotonic_time() < deadline do C.sleep_ns(1000000) end
    -- Killed, they left their run directories (the next run would sweep them): removed here.
@@ -92,7 +107,8 @@ function M.selftest ()
    M.start(404, "error('worker failed on purpose')")
    deadline = C.get_monotonic_time() + 30
    while M.status()[404].alive and C.get_monotonic_time() < deadline do C.sleep_ns(1000000) end
-   assert(M.status()[404].status == 1, tostring(M.status()[404].status))
+   assert(M.status()[404].status == 1 and M.status()[404].signal == nil, tostring(M.status()[404].status))
+   assert(M.cpu_allowed(0) and not M.cpu_allowed(-1) and not M.cpu_allowed(1e6))
    assert(not pcall(M.start, "x", "this is not Lua"))
    assert(not pcall(M.stop, "nobody"))
    print("selftest: core.worker ok")

@@ -85,12 +85,31 @@ function M.list ()
       i.uptime = s and s.engine.started_ns > 0 and now - s.engine.started_ns / 1e9 or nil
       i.health = M.health(s, err)
    end
-   -- Workers: the instances whose parent is this one (core.worker's processes).
+   -- Workers: the instances whose parent is this one (core.worker's processes); a supervisor's
+   -- (snabb run of several graphs) named as its run directory's workers/NAME names them, listed
+   -- right after it.
+   local children = {}
    for _, i in ipairs(list) do
       local p = by_pid[parent(i.pid) or -1]
-      if p then p.workers = p.workers + 1 end
+      if p then
+         p.workers = p.workers + 1
+         i.supervisor = p.pid
+         children[p] = children[p] or {}
+         table.insert(children[p], i)
+         for _, w in ipairs(p.stats and p.stats.workers or {}) do
+            if w.pid == i.pid then i.worker = w.name end
+         end
+      end
    end
-   return list
+   local ordered = {}
+   local function add (i)
+      ordered[#ordered+1] = i
+      for _, child in ipairs(children[i] or {}) do add(child) end
+   end
+   for _, i in ipairs(list) do
+      if not (i.supervisor and by_pid[i.supervisor]) then add(i) end
+   end
+   return ordered
 end
 
 function M.run (args)
@@ -101,12 +120,15 @@ function M.run (args)
    if opts.json then
       for _, i in ipairs(list) do
          io.stdout:write(json.encode({pid = i.pid, rundir = i.dir, config = i.config,
-                                      uptime = i.uptime, workers = i.workers, health = i.health}), "\n")
+                                      uptime = i.uptime, workers = i.workers, health = i.health,
+                                      supervisor = i.supervisor, worker = i.worker}), "\n")
       end
    elseif #list > 0 then
       local rows = {}
       for _, i in ipairs(list) do
-         rows[#rows+1] = {tostring(i.pid), i.config or "-", i.uptime and M.duration(i.uptime) or "-",
+         -- (A supervisor's worker, listed under it: its name before its config.)
+         local config = (i.worker and "worker " .. i.worker .. ": " or "") .. (i.config or "-")
+         rows[#rows+1] = {tostring(i.pid), config, i.uptime and M.duration(i.uptime) or "-",
                           tostring(i.workers), i.health, i.dir}
       end
       io.stdout:write(lib.table_text({"pid", "config", "uptime", "workers", "health", "run directory"},

@@ -7,6 +7,8 @@
 -- still in the links then gets at most DRAIN_SECONDS to arrive. On a terminal a progress line shows
 -- packets in (sent by the sources) and out (received by the sinks, apps that feed no link); a
 -- summary follows at the end. An app that failed makes the exit status 1 (--allow-errors: 0).
+-- A config that returns {workers = {NAME = config, ...}} runs each graph in a worker process of its
+-- own under a supervisor (programs/run/supervisor.lua); --cpu pins them (or the one graph).
 local argparse = require("argparse")
 local cli = require("programs.cli")
 local config = require("core.config")
@@ -19,11 +21,28 @@ local progress = require("programs.progress")
 local M = {}
 
 -- For `snabb help` (programs/main.lua finds the command by its folder).
-M.summary = "run an app graph: snabb run CONFIG [--duration S] [--report]"
+M.summary = "run an app graph, or one per worker: snabb run CONFIG [--duration S] [--report] [--cpu LIST]"
 -- It runs an app graph: stop signals stop it cleanly, caught before it starts.
 M.engine = true
 
-local DRAIN_SECONDS = 1
+M.DRAIN_SECONDS = 1
+
+-- --cpu 0,2: CPUs this process may run on (its affinity), as a list of numbers.
+local function cpu_list (s)
+   local worker = require("core.worker")
+   local cpus = {}
+   for item in (s .. ","):gmatch("([^,]*),") do
+      local cpu = tonumber(item)
+      if not cpu or cpu ~= math.floor(cpu) or cpu < 0 then
+         return nil, ("--cpu must be a list of CPU numbers like 0,1, got '%s'"):format(s)
+      end
+      if not worker.cpu_allowed(cpu) then
+         return nil, ("--cpu: CPU %d is not one this process may run on (see nproc, taskset -p)"):format(cpu)
+      end
+      cpus[#cpus+1] = cpu
+   end
+   return cpus
+end
 
 local function parser ()
    local p = argparse("snabb run", "Run an app graph described by a Lua config file.")
@@ -36,6 +55,8 @@ local function parser ()
    p:flag("-r --report", "print what each app and link did at the end")
    p:flag("--keep-running", "keep running when every source is done (default: stop then)")
    p:flag("--allow-errors", "exit 0 even when apps failed (default: exit 1)")
+   p:option("--cpu", "pin the graph, or each worker's graph in name order, to these CPUs (one each)")
+      :argname("LIST"):convert(cpu_list)
    p:option("--listen", "serve the control API on TCP too, at HOST:PORT or PORT (host 127.0.0.1); "
                .. "always on the Unix socket RUNDIR/control (observe/README.md)")
       :argname("HOST:PORT")
@@ -51,13 +72,18 @@ local function parser ()
 end
 
 -- Runs a config file (or text, the file's text: a POST /config) and returns the config it
--- builds; errors name the file and line.
-function M.load_config (path, args, text)
+-- builds (with workers: or the table {workers = {NAME = config}} it returns, checked); errors name
+-- the file and line.
+function M.load_config (path, args, text, workers)
    local chunk, err
    if text then chunk, err = loadstring(text, "@" .. path) else chunk, err = loadfile(path) end
    if not chunk then error(err, 0) end
    local ok, c = xpcall(chunk, lib.error_message, unpack(args or {}))
    if not ok then error(c, 0) end
+   if workers and type(c) == "table" and not config.is_config(c) and c.workers ~= nil then
+      require("programs.run.supervisor").names(path, c)
+      return c
+   end
    if not config.is_config(c) then
       error(("%s: returned %s, not a config; end the file with `return c` where c = config.new()")
          :format(path, c == nil and "nothing" or type(c)), 0)
@@ -94,7 +120,7 @@ function M.sources_done ()
    return #sources > 0
 end
 
-local function links_empty ()
+function M.links_empty ()
    for _, l in pairs(engine.link_table) do
       if not link.empty(l) then return false end
    end
@@ -162,7 +188,7 @@ local function run_graph (opts)
       end
       if opts.keep_running then return false end
       done_at = done_at or (M.sources_done() and t) or nil
-      return done_at and (links_empty() or t - done_at >= DRAIN_SECONDS)
+      return done_at and (M.links_empty() or t - done_at >= M.DRAIN_SECONDS)
    end})
    if line then line:clear() end
    local seconds = engine.now() - start
@@ -185,7 +211,19 @@ function M.run (args)
    local control = require("observe.control")
    return observe.run(cli.observe_options(opts, "snabb run " .. opts.config), function ()
       cli.apply_dpdk(opts)
-      engine.configure(M.load_config(opts.config, opts.args))
+      local c = M.load_config(opts.config, opts.args, nil, true)
+      if not config.is_config(c) then
+         local supervisor = require("programs.run.supervisor")
+         return supervisor.run(opts, c, supervisor.names(opts.config, c))
+      end
+      if opts.cpu then
+         if #opts.cpu ~= 1 then
+            cli.fail(("--cpu lists %d CPUs for one graph (a config with workers takes one per worker)")
+                        :format(#opts.cpu))
+         end
+         assert(require("core.worker").set_cpu(opts.cpu[1]))
+      end
+      engine.configure(c)
       require("apps.tap.tap").register(control) -- POST, GET, DELETE /tap: snabb tap
       -- The control server (observe.control) from here on; stopped before the run directory goes.
       local started, port = pcall(control.start, observe.dir(), {
