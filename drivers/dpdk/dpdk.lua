@@ -16,8 +16,8 @@ M.default_mbufs = 16384
 M.telemetry = true -- DPDK's telemetry socket; snabb run|bench --no-dpdk-telemetry turns it off
 
 -- Sets up the EAL; errors at `level` (0: the message alone).
-local function init (args, mbufs, telemetry, level)
-   if C.snabb_dpdk_init(args, mbufs, telemetry and 1 or 0) ~= 0 then
+local function init (args, mbufs, telemetry, level, processes)
+   if C.snabb_dpdk_init(args, mbufs, telemetry and 1 or 0, processes or 1) ~= 0 then
       lib.c_error(nil, level)
    end
 end
@@ -35,15 +35,22 @@ end
 -- ordinary memory); options.telemetry: false adds --no-telemetry (default: on unless the command
 -- line says --no-dpdk-telemetry);
 -- options.mbufs: how many packets DPDK may hold (default 16384; at least C.snabb_dpdk_min_mbufs(),
--- and each port opened checks that the pool can hold what it and the other ports may take).
+-- and each port opened checks that the pool can hold what it and the other ports may take);
+-- options.processes: how many processes (workers) share the ports, each serving its own queues
+-- (DPDK's primary and secondaries: args must let them share the EAL, e.g. "--proc-type=auto
+-- --file-prefix NAME --huge-dir DIR"; the primary makes mbufs for all, each process has `mbufs`).
 function M.init (options)
    local ok, conf = pcall(lib.parse, options, {
       args = {type = "string", default = ""},
       mbufs = {integer = true, min = C.snabb_dpdk_min_mbufs(), max = 2^24, default = M.default_mbufs},
-      telemetry = {type = "boolean", default = M.telemetry}})
+      telemetry = {type = "boolean", default = M.telemetry},
+      processes = {integer = true, min = 1, max = 128, default = 1}})
    if not ok then error("dpdk.init: " .. conf, 2) end
-   init(conf.args, conf.mbufs, conf.telemetry, 3) -- the caller's file:line
+   init(conf.args, conf.mbufs, conf.telemetry, 3, conf.processes) -- the caller's file:line
 end
+
+-- True in a DPDK secondary process (its ports are the primary's, attached to, never set up here).
+function M.secondary () return C.snabb_dpdk_secondary() == 1 end
 
 function M.initialized () return C.snabb_dpdk_initialized() == 1 end
 
