@@ -8,7 +8,8 @@
 # queue. Checked: every frame received once (the two captures add up to what was sent), both queues
 # served, no flow at both workers, each worker's count equal to DPDK's rx_qN_packets for its queue,
 # and every frame sent back (the tap's kernel counters; DPDK's tx_qN_packets per queue).
-# Multi-process needs hugepages: 128 are added for the test (and taken away after) on a hugetlbfs
+# A secondary started before the primary's port is refused in one line, and attaches when started
+# again. Multi-process needs hugepages: 128 are added for the test (and taken away after) on a hugetlbfs
 # mounted in $tmp.
 . "$(dirname "$0")/prologue.sh"
 ns=snabb-dpdkw-$$ prefix=snabb-dpdkw-$$
@@ -78,3 +79,31 @@ done
 [ "$back" -eq 1600 ] || fail "the tap received $back frames back from the workers, not 1600"
 grep -q "^dpdk: secondary process" "$tmp/w1.txt" || fail "worker 1 was not a secondary: $(cat "$tmp/w1.txt")"
 echo "ok: net_tap0 with 2 queues shared by 2 processes: queue 0 $n0 frames, queue 1 $n1, no flow split, = DPDK's per-queue counters, all sent back"
+
+# A secondary whose EAL started before the primary had started the port (its EAL attached to the
+# device then, without the queues net_tap hands over at attach): refused in words, its mbufs given
+# back at exit, and the same secondary started again attaches. The order is made by files: the
+# primary waits for "go", which is written once the secondary has its mbufs.
+eal="${eal/$prefix/$prefix-late}"
+at_exit "rm -rf '/var/run/dpdk/$prefix-late'"
+DPDK_WORKER_EAL="-l 0 $eal" ip netns exec $ns "$snabb" "$here/configs/dpdk_late_primary.lua" net_tap0 \
+  "$tmp" >"$tmp/late0.txt" 2>&1 &
+late0=$!
+for _ in $(seq 200); do [ -e "$tmp/ready" ] && break; sleep 0.1; done
+[ -e "$tmp/ready" ] || fail "late primary: $(cat "$tmp/late0.txt")"
+DPDK_WORKER_EAL="-l $((1 % cpus)) $eal" ip netns exec $ns "$snabb" run "$here/configs/dpdk_worker.lua" \
+  net_tap0 1 2 "$tmp/late1.pcap" --duration 0.5 >"$tmp/late1.txt" 2>&1 &
+late1=$!
+for _ in $(seq 200); do grep -q "^dpdk: secondary process" "$tmp/late1.txt" && break; sleep 0.1; done
+touch "$tmp/go"
+status=0; wait $late1 || status=$?
+[ $status -eq 1 ] && grep -q "app 'nic': new failed: dpdk: net_tap0: this secondary process started before the primary had started the port, and its EAL attached to the port then, without its queues: start the secondaries once the primary's port is up (a restart of this process does)$" \
+  "$tmp/late1.txt" || fail "early secondary: exit $status, $(cat "$tmp/late1.txt")"
+DPDK_WORKER_EAL="-l $((1 % cpus)) $eal" ip netns exec $ns "$snabb" run "$here/configs/dpdk_worker.lua" \
+  net_tap0 1 2 "$tmp/late1.pcap" --duration 0.5 >"$tmp/late1.txt" 2>&1 ||
+  fail "secondary started again: $(cat "$tmp/late1.txt")"
+grep -q "^dpdk: secondary process: 2048 mbufs from the primary's pool, 0 left$" "$tmp/late1.txt" ||
+  fail "secondary started again: $(cat "$tmp/late1.txt")"
+touch "$tmp/stop"
+wait $late0 || fail "late primary: $(cat "$tmp/late0.txt")"
+echo "ok: a secondary started before the primary's port refused in words; started again, it attached with the mbufs its first run gave back"

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>  // (its link() hides struct link: written "struct link" below)
 
 #include <algorithm>
@@ -76,7 +77,14 @@ uint32_t populate_keep = 0;  // while populating: mbufs the primary still keeps 
 struct shared_port {
   uint16_t rxqs, txqs, ring;
   uint8_t rss;
+  uint64_t started_ns;  // CLOCK_MONOTONIC, the same for every process of the machine
 };
+uint64_t eal_ready_ns = 0;  // when this process's EAL was up (and had probed the devices it saw)
+uint64_t monotonic_ns() {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return uint64_t(t.tv_sec) * 1000000000 + uint64_t(t.tv_nsec);
+}
 std::string shared_port_name(const std::string& name) { return "snabb_port_" + name; }
 std::vector<std::pair<uintptr_t, uintptr_t>> pool_memory;  // [start, end) of the mbufs' memory
 std::vector<packet*> retired;  // ordinary slots met while looking for mbufs: kept out of DPDK's way
@@ -365,6 +373,16 @@ void attach_pool(uint32_t mbufs, LogCapture& log) {
   for (void* o : objs) packet_pool_adopt(slot_of(static_cast<rte_mbuf*>(o)));
   find_pool_memory(mp);
   pool = mp;
+  // At exit, the mbufs in the free list go back to the ring, for the process that replaces this
+  // one (what links and apps still held is lost, as after a kill).
+  std::atexit([] {
+    packet_freelist* fl = snabb_packet_freelist();
+    for (uint32_t i = 0; i < fl->nfree; ++i) {
+      if (is_mbuf(fl->list[i])) {
+        rte_ring_enqueue(handoff, freelist_entry_slot(fl->list[i]) - kMbufHeader);
+      }
+    }
+  });
   std::fprintf(stderr, "dpdk: secondary process: %u mbufs from the primary's pool, %u left\n",
                mbufs, rte_ring_count(handoff));
 }
@@ -409,6 +427,7 @@ void init(const char* args, int64_t mbufs_arg, bool telemetry, uint32_t processe
     throw std::runtime_error("dpdk: EAL initialisation failed (" + cause(rte_errno, log) +
                              "); EAL options: " + options);
   }
+  eal_ready_ns = monotonic_ns();
   if (rte_eal_process_type() == RTE_PROC_SECONDARY) {
     secondary = true;
     attach_pool(mbufs, log);
@@ -534,7 +553,7 @@ uint16_t setup_port(uint16_t port, const std::string& spec, uint16_t rxqs, uint1
     const rte_memzone* mz =
         rte_memzone_reserve(shared_port_name(name).c_str(), sizeof(shared_port), SOCKET_ID_ANY, 0);
     if (!mz) check(-rte_errno, "recording its set-up for secondary processes");
-    *static_cast<shared_port*>(mz->addr) = {rxqs, txqs, ring, rss};
+    *static_cast<shared_port*>(mz->addr) = {rxqs, txqs, ring, rss, monotonic_ns()};
   }
   return port;
 }
@@ -542,16 +561,22 @@ uint16_t setup_port(uint16_t port, const std::string& spec, uint16_t rxqs, uint1
 // The port `spec` names, created (virtual devices) or probed when it is not there yet, then set
 // up. A device created here and refused (too many queues, too few mbufs, ...) is closed again:
 // net_pcap had opened its capture files (LeakSanitizer).
-// A secondary process: the port as the primary set it up and started it, attached here (a
-// virtual device the primary made after this process started is probed now).
+// A secondary process: the port as the primary set it up and started it (waited for, 5 s at
+// most), attached here (a virtual device the primary made after this process started is probed
+// now). The EAL of a secondary probes the devices the primary has when it starts: one probed
+// before the primary had started it has no queues here (net_tap's come from the primary at probe).
 uint16_t attach_port(const std::string& spec, uint16_t rxqs, uint16_t txqs, uint16_t ring, bool rss,
                      LogCapture& log) {
   const std::string name = spec.substr(0, spec.find(','));
-  const rte_memzone* mz = rte_memzone_lookup(shared_port_name(name).c_str());
+  const rte_memzone* mz = nullptr;
+  for (int waited_ms = 0; waited_ms < 5000 && !mz; waited_ms += 10) {
+    mz = rte_memzone_lookup(shared_port_name(name).c_str());
+    if (!mz) usleep(10000);
+  }
   if (!mz) {
     throw std::runtime_error("dpdk: " + name +
-                             ": not started by the primary process yet (secondary process; "
-                             "the app is retried)");
+                             ": the primary process has not started it (waited 5 s; secondary "
+                             "process)");
   }
   const auto& shared = *static_cast<const shared_port*>(mz->addr);
   const std::pair<const char*, std::pair<unsigned, unsigned>> agree[] = {
@@ -567,7 +592,15 @@ uint16_t attach_port(const std::string& spec, uint16_t rxqs, uint16_t txqs, uint
     }
   }
   uint16_t port;
-  if (rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) {
+  if (rte_eth_dev_get_port_by_name(name.c_str(), &port) == 0) {
+    if (shared.started_ns > eal_ready_ns) {
+      throw std::runtime_error(
+          "dpdk: " + name +
+          ": this secondary process started before the primary had started the port, and its "
+          "EAL attached to the port then, without its queues: start the secondaries once the "
+          "primary's port is up (a restart of this process does)");
+    }
+  } else {
     const bool vdev = name.rfind("net_", 0) == 0 || name.rfind("eth_", 0) == 0;
     const int rc = vdev ? rte_vdev_init(name.c_str(), "") : rte_dev_probe(spec.c_str());
     if (rc != 0 || rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) {
