@@ -362,13 +362,17 @@ void attach_pool(uint32_t mbufs, LogCapture& log) {
         "dpdk.init{processes = N} with N > 1 makes one): " +
         cause(rte_errno, log));
   }
+  // Up to `mbufs`: a device's queues may hold some of one process's share and hand them to another
+  // (net_tap's receive queues keep the mbufs of the process that set them up, and a receiving
+  // process replaces them from its own), so a process started again may find fewer left.
   std::vector<void*> objs(mbufs);
-  if (rte_ring_dequeue_bulk(handoff, objs.data(), mbufs, nullptr) != mbufs) {
+  objs.resize(rte_ring_dequeue_burst(handoff, objs.data(), mbufs, nullptr));
+  if (objs.size() < snabb_dpdk_min_mbufs()) {
+    rte_ring_enqueue_bulk(handoff, objs.data(), static_cast<unsigned>(objs.size()), nullptr);
     throw std::runtime_error("dpdk: secondary process: the primary's pool has " +
-                             std::to_string(rte_ring_count(handoff)) + " mbufs left to share, " +
-                             std::to_string(mbufs) +
-                             " asked for (dpdk.init{mbufs=}: the same in every process; "
-                             "processes = how many share the pool)");
+                             std::to_string(objs.size()) + " mbufs left to share, fewer than " +
+                             std::to_string(snabb_dpdk_min_mbufs()) +
+                             " (dpdk.init{processes=}: how many processes share the pool)");
   }
   for (void* o : objs) packet_pool_adopt(slot_of(static_cast<rte_mbuf*>(o)));
   find_pool_memory(mp);
@@ -383,8 +387,8 @@ void attach_pool(uint32_t mbufs, LogCapture& log) {
       }
     }
   });
-  std::fprintf(stderr, "dpdk: secondary process: %u mbufs from the primary's pool, %u left\n",
-               mbufs, rte_ring_count(handoff));
+  std::fprintf(stderr, "dpdk: secondary process: %zu mbufs from the primary's pool, %u left\n",
+               objs.size(), rte_ring_count(handoff));
 }
 
 void init(const char* args, int64_t mbufs_arg, bool telemetry, uint32_t processes,
@@ -592,16 +596,14 @@ uint16_t attach_port(const std::string& spec, uint16_t rxqs, uint16_t txqs, uint
     }
   }
   uint16_t port;
-  if (rte_eth_dev_get_port_by_name(name.c_str(), &port) == 0) {
-    if (shared.started_ns > eal_ready_ns) {
-      throw std::runtime_error(
-          "dpdk: " + name +
-          ": this secondary process started before the primary had started the port, and its "
-          "EAL attached to the port then, without its queues: start the secondaries once the "
-          "primary's port is up (a restart of this process does)");
-    }
-  } else {
-    const bool vdev = name.rfind("net_", 0) == 0 || name.rfind("eth_", 0) == 0;
+  const bool vdev = name.rfind("net_", 0) == 0 || name.rfind("eth_", 0) == 0;
+  if (rte_eth_dev_get_port_by_name(name.c_str(), &port) == 0 && vdev &&
+      shared.started_ns > eal_ready_ns) {
+    // Attached before the port was started: let go of it here (a secondary's detach is its own)
+    // and attach again below.
+    rte_vdev_uninit(name.c_str());
+  }
+  if (rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) {
     const int rc = vdev ? rte_vdev_init(name.c_str(), "") : rte_dev_probe(spec.c_str());
     if (rc != 0 || rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) {
       throw std::runtime_error("dpdk: " + name + ": cannot attach to the primary's port (" +
