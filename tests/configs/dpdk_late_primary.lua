@@ -6,6 +6,7 @@ local dpdk = require("drivers.dpdk.dpdk")
 local port, dir = ...
 local function exists (name) local f = io.open(dir .. "/" .. name) if f then f:close() end return f ~= nil end
 dpdk.init{args = assert(os.getenv("DPDK_WORKER_EAL")), mbufs = 2048, processes = 2}
+dpdk.start() -- the EAL now (with processes > 1, the first DpdkPort would start it)
 assert(io.open(dir .. "/ready", "w")):close()
 engine.main({done = function () return exists("go") end})
 local c = config.new()
