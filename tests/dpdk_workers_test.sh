@@ -1,27 +1,29 @@
 #!/usr/bin/env bash
 # End-to-end, as root: one DPDK port shared by two worker processes, each serving its own queue
-# pair (DPDK's multi-process: the first is the primary and sets the port up with 2 queues each way,
-# the second attaches as a secondary; drivers/README.md). The port is net_tap (its queues are a
-# multiqueue tap device, which the kernel fills by each flow's hash, as RSS does) in a network
-# namespace made here; 1,600 frames of 16 flows are sent into the tap from the kernel's side
-# (AF_PACKET). Each worker writes what its queue received and sends it back out of its own send
-# queue. Checked: every frame received once (the two captures add up to what was sent), both queues
-# served, no flow at both workers, each worker's count equal to DPDK's rx_qN_packets for its queue,
-# and every frame sent back (the tap's kernel counters; DPDK's tx_qN_packets per queue).
-# A secondary started before the primary's port attaches once it is started. Multi-process needs
-# hugepages: 128 are added for the test (and taken away after) on a hugetlbfs
-# mounted in $tmp.
+# pair (DPDK's multi-process: the first to start its EAL is the primary and sets the port up with
+# 2 queues each way, the other attaches as a secondary; drivers/README.md). Started and stopped
+# together. The port is net_tap (its queues are a multiqueue tap device, which the kernel fills by
+# each flow's hash, as RSS does) in a network namespace made here; 1,600 frames of 16 flows are
+# sent into the tap from the kernel's side (AF_PACKET). Each worker writes what its queue received
+# and sends it back out of its own send queue. Checked: every frame received once (the two
+# captures add up to what was sent), both queues served, no flow at both workers, each worker's
+# count equal to DPDK's rx_qN_packets for its queue, and every frame sent back (the tap's kernel
+# counters; DPDK's tx_qN_packets per queue). A secondary started before the primary's port
+# attaches once it is started. Multi-process needs hugepages: 256 are added for the test (and
+# taken away after) on a hugetlbfs mounted in $tmp.
 . "$(dirname "$0")/prologue.sh"
 ns=snabb-dpdkw-$$ prefix=snabb-dpdkw-$$
-pages=128
+# The workers take about 60 pages of 2 MiB (2 x 2,048 mbufs, DPDK's own memory); 256 are added,
+# as other processes on the machine may take free hugepages too.
+pages=256 needed=96
 old_pages=$(cat /proc/sys/vm/nr_hugepages)
 at_exit "echo $old_pages >/proc/sys/vm/nr_hugepages"
 echo $((old_pages + pages)) >/proc/sys/vm/nr_hugepages
 free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
-[ "$free" -ge "$pages" ] || fail "only $free of $pages hugepages could be provisioned"
+[ "$free" -ge "$needed" ] || fail "only $free hugepages free after adding $pages, $needed needed"
 mkdir "$tmp/huge"
 mount -t hugetlbfs -o pagesize=2M nodev "$tmp/huge"
-at_exit "umount '$tmp/huge'; rm -rf '/var/run/dpdk/$prefix'"
+at_exit "umount '$tmp/huge'; rm -rf '/var/run/dpdk/$prefix' '/var/run/dpdk/$prefix.snabb-lock'"
 ip netns add $ns
 at_exit "ip netns del $ns"
 ip netns exec $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
@@ -41,11 +43,15 @@ started() { # started PID: waits (at most 20 s) until its DpdkPort runs (its cou
   done
   return 1
 }
+# Started together and stopped together, as a supervisor does: whichever starts its EAL first is
+# the primary (they took themselves both for the primary, and one failed, before the EAL's start
+# was serialized), and the primary waits for the secondary to stop polling before it closes the
+# port (the secondary died of a segmentation fault in its pull before).
 cpus=$(nproc)
 worker 0 0; w0=$pid
-started $w0 || fail "worker 0 (primary): $(cat "$tmp/w0.txt")"
 worker 1 $((1 % cpus)); w1=$pid
-started $w1 || fail "worker 1 (secondary): $(cat "$tmp/w1.txt")"
+started $w0 || fail "worker 0: $(cat "$tmp/w0.txt")"
+started $w1 || fail "worker 1: $(cat "$tmp/w1.txt")"
 
 "$snabb" gen-pcap "$tmp/flows.pcap" --flows 16 --packets 1600 >/dev/null
 ip netns exec $ns "$snabb" run "$here/configs/af_packet_send.lua" "$tmp/flows.pcap" snabbtap \
@@ -57,9 +63,9 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 back=$(ip netns exec $ns cat /sys/class/net/snabbtap/statistics/rx_packets)
-# The secondary first: the primary stopping closes the port under it.
-kill -TERM $w1; wait $w1 || fail "worker 1: $(cat "$tmp/w1.txt")"
-kill -TERM $w0; wait $w0 || fail "worker 0: $(cat "$tmp/w0.txt")"
+kill -TERM $w0 $w1
+wait $w0 || fail "worker 0: $(cat "$tmp/w0.txt")"
+wait $w1 || fail "worker 1: $(cat "$tmp/w1.txt")"
 
 count() { "$here/tcpdump.sh" -nn -r "$1" 2>/dev/null | wc -l; }
 sources() { "$here/tcpdump.sh" -nn -r "$1" 2>/dev/null | awk '{print $3}' | sort -u; }
@@ -77,7 +83,8 @@ for q in 0 1; do
     fail "worker $q sent back $n frames? DPDK's tx_q${q}_packets says $(xstat $q tx_q${q}_packets)"
 done
 [ "$back" -eq 1600 ] || fail "the tap received $back frames back from the workers, not 1600"
-grep -q "^dpdk: secondary process" "$tmp/w1.txt" || fail "worker 1 was not a secondary: $(cat "$tmp/w1.txt")"
+[ "$(cat "$tmp/w0.txt" "$tmp/w1.txt" | grep -c "^dpdk: secondary process")" -eq 1 ] ||
+  fail "not one primary and one secondary: $(cat "$tmp/w0.txt" "$tmp/w1.txt")"
 echo "ok: net_tap0 with 2 queues shared by 2 processes: queue 0 $n0 frames, queue 1 $n1, no flow split, = DPDK's per-queue counters, all sent back"
 
 # A secondary whose EAL starts before the primary has started the port (its EAL attaches to the
@@ -86,7 +93,7 @@ echo "ok: net_tap0 with 2 queues shared by 2 processes: queue 0 $n0 frames, queu
 # The order is made by files: the primary starts the port once "go" exists, written when the
 # secondary has its mbufs.
 eal="${eal/$prefix/$prefix-late}"
-at_exit "rm -rf '/var/run/dpdk/$prefix-late'"
+at_exit "rm -rf '/var/run/dpdk/$prefix-late' '/var/run/dpdk/$prefix-late.snabb-lock'"
 DPDK_WORKER_EAL="-l 0 $eal" ip netns exec $ns "$snabb" "$here/configs/dpdk_late_primary.lua" net_tap0 \
   "$tmp" >"$tmp/late0.txt" 2>&1 &
 late0=$!

@@ -1,6 +1,7 @@
 #include "drivers/dpdk/dpdk.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <rte_bus_vdev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -12,6 +13,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>  // (its link() hides struct link: written "struct link" below)
@@ -78,6 +80,7 @@ struct shared_port {
   uint16_t rxqs, txqs, ring;
   uint8_t rss;
   uint64_t started_ns;  // CLOCK_MONOTONIC, the same for every process of the machine
+  uint32_t attached;    // secondaries polling it now (atomic): the primary waits for them to stop
 };
 uint64_t eal_ready_ns = 0;  // when this process's EAL was up (and had probed the devices it saw)
 uint64_t monotonic_ns() {
@@ -391,6 +394,37 @@ void attach_pool(uint32_t mbufs, LogCapture& log) {
                objs.size(), rte_ring_count(handoff));
 }
 
+// An exclusive flock on a file, held while it lives (-1: none).
+class FileLock {
+ public:
+  explicit FileLock(const std::string& path)
+      : fd_(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
+    if (fd_ >= 0) flock(fd_, LOCK_EX);
+  }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  ~FileLock() {
+    if (fd_ >= 0) close(fd_);
+  }
+
+ private:
+  int fd_;
+};
+
+// The file prefix EAL options name (DPDK's default: rte).
+std::string file_prefix(const std::string& options) {
+  std::istringstream in(options);
+  std::string prefix = "rte";
+  for (std::string w; in >> w;) {
+    if (w == "--file-prefix") {
+      in >> prefix;
+    } else if (w.rfind("--file-prefix=", 0) == 0) {
+      prefix = w.substr(14);
+    }
+  }
+  return prefix;
+}
+
 void init(const char* args, int64_t mbufs_arg, bool telemetry, uint32_t processes,
           LogCapture& log) {
   if (pool) throw std::runtime_error("dpdk: already initialised (once per process)");
@@ -427,6 +461,16 @@ void init(const char* args, int64_t mbufs_arg, bool telemetry, uint32_t processe
   std::istringstream in(options);
   for (std::string w; in >> w;) words.push_back(w);
   for (auto& w : words) argv.push_back(w.data());
+  // Processes sharing an EAL start one at a time: with --proc-type=auto, two starting together
+  // both took themselves for the primary, and one failed ("Cannot create lock on
+  // '/var/run/dpdk/NAME/config'. Is another primary process running?"). Held until the primary
+  // has made the pool and the ring its secondaries look for (the end of init).
+  std::unique_ptr<FileLock> starting;
+  if (processes > 1) {
+    const std::string dir = runtime_dir(file_prefix(options));
+    make_runtime_dir(dir.substr(0, dir.rfind('/')));
+    starting = std::make_unique<FileLock>(dir + ".snabb-lock");
+  }
   if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
     throw std::runtime_error("dpdk: EAL initialisation failed (" + cause(rte_errno, log) +
                              "); EAL options: " + options);
@@ -474,12 +518,25 @@ void init(const char* args, int64_t mbufs_arg, bool telemetry, uint32_t processe
 
 // Stops and closes a port (its queues give their mbufs back to the pool); a virtual device goes
 // too, so that a later config can create it again.
+// Shared with secondaries, the port is the primary's to stop: a secondary only says it has stopped
+// polling, and the primary waits for that (2 s at most: a secondary killed never says it), as a
+// secondary polling a port the primary closed died of a segmentation fault (a supervisor stopping
+// all its workers at once).
 void close_port(uint16_t port) {
-  if (secondary) return;  // the primary's to stop: the other processes' queues go on until then
-  held[port] = 0;
   char name[RTE_ETH_NAME_MAX_LEN] = "";
   rte_eth_dev_get_name_by_port(port, name);
-  if (const rte_memzone* mz = rte_memzone_lookup(shared_port_name(name).c_str())) {
+  const rte_memzone* mz = rte_memzone_lookup(shared_port_name(name).c_str());
+  auto* shared = mz ? static_cast<shared_port*>(mz->addr) : nullptr;
+  if (secondary) {
+    if (shared) __atomic_fetch_sub(&shared->attached, 1, __ATOMIC_RELEASE);
+    return;
+  }
+  held[port] = 0;
+  if (shared) {
+    for (int waited_ms = 0; waited_ms < 2000; waited_ms += 10) {
+      if (__atomic_load_n(&shared->attached, __ATOMIC_ACQUIRE) == 0) break;
+      usleep(10000);
+    }
     rte_memzone_free(mz);
   }
   rte_eth_dev_stop(port);
@@ -557,7 +614,7 @@ uint16_t setup_port(uint16_t port, const std::string& spec, uint16_t rxqs, uint1
     const rte_memzone* mz =
         rte_memzone_reserve(shared_port_name(name).c_str(), sizeof(shared_port), SOCKET_ID_ANY, 0);
     if (!mz) check(-rte_errno, "recording its set-up for secondary processes");
-    *static_cast<shared_port*>(mz->addr) = {rxqs, txqs, ring, rss, monotonic_ns()};
+    *static_cast<shared_port*>(mz->addr) = {rxqs, txqs, ring, rss, monotonic_ns(), 0};
   }
   return port;
 }
@@ -582,7 +639,7 @@ uint16_t attach_port(const std::string& spec, uint16_t rxqs, uint16_t txqs, uint
                              ": the primary process has not started it (waited 5 s; secondary "
                              "process)");
   }
-  const auto& shared = *static_cast<const shared_port*>(mz->addr);
+  auto& shared = *static_cast<shared_port*>(mz->addr);
   const std::pair<const char*, std::pair<unsigned, unsigned>> agree[] = {
       {"rxqs", {rxqs, shared.rxqs}},
       {"txqs", {txqs, shared.txqs}},
@@ -610,6 +667,7 @@ uint16_t attach_port(const std::string& spec, uint16_t rxqs, uint16_t txqs, uint
                                cause(rc, log) + ")");
     }
   }
+  __atomic_fetch_add(&shared.attached, 1, __ATOMIC_RELEASE);
   return port;
 }
 
