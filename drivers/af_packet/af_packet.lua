@@ -53,8 +53,9 @@ local COUNTERS = {"rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_kernel
                   "rx_truncated", "tx_oversize", "tx_errors", "reopened", "down"}
 
 function AfPacket:new (conf)
-   -- (conf as the engine checked it; new() called directly may have the group id alone)
-   local fanout = check_fanout(conf.fanout == nil and 0 or conf.fanout)
+   -- As the engine checked it ({group =, mode =}); new() called directly may give the id alone.
+   local fanout = conf.fanout
+   if type(fanout) ~= "table" then fanout = check_fanout(fanout or 0) end
    if not fanout then error("fanout: " .. AfPacket.config.fanout.allows, 2) end
    local dev = C.snabb_af_packet_open(conf.ifname, conf.promisc and 1 or 0, fanout.group,
                                       FANOUT_MODES[fanout.mode])
