@@ -49,13 +49,20 @@ for name in v4.pcap lwaftr/tcp-frominet-bound-vlan.pcap tftp_wrq.pcap; do
   echo "ok: $name arrived byte for byte"
 done
 
-# Two processes in one PACKET_FANOUT group share vb: every frame reaches exactly one of them, and
-# frames of one flow the same one (the kernel hashes flows).
+# Two processes in one PACKET_FANOUT group (fanout = {group = 42, mode = "hash"}) share vb: every
+# frame reaches exactly one of them, and frames of one flow the same one (the kernel hashes flows).
+# A third asking for another mode of the same group is refused, in words.
 "$snabb" gen-pcap "$tmp/flows.pcap" --flows 16 --packets 1600 >/dev/null
 for n in 1 2; do
   in_ns $b "$snabb" run "$here/configs/af_packet_fanout.lua" vb 42 "$tmp/fanout$n.pcap" --duration 3 &
 done
 sleep 1.5
+if in_ns $b "$snabb" run "$here/configs/af_packet_fanout.lua" vb 42 "$tmp/fanout3.pcap" lb \
+     --duration 0.1 >/dev/null 2>"$tmp/fanout3.txt"; then
+  fail "fanout: a member with mode lb joined hash group 42"
+fi
+grep -q "af_packet: PACKET_FANOUT group 42 on vb (another member of the group has another mode?): Invalid argument" \
+  "$tmp/fanout3.txt" || fail "fanout: mode lb in hash group 42: $(cat "$tmp/fanout3.txt")"
 in_ns $a "$snabb" run "$here/configs/af_packet_send.lua" "$tmp/flows.pcap" va --duration 0.5 || fail "sending flows"
 wait
 sources() { "$here/tcpdump.sh" -nn -r "$1" 2>/dev/null | awk '{print $3}' | sort -u; }

@@ -85,9 +85,12 @@ expect 1 "^snabb: .*af_ifname.lua:3: app 'nic': parameter 'ifname' must be an in
 af_packet_config af_promisc '{ifname = "lo", promisc = "no"}'
 expect 1 "^snabb: .*af_promisc.lua:3: app 'nic': parameter 'promisc' must be a boolean, got \"no\"$" \
   "$snabb" run "$tmp/af_promisc.lua" --duration 0.01
-for value in '"x"' -1 70000 1.5; do
+# fanout as a table: group 0, a mode the kernel lacks, an unknown key, a group past 16 bits.
+for value in '"x"' -1 70000 1.5 '{group = 0}' '{group = 7, mode = "lru"}' '{group = 7, mod = "lb"}' \
+             '{group = 70000, mode = "hash"}'; do
   af_packet_config af_fanout "{ifname = \"lo\", fanout = $value}"
-  expect 1 "^snabb: .*af_fanout.lua:3: app 'nic': parameter 'fanout' must be a whole number from 0 to 65535 \(a PACKET_FANOUT group id; 0: none\), got $value$" \
+  got=$(sed 's/[][{}().*+?^$|\\]/\\&/g' <<<"$value")
+  expect 1 "^snabb: .*af_fanout.lua:3: app 'nic': parameter 'fanout' must be a PACKET_FANOUT group, \{group = ID, mode = MODE\} \(ID a whole number from 1 to 65535, MODE \"hash\" \(the default\), \"lb\", \"cpu\", \"qm\", \"rollover\" or \"random\"\), or an ID alone from 0 to 65535 \(hash; 0: none\), got $got$" \
     "$snabb" run "$tmp/af_fanout.lua" --duration 0.01
 done
 af_packet_config af_typo '{ifname = "lo", fanot = 1}'

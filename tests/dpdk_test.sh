@@ -74,7 +74,12 @@ done
 dpdk_config mbufs_room "{mbufs = 2000000}" '{port = "net_null0"}'
 expect_error mbufs_room "mbufs_room.lua:2: dpdk.init: mbufs=2000000 is more than the packet pool has room for \(1000000 more packets; packet.set_max_packets raises its capacity\)$"
 dpdk_config init_typo "{mbuf = 4096}" '{port = "net_null0"}'
-expect_error init_typo "init_typo.lua:2: dpdk.init: unknown parameter 'mbuf' \(known: args, mbufs, telemetry\)$"
+expect_error init_typo "init_typo.lua:2: dpdk.init: unknown parameter 'mbuf' \(known: args, mbufs, processes, telemetry\)$"
+# Processes sharing the ports (tests/dpdk_workers_test.sh): not with the default EAL options.
+dpdk_config processes0 "{processes = 0}" '{port = "net_null0"}'
+expect_error processes0 "processes0.lua:2: dpdk.init: parameter 'processes' must be a whole number from 1 to 128, got 0$"
+dpdk_config processes2 "{processes = 2}" '{port = "net_null0"}'
+expect_error processes2 "processes2.lua:2: dpdk.init: processes=2 needs EAL options that let processes share the EAL: args = \"--proc-type=auto --file-prefix NAME --huge-dir DIR ...\" \(hugepages; drivers/README.md\)$"
 dpdk_config ring0 "" '{port = "net_null0", ring_size = 0}'
 expect_error ring0 "ring0.lua:4: app 'nic': parameter 'ring_size' must be a whole number of descriptors from 1 to 65535, got 0$"
 dpdk_config ring_big "" '{port = "net_null0", ring_size = 65536}'

@@ -48,7 +48,7 @@ std::string errno_text(const std::string& what) { return what + ": " + std::stre
 // One AF_PACKET socket bound to an interface, with its receive ring mapped.
 class Socket {
  public:
-  Socket(const std::string& ifname, bool promisc, int fanout) {
+  Socket(const std::string& ifname, bool promisc, int fanout, int fanout_mode) {
     ifindex_ = if_nametoindex(ifname.c_str());
     if (ifindex_ == 0) throw std::runtime_error("af_packet: no interface '" + ifname + "'");
     // Protocol 0: nothing is received until bind() names the interface and ETH_P_ALL.
@@ -98,8 +98,12 @@ class Socket {
       option(PACKET_ADD_MEMBERSHIP, &mr, sizeof mr, "promiscuous mode");
     }
     if (fanout > 0) {
-      const int arg = (fanout & 0xffff) | (PACKET_FANOUT_HASH << 16);
-      option(PACKET_FANOUT, &arg, sizeof arg, "PACKET_FANOUT");
+      const int arg = (fanout & 0xffff) | (fanout_mode << 16);
+      // The kernel says EINVAL alone when the group exists with another mode (or flags).
+      if (setsockopt(rx_.fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0) {
+        fail("PACKET_FANOUT group " + std::to_string(fanout) + " on " + ifname +
+             (errno == EINVAL ? " (another member of the group has another mode?)" : ""));
+      }
     }
   }
   Socket(const Socket&) = delete;
@@ -351,19 +355,21 @@ struct af_packet_port {
   std::string ifname;
   bool promisc;
   int fanout;
+  int fanout_mode;
   std::unique_ptr<Socket> socket;  // null while the interface is gone
   af_packet_stats stats{};
 };
 
 extern "C" {
 
-af_packet_port* snabb_af_packet_open(const char* ifname, int promisc, int fanout) {
+af_packet_port* snabb_af_packet_open(const char* ifname, int promisc, int fanout, int fanout_mode) {
   return snabb::runtime::c_call<af_packet_port*>(nullptr, [&] {
     auto s = std::make_unique<af_packet_port>();
     s->ifname = ifname;
     s->promisc = promisc != 0;
     s->fanout = fanout;
-    s->socket = std::make_unique<Socket>(ifname, s->promisc, fanout);
+    s->fanout_mode = fanout_mode;
+    s->socket = std::make_unique<Socket>(ifname, s->promisc, fanout, fanout_mode);
     s->stats.mtu = s->socket->mtu();
     return s.release();
   });
@@ -403,7 +409,7 @@ int snabb_af_packet_check(af_packet_port* s) {
   s->stats.down = 1;
   if (index == 0) return 0;
   try {
-    s->socket = std::make_unique<Socket>(s->ifname, s->promisc, s->fanout);
+    s->socket = std::make_unique<Socket>(s->ifname, s->promisc, s->fanout, s->fanout_mode);
     s->stats.down = 0;
     s->stats.reopened++;
     return 1;

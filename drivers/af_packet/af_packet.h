@@ -33,9 +33,11 @@ struct af_packet_stats {
 };
 
 struct af_packet_port;
-/* Opens an interface: promisc != 0 for promiscuous mode; fanout > 0 joins that PACKET_FANOUT (hash)
-   group. NULL when it cannot (snabb_error() says why). */
-struct af_packet_port* snabb_af_packet_open(const char* ifname, int promisc, int fanout);
+/* Opens an interface: promisc != 0 for promiscuous mode; fanout > 0 joins that PACKET_FANOUT group
+   with fanout_mode (PACKET_FANOUT_HASH 0, LB 1, CPU 2, ROLLOVER 3, RND 4, QM 5). NULL when it
+   cannot (snabb_error() says why). */
+struct af_packet_port* snabb_af_packet_open(const char* ifname, int promisc, int fanout,
+                                            int fanout_mode);
 /* Moves received frames into `out` (as many as fit); returns how many, or -1 (the packet pool is
    exhausted: snabb_error() says why). */
 int32_t snabb_af_packet_rx(struct af_packet_port* s, struct link* out);

@@ -1,5 +1,7 @@
 -- drivers.af_packet.af_packet: a Linux interface as an app (drivers/af_packet/af_packet.h).
 --   config.app(c, "eth", af_packet.AfPacket, {ifname = "eth0", promisc = true})
+--   config.app(c, "eth", af_packet.AfPacket, {ifname = "eth0", fanout = {group = 7, mode = "hash"}})
+-- (one such app per worker process: the kernel spreads the interface's frames over the group)
 -- Receives into `output`, sends what arrives on `input`. If the interface goes away, what is sent
 -- meanwhile is counted (tx_errors) and dropped, and the port reopens when the interface is back.
 -- Frames dropped for their size, either way, are counted and logged (rx_oversize, tx_oversize).
@@ -12,14 +14,35 @@ local C = ffi.C
 
 local M = {}
 
--- Parameters are checked (`config`, core.lib.parse) before new() opens the socket: fanout is a
--- PACKET_FANOUT group id, 16 bits (the kernel would take 70000 as 4464, and -1 as none).
+-- PACKET_FANOUT's modes (linux/if_packet.h): how the kernel picks a group member for a frame.
+local FANOUT_MODES = {hash = 0, lb = 1, cpu = 2, rollover = 3, random = 4, qm = 5}
+
+-- fanout: {group = ID, mode = M} or a group id alone (hash), as {group =, mode =}; nil if bad.
+-- The id is 16 bits (the kernel would take 70000 as 4464, and -1 as none).
+local function group_id (v)
+   return type(v) == "number" and v == math.floor(v) and v >= 0 and v <= 65535 and v or nil
+end
+local function check_fanout (v)
+   if type(v) ~= "table" then
+      v = group_id(v)
+      return v and {group = v, mode = "hash"}
+   end
+   for key in pairs(v) do if key ~= "group" and key ~= "mode" then return nil end end
+   local mode = v.mode == nil and "hash" or v.mode
+   if not (group_id(v.group) and v.group > 0 and FANOUT_MODES[mode]) then return nil end
+   return {group = v.group, mode = mode}
+end
+
+-- Parameters are checked (`config`, core.lib.parse) before new() opens the socket.
 local AfPacket = {
    inputs = {"input"}, outputs = {"output"},
    config = {ifname = {required = true, type = "string", allows = "an interface name (a string)"},
              promisc = {type = "boolean", default = false},
-             fanout = {integer = true, min = 0, max = 65535, default = 0,
-                       allows = "a whole number from 0 to 65535 (a PACKET_FANOUT group id; 0: none)"}},
+             fanout = {check = check_fanout, default = {group = 0, mode = "hash"},
+                       allows = "a PACKET_FANOUT group, {group = ID, mode = MODE} (ID a whole "
+                          .. "number from 1 to 65535, MODE \"hash\" (the default), \"lb\", \"cpu\", "
+                          .. "\"qm\", \"rollover\" or \"random\"), or an ID alone from 0 to 65535 "
+                          .. "(hash; 0: none)"}},
 }
 M.AfPacket = AfPacket
 
@@ -30,7 +53,12 @@ local COUNTERS = {"rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_kernel
                   "rx_truncated", "tx_oversize", "tx_errors", "reopened", "down"}
 
 function AfPacket:new (conf)
-   local dev = C.snabb_af_packet_open(conf.ifname, conf.promisc and 1 or 0, conf.fanout)
+   -- As the engine checked it ({group =, mode =}); new() called directly may give the id alone.
+   local fanout = conf.fanout
+   if type(fanout) ~= "table" then fanout = check_fanout(fanout or 0) end
+   if not fanout then error("fanout: " .. AfPacket.config.fanout.allows, 2) end
+   local dev = C.snabb_af_packet_open(conf.ifname, conf.promisc and 1 or 0, fanout.group,
+                                      FANOUT_MODES[fanout.mode])
    if dev == nil then lib.c_error(nil, 0) end
    local counter = require("core.counter")
    local shm = {}

@@ -1,16 +1,21 @@
 #include "drivers/dpdk/dpdk.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <rte_bus_vdev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_memzone.h>
+#include <rte_ring.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>  // (its link() hides struct link: written "struct link" below)
 
 #include <algorithm>
@@ -59,6 +64,31 @@ unsigned cache_size(uint32_t mbufs) {
 
 rte_mempool* pool = nullptr;
 bool populating = false;
+
+// Several processes on one port (DPDK's multi-process: a primary and secondaries on one file
+// prefix and its hugepages; drivers/README.md). The primary makes the pool for all of them,
+// `processes` x mbufs, keeps its share in its free list and puts the others' in the handoff ring,
+// from which each secondary takes its own at init. The port's set-up is recorded in a memzone
+// (struct shared_port) when the primary has started it: a secondary attaches to a started port
+// only, and checks that its queues agree.
+constexpr char kPoolName[] = "snabb_packets";
+constexpr char kHandoffName[] = "snabb_mbufs";
+bool secondary = false;
+rte_ring* handoff = nullptr;
+uint32_t populate_keep = 0;  // while populating: mbufs the primary still keeps (the rest: handoff)
+struct shared_port {
+  uint16_t rxqs, txqs, ring;
+  uint8_t rss;
+  uint64_t started_ns;  // CLOCK_MONOTONIC, the same for every process of the machine
+  uint32_t attached;    // secondaries polling it now (atomic): the primary waits for them to stop
+};
+uint64_t eal_ready_ns = 0;  // when this process's EAL was up (and had probed the devices it saw)
+uint64_t monotonic_ns() {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return uint64_t(t.tv_sec) * 1000000000 + uint64_t(t.tv_nsec);
+}
+std::string shared_port_name(const std::string& name) { return "snabb_port_" + name; }
 std::vector<std::pair<uintptr_t, uintptr_t>> pool_memory;  // [start, end) of the mbufs' memory
 std::vector<packet*> retired;  // ordinary slots met while looking for mbufs: kept out of DPDK's way
 std::array<uint64_t, RTE_MAX_ETHPORTS> tx_copied{};  // per port
@@ -91,7 +121,14 @@ int ops_alloc(rte_mempool*) { return 0; }
 void ops_free(rte_mempool*) {}
 int ops_enqueue(rte_mempool*, void* const* objs, unsigned n) {
   if (populating) {
-    for (unsigned i = 0; i < n; ++i) packet_pool_adopt(slot_of(static_cast<rte_mbuf*>(objs[i])));
+    for (unsigned i = 0; i < n; ++i) {
+      if (populate_keep > 0) {
+        packet_pool_adopt(slot_of(static_cast<rte_mbuf*>(objs[i])));
+        populate_keep--;
+      } else if (rte_ring_enqueue(handoff, objs[i]) != 0) {
+        return -ENOBUFS;
+      }
+    }
     return 0;
   }
   packet_freelist* fl = snabb_packet_freelist();
@@ -290,7 +327,106 @@ uint64_t need(uint64_t rxqs, uint64_t txqs, uint64_t ring) {
   return rxqs * (ring + kMaxRxPerCall) + txqs * ring;
 }
 
-void init(const char* args, int64_t mbufs_arg, bool telemetry, LogCapture& log) {
+// The bounds of the pool's memory, and whether it is in one EAL area (see is_mbuf).
+void find_pool_memory(rte_mempool* mp) {
+  rte_mempool_mem_iter(
+      mp,
+      [](rte_mempool*, void*, rte_mempool_memhdr* m, unsigned) {
+        const auto start = reinterpret_cast<uintptr_t>(m->addr);
+        pool_memory.emplace_back(start, start + m->len);
+      },
+      nullptr);
+  std::sort(pool_memory.begin(), pool_memory.end());
+  pool_low = pool_memory.front().first;
+  pool_high = pool_memory.back().second;
+  if (pool_high > runtime::kPacketAddressLimit) {
+    throw std::runtime_error(
+        "dpdk: the mbuf pool lies above 2^48, where link entries cannot "
+        "address it (try --base-virtaddr in the EAL arguments)");
+  }
+  const rte_memseg_list* area = rte_mem_virt2memseg_list(reinterpret_cast<void*>(pool_low));
+  pool_in_one_area =
+      area && area == rte_mem_virt2memseg_list(reinterpret_cast<void*>(pool_high - 1));
+}
+
+// A secondary process: the primary's pool (waited for: the primary may still be making it) and
+// `mbufs` of them from the handoff ring, into this process's free list.
+void attach_pool(uint32_t mbufs, LogCapture& log) {
+  rte_mempool* mp = nullptr;
+  for (int waited_ms = 0; waited_ms < 10000; waited_ms += 10) {
+    mp = rte_mempool_lookup(kPoolName);
+    handoff = rte_ring_lookup(kHandoffName);
+    if (mp && handoff) break;
+    usleep(10000);
+  }
+  if (!mp || !handoff) {
+    throw std::runtime_error(
+        "dpdk: secondary process: the primary has no mbuf pool to share after 10 s (its "
+        "dpdk.init{processes = N} with N > 1 makes one): " +
+        cause(rte_errno, log));
+  }
+  // Up to `mbufs`: a device's queues may hold some of one process's share and hand them to another
+  // (net_tap's receive queues keep the mbufs of the process that set them up, and a receiving
+  // process replaces them from its own), so a process started again may find fewer left.
+  std::vector<void*> objs(mbufs);
+  objs.resize(rte_ring_dequeue_burst(handoff, objs.data(), mbufs, nullptr));
+  if (objs.size() < snabb_dpdk_min_mbufs()) {
+    rte_ring_enqueue_bulk(handoff, objs.data(), static_cast<unsigned>(objs.size()), nullptr);
+    throw std::runtime_error("dpdk: secondary process: the primary's pool has " +
+                             std::to_string(objs.size()) + " mbufs left to share, fewer than " +
+                             std::to_string(snabb_dpdk_min_mbufs()) +
+                             " (dpdk.init{processes=}: how many processes share the pool)");
+  }
+  for (void* o : objs) packet_pool_adopt(slot_of(static_cast<rte_mbuf*>(o)));
+  find_pool_memory(mp);
+  pool = mp;
+  // At exit, the mbufs in the free list go back to the ring, for the process that replaces this
+  // one (what links and apps still held is lost, as after a kill).
+  std::atexit([] {
+    packet_freelist* fl = snabb_packet_freelist();
+    for (uint32_t i = 0; i < fl->nfree; ++i) {
+      if (is_mbuf(fl->list[i])) {
+        rte_ring_enqueue(handoff, freelist_entry_slot(fl->list[i]) - kMbufHeader);
+      }
+    }
+  });
+  std::fprintf(stderr, "dpdk: secondary process: %zu mbufs from the primary's pool, %u left\n",
+               objs.size(), rte_ring_count(handoff));
+}
+
+// An exclusive flock on a file, held while it lives (-1: none).
+class FileLock {
+ public:
+  explicit FileLock(const std::string& path)
+      : fd_(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
+    if (fd_ >= 0) flock(fd_, LOCK_EX);
+  }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  ~FileLock() {
+    if (fd_ >= 0) close(fd_);
+  }
+
+ private:
+  int fd_;
+};
+
+// The file prefix EAL options name (DPDK's default: rte).
+std::string file_prefix(const std::string& options) {
+  std::istringstream in(options);
+  std::string prefix = "rte";
+  for (std::string w; in >> w;) {
+    if (w == "--file-prefix") {
+      in >> prefix;
+    } else if (w.rfind("--file-prefix=", 0) == 0) {
+      prefix = w.substr(14);
+    }
+  }
+  return prefix;
+}
+
+void init(const char* args, int64_t mbufs_arg, bool telemetry, uint32_t processes,
+          LogCapture& log) {
   if (pool) throw std::runtime_error("dpdk: already initialised (once per process)");
   // The smallest pool a port can forward with: one queue each way, 32-descriptor rings.
   if (mbufs_arg < static_cast<int64_t>(snabb_dpdk_min_mbufs())) {
@@ -313,19 +449,51 @@ void init(const char* args, int64_t mbufs_arg, bool telemetry, LogCapture& log) 
   static std::vector<std::string> words;
   static std::vector<char*> argv;
   words = {"snabb"};
+  if (processes > 1 && !(args && *args)) {
+    throw std::runtime_error(
+        "dpdk.init: processes=" + std::to_string(processes) +
+        " needs EAL options that let processes share the EAL: args = \"--proc-type=auto "
+        "--file-prefix NAME --huge-dir DIR ...\" (hugepages; drivers/README.md)");
+  }
   const std::string options = args && *args
                                   ? std::string(args) + (telemetry ? "" : " --no-telemetry")
                                   : default_args(mbufs, telemetry);
   std::istringstream in(options);
   for (std::string w; in >> w;) words.push_back(w);
   for (auto& w : words) argv.push_back(w.data());
+  // Processes sharing an EAL start one at a time: with --proc-type=auto, two starting together
+  // both took themselves for the primary, and one failed ("Cannot create lock on
+  // '/var/run/dpdk/NAME/config'. Is another primary process running?"). Held until the primary
+  // has made the pool and the ring its secondaries look for (the end of init).
+  std::unique_ptr<FileLock> starting;
+  if (processes > 1) {
+    const std::string dir = runtime_dir(file_prefix(options));
+    make_runtime_dir(dir.substr(0, dir.rfind('/')));
+    starting = std::make_unique<FileLock>(dir + ".snabb-lock");
+  }
   if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
     throw std::runtime_error("dpdk: EAL initialisation failed (" + cause(rte_errno, log) +
                              "); EAL options: " + options);
   }
-  rte_mempool* mp = rte_mempool_create_empty("snabb_packets", mbufs, kMbufHeader + PACKET_SLOT_SIZE,
-                                             cache_size(mbufs), sizeof(rte_pktmbuf_pool_private),
-                                             rte_socket_id(), 0);
+  eal_ready_ns = monotonic_ns();
+  if (rte_eal_process_type() == RTE_PROC_SECONDARY) {
+    secondary = true;
+    attach_pool(mbufs, log);
+    return;
+  }
+  // Shared by several processes, the pool has no per-lcore cache: the caches live in the pool,
+  // one per lcore id, and two processes with the same id (each EAL's -l) would share one.
+  const uint32_t total = mbufs * processes;
+  if (processes > 1) {
+    handoff = rte_ring_create(kHandoffName, total - mbufs, rte_socket_id(), RING_F_EXACT_SZ);
+    if (!handoff) {
+      throw std::runtime_error("dpdk: cannot create the ring that shares mbufs: " +
+                               cause(rte_errno, log));
+    }
+  }
+  rte_mempool* mp = rte_mempool_create_empty(kPoolName, total, kMbufHeader + PACKET_SLOT_SIZE,
+                                             processes > 1 ? 0 : cache_size(mbufs),
+                                             sizeof(rte_pktmbuf_pool_private), rte_socket_id(), 0);
   if (!mp) throw std::runtime_error("dpdk: cannot create the mbuf pool: " + cause(rte_errno, log));
   if (int rc = rte_mempool_set_ops_byname(mp, "snabb", nullptr); rc != 0) {
     throw std::runtime_error("dpdk: mempool handler: " + cause(rc, log));
@@ -335,41 +503,42 @@ void init(const char* args, int64_t mbufs_arg, bool telemetry, LogCapture& log) 
   priv.mbuf_priv_size = kPrivSize;
   rte_pktmbuf_pool_init(mp, &priv);
   populating = true;
+  populate_keep = mbufs;
   const int populated = rte_mempool_populate_default(mp);
   populating = false;
-  if (populated < 0 || static_cast<uint32_t>(populated) < mbufs) {
-    throw std::runtime_error("dpdk: no memory for " + std::to_string(mbufs) + " mbufs of " +
+  if (populated < 0 || static_cast<uint32_t>(populated) < total) {
+    throw std::runtime_error("dpdk: no memory for " + std::to_string(total) + " mbufs of " +
                              std::to_string(PACKET_SLOT_SIZE) +
                              " bytes (give the EAL more with -m, or hugepages)");
   }
   rte_mempool_obj_iter(mp, rte_pktmbuf_init, nullptr);
-  rte_mempool_mem_iter(
-      mp,
-      [](rte_mempool*, void*, rte_mempool_memhdr* m, unsigned) {
-        const auto start = reinterpret_cast<uintptr_t>(m->addr);
-        pool_memory.emplace_back(start, start + m->len);
-      },
-      nullptr);
-  std::sort(pool_memory.begin(), pool_memory.end());
-  pool_low = pool_memory.front().first;
-  pool_high = pool_memory.back().second;
-  if (pool_high > runtime::kPacketAddressLimit) {
-    throw std::runtime_error(
-        "dpdk: the mbuf pool lies above 2^48, where link entries cannot "
-        "address it (try --base-virtaddr in the EAL arguments)");
-  }
-  const rte_memseg_list* area = rte_mem_virt2memseg_list(reinterpret_cast<void*>(pool_low));
-  pool_in_one_area =
-      area && area == rte_mem_virt2memseg_list(reinterpret_cast<void*>(pool_high - 1));
+  find_pool_memory(mp);
   pool = mp;
 }
 
 // Stops and closes a port (its queues give their mbufs back to the pool); a virtual device goes
 // too, so that a later config can create it again.
+// Shared with secondaries, the port is the primary's to stop: a secondary only says it has stopped
+// polling, and the primary waits for that (2 s at most: a secondary killed never says it), as a
+// secondary polling a port the primary closed died of a segmentation fault (a supervisor stopping
+// all its workers at once).
 void close_port(uint16_t port) {
-  held[port] = 0;
   char name[RTE_ETH_NAME_MAX_LEN] = "";
   rte_eth_dev_get_name_by_port(port, name);
+  const rte_memzone* mz = rte_memzone_lookup(shared_port_name(name).c_str());
+  auto* shared = mz ? static_cast<shared_port*>(mz->addr) : nullptr;
+  if (secondary) {
+    if (shared) __atomic_fetch_sub(&shared->attached, 1, __ATOMIC_RELEASE);
+    return;
+  }
+  held[port] = 0;
+  if (shared) {
+    for (int waited_ms = 0; waited_ms < 2000; waited_ms += 10) {
+      if (__atomic_load_n(&shared->attached, __ATOMIC_ACQUIRE) == 0) break;
+      usleep(10000);
+    }
+    rte_memzone_free(mz);
+  }
   rte_eth_dev_stop(port);
   rte_eth_dev_close(port);
   if (std::strncmp(name, "net_", 4) == 0 || std::strncmp(name, "eth_", 4) == 0)
@@ -439,15 +608,73 @@ uint16_t setup_port(uint16_t port, const std::string& spec, uint16_t rxqs, uint1
   rte_eth_promiscuous_enable(port);  // not every device can; that is fine
   tx_copied[port] = 0;
   held[port] = needed;
+  if (handoff) {  // shared with secondary processes: what they attach to
+    char name[RTE_ETH_NAME_MAX_LEN] = "";
+    rte_eth_dev_get_name_by_port(port, name);
+    const rte_memzone* mz =
+        rte_memzone_reserve(shared_port_name(name).c_str(), sizeof(shared_port), SOCKET_ID_ANY, 0);
+    if (!mz) check(-rte_errno, "recording its set-up for secondary processes");
+    *static_cast<shared_port*>(mz->addr) = {rxqs, txqs, ring, rss, monotonic_ns(), 0};
+  }
   return port;
 }
 
 // The port `spec` names, created (virtual devices) or probed when it is not there yet, then set
 // up. A device created here and refused (too many queues, too few mbufs, ...) is closed again:
 // net_pcap had opened its capture files (LeakSanitizer).
+// A secondary process: the port as the primary set it up and started it (waited for, 5 s at
+// most), attached here (a virtual device the primary made after this process started is probed
+// now). The EAL of a secondary probes the devices the primary has when it starts: one probed
+// before the primary had started it has no queues here (net_tap's come from the primary at probe).
+uint16_t attach_port(const std::string& spec, uint16_t rxqs, uint16_t txqs, uint16_t ring, bool rss,
+                     LogCapture& log) {
+  const std::string name = spec.substr(0, spec.find(','));
+  const rte_memzone* mz = nullptr;
+  for (int waited_ms = 0; waited_ms < 5000 && !mz; waited_ms += 10) {
+    mz = rte_memzone_lookup(shared_port_name(name).c_str());
+    if (!mz) usleep(10000);
+  }
+  if (!mz) {
+    throw std::runtime_error("dpdk: " + name +
+                             ": the primary process has not started it (waited 5 s; secondary "
+                             "process)");
+  }
+  auto& shared = *static_cast<shared_port*>(mz->addr);
+  const std::pair<const char*, std::pair<unsigned, unsigned>> agree[] = {
+      {"rxqs", {rxqs, shared.rxqs}},
+      {"txqs", {txqs, shared.txqs}},
+      {"ring_size", {ring, shared.ring}},
+      {"rss", {rss, shared.rss}}};
+  for (const auto& [what, values] : agree) {
+    if (values.first != values.second) {
+      throw std::runtime_error("dpdk: " + name + ": " + what + "=" + std::to_string(values.first) +
+                               ", but the primary process set the port up with " + what + "=" +
+                               std::to_string(values.second) + " (the processes must agree)");
+    }
+  }
+  uint16_t port;
+  const bool vdev = name.rfind("net_", 0) == 0 || name.rfind("eth_", 0) == 0;
+  if (rte_eth_dev_get_port_by_name(name.c_str(), &port) == 0 && vdev &&
+      shared.started_ns > eal_ready_ns) {
+    // Attached before the port was started: let go of it here (a secondary's detach is its own)
+    // and attach again below.
+    rte_vdev_uninit(name.c_str());
+  }
+  if (rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) {
+    const int rc = vdev ? rte_vdev_init(name.c_str(), "") : rte_dev_probe(spec.c_str());
+    if (rc != 0 || rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) {
+      throw std::runtime_error("dpdk: " + name + ": cannot attach to the primary's port (" +
+                               cause(rc, log) + ")");
+    }
+  }
+  __atomic_fetch_add(&shared.attached, 1, __ATOMIC_RELEASE);
+  return port;
+}
+
 uint16_t open_port(const std::string& spec, uint16_t rxqs, uint16_t txqs, uint16_t ring, bool rss,
                    LogCapture& log) {
   if (!pool) throw std::runtime_error("dpdk: not initialised");
+  if (secondary) return attach_port(spec, rxqs, txqs, ring, rss, log);
   const std::string name = spec.substr(0, spec.find(','));
   uint16_t port;
   bool created = false;
@@ -503,16 +730,18 @@ extern "C" {
 
 uint32_t snabb_dpdk_min_mbufs(void) { return static_cast<uint32_t>(need(1, 1, kBurst)); }
 
-int snabb_dpdk_init(const char* args, int64_t mbufs, int telemetry) {
+int snabb_dpdk_init(const char* args, int64_t mbufs, int telemetry, int processes) {
   return snabb::runtime::c_call(-1, [&] {
     LogCapture log;
-    init(args, mbufs, telemetry != 0, log);
+    init(args, mbufs, telemetry != 0, static_cast<uint32_t>(std::max(processes, 1)), log);
     log.pass_on();
     return 0;
   });
 }
 
 int snabb_dpdk_initialized(void) { return pool != nullptr; }
+
+int snabb_dpdk_secondary(void) { return secondary; }
 
 int snabb_dpdk_port_open(const char* spec, uint16_t rxqs, uint16_t txqs, uint16_t ring_size,
                          int rss) {

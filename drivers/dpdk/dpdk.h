@@ -32,8 +32,12 @@ struct dpdk_port_stats {
    file prefix snabb-PID) and creates the packet pool's mbufs (at least snabb_dpdk_min_mbufs(), at
    most what the packet pool has room for); 0, or -1 (snabb_error() says why). Errors carry DPDK's
    cause (its error log lines). telemetry 0 adds --no-telemetry (else DPDK's telemetry socket is
-   on, in /var/run/dpdk/PREFIX for root). */
-int snabb_dpdk_init(const char* args, int64_t mbufs, int telemetry);
+   on, in /var/run/dpdk/PREFIX for root). processes > 1: that many processes share the ports (DPDK
+   primary and secondaries; args must let them: --proc-type, --file-prefix, hugepages): the
+   primary makes processes x mbufs, a secondary takes its mbufs from them. */
+int snabb_dpdk_init(const char* args, int64_t mbufs, int telemetry, int processes);
+/* 1 in a DPDK secondary process (its ports are the primary's: attached, never set up here). */
+int snabb_dpdk_secondary(void);
 /* The fewest mbufs a port can forward with (one queue each way, 32-descriptor rings). */
 uint32_t snabb_dpdk_min_mbufs(void);
 int snabb_dpdk_initialized(void);

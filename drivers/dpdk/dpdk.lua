@@ -16,8 +16,8 @@ M.default_mbufs = 16384
 M.telemetry = true -- DPDK's telemetry socket; snabb run|bench --no-dpdk-telemetry turns it off
 
 -- Sets up the EAL; errors at `level` (0: the message alone).
-local function init (args, mbufs, telemetry, level)
-   if C.snabb_dpdk_init(args, mbufs, telemetry and 1 or 0) ~= 0 then
+local function init (args, mbufs, telemetry, level, processes)
+   if C.snabb_dpdk_init(args, mbufs, telemetry and 1 or 0, processes or 1) ~= 0 then
       lib.c_error(nil, level)
    end
 end
@@ -35,15 +35,33 @@ end
 -- ordinary memory); options.telemetry: false adds --no-telemetry (default: on unless the command
 -- line says --no-dpdk-telemetry);
 -- options.mbufs: how many packets DPDK may hold (default 16384; at least C.snabb_dpdk_min_mbufs(),
--- and each port opened checks that the pool can hold what it and the other ports may take).
+-- and each port opened checks that the pool can hold what it and the other ports may take);
+-- options.processes: how many processes (workers) share the ports, each serving its own queues
+-- (DPDK's primary and secondaries: args must let them share the EAL, e.g. "--proc-type=auto
+-- --file-prefix NAME --huge-dir DIR"; the primary makes mbufs for all, each process has `mbufs`).
+-- With processes > 1 the EAL starts when the first DpdkPort opens, not here: a supervisor that
+-- evaluates the same config file to find its workers, and runs no graph, does not join.
 function M.init (options)
    local ok, conf = pcall(lib.parse, options, {
       args = {type = "string", default = ""},
       mbufs = {integer = true, min = C.snabb_dpdk_min_mbufs(), max = 2^24, default = M.default_mbufs},
-      telemetry = {type = "boolean", default = M.telemetry}})
+      telemetry = {type = "boolean", default = M.telemetry},
+      processes = {integer = true, min = 1, max = 128, default = 1}})
    if not ok then error("dpdk.init: " .. conf, 2) end
-   init(conf.args, conf.mbufs, conf.telemetry, 3) -- the caller's file:line
+   if conf.processes > 1 then
+      if conf.args == "" then
+         error(("dpdk.init: processes=%d needs EAL options that let processes share the EAL: "
+                .. "args = \"--proc-type=auto --file-prefix NAME --huge-dir DIR ...\" (hugepages; "
+                .. "drivers/README.md)"):format(conf.processes), 2)
+      end
+      M.deferred = conf
+      return
+   end
+   init(conf.args, conf.mbufs, conf.telemetry, 3, conf.processes) -- the caller's file:line
 end
+
+-- True in a DPDK secondary process (its ports are the primary's, attached to, never set up here).
+function M.secondary () return C.snabb_dpdk_secondary() == 1 end
 
 function M.initialized () return C.snabb_dpdk_initialized() == 1 end
 
@@ -63,8 +81,16 @@ local DpdkPort = {
 }
 M.DpdkPort = DpdkPort
 
+-- Starts the EAL now if it is not up: as dpdk.init said (deferred with processes > 1), else with
+-- the defaults. Errors are the message alone.
+function M.start ()
+   if M.initialized() then return end
+   local d = M.deferred or {args = "", mbufs = M.default_mbufs, telemetry = M.telemetry}
+   init(d.args, d.mbufs, d.telemetry, 0, d.processes)
+end
+
 function DpdkPort:new (conf)
-   if not M.initialized() then init("", M.default_mbufs, M.telemetry, 0) end
+   M.start()
    if conf.queue >= math.max(conf.rxqs, conf.txqs) then
       error(("queue=%d, but the port has %d receive and %d send queues (queue 0 to %d)"):format(
          conf.queue, conf.rxqs, conf.txqs, math.max(conf.rxqs, conf.txqs) - 1), 0)
