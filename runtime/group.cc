@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "runtime/packet.h"
+#include "runtime/stats.h"
 
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
@@ -142,6 +143,33 @@ struct Group {
     control->nfree = gn + n;
     control->pid[i] = 0;
     return n;
+  }
+  // Moves the packets in ring l (between its cursors) to the group's list and empties it; how
+  // many. An entry is taken for its slot when it points into a slot carved so far, at most 2 *
+  // PACKET_HEADROOM in (where prepend and shiftleft may leave a header); others are left out.
+  int64_t reclaim_link(Link* l) {
+    const uint32_t n = uint32_t(l->write) - uint32_t(l->read);
+    if (n > LINK_RING_SIZE) {
+      throw std::runtime_error("its cursors are " + std::to_string(n) + " apart, more than a ring");
+    }
+    Locked locked(&control->lock);
+    const uintptr_t base = control->base;
+    const uintptr_t end = base + uint64_t(control->carved) * PACKET_SLOT_SIZE;
+    int64_t gn = control->nfree;
+    for (uint32_t k = 0; k < n; ++k) {
+      const uintptr_t p =
+          reinterpret_cast<uintptr_t>(l->ring[(uint32_t(l->read) + k) & LINK_RING_MASK]) &
+          (kPacketAddressLimit - 1);
+      const uintptr_t into = (p - base) % PACKET_SLOT_SIZE;
+      if (p < base || p >= end || into > 2 * PACKET_HEADROOM) continue;
+      group_list()[gn++] = freelist_entry(reinterpret_cast<uint8_t*>(p - into));
+    }
+    barrier();
+    const int64_t taken = gn - control->nfree;
+    control->nfree = gn;
+    barrier();
+    l->read = l->write;
+    return taken;
   }
 };
 
@@ -444,6 +472,37 @@ int64_t reclaim(const std::string& dir, int32_t index) {
   return g.reclaim(index);
 }
 
+int64_t reclaim_link(const std::string& dir, const std::string& path) {
+  Group& g = open_group(dir);
+  const std::string what = "group.reclaim_link: " + path;
+  Fd fd(open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+  if (fd.get() < 0) throw std::runtime_error(errno_text(what));
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) throw std::runtime_error(errno_text(what));
+  if (uint64_t(st.st_size) < sizeof(stats_link_file)) {
+    throw std::runtime_error(what + ": not a link's stats file (runtime/stats.h)");
+  }
+  void* mem =
+      mmap(nullptr, sizeof(stats_link_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+  if (mem == MAP_FAILED) throw std::runtime_error(errno_text(what));
+  std::unique_ptr<void, void (*)(void*)> unmap(mem,
+                                               [](void* m) { munmap(m, sizeof(stats_link_file)); });
+  auto* f = static_cast<stats_link_file*>(mem);
+  if (f->header.magic != STATS_MAGIC || f->header.kind != STATS_LINK ||
+      f->header.offset != offsetof(stats_link_file, link)) {
+    throw std::runtime_error(what + ": not a link's stats file (runtime/stats.h)");
+  }
+  if (alive(int32_t(f->header.pid))) {
+    throw std::runtime_error(what + ": its process " + std::to_string(f->header.pid) +
+                             " is still running");
+  }
+  try {
+    return g.reclaim_link(&f->link);
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(what + ": " + e.what());
+  }
+}
+
 }  // namespace
 }  // namespace snabb::runtime
 
@@ -466,6 +525,10 @@ int snabb_group_attach(const char* dir, int32_t index) {
 
 int64_t snabb_group_reclaim(const char* dir, int32_t index) {
   return c_call<int64_t>(-1, [&] { return snabb::runtime::reclaim(dir, index); });
+}
+
+int64_t snabb_group_reclaim_link(const char* dir, const char* path) {
+  return c_call<int64_t>(-1, [&] { return snabb::runtime::reclaim_link(dir, path); });
 }
 
 int snabb_group_stats(const char* dir, group_stats* s) {

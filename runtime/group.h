@@ -12,7 +12,7 @@
 // A worker's free list moves batches to and from the group's under the mutex; the moves are ordered
 // so that a worker killed in the middle of one loses at most that batch, never hands out a packet
 // twice, and leaves the mutex to the next taker (EOWNERDEAD). reclaim moves a dead worker's free
-// list back to the group's.
+// list back to the group's, reclaim_link the packets its links held.
 #pragma once
 #include <stdint.h>
 
@@ -43,6 +43,10 @@ int snabb_group_create(const char *dir, int32_t workers, int32_t packets);
 int snabb_group_attach(const char *dir, int32_t index);
 /* Moves worker index's free list to the group's; returns how many packets it held. */
 int64_t snabb_group_reclaim(const char *dir, int32_t index);
+/* Moves the packets queued in a dead worker's link (its stats file, `path`: runtime/stats.h) to the
+   group's list, leaving the link empty; returns how many (entries that are no packet of the group
+   are left out, and not counted). */
+int64_t snabb_group_reclaim_link(const char *dir, const char *path);
 int snabb_group_stats(const char *dir, struct group_stats *stats);
 /* The directory given to attach, or NULL outside a group. */
 const char *snabb_group_dir(void);

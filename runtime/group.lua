@@ -56,6 +56,15 @@ function M.reclaim (dir, index)
    return tonumber(n)
 end
 
+-- Moves the packets queued in a dead worker's link (its file in the worker's run directory:
+-- RUNDIR/engine/links/NAME) to the group's list; returns how many.
+function M.reclaim_link (dir, path)
+   check_dir(dir, "group.reclaim_link")
+   local n = C.snabb_group_reclaim_link(dir, path)
+   if n < 0 then error(c_message(), 2) end
+   return tonumber(n)
+end
+
 -- {packets = carved so far, free = in the group list, cap, hugetlb, workers = {[i] = {free, pid}}}
 -- (workers indexed from 0, as attach's index); nil and why when there is no group in dir.
 function M.stats (dir)

@@ -30,6 +30,7 @@ local cli = require("programs.cli")
 local config = require("core.config")
 local engine = require("core.engine")
 local lib = require("core.lib")
+local shm = require("core.shm")
 local stats = require("core.stats")
 local worker = require("core.worker")
 local runtime = require("snabb.runtime")
@@ -306,7 +307,7 @@ function M.run (opts, set, names)
       end
       for i, name in ipairs(names) do
          workers[i] = {name = name, index = i - 1, cpu = cpus and cpus[i], restarts = 0,
-                       backoff = M.BACKOFF_FIRST, past = {}, lost = 0, roles = M.roles(set.workers[name])}
+                       backoff = M.BACKOFF_FIRST, past = {}, lost = 0, returned = 0, roles = M.roles(set.workers[name])}
          start(workers[i])
       end
       local t0 = now()
@@ -318,9 +319,19 @@ function M.run (opts, set, names)
          local s = stats.read(wdir)
          if s and s.pid == pid then
             local t = M.totals(s, w.roles)
-            -- In its links when it died: in no free list. (Counted by the rings' cursors: the
-            -- counters are synced once a breath, so queued may be some packets behind.)
+            -- In its links when it died: lost as traffic (counted by the rings' cursors: the
+            -- counters are synced once a breath, so queued may be some packets behind), and
+            -- given back to the group's list, so that each death does not shrink the pool.
             w.lost = w.lost + t.ring
+            local links = wdir .. "/engine/links"
+            for _, file in ipairs(shm.list(links)) do
+               local ok, n = pcall(group.reclaim_link, dir, links .. "/" .. file)
+               if ok then
+                  w.returned = w.returned + n
+               else
+                  io.stderr:write(("snabb run: worker %s: %s\n"):format(w.name, n))
+               end
+            end
             t.queued = 0
             add(w.past, t)
             require("observe.rundir").sweep()
@@ -415,6 +426,7 @@ function M.run (opts, set, names)
          wt.lost = w.lost
          add(total, wt)
          total.lost = (total.lost or 0) + w.lost
+         total.returned = (total.returned or 0) + w.returned
          local cv = lib.comma_value
          rows[#rows+1] = {w.name, tostring(w.pid), w.cpu and tostring(w.cpu) or "-", cv(w.restarts),
                           cv(wt.input), cv(wt.output), cv(wt.dropped), cv(wt.queued), cv(wt.sent),
@@ -443,8 +455,8 @@ function M.run (opts, set, names)
                           cv(total.input), mpps(total.input), cv(total.output), mpps(total.output),
                           cv(total.dropped), cv(total.queued), cv(total.sent - total.received), cv(total.lost)))
       -- The pool, once every worker has stopped: a packet is free (in the group's list or a
-      -- worker's), in an interlink, or was in a dead worker's links; any other is unaccounted (a
-      -- dead worker's packet in an app's hands or between its lists: a leak).
+      -- worker's; those in a dead worker's links were given back) or in an interlink; any other is
+      -- unaccounted (a dead worker's packet in an app's hands or in a batch it was moving: a leak).
       local gs = group.stats(dir)
       if gs then
          local free, held = {}, gs.packets - gs.free
@@ -458,9 +470,9 @@ function M.run (opts, set, names)
             interlinks = interlinks + ((ring.stats(dir .. "/interlink/" .. name) or {}).queued or 0)
          end
          io.stdout:write(("packet pool: %s carved; free: %s in the group, %s; not free: %s (in interlinks %s, "
-                          .. "in dead workers' links %s, unaccounted %s)\n"):format(
+                          .. "unaccounted %s); given back from dead workers' links: %s\n"):format(
                              cv(gs.packets), cv(gs.free), table.concat(free, ", "), cv(held), cv(interlinks),
-                             cv(total.lost), cv(held - interlinks - total.lost)))
+                             cv(held - interlinks), cv(total.returned)))
       end
       if fatal then
          io.stderr:write(("snabb run: %s\n"):format(fatal))

@@ -5,6 +5,8 @@
 --   chain   w1 reads CAPTURE (a Source when none) and sends it over interlink l1 to w2, which
 --           sends it on over l2 ..., to wN's Sink: Source -> tx | rx -> tx | rx -> Sink
 --   mixed   w1's Source sends over interlink l1 to w2's Sink; w3.. each a Source -> Sink
+--   held    a Source into an app that takes nothing from its input in each worker: the link stays
+--           full (what a worker holds in its links when it dies)
 -- FLAGS: a directory whose files make a worker that starts (or restarts) fail: fail-NAME with a
 -- Lua error as its graph loads, exit-NAME with os.exit(3). (The supervisor, which loads this file
 -- once before any worker starts, sees none.)
@@ -25,6 +27,10 @@ local function source (c)
       config.app(c, "source", basic.Source, {size = 64})
    end
 end
+
+-- An app that never reads its input.
+local Hold = {}
+function Hold.new () return setmetatable({}, {__index = Hold}) end
 
 local workers = {}
 for i = 1, n do
@@ -48,7 +54,7 @@ for i = 1, n do
       end
    else
       if mode == "pcap" then source(c) else config.app(c, "source", basic.Source, {size = 64}) end
-      config.app(c, "sink", basic.Sink)
+      config.app(c, "sink", mode == "held" and Hold or basic.Sink)
    end
    config.link(c, "source.output -> sink.input")
    workers[name] = c
