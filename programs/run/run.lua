@@ -200,6 +200,21 @@ local function run_graph (opts)
    return "stopped by a signal", seconds
 end
 
+-- Starts the control server (observe.control) for run directory dir with options; a --listen
+-- that cannot be had (a port in use, an address not of this machine) is the option's mistake.
+function M.start_control (dir, opts, options)
+   local control = require("observe.control")
+   local started, port = pcall(control.start, dir, options)
+   if not started then
+      if tostring(port):match("^%-%-listen ") then cli.fail(port) end
+      error(port, 0)
+   end
+   if port then
+      io.stderr:write(("snabb run: control API on http://%s:%d/\n"):format(
+         (control.parse_listen(opts.listen)), port))
+   end
+end
+
 function M.run (args)
    local p = parser()
    local opts = cli.parse(p, args)
@@ -226,18 +241,9 @@ function M.run (args)
       engine.configure(c)
       require("apps.tap.tap").register(control) -- POST, GET, DELETE /tap: snabb tap
       -- The control server (observe.control) from here on; stopped before the run directory goes.
-      local started, port = pcall(control.start, observe.dir(), {
+      M.start_control(observe.dir(), opts, {
          listen = opts.listen, config = opts.config,
          load = function (name, text) return M.load_config(name, nil, text) end})
-      if not started then
-         -- A port in use or an address not of this machine: the option's value is wrong.
-         if tostring(port):match("^%-%-listen ") then cli.fail(port) end
-         error(port, 0)
-      end
-      if port then
-         io.stderr:write(("snabb run: control API on http://%s:%d/\n"):format(
-            (control.parse_listen(opts.listen)), port))
-      end
       local ok, why, seconds = pcall(run_graph, opts)
       control.stop()
       if not ok then error(why, 0) end

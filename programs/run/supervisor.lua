@@ -284,15 +284,7 @@ function M.run (opts, set, names)
       end
       local created, err = group.create(dir, {workers = #names})
       if not created then error(("group.create: %s"):format(err), 0) end
-      local started, port = pcall(control.start, dir, {listen = opts.listen})
-      if not started then
-         if tostring(port):match("^%-%-listen ") then cli.fail(port) end
-         error(port, 0)
-      end
-      if port then
-         io.stderr:write(("snabb run: control API on http://%s:%d/\n"):format(
-            (control.parse_listen(opts.listen)), port))
-      end
+      require("programs.run.run").start_control(dir, opts, {listen = opts.listen})
       local workers = {}
       local function start (w)
          os.remove(("%s/status/%s.error"):format(dir, w.name))
