@@ -5,6 +5,9 @@
 # - 2 and 3 workers in a chain over interlinks (w1 reads the capture, sends it over l1 to w2 ...,
 #   wN's Sink): every record arrives, nothing dropped, queued or left in an interlink, and the run
 #   ends by itself (w1 once its rings are empty, the others once their transmitters have left);
+# - Dispatch spreading flows without RSS: w1 reads 64 generated flows into a Dispatch whose
+#   outputs go over interlinks to w2 and w3: each gets a share, the interlinks carry what they
+#   were sent, and in = out + dropped (the capture is read faster than the rings drain: counted);
 # - 2 workers pinned with --cpu 1,0, while they run: each worker's affinity is its CPU, the
 #   supervisor's run directory lists them (workers/NAME -> their run directories), snabb ps shows
 #   them under it, snabb top SUPERVISOR_PID shows both workers' apps and links as NAME/..., GET
@@ -64,6 +67,18 @@ for n in 2 3; do
   # Each interlink carried every record: sent = received = records times the links.
   [ "$sent" = $(((n - 1) * records)) ] && [ "$received" = "$sent" ] ||
     fail "chain, $n workers: interlinks sent $sent, received $received: $(cat "$tmp/chain$n.txt")"
+done
+
+"$snabb" gen-pcap --flows 64 --packets 6400 "$tmp/flows.pcap" >/dev/null
+"$snabb" run "$cfg" dispatch 3 "$tmp/flows.pcap" --duration 120 --no-auditlog --no-vmprofile >"$tmp/dispatch.txt" 2>&1 ||
+  fail "dispatch: exit status $?: $(cat "$tmp/dispatch.txt")"
+read -r in out dropped queued sent received lost errors <<<"$(row "$tmp/dispatch.txt" total)"
+[ "$in" = 6400 ] && [ $((out + dropped)) = 6400 ] && [ "$queued $lost $errors" = "0 0 0" ] &&
+  [ "$sent" = "$out" ] && [ "$received" = "$sent" ] ||
+  fail "dispatch: in $in, out $out, dropped $dropped, sent $sent, received $received: $(cat "$tmp/dispatch.txt")"
+for w in w2 w3; do
+  read -r _ wout _ <<<"$(row "$tmp/dispatch.txt" $w)"
+  [ "$wout" -gt 0 ] || fail "dispatch: $w received nothing: $(cat "$tmp/dispatch.txt")"
 done
 
 "$snabb" run "$cfg" source 2 --cpu 1,0 --no-auditlog --no-vmprofile >"$tmp/run.txt" 2>"$tmp/run_err.txt" &

@@ -5,6 +5,8 @@
 --   chain   w1 reads CAPTURE (a Source when none) and sends it over interlink l1 to w2, which
 --           sends it on over l2 ..., to wN's Sink: Source -> tx | rx -> tx | rx -> Sink
 --   mixed   w1's Source sends over interlink l1 to w2's Sink; w3.. each a Source -> Sink
+--   dispatch  w1 reads CAPTURE into a Dispatch (apps/dispatch) whose outputs send over
+--           interlinks d2..dN to w2..wN, each into a Sink: flows spread over workers without RSS
 --   held    a Source into an app that takes nothing from its input in each worker: the link stays
 --           full (what a worker holds in its links when it dies)
 -- FLAGS: a directory whose files make a worker that starts (or restarts) fail: fail-NAME with a
@@ -45,6 +47,20 @@ for i = 1, n do
       if i == 2 then config.app(c, "sink", basic.Sink) else
          config.app(c, "sink", require("apps.interlink.transmitter"), {name = "l1"})
       end
+   elseif mode == "dispatch" then
+      if i == 1 then
+         source(c)
+         config.app(c, "dispatch", require("apps.dispatch.dispatch").Dispatch)
+         config.link(c, "source.output -> dispatch.input")
+         for k = 2, n do
+            config.app(c, "to_w" .. k, require("apps.interlink.transmitter"), {name = "d" .. k})
+            config.link(c, ("dispatch.w%d -> to_w%d.input"):format(k, k))
+         end
+      else
+         config.app(c, "source", require("apps.interlink.receiver"), {name = "d" .. i})
+         config.app(c, "sink", basic.Sink)
+         config.link(c, "source.output -> sink.input")
+      end
    elseif mode == "chain" then
       if i == 1 then source(c) else
          config.app(c, "source", require("apps.interlink.receiver"), {name = "l" .. (i - 1)})
@@ -56,7 +72,7 @@ for i = 1, n do
       if mode == "pcap" then source(c) else config.app(c, "source", basic.Source, {size = 64}) end
       config.app(c, "sink", mode == "held" and Hold or basic.Sink)
    end
-   config.link(c, "source.output -> sink.input")
+   if mode ~= "dispatch" then config.link(c, "source.output -> sink.input") end
    workers[name] = c
 end
 return {workers = workers}
