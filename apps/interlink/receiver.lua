@@ -7,7 +7,6 @@
 -- them freed. A transmitter that dies is reported once (counter peer_deaths, one log line).
 local ffi = require("ffi")
 local counter = require("core.counter")
-local engine = require("core.engine")
 local ring = require("apps.interlink.ring")
 local C = ffi.C
 local band, tobit, min = bit.band, bit.tobit, math.min
@@ -61,16 +60,7 @@ function Receiver:pull ()
 end
 
 function Receiver:tick ()
-   local now = engine.now()
-   if now < self.next_check or self.r == nil then return end
-   self.next_check = now + 1
-   local dead = ring.dead_peer(self.r, "receiver")
-   if dead and dead ~= self.reported then
-      self.reported = dead
-      counter.add(self.shm.peer_deaths)
-      io.stderr:write(("interlink '%s': its transmitter (process %d) has ended\n"):format(
-         self.name, dead))
-   end
+   ring.watch_peer(self, "receiver", "")
 end
 
 function Receiver:stop ()

@@ -6,6 +6,8 @@ require("core.cdefs")
 require("apps.interlink.cdefs")
 require("core.runtime_cdefs")
 local C = ffi.C
+local counter = require("core.counter")
+local engine = require("core.engine")
 local group = require("core.group")
 local shm = require("core.shm")
 local sync = require("core.sync")
@@ -119,6 +121,22 @@ end
 function M.dead_peer (r, side)
    local pid = r[SIDES[side].peer_pid]
    if pid ~= 0 and not M.alive(pid) then return pid end
+end
+
+-- An interlink app's tick (app: its name, ring r, next_check, reported, shm.peer_deaths): at most
+-- once a second, a peer that has ended is reported once, by the counter and one line; after
+-- "its PEER (process N) has ended", the line says `more`.
+function M.watch_peer (app, side, more)
+   local now = engine.now()
+   if now < app.next_check or app.r == nil then return end
+   app.next_check = now + 1
+   local dead = M.dead_peer(app.r, side)
+   if dead and dead ~= app.reported then
+      app.reported = dead
+      counter.add(app.shm.peer_deaths)
+      io.stderr:write(("interlink '%s': its %s (process %d) has ended%s\n"):format(
+         app.name, SIDES[side].peer, dead, more))
+   end
 end
 
 -- The ring's counts: {txpackets, rxpackets, queued, tx_pid, rx_pid, tx_attaches, rx_attaches},

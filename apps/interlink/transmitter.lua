@@ -9,7 +9,6 @@
 -- most once a second) and the ring waits for its replacement.
 local ffi = require("ffi")
 local counter = require("core.counter")
-local engine = require("core.engine")
 local ring = require("apps.interlink.ring")
 local C = ffi.C
 local band, tobit, min = bit.band, bit.tobit, math.min
@@ -63,16 +62,7 @@ function Transmitter:push ()
 end
 
 function Transmitter:tick ()
-   local now = engine.now()
-   if now < self.next_check or self.r == nil then return end
-   self.next_check = now + 1
-   local dead = ring.dead_peer(self.r, "transmitter")
-   if dead and dead ~= self.reported then
-      self.reported = dead
-      counter.add(self.shm.peer_deaths)
-      io.stderr:write(("interlink '%s': its receiver (process %d) has ended; the ring waits for its "
-                       .. "replacement\n"):format(self.name, dead))
-   end
+   ring.watch_peer(self, "transmitter", "; the ring waits for its replacement")
 end
 
 function Transmitter:stop ()

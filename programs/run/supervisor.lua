@@ -144,26 +144,13 @@ local function add (into, t)
    return into
 end
 
--- Lua table text of a flat table (strings, numbers, booleans, lists of strings), for a worker's
--- code and its status files.
+-- Lua text of a value (lib.print_object's), for a worker's code and its status files.
 local function serialise (t)
-   local keys, parts = {}, {}
-   for k in pairs(t) do keys[#keys+1] = k end
-   table.sort(keys)
-   for _, k in ipairs(keys) do
-      local v = t[k]
-      if type(v) == "table" then
-         local items = {}
-         for i, x in ipairs(v) do items[i] = ("%q"):format(x) end
-         v = "{" .. table.concat(items, ", ") .. "}"
-      elseif type(v) == "string" then
-         v = ("%q"):format(v)
-      else
-         v = tostring(v)
-      end
-      parts[#parts+1] = ("[%q] = %s"):format(k, v)
-   end
-   return "{" .. table.concat(parts, ", ") .. "}"
+   local parts = {}
+   lib.print_object(t, {write = function (_, ...)
+      for _, text in ipairs({...}) do parts[#parts+1] = text end
+   end})
+   return table.concat(parts)
 end
 
 local function write_file (path, text)
