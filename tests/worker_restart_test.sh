@@ -27,8 +27,9 @@ for _ in $(seq 300); do
 done
 [ -L "$dir/workers/w3" ] || fail "no workers in the supervisor's run directory '$dir': $(cat "$tmp/err.txt")"
 
-# The PID of worker $1 (its run directory's name, once its counters are there).
-pid_of() { basename "$(readlink "$dir/workers/$1")"; }
+# The PID of worker $1 (its run directory's lock: the directory's name is PID-N when a directory
+# of that PID was there already); nothing while its last run directory is being removed.
+pid_of() { cut -d' ' -f1 "$dir/workers/$1/lock" 2>/dev/null || true; }
 # What app $2 of worker $1 sent so far (GET /counters on the supervisor's control socket).
 sent() {
   curl -sf --unix-socket "$dir/control" http://snabb/counters |
@@ -39,7 +40,7 @@ wait_restart() {
   for _ in $(seq 600); do
     local p
     p=$(pid_of "$1")
-    if [ "$p" != "$2" ] && [ -e "/proc/$p" ] && [ "$(sent "$1" source)" -gt 0 ] 2>/dev/null; then return 0; fi
+    if [ -n "$p" ] && [ "$p" != "$2" ] && [ -e "/proc/$p" ] && [ "$(sent "$1" source)" -gt 0 ] 2>/dev/null; then return 0; fi
     sleep 0.05
   done
   fail "worker $1 did not come back after PID $2: $(cat "$tmp/err.txt")"
@@ -106,7 +107,7 @@ at_exit "kill -9 $sup 2>/dev/null"
 for death in 1 2; do
   # The worker's next life, once its link is there (a Source fills it in its first breaths).
   for _ in $(seq 100); do
-    w=$(basename "$(readlink "$tmp/held/workers/w1" 2>/dev/null)" 2>/dev/null || true)
+    w=$(cut -d' ' -f1 "$tmp/held/workers/w1/lock" 2>/dev/null || true)
     [ -n "$w" ] && [ "$w" != "${last:-}" ] && [ -f "$tmp/held/workers/w1/engine/links/source.output -> sink.input" ] && break
     sleep 0.1
   done
