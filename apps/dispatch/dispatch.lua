@@ -74,7 +74,7 @@ local function flow_hash (data, length)
          local w = cast(u32_ptr_t, ip + 12)
          local s, d, proto = w[0], w[1], ip[9]
          local ports = 0
-         local ihl = band(ip[0], 0x0f) * 4
+         local ihl = lshift(band(ip[0], 0x0f), 2) -- (a shift: LuaJIT narrows no multiplication)
          -- Not a fragment: MF clear and offset 0 (bits 0x3fff of the flags and offset).
          if has_ports(proto) and band(ip[6], 0x3f) == 0 and ip[7] == 0 and ihl >= 20
             and length >= l3 + ihl + 4 then
