@@ -88,11 +88,13 @@ M.now = now
 
 local function address (cdata) return tonumber(ffi.cast("uintptr_t", ffi.cast("void *", cdata))) end
 
--- "basic.basic_apps.Source": where the class is found among the loaded modules; for a class that
--- is in none (e.g. defined in the config file itself), the file where the app was configured.
+-- "basic.basic_apps.Source": where the class is found among the loaded modules ("interlink.receiver"
+-- for a module that is the class); for a class that is in none (e.g. defined in the config file
+-- itself), the file where the app was configured.
 local function class_name (class, where)
    if class.native then return class.native end
    for module, t in pairs(package.loaded) do
+      if t == class then return (module:gsub("^apps%.", "")) end
       if type(t) == "table" and module ~= "_G" then
          for k, v in pairs(t) do
             if v == class then return (module:gsub("^apps%.", "")) .. "." .. k end

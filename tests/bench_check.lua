@@ -1,5 +1,5 @@
 -- snabb tests/bench_check.lua RESULT.json [EXPECTED_INPUT [APP [fifth]]]: checks a `snabb bench
--- --json` result of a one-app function APP (default fwd): packets in/out equal the link counters,
+-- --json` result of a one-app function APP (default fwd; or IN:OUT, below): packets in/out equal the link counters,
 -- every link adds up, in = out + link drops + queued + lost inside the graph, and the figures are
 -- consistent. With "fifth", APP frees every fifth packet it receives
 -- (tests/configs/drop_fifth.lua): the loss is that app's; otherwise nothing is lost.
@@ -15,7 +15,13 @@ for _, l in ipairs(r.links) do
    links[l.link] = l
    check(l.txpackets == l.rxpackets + l.queued + l.txdrop, "link %s does not add up", l.link)
 end
-local into, out = links["bench_source.output -> " .. fn .. ".input"], links[fn .. ".output -> bench_sink.input"]
+-- (APP may be IN:OUT, two apps of a workers config as NAME/APP: the capture enters at IN and leaves
+-- at OUT, and the harness apps are in their workers.)
+local in_app, out_app = fn:match("^(.-):(.*)$")
+in_app, out_app = in_app or fn, out_app or fn
+local function harness (app, name) return (app:match("^.*/") or "") .. name end
+local into = links[harness(in_app, "bench_source") .. ".output -> " .. in_app .. ".input"]
+local out = links[out_app .. ".output -> " .. harness(out_app, "bench_sink") .. ".input"]
 check(into and out, "bench links missing")
 check(r.packets.input == into.txpackets, "packets in %d ~= link txpackets %d", r.packets.input, into.txpackets)
 check(r.packets.output == out.rxpackets, "packets out %d ~= link rxpackets %d", r.packets.output, out.rxpackets)
@@ -38,12 +44,13 @@ if p.output == p.input and r.rate.achieved.bps > 0 then
 end
 local apps = {}
 for _, a in ipairs(r.apps) do apps[a.name] = a end
-check(apps[fn] and apps[fn].packets_in == into.rxpackets, "%s packets in", fn)
-check(apps.bench_source.packets_out == r.packets.input - into.txdrop, "bench_source packets out")
+check(apps[in_app] and apps[in_app].packets_in == into.rxpackets, "%s packets in", in_app)
+local source, sink = apps[harness(in_app, "bench_source")], apps[harness(out_app, "bench_sink")]
+check(source.packets_out == r.packets.input - into.txdrop, "bench_source packets out")
 -- Each app's freed is net of what it allocated: Replay makes every packet it sends, the sink frees
 -- every one it receives; the function under test is listed first.
-check(apps.bench_source.freed == -r.packets.input and apps.bench_sink.freed == r.packets.output, "harness freed")
-check(r.apps[1].name == fn and not r.apps[1].harness and r.apps[#r.apps].harness, "function first, harness last")
+check(source.freed == -r.packets.input and sink.freed == r.packets.output, "harness freed")
+check(not r.apps[1].harness and r.apps[#r.apps].harness, "function first, harness last")
 local freed = 0
 for _, a in ipairs(r.apps) do
    check(a.errors == 0, "app %s: %d errors", a.name, a.errors)
@@ -51,12 +58,12 @@ for _, a in ipairs(r.apps) do
 end
 check(freed == p.lost_freed, "apps' freed %d ~= lost_freed %d", freed, p.lost_freed)
 if fifth then
-   local d = apps[fn]
+   local d = apps[out_app]
    check(d.freed == math.floor(d.packets_in / 5) and d.freed > 0, "%s freed %d of %d", fn, d.freed, d.packets_in)
    check(p.lost == d.freed and p.lost_held == 0, "lost %d, freed by %s %d", p.lost, fn, d.freed)
    check(d.packets_in - d.packets_out == d.freed, "%s: in - out ~= freed", fn)
 else
-   check(p.lost == 0 and apps[fn].freed == 0, "%s lost %d packets", fn, p.lost)
+   check(p.lost == 0 and apps[in_app].freed == 0, "%s lost %d packets", fn, p.lost)
 end
 local share = 0
 for _, a in ipairs(r.apps) do share = share + a.share end

@@ -16,6 +16,7 @@ local ffi = require("ffi")
 require("core.cdefs")
 local link = require("core.link")
 local packet = require("core.packet")
+local counter = require("core.counter")
 local C = ffi.C
 
 local band, bxor, rshift = bit.band, bit.bxor, bit.rshift
@@ -34,8 +35,12 @@ local BUCKETS = C.ENGINE_BREATH_BUCKETS
 M.rdtsc = C.snabb_rdtsc
 M.buckets = BUCKETS
 
--- Drawn once per process, so a slot's bytes left by another process (a DPDK mbuf's) never pass.
+-- Drawn once per process, so a slot's bytes left by another process (a DPDK mbuf's) never pass;
+-- the workers of a group that time packets across processes (snabb bench of workers) share one
+-- (set_key, before the apps are made).
 local key = bxor(C.snabb_rdtsc() * 0x9e3779b97f4a7c15ULL, 0x5bd1e9955bd1e995ULL)
+function M.key () return key end
+function M.set_key (k) key = k end
 
 -- The check word of a stamp at `tsc` (once per batch: stamp takes it).
 function M.check (tsc)
@@ -69,7 +74,10 @@ M.bucket = bucket
 -- 2^53); max: the largest latency in cycles; padding: the bytes that frames under the Ethernet
 -- minimum would be padded with on a wire (lib.ethernet), for rates in bits of what it received.
 -- With latency = false it only counts padding (snabb bench --no-latency).
-local LatencySink = {outputs = {}, config = {latency = {type = "boolean", default = true}}}
+-- The padding is also the counter `padding` (its shm), set once a push, for readers in other
+-- processes (snabb bench of workers: its timeline).
+local LatencySink = {outputs = {}, config = {latency = {type = "boolean", default = true}},
+                     shm = {padding = {counter}}}
 M.LatencySink = LatencySink
 
 local push_untimed
@@ -119,6 +127,7 @@ function LatencySink:push ()
    end
    if run > 0 then count(self, run_cycles, run) end
    self.unstamped, self.padding = unstamped, pad
+   if self.shm then counter.set(self.shm.padding, pad) end
 end
 
 function push_untimed (self)
@@ -132,6 +141,7 @@ function push_untimed (self)
       end
    end
    self.padding = pad
+   if self.shm then counter.set(self.shm.padding, pad) end
 end
 
 -- The first cycle count above bucket i.

@@ -41,6 +41,9 @@ M.engine = true
 
 local SAMPLE_INTERVAL = 0.1 -- seconds between timeline samples
 local DRAIN_SECONDS = 0.1 -- after the capture is sent, how long packets in flight may take
+-- How long the graph may take no packet from the source before the run stops (a graph that never
+-- reads its input, as an app whose output is not linked, held a --loops run forever).
+M.STALL_SECONDS = 5
 
 -- --rate: a number (Mpps) or a number with a unit, as apps.pcap's Replay takes it.
 local function rate (s)
@@ -80,6 +83,8 @@ local function parser ()
    p:option("--out", "where packets leave the graph: APP.PORT")
    p:option("--json", "write the results as JSON to this file ('-': stdout) and print nothing else")
    p:option("--html", "write a self-contained HTML report to this file")
+   p:option("--cpu", "pin the graph, or each worker's graph in name order, to these CPUs (one each)")
+      :argname("LIST"):convert(run.cpu_list)
    p:flag("--no-latency", "do not time each packet (saves the harness 12-20 cycles per packet)")
    p:flag("--allow-errors", "exit 0 even when an app raised errors (default: exit 1)")
    cli.add_observe_options(p)
@@ -109,15 +114,19 @@ local function only_app (c, test, what, option)
                          or "apps " .. table.concat(found, ", ") .. " all qualify", option))
 end
 
--- The ports where the capture enters and packets leave, as "app.port".
-function M.endpoints (c, inport, outport)
+-- The ports where the capture enters and packets leave, as "app.port". Apps in `skip` are never
+-- the default (a worker's interlink apps).
+function M.endpoints (c, inport, outport, skip)
    local given = {["--in"] = inport ~= nil, ["--out"] = outport ~= nil}
    local fed, feeding = count_links(c)
+   skip = skip or {}
    if not inport then
-      inport = only_app(c, function (name) return not fed[name] end, "enter the graph", "--in") .. ".input"
+      inport = only_app(c, function (name) return not (fed[name] or skip[name]) end, "enter the graph", "--in")
+         .. ".input"
    end
    if not outport then
-      outport = only_app(c, function (name) return not feeding[name] end, "leave the graph", "--out") .. ".output"
+      outport = only_app(c, function (name) return not (feeding[name] or skip[name]) end, "leave the graph",
+                         "--out") .. ".output"
    end
    -- As config.check would say it, but of the option rather than of a line of bench.lua.
    for _, endpoint in ipairs({{"--in", inport}, {"--out", outport}}) do
@@ -191,13 +200,15 @@ end
 -- The apps' figures: the function under test first, then the harness, each by name; share is of
 -- the apps' time. Lost inside the graph = in - out - link drops - queued; of that, `freed`
 -- sums what the function's apps freed (net of what they allocated), and `held` is the rest, packets
--- its apps keep (a buffer, a leak).
-local function app_figures (input, output, dropped, queued)
-   local apps, freed = engine.app_stats(), 0
+-- its apps keep (a buffer, a leak). (A worker's harness apps come marked, as NAME/bench_source.)
+local function app_figures (apps, input, output, dropped, queued)
+   local freed, cycles = 0, 0
    for _, a in ipairs(apps) do
-      a.harness = HARNESS[a.name] or false
+      a.harness = a.harness or HARNESS[a.name] or false
       if not a.harness then freed = freed + a.freed end
+      cycles = cycles + a.cycles
    end
+   for _, a in ipairs(apps) do a.share = cycles > 0 and a.cycles / cycles or 0 end
    table.sort(apps, function (x, y)
       if x.harness ~= y.harness then return y.harness end
       return x.name < y.name
@@ -206,7 +217,98 @@ local function app_figures (input, output, dropped, queued)
    return apps, {lost = lost, freed = freed, held = lost - freed}
 end
 
--- Runs the benchmark; returns the result table (the schema programs/bench/report expects).
+-- The harness a run of opts needs: {source = {at = APP.PORT, Replay's conf}, sink = {at, latency}}
+-- (in a workers config, each part goes to the worker of its endpoint).
+function M.harness (opts, inport, outport)
+   local limits = {loops = opts.loops, packets = opts.packets, seconds = opts.duration}
+   if not (opts.loops or opts.packets or opts.duration) then limits.seconds = 5 end
+   return {source = {at = inport, file = opts.pcap, rate = opts.rate, loops = limits.loops,
+                     packets = limits.packets, seconds = limits.seconds, latency = not opts.no_latency},
+           sink = {at = outport, latency = not opts.no_latency}}
+end
+
+M.SOURCE_LINK, M.SINK_LINK = "bench_source.output -> %s", "%s -> bench_sink.input"
+
+-- Adds h's parts (M.harness's, or one of them) to config c: bench_source (apps.pcap Replay) and
+-- bench_sink (a LatencySink, also with --no-latency: it counts the padding of short frames for
+-- the rate on the wire), linked to their endpoints; h.key: the latency stamps' key to use.
+function M.add_harness (c, h)
+   if h.key then latency.set_key(h.key) end -- (workers: the group's)
+   if h.source then
+      local conf = {}
+      for k, v in pairs(h.source) do if k ~= "at" then conf[k] = v end end
+      config.app(c, "bench_source", pcap.Replay, conf)
+      config.link(c, M.SOURCE_LINK:format(h.source.at))
+   end
+   if h.sink then
+      config.app(c, "bench_sink", latency.LatencySink, {latency = h.sink.latency})
+      config.link(c, M.SINK_LINK:format(h.sink.at))
+   end
+end
+
+-- What the harness of this process measured, as plain data (a worker's status/NAME.bench): its
+-- apps and links, its breaths' histogram, its failures, and of the parts it has, the source's
+-- packets and rates, the sink's packets, padding and latency.
+function M.harness_figures ()
+   local source, sink = engine.app_table.bench_source, engine.app_table.bench_sink
+   local f = {apps = engine.app_stats(), links = engine.link_stats(), failures = engine.failures(), breaths = {}}
+   local h = breath_histogram()
+   for i = 0, C.ENGINE_BREATH_BUCKETS - 1 do f.breaths[i + 1] = h[i] end
+   for _, a in ipairs(f.apps) do a.harness = HARNESS[a.name] or false end
+   if source then
+      local s = link.stats(source.output.output)
+      f.source = {sent = source.sent, count = source.count, rates = source:rates(), started = source.started,
+                  stopped = source.stopped or source.last_pull,
+                  packets = tonumber(s.txpackets), bytes = tonumber(s.txbytes)}
+   end
+   if sink then
+      local s = link.stats(sink.input.input)
+      f.sink = {padding = sink.padding, packets = tonumber(s.rxpackets), bytes = tonumber(s.rxbytes),
+                latency = sink.stamped + sink.unstamped > 0 and latency.summary(sink) or nil}
+   end
+   return f
+end
+
+-- Fails with a message naming the file when config c uses a name the harness takes.
+function M.check_reserved (c, path)
+   for _, name in ipairs({"bench_source", "bench_sink"}) do
+      if c.apps[name] then error(("%s: app name '%s' is reserved for snabb bench"):format(path, name), 0) end
+   end
+end
+
+-- The result table (the schema programs/bench/report expects) of what a run measured: f =
+-- {seconds, capture_packets, input, output, input_bytes, output_bytes, padding, rates, apps, links
+-- (with queued), queued_elsewhere (e.g. in interlinks), breaths (histogram counts, 0-based),
+-- timeline, latency, failures}.
+function M.result (opts, f)
+   local links, dropped, queued = {}, 0, f.queued_elsewhere or 0
+   for _, l in ipairs(f.links) do
+      links[#links+1] = {link = l.link, txpackets = l.txpackets, rxpackets = l.rxpackets,
+                         txdrop = l.txdrop, queued = l.queued}
+      dropped, queued = dropped + l.txdrop, queued + l.queued
+   end
+   local input, output, seconds = f.input, f.output, f.seconds
+   local apps, lost = app_figures(f.apps, input, output, dropped, queued)
+   local rates = f.rates
+   return {
+      config = opts.config, pcap = opts.pcap, date = os.date("%Y-%m-%d %H:%M:%S"), seconds = seconds,
+      capture_packets = f.capture_packets, requested_rate = opts.rate,
+      snabb_version = require("programs.main").version, cpu = cpu_model(),
+      packets = {input = input, output = output, dropped = dropped, queued = queued,
+                 lost = lost.lost, lost_freed = lost.freed, lost_held = lost.held},
+      bytes = {input = f.input_bytes, output = f.output_bytes, output_padding = f.padding},
+      rate = {input_mpps = input / seconds / 1e6, output_mpps = output / seconds / 1e6,
+              output_gbps_wire = wire_gbps(output, f.output_bytes, f.padding, seconds),
+              output_gbps_l2 = ethernet.l2_bits_of(output, f.output_bytes, f.padding) / seconds / 1e9,
+              requested = rates.requested, achieved = rates.achieved, skipped_seconds = rates.skipped},
+      apps = apps, links = links, breath_latency_us = M.breath_percentiles(f.breaths), timeline = f.timeline,
+      latency_us = f.latency, failures = f.failures, workers = f.workers, stalled = f.stalled,
+      warnings = M.rate_warnings(rates),
+   }
+end
+
+-- Runs the benchmark; returns the result table (M.result's). A config that returns workers
+-- runs under the supervisor (programs/bench/workers.lua).
 function M.bench (opts)
    cli.apply_dpdk(opts)
    local c
@@ -214,57 +316,39 @@ function M.bench (opts)
       c = config.new()
       config.app(c, "filter", require("apps.filter.filter").PacketFilter, {filter = opts.filter})
    else
-      c = run.load_config(opts.config, opts.args)
+      c = run.load_config(opts.config, opts.args, nil, true)
+      if not config.is_config(c) then return require("programs.bench.workers").bench(M, opts, c) end
+   end
+   if opts.cpu then
+      if #opts.cpu ~= 1 then
+         cli.fail(("--cpu lists %d CPUs for one graph (a config with workers takes one per worker)")
+                     :format(#opts.cpu))
+      end
+      assert(require("core.worker").set_cpu(opts.cpu[1]))
    end
    local inport, outport = M.endpoints(c, opts["in"], opts.out)
-   for _, name in ipairs({"bench_source", "bench_sink"}) do
-      if c.apps[name] then error(("%s: app name '%s' is reserved for snabb bench"):format(opts.config, name), 0) end
-   end
-   local limits = {loops = opts.loops, packets = opts.packets, seconds = opts.duration}
-   if not (opts.loops or opts.packets or opts.duration) then limits.seconds = 5 end
-   config.app(c, "bench_source", pcap.Replay, {file = opts.pcap, rate = opts.rate, loops = limits.loops,
-                                               packets = limits.packets, seconds = limits.seconds,
-                                               latency = not opts.no_latency})
-   -- (also with --no-latency: it counts the padding of short frames for the rate on the wire)
-   config.app(c, "bench_sink", latency.LatencySink, {latency = not opts.no_latency})
-   local source_link = "bench_source.output -> " .. inport
-   local sink_link = outport .. " -> bench_sink.input"
-   config.link(c, source_link)
-   config.link(c, sink_link)
+   M.check_reserved(c, opts.config)
+   local h = M.harness(opts, inport, outport)
+   M.add_harness(c, h)
    config.check(c)
    engine.configure(c)
    local source, sink = engine.app_table.bench_source, engine.app_table.bench_sink
-   local into, out = engine.link_table[source_link], engine.link_table[sink_link]
+   local into, out = engine.link_table[M.SOURCE_LINK:format(inport)], engine.link_table[M.SINK_LINK:format(outport)]
 
    local line = not opts.json and progress.new()
-   local timeline = {}
+   local timeline = M.timeline(line)
    local before = breath_histogram()
    local start = engine.now()
-   local last = {t = start, sent = 0, received = 0, bytes = 0, padding = 0}
-   local next_sample, next_progress, finished = start + SAMPLE_INTERVAL, start + progress.interval, nil
-   local function sample (t)
-      local s = link.stats(out)
-      local received, bytes = tonumber(s.rxpackets), tonumber(s.rxbytes)
-      local dt = t - last.t
-      timeline[#timeline+1] = {t = t - start, input_mpps = (source.sent - last.sent) / dt / 1e6,
-                               output_mpps = (received - last.received) / dt / 1e6,
-                               output_gbps_wire = wire_gbps(received - last.received, bytes - last.bytes,
-                                                            sink.padding - last.padding, dt)}
-      last = {t = t, sent = source.sent, received = received, bytes = bytes, padding = sink.padding}
-   end
+   local finished, stalled = nil, M.stall_watch(start)
+   timeline.start(start)
    engine.main({no_report = true, done = function ()
       local t = engine.now()
-      if not finished and t >= next_sample then sample(t); next_sample = next_sample + SAMPLE_INTERVAL end
-      if line and t >= next_progress then
-         local p = timeline[#timeline] or {input_mpps = 0, output_mpps = 0}
-         line:show(progress.line(t - start, p.input_mpps, p.output_mpps,
-                                 {{"sent", lib.comma_value(source.sent)}}))
-         next_progress = t + progress.interval
-      end
+      if not source.done and stalled(t, source.sent) then return true end
+      local s = link.stats(out)
+      timeline.sample(t, source.sent, tonumber(s.rxpackets), tonumber(s.rxbytes), sink.padding, finished)
       if source.done and not finished then
          finished = t
-         -- The timeline ends with the run (a last, shorter interval, unless it is too short to say much).
-         if t - last.t >= SAMPLE_INTERVAL / 10 then sample(t) end
+         timeline.finish(t, source.sent, tonumber(s.rxpackets), tonumber(s.rxbytes), sink.padding)
       end
       -- Once the capture is sent, wait for what is still in the graph (bounded).
       return finished and (link.empty(into) and link.empty(out) or t - finished > DRAIN_SECONDS)
@@ -279,33 +363,65 @@ function M.bench (opts)
    for i = 0, C.ENGINE_BREATH_BUCKETS - 1 do after[i] = after[i] - before[i] end
 
    local s_in, s_out = link.stats(into), link.stats(out)
-   local input, output = tonumber(s_in.txpackets), tonumber(s_out.rxpackets)
-   local input_bytes, output_bytes = tonumber(s_in.txbytes), tonumber(s_out.rxbytes)
-   local links, dropped, queued = {}, 0, 0
-   for _, l in ipairs(engine.link_stats()) do
-      links[#links+1] = {link = l.link, txpackets = l.txpackets, rxpackets = l.rxpackets,
-                         txdrop = l.txdrop, queued = l.queued}
-      dropped, queued = dropped + l.txdrop, queued + l.queued
-   end
-   local apps, lost = app_figures(input, output, dropped, queued)
-   local result = {
-      config = opts.config, pcap = opts.pcap, date = os.date("%Y-%m-%d %H:%M:%S"), seconds = seconds,
-      capture_packets = source.count, requested_rate = opts.rate,
-      snabb_version = require("programs.main").version, cpu = cpu_model(),
-      packets = {input = input, output = output, dropped = dropped, queued = queued,
-                 lost = lost.lost, lost_freed = lost.freed, lost_held = lost.held},
-      bytes = {input = input_bytes, output = output_bytes, output_padding = sink.padding},
-      rate = {input_mpps = input / seconds / 1e6, output_mpps = output / seconds / 1e6,
-              output_gbps_wire = wire_gbps(output, output_bytes, sink.padding, seconds),
-              output_gbps_l2 = ethernet.l2_bits_of(output, output_bytes, sink.padding) / seconds / 1e9,
-              requested = rates.requested, achieved = rates.achieved, skipped_seconds = rates.skipped},
-      apps = apps, links = links, breath_latency_us = M.breath_percentiles(after), timeline = timeline,
-      latency_us = not opts.no_latency and latency.summary(engine.app_table.bench_sink) or nil,
-      failures = engine.failures(),
-   }
+   local result = M.result(opts, {
+      seconds = seconds, capture_packets = source.count, rates = rates,
+      input = tonumber(s_in.txpackets), output = tonumber(s_out.rxpackets),
+      input_bytes = tonumber(s_in.txbytes), output_bytes = tonumber(s_out.rxbytes), padding = sink.padding,
+      apps = engine.app_stats(), links = engine.link_stats(), breaths = after, timeline = timeline.samples,
+      latency = not opts.no_latency and latency.summary(sink) or nil, failures = engine.failures(),
+      stalled = stalled.message})
    engine.stop()
-   result.warnings = M.rate_warnings(result.rate)
    return result
+end
+
+-- A watch over the source's progress: stalled(t, sent) is true, and stalled.message says why, once
+-- `sent` has not grown for STALL_SECONDS.
+function M.stall_watch (start)
+   local self, last_sent, since = {}, -1, start
+   return setmetatable(self, {__call = function (_, t, sent)
+      if sent ~= last_sent then last_sent, since = sent, t return false end
+      if t - since < M.STALL_SECONDS then return false end
+      self.message = ("the graph took no packet from the capture for %g s (%s sent): stopped before "
+                      .. "the capture was sent; does the graph read its input?"):format(
+                         M.STALL_SECONDS, lib.comma_value(sent))
+      return true
+   end})
+end
+
+-- The timeline of a run (samples every SAMPLE_INTERVAL of packets in and out) and its progress
+-- line (line: progress.new()'s, or nil): start(t), then sample(t, sent, received, bytes, padding,
+-- finished) as often as one likes (it samples when an interval has passed, until finished), and
+-- finish(...) once the source is done (a last, shorter interval, unless too short to say much).
+function M.timeline (line)
+   local self = {samples = {}}
+   local start, last, next_sample, next_progress
+   local function add (t, sent, received, bytes, padding)
+      local dt = t - last.t
+      self.samples[#self.samples+1] = {t = t - start, input_mpps = (sent - last.sent) / dt / 1e6,
+                                       output_mpps = (received - last.received) / dt / 1e6,
+                                       output_gbps_wire = wire_gbps(received - last.received, bytes - last.bytes,
+                                                                    padding - last.padding, dt)}
+      last = {t = t, sent = sent, received = received, bytes = bytes, padding = padding}
+   end
+   function self.start (t)
+      start, last = t, {t = t, sent = 0, received = 0, bytes = 0, padding = 0}
+      next_sample, next_progress = t + SAMPLE_INTERVAL, t + progress.interval
+   end
+   function self.sample (t, sent, received, bytes, padding, finished)
+      if not finished and t >= next_sample then
+         add(t, sent, received, bytes, padding)
+         next_sample = next_sample + SAMPLE_INTERVAL
+      end
+      if line and t >= next_progress then
+         local p = self.samples[#self.samples] or {input_mpps = 0, output_mpps = 0}
+         line:show(progress.line(t - start, p.input_mpps, p.output_mpps, {{"sent", lib.comma_value(sent)}}))
+         next_progress = t + progress.interval
+      end
+   end
+   function self.finish (t, sent, received, bytes, padding)
+      if t - last.t >= SAMPLE_INTERVAL / 10 then add(t, sent, received, bytes, padding) end
+   end
+   return self
 end
 
 -- A rate in the unit it was asked in: "0.1000 Mpps", "0.0100 Gbit/s" (bits on the wire).
@@ -343,8 +459,17 @@ end
 
 function M.print_report (r, out)
    local cv, p, rt = lib.comma_value, r.packets, r.rate
-   out:write(("snabb bench: %s with %s (%s packets), %.2f s\n\n"):format(
+   out:write(("snabb bench: %s with %s (%s packets), %.2f s\n"):format(
       r.config, r.pcap, cv(r.capture_packets), r.seconds))
+   if r.workers then
+      local parts = {}
+      for i, w in ipairs(r.workers) do
+         parts[i] = ("%s (PID %d%s%s)"):format(w.name, w.pid, w.cpu and ", CPU " .. w.cpu or "",
+                                             w.restarts > 0 and ", restarted " .. w.restarts or "")
+      end
+      out:write("workers: ", table.concat(parts, ", "), "\n")
+   end
+   out:write("\n")
    -- packets in = packets out + link drops + queued + lost inside the graph (a table without its
    -- header line, nor the spaces that pad empty cells at the ends of lines)
    local summary = lib.table_text({"", "", "", ""}, {
@@ -447,8 +572,9 @@ function M.run (args)
    end
    -- Usage errors before anything loads: then a run's last words are never about its graph.
    for _, option in ipairs({"in", "out"}) do
-      if opts[option] and not opts[option]:match("^[%a_][%w_]*%.[%a_][%w_]*$") then
-         cli.usage_error(p, ("--%s must be APP.PORT (an app of the config and its port), got '%s'")
+      if opts[option] and not opts[option]:gsub("^[%w_-]+/", "", 1):match("^[%a_][%w_]*%.[%a_][%w_]*$") then
+         cli.usage_error(p, ("--%s must be APP.PORT (an app of the config and its port; of a config with "
+                             .. "workers, WORKER/APP.PORT), got '%s'")
             :format(option, opts[option]))
          return 2
       end
@@ -485,6 +611,11 @@ function M.run (args)
    end
    if opts.html then
       M.write_file(opts.html, require("programs.bench.report.html_report").render(result))
+   end
+   if result.stalled then
+      io.stdout:flush()
+      io.stderr:write("snabb bench: ", result.stalled, "\n")
+      return 1
    end
    if #result.failures > 0 then
       io.stdout:flush()

@@ -43,6 +43,7 @@ local function cpu_list (s)
    end
    return cpus
 end
+M.cpu_list = cpu_list
 
 local function parser ()
    local p = argparse("snabb run", "Run an app graph described by a Lua config file.")

@@ -94,7 +94,7 @@ local function ring_empty (object)
 end
 
 -- In a worker: whether its sources are done (each says so, as snabb run's, and each interlink
--- receiver's ring is empty and its transmitter has left it: stopped, not dead).
+-- receiver's transmitter has left its ring: stopped, not dead).
 function M.sources_done (roles)
    local any = false
    for name in pairs(roles.sources) do
@@ -103,18 +103,21 @@ function M.sources_done (roles)
       any = true
    end
    for name in pairs(roles.rx) do
-      local object = engine.app_table[name]
-      if not (ring_empty(object) and object.r.tx_pid == 0 and object.r.tx_attaches > 0) then return false end
+      local r = (engine.app_table[name] or {}).r
+      if not (r and r.tx_pid == 0 and r.tx_attaches > 0) then return false end
       any = true
    end
    return any
 end
 
--- In a worker: whether its interlink transmitters' rings are empty (their receivers took all):
--- a transmitter that stopped before would leave what they hold to be freed.
-function M.sent_all (roles)
-   for name in pairs(roles.tx) do
-      if not ring_empty(engine.app_table[name]) then return false end
+-- In a worker: whether its links and its interlinks' rings are empty (what its sources sent has
+-- gone through, and its transmitters' receivers took all).
+function M.drained (roles)
+   if not require("programs.run.run").links_empty() then return false end
+   for _, set in ipairs({roles.tx, roles.rx}) do
+      for name in pairs(set) do
+         if not ring_empty(engine.app_table[name]) then return false end
+      end
    end
    return true
 end
@@ -172,9 +175,24 @@ local function read_table (path)
    local ok, t = pcall(chunk or error)
    return ok and type(t) == "table" and t or nil
 end
+M.read_table = read_table
+
+-- Waits until the graphs of the workers `names` are configured (their status/NAME.started), the
+-- supervisor says stop, or a minute has passed (snabb bench's source, which would otherwise send
+-- into interlinks whose receivers are not there yet).
+function M.await_started (dir, names)
+   local deadline = now() + 60
+   for _, name in ipairs(names) do
+      while not S.stat(("%s/status/%s.started"):format(dir, name)) do
+         if S.stat(dir .. "/status/stop") or now() >= deadline then return end
+         C.sleep_ns(1e6)
+      end
+   end
+end
 
 -- The worker: o = {name, index, dir (the supervisor's run directory), config, args, cpu,
--- keep_running, report, watchdog, eal, no_dpdk_telemetry, group (--group)}.
+-- keep_running, report, watchdog, eal, no_dpdk_telemetry, group (--group), bench (snabb bench's harness
+-- part for this worker: programs/bench/workers.lua)}.
 function M.worker (o)
    local run = require("programs.run.run")
    local observe = require("observe.observe")
@@ -186,6 +204,9 @@ function M.worker (o)
       engine.restart_on_error = true
       cli.apply_watchdog(o)
       local c = run.load_config(o.config, o.args, nil, true).workers[o.name]
+      -- snabb bench: its source and sink join the graph of the worker with its endpoint.
+      local bench = o.bench and require("programs.bench.bench")
+      if bench then bench.add_harness(c, o.bench) end
       local roles = M.roles(c)
       observe.run({program = ("snabb run %s (worker %s)"):format(o.config, o.name), config = o.config,
                    group = o.group}, function ()
@@ -197,6 +218,7 @@ function M.worker (o)
          cli.apply_dpdk(o)
          engine.configure(c)
          write_file(("%s/status/%s.started"):format(o.dir, o.name), "") -- (its graph runs)
+         if o.bench and o.bench.wait then M.await_started(o.dir, o.bench.wait) end
          local done_at, check_at, told = nil, 0, false
          local stop_file = o.dir .. "/status/stop"
          -- Up to here the kernel's SIGHUP ends this process when the supervisor dies
@@ -217,9 +239,11 @@ function M.worker (o)
                if told then return true end
             end
             if o.keep_running then return false end
+            -- (Drained, or given DRAIN_SECONDS: a graph that stopped taking packets, e.g. an app
+            -- that reads no input, would otherwise hold its worker and those upstream forever.
+            -- Packets left in a ring stay for its receiver; those in links are counted queued.)
             done_at = done_at or (M.sources_done(roles) and engine.now()) or nil
-            return done_at and (run.links_empty() or engine.now() - done_at >= run.DRAIN_SECONDS)
-               and M.sent_all(roles)
+            return done_at and (M.drained(roles) or engine.now() - done_at >= run.DRAIN_SECONDS)
          end})
          local s = assert(stats.read(observe.dir()))
          local t = M.totals(s, roles)
@@ -227,6 +251,9 @@ function M.worker (o)
          if o.report then
             write_file(("%s/status/%s.report"):format(o.dir, o.name),
                        engine.report_tables(engine.app_stats(), engine.link_stats()))
+         end
+         if bench then
+            write_file(("%s/status/%s.bench"):format(o.dir, o.name), serialise(bench.harness_figures()))
          end
          write_file(("%s/status/%s.totals"):format(o.dir, o.name), serialise(t))
       end)
@@ -248,8 +275,13 @@ local function cause (dir, w, st)
 end
 
 -- Runs the workers of set (what the config file returned) as opts (snabb run's options) say, in
--- the run directory that observe.observe opened. Returns the exit status.
-function M.run (opts, set, names)
+-- the run directory that observe.observe opened. Returns the exit status. hooks (snabb bench's)
+-- may add bench = {...} to a worker's options (hooks.bench[NAME]), be called as the supervisor
+-- polls (hooks.tick(dir): a reason returned stops the workers), and take the place of the
+-- summary once every worker has stopped (hooks.finish(dir, workers, seconds, why, fatal); its
+-- result is run's).
+function M.run (opts, set, names, hooks)
+   hooks = hooks or {}
    local observe = require("observe.observe")
    local control = require("observe.control")
    local cpus = opts.cpu
@@ -280,7 +312,7 @@ function M.run (opts, set, names)
             name = w.name, index = w.index, dir = dir, config = opts.config, args = opts.args,
             cpu = w.cpu, keep_running = opts.keep_running or nil, report = opts.report or nil,
             watchdog = opts.watchdog, eal = opts.eal, no_dpdk_telemetry = opts.no_dpdk_telemetry or nil,
-            group = opts.group}))
+            group = opts.group, bench = hooks.bench and hooks.bench[w.name]}))
          w.pid = worker.start(w.name, code)
          w.started, w.restart_at = now(), nil
       end
@@ -358,6 +390,7 @@ function M.run (opts, set, names)
          end
          if running == 0 then why = "stopped when every worker's sources were done" break end
          control.poll()
+         if hooks.tick then why = hooks.tick(dir) if why then break end end
          -- observe.observe's once a second (apps.json, by which snabb top and profile find a run).
          if engine.on_tick then engine.on_tick() end
          C.sleep_ns(10e6)
@@ -389,6 +422,7 @@ function M.run (opts, set, names)
          C.sleep_ns(10e6)
       end
       control.stop()
+      if hooks.finish then return hooks.finish(dir, workers, seconds, why, fatal) end
       -- What each worker did: its last run's totals, and those of the runs before (dead ones).
       local total, rows = {}, {}
       local status = worker.status()
