@@ -319,13 +319,7 @@ function M.bench (opts)
       c = run.load_config(opts.config, opts.args, nil, true)
       if not config.is_config(c) then return require("programs.bench.workers").bench(M, opts, c) end
    end
-   if opts.cpu then
-      if #opts.cpu ~= 1 then
-         cli.fail(("--cpu lists %d CPUs for one graph (a config with workers takes one per worker)")
-                     :format(#opts.cpu))
-      end
-      assert(require("core.worker").set_cpu(opts.cpu[1]))
-   end
+   run.pin(opts.cpu)
    local inport, outport = M.endpoints(c, opts["in"], opts.out)
    M.check_reserved(c, opts.config)
    local h = M.harness(opts, inport, outport)

@@ -45,6 +45,15 @@ local function cpu_list (s)
 end
 M.cpu_list = cpu_list
 
+-- Pins this process, which runs one graph, to the CPU of --cpu (cpus: cpu_list's; nil: not pinned).
+function M.pin (cpus)
+   if not cpus then return end
+   if #cpus ~= 1 then
+      cli.fail(("--cpu lists %d CPUs for one graph (a config with workers takes one per worker)"):format(#cpus))
+   end
+   assert(require("core.worker").set_cpu(cpus[1]))
+end
+
 local function parser ()
    local p = argparse("snabb run", "Run an app graph described by a Lua config file.")
       :add_help("-h --help")
@@ -232,13 +241,7 @@ function M.run (args)
          local supervisor = require("programs.run.supervisor")
          return supervisor.run(opts, c, supervisor.names(opts.config, c))
       end
-      if opts.cpu then
-         if #opts.cpu ~= 1 then
-            cli.fail(("--cpu lists %d CPUs for one graph (a config with workers takes one per worker)")
-                        :format(#opts.cpu))
-         end
-         assert(require("core.worker").set_cpu(opts.cpu[1]))
-      end
+      M.pin(opts.cpu)
       engine.configure(c)
       require("apps.tap.tap").register(control) -- POST, GET, DELETE /tap: snabb tap
       -- The control server (observe.control) from here on; stopped before the run directory goes.
