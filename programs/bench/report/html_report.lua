@@ -200,6 +200,11 @@ local function header (out, r)
    meta[#meta+1] = "requested rate " .. (requested and ("<code>%s</code>"):format(esc(requested)) or "unthrottled")
    if r.snabb_version then meta[#meta+1] = "snabb " .. esc(r.snabb_version) end
    if r.cpu then meta[#meta+1] = "CPU " .. esc(r.cpu) end
+   if r.workers then -- (a config with workers: programs/bench/workers.lua)
+      local names = {}
+      for i, w in ipairs(r.workers) do names[i] = esc(w.name) .. (w.cpu and " on CPU " .. w.cpu or "") end
+      meta[#meta+1] = "workers " .. table.concat(names, ", ")
+   end
    out[#out+1] = ('<p class="meta">%s</p>\n'):format(table.concat(meta, " · "))
    if r.command then out[#out+1] = ('<pre class="meta command"><code>%s</code></pre>\n'):format(esc(r.command)) end
    out[#out+1] = "</header>\n"
