@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# End-to-end, as root: one DPDK port shared by two workers of ONE `snabb run` (the supervisor:
+# programs/run/supervisor.lua), each serving its own queue pair of net_tap (2 queues each way,
+# filled by the kernel's tun driver by each flow's hash, as RSS does). The EAL options come from
+# the command line (--eal), reach each worker, and each worker's lcore is its own (--lcores=
+# INDEX@CPU, from the worker's index and its --cpu). Checked, for each of three batches of 1,600
+# frames of 16 flows sent into the tap from the kernel's side (AF_PACKET): every frame received
+# once over the two workers, both queues served, each worker's count equal to DPDK's
+# rx_qN_packets of its queue. Between the batches, DPDK's primary is killed (kill -9), then a
+# secondary: the supervisor says so in one line and restarts the group of workers sharing the
+# EAL (DPDK's model: a dead primary takes the port with it), and the next batch flows through
+# the new group. At the end: the summary adds up (3 x 1,600 in, out, per worker = its queues'
+# counts), the packet pool line has nothing unaccounted, and nothing is left (processes, the run
+# directory, hugepages in use). 256 hugepages are added for the test and taken away after.
+. "$(dirname "$0")/prologue.sh"
+ns=snabb-dpdks-$$ prefix=snabb-dpdks-$$
+pages=256 needed=192
+old_pages=$(cat /proc/sys/vm/nr_hugepages)
+at_exit "echo $old_pages >/proc/sys/vm/nr_hugepages"
+echo $((old_pages + pages)) >/proc/sys/vm/nr_hugepages
+free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+[ "$free" -ge "$needed" ] || fail "only $free hugepages free after adding $pages, $needed needed"
+mkdir "$tmp/huge"
+mount -t hugetlbfs -o pagesize=2M nodev "$tmp/huge"
+at_exit "umount '$tmp/huge'; rm -rf '/var/run/dpdk/$prefix' '/var/run/dpdk/$prefix.snabb-lock'"
+ip netns add $ns
+at_exit "ip netns del $ns"
+ip netns exec $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+"$snabb" gen-pcap "$tmp/flows.pcap" --flows 16 --packets 1600 >/dev/null
+
+cpus=$(nproc)
+eal="--proc-type=auto --file-prefix $prefix --huge-dir $tmp/huge --no-pci --log-level=notice"
+eal+=" --vdev net_tap0,iface=snabbtap"
+# 8,192 mbufs a worker: more than a group worker's free list keeps (4,096), so DPDK's mbufs would
+# reach the group's list if the engine gave them back as its own.
+ip netns exec $ns "$snabb" run "$here/configs/dpdk_supervised.lua" net_tap0 8192 --cpu "0,$((1 % cpus))" \
+  --eal="$eal" >"$tmp/out.txt" 2>"$tmp/err.txt" &
+sup=$!
+dir=/var/run/snabb/$sup
+
+# started N: waits (at most 30 s) until both workers' ports run, the Nth time (counter files of
+# their DpdkPorts in run directories other than those of the PIDs already seen).
+declare -A seen=()
+started() {
+  local w pid
+  for _ in $(seq 300); do
+    kill -0 $sup 2>/dev/null || fail "the supervisor ended: $(cat "$tmp/out.txt" "$tmp/err.txt")"
+    local ready=0
+    for w in w0 w1; do
+      pid=$(basename "$(readlink "$dir/workers/$w" 2>/dev/null)" 2>/dev/null || true)
+      [ -n "$pid" ] && [ -z "${seen[$pid]:-}" ] && [ -e "$dir/workers/$w/apps/nic/rx_good_packets.counter" ] &&
+        [ -e "$dir/status/$w.dpdk" ] && ready=$((ready + 1))
+    done
+    [ $ready -eq 2 ] && return 0
+    sleep 0.1
+  done
+  fail "the workers did not start: $(cat "$tmp/err.txt")"
+}
+# batch N: sends the 1,600 frames, waits until DPDK counted them and the workers received them,
+# checks the accounting per queue; "wQ PID received" lines in $tmp/batchN.txt.
+batch() {
+  ip netns exec $ns "$snabb" run "$here/configs/af_packet_send.lua" "$tmp/flows.pcap" snabbtap \
+    --duration 0.5 >"$tmp/send.txt" 2>&1 || fail "sending: $(cat "$tmp/send.txt")"
+  for _ in $(seq 100); do
+    "$snabb" "$here/dpdk_supervised_check.lua" "$dir" >"$tmp/batch$1.txt"
+    awk '{r += $3; q += $4; g = $5} END {exit !(r >= 1600 && q >= 1600 && g >= 1600)}' "$tmp/batch$1.txt" && break
+    sleep 0.1
+  done
+  local n0 n1
+  read -r _ _ n0 q0 _ < <(sed -n 1p "$tmp/batch$1.txt")
+  read -r _ _ n1 q1 _ < <(sed -n 2p "$tmp/batch$1.txt")
+  [ $((n0 + n1)) -eq 1600 ] && [ "$n0" -gt 0 ] && [ "$n1" -gt 0 ] ||
+    fail "batch $1: $n0 + $n1 frames of 1600, each worker should get some: $(cat "$tmp/batch$1.txt")"
+  [ "$n0" -eq "$q0" ] && [ "$n1" -eq "$q1" ] ||
+    fail "batch $1: workers received $n0 and $n1, DPDK's rx_q0_packets, rx_q1_packets say $q0 and $q1"
+  echo "batch $1: queue 0 $n0 frames, queue 1 $n1 (= DPDK's per-queue counters)"
+}
+# kill_type TYPE N: kills (-9) the worker that is DPDK's TYPE (primary or secondary); checks the
+# supervisor's line about it; the group's workers' PIDs so far are in seen[].
+kill_type() {
+  local w victim=""
+  for w in w0 w1; do
+    grep -q "process = \"$1\"" "$dir/status/$w.dpdk" && victim=$w
+  done
+  [ -n "$victim" ] || fail "no worker says it is DPDK's $1: $(cat "$dir"/status/*.dpdk)"
+  local pid
+  pid=$(basename "$(readlink "$dir/workers/$victim")")
+  for w in w0 w1; do seen[$(basename "$(readlink "$dir/workers/$w")")]=1; done
+  kill -9 "$pid"
+  local line="snabb run: worker $victim (PID $pid, up [0-9.]* s, DPDK's $1) killed by SIGKILL; [0-9,]* packets reclaimed; restarting the DPDK group (file prefix $prefix): w0, w1, in 0.1 s"
+  for _ in $(seq 100); do grep -q "^$line$" "$tmp/err.txt" && break; sleep 0.1; done
+  grep -q "^$line$" "$tmp/err.txt" || fail "no line about $victim's death: $(cat "$tmp/err.txt")"
+  echo "killed $victim, DPDK's $1 (PID $pid): the group restarted"
+}
+
+started
+[ "$(cat "$dir"/status/w*.dpdk | grep -c 'process = "primary"')" -eq 1 ] &&
+  [ "$(cat "$dir"/status/w*.dpdk | grep -c 'process = "secondary"')" -eq 1 ] ||
+  fail "not one primary and one secondary: $(cat "$dir"/status/w*.dpdk)"
+# Each worker's EAL on its own lcore: --lcores=INDEX@CPU (DPDK logs the main lcore's CPU set).
+batch 1
+kill_type primary
+started
+batch 2
+kill_type secondary
+started
+batch 3
+workers=$(cat "$tmp/batch1.txt" "$tmp/batch2.txt" "$tmp/batch3.txt" | awk '{print $2}' | sort -u)
+kill -TERM $sup
+status=0
+wait $sup || status=$?
+[ $status -eq 0 ] || fail "snabb run: status $status: $(cat "$tmp/out.txt" "$tmp/err.txt")"
+
+# The summary: 4,800 in and out, each worker's in = what its queue received in the 3 batches;
+# restarts 2 each; the pool's line with nothing unaccounted.
+per() { cat "$tmp/batch1.txt" "$tmp/batch2.txt" "$tmp/batch3.txt" | awk -v w="$1" '$1 == w {n += $3} END {print n}'; }
+row() { awk -v w="$1" '$1 == w {print $4, $5, $6}' "$tmp/out.txt"; }
+[ "$(row w0)" = "2 $(per w0 | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta') $(per w0 | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta')" ] &&
+  [ "$(row w1)" = "2 $(per w1 | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta') $(per w1 | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta')" ] ||
+  fail "the summary's rows (restarts, in, out) are not what the queues received: $(cat "$tmp/out.txt")"
+grep -q "^in 4,800 (.*) = out 4,800 (.*) + dropped 0 + queued 0 (links) + 0 (interlinks) + lost 0 " "$tmp/out.txt" ||
+  fail "the summary does not add up to 4,800: $(cat "$tmp/out.txt")"
+grep -q "^packet pool: .* unaccounted 0); " "$tmp/out.txt" ||
+  fail "the packet pool's line: $(cat "$tmp/out.txt")"
+echo "summary: $(grep '^in ' "$tmp/out.txt")"
+echo "$(grep '^packet pool' "$tmp/out.txt")"
+
+# Nothing left: no worker, no run directory, every hugepage free again.
+for pid in $workers; do
+  ! kill -0 "$pid" 2>/dev/null || fail "worker process $pid is still running"
+done
+[ ! -e "$dir" ] || fail "$dir is left"
+used=$(find "$tmp/huge" -type f | wc -l)
+[ "$used" -eq 0 ] || fail "$used hugepage files left in the huge dir: $(ls "$tmp/huge")"
+echo "ok: 3 batches through 2 supervised workers sharing net_tap0, the group restarted after its primary's and a secondary's death"
