@@ -11,7 +11,8 @@
 # EAL (DPDK's model: a dead primary takes the port with it), and the next batch flows through
 # the new group. At the end: the summary adds up (3 x 1,600 in, out, per worker = its queues'
 # counts), the packet pool line has nothing unaccounted, and nothing is left (processes, the run
-# directory, hugepages in use). 256 hugepages are added for the test and taken away after.
+# directory, DPDK's hugepage and runtime files). 256 hugepages are added for the test and taken
+# away after.
 . "$(dirname "$0")/prologue.sh"
 ns=snabb-dpdks-$$ prefix=snabb-dpdks-$$
 pages=256 needed=192
@@ -87,7 +88,7 @@ kill_type() {
   pid=$(basename "$(readlink "$dir/workers/$victim")")
   for w in w0 w1; do seen[$(basename "$(readlink "$dir/workers/$w")")]=1; done
   kill -9 "$pid"
-  local line="snabb run: worker $victim (PID $pid, up [0-9.]* s, DPDK's $1) killed by SIGKILL; [0-9,]* packets reclaimed; restarting the DPDK group (file prefix $prefix): w0, w1, in 0.1 s"
+  local line="snabb run: worker $victim (PID $pid, up [0-9.]* s, DPDK's $1) killed by SIGKILL; [0-9,]* packets reclaimed; restarting the DPDK group (file prefix $prefix): w0, w1, in [0-9.]* s"
   for _ in $(seq 100); do grep -q "^$line$" "$tmp/err.txt" && break; sleep 0.1; done
   grep -q "^$line$" "$tmp/err.txt" || fail "no line about $victim's death: $(cat "$tmp/err.txt")"
   echo "killed $victim, DPDK's $1 (PID $pid): the group restarted"
@@ -97,7 +98,9 @@ started
 [ "$(cat "$dir"/status/w*.dpdk | grep -c 'process = "primary"')" -eq 1 ] &&
   [ "$(cat "$dir"/status/w*.dpdk | grep -c 'process = "secondary"')" -eq 1 ] ||
   fail "not one primary and one secondary: $(cat "$dir"/status/w*.dpdk)"
-# Each worker's EAL on its own lcore: --lcores=INDEX@CPU (DPDK logs the main lcore's CPU set).
+# Each worker's EAL on an lcore of its own: --lcores=INDEX@CPU, its CPU from --cpu.
+grep -q 'lcores = "0@0"' "$dir/status/w0.dpdk" && grep -q "lcores = \"1@$((1 % cpus))\"" "$dir/status/w1.dpdk" ||
+  fail "the workers' lcores: $(cat "$dir"/status/w*.dpdk)"
 batch 1
 kill_type primary
 started
@@ -125,11 +128,15 @@ grep -q "^packet pool: .* unaccounted 0); " "$tmp/out.txt" ||
 echo "summary: $(grep '^in ' "$tmp/out.txt")"
 echo "$(grep '^packet pool' "$tmp/out.txt")"
 
-# Nothing left: no worker, no run directory, every hugepage free again.
+# Nothing left: no worker, no run directory, no hugepage file of the EAL's (the primary removes
+# them at its exit, and its runtime directory; DPDK leaves them: 88 files of 2 MiB here). (The
+# machine's count of free hugepages is no measure: other processes take some too.)
 for pid in $workers; do
   ! kill -0 "$pid" 2>/dev/null || fail "worker process $pid is still running"
 done
 [ ! -e "$dir" ] || fail "$dir is left"
-used=$(find "$tmp/huge" -type f | wc -l)
-[ "$used" -eq 0 ] || fail "$used hugepage files left in the huge dir: $(ls "$tmp/huge")"
+files=$(find "$tmp/huge" -type f | wc -l)
+[ "$files" -eq 0 ] || fail "$files hugepage files left in the huge dir"
+[ ! -e "/var/run/dpdk/$prefix" ] && [ ! -e "/var/run/dpdk/$prefix.snabb-lock" ] ||
+  fail "DPDK's runtime files are left: $(ls -d "/var/run/dpdk/$prefix"*)"
 echo "ok: 3 batches through 2 supervised workers sharing net_tap0, the group restarted after its primary's and a secondary's death"

@@ -71,7 +71,7 @@ function M.initialized () return C.snabb_dpdk_initialized() == 1 end
 
 -- Set when this process's EAL is shared with others (dpdk.init{processes = N > 1}): {process =
 -- "primary" or "secondary" (DPDK's process type), processes = N, prefix = the EAL's file prefix,
--- pid}. A supervisor's worker writes it to status/NAME.dpdk (programs/run/supervisor.lua).
+-- pid, lcores = its lcores option's value ("1@1")}. A supervisor's worker writes it to status/NAME.dpdk (programs/run/supervisor.lua).
 M.shared = nil
 
 -- Ports are shared by the apps for their queues: opened by the first, closed by the last.
@@ -120,7 +120,8 @@ function M.start ()
    init(args, d.mbufs, d.telemetry, 0, d.processes)
    M.shared = (d.processes or 1) > 1 and {
       process = M.secondary() and "secondary" or "primary", processes = d.processes,
-      prefix = args:match("%-%-file%-prefix[= ](%S+)") or "rte", pid = C.getpid()} or nil
+      prefix = args:match("%-%-file%-prefix[= ](%S+)") or "rte", pid = C.getpid(),
+      lcores = args:match("%-%-lcores[= ](%S+)") or args:match("%-l%s*(%S+)")} or nil
 end
 
 function DpdkPort:new (conf)
