@@ -12,6 +12,10 @@
 -- packets in (sent by sources), out (received by sinks), dropped, queued, in interlinks, lost with
 -- dead workers, and where the group's packets are. A worker's end is also its kernel's doing when
 -- the supervisor dies first (PR_SET_PDEATHSIG: SIGHUP, a clean stop): none outlives it.
+-- Workers that share a DPDK EAL (drivers/dpdk: dpdk.init{processes = N}, one primary and
+-- secondaries on one file prefix; each says so in status/NAME.dpdk once its graph is configured)
+-- are restarted as a group when one of them dies, the primary or a secondary: the others are
+-- stopped (SIGTERM, a clean stop), and all start again once all have stopped (dpdk_group).
 --
 -- The supervisor's run directory holds, besides its own files:
 --   workers/NAME          a symbolic link to worker NAME's run directory (made by the worker)
@@ -20,6 +24,8 @@
 --   status/NAME.error     the Lua error that ended it
 --   status/NAME.started   made once its graph is configured: a worker whose graph never was and
 --                         that failed ends the run (a config's mistake, found by configure)
+--   status/NAME.dpdk      made then when its DPDK EAL is shared with other processes: dpdk.shared
+--                         ({process = "primary" or "secondary", prefix = the file prefix, ...})
 --   status/stop           made when the workers are to stop
 -- and the group's memory (group.create's). core.stats.read of the supervisor's directory adds
 -- every worker's apps and links as NAME/APP (snabb top SUPERVISOR_PID); snabb ps lists the
@@ -321,10 +327,11 @@ function M.run (opts, set, names)
             require("observe.rundir").sweep()
          end
       end
-      -- Workers that share a DPDK EAL (status/NAME.dpdk, written by each once its EAL is up: the
-      -- same file prefix) are restarted together when one dies: a dead primary takes the port
-      -- with it, a new primary cannot start while secondaries hold the EAL's hugepages, and a
-      -- killed secondary's mbufs are lost to the pool its replacement takes from. So the others
+      -- Workers that share a DPDK EAL (the same file prefix in status/NAME.dpdk, written by each
+      -- once its graph is configured, and remembered) are restarted together when one dies: a
+      -- dead primary takes the port with it, a new primary cannot start while secondaries hold
+      -- the EAL's hugepages, and a killed secondary's mbufs are lost to the pool its replacement
+      -- takes from (it finds "0 left": they never go back to the ring). So the others
       -- are stopped (SIGTERM: a clean stop, their totals kept), and all start again once all
       -- have stopped, after the dead one's backoff. Returns the members' names and the dead
       -- one's DPDK process type, or nil when w shares no EAL with a running worker.
@@ -352,7 +359,7 @@ function M.run (opts, set, names)
                o.restart_at = math.huge -- (until every member has stopped)
             elseif o.restart_at then
                o.restart_at = math.huge -- (dead already, waiting for its own restart)
-            else
+            elseif worker.status()[o.name].alive then
                C.kill(o.pid, 15)
             end
          end
