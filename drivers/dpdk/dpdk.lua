@@ -71,7 +71,8 @@ function M.initialized () return C.snabb_dpdk_initialized() == 1 end
 
 -- Set when this process's EAL is shared with others (dpdk.init{processes = N > 1}): {process =
 -- "primary" or "secondary" (DPDK's process type), processes = N, prefix = the EAL's file prefix,
--- pid, lcores = its lcores option's value ("1@1")}. A supervisor's worker writes it to status/NAME.dpdk (programs/run/supervisor.lua).
+-- pid, lcores = its lcores option's value ("1@1")}. A supervisor's worker writes it to
+-- status/NAME.dpdk (programs/run/supervisor.lua).
 M.shared = nil
 
 -- Ports are shared by the apps for their queues: opened by the first, closed by the last.

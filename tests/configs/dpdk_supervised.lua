@@ -3,8 +3,8 @@
 --   [DPDK_SUPERVISED_EAL="EAL options"] snabb run dpdk_supervised.lua PORT MBUFS --cpu 0,1 \
 --     [--eal="--proc-type=auto --file-prefix NAME ..."]
 -- dpdk.init{processes = 2} with the EAL options of DPDK_SUPERVISED_EAL, or --eal's, which replace
--- them, in each worker (the supervisor, which runs no graph, starts no EAL). Worker wQ: DpdkPort queue Q of 2 (RSS) -> Sink,
--- so that its summary's "in" is what its queue received.
+-- them, in each worker (the supervisor, which runs no graph, starts no EAL). Worker wQ: DpdkPort
+-- queue Q of 2 (RSS) -> Sink, so that its summary's "in" is what its queue received.
 local dpdk = require("drivers.dpdk.dpdk")
 local port, mbufs = ...
 dpdk.init{args = os.getenv("DPDK_SUPERVISED_EAL"), mbufs = tonumber(mbufs), processes = 2}
