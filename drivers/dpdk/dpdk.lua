@@ -95,7 +95,7 @@ M.DpdkPort = DpdkPort
 -- have lcore ids of its own (DPDK keeps per-lcore state in the shared memory). In a supervisor's
 -- worker, lcore id = the worker's index in its group (core.group), running on the CPU the
 -- process is on (pinned there by --cpu); elsewhere (processes started by hand) that CPU's
--- number. (-l names lcore ids and CPUs alike: two unpinned workers on one CPU both got lcore 0.)
+-- number (-l CPU: the lcore id is the CPU's, so two processes on one CPU would share it).
 local function lcore_option (args)
    for w in args:gmatch("%S+") do
       if w:match("^%-[lc]") or w:match("^%-%-lcores") then return "" end
