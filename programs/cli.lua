@@ -165,7 +165,8 @@ function M.apply_watchdog (opts)
    if opts.watchdog then require("vm.safety").set_watchdog(opts.watchdog) end
 end
 
--- --eal "...", --no-dpdk-telemetry (run, bench): the EAL set up before the config runs.
+-- --eal "...", --no-dpdk-telemetry (run, bench): the EAL's options, replacing a config's
+-- dpdk.init{args}; for a supervisor's workers, each worker's (drivers/dpdk/dpdk.lua: setup).
 function M.add_dpdk_options (parser)
    parser:option("--eal", "DPDK EAL options, written --eal=\"-l 1 --no-pci ...\" (default: set up "
                     .. "as drivers/README.md says, when a config first uses DPDK)")

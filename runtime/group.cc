@@ -131,18 +131,34 @@ struct Group {
   uint8_t* slot(int64_t i) const {
     return reinterpret_cast<uint8_t*>(control->base) + i * PACKET_SLOT_SIZE;
   }
-  // Moves worker i's free list to the group's (under the mutex); how many.
+  // Whether free-list entry e is a slot of the group's (carved so far). A worker's list may also
+  // hold slots of memory that is not the group's: DPDK's mbufs (drivers/dpdk, adopted by its pool),
+  // which the group's list must never get (another worker may not have them mapped, and a
+  // restarted DPDK group makes new ones where the old ones were).
+  bool owns(packet* e) const {
+    const uintptr_t slot = reinterpret_cast<uintptr_t>(freelist_entry_slot(e)),
+                    base = control->base;
+    return slot >= base && slot < base + uint64_t(control->carved) * PACKET_SLOT_SIZE &&
+           (slot - base) % PACKET_SLOT_SIZE == 0;
+  }
+  // Moves the group's packets in worker i's free list to the group's (under the mutex), empties
+  // the list (what else it held was the dead worker's: DPDK's mbufs); how many it moved.
   int64_t reclaim(int32_t i) {
     Locked locked(&control->lock);
     packet_freelist* fl = worker_list(i);
-    const int64_t n = fl->nfree, gn = control->nfree;
-    std::copy(fl->list, fl->list + n, group_list() + gn);
+    const int64_t n = fl->nfree;
+    int64_t gn = control->nfree;
+    packet** gl = group_list();
+    for (int64_t k = 0; k < n; ++k) {
+      if (owns(fl->list[k])) gl[gn++] = fl->list[k];
+    }
     barrier();
     fl->nfree = 0;
     barrier();
-    control->nfree = gn + n;
+    const int64_t moved = gn - control->nfree;
+    control->nfree = gn;
     control->pid[i] = 0;
-    return n;
+    return moved;
   }
   // Moves the packets in ring l (between its cursors) to the group's list and empties it; how
   // many. An entry is taken for its slot when it points into a slot carved so far, at most 2 *
@@ -371,15 +387,26 @@ class GroupSource : public PacketSource {
     return static_cast<int32_t>(k + carve);
   }
 
-  // The worker's count drops before the group's grows (a kill in between loses the batch).
-  void give(packet_freelist* fl, int32_t n) override {
+  // The group's packets among fl's top n (others, DPDK's mbufs, stay in fl, moved down); how
+  // many. The worker's count drops before the group's grows (a kill in between loses the batch).
+  int32_t give(packet_freelist* fl, int32_t n) override {
     Locked locked(&c_->lock);
-    const int64_t gn = c_->nfree;
-    std::copy(fl->list + fl->nfree - n, fl->list + fl->nfree, g_->group_list() + gn);
+    int64_t gn = c_->nfree;
+    packet** gl = g_->group_list();
+    packet** top = fl->list + fl->nfree - n;
+    int32_t kept = 0;
+    for (int32_t k = 0; k < n; ++k) {
+      if (g_->owns(top[k])) {
+        gl[gn++] = top[k];
+      } else {
+        top[kept++] = top[k];
+      }
+    }
     barrier();
-    fl->nfree -= n;
+    fl->nfree -= n - kept;
     barrier();
-    c_->nfree = gn + n;
+    c_->nfree = gn;
+    return n - kept;
   }
 
   int32_t cap() const override { return static_cast<int32_t>(c_->cap); }
@@ -542,7 +569,9 @@ int snabb_group_stats(const char* dir, group_stats* s) {
     s->workers = c->workers;
     s->hugetlb = c->hugetlb;
     for (int32_t i = 0; i < c->workers; ++i) {
-      s->worker_free[i] = g.worker_list(i)->nfree;
+      const packet_freelist* fl = g.worker_list(i);
+      s->worker_free[i] =
+          std::count_if(fl->list, fl->list + fl->nfree, [&](packet* e) { return g.owns(e); });
       s->worker_pid[i] = c->pid[i];
     }
     return 0;

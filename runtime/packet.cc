@@ -266,10 +266,12 @@ class PacketPool {
     group_freelist = freelist_;
   }
 
+  // Down to the low water, of the group's packets only: adopted ones (DPDK's mbufs) stay. The
+  // list holds at most adopted_ of them, so a DPDK worker's (mostly mbufs) is looked at only when
+  // it holds more of the group's than the low water.
   void give_back() {
-    const int64_t n = freelist_->nfree - kGroupLowWater;
-    source_->give(freelist_, static_cast<int32_t>(n));
-    owned_ -= static_cast<int32_t>(n);
+    const int64_t n = freelist_->nfree - adopted_ - kGroupLowWater;
+    if (n > 0) owned_ -= source_->give(freelist_, static_cast<int32_t>(n));
   }
 
   // In a group: the packets taken from the group less those given back.

@@ -141,8 +141,8 @@ class PacketSource {
   virtual ~PacketSource() = default;
   // Pushes up to n free packets onto fl; returns how many (0: the group is at its cap).
   virtual int32_t take(packet_freelist* fl, int32_t n) = 0;
-  // Moves fl's top n packets to the group.
-  virtual void give(packet_freelist* fl, int32_t n) = 0;
+  // Moves the group's packets among fl's top n to the group; returns how many.
+  virtual int32_t give(packet_freelist* fl, int32_t n) = 0;
   // What the exhaustion message says of the group ("the group in DIR: N packets").
   virtual std::string describe() const = 0;
   // The group's cap (packet.cap() in a worker).

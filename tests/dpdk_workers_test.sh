@@ -9,7 +9,8 @@
 # captures add up to what was sent), both queues served, no flow at both workers, each worker's
 # count equal to DPDK's rx_qN_packets for its queue, and every frame sent back (the tap's kernel
 # counters; DPDK's tx_qN_packets per queue). A secondary started before the primary's port
-# attaches once it is started. Multi-process needs hugepages: 256 are added for the test (and
+# attaches once it is started; one whose EAL's probe of the port failed (the primary stopped,
+# answering too late) probes it again. Multi-process needs hugepages: 256 are added for the test (and
 # taken away after) on a hugetlbfs mounted in $tmp.
 . "$(dirname "$0")/prologue.sh"
 ns=snabb-dpdkw-$$ prefix=snabb-dpdkw-$$
@@ -124,3 +125,33 @@ grep -q "^dpdk: secondary process: [0-9]* mbufs from the primary's pool" "$tmp/a
 touch "$tmp/stop"
 wait $late0 || fail "late primary: $(cat "$tmp/late0.txt")"
 echo "ok: a secondary started before the primary's port attached once it started and served queue 1 ($n1 frames of 1600); $(grep -o "[0-9]* mbufs from the primary's pool" "$tmp/again.txt") for the next one"
+
+# A secondary whose EAL starts while the primary does not answer (stopped with SIGSTOP, as a
+# primary busy setting its port up answered too late under load): its EAL's probe of net_tap0
+# fails ("Failed to request queues from primary: 110"), leaving the device on its bus unprobed;
+# once the primary answers again, the secondary probes it again and serves its queue (before, it
+# failed: "cannot attach to the primary's port (File exists)").
+eal="${eal/$prefix-late/$prefix-stopped}"
+at_exit "rm -rf '/var/run/dpdk/$prefix-stopped' '/var/run/dpdk/$prefix-stopped.snabb-lock'"
+worker 0 0; w0=$pid
+started $w0 || fail "worker 0: $(cat "$tmp/w0.txt")"
+kill -STOP $w0
+worker 1 $((1 % cpus)); w1=$pid
+for _ in $(seq 300); do grep -q "Failed to request queues from primary" "$tmp/w1.txt" && break; sleep 0.1; done
+kill -CONT $w0
+grep -q "Failed to request queues from primary" "$tmp/w1.txt" ||
+  fail "the secondary's probe did not fail while the primary was stopped: $(cat "$tmp/w1.txt")"
+started $w1 || fail "a secondary whose probe failed: $(cat "$tmp/w1.txt")"
+ip netns exec $ns "$snabb" run "$here/configs/af_packet_send.lua" "$tmp/flows.pcap" snabbtap \
+  --duration 0.5 >"$tmp/send.txt" 2>&1 || fail "sending: $(cat "$tmp/send.txt")"
+for _ in $(seq 100); do
+  [ "$(counter rx_good_packets)" -ge 1600 ] && break
+  sleep 0.1
+done
+kill -TERM $w0 $w1
+wait $w0 || fail "worker 0: $(cat "$tmp/w0.txt")"
+wait $w1 || fail "worker 1: $(cat "$tmp/w1.txt")"
+n0=$(count "$tmp/q0.pcap") n1=$(count "$tmp/q1.pcap")
+[ $((n0 + n1)) -eq 1600 ] && [ "$n1" -gt 0 ] && [ "$(xstat 1 rx_q1_packets)" = "$n1" ] ||
+  fail "after a failed probe: $n0 + $n1 frames of 1600, rx_q1_packets $(xstat 1 rx_q1_packets)"
+echo "ok: a secondary whose net_tap probe failed as its EAL started (the primary stopped) probed it again and served queue 1 ($n1 frames of 1600)"

@@ -7,6 +7,7 @@
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_memory.h>
 #include <rte_mempool.h>
 #include <rte_memzone.h>
 #include <rte_ring.h>
@@ -27,6 +28,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -425,6 +427,38 @@ std::string file_prefix(const std::string& options) {
   return prefix;
 }
 
+// The files of an EAL shared by processes, removed when its primary exits (registered with
+// atexit once it is up): its hugepage files, which DPDK leaves in the huge dir for secondaries to
+// map (88 of 2 MiB for 2 x 8,192 mbufs, in use until the next primary of the prefix clears them
+// or the hugetlbfs is unmounted), and its runtime directory (the EAL's config, memseg and memzone
+// lists, the IPC sockets) with the lock file beside it. The primary is the last to stop (it waits
+// for its secondaries, see close_port); files still mapped by one stay usable until it unmaps
+// them. A killed primary leaves them: the next primary of the prefix clears the hugepage files
+// and reuses the directory.
+std::string shared_runtime_dir;
+void remove_shared_files() {
+  std::set<std::string> files;
+  rte_memseg_walk_thread_unsafe(
+      [](const rte_memseg_list*, const rte_memseg* ms, void* arg) {
+        const int fd = rte_memseg_get_fd_thread_unsafe(ms);
+        char path[4096];
+        const ssize_t n =
+            fd < 0 ? -1
+                   : readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), path, sizeof path);
+        if (n > 0) static_cast<std::set<std::string>*>(arg)->emplace(path, size_t(n));
+        return 0;
+      },
+      &files);
+  for (const auto& file : files) unlink(file.c_str());
+  if (std::unique_ptr<DIR, int (*)(DIR*)> d(opendir(shared_runtime_dir.c_str()), closedir); d) {
+    while (const dirent* e = readdir(d.get())) {
+      if (e->d_name[0] != '.') unlink((shared_runtime_dir + "/" + e->d_name).c_str());
+    }
+  }
+  rmdir(shared_runtime_dir.c_str());
+  unlink((shared_runtime_dir + ".snabb-lock").c_str());
+}
+
 void init(const char* args, int64_t mbufs_arg, bool telemetry, uint32_t processes,
           LogCapture& log) {
   if (pool) throw std::runtime_error("dpdk: already initialised (once per process)");
@@ -514,6 +548,10 @@ void init(const char* args, int64_t mbufs_arg, bool telemetry, uint32_t processe
   rte_mempool_obj_iter(mp, rte_pktmbuf_init, nullptr);
   find_pool_memory(mp);
   pool = mp;
+  if (processes > 1) {
+    shared_runtime_dir = runtime_dir(file_prefix(options));
+    std::atexit(remove_shared_files);
+  }
 }
 
 // Stops and closes a port (its queues give their mbufs back to the pool); a virtual device goes
@@ -661,7 +699,11 @@ uint16_t attach_port(const std::string& spec, uint16_t rxqs, uint16_t txqs, uint
     rte_vdev_uninit(name.c_str());
   }
   if (rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) {
-    const int rc = vdev ? rte_vdev_init(name.c_str(), "") : rte_dev_probe(spec.c_str());
+    int rc = vdev ? rte_vdev_init(name.c_str(), "") : rte_dev_probe(spec.c_str());
+    // A virtual device whose probe failed as the EAL started is on the bus, unprobed (net_tap's,
+    // when the primary, still setting the port up, answered the request for its queues too late:
+    // "Failed to request queues from primary: 110", then "File exists" here): probed again.
+    if (vdev && rc == -EEXIST) rc = rte_dev_probe(name.c_str());
     if (rc != 0 || rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) {
       throw std::runtime_error("dpdk: " + name + ": cannot attach to the primary's port (" +
                                cause(rc, log) + ")");

@@ -7,6 +7,8 @@
 local ffi = require("ffi")
 require("core.cdefs")
 require("drivers.dpdk.cdefs")
+require("core.runtime_cdefs") -- snabb_group_dir
+for _, decl in ipairs({"int getpid(void);", "int sched_getcpu(void);"}) do pcall(ffi.cdef, decl) end
 local lib = require("core.lib")
 local C = ffi.C
 
@@ -23,11 +25,12 @@ local function init (args, mbufs, telemetry, level, processes)
 end
 
 -- What a program's command line asks for (snabb run/bench --eal "...", --no-dpdk-telemetry):
--- telemetry on or off for whoever sets up the EAL, and, given eal (EAL options as one string), the
--- EAL set up now, before the config runs; errors are the message alone.
+-- telemetry on or off for whoever sets up the EAL, and eal (EAL options as one string): the
+-- options of the EAL when it starts (at a config's dpdk.init, whose args they replace, or at the
+-- first DpdkPort, or at M.start()), not now: a supervisor, which runs no graph, stays out of DPDK
+-- and passes them to its workers.
 function M.setup (eal, telemetry)
-   M.telemetry = telemetry
-   if eal then init(eal, M.default_mbufs, M.telemetry, 0) end
+   M.telemetry, M.eal = telemetry, eal
 end
 
 -- Sets up the EAL and the mbuf pool, once per process. options.args: EAL options as one string
@@ -48,6 +51,7 @@ function M.init (options)
       telemetry = {type = "boolean", default = M.telemetry},
       processes = {integer = true, min = 1, max = 128, default = 1}})
    if not ok then error("dpdk.init: " .. conf, 2) end
+   conf.args = M.eal or conf.args
    if conf.processes > 1 then
       if conf.args == "" then
          error(("dpdk.init: processes=%d needs EAL options that let processes share the EAL: "
@@ -65,6 +69,12 @@ function M.secondary () return C.snabb_dpdk_secondary() == 1 end
 
 function M.initialized () return C.snabb_dpdk_initialized() == 1 end
 
+-- Set when this process's EAL is shared with others (dpdk.init{processes = N > 1}): {process =
+-- "primary" or "secondary" (DPDK's process type), processes = N, prefix = the EAL's file prefix,
+-- pid, lcores = its lcores option's value ("1@1")}. A supervisor's worker writes it to
+-- status/NAME.dpdk (programs/run/supervisor.lua).
+M.shared = nil
+
 -- Ports are shared by the apps for their queues: opened by the first, closed by the last.
 local ports = {} -- [spec] = {id=, users=}
 
@@ -81,12 +91,38 @@ local DpdkPort = {
 }
 M.DpdkPort = DpdkPort
 
+-- The EAL's lcore option for a process of several sharing it, when args name none: each must
+-- have lcore ids of its own (DPDK keeps per-lcore state in the shared memory). In a supervisor's
+-- worker, lcore id = the worker's index in its group (core.group), running on the CPU the
+-- process is on (pinned there by --cpu); elsewhere (processes started by hand) that CPU's
+-- number (-l CPU: the lcore id is the CPU's, so two processes on one CPU would share it).
+local function lcore_option (args)
+   for w in args:gmatch("%S+") do
+      if w:match("^%-[lc]") or w:match("^%-%-lcores") then return "" end
+   end
+   local cpu = math.max(C.sched_getcpu(), 0)
+   local dir = C.snabb_group_dir()
+   if dir ~= nil then
+      local s = require("core.group").stats(ffi.string(dir))
+      for i, w in pairs(s and s.workers or {}) do
+         if w.pid == C.getpid() then return ("--lcores=%d@%d "):format(i, cpu) end
+      end
+   end
+   return ("-l %d "):format(cpu)
+end
+
 -- Starts the EAL now if it is not up: as dpdk.init said (deferred with processes > 1), else with
--- the defaults. Errors are the message alone.
+-- --eal's options or the defaults. Errors are the message alone.
 function M.start ()
    if M.initialized() then return end
-   local d = M.deferred or {args = "", mbufs = M.default_mbufs, telemetry = M.telemetry}
-   init(d.args, d.mbufs, d.telemetry, 0, d.processes)
+   local d = M.deferred or {args = M.eal or "", mbufs = M.default_mbufs, telemetry = M.telemetry}
+   local args = d.args
+   if (d.processes or 1) > 1 then args = lcore_option(args) .. args end
+   init(args, d.mbufs, d.telemetry, 0, d.processes)
+   M.shared = (d.processes or 1) > 1 and {
+      process = M.secondary() and "secondary" or "primary", processes = d.processes,
+      prefix = args:match("%-%-file%-prefix[= ](%S+)") or "rte", pid = C.getpid(),
+      lcores = args:match("%-%-lcores[= ](%S+)") or args:match("%-l%s*(%S+)")} or nil
 end
 
 function DpdkPort:new (conf)

@@ -242,6 +242,9 @@ function M.run (args)
          return supervisor.run(opts, c, supervisor.names(opts.config, c))
       end
       M.pin(opts.cpu)
+      -- --eal's EAL starts here (on --cpu's CPU) unless the config started it (a supervisor's
+      -- workers start theirs: the supervisor stays out of DPDK).
+      if opts.eal then require("drivers.dpdk.dpdk").start() end
       engine.configure(c)
       require("apps.tap.tap").register(control) -- POST, GET, DELETE /tap: snabb tap
       -- The control server (observe.control) from here on; stopped before the run directory goes.

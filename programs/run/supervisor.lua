@@ -12,6 +12,10 @@
 -- packets in (sent by sources), out (received by sinks), dropped, queued, in interlinks, lost with
 -- dead workers, and where the group's packets are. A worker's end is also its kernel's doing when
 -- the supervisor dies first (PR_SET_PDEATHSIG: SIGHUP, a clean stop): none outlives it.
+-- Workers that share a DPDK EAL (drivers/dpdk: dpdk.init{processes = N}, one primary and
+-- secondaries on one file prefix; each says so in status/NAME.dpdk once its graph is configured)
+-- are restarted as a group when one of them dies, the primary or a secondary: the others are
+-- stopped (SIGTERM, a clean stop), and all start again once all have stopped (dpdk_group).
 --
 -- The supervisor's run directory holds, besides its own files:
 --   workers/NAME          a symbolic link to worker NAME's run directory (made by the worker)
@@ -20,6 +24,8 @@
 --   status/NAME.error     the Lua error that ended it
 --   status/NAME.started   made once its graph is configured: a worker whose graph never was and
 --                         that failed ends the run (a config's mistake, found by configure)
+--   status/NAME.dpdk      made then when its DPDK EAL is shared with other processes: dpdk.shared
+--                         ({process = "primary" or "secondary", prefix = the file prefix, ...})
 --   status/stop           made when the workers are to stop
 -- and the group's memory (group.create's). core.stats.read of the supervisor's directory adds
 -- every worker's apps and links as NAME/APP (snabb top SUPERVISOR_PID); snabb ps lists the
@@ -203,6 +209,7 @@ function M.worker (o)
       if not attached then error(("group.attach: %s"):format(why), 0) end
       engine.restart_on_error = true
       cli.apply_watchdog(o)
+      cli.apply_dpdk(o) -- (--eal: the options of the EAL the config's DPDK ports start)
       local c = run.load_config(o.config, o.args, nil, true).workers[o.name]
       -- snabb bench: its source and sink join the graph of the worker with its endpoint.
       local bench = o.bench and require("programs.bench.bench")
@@ -215,9 +222,12 @@ function M.worker (o)
          S.unlink(link .. ".tmp")
          assert(S.symlink(observe.dir(), link .. ".tmp"))
          assert(S.rename(link .. ".tmp", link))
-         cli.apply_dpdk(o)
          engine.configure(c)
          write_file(("%s/status/%s.started"):format(o.dir, o.name), "") -- (its graph runs)
+         local dpdk = package.loaded["drivers.dpdk.dpdk"]
+         if dpdk and dpdk.shared then -- (its EAL is shared with other workers': restarted together)
+            write_file(("%s/status/%s.dpdk"):format(o.dir, o.name), serialise(dpdk.shared))
+         end
          if o.bench and o.bench.wait then M.await_started(o.dir, o.bench.wait) end
          local done_at, check_at, told = nil, 0, false
          local stop_file = o.dir .. "/status/stop"
@@ -308,6 +318,7 @@ function M.run (opts, set, names, hooks)
       local function start (w)
          os.remove(("%s/status/%s.error"):format(dir, w.name))
          os.remove(("%s/status/%s.totals"):format(dir, w.name))
+         os.remove(("%s/status/%s.dpdk"):format(dir, w.name))
          local code = ("require(\"programs.run.supervisor\").worker(%s)"):format(serialise({
             name = w.name, index = w.index, dir = dir, config = opts.config, args = opts.args,
             cpu = w.cpu, keep_running = opts.keep_running or nil, report = opts.report or nil,
@@ -348,6 +359,61 @@ function M.run (opts, set, names, hooks)
             require("observe.rundir").sweep()
          end
       end
+      -- Workers that share a DPDK EAL (the same file prefix in status/NAME.dpdk, written by each
+      -- once its graph is configured, and remembered) are restarted together when one dies: a
+      -- dead primary takes the port with it, a new primary cannot start while secondaries hold
+      -- the EAL's hugepages, and a killed secondary's mbufs are lost to the pool its replacement
+      -- takes from (it finds "0 left": they never go back to the ring). So the others
+      -- are stopped (SIGTERM: a clean stop, their totals kept), and all start again once all
+      -- have stopped, after the dead one's backoff. Returns the members' names and the dead
+      -- one's DPDK process type, or nil when w shares no EAL with a running worker.
+      local function dpdk_release (g)
+         for _, o in ipairs(g.members) do
+            if o.restart_at ~= math.huge then return end
+         end
+         for _, o in ipairs(g.members) do o.restart_at, o.dpdk_group = now() + g.delay, nil end
+      end
+      local function dpdk_group (w, delay)
+         for _, o in ipairs(workers) do
+            o.dpdk = read_table(("%s/status/%s.dpdk"):format(dir, o.name)) or o.dpdk
+         end
+         if not w.dpdk then return nil end
+         local g, member_names = {members = {}, delay = delay}, {}
+         for _, o in ipairs(workers) do
+            if o.dpdk and o.dpdk.prefix == w.dpdk.prefix and not (o.finished or o.stopped or o.fatal) then
+               g.members[#g.members+1], member_names[#member_names+1] = o, o.name
+            end
+         end
+         if #g.members == 1 then return nil end
+         for _, o in ipairs(g.members) do
+            o.dpdk_group = g
+            if o == w then
+               o.restart_at = math.huge -- (until every member has stopped)
+            elseif o.restart_at then
+               o.restart_at = math.huge -- (dead already, waiting for its own restart)
+            elseif worker.status()[o.name].alive then
+               C.kill(o.pid, 15)
+            end
+         end
+         dpdk_release(g)
+         return table.concat(member_names, ", "), w.dpdk.process
+      end
+      -- A member stopped for its group's restart: what it did is counted (its totals when it
+      -- stopped cleanly, else its counters), its free packets go back to the group; once every
+      -- member has stopped, all start after the delay.
+      local function dpdk_stopped (w)
+         local totals_file = ("%s/status/%s.totals"):format(dir, w.name)
+         local totals = read_table(totals_file)
+         if totals then
+            add(w.past, totals)
+            os.remove(totals_file)
+         else
+            account(w, w.pid)
+         end
+         group.reclaim(dir, w.index)
+         w.restarts, w.restart_at = w.restarts + 1, math.huge
+         dpdk_release(w.dpdk_group)
+      end
       while true do
          if fatal then why = "stopped: a worker failed as it started" break end
          if runtime.stop_requested() then why = "stopped by a signal" break end
@@ -356,7 +422,9 @@ function M.run (opts, set, names, hooks)
          local running = 0
          for _, w in ipairs(workers) do
             local st = status[w.name]
-            if w.restart_at then
+            if w.dpdk_group and not w.restart_at and not st.alive then
+               dpdk_stopped(w)
+            elseif w.restart_at then
                if now() >= w.restart_at then start(w) end
             elseif not w.finished and not st.alive then
                local totals = read_table(("%s/status/%s.totals"):format(dir, w.name))
@@ -381,9 +449,17 @@ function M.run (opts, set, names, hooks)
                   local delay = w.backoff
                   w.backoff = math.min(w.backoff * 2, M.BACKOFF_MAX)
                   w.restarts, w.restart_at = w.restarts + 1, now() + delay
-                  io.stderr:write(("snabb run: worker %s (PID %d, up %.1f s) %s; %s packets reclaimed; "
-                                   .. "restarting in %g s\n"):format(w.name, w.pid, up, cause(dir, w, st),
-                                                                     lib.comma_value(reclaimed), delay))
+                  local members, process = dpdk_group(w, delay)
+                  if members then
+                     io.stderr:write(("snabb run: worker %s (PID %d, up %.1f s, DPDK's %s) %s; %s packets "
+                                      .. "reclaimed; restarting the DPDK group (file prefix %s): %s, in %g s\n"):format(
+                                         w.name, w.pid, up, process, cause(dir, w, st), lib.comma_value(reclaimed),
+                                         w.dpdk.prefix, members, delay))
+                  else
+                     io.stderr:write(("snabb run: worker %s (PID %d, up %.1f s) %s; %s packets reclaimed; "
+                                      .. "restarting in %g s\n"):format(w.name, w.pid, up, cause(dir, w, st),
+                                                                        lib.comma_value(reclaimed), delay))
+                  end
                end
             end
             if not (w.finished or w.stopped or w.fatal) then running = running + 1 end
