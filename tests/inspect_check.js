@@ -142,6 +142,16 @@ function listing(n) {
       fail(`trace ${hottest}'s IR differs from snabb auditlog's:\n${irShown.slice(0, 5).join("\n")}\nagainst\n${want.ir.slice(0, 5).join("\n")}`);
     }
 
+    // The bytecode beside its source lines: those the auditlog records the trace went through.
+    const json = JSON.parse(execFileSync(snabb, ["auditlog", dir + "/audit.log", "--trace", String(hottest), "--all", "--json"], {encoding: "utf8"}));
+    const recorded = new Set(json.traces.find((x) => x.number === hottest).lines.map((l) => `${l.source}:${l.line}`));
+    const bcLines = await page.$$eval("#bytecode .line", (ls) => ls.map((l) => l.dataset.line).filter((x) => x));
+    if (bcLines.length === 0) fail(`trace ${hottest}'s bytecode shows no source line`);
+    for (const l of bcLines) if (!recorded.has(l)) fail(`bytecode at ${l}, a line trace ${hottest} did not record (${[...recorded]})`);
+    if (bcLines.length === (await page.$$eval("#bytecode .line", (ls) => ls.length)) && new Set(bcLines).size !== recorded.size) {
+      fail(`the bytecode shows lines ${[...new Set(bcLines)]}, the trace recorded ${[...recorded]}`);
+    }
+
     // A guard in the IR, clicked: the machine code that leaves by its snapshot's exit, as the
     // listing has it (jumps marked ->N), is what the page relates it to.
     let snap = null, guard = null;
@@ -157,11 +167,23 @@ function listing(n) {
     if (JSON.stringify(jumps) !== JSON.stringify(wantJumps)) fail(`IR ${irShown[guard]}: machine code ${jumps}, the listing jumps to exit ${snap} at ${wantJumps}`);
     const related = await page.$$eval("#mcode .line.related", (ls) => ls.map((l) => l.textContent.split(/\s+/)[0]));
     if (related.length === 0 || related.some((a) => !wantJumps.includes(a))) fail(`highlighted machine code ${related}, want ${wantJumps}`);
-    // And back: the jump, clicked, relates the guard.
+    // The IR lines of that exit, as the listing has them: its SNAP line and the guards after it.
+    const exitLines = [];
+    let inSnap = null;
+    for (const l of irShown) {
+      const m = l.match(/SNAP\s+#(\d+)/);
+      if (m) inSnap = Number(m[1]);
+      if ((m && inSnap === snap) || (!m && l[5] === ">" && inSnap === snap)) exitLines.push(l);
+    }
+    const irRelated = await page.$$eval("#ir .line.related", (ls) => ls.map((l) => l.textContent));
+    const wantRelated = exitLines.filter((l) => l !== irShown[guard]);
+    if (JSON.stringify(irRelated) !== JSON.stringify(wantRelated)) fail(`IR related to '${irShown[guard]}': ${JSON.stringify(irRelated)}, want ${JSON.stringify(wantRelated)}`);
+    // And back, with the keyboard: the jump, reached from the cross-reference and selected, relates
+    // exactly the exit's snapshot and guards.
     await page.click(`#xref-links .xref-mcode`);
     await page.keyboard.press("Enter");
     const back = await page.$$eval("#ir .line.related", (ls) => ls.map((l) => l.textContent));
-    if (!back.includes(irShown[guard])) fail(`the exit jump does not relate IR '${irShown[guard]}' (related: ${back.length} lines)`);
+    if (JSON.stringify(back) !== JSON.stringify(exitLines)) fail(`the exit jump relates ${JSON.stringify(back)}, want ${JSON.stringify(exitLines)}`);
     if (errors.length) fail("page errors: " + errors.join("; "));
 
     // Outside the API: refused, whatever the path or method.

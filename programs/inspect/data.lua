@@ -170,13 +170,22 @@ function M.trace (run, number)
       end
       ir[#ir + 1] = entry
    end
+   -- Each bytecode line with its source line (file:line; the jump after a comparison shares it).
+   local bytecode = {}
+   for _, b in ipairs(t.bytecode or {}) do
+      local p = b.proto and run.log.protos[b.proto]
+      local at = p and b.line and ("%s:%d"):format(p.source, b.line) or nil
+      for _, text in ipairs(listing.bc_lines(run.log, {b})) do
+         bytecode[#bytecode + 1] = {text = text, line = at}
+      end
+   end
    local lines = {}
    for _, l in ipairs(t.lines) do lines[#lines + 1] = ("%s:%d"):format(l.source, l.line) end
    return {number = t.number, parent = t.parent, exit = t.exit, linktype = t.linktype, link = t.link,
            span = t.span, app = t.app, start = t.start, stack = t.stack, nins = t.nins,
            nexit = t.nexit, lines = lines, tooling = run.tooling[t] or nil,
            samples = samples or {total = 0, loop = 0, head = 0, apps = {}},
-           bytecode = listing.bc_lines(run.log, t.bytecode or {}), ir = ir,
+           bytecode = bytecode, ir = ir,
            mcode = t.mcode and mcode_lines(t, run.log.open.ircall) or {},
            mcode_address = t.mcode and ("%x"):format(t.mcode.address),
            mcode_size = t.mcode and t.mcode.size}

@@ -205,7 +205,7 @@ function mark() {
       related = kind === "mcode" ? line.exit === exit : (line.snapshot === exit || (line.guard && line.snap === exit));
     }
     e.classList.toggle("selected", !!isSel);
-    e.classList.toggle("related", related);
+    e.classList.toggle("related", !!related);
   }
 }
 
@@ -275,7 +275,15 @@ async function showTrace(n) {
       ` (compiled loop ${comma(t.samples.loop)}, entry ${comma(t.samples.head)})${by ? "; by app: " + by : ""}`),
     el("p", {}, `source lines recorded: ${t.lines.join(", ")}`),
     t.parent ? el("p", {}, link("#/trace/" + t.parent, `parent: trace ${t.parent}`)) : "");
-  const bc = listing("bytecode", "Bytecode", t.bytecode, (l, i) => el("span", {className: "line", dataset: {kind: "bc", index: i}}, l));
+  // Bytecode with its source line beside it, where the line changes (logs before bclines have none).
+  let last = null;
+  const bc = listing("bytecode", "Bytecode", t.bytecode, (l, i) => {
+    if (i % PAGE_LINES === 0) last = null;
+    const at = l.line && l.line !== last ? l.line : "";
+    last = l.line || last;
+    return el("span", {className: "line", dataset: {kind: "bc", index: i, line: l.line || ""}},
+      el("span", {className: "src"}, at.padEnd(24).slice(-24) + " "), l.text);
+  });
   const ir = listing("ir", "IR", t.ir, (l, i) => {
     const e = el("button", {type: "button", className: "line" + (l.snapshot !== undefined ? " snap" : "") + (l.guard ? " guard" : "") +
       (/ LOOP /.test(l.text) ? " loop" : ""), dataset: {kind: "ir", index: i}, onclick: () => select("ir", i)}, l.text);
