@@ -926,16 +926,17 @@ Answer route(const std::string& method, const std::string& target, const std::st
     if (!get) return only_get();
     return answer(200, profile_json(rundir));
   }
-  if (path == "/") {
-    if (!get) return only_get();
-    return answer(200, "{\"endpoints\": " + json_string(kEndpoints) + "}\n");
-  }
+  // Lua's handlers may claim "/" too (snabb inspect's prefix "/" claims every path but the above).
   for (const auto& prefix : lua_prefixes) {
     if (path.compare(0, prefix.size(), prefix) == 0) {
       Answer a;
       a.to_lua = true;
       return a;
     }
+  }
+  if (path == "/") {
+    if (!get) return only_get();
+    return answer(200, "{\"endpoints\": " + json_string(kEndpoints) + "}\n");
   }
   return answer(404, error_json("no endpoint " + path + "; there are " + kEndpoints));
 }

@@ -188,7 +188,7 @@ function listing(n) {
 
     // Outside the API: refused, whatever the path or method.
     for (const [method, path, status] of [["GET", "/inspect/../../etc/passwd", 404], ["GET", "/etc/passwd", 404],
-      ["GET", "/inspect/index.html.bak", 404], ["GET", "/inspect/api/trace/999999", 404], ["POST", "/inspect/api/apps", 405],
+      ["GET", "/inspect/index.html.bak", 404], ["GET", "/config", 404], ["POST", "/", 405], ["GET", "/inspect/api/trace/999999", 404], ["POST", "/inspect/api/apps", 405],
       ["DELETE", "/inspect/", 405]]) {
       const res = await raw(method, path);
       let body = {};

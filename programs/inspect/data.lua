@@ -173,8 +173,8 @@ function M.trace (run, number)
    -- Each bytecode line with its source line (file:line; the jump after a comparison shares it).
    local bytecode = {}
    for _, b in ipairs(t.bytecode or {}) do
-      local p = b.proto and run.log.protos[b.proto]
-      local at = p and b.line and ("%s:%d"):format(p.source, b.line) or nil
+      local proto = b.proto and run.log.protos[b.proto]
+      local at = proto and b.line and ("%s:%d"):format(proto.source, b.line) or nil
       for _, text in ipairs(listing.bc_lines(run.log, {b})) do
          bytecode[#bytecode + 1] = {text = text, line = at}
       end

@@ -32,7 +32,8 @@ local TYPES = {html = "text/html; charset=utf-8", js = "text/javascript; charset
                css = "text/css; charset=utf-8"}
 
 local function endpoints ()
-   return "GET /inspect/ (the page), /inspect/api/apps, /inspect/api/traces, /inspect/api/trace/N"
+   return "GET /inspect/ (the page), /inspect/api/apps, /inspect/api/traces, /inspect/api/trace/N, "
+          .. "and the inspected run's /counters, /metrics, /profile"
 end
 
 local function not_found (path)
@@ -61,8 +62,10 @@ function M.handlers (run)
       if not t then return 404, {error = ("no trace %s in %s"):format(captures[1], run.dir)} end
       return 200, t
    end)
-   -- The rest of /inspect/...: a clear 404 rather than the server's list of its own endpoints.
-   control.handle("GET", "/inspect/(.*)", function (_, captures) return not_found("/inspect/" .. captures[1]) end)
+   -- Every other path (but the server's own /counters, /metrics and /profile, of the inspected
+   -- run): a 404 naming what it serves, rather than the server's list of snabb run's endpoints.
+   control.handle("GET", "/", asset("index.html")) -- (its links are absolute)
+   control.handle("GET", "/(.*)", function (_, captures) return not_found("/" .. captures[1]) end)
 end
 
 function M.run (args)
@@ -78,7 +81,8 @@ function M.run (args)
    local host, port = control.parse_listen(opts.listen)
    if not host then cli.fail(port) end
    local ok, dir = pcall(rundir.find, opts.target)
-   if not ok then cli.fail(dir) end
+   -- (rundir.find words it for snabb profile, which also reads vmprofile files; this does not.)
+   if not ok then cli.fail((tostring(dir):gsub(" nor a vmprofile file %(snabb %-p FILE%)", ""))) end
    local run_ok, run = pcall(data.open, dir)
    if not run_ok then cli.fail(run) end
    -- Read and decoded once before serving (a live run's files again as they change), so that
