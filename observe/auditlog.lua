@@ -331,6 +331,7 @@ local function trace_stop (tr)
          ir = int32_bin(ir, 5 * nins), constants = constants, kvalues = kvalues,
          snapshots = int32_bin(snapshots, n), lines = int32_bin(cur.lines, cur.nlines),
          bytecode = cur.bc and int32_bin(cur.bc, cur.nbc), cfuncs = cur.cfuncs,
+         bclines = cur.bc and int32_bin(cur.bclines, cur.nbc / 7),
          mcode = bytes and {bytes = binary(bytes), address = address, loop = loop,
                             exitstubs = int64_bin(exitstubs, nexit)}}
 end
@@ -386,7 +387,7 @@ function on_trace (what, tr, func, pc, otr, oex)
    if what == "start" then
       local proto, line = position(func, pc)
       log.trace = {parent = otr, exit = oex, proto = proto, line = line, bc = {}, nbc = 0,
-                   lines = {}, nlines = 0, seen = {}}
+                   bclines = {}, lines = {}, nlines = 0, seen = {}}
       write{event = "trace_start", trace = tr, parent = otr, exit = oex, proto = proto, line = line,
             app = current_app(), stack = stack_sources()}
    elseif what == "stop" then
@@ -399,6 +400,7 @@ function on_trace (what, tr, func, pc, otr, oex)
             code = type(otr) == "number" and otr or nil, reason = abort_reason(otr, oex),
             proto = proto, line = line, cfunc = cfunc, start_proto = cur.proto,
             start_line = cur.line, bytecode = cur.bc and int32_bin(cur.bc, cur.nbc),
+            bclines = cur.bc and int32_bin(cur.bclines, cur.nbc / 7),
             cfuncs = cur.cfuncs}
       log.trace = nil
    elseif what == "flush" then
@@ -408,7 +410,8 @@ function on_trace (what, tr, func, pc, otr, oex)
 end
 
 -- Collects each bytecode recorded into the trace (what jit.dump lists) and the distinct source
--- positions, in order, into flat lists (cur.bc, cur.lines) that go out as int32 rows. A bytecode
+-- positions, in order, into flat lists (cur.bc, cur.lines) that go out as int32 rows, and each
+-- bytecode's line (cur.bclines, -1 for none: a C function's). A bytecode
 -- is proto, pc, depth, instruction, mode as jit.util.funcbc gives them now (the JIT patches the
 -- loops it compiles or blacklists), and instruction and mode of the jump after a comparison,
 -- which jit.dump lists with it (0, -1 after others); a C function is 0, -1, depth, its name's
@@ -425,6 +428,7 @@ function on_record (_, func, pc, depth)
       cfuncs[#cfuncs + 1] = f.name
       bc[n + 1], bc[n + 2], bc[n + 3], bc[n + 4], bc[n + 5], bc[n + 6], bc[n + 7] =
          0, -1, depth, #cfuncs, 0, 0, -1
+      cur.bclines[n / 7 + 1] = -1
       return
    end
    local ins, m = funcbc(func, pc)
@@ -436,6 +440,7 @@ function on_record (_, func, pc, depth)
    bc[n + 1], bc[n + 2], bc[n + 3], bc[n + 4], bc[n + 5], bc[n + 6], bc[n + 7] =
       id, pc, depth, ins, m, jmp, jmp_mode
    local line = line_at(f, func, pc)
+   cur.bclines[n / 7 + 1] = line or -1
    if not line then return end
    local key = id * 2^24 + line
    if not cur.seen[key] then

@@ -54,10 +54,13 @@ local function span (lines)
    return table.concat(order, ", ")
 end
 
--- The bytecode recorded as decoded: {proto, pc, depth, ins, mode, jmp, jmp_mode} for Lua code
--- (jmp: the jump after a comparison), {cfunc, pc = -1, depth} for a C function.
-local function bytecode (bin, cfuncs)
+-- The bytecode recorded as decoded: {proto, pc, depth, ins, mode, jmp, jmp_mode, line} for Lua
+-- code (jmp: the jump after a comparison; line: its source line, from bclines, absent in logs
+-- written before it), {cfunc, pc = -1, depth} for a C function.
+local function bytecode (bin, cfuncs, bclines)
    local out, v = {}, numbers(bin or "", "bytecode", 7)
+   local lines = bclines and numbers(bclines, "bclines", 1)
+   if lines and #lines ~= #v / 7 then error("bclines: not one per bytecode", 0) end
    for i = 1, #v / 7 do
       local r = 7 * (i - 1)
       local pc, depth, ins, jmp_mode = v[r + 2], v[r + 3], v[r + 4], v[r + 7]
@@ -69,7 +72,8 @@ local function bytecode (bin, cfuncs)
       else
          local jmp = jmp_mode >= 0
          out[i] = {proto = v[r + 1], pc = pc, depth = depth, ins = ins, mode = v[r + 5],
-                   jmp = jmp and v[r + 6] or nil, jmp_mode = jmp and jmp_mode or nil}
+                   jmp = jmp and v[r + 6] or nil, jmp_mode = jmp and jmp_mode or nil,
+                   line = lines and lines[i] >= 0 and lines[i] or nil}
       end
    end
    return out
@@ -118,11 +122,12 @@ local FIELDS = {
    trace_stop = {trace = "int", parent = "int?", exit = "int?", lines = "string",
                  linktype = "string", link = "int", nexit = "int", nins = "int", nk = "int",
                  ir = "string", constants = "string", kvalues = "table?", snapshots = "string",
-                 bytecode = "string?", cfuncs = "list:string?", mcode = "table?"},
+                 bytecode = "string?", cfuncs = "list:string?", bclines = "string?",
+                 mcode = "table?"},
    trace_abort = {trace = "int", parent = "int?", exit = "int?", reason = "string",
                   code = "int?", proto = "int?", line = "int?", cfunc = "string?",
                   start_proto = "int?", start_line = "int?", bytecode = "string?",
-                  cfuncs = "list:string?"},
+                  cfuncs = "list:string?", bclines = "string?"},
    mcode = {bytes = "string", address = "int", loop = "int", exitstubs = "string"},
 }
 
@@ -192,7 +197,7 @@ local function apply (d, pending, rec)
       end
       t.constants = constants(rec.constants, rec.kvalues)
       t.snapshots = snapshots(rec.snapshots)
-      t.bytecode = bytecode(rec.bytecode, rec.cfuncs)
+      t.bytecode = bytecode(rec.bytecode, rec.cfuncs, rec.bclines)
       local mc = rec.mcode
       if mc then
          t.mcode = {address = mc.address, size = #mc.bytes, loop = mc.loop, bytes = mc.bytes,
@@ -211,7 +216,7 @@ local function apply (d, pending, rec)
                                  line = pos.line, cfunc = rec.cfunc, app = started.app,
                                  stack = started.stack,
                                  start = at(rec.start_proto, rec.start_line),
-                                 bytecode = bytecode(rec.bytecode, rec.cfuncs),
+                                 bytecode = bytecode(rec.bytecode, rec.cfuncs, rec.bclines),
                                  generation = d.flushes,
                                  seq = d.seq}
    elseif e == "trace_flush" then

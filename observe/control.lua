@@ -100,7 +100,7 @@ function M.dispatch (method, path, body, query)
             end
             return status, answer, content_type
          end
-         allowed[#allowed+1] = h.method
+         if not allowed[h.method] then allowed[h.method], allowed[#allowed+1] = true, h.method end
       end
    end
    if #allowed > 0 then
@@ -195,8 +195,9 @@ function M.config_handlers (file, load)
 end
 
 -- Starts the server for run directory dir. options: listen ("HOST:PORT", TCP too), config and
--- load (GET/POST /config: the config file and the loader of a config's text). Returns the TCP
--- port when listening.
+-- load (GET/POST /config: the config file and the loader of a config's text), data_dir (the run
+-- directory GET /counters, /metrics and /profile read, default dir: snabb inspect's is another
+-- run's). Returns the TCP port when listening.
 function M.start (dir, options)
    options = options or {}
    local host, port = nil, -1
@@ -204,7 +205,9 @@ function M.start (dir, options)
       host, port = M.parse_listen(options.listen)
       if not host then error(port, 0) end
    end
-   if C.snabb_control_start(dir, host, port) ~= 0 then error(ffi.string(C.snabb_error()), 0) end
+   if C.snabb_control_start_for(dir, options.data_dir or dir, host, port) ~= 0 then
+      error(ffi.string(C.snabb_error()), 0)
+   end
    running = true
    pending = C.snabb_control_pending()
    if options.config then M.config_handlers(options.config, options.load) end

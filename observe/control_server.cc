@@ -524,7 +524,10 @@ class Session : public std::enable_shared_from_this<Session<Socket>> {
 
 class Server {
  public:
-  explicit Server(std::string rundir) : rundir_(std::move(rundir)), owner_(getpid()) {}
+  // rundir: where the socket is; data_dir: the run directory GET /counters, /metrics and /profile
+  // read (snabb inspect's server serves another run's).
+  Server(std::string rundir, std::string data_dir)
+      : rundir_(std::move(rundir)), data_dir_(std::move(data_dir)), owner_(getpid()) {}
 
   ~Server() {
     if (getpid() != owner_) {
@@ -613,7 +616,7 @@ class Server {
       std::lock_guard lock(routes_mutex_);
       prefixes = lua_prefixes_;
     }
-    return route(method, target, rundir_, prefixes);
+    return route(method, target, data_dir_, prefixes);
   }
 
  private:
@@ -654,6 +657,7 @@ class Server {
   }
 
   std::string rundir_;
+  std::string data_dir_;
   pid_t owner_;
   std::string socket_path_;
   int tcp_port_ = 0;
@@ -922,16 +926,17 @@ Answer route(const std::string& method, const std::string& target, const std::st
     if (!get) return only_get();
     return answer(200, profile_json(rundir));
   }
-  if (path == "/") {
-    if (!get) return only_get();
-    return answer(200, "{\"endpoints\": " + json_string(kEndpoints) + "}\n");
-  }
+  // Lua's handlers may claim "/" too (snabb inspect's prefix "/" claims every path but the above).
   for (const auto& prefix : lua_prefixes) {
     if (path.compare(0, prefix.size(), prefix) == 0) {
       Answer a;
       a.to_lua = true;
       return a;
     }
+  }
+  if (path == "/") {
+    if (!get) return only_get();
+    return answer(200, "{\"endpoints\": " + json_string(kEndpoints) + "}\n");
   }
   return answer(404, error_json("no endpoint " + path + "; there are " + kEndpoints));
 }
@@ -977,9 +982,14 @@ using snabb::control::Server;
 using snabb::runtime::c_call;
 
 extern "C" int snabb_control_start(const char* rundir, const char* tcp_host, int tcp_port) {
+  return snabb_control_start_for(rundir, rundir, tcp_host, tcp_port);
+}
+
+extern "C" int snabb_control_start_for(const char* rundir, const char* data_dir,
+                                       const char* tcp_host, int tcp_port) {
   return c_call(-1, [&] {
     if (g_server) throw std::runtime_error("the control server is running already");
-    auto server = std::make_unique<Server>(rundir);
+    auto server = std::make_unique<Server>(rundir, data_dir);
     server->start(tcp_host ? tcp_host : "127.0.0.1", tcp_port);
     g_server = std::move(server);
     // An exit() while it runs (os.exit in a config) stops it before Asio's statics, made at its

@@ -36,6 +36,10 @@ struct snabb_control_request {
    tcp_port >= 0, on TCP tcp_host:tcp_port (0: a port the system picks). 0, or -1 (snabb_error:
    e.g. "--listen 127.0.0.1:80: Permission denied"). */
 int snabb_control_start(const char* rundir, const char* tcp_host, int tcp_port);
+/* The same, GET /counters, /metrics and /profile reading run directory data_dir instead (snabb
+   inspect serves another run's). */
+int snabb_control_start_for(const char* rundir, const char* data_dir, const char* tcp_host,
+                            int tcp_port);
 /* The TCP port listened on, 0 when none. */
 int snabb_control_tcp_port(void);
 /* Stops the thread, closes every connection, removes the socket (requests waiting are dropped). */

@@ -199,10 +199,10 @@ usage "^snabb auditlog: missing argument 'file' \(snabb auditlog --help for usag
 usage "^snabb selftest: missing argument 'module' \(snabb selftest --help for usage\)$" "$snabb" selftest
 # Commands are found by their folder (programs/NAME/NAME.lua): the error and the help list what is
 # there, and each command listed answers --help.
-usage "^snabb: unknown command 'frobnicate' \(the commands: auditlog, basic1, bench, config, filter, gen-pcap, profile, ps, run, selftest, tap, top, version, help\)$" \
+usage "^snabb: unknown command 'frobnicate' \(the commands: auditlog, basic1, bench, config, filter, gen-pcap, inspect, profile, ps, run, selftest, tap, top, version, help\)$" \
   "$snabb" frobnicate
 listed=$("$snabb" help | awk '/^Commands:/ { on = 1; next } on { print $1 }' | tr '\n' ' ')
-[ "$listed" = "auditlog basic1 bench config filter gen-pcap profile ps run selftest tap top version help " ] ||
+[ "$listed" = "auditlog basic1 bench config filter gen-pcap inspect profile ps run selftest tap top version help " ] ||
   check_failed "snabb help lists: $listed"
 for command in $listed; do
   case $command in version|help) continue ;; esac

@@ -70,11 +70,12 @@ local function in_code (code, source, line)
    return false
 end
 
--- Everything the report needs, gathered from the run directory.
-function M.load (dir)
+-- Everything the report needs, gathered from the run directory; log: its auditlog decoded
+-- already (snabb inspect keeps it), or nil to decode it here.
+function M.load (dir, log)
    local run = assert(rundir.read(dir))
    local doc = run.apps
-   local log = run.auditlog and require("observe.auditlog_reader").decode(run.auditlog)
+   log = run.auditlog and (log or require("observe.auditlog_reader").decode(run.auditlog))
    -- The latest trace of each number (numbers are reused after a flush).
    local traces = {}
    for _, t in ipairs(log and log.traces or {}) do traces[t.number] = t end
