@@ -232,7 +232,7 @@ usage "^snabb bench: --pcap .*two_apps\.lua: not a pcap or pcapng file" "$snabb"
 usage "^snabb bench: --pcap .*configs: is a directory$" "$snabb" bench "$tmp/loads.lua" --pcap "$configs"
 usage "^snabb bench: --pcap .*empty\.pcap: no packets to replay$" "$snabb" bench "$tmp/loads.lua" \
   --pcap "$configs/../data/pcap/empty.pcap"
-usage "^snabb bench: --in must be APP\.PORT \(an app of the config and its port\), got 'foo'$" \
+usage "^snabb bench: --in must be APP\.PORT \(an app of the config and its port; of a config with workers, WORKER/APP\.PORT\), got 'foo'$" \
   "$snabb" bench "$tmp/loads.lua" --pcap "$v4" --in foo
 usage "^snabb bench: --out must be APP\.PORT .*got 'a\.b\.c'$" "$snabb" bench "$tmp/loads.lua" --pcap "$v4" --out a.b.c
 usage "^snabb bench: --json /nonexistent/r\.json: No such file or directory$" \
