@@ -46,6 +46,9 @@ size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
+std::string control_path(const std::string& dir) { return dir + "/group/control"; }
+std::string packets_path(const std::string& dir) { return dir + "/group/packets"; }
+
 // The start of the control memfd; the group list and the worker lists follow, each at a page.
 struct Control {
   uint64_t magic;
@@ -111,11 +114,29 @@ struct Group {
   Fd control_fd, packets_fd;  // kept open by the creator, whose /proc/PID/fd names them
   Control* control = nullptr;
   size_t control_size = 0;
+  uint8_t* view = nullptr;  // the packet memory mapped at an address of its own (packets())
 
   Group() = default;
   Group(const Group&) = delete;
   ~Group() {
+    if (view) munmap(view, control->bytes);
     if (control) munmap(control, control_size);
+  }
+  // The packet memory, for a process that writes slots' headers without being attached (the
+  // creator: create's stock, reclaim_link), mapped here on first use.
+  uint8_t* packets() {
+    if (view) return view;
+    Fd opened;
+    int fd = packets_fd.get();
+    if (fd < 0) {
+      const std::string path = packets_path(dir);
+      opened = Fd(open(path.c_str(), O_RDWR | O_CLOEXEC));
+      if (opened.get() < 0) throw std::runtime_error(errno_text(path));
+      fd = opened.get();
+    }
+    void* mem = mmap(nullptr, control->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (mem == MAP_FAILED) throw std::runtime_error(errno_text("group: mmap of the packet memory"));
+    return view = static_cast<uint8_t*>(mem);
   }
   packet** group_list() const {
     return reinterpret_cast<packet**>(reinterpret_cast<uint8_t*>(control) +
@@ -146,7 +167,9 @@ struct Group {
   }
   // Moves the packets in ring l (between its cursors) to the group's list and empties it; how
   // many. An entry is taken for its slot when it points into a slot carved so far, at most 2 *
-  // PACKET_HEADROOM in (where prepend and shiftleft may leave a header); others are left out.
+  // PACKET_HEADROOM in (where prepend and shiftleft may leave a header); others are left out. The
+  // slot goes back with a fresh header (the dead worker's header is not trusted to say where its
+  // slot starts).
   int64_t reclaim_link(Link* l) {
     const uint32_t n = uint32_t(l->write) - uint32_t(l->read);
     if (n > LINK_RING_SIZE) {
@@ -162,6 +185,7 @@ struct Group {
           (kPacketAddressLimit - 1);
       const uintptr_t into = (p - base) % PACKET_SLOT_SIZE;
       if (p < base || p >= end || into > 2 * PACKET_HEADROOM) continue;
+      freelist_fresh_entry(packets() + (p - into - base));
       group_list()[gn++] = freelist_entry(reinterpret_cast<uint8_t*>(p - into));
     }
     barrier();
@@ -199,9 +223,6 @@ std::map<std::string, std::unique_ptr<Group>>& groups() {
   static std::map<std::string, std::unique_ptr<Group>> instance;
   return instance;
 }
-
-std::string control_path(const std::string& dir) { return dir + "/group/control"; }
-std::string packets_path(const std::string& dir) { return dir + "/group/packets"; }
 
 void* map_shared(int fd, size_t size, uint64_t offset, void* at, int flags) {
   void* mem = mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | flags, fd, off_t(offset));
@@ -304,16 +325,12 @@ void create(const std::string& dir, int32_t workers, int32_t cap) {
   pthread_mutex_init(&c->lock, &attr);
   pthread_mutexattr_destroy(&attr);
   for (int32_t i = 0; i < workers; ++i) g->worker_list(i)->max_packets = cap;
-  // The first stock, in the group list (address order from the top).
+  // The first stock, in the group list (address order from the top), each slot with a fresh
+  // header (packet.h), written through a mapping of our own (the group's address is the workers').
   const int64_t stock = std::min<int64_t>({cap, int64_t{kStockPerWorker} * workers, kMaxStock});
-  if (!hugetlb) {
-    const uint64_t span = std::min(round_up(uint64_t(stock) * PACKET_SLOT_SIZE, kHugePage), bytes);
-    void* packets = map_shared(g->packets_fd.get(), span, 0, nullptr, 0);
-    if (packets == MAP_FAILED) throw std::runtime_error(errno_text("group.create: mmap"));
-    prepare(static_cast<uint8_t*>(packets), span, 0, stock);
-    munmap(packets, span);
-  }
+  if (!hugetlb) prepare(g->packets(), bytes, 0, stock);
   for (int64_t i = stock - 1; i >= 0; --i) {
+    freelist_fresh_entry(g->packets() + i * PACKET_SLOT_SIZE);
     g->group_list()[c->nfree++] = freelist_entry(g->slot(i));
   }
   c->carved = stock;
