@@ -115,11 +115,12 @@ struct Group {
   Control* control = nullptr;
   size_t control_size = 0;
   uint8_t* view = nullptr;  // the packet memory mapped at an address of its own (packets())
+  size_t view_size = 0;
 
   Group() = default;
   Group(const Group&) = delete;
   ~Group() {
-    if (view) munmap(view, control->bytes);
+    if (view) munmap(view, view_size);
     if (control) munmap(control, control_size);
   }
   // The packet memory, for a process that writes slots' headers without being attached (the
@@ -136,6 +137,7 @@ struct Group {
     }
     void* mem = mmap(nullptr, control->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (mem == MAP_FAILED) throw std::runtime_error(errno_text("group: mmap of the packet memory"));
+    view_size = control->bytes;
     return view = static_cast<uint8_t*>(mem);
   }
   packet** group_list() const {
@@ -282,14 +284,22 @@ void create(const std::string& dir, int32_t workers, int32_t cap) {
   if (mkdir(group_dir.c_str(), 0700) != 0) throw std::runtime_error(errno_text(group_dir));
   auto g = std::make_unique<Group>();
   g->dir = dir;
-  // The packet memory: hugetlbfs pages when enough are provisioned free for the whole cap, else
+  // The packet memory: hugetlbfs pages when enough are provisioned free (and not reserved by a
+  // mapping of another process: HugePages_Free counts those) for the whole cap, else
   // ordinary shared memory, which take collapses into transparent huge pages as it carves.
   const uint64_t bytes = round_up(uint64_t(cap) * PACKET_SLOT_SIZE, kHugePage);
   int hugetlb = 0;
   if (meminfo("Hugepagesize") == kHugePage / 1024 &&
-      meminfo("HugePages_Free") * kHugePage >= bytes) {
+      (meminfo("HugePages_Free") - meminfo("HugePages_Rsvd")) * kHugePage >= bytes) {
     g->packets_fd = Fd(memfd_create("snabb-group-packets", MFD_CLOEXEC | MFD_HUGETLB));
     hugetlb = g->packets_fd.get() >= 0 && ftruncate(g->packets_fd.get(), off_t(bytes)) == 0;
+    // Mapping them reserves them for the group (a failure here, not in a worker's attach).
+    void* mem = hugetlb ? map_shared(g->packets_fd.get(), bytes, 0, nullptr, 0) : MAP_FAILED;
+    hugetlb = mem != MAP_FAILED;
+    if (hugetlb) {
+      g->view = static_cast<uint8_t*>(mem);
+      g->view_size = bytes;
+    }
   }
   if (!hugetlb) {
     g->packets_fd = Fd(memfd_create("snabb-group-packets", MFD_CLOEXEC));
