@@ -380,14 +380,13 @@ class GroupSource : public PacketSource {
         c_->carved = first + carve;
       }
     }
-    // The packets were last touched by the worker that freed them, in its cache: asking for their
-    // header lines now, all at once, overlaps what would be one cross-core miss per allocation,
-    // each waited for (Source -> interlink -> sink, 64 bytes: 23-28 Mpps without, 33-37 with, in
-    // three pairs of runs).
-    for (int64_t i = fl->nfree; i < fl->nfree + k; ++i) {
-      __builtin_prefetch(fl->list[i], 1);
-      __builtin_prefetch(reinterpret_cast<uint8_t*>(fl->list[i]) + 64, 1);
-    }
+    // No prefetch of the packets taken: free no longer reads them (packet.h), so a packet comes
+    // back in the cache of the worker that last wrote it, most often this one. Prefetching them
+    // here (1,024 at once: their first one or two lines, for writing, reading, or into L2 only)
+    // made Source -> interlink -> sink slower: 58-77 Mpps against 80-92 without, alternating
+    // runs of tools/bench-interlink (medians of 3 rounds of 2 s) on the shared machine. It helped
+    // only where the receiving worker reads every packet (a sink reading a byte of each: 34-35
+    // Mpps with, 30 without).
     barrier();
     fl->nfree += k;
     if (carve > 0) {
