@@ -77,7 +77,10 @@ end
 
 local function free (p)
    local n = freelist.nfree
-   if n >= freelist.max_packets then
+   -- (nil would go on the list as NULL, for an allocation to crash on: free reads no field of p
+   -- that would refuse it. A NULL cdata pointer is nil here too.)
+   if n >= freelist.max_packets or p == nil then
+      if p == nil then error("packet.free: not a packet (nil)", 2) end
       error("packet.free: more packets freed than allocated (freed twice?)", 2)
    end
    -- p goes on the list as it is, its header wherever it is: free neither reads nor writes the
@@ -377,6 +380,9 @@ function M.selftest ()
    M.account_free(fresh_one)
    M.free_internal(fresh_one)
    assert(M.nfree() == nfree + 1)
+   -- nil is refused, the list left as it was (free reads nothing of a packet that would refuse it).
+   local ok_nil, err_nil = pcall(free, nil)
+   assert(not ok_nil and err_nil:match("packet.free: not a packet %(nil%)") and M.nfree() == nfree + 1)
    local cap = M.cap()
    M.initialize(100)
    M.enable_group_freelist()
