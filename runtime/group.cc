@@ -46,6 +46,9 @@ size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
+std::string control_path(const std::string& dir) { return dir + "/group/control"; }
+std::string packets_path(const std::string& dir) { return dir + "/group/packets"; }
+
 // The start of the control memfd; the group list and the worker lists follow, each at a page.
 struct Control {
   uint64_t magic;
@@ -111,11 +114,31 @@ struct Group {
   Fd control_fd, packets_fd;  // kept open by the creator, whose /proc/PID/fd names them
   Control* control = nullptr;
   size_t control_size = 0;
+  uint8_t* view = nullptr;  // the packet memory mapped at an address of its own (packets())
+  size_t view_size = 0;
 
   Group() = default;
   Group(const Group&) = delete;
   ~Group() {
+    if (view) munmap(view, view_size);
     if (control) munmap(control, control_size);
+  }
+  // The packet memory, for a process that writes slots' headers without being attached (the
+  // creator: create's stock, reclaim_link), mapped here on first use.
+  uint8_t* packets() {
+    if (view) return view;
+    Fd opened;
+    int fd = packets_fd.get();
+    if (fd < 0) {
+      const std::string path = packets_path(dir);
+      opened = Fd(open(path.c_str(), O_RDWR | O_CLOEXEC));
+      if (opened.get() < 0) throw std::runtime_error(errno_text(path));
+      fd = opened.get();
+    }
+    void* mem = mmap(nullptr, control->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (mem == MAP_FAILED) throw std::runtime_error(errno_text("group: mmap of the packet memory"));
+    view_size = control->bytes;
+    return view = static_cast<uint8_t*>(mem);
   }
   packet** group_list() const {
     return reinterpret_cast<packet**>(reinterpret_cast<uint8_t*>(control) +
@@ -162,7 +185,9 @@ struct Group {
   }
   // Moves the packets in ring l (between its cursors) to the group's list and empties it; how
   // many. An entry is taken for its slot when it points into a slot carved so far, at most 2 *
-  // PACKET_HEADROOM in (where prepend and shiftleft may leave a header); others are left out.
+  // PACKET_HEADROOM in (where prepend and shiftleft may leave a header); others are left out. The
+  // slot goes back with a fresh header (the dead worker's header is not trusted to say where its
+  // slot starts).
   int64_t reclaim_link(Link* l) {
     const uint32_t n = uint32_t(l->write) - uint32_t(l->read);
     if (n > LINK_RING_SIZE) {
@@ -178,6 +203,7 @@ struct Group {
           (kPacketAddressLimit - 1);
       const uintptr_t into = (p - base) % PACKET_SLOT_SIZE;
       if (p < base || p >= end || into > 2 * PACKET_HEADROOM) continue;
+      freelist_fresh_entry(packets() + (p - into - base));
       group_list()[gn++] = freelist_entry(reinterpret_cast<uint8_t*>(p - into));
     }
     barrier();
@@ -215,9 +241,6 @@ std::map<std::string, std::unique_ptr<Group>>& groups() {
   static std::map<std::string, std::unique_ptr<Group>> instance;
   return instance;
 }
-
-std::string control_path(const std::string& dir) { return dir + "/group/control"; }
-std::string packets_path(const std::string& dir) { return dir + "/group/packets"; }
 
 void* map_shared(int fd, size_t size, uint64_t offset, void* at, int flags) {
   void* mem = mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | flags, fd, off_t(offset));
@@ -277,14 +300,22 @@ void create(const std::string& dir, int32_t workers, int32_t cap) {
   if (mkdir(group_dir.c_str(), 0700) != 0) throw std::runtime_error(errno_text(group_dir));
   auto g = std::make_unique<Group>();
   g->dir = dir;
-  // The packet memory: hugetlbfs pages when enough are provisioned free for the whole cap, else
+  // The packet memory: hugetlbfs pages when enough are provisioned free (and not reserved by a
+  // mapping of another process: HugePages_Free counts those) for the whole cap, else
   // ordinary shared memory, which take collapses into transparent huge pages as it carves.
   const uint64_t bytes = round_up(uint64_t(cap) * PACKET_SLOT_SIZE, kHugePage);
   int hugetlb = 0;
   if (meminfo("Hugepagesize") == kHugePage / 1024 &&
-      meminfo("HugePages_Free") * kHugePage >= bytes) {
+      (meminfo("HugePages_Free") - meminfo("HugePages_Rsvd")) * kHugePage >= bytes) {
     g->packets_fd = Fd(memfd_create("snabb-group-packets", MFD_CLOEXEC | MFD_HUGETLB));
     hugetlb = g->packets_fd.get() >= 0 && ftruncate(g->packets_fd.get(), off_t(bytes)) == 0;
+    // Mapping them reserves them for the group (a failure here, not in a worker's attach).
+    void* mem = hugetlb ? map_shared(g->packets_fd.get(), bytes, 0, nullptr, 0) : MAP_FAILED;
+    hugetlb = mem != MAP_FAILED;
+    if (hugetlb) {
+      g->view = static_cast<uint8_t*>(mem);
+      g->view_size = bytes;
+    }
   }
   if (!hugetlb) {
     g->packets_fd = Fd(memfd_create("snabb-group-packets", MFD_CLOEXEC));
@@ -320,16 +351,12 @@ void create(const std::string& dir, int32_t workers, int32_t cap) {
   pthread_mutex_init(&c->lock, &attr);
   pthread_mutexattr_destroy(&attr);
   for (int32_t i = 0; i < workers; ++i) g->worker_list(i)->max_packets = cap;
-  // The first stock, in the group list (address order from the top).
+  // The first stock, in the group list (address order from the top), each slot with a fresh
+  // header (packet.h), written through a mapping of our own (the group's address is the workers').
   const int64_t stock = std::min<int64_t>({cap, int64_t{kStockPerWorker} * workers, kMaxStock});
-  if (!hugetlb) {
-    const uint64_t span = std::min(round_up(uint64_t(stock) * PACKET_SLOT_SIZE, kHugePage), bytes);
-    void* packets = map_shared(g->packets_fd.get(), span, 0, nullptr, 0);
-    if (packets == MAP_FAILED) throw std::runtime_error(errno_text("group.create: mmap"));
-    prepare(static_cast<uint8_t*>(packets), span, 0, stock);
-    munmap(packets, span);
-  }
+  if (!hugetlb) prepare(g->packets(), bytes, 0, stock);
   for (int64_t i = stock - 1; i >= 0; --i) {
+    freelist_fresh_entry(g->packets() + i * PACKET_SLOT_SIZE);
     g->group_list()[c->nfree++] = freelist_entry(g->slot(i));
   }
   c->carved = stock;
@@ -369,14 +396,13 @@ class GroupSource : public PacketSource {
         c_->carved = first + carve;
       }
     }
-    // The packets were last touched by the worker that freed them, in its cache: asking for their
-    // header lines now, all at once, overlaps what would be one cross-core miss per allocation,
-    // each waited for (Source -> interlink -> sink, 64 bytes: 23-28 Mpps without, 33-37 with, in
-    // three pairs of runs).
-    for (int64_t i = fl->nfree; i < fl->nfree + k; ++i) {
-      __builtin_prefetch(fl->list[i], 1);
-      __builtin_prefetch(reinterpret_cast<uint8_t*>(fl->list[i]) + 64, 1);
-    }
+    // No prefetch of the packets taken: free no longer reads them (packet.h), so a packet comes
+    // back in the cache of the worker that last wrote it, most often this one. Prefetching them
+    // here (1,024 at once: their first one or two lines, for writing, reading, or into L2 only)
+    // made Source -> interlink -> sink slower: 58-77 Mpps against 80-92 without, alternating
+    // runs of tools/bench-interlink (medians of 3 rounds of 2 s) on the shared machine. It helped
+    // only where the receiving worker reads every packet (a sink reading a byte of each: 34-35
+    // Mpps with, 30 without).
     barrier();
     fl->nfree += k;
     if (carve > 0) {

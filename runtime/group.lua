@@ -121,24 +121,43 @@ function M.selftest ()
          while true do C.sleep_ns(1000000) end
       ]]):format(dir, index, dir, dir, box, box, body)
    end
-   local w0 = worker.start("group0", code(0, ([[
+   -- Two of every three have their header moved, by prepend or shiftleft of 1 to 200 bytes (packet
+   -- i's shift, in every worker's code): free takes a packet as it is, allocation puts it back.
+   local shift = [[
+      local function shift (i)
+         local k = i % 200 + 1
+         return i % 3 == 0 and -k or i % 3 == 1 and k or 0
+      end
+      local function tag (i) return ("<%06d>"):format(i) end
+   ]]
+   local w0 = worker.start("group0", code(0, shift .. ([[
       for i = 0, %d - 1 do
-         local p = packet.allocate()
-         ffi.cast("uint32_t *", p.data)[0] = i
-         p.length = 4
+         local s = shift(i)
+         local p = packet.from_string(string.rep("x", math.max(s, 0)) .. tag(i))
+         if s > 0 then p = packet.shiftleft(p, s) end
+         if s < 0 then p = packet.prepend(p, string.rep("h", -s), -s) end
          b.p[i] = ffi.cast("uint64_t", p)
       end
       b.ready = 1
    ]]):format(N)))
-   local w1 = worker.start("group1", code(1, ([[
+   -- Worker 1 frees each with its header's pages unreadable: free touches no packet.
+   local w1 = worker.start("group1", code(1, shift .. ([[
+      ffi.cdef("int mprotect(void *addr, size_t len, int prot);")
+      -- (the group's hugetlbfs pages are protected whole)
+      local page_size = group.stats(%q).hugetlb and 2 * 1024 * 1024 or 4096
       while b.ready == 0 do C.sleep_ns(1000000) end
       for i = 0, %d - 1 do
          local p = ffi.cast("struct packet *", b.p[i])
-         assert(p.length == 4 and ffi.cast("uint32_t *", p.data)[0] == i)
+         local s = shift(i)
+         assert(packet.tostring(p) == string.rep("h", math.max(-s, 0)) .. tag(i))
+         local from = b.p[i] - b.p[i] %% page_size
+         local size = (b.p[i] + 4 - from + page_size - 1) / page_size * page_size
+         assert(C.mprotect(ffi.cast("void *", from), size, 0) == 0)
          packet.free(p)
+         assert(C.mprotect(ffi.cast("void *", from), size, 3) == 0) -- PROT_READ | PROT_WRITE
       end
       b.freed = 1
-   ]]):format(N)))
+   ]]):format(dir, N)))
    local b = ffi.cast(box .. " *", C.snabb_shm_map(dir .. "/box", ffi.sizeof(box), 1, 0, 384, 448, -1))
    local deadline = C.get_monotonic_time() + 60
    while b.freed == 0 and C.get_monotonic_time() < deadline do
@@ -166,6 +185,37 @@ function M.selftest ()
    s = M.stats(dir)
    assert(s.free == s.packets and s.workers[0].free == 0 and s.workers[1].free == 0)
    assert(s.workers[0].pid == 0 and s.workers[1].pid == 0)
+   -- A third worker allocates every packet of the group: each is at its slot's canonical place
+   -- (that of one of worker 0's packets: the moved ones less their shift), fresh, once; and the
+   -- slots are intact (each tag where worker 0 wrote it: nothing but the fresh header was written).
+   local w3 = worker.start("group3", code(0, shift .. ([[
+      local HEADROOM, SLOT = C.PACKET_HEADROOM, C.PACKET_SLOT_SIZE
+      local canonical = {}
+      for i = 0, %d - 1 do canonical[tonumber(b.p[i]) - shift(i)] = i end
+      local seen, found = {}, 0
+      for _ = 1, %d do
+         local p = packet.allocate()
+         local a = tonumber(ffi.cast("uint64_t", p))
+         assert(p.length == 0 and p.headroom == HEADROOM and not seen[a])
+         assert((a - (tonumber(b.p[0]) - shift(0))) %% SLOT == 0, "not a slot's canonical place")
+         seen[a] = true
+         local i = canonical[a]
+         if i then
+            found = found + 1
+            local data = ffi.cast("struct packet *", b.p[i]).data + math.max(-shift(i), 0)
+            assert(ffi.string(data, 8) == tag(i), ("packet %%d's slot changed"):format(i))
+         end
+      end
+      assert(found == %d, found)
+      b.ready = 3
+   ]]):format(N, s.packets, N)))
+   while b.ready ~= 3 and C.get_monotonic_time() < deadline do
+      assert(worker.status().group3.alive, "worker group3 ended")
+      C.sleep_ns(1000000)
+   end
+   worker.stop("group3")
+   while worker.status().group3.alive and C.get_monotonic_time() < deadline do C.sleep_ns(1000000) end
+   M.reclaim(dir, 0)
    -- A group's cap holds for its workers, and the message names the group.
    local small = dir .. "/small"
    C.snabb_shm_mkdir(small, 448, -1)
@@ -187,7 +237,7 @@ function M.selftest ()
                        " (100 packets, 1 MiB) are in use", 1, true), message)
    assert(M.stats(small).packets == 100)
    while worker.status().group2.alive and C.get_monotonic_time() < deadline do C.sleep_ns(1000000) end
-   for _, pid in ipairs({w0, w1, w2}) do shm.unlink("/" .. pid) end
+   for _, pid in ipairs({w0, w1, w2, w3}) do shm.unlink("/" .. pid) end
    C.snabb_shm_unlink(dir)
    print("selftest: core.group ok")
 end

@@ -27,7 +27,8 @@ static_assert(2 * PACKET_HEADROOM <= PACKET_HEADROOM_MASK);
 static_assert(offsetof(packet, data) == 4);
 
 constexpr size_t kHugePage = 2 << 20;
-constexpr size_t kChunkBytes = 16 * kHugePage;  // about 3100 packets per growth step
+constexpr size_t kChunkBytes = 16 * kHugePage;  // about 3100 packets per mapping
+constexpr int32_t kGrowStep = 256;              // packets a grow adds (2.7 MiB of a chunk)
 constexpr int32_t kDefaultMaxPackets = 1'000'000;
 constexpr int32_t kMaxMaxPackets = 1 << 24;  // 180 GB of packets
 constexpr uint64_t kMiB = 1 << 20;
@@ -207,7 +208,7 @@ class PacketPool {
  public:
   packet_freelist* freelist() { return freelist_; }
 
-  // Adds a chunk's packets to the free list (in a group: a batch from the group); 0 at the cap.
+  // Adds packets to the free list (in a group: a batch from the group); 0 at the cap.
   int32_t grow() {
     if (source_ != nullptr) {
       const int32_t taken = source_->take(freelist_, kGroupBatch);
@@ -215,16 +216,25 @@ class PacketPool {
       owned_ += taken;
       return taken;
     }
-    const int32_t n = std::min<int32_t>(Chunk::kSlots, cap_.packets - owned_);
-    if (n == 0) {
+    if (cap_.packets == owned_) {
       exhaustions_++;
       return 0;
     }
-    chunks_.emplace_back();
-    // Push in reverse so packets leave the stack in address order. Nothing is written into the
-    // slots: allocation writes the header, so the chunk's pages are faulted in as packets are first
-    // used, not all 32 MiB at once (a stall long enough for a NIC ring to overflow).
-    for (int32_t i = n - 1; i >= 0; --i) freelist_push_slot(freelist_, chunks_.back().slot(i));
+    if (chunks_.empty() || carved_ == static_cast<int32_t>(Chunk::kSlots)) {
+      chunks_.emplace_back();
+      carved_ = 0;
+    }
+    // A step of the chunk at a time, in reverse so packets leave the stack in address order. Each
+    // slot gets a fresh header (packet.h: it tells allocation where the slot starts), which faults
+    // its page in: a step is about as many pages as its packets' first allocations would fault
+    // anyway, not the whole chunk's 32 MiB at once (a stall long enough for a NIC ring to
+    // overflow).
+    const int32_t n = std::min<int32_t>(
+        {kGrowStep, static_cast<int32_t>(Chunk::kSlots) - carved_, cap_.packets - owned_});
+    for (int32_t i = carved_ + n - 1; i >= carved_; --i) {
+      freelist_push_slot(freelist_, chunks_.back().slot(i));
+    }
+    carved_ += n;
     owned_ += n;
     return n;
   }
@@ -301,6 +311,7 @@ class PacketPool {
   PacketSource* source_ = nullptr;  // the group's, once joined
   packet_freelist* freelist_ = map_freelist(cap_.packets);
   std::vector<Chunk> chunks_;
+  int32_t carved_ = 0;  // slots of the last chunk handed out
 
   // Room for the largest capacity, reserved once so the list never moves (Lua keeps its address);
   // pages are touched only as far as the list is used. Lives as long as the process.
@@ -328,7 +339,7 @@ packet* packet_allocate() {
   packet_freelist* fl = pool().freelist();
   if (fl->nfree == 0 && pool().grow() == 0) throw std::runtime_error(pool().exhaustion_message());
   packet* p = freelist_pop(fl);
-  p->length = 0;  // free-list entries may hold any header (see packet.h)
+  p->length = 0;  // the canonical place may hold any header (see packet.h)
   p->headroom = PACKET_HEADROOM;
   return p;
 }

@@ -48,10 +48,16 @@ struct __attribute__((packed)) packet {
 };
 
 /* LIFO stack of free packets, so the most recently used (cache-warm) packet is reused first.
-   Entries point at each slot's canonical header place (slot start + PACKET_HEADROOM) but the header
-   there may hold anything: allocation writes a fresh one. Written by two owners only: C++'s
-   freelist_push/freelist_pop below (the pool, drivers, tools/basic1_model) and packet.lua's
-   pop/free (inlined by the JIT into apps' loops); jit/ffi_layout_test checks that they agree.
+   An entry is a packet as it was freed, its header wherever prepend/shiftleft left it: free writes
+   only the list, never reads or writes the packet (a packet freed in another worker than the one
+   that wrote it would pull the writer's cache line over and make its next write take it back:
+   two cross-core transfers a packet). Allocation puts it back in place: it reads the entry's
+   headroom field (a line it writes next anyway) and takes the slot's canonical place (slot start
+   + PACKET_HEADROOM), where it writes a fresh header. So an entry's headroom field must say where
+   its slot starts: the pool writes a fresh header into a slot it adds (freelist_push_slot).
+   Written by two owners only: C++'s freelist_push/freelist_pop below (the pool, drivers,
+   tools/basic1_model, the group) and packet.lua's pop/free (inlined by the JIT into apps' loops);
+   vm/ffi_layout_test checks that they agree.
    The counts are 64-bit on purpose: a type no link field has, so LuaJIT's type-based alias
    analysis keeps nfree in a register across an app's loop instead of reloading it after every
    link store. The list is inline and the struct never moves, so compiled Lua indexes it at a
@@ -94,27 +100,40 @@ namespace snabb::runtime {
 constexpr unsigned kPacketAddressBits = PACKET_ADDRESS_BITS;
 constexpr uintptr_t kPacketAddressLimit = uintptr_t{1} << kPacketAddressBits;
 
-// The free list's C++ owner (the Lua one is packet.lua's pop and free). An entry is the slot's
-// canonical header place; pushing a slot writes nothing into it (a driver's mbuf data stays cold).
+// The free list's C++ owner (the Lua one is packet.lua's pop and free); see packet_freelist.
 inline packet* freelist_entry(uint8_t* slot) {
   return reinterpret_cast<packet*>(slot + PACKET_HEADROOM);
 }
 inline uint8_t* freelist_entry_slot(packet* entry) {
   return reinterpret_cast<uint8_t*>(entry) - PACKET_HEADROOM;
 }
+// A slot whose memory may hold anything (a pool's fresh chunk, a driver's mbuf) made an entry: its
+// canonical place gets a fresh header, which is what tells allocation where the slot starts.
+inline packet* freelist_fresh_entry(uint8_t* slot) {
+  packet* p = freelist_entry(slot);
+  p->length = 0;
+  p->headroom = PACKET_HEADROOM;
+  return p;
+}
 inline void freelist_push_slot(packet_freelist* fl, uint8_t* slot) {
-  fl->list[fl->nfree++] = freelist_entry(slot);
+  fl->list[fl->nfree++] = freelist_fresh_entry(slot);
 }
-// A packet as an app leaves it: one whose header sits in its canonical place goes back as it is
-// (no arithmetic on its headroom field), any other to its slot's canonical place.
-inline void freelist_push(packet_freelist* fl, packet* p) {
-  if (p->headroom != PACKET_HEADROOM) {
-    p = freelist_entry(reinterpret_cast<uint8_t*>(p) - (p->headroom & PACKET_HEADROOM_MASK));
+// A packet as an app leaves it, wherever its header is: the packet is not touched.
+inline void freelist_push(packet_freelist* fl, packet* p) { fl->list[fl->nfree++] = p; }
+// An entry's canonical place: itself when its header is there (most packets), else found from its
+// headroom field.
+inline packet* freelist_canonical(packet* entry) {
+  if (entry->headroom != PACKET_HEADROOM) {
+    entry = freelist_entry(reinterpret_cast<uint8_t*>(entry) -
+                           (entry->headroom & PACKET_HEADROOM_MASK));
   }
-  fl->list[fl->nfree++] = p;
+  return entry;
 }
-// The caller checks nfree > 0 first. The header is as its last user left it.
-inline packet* freelist_pop(packet_freelist* fl) { return fl->list[--fl->nfree]; }
+// The caller checks nfree > 0 first. Returns the canonical place, whose header may hold anything
+// (the caller writes a fresh one, or gives the slot to a driver).
+inline packet* freelist_pop(packet_freelist* fl) {
+  return freelist_canonical(fl->list[--fl->nfree]);
+}
 
 // Sets the pool's capacity; only before the first packet is allocated.
 void set_packet_pool_max(int32_t max_packets);

@@ -52,12 +52,19 @@ local function grow ()
    end
 end
 
--- A packet off the free list, its header as the last user left it.
+-- A packet off the free list at its slot's canonical place, whose header may hold anything. An
+-- entry is the packet as it was freed: its headroom field says where its slot starts (most are in
+-- place already). This line is the one the caller writes next.
 local function pop ()
    if freelist.nfree == 0 then grow() end
    local n = freelist.nfree - 1
    freelist.nfree = n
-   return freelist.list[n]
+   local p = freelist.list[n]
+   local headroom = p.headroom
+   if headroom ~= HEADROOM then
+      p = cast(packet_ptr_t, cast(u8_ptr_t, p) - band(headroom, HEADROOM_MASK) + HEADROOM)
+   end
+   return p
 end
 
 -- The header is made fresh here, not when the packet is freed: the allocating app writes this
@@ -70,13 +77,15 @@ end
 
 local function free (p)
    local n = freelist.nfree
-   if n >= freelist.max_packets then
+   -- (nil would go on the list as NULL, for an allocation to crash on: free reads no field of p
+   -- that would refuse it. A NULL cdata pointer is nil here too.)
+   if n >= freelist.max_packets or p == nil then
+      if p == nil then error("packet.free: not a packet (nil)", 2) end
       error("packet.free: more packets freed than allocated (freed twice?)", 2)
    end
-   -- Most packets are freed where they were allocated: then the list takes p as it is.
-   if p.headroom ~= HEADROOM then
-      p = cast(packet_ptr_t, cast(u8_ptr_t, p) - band(p.headroom, HEADROOM_MASK) + HEADROOM)
-   end
+   -- p goes on the list as it is, its header wherever it is: free neither reads nor writes the
+   -- packet, so a packet freed in another worker than the one that wrote it leaves its cache
+   -- line there (pop puts it back in place; runtime/packet.h).
    freelist.list[n] = p
    freelist.nfree = n + 1
 end
@@ -371,6 +380,9 @@ function M.selftest ()
    M.account_free(fresh_one)
    M.free_internal(fresh_one)
    assert(M.nfree() == nfree + 1)
+   -- nil is refused, the list left as it was (free reads nothing of a packet that would refuse it).
+   local ok_nil, err_nil = pcall(free, nil)
+   assert(not ok_nil and err_nil:match("packet.free: not a packet %(nil%)") and M.nfree() == nfree + 1)
    local cap = M.cap()
    M.initialize(100)
    M.enable_group_freelist()

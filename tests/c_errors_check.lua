@@ -41,11 +41,15 @@ if case == "core" then
    -- snabb_packet_set_max: a capacity out of range, then one after packets are allocated.
    fails("packet.set_max_packets(0)", "packet.set_max_packets: 0 is not a capacity from 1 to 16777216",
          true, packet.set_max_packets, 0)
-   packet.set_max_packets(3000) -- less than one chunk of the pool (~3100 packets)
+   packet.set_max_packets(3000) -- less than one mapping of the pool (~3100 packets)
    local p = packet.allocate()
    fails("packet.set_max_packets after allocation",
          "packet.set_max_packets: packets are already allocated", true, packet.set_max_packets, 10)
-   -- snabb_link_delete: a packet still queued that was freed already (every packet is free then).
+   -- snabb_link_delete: a packet still queued that was freed already (every packet is free then:
+   -- the pool grows 256 packets at a time, so it is made to reach its cap first).
+   local all = {}
+   for i = 1, 2999 do all[i] = packet.allocate() end
+   for _, q in ipairs(all) do packet.free(q) end
    local r = link.new()
    link.transmit(r, p)
    packet.free(p)

@@ -36,7 +36,7 @@ packet* pop() {
   return freelist_pop(freelist);
 }
 
-// As packet.lua's free: canonical packets go back as they are.
+// As packet.lua's free: the packet goes back as it is, untouched.
 void free_packet(packet* p) { freelist_push(freelist, p); }
 
 // The copies take void*: struct packet is packed (runtime/packet.h), these copy whole aligned

@@ -40,6 +40,7 @@
 namespace snabb::drivers::dpdk {
 namespace {
 
+using runtime::freelist_canonical;
 using runtime::freelist_entry_slot;
 using runtime::freelist_pop;
 using runtime::freelist_push_slot;
@@ -147,8 +148,7 @@ int ops_dequeue(rte_mempool*, void** objs, unsigned n) {
     }
     packet* p = freelist_pop(fl);
     if (is_mbuf(p)) {
-      // Free-list entries are canonical (header at the slot start + PACKET_HEADROOM): no need to
-      // read the header, which is a cache line the receive path does not touch.
+      // freelist_pop gives the canonical place (header at the slot start + PACKET_HEADROOM).
       objs[got++] = reinterpret_cast<rte_mbuf*>(freelist_entry_slot(p) - kMbufHeader);
     } else {
       retired.push_back(p);
@@ -388,7 +388,8 @@ void attach_pool(uint32_t mbufs, LogCapture& log) {
     packet_freelist* fl = snabb_packet_freelist();
     for (uint32_t i = 0; i < fl->nfree; ++i) {
       if (is_mbuf(fl->list[i])) {
-        rte_ring_enqueue(handoff, freelist_entry_slot(fl->list[i]) - kMbufHeader);
+        rte_ring_enqueue(handoff,
+                         freelist_entry_slot(freelist_canonical(fl->list[i])) - kMbufHeader);
       }
     }
   });

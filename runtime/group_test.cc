@@ -1,0 +1,150 @@
+// group_test: the free list's contract across worker processes from C++ (packet.h): a packet whose
+// header prepend or shiftleft moved, freed by another worker with packet_free, comes back from
+// packet_allocate at its slot's canonical place with a fresh header, its slot otherwise as it was;
+// and free touches no packet (the freeing worker has the pages of the headers unreadable then).
+// The Lua side of the same is core.group's selftest.
+#include "runtime/group.h"
+
+#include <errno.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <set>
+#include <string>
+
+#include "runtime/packet.h"
+
+namespace snabb::runtime {
+namespace {
+
+constexpr int kPackets = 64;  // the group's cap: create carves them all
+
+// Packet i's header move: prepend (< 0) or shiftleft (> 0) of 1 to 200 bytes, or none.
+int shift_of(int i) {
+  const int k = i * 37 % 200 + 1;
+  return i % 3 == 0 ? -k : i % 3 == 1 ? k : 0;
+}
+
+// What worker 0 writes into packet i (8 bytes after the header's canonical place, where the fresh
+// header of its next allocation does not reach) and worker 1 checks before freeing it.
+uint64_t tag_of(int i) { return 0x5441470000000000ull + uint64_t(i); }
+uint8_t* tag_place(packet* p, int i) { return p->data + (shift_of(i) < 0 ? -shift_of(i) : 0); }
+
+struct Box {
+  packet* p[kPackets];  // worker 0's packets, as it left them
+  std::atomic<int> stage;
+};
+
+// A child's check: on failure, says which and ends the child with a status the parent reports.
+#define CHILD_CHECK(cond)                                                                   \
+  do {                                                                                      \
+    if (!(cond)) {                                                                          \
+      std::fprintf(stderr, "%s:%d: %s failed (%s; errno: %s)\n", __FILE__, __LINE__, #cond, \
+                   snabb_error(), std::strerror(errno));                                    \
+      _exit(1);                                                                             \
+    }                                                                                       \
+  } while (0)
+
+void wait_stage(Box* box, int stage) {
+  while (box->stage.load() < stage) usleep(1000);
+}
+
+// Worker 0: allocates every packet, moves its header, tags it; once worker 1 has freed them all and
+// the group has them back, allocates them all again.
+[[noreturn]] void worker0(const std::string& dir, Box* box) {
+  CHILD_CHECK(snabb_group_attach(dir.c_str(), 0) == 0);
+  for (int i = 0; i < kPackets; ++i) {
+    packet* p = packet_allocate();
+    const int s = shift_of(i);
+    auto* moved = reinterpret_cast<packet*>(reinterpret_cast<uint8_t*>(p) + s);
+    moved->headroom = static_cast<uint16_t>(PACKET_HEADROOM + s);
+    moved->length = static_cast<uint16_t>(tag_place(moved, i) - moved->data + 8);
+    const uint64_t tag = tag_of(i);
+    std::memcpy(tag_place(moved, i), &tag, sizeof tag);
+    box->p[i] = moved;
+  }
+  box->stage = 1;
+  wait_stage(box, 2);
+  std::set<packet*> canonical, seen;
+  for (int i = 0; i < kPackets; ++i) {
+    canonical.insert(
+        reinterpret_cast<packet*>(reinterpret_cast<uint8_t*>(box->p[i]) - shift_of(i)));
+  }
+  for (int n = 0; n < kPackets; ++n) {
+    packet* p = packet_allocate();
+    CHILD_CHECK(canonical.count(p) == 1 && seen.insert(p).second);
+    CHILD_CHECK(p->length == 0 && p->headroom == PACKET_HEADROOM);
+  }
+  for (int i = 0; i < kPackets; ++i) {
+    uint64_t tag = 0;
+    std::memcpy(&tag, tag_place(box->p[i], i), sizeof tag);
+    CHILD_CHECK(tag == tag_of(i));
+  }
+  _exit(0);
+}
+
+// Worker 1: checks and frees worker 0's packets, each with its header's pages unreadable (pages of
+// page_size bytes: the group's hugetlbfs pages are protected whole).
+[[noreturn]] void worker1(const std::string& dir, Box* box, uintptr_t page_size) {
+  CHILD_CHECK(snabb_group_attach(dir.c_str(), 1) == 0);
+  wait_stage(box, 1);
+  for (int i = 0; i < kPackets; ++i) {
+    packet* p = box->p[i];
+    uint64_t tag = 0;
+    std::memcpy(&tag, tag_place(p, i), sizeof tag);
+    CHILD_CHECK(p->length == tag_place(p, i) - p->data + 8 && tag == tag_of(i));
+    const auto at = reinterpret_cast<uintptr_t>(p);
+    const uintptr_t from = at & ~(page_size - 1);
+    const uintptr_t to =
+        (at + sizeof(packet::length) + sizeof(packet::headroom) + page_size - 1) & ~(page_size - 1);
+    CHILD_CHECK(mprotect(reinterpret_cast<void*>(from), to - from, PROT_NONE) == 0);
+    packet_free(p);
+    CHILD_CHECK(mprotect(reinterpret_cast<void*>(from), to - from, PROT_READ | PROT_WRITE) == 0);
+  }
+  CHILD_CHECK(snabb_packet_freelist()->nfree == kPackets);
+  _exit(0);
+}
+
+// The exit status of child pid: 0 when it ended well.
+int wait_child(pid_t pid) {
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+TEST(GroupTest, MovedPacketsFreedInAnotherWorkerComeBackCanonicalAndIntact) {
+  char dir_template[] = "/tmp/snabb-group-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  ASSERT_EQ(snabb_group_create(dir.c_str(), 2, kPackets), 0) << snabb_error();
+  void* mem = mmap(nullptr, sizeof(Box), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  auto* box = new (mem) Box{};
+  const pid_t first = fork();
+  if (first == 0) worker0(dir, box);
+  group_stats stats{};
+  ASSERT_EQ(snabb_group_stats(dir.c_str(), &stats), 0);
+  const uintptr_t page_size = stats.hugetlb ? 2 << 20 : sysconf(_SC_PAGESIZE);
+  const pid_t second = fork();
+  if (second == 0) worker1(dir, box, page_size);
+  EXPECT_EQ(wait_child(second), 0) << "worker 1 (128 + 11: free read a packet)";
+  // Worker 1's free list back to the group, where worker 0 takes it.
+  EXPECT_EQ(snabb_group_reclaim(dir.c_str(), 1), kPackets);
+  box->stage = 2;
+  if (testing::Test::HasFailure()) kill(first, SIGKILL);
+  EXPECT_EQ(wait_child(first), 0) << "worker 0";
+  munmap(mem, sizeof(Box));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace snabb::runtime
