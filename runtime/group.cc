@@ -157,12 +157,12 @@ struct Group {
   // Whether free-list entry e is a slot of the group's (carved so far). A worker's list may also
   // hold slots of memory that is not the group's: DPDK's mbufs (drivers/dpdk, adopted by its pool),
   // which the group's list must never get (another worker may not have them mapped, and a
-  // restarted DPDK group makes new ones where the old ones were).
+  // restarted DPDK group makes new ones where the old ones were). An entry is the packet as it
+  // was freed (packet.h): its header anywhere in the first 2 * PACKET_HEADROOM of its slot.
   bool owns(packet* e) const {
-    const uintptr_t slot = reinterpret_cast<uintptr_t>(freelist_entry_slot(e)),
-                    base = control->base;
-    return slot >= base && slot < base + uint64_t(control->carved) * PACKET_SLOT_SIZE &&
-           (slot - base) % PACKET_SLOT_SIZE == 0;
+    const uintptr_t p = reinterpret_cast<uintptr_t>(e), base = control->base;
+    return p >= base && p < base + uint64_t(control->carved) * PACKET_SLOT_SIZE &&
+           (p - base) % PACKET_SLOT_SIZE <= 2 * PACKET_HEADROOM;
   }
   // Moves the group's packets in worker i's free list to the group's (under the mutex), empties
   // the list (what else it held was the dead worker's: DPDK's mbufs); how many it moved.
