@@ -14,19 +14,9 @@
 # directory, DPDK's hugepage and runtime files). 256 hugepages are added for the test and taken
 # away after.
 . "$(dirname "$0")/prologue.sh"
+. "$(dirname "$0")/dpdk_setup.sh"
 ns=snabb-dpdks-$$ prefix=snabb-dpdks-$$
-pages=256 needed=192
-old_pages=$(cat /proc/sys/vm/nr_hugepages)
-at_exit "echo $old_pages >/proc/sys/vm/nr_hugepages"
-echo $((old_pages + pages)) >/proc/sys/vm/nr_hugepages
-free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
-[ "$free" -ge "$needed" ] || fail "only $free hugepages free after adding $pages, $needed needed"
-mkdir "$tmp/huge"
-mount -t hugetlbfs -o pagesize=2M nodev "$tmp/huge"
-at_exit "umount '$tmp/huge'; rm -rf '/var/run/dpdk/$prefix' '/var/run/dpdk/$prefix.snabb-lock'"
-ip netns add $ns
-at_exit "ip netns del $ns"
-ip netns exec $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+dpdk_setup $ns 256 192
 # A batch is 8 sends of 200 frames: a tap queue holds 512 frames for its reader, and a worker
 # kept off its CPU while one send of 1,600 went (load average 11 on 2 cores) left 512 in each.
 "$snabb" gen-pcap "$tmp/flows.pcap" --flows 16 --packets 200 >/dev/null

@@ -13,21 +13,10 @@
 # answering too late) probes it again. Multi-process needs hugepages: 256 are added for the test (and
 # taken away after) on a hugetlbfs mounted in $tmp.
 . "$(dirname "$0")/prologue.sh"
+. "$(dirname "$0")/dpdk_setup.sh"
 ns=snabb-dpdkw-$$ prefix=snabb-dpdkw-$$
-# The workers take about 60 pages of 2 MiB (2 x 2,048 mbufs, DPDK's own memory); 256 are added,
-# as other processes on the machine may take free hugepages too.
-pages=256 needed=96
-old_pages=$(cat /proc/sys/vm/nr_hugepages)
-at_exit "echo $old_pages >/proc/sys/vm/nr_hugepages"
-echo $((old_pages + pages)) >/proc/sys/vm/nr_hugepages
-free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
-[ "$free" -ge "$needed" ] || fail "only $free hugepages free after adding $pages, $needed needed"
-mkdir "$tmp/huge"
-mount -t hugetlbfs -o pagesize=2M nodev "$tmp/huge"
-at_exit "umount '$tmp/huge'; rm -rf '/var/run/dpdk/$prefix' '/var/run/dpdk/$prefix.snabb-lock'"
-ip netns add $ns
-at_exit "ip netns del $ns"
-ip netns exec $ns sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+# The workers take about 60 pages of 2 MiB (2 x 2,048 mbufs, DPDK's own memory).
+dpdk_setup $ns 256 96
 
 eal="--proc-type=auto --file-prefix $prefix --huge-dir $tmp/huge --no-pci --log-level=notice"
 eal+=" --vdev net_tap0,iface=snabbtap"
