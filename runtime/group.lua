@@ -85,6 +85,13 @@ function M.dir ()
    return dir ~= nil and ffi.string(dir) or nil
 end
 
+-- How many workers the group this process attached to has, or nil.
+function M.workers ()
+   local dir = M.dir()
+   local s = dir and M.stats(dir)
+   return s and s.nworkers or nil
+end
+
 function M.selftest ()
    print("selftest: core.group")
    require("core.lib_h") -- get_monotonic_time, sleep_ns

@@ -6,6 +6,7 @@ local ffi = require("ffi")
 require("core.cdefs")
 local c_error = require("core.lib").c_error
 ffi.cdef("void *memmove(void *dst, const void *src, size_t n);")
+require("core.lib_h") -- prefetch_for_write
 local C = ffi.C
 local cast, copy, fill = ffi.cast, ffi.copy, ffi.fill
 local band, bor = bit.band, bit.bor
@@ -65,6 +66,16 @@ local function pop ()
       p = cast(packet_ptr_t, cast(u8_ptr_t, p) - band(headroom, HEADROOM_MASK) + HEADROOM)
    end
    return p
+end
+
+-- Prefetches for writing the packet k places down the free list (the one the k+1-th allocation
+-- from now takes). For a source in a worker of a group (apps.pcap's Replay): the slots another
+-- worker freed are in that core's cache, and a write to each stalls on taking its line back;
+-- Replay prefetching 16 ahead sent 24.2 -> 36.9 Mpps through examples/pipeline.lua's two
+-- workers. Not for one process: the C call cost Replay 14% there (98.5 -> 85 Mpps).
+function M.prefetch_ahead (k)
+   local n = freelist.nfree - 1 - k
+   if n >= 0 then C.prefetch_for_write(freelist.list[n]) end
 end
 
 -- The header is made fresh here, not when the packet is freed: the allocating app writes this

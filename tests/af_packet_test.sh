@@ -138,8 +138,10 @@ captured_transfer() { # captured_transfer ADDR PORT SOURCE LARGEST_FRAME
   "$here/tcpdump.sh" -nn -S -r "$tmp/big.pcap" "src $3 and tcp dst port $2" 2>/dev/null |
     grep -oE 'seq [0-9]+:[0-9]+' | cut -d' ' -f2 | sort -u -t: -k1,1n >"$tmp/seq.txt"
   local covered frames largest bad report
-  covered=$(awk -F: 'NR == 1 { end = $1 } $1 != end { gap++ } { if ($2 > end) end = $2; sum += $2 - $1 }
-    END { print (gap ? "gap" : sum) }' "$tmp/seq.txt")
+  # (Where the segments do not tile the stream, the first place they fail to, to tell a missing
+  # segment from one cut at another boundary.)
+  covered=$(awk -F: 'NR == 1 { end = $1 } $1 != end && !gap { gap = "segment " $1 ":" $2 " after one ending at " end }
+    { if ($2 > end) end = $2; sum += $2 - $1 } END { print (gap ? "no tiling (" gap ")" : sum) }' "$tmp/seq.txt")
   frames=$("$here/tcpdump.sh" -r "$tmp/big.pcap" 2>/dev/null | wc -l)
   largest=$("$here/tcpdump.sh" -nn -e -r "$tmp/big.pcap" 2>/dev/null |
     grep -oE ', length [0-9]+:' | tr -dc '0-9\n' | sort -n | tail -1)

@@ -40,5 +40,5 @@ elseif role == "reader" then
    print(("packets %s rx %s latency %d %s %s"):format(tostring(counter.read(c)),
       tostring(counter.read(frame.rx)), tonumber(frame.latency.total), lo <= 10, hi >= 500))
 else
-   error("usage: snabb shm_check.lua writer | reader PID")
+   error("usage: snabb shm_check.lua writer | reader PID (the run directory's name: PID or PID-N)")
 end

@@ -13,16 +13,19 @@ read -r pid path <&"${writer[0]}" || fail "the writer printed nothing"
 # (PID-2, PID-3...: when a process of another PID namespace, another test's sandbox, has our PID.)
 [[ $path =~ /$pid(-[0-9]+)?/test/packets\.counter$ ]] ||
   fail "counter file $path is not in run directory $pid"
+# The reader names the run directory as Snabb code does, /PID/...: by the writer's directory's name
+# (PID, or PID-N when another sandbox's process had the PID first).
+rd=$(basename "$(dirname "$(dirname "$path")")")
 [[ $(stat -c %a "$path") == 600 ]] || fail "counter file $path has mode $(stat -c %a "$path"), not 600"
 [[ $(od -A none -t u8 "$path" | tr -d ' ') == 42 ]] || fail "od reads $(od -A none -t u8 "$path")"
 
-out=$("$snabb" "$here/shm_check.lua" reader "$pid")
+out=$("$snabb" "$here/shm_check.lua" reader "$rd")
 [[ $out == "packets 42ULL rx 7ULL latency 2 true true" ]] || fail "reader: $out"
 
 echo more >&"${writer[1]}"
 read -r line <&"${writer[0]}"
 [[ $line == committed ]] || fail "writer: $line"
-out=$("$snabb" "$here/shm_check.lua" reader "$pid")
+out=$("$snabb" "$here/shm_check.lua" reader "$rd")
 [[ $out == "packets 50ULL rx 8ULL latency 2 true true" ]] || fail "after a commit, reader: $out"
 [[ $(od -A none -t u8 "$path" | tr -d ' ') == 50 ]] || fail "od reads $(od -A none -t u8 "$path")"
 
