@@ -5,13 +5,7 @@
 # the harness apart, "Mpps in" visible over "Mpps out" where they are equal, steps and no smoothing,
 # the x axis ending with the run, rate, version, CPU and command line shown.
 . "$(dirname "$0")/prologue.sh"
-
-command -v node >/dev/null || fail "node is missing (tools/install-deps installs it)"
-[ -x /usr/bin/chromium ] || fail "chromium is missing (tools/install-deps installs it)"
-NODE_PATH=$(npm root -g 2>/dev/null || true)
-export NODE_PATH
-[ -d "$NODE_PATH/playwright-core" ] || fail "playwright-core is missing (tools/install-deps installs it)"
-export HOME="$tmp" # Chromium's profile
+. "$(dirname "$0")/browser.sh"
 
 # Throttled: in equals out in every sample (one app that forwards all it gets).
 "$snabb" bench "$here/../examples/forward.lua" --pcap "$data/v4.pcap" --duration 0.5 --rate 1Mpps \

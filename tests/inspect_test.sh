@@ -6,13 +6,7 @@
 # API are refused; then bad input: no such PID, a directory that is not a run's, a port in use, a
 # bad --listen (one line each, exit 2 or 1).
 . "$(dirname "$0")/prologue.sh"
-
-command -v node >/dev/null || fail "node is missing (tools/install-deps installs it)"
-[ -x /usr/bin/chromium ] || fail "chromium is missing (tools/install-deps installs it)"
-NODE_PATH=$(npm root -g 2>/dev/null || true)
-export NODE_PATH
-[ -d "$NODE_PATH/playwright-core" ] || fail "playwright-core is missing (tools/install-deps installs it)"
-export HOME="$tmp" # Chromium's profile
+. "$(dirname "$0")/browser.sh"
 
 run=$tmp/run
 "$snabb" bench "$here/../examples/forward.lua" --pcap "$data/v4.pcap" --duration 1 --rundir "$run" >/dev/null
