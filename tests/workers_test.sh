@@ -18,6 +18,16 @@
 # - a graph that fails as its worker configures it ends the run (exit 1, the error once, no
 #   restart); --cpu with as many CPUs as workers or one usage error; a worker name that is not one.
 . "$(dirname "$0")/prologue.sh"
+# Sets dir to supervisor $sup's run directory once its workers w1 and w2 have linked theirs into
+# it (at most 30 s; the caller checks).
+await_workers() {
+  dir=
+  for _ in $(seq 300); do
+    dir=$("$snabb" ps --json 2>/dev/null | jq -r --argjson pid "$sup" 'select(.pid == $pid) | .rundir')
+    [ -n "$dir" ] && [ -L "$dir/workers/w1" ] && [ -L "$dir/workers/w2" ] && break
+    sleep 0.1
+  done
+}
 
 cfg=$configs/workers.lua
 capture=$data/v4.pcap
@@ -83,12 +93,7 @@ done
 
 "$snabb" run "$cfg" source 2 --cpu 1,0 --no-auditlog --no-vmprofile >"$tmp/run.txt" 2>"$tmp/run_err.txt" &
 sup=$!
-dir=
-for _ in $(seq 300); do
-  dir=$("$snabb" ps --json 2>/dev/null | jq -r --argjson pid "$sup" 'select(.pid == $pid) | .rundir')
-  [ -n "$dir" ] && [ -L "$dir/workers/w1" ] && [ -L "$dir/workers/w2" ] && break
-  sleep 0.1
-done
+await_workers
 [ -L "$dir/workers/w2" ] || fail "no workers/w1, w2 in the supervisor's run directory '$dir'"
 w1=$("$snabb" ps --json | jq -r --argjson pid "$sup" 'select(.supervisor == $pid and .worker == "w1") | .pid')
 w2=$("$snabb" ps --json | jq -r --argjson pid "$sup" 'select(.supervisor == $pid and .worker == "w2") | .pid')
@@ -136,11 +141,7 @@ for d in "$dir" "$dir/workers/w1"; do [ ! -e "$d" ] || fail "$d left behind"; do
 # same, nothing restarted, every packet counted.
 setsid "$snabb" run "$cfg" source 2 --no-auditlog --no-vmprofile >"$tmp/int.txt" 2>"$tmp/int_err.txt" &
 sup=$!
-for _ in $(seq 300); do
-  dir=$("$snabb" ps --json 2>/dev/null | jq -r --argjson pid "$sup" 'select(.pid == $pid) | .rundir')
-  [ -n "$dir" ] && [ -L "$dir/workers/w1" ] && [ -L "$dir/workers/w2" ] && break
-  sleep 0.1
-done
+await_workers
 [ -L "$dir/workers/w2" ] || fail "Ctrl-C: no workers in '$dir'"
 sleep 0.5
 kill -INT -- "-$sup"
@@ -159,11 +160,7 @@ read -r in out dropped queued sent received lost errors <<<"$(row "$tmp/int.txt"
 # removed) once it sees its parent gone.
 "$snabb" run "$cfg" source 2 --no-auditlog --no-vmprofile >/dev/null 2>"$tmp/kill_err.txt" &
 sup=$!
-for _ in $(seq 300); do
-  dir=$("$snabb" ps --json 2>/dev/null | jq -r --argjson pid "$sup" 'select(.pid == $pid) | .rundir')
-  [ -n "$dir" ] && [ -L "$dir/workers/w1" ] && [ -L "$dir/workers/w2" ] && break
-  sleep 0.1
-done
+await_workers
 # (running: before its engine starts, a worker is ended by the kernel's SIGHUP, unclean)
 for _ in $(seq 300); do
   [ "$("$snabb" ps --json | jq -r --argjson pid "$sup" 'select(.supervisor == $pid) | .health' | sort -u)" = ok ] && break

@@ -450,16 +450,12 @@ function M.run (opts, set, names, hooks)
                   w.backoff = math.min(w.backoff * 2, M.BACKOFF_MAX)
                   w.restarts, w.restart_at = w.restarts + 1, now() + delay
                   local members, process = dpdk_group(w, delay)
-                  if members then
-                     io.stderr:write(("snabb run: worker %s (PID %d, up %.1f s, DPDK's %s) %s; %s packets "
-                                      .. "reclaimed; restarting the DPDK group (file prefix %s): %s, in %g s\n"):format(
-                                         w.name, w.pid, up, process, cause(dir, w, st), lib.comma_value(reclaimed),
-                                         w.dpdk.prefix, members, delay))
-                  else
-                     io.stderr:write(("snabb run: worker %s (PID %d, up %.1f s) %s; %s packets reclaimed; "
-                                      .. "restarting in %g s\n"):format(w.name, w.pid, up, cause(dir, w, st),
-                                                                        lib.comma_value(reclaimed), delay))
-                  end
+                  local role = members and ", DPDK's " .. process or ""
+                  local group_text = members and ("the DPDK group (file prefix %s): %s, "):format(
+                     w.dpdk.prefix, members) or ""
+                  io.stderr:write(("snabb run: worker %s (PID %d, up %.1f s%s) %s; %s packets reclaimed; "
+                                   .. "restarting %sin %g s\n"):format(w.name, w.pid, up, role, cause(dir, w, st),
+                                                                     lib.comma_value(reclaimed), group_text, delay))
                end
             end
             if not (w.finished or w.stopped or w.fatal) then running = running + 1 end
