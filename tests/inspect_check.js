@@ -56,7 +56,7 @@ const compiled = (row) => (row && (row.loop || 0) + (row.head || 0)) || 0;
 
 const apps = JSON.parse(fs.readFileSync(dir + "/apps.json", "utf8")).apps;
 const zones = {};
-for (const f of fs.readdirSync(dir + "/vmprofile")) zones[f.replace(/\.vmprofile$/, "")] = readZone(dir + "/vmprofile/" + f);
+for (const f of fs.readdirSync(dir + "/vmprofile")) if (f.endsWith(".vmprofile")) zones[f.replace(/\.vmprofile$/, "")] = readZone(dir + "/vmprofile/" + f);
 const comma = (n) => Number(n).toLocaleString("en-US");
 
 // The IR and machine code of trace n as `snabb auditlog` lists them.

@@ -1,7 +1,7 @@
 // snabb inspect's page (programs/inspect): views of one run drawn from its JSON API
 // (/inspect/api/apps, /inspect/api/traces, /inspect/api/trace/N), routed by the URL's hash so that
 // every view is a link (keyboard, back button): #/apps, #/app/NAME, #/traces, #/traces/app/NAME,
-// #/trace/N. Listings longer than a page are paged; IR lines and machine-code exit jumps are
+// #/trace/N, #/source/CHUNK[/line/N] (source.js). Listings longer than a page are paged; IR lines and machine-code exit jumps are
 // buttons that select what the auditlog links them to (a guard's exit and its snapshot).
 "use strict";
 
@@ -16,17 +16,17 @@ const STATE_WORDS = {
 const view = document.getElementById("view");
 const cache = {};
 
-// The API's answers, kept: a trace's for good, the lists for a second (a live run's change; the
-// run directory's apps.json is rewritten once a second).
+// The API's answers, kept for a second (a live run's change: the run directory's apps.json is
+// rewritten once a second, and a trace's samples by address grow).
 async function api(path) {
   const kept = cache[path];
-  if (kept && (kept.forever || Date.now() - kept.at < 1000)) return kept.body;
+  if (kept && Date.now() - kept.at < 1000) return kept.body;
   const body = fetch("/inspect/api/" + path).then(async (res) => {
     const doc = await res.json();
     if (!res.ok) { delete cache[path]; throw new Error(doc.error || res.status + " " + res.statusText); }
     return doc;
   });
-  cache[path] = {body, at: Date.now(), forever: path.startsWith("trace/")};
+  cache[path] = {body, at: Date.now()};
   return body;
 }
 
@@ -108,7 +108,8 @@ async function showApps(selected) {
 function appDetail(a, order) {
   const s = el("section", {id: "app-detail", ariaLabel: "app " + a.name});
   s.append(el("h2", {}, `app ${a.name}`),
-    el("p", {}, `${a.class || ""}; code: ${(a.code || []).map((c) => `${c.source}:${c.first}-${c.last}`).join(", ")}`),
+    el("p", {}, `${a.class || ""}; code: `, ...(a.code || []).flatMap((c, i) => [i ? ", " : "",
+      link(sourceHref(`${c.source}:${c.first}`), `${c.source}:${c.first}-${c.last}`)])),
     el("p", {}, `${a.cycles_per_packet.toFixed(1)} cycles/packet, ${percent(a.share)} of engine time, ${comma(a.samples)} samples`));
   if (a.warning) s.append(el("p", {className: "warning"}, "WARNING: " + a.warning));
   const states = order.filter((x) => a.states[x]).map((x) => [STATE_WORDS[x], comma(a.states[x]), percent(a.states[x] / a.samples)]);
@@ -273,7 +274,8 @@ async function showTrace(n) {
       `${comma(t.mcode_size)} bytes of machine code at 0x${t.mcode_address}${t.tooling ? "; snabb's own tooling" : ""}`),
     el("p", {}, `samples: `, el("span", {id: "trace-samples"}, comma(t.samples.total)),
       ` (compiled loop ${comma(t.samples.loop)}, entry ${comma(t.samples.head)})${by ? "; by app: " + by : ""}`),
-    el("p", {}, `source lines recorded: ${t.lines.join(", ")}`),
+    hotSummary(t),
+    el("p", {}, "source lines recorded: ", ...sourceLinks(t.lines)),
     t.parent ? el("p", {}, link("#/trace/" + t.parent, `parent: trace ${t.parent}`)) : "");
   // Bytecode with its source line beside it, where the line changes (logs before bclines have none).
   let last = null;
@@ -282,17 +284,19 @@ async function showTrace(n) {
     const at = l.line && l.line !== last ? l.line : "";
     last = l.line || last;
     return el("span", {className: "line", dataset: {kind: "bc", index: i, line: l.line || ""}},
-      el("span", {className: "src"}, at.padEnd(24).slice(-24) + " "), l.text);
+      at ? el("a", {className: "src", href: sourceHref(at)}, at.padEnd(24).slice(-24)) : el("span", {className: "src"}, "".padEnd(24)), " ", l.text);
   });
   const ir = listing("ir", "IR", t.ir, (l, i) => {
     const e = el("button", {type: "button", className: "line" + (l.snapshot !== undefined ? " snap" : "") + (l.guard ? " guard" : "") +
       (/ LOOP /.test(l.text) ? " loop" : ""), dataset: {kind: "ir", index: i}, onclick: () => select("ir", i)}, l.text);
     return e;
   });
+  // Each machine-code line with its samples (the address table's) and a shade by them (source.js).
   const mc = listing("mcode", "Machine code", t.mcode, (l, i) => {
-    const props = {className: "line" + (l.loop ? " loop" : ""), dataset: {kind: "mcode", index: i}};
-    if (l.exit !== undefined && l.exit !== null) return el("button", {...props, type: "button", onclick: () => select("mcode", i)}, l.text);
-    return el("span", props, (l.loop ? "->LOOP:\n" : "") + l.text);
+    const props = {className: "line" + (l.loop ? " loop" : ""), dataset: {kind: "mcode", index: i, samples: l.samples || 0}};
+    const count = hotCount(l.samples, t.by_address.max), style = heatStyle(l.samples, t.by_address.max);
+    if (l.exit !== undefined && l.exit !== null) return el("button", {...props, type: "button", style, onclick: () => select("mcode", i)}, count, l.text);
+    return el("span", {...props, style}, (l.loop ? "->LOOP:\n" : ""), count, l.text);
   });
   current = {t, ir, mc};
   view.append(el("div", {id: "xref", ariaLive: "polite"}, el("p", {className: "muted"},
@@ -312,6 +316,7 @@ async function route() {
   let m;
   try {
     if ((m = h.match(/^#\/trace\/(\d+)$/))) { nav("nav-traces"); await showTrace(m[1]); }
+    else if ((m = h.match(/^#\/source\/(.+?)(?:\/line\/(\d+))?$/))) { await showSource(m[1], m[2] ? Number(m[2]) : null); }
     else if ((m = h.match(/^#\/traces(?:\/app\/(.+?))?(?:\/page\/(\d+))?$/))) { nav("nav-traces"); await showTraces(m[1], m[2] ? m[2] - 1 : 0); }
     else if ((m = h.match(/^#\/app\/(.+)$/))) { nav("nav-apps"); await showApps(m[1]); }
     else { nav("nav-apps"); await showApps(null); }
