@@ -53,7 +53,7 @@ if (table.used !== table.entries.length) fail(`used ${table.used}, ${table.entri
 
 const log = JSON.parse(execFileSync(snabb, ["auditlog", dir + "/audit.log", "--all", "--json"], {encoding: "utf8", maxBuffer: 1 << 30}));
 const protos = log.protos;
-const sourceOf = (id) => protos[id] ? protos[id].source : (protos[String(id)] || {}).source;
+const sourceOf = (id) => ((Array.isArray(protos) ? protos[id - 1] : protos[id]) || {}).source; // (a JSON array from 1)
 // The latest trace of each number, and its samples from the table (its number, generation and
 // machine code).
 const latest = {};

@@ -320,7 +320,7 @@ async function route() {
     else if ((m = h.match(/^#\/traces(?:\/app\/(.+?))?(?:\/page\/(\d+))?$/))) { nav("nav-traces"); await showTraces(m[1], m[2] ? m[2] - 1 : 0); }
     else if ((m = h.match(/^#\/app\/(.+)$/))) { nav("nav-apps"); await showApps(m[1]); }
     else { nav("nav-apps"); await showApps(null); }
-    view.focus({preventScroll: true});
+    if (!view.contains(document.activeElement)) view.focus({preventScroll: true}); // (a view may focus a line)
   } catch (e) {
     const p = document.getElementById("error");
     p.textContent = "snabb inspect: " + e.message;
