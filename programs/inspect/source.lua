@@ -95,18 +95,22 @@ function M.trace_lines (hot, t, mc)
    return s
 end
 
--- The source line (chunk name, line) of the machine code at address in trace t, by the IR
--- instruction whose code holds it and the bytecode it was recorded for; nil when the auditlog
--- carries no such map (observe.auditlog_reader without ins_of_offset: logs of format 3).
+-- The source line (chunk name as the reader gives it, line) of the machine code at address in
+-- trace t, by the IR instruction whose code holds it and the bytecode it was recorded for
+-- (observe.auditlog_reader's ins_of_address and ins_line, from the irmc/irbc maps that LuaJIT's
+-- mcode-map.patch lets the auditlog carry); nil for code of no instruction (the trace's head and
+-- tail, the loop branch), an instruction of no bytecode, or a log without the maps.
 function M.line_of (log, t, address)
-   local ins_of_offset = reader.ins_of_offset
-   if not ins_of_offset or not t.mcode then return nil end
-   local ok, ins = pcall(ins_of_offset, t, address - t.mcode.address)
-   if not ok or not ins then return nil end
-   local at = reader.source_of_ins and reader.source_of_ins(log, t, ins)
-   if at and at.source and at.line then return at.source, at.line end
+   if not (t.ir_mcode and reader.ins_of_address and reader.ins_line) then return nil end
+   local ins = reader.ins_of_address(t, address)
+   if not ins then return nil end
+   local source, line = reader.ins_line(log, t, ins)
+   if source and line then return source, line end
    return nil
 end
+
+-- Whether the log maps machine code to bytecode for trace t.
+local function mapped (t) return t.ir_mcode ~= nil and reader.ins_of_address ~= nil end
 
 -- The file's text as lines, and where it came from: the auditlog's source event ("auditlog", cut
 -- at its size cap: "auditlog (cut)"), the file on disk ("disk"), or nothing.
@@ -128,8 +132,9 @@ end
 -- The source view of chunk name (a chunk name as the auditlog reader gives it, without "@"):
 -- {chunk, from, text = {line, ...} or nil, nlines, lines = {{line, samples, traces = {numbers}},
 -- ...} (lines with samples or traces), attributed (the samples put on this file's lines), map
--- (whether the log maps machine code to lines), unplaced = {{trace, samples, loop, head}, ...}
--- (samples in traces that cover this file that no line could be given), interp = {{app, samples},
+-- (whether the log maps machine code to lines, for a trace covering the file), unplaced =
+-- {{trace, samples, loop, head}, ...} (samples in traces that cover this file that no line could
+-- be given), interp = {{app, samples},
 -- ...} (the interpreter's samples of the apps whose code is in this file, which have no address in
 -- a trace), known (whether the log or the disk has this file at all)}.
 function M.view (run, p, name)
@@ -160,7 +165,8 @@ function M.view (run, p, name)
    for _, proto in pairs(log and log.protos or {}) do known = known or proto.source == name end
    -- Samples by address -> IR instruction -> bytecode -> line.
    local hot = M.addresses(run)
-   local attributed, map, unplaced = 0, reader.ins_of_offset ~= nil, {}
+   local attributed, map, unplaced = 0, false, {}
+   for t in pairs(covering) do map = map or mapped(t) end
    for t, counts in pairs(hot and hot.by_trace or {}) do
       local left = {trace = t.number, samples = 0, loop = 0, head = 0}
       for address, n in pairs(counts) do
