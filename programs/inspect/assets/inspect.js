@@ -293,7 +293,7 @@ async function showTrace(n) {
   });
   // Each machine-code line with its samples (the address table's) and a shade by them (source.js).
   const mc = listing("mcode", "Machine code", t.mcode, (l, i) => {
-    const props = {className: "line" + (l.loop ? " loop" : ""), dataset: {kind: "mcode", index: i, samples: l.samples || 0}};
+    const props = {className: "line" + (l.loop ? " loop" : ""), dataset: {kind: "mcode", index: i, address: l.address, samples: l.samples || 0}};
     const count = hotCount(l.samples, t.by_address.max), style = heatStyle(l.samples, t.by_address.max);
     if (l.exit !== undefined && l.exit !== null) return el("button", {...props, type: "button", style, onclick: () => select("mcode", i)}, count, l.text);
     return el("span", {...props, style}, (l.loop ? "->LOOP:\n" : ""), count, l.text);
