@@ -140,6 +140,27 @@ const chunk = fwd.code[0].source.replace(/^@/, "");
     // Per-line samples add up to the samples it says it attributed.
     const perLine = lines.reduce((a, l) => a + l.samples, 0);
     if (perLine !== Number(summary.attributed)) fail(`lines add up to ${perLine}, ${summary.attributed} attributed`);
+    // Where the log maps machine code to IR and bytecode (ir_mcode: each instruction's [start, end)
+    // offsets; ir_bytecode: its index in the trace's bytecode, from 1, 0 for none), each line's
+    // samples are the table's samples at addresses in instructions recorded for that line.
+    const mapped = Object.values(latest).filter((t) => t.ir_mcode && t.ir_bytecode && t.mcode);
+    if (mapped.length) {
+      const want = {};
+      for (const t of mapped) {
+        for (const e of samplesOf(t)) {
+          const off = e.address - mcodeAddress(t);
+          for (let ins = 1; 2 * ins <= t.ir_mcode.length; ins++) {
+            if (off < t.ir_mcode[2 * ins - 2] || off >= t.ir_mcode[2 * ins - 1]) continue;
+            const b = t.bytecode[t.ir_bytecode[ins - 1] - 1];
+            if (b && b.proto && b.line > 0 && sourceOf(b.proto) === chunk) want[b.line] = (want[b.line] || 0) + e.count;
+          }
+        }
+      }
+      for (const l of lines) {
+        if (l.samples !== (want[l.line] || 0)) fail(`line ${l.line}: ${l.samples} samples, the table through the IR map gives ${want[l.line] || 0}`);
+      }
+      if (perLine === 0) fail(`the IR map puts no sample on ${chunk}'s lines`);
+    }
     // Traces by line: those whose bytecode (snabb auditlog --json) covers it.
     const cover = {};
     for (const t of Object.values(latest)) {
