@@ -5,7 +5,8 @@
 # address table (vmprofile/addresses, parsed there from its layout in observe/vmprofile.h), zone
 # files and auditlog (snabb auditlog --json) itself and checks the page against them; then the
 # same run directory copied elsewhere with the source file gone: its text still comes from the
-# auditlog. Also: snabb -p FILE writes FILE.addresses beside FILE.
+# auditlog, and with its address table cut short the trace view says so in one line. Also: snabb
+# -p FILE writes FILE.addresses beside FILE.
 . "$(dirname "$0")/prologue.sh"
 . "$(dirname "$0")/browser.sh"
 
@@ -47,6 +48,15 @@ PY
 # A file neither the auditlog nor the disk knows: 404 with an error.
 status=$(curl -s -o "$tmp/nosuch.json" -w "%{http_code}" "${url}api/source?chunk=%40no%2Fsuch.lua")
 [ "$status" = 404 ] && grep -q '"error"' "$tmp/nosuch.json" || fail "GET source of no such file: $status $(cat "$tmp/nosuch.json")"
+# An address table cut short: the trace view works and says so in one line naming the file.
+truncate -s 1000 "$tmp/copied/vmprofile/addresses"
+trace=$(curl -sf "${url}api/traces" | python3 -c 'import json,sys; print(max(json.load(sys.stdin)["traces"], key=lambda t: t["samples"])["number"])')
+curl -sf "${url}api/trace/$trace" >"$tmp/cut.json" || fail "GET trace $trace with the address table cut short failed"
+python3 - "$tmp/cut.json" "$tmp/copied/vmprofile/addresses" <<'PY' || fail "a cut address table: $(cat "$tmp/cut.json" | head -c 300)"
+import json, sys
+err = json.load(open(sys.argv[1]))["by_address"]["error"]
+assert err.startswith(sys.argv[2] + ": ") and "cut short" in err and "\n" not in err, err
+PY
 kill $inspect
 wait $inspect || true
 

@@ -188,7 +188,7 @@ function M.trace (run, number)
    local mcode = t.mcode and mcode_lines(t, run.log.open.ircall) or {}
    local hot = source.addresses(run)
    local by_address = source.trace_lines(hot, t, mcode)
-   by_address.table = hot ~= nil
+   by_address.table, by_address.error = hot ~= nil, hot and hot.error
    return {number = t.number, parent = t.parent, exit = t.exit, linktype = t.linktype, link = t.link,
            span = t.span, app = t.app, start = t.start, stack = t.stack, nins = t.nins,
            nexit = t.nexit, lines = lines, tooling = run.tooling[t] or nil,

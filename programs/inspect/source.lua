@@ -31,7 +31,8 @@ local function owner (by_number_all, e)
 end
 
 -- The run's address table with each entry's trace: {samples, overflow, counted, unmatched (samples
--- at addresses no trace of the log holds), by_trace = {[trace] = {[address] = count}}}, or nil
+-- at addresses no trace of the log holds), by_trace = {[trace] = {[address] = count}}} ({error =
+-- the reader's message, by_trace = {}} for a file that does not read), or nil
 -- (a run without one: --no-vmprofile, or a snabb from before it). Read afresh on each call: a
 -- live run's table changes (1.5 MiB, of which the blocks that hold slots are parsed).
 function M.addresses (run)
@@ -39,7 +40,10 @@ function M.addresses (run)
    local f = io.open(path, "rb")
    if not f then return nil end
    f:close()
-   local addresses = vmprofile.read_addresses(path)
+   -- A table that does not read (cut short, another version) leaves the views without samples by
+   -- address, saying why, rather than failing them.
+   local ok, addresses = pcall(vmprofile.read_addresses, path)
+   if not ok then return {error = tostring(addresses), by_trace = {}} end
    local all = {}
    for _, t in ipairs(run.log and run.log.traces or {}) do
       all[t.number] = all[t.number] or {}
@@ -204,7 +208,7 @@ function M.view (run, p, name)
    table.sort(list, function (a, b) return a.line < b.line end)
    return {chunk = name, from = from, text = text, nlines = nlines, lines = list,
            attributed = attributed, map = map, unplaced = unplaced, interp = interp,
-           address_table = hot ~= nil, known = known or text ~= nil}
+           address_table = hot ~= nil, address_error = hot and hot.error, known = known or text ~= nil}
 end
 
 return M

@@ -33,6 +33,10 @@ function heatStyle(n, max) {
 function hotSummary(t) {
   const h = t.by_address;
   const p = el("p", {id: "trace-hot", dataset: {total: h.total, loop: h.loop, head: h.head, outside: h.outside}});
+  if (h.error) {
+    p.append(el("span", {className: "warning"}, "no samples by machine-code line: " + h.error));
+    return p;
+  }
   if (!h.table) {
     p.append(el("span", {className: "muted"}, "no address table in this run (a snabb from before it, or --no-vmprofile): no samples by machine-code line"));
     return p;
@@ -56,7 +60,8 @@ async function showSource(chunk, line) {
     d.text ? `text from ${d.from === "disk" ? "the file on disk (the auditlog has none)" : "the run's auditlog" + (d.from === "auditlog (cut)" ? ", cut at its size cap" : "")}; `
       : "no text: neither the auditlog nor the disk has it (line numbers only); ",
     `${comma(d.attributed)} samples in compiled code put on its lines`));
-  if (!d.address_table) view.append(el("p", {className: "warning"}, "this run has no address table (vmprofile/addresses): no samples by line"));
+  if (d.address_error) view.append(el("p", {className: "warning", id: "source-error"}, "no samples by line: " + d.address_error));
+  else if (!d.address_table) view.append(el("p", {className: "warning"}, "this run has no address table (vmprofile/addresses): no samples by line"));
   else if (!d.map) view.append(el("p", {className: "muted", id: "source-nomap"},
     "This auditlog does not map machine code to IR instructions and bytecode, so samples in traces are not put on lines: each trace's count is below."));
   if (d.unplaced.length) {
