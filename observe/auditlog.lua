@@ -383,11 +383,39 @@ local function current_app ()
    return name ~= "" and name or nil
 end
 
+-- Whether the abort of the trace being recorded (cur) has kept its start out of the JIT for good.
+-- LuaJIT (lj_trace.c, trace_abort) penalises the start of an aborted root trace before it sends
+-- the abort event: it doubles the bytecode's hot count, and past PENALTY_MAX (about the 10th abort
+-- there) blacklists it, patching it to its I-variant (FORL -> IFORL, LOOP -> ILOOP, ITERL ->
+-- IITERL, FUNCF -> IFUNCF, FUNCV -> IFUNCV; ITERN -> ITERC), which the interpreter never counts
+-- again: the code runs interpreted until the function is flushed or jit.on(func) re-enables it.
+-- A stitched continuation (exit -1) that aborts is blacklisted at once: its parent's link is set
+-- to the parent itself, and the stitch is never tried again. Both are read here, after the fact.
+local I_VARIANT = {FORL = "IFORL", LOOP = "ILOOP", ITERL = "IITERL", FUNCF = "IFUNCF",
+                   FUNCV = "IFUNCV", ITERN = "ITERC"}
+local function bcname (op)
+   return vmdef.bcnames:sub(op * 6 + 1, op * 6 + 6):gsub(" +$", "")
+end
+local function blacklisted (cur)
+   if cur.exit == -1 and cur.parent then
+      local info = jutil.traceinfo(cur.parent)
+      return info ~= nil and info.link == cur.parent and info.linktype == "stitch"
+   elseif not cur.parent and cur.func then
+      local ins = funcbc(cur.func, cur.pc)
+      return ins ~= nil and bcname(band(ins, 0xff)) == I_VARIANT[bcname(cur.op)]
+   end
+   return false
+end
+
 function on_trace (what, tr, func, pc, otr, oex)
    if what == "start" then
       local proto, line = position(func, pc)
       log.trace = {parent = otr, exit = oex, proto = proto, line = line, bc = {}, nbc = 0,
                    bclines = {}, lines = {}, nlines = 0, seen = {}}
+      if not otr and pc >= 0 then -- a root trace: its start bytecode, which aborts penalise
+         local ins = funcbc(func, pc)
+         if ins then log.trace.func, log.trace.pc, log.trace.op = func, pc, band(ins, 0xff) end
+      end
       write{event = "trace_start", trace = tr, parent = otr, exit = oex, proto = proto, line = line,
             app = current_app(), stack = stack_sources()}
    elseif what == "stop" then
@@ -399,7 +427,8 @@ function on_trace (what, tr, func, pc, otr, oex)
       write{event = "trace_abort", trace = tr, parent = cur.parent, exit = cur.exit,
             code = type(otr) == "number" and otr or nil, reason = abort_reason(otr, oex),
             proto = proto, line = line, cfunc = cfunc, start_proto = cur.proto,
-            start_line = cur.line, bytecode = cur.bc and int32_bin(cur.bc, cur.nbc),
+            start_line = cur.line, start_op = cur.op, blacklisted = blacklisted(cur) or nil,
+            bytecode = cur.bc and int32_bin(cur.bc, cur.nbc),
             bclines = cur.bc and int32_bin(cur.bclines, cur.nbc / 7),
             cfuncs = cur.cfuncs}
       log.trace = nil

@@ -30,6 +30,12 @@ local function u32le (s, i)
    return a + b * 0x100 + c * 0x10000 + d * 0x1000000
 end
 
+-- An opcode's name (vmdef.bcnames), "?" for one out of range.
+local function bcname (op)
+   local name = op >= 0 and vmdef.bcnames:sub(op * 6 + 1, op * 6 + 6):gsub(" +$", "")
+   return name and name ~= "" and name or "?"
+end
+
 -- A chunk name as Lua shows it: "@file.lua" and "=name" without the sign, source text quoted.
 local function chunk (name)
    if not name then return "?" end
@@ -126,7 +132,8 @@ local FIELDS = {
                  mcode = "table?"},
    trace_abort = {trace = "int", parent = "int?", exit = "int?", reason = "string",
                   code = "int?", proto = "int?", line = "int?", cfunc = "string?",
-                  start_proto = "int?", start_line = "int?", bytecode = "string?",
+                  start_proto = "int?", start_line = "int?", start_op = "int?",
+                  blacklisted = "boolean?", bytecode = "string?",
                   cfuncs = "list:string?", bclines = "string?"},
    mcode = {bytes = "string", address = "int", loop = "int", exitstubs = "string"},
 }
@@ -216,6 +223,9 @@ local function apply (d, pending, rec)
                                  line = pos.line, cfunc = rec.cfunc, app = started.app,
                                  stack = started.stack,
                                  start = at(rec.start_proto, rec.start_line),
+                                 start_proto = rec.start_proto,
+                                 start_bc = rec.start_op and bcname(rec.start_op),
+                                 blacklisted = rec.blacklisted or false,
                                  bytecode = bytecode(rec.bytecode, rec.cfuncs, rec.bclines),
                                  generation = d.flushes,
                                  seq = d.seq}

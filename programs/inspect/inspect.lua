@@ -33,6 +33,7 @@ local TYPES = {html = "text/html; charset=utf-8", js = "text/javascript; charset
 
 local function endpoints ()
    return "GET /inspect/ (the page), /inspect/api/apps, /inspect/api/traces, /inspect/api/trace/N, "
+          .. "/inspect/api/aborts, "
           .. "and the inspected run's /counters, /metrics, /profile"
 end
 
@@ -57,6 +58,9 @@ function M.handlers (run)
    end)
    control.handle("GET", "/inspect/api/apps", function () return 200, data.apps(run) end)
    control.handle("GET", "/inspect/api/traces", function () return 200, data.traces(run) end)
+   control.handle("GET", "/inspect/api/aborts", function ()
+      return 200, require("programs.inspect.aborts").view(run, data)
+   end)
    control.handle("GET", "/inspect/api/trace/(%d+)", function (_, captures)
       local t = data.trace(run, tonumber(captures[1]))
       if not t then return 404, {error = ("no trace %s in %s"):format(captures[1], run.dir)} end

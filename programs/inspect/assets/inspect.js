@@ -274,7 +274,8 @@ async function showTrace(n) {
     el("p", {}, `samples: `, el("span", {id: "trace-samples"}, comma(t.samples.total)),
       ` (compiled loop ${comma(t.samples.loop)}, entry ${comma(t.samples.head)})${by ? "; by app: " + by : ""}`),
     el("p", {}, `source lines recorded: ${t.lines.join(", ")}`),
-    t.parent ? el("p", {}, link("#/trace/" + t.parent, `parent: trace ${t.parent}`)) : "");
+    t.parent ? el("p", {}, link("#/trace/" + t.parent, `parent: trace ${t.parent}`)) : "",
+    el("p", {}, link("#/tree/" + t.number, "its side-trace tree")));
   // Bytecode with its source line beside it, where the line changes (logs before bclines have none).
   let last = null;
   const bc = listing("bytecode", "Bytecode", t.bytecode, (l, i) => {
@@ -303,15 +304,19 @@ async function showTrace(n) {
 
 // ---- Routing.
 
+// Views in files of their own (tree.js, aborts.js, loaded before this one) add theirs here:
+// {pattern (on the decoded hash), nav (its nav link's id), show(match)}.
+const ROUTES = window.inspectRoutes || [];
+
 async function route() {
   const h = decodeURIComponent(location.hash || "#/apps");
-  document.getElementById("nav-apps").toggleAttribute("aria-current", false);
-  document.getElementById("nav-traces").toggleAttribute("aria-current", false);
+  for (const a of document.querySelectorAll("nav a")) a.removeAttribute("aria-current");
   const nav = (id) => document.getElementById(id).setAttribute("aria-current", "page");
   document.getElementById("error").hidden = true;
-  let m;
+  let m, extra;
   try {
-    if ((m = h.match(/^#\/trace\/(\d+)$/))) { nav("nav-traces"); await showTrace(m[1]); }
+    if ((extra = ROUTES.find((r) => (m = h.match(r.pattern))))) { nav(extra.nav); await extra.show(m); }
+    else if ((m = h.match(/^#\/trace\/(\d+)$/))) { nav("nav-traces"); await showTrace(m[1]); }
     else if ((m = h.match(/^#\/traces(?:\/app\/(.+?))?(?:\/page\/(\d+))?$/))) { nav("nav-traces"); await showTraces(m[1], m[2] ? m[2] - 1 : 0); }
     else if ((m = h.match(/^#\/app\/(.+)$/))) { nav("nav-apps"); await showApps(m[1]); }
     else { nav("nav-apps"); await showApps(null); }
