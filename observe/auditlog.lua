@@ -537,6 +537,24 @@ jit.flush()
 for i = 1, 300 do t[i] = i * 0.25 end
 ]]
 
+-- Code LuaJIT blacklists: a loop that aborts every time (a closure per iteration, NYI bytecode
+-- FNEW) for long enough (LuaJIT blacklists its FORL after about 10 aborts, doubling the hot count
+-- each time: ~75,000 iterations); a stitched continuation that aborts (blacklisted at its first
+-- abort); and a loop that aborts but runs too briefly to be blacklisted.
+M.selftest_blacklist_workload = [[
+local n = 0
+for i = 1, 200000 do local h = function () return i end n = n + h() end
+for i = 1, 3000 do
+   local x = 0
+   for j = 1, 30 do x = x + j end
+   os.clock()
+   local h = function () return i end
+   n = n + h() + x
+end
+for i = 1, 300 do local h = function () return i end n = n + h() end
+return n
+]]
+
 -- Runs the workload under the auditlog and checks what observe.auditlog_reader decodes.
 function M.selftest ()
    print("selftest: observe.auditlog")
@@ -604,6 +622,33 @@ function M.selftest ()
              and a.line == 12 and a.start.line == 12,
              ("abort: %s:%s %s"):format(a.source, a.line, a.reason))
    end
+   -- Blacklisting: the abort after which LuaJIT patched the start of the loop at line 2 (FORL
+   -- to IFORL) is marked, its last there, and none before it; the stitched continuation after
+   -- os.clock() is marked at its (only) abort; the loop at line 10 aborts, is not blacklisted.
+   jit.flush()
+   M.open(path)
+   assert(loadstring(M.selftest_blacklist_workload, "@blacklist.lua"))()
+   M.close()
+   d = reader.decode(path)
+   local at, stitched, brief = {}, 0, 0
+   for _, a in ipairs(d.aborts) do
+      if a.start.source == "blacklist.lua" then
+         if a.exit == -1 then
+            stitched = stitched + 1
+            assert(a.blacklisted, "a stitched continuation's abort is not marked blacklisted")
+         elseif a.start.line == 2 then
+            at[#at + 1] = a
+            assert(a.start_bc == "FORL", "start bytecode " .. tostring(a.start_bc))
+         elseif a.start.line == 10 then
+            brief = brief + 1
+            assert(not a.blacklisted, "the brief loop at line 10 is marked blacklisted")
+         end
+      end
+   end
+   assert(#at >= 3 and at[#at].blacklisted, ("%d aborts at line 2, the last %s"):format(
+      #at, at[#at] and tostring(at[#at].blacklisted)))
+   for i = 1, #at - 1 do assert(not at[i].blacklisted, "abort before the blacklisting marked") end
+   assert(stitched >= 1 and brief >= 1, ("%d stitched aborts, %d brief"):format(stitched, brief))
    -- A small cap: the log ends in the limit record and stays within it.
    d = run_workload({max_bytes = 2000})
    local f = assert(io.open(path))

@@ -237,6 +237,10 @@ function M.view (run, data)
             entry.kind = a.start_bc
             entry.what = ("%s at %s:%s"):format(START_WORDS[a.start_bc] or "the code",
                                                 a.start.source, a.start.line)
+            if a.start_bc == "FUNCF" or a.start_bc == "FUNCV" then
+               entry.what = ("%s at %s:%s"):format(START_WORDS[a.start_bc], a.start.source,
+                                                   proto and proto.linedefined or a.start.line)
+            end
          end
          if proto then
             entry["function"] = proto.linedefined == 0 and ("main chunk of %s"):format(proto.source)

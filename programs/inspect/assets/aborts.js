@@ -50,7 +50,7 @@ async function showAborts(page) {
       const where = `${b.source}:${b.line}`;
       ul.append(el("li", {className: "blacklisted" + (b.tooling ? " muted" : ""), dataset: {where, kind: b.kind || "", aborts: b.aborts}},
         el("strong", {}, "kept out of the JIT for good: "), sourceLink(b.source, b.line, where),
-        ` (${b.what}${b["function"] ? ", " + b["function"] : ""})${b.app ? " in app " + b.app : ""}${b.tooling ? ", snabb's own" : ""}, `,
+        ` (${b.what}${b["function"] && !b.what.endsWith(b["function"]) ? ", " + b["function"] : ""})${b.app ? " in app " + b.app : ""}${b.tooling ? ", snabb's own" : ""}, `,
         `${comma(b.aborts)} abort${b.aborts === 1 ? "" : "s"}, last reason: `,
         el("span", {className: "reason", title: b.reason}, `${b.reason}: ${b.words}`), ` (at `, sourceLink(b.abort_source, b.abort_line, b.at), ")",
         b.text ? el("code", {className: "src-text"}, b.text) : "",
@@ -76,8 +76,8 @@ async function showAborts(page) {
     ],
   }));
   view.append(el("h3", {}, "Every abort, by place and reason"),
-    pager(page, pages, go, "abort list"),
+    pager(page, pages, go, "abort list") || "",
     el("div", {id: "abort-groups"}, table(["where recording stopped", "times", "why, in plain words (and LuaJIT's message)", "app", "source line", "kept out of the JIT: where the attempts started (times)"],
       rows, [false, true, false, false, false, false])),
-    pager(page, pages, go, "abort list"));
+    pager(page, pages, go, "abort list") || "");
 }

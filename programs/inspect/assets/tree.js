@@ -14,7 +14,8 @@
   {pattern: /^#\/tree\/(\d+)$/, nav: "nav-tree", show: (m) => showTree(Number(m[1]))});
 
 const TREE_NODES = 300;  // nodes drawn per page of #/tree
-const NODE_DX = 26, NODE_DY = 200;  // vertical distance between siblings, horizontal per level
+const NODE_DX = 26, NODE_DY = 330;  // vertical distance between siblings, horizontal per level
+const LABEL_CHARS = 38;  // a node's label is cut there, to stay clear of the next level's
 const SVGNS = "http://www.w3.org/2000/svg";
 
 function svgEl(tag, attrs, ...children) {
@@ -80,7 +81,7 @@ function drawTree(tree, maxSamples, selected) {
       const mid = (py + n.y) / 2;
       edges.append(svgEl("path", {class: "edge" + (stitch ? " stitch" : ""), d: `M${py},${px}C${mid},${px} ${mid},${n.x} ${n.y},${n.x}`,
         "data-from": n.parent.data.trace.number, "data-to": t.number, "data-exit": t.exit}));
-      edges.append(svgEl("text", {class: "edge-label", x: n.y - 30, y: n.x - 4, "text-anchor": "middle"},
+      edges.append(svgEl("text", {class: "edge-label", x: n.y - 16, y: n.x - 5, "text-anchor": "end"},
         stitch ? "stitch" : "exit " + t.exit));
     }
     const share = maxSamples > 0 ? t.samples / maxSamples : 0;
@@ -93,9 +94,9 @@ function drawTree(tree, maxSamples, selected) {
         `${t.samples} samples, ${t.linktype}${linkText ? " to trace " + t.link : ""}, ${t.span}`},
       svgEl("title", {}, `trace ${t.number}: ${comma(t.samples)} samples; ${label}${t.app ? "; app " + t.app : ""}`),
       svgEl("circle", {cx: n.y, cy: n.x, r: r.toFixed(1), style: `fill: hsl(25, 85%, ${(92 - 47 * Math.sqrt(share)).toFixed(0)}%)`}),
-      svgEl("text", {x: n.y + r + 3, y: n.x + 4, class: "node-number"}, String(t.number)),
-      svgEl("text", {x: n.y + r + 3 + 8 * String(t.number).length, y: n.x + 4, class: "node-label"},
-        `${comma(t.samples)} · ${label.length > 34 ? label.slice(0, 33) + "…" : label}`));
+      svgEl("text", {x: n.y + r + 3, y: n.x + 4},
+        svgEl("tspan", {class: "node-number"}, String(t.number)),
+        svgEl("tspan", {class: "node-label"}, ` ${comma(t.samples)} · ${label.length > LABEL_CHARS ? label.slice(0, LABEL_CHARS - 1) + "…" : label}`)));
     a.treeNode = n;
     nodes.append(a);
   }
@@ -154,10 +155,10 @@ async function showForest(page) {
   view.replaceChildren(el("h2", {}, "Side-trace trees"),
     el("p", {id: "tree-summary"}, `${comma(trees.length)} root traces with side traces (${comma(trees.reduce((s, t) => s + t.size, 0))} traces), ` +
       `most samples first; ${comma(alone)} traces have none (`, link("#/traces", "the trace list"), ")."),
-    treeLegend(), pager(page, n, go, "tree list"));
+    treeLegend(), pager(page, n, go, "tree list") || "");
   for (const t of (pages[page] || {trees: []}).trees) view.append(treeSection(t, maxSamples, null));
   if (!trees.length) view.append(el("p", {className: "muted"}, "No trace has side traces."));
-  view.append(pager(page, n, go, "tree list"));
+  view.append(pager(page, n, go, "tree list") || "");
 }
 
 async function showTree(number) {
