@@ -7,7 +7,7 @@
 -- for good, with the interpreted share of the apps whose code holds it (snabb profile's).
 --
 --   aborts.view(run, data)   -- data: programs.inspect.data; run: data.open's
---   aborts.words(format, reason) -- LuaJIT's trace error (vmdef.traceerr format, the message) in words
+--   aborts.words(format, reason) -- a trace error (vmdef.traceerr's text, the message) in words
 local listing = require("programs.auditlog.auditlog")
 local vmdef = require("jit.vmdef")
 
@@ -115,8 +115,8 @@ function M.words (format, reason)
 end
 
 -- What the start bytecode of an aborted root trace is, in words.
-local START_WORDS = {FORL = "the for loop", LOOP = "the while/repeat loop", ITERL = "the for-in loop",
-                     ITERN = "the for-in loop", FUNCF = "calls of the function",
+local START_WORDS = {FORL = "the for loop", LOOP = "the while/repeat loop",
+                     ITERL = "the for-in loop", ITERN = "the for-in loop", FUNCF = "calls of the function",
                      FUNCV = "calls of the function (vararg)"}
 
 -- Lines of a source file as the auditlog names it (a chunk name: relative to the directory snabb
@@ -197,12 +197,14 @@ function M.view (run, data)
       if a.blacklisted then g.blacklisted = g.blacklisted + 1 end
    end
    for _, g in ipairs(groups) do
-      local apps, starts = {}, {}
+      local apps, from = {}, {}
       for name in pairs(g.apps) do apps[#apps + 1] = name end
       table.sort(apps)
-      for s, n in pairs(g.starts) do starts[#starts + 1] = {at = s, count = n} end
-      table.sort(starts, function (x, y) return x.count > y.count or x.count == y.count and x.at < y.at end)
-      g.apps, g.starts = apps, starts
+      for s, n in pairs(g.starts) do from[#from + 1] = {at = s, count = n} end
+      table.sort(from, function (x, y)
+         return x.count > y.count or x.count == y.count and x.at < y.at
+      end)
+      g.apps, g.starts = apps, from
       g.in_apps = g.source and apps_at(profile.apps, g.source, g.line) or {}
    end
    -- Causes first: groups that blacklisted code, then by count.
