@@ -82,6 +82,9 @@ const same = (a, b) => JSON.stringify(sorted(a)) === JSON.stringify(sorted(b));
     const edges = new Set(), nodes = new Set();
     for (let p = 1; p <= pages; p++) {
       await open(closureUrl, p === 1 ? "#/tree" : `#/tree/page/${p}`);
+      // Every tree opened (the first few are; the others are drawn when opened).
+      for (const s of await page.$$("details.tree:not([open]) > summary")) await s.click({position: {x: 2, y: 2}});
+      await page.waitForFunction(() => [...document.querySelectorAll("details.tree")].every((d) => d.querySelector("svg")));
       for (const e of await page.$$eval("path.edge", (es) => es.map((x) => `${x.dataset.from}->${x.dataset.to}/${x.dataset.exit}`))) {
         if (edges.has(e)) fail(`edge ${e} drawn twice`);
         edges.add(e);

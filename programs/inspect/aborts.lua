@@ -116,8 +116,8 @@ end
 
 -- What the start bytecode of an aborted root trace is, in words.
 local START_WORDS = {FORL = "the for loop", LOOP = "the while/repeat loop",
-                     ITERL = "the for-in loop", ITERN = "the for-in loop", FUNCF = "calls of the function",
-                     FUNCV = "calls of the function (vararg)"}
+                     ITERL = "the for-in loop", ITERN = "the for-in loop",
+                     FUNCF = "calls of the function", FUNCV = "calls of the function (vararg)"}
 
 -- Lines of a source file as the auditlog names it (a chunk name: relative to the directory snabb
 -- ran in, which the log does not record, so looked up from here), or nil. Only Lua files are

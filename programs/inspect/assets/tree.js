@@ -6,14 +6,16 @@
 // d3-hierarchy 3.1.2, compiled into the binary as d3_hierarchy.js). Nodes are links to #/trace/N:
 // Tab reaches them, Enter opens one, arrow keys move to the parent (left), first child (right)
 // and siblings (up, down). #/tree lists the trees with side traces, most samples first, a page
-// holding up to TREE_NODES nodes, so 1,000 traces stay quick to draw and to read.
+// holding up to TREE_NODES nodes, the first TREES_OPEN drawn and the others collapsed (drawn when
+// opened), so 1,000 traces stay quick to draw and to read.
 "use strict";
 
 (window.inspectRoutes = window.inspectRoutes || []).push(
   {pattern: /^#\/tree(?:\/page\/(\d+))?$/, nav: "nav-tree", show: (m) => showForest(m[1] ? m[1] - 1 : 0)},
   {pattern: /^#\/tree\/(\d+)$/, nav: "nav-tree", show: (m) => showTree(Number(m[1]))});
 
-const TREE_NODES = 300;  // nodes drawn per page of #/tree
+const TREE_NODES = 300;  // nodes per page of #/tree
+const TREES_OPEN = 8;  // trees of a page drawn at once, the others when opened (Enter on their heading)
 const NODE_DX = 26, NODE_DY = 330;  // vertical distance between siblings, horizontal per level
 const LABEL_CHARS = 38;  // a node's label is cut there, to stay clear of the next level's
 const SVGNS = "http://www.w3.org/2000/svg";
@@ -123,12 +125,19 @@ function treeKeys(e) {
   if (next) next.focus();
 }
 
-function treeSection(tree, maxSamples, selected) {
+// A tree under its heading, collapsible (details): drawn when first opened.
+function treeSection(tree, maxSamples, selected, open) {
   const t = tree.trace;
-  return el("section", {className: "tree", ariaLabel: `tree of trace ${t.number}`, dataset: {root: t.number}},
-    el("h3", {}, link("#/trace/" + t.number, `trace ${t.number}`),
-      ` ${t.span}${t.app ? " (app " + t.app + ")" : ""}: ${tree.size - 1} side trace${tree.size === 2 ? "" : "s"}, ${comma(tree.total)} samples`),
-    el("div", {className: "tree-box"}, drawTree(tree, maxSamples, selected)));
+  const box = el("div", {className: "tree-box"});
+  const section = el("details", {className: "tree", open, dataset: {root: t.number}},
+    el("summary", {}, el("strong", {}, `trace ${t.number}`),
+      ` ${t.span}${t.app ? " (app " + t.app + ")" : ""}: ${tree.size - 1} side trace${tree.size === 2 ? "" : "s"}, ${comma(tree.total)} samples `,
+      link("#/trace/" + t.number, "open trace " + t.number)),
+    box);
+  const draw = () => { if (!box.firstChild) box.append(drawTree(tree, maxSamples, selected)); };
+  if (open) draw();
+  section.addEventListener("toggle", () => { if (section.open) draw(); });
+  return section;
 }
 
 function treeLegend() {
@@ -156,7 +165,7 @@ async function showForest(page) {
     el("p", {id: "tree-summary"}, `${comma(trees.length)} root traces with side traces (${comma(trees.reduce((s, t) => s + t.size, 0))} traces), ` +
       `most samples first; ${comma(alone)} traces have none (`, link("#/traces", "the trace list"), ")."),
     treeLegend(), pager(page, n, go, "tree list") || "");
-  for (const t of (pages[page] || {trees: []}).trees) view.append(treeSection(t, maxSamples, null));
+  (pages[page] || {trees: []}).trees.forEach((t, i) => view.append(treeSection(t, maxSamples, null, i < TREES_OPEN)));
   if (!trees.length) view.append(el("p", {className: "muted"}, "No trace has side traces."));
   view.append(pager(page, n, go, "tree list") || "");
 }
@@ -169,7 +178,7 @@ async function showTree(number) {
   const maxSamples = Math.max(0, ...f.trees.map(function most(t) { return Math.max(t.trace.samples, ...t.children.map(most)); }));
   view.replaceChildren(el("h2", {}, `Side-trace tree of trace ${number}`),
     el("p", {}, link("#/trace/" + number, `trace ${number}`), " · ", link("#/tree", "all trees")), treeLegend(),
-    treeSection(tree, maxSamples, number));
+    treeSection(tree, maxSamples, number, true));
   const sel = view.querySelector(`a.node[data-trace="${number}"]`);
   if (sel) setTimeout(() => { sel.focus(); }, 0);
 }
