@@ -353,6 +353,24 @@ function M.selftest ()
           :match("version " .. next_version))
    assert(decode_error(log:sub(1, 20) .. "\xc1" .. log:sub(22))
           :match("corrupt record at byte offset 16"))
+   -- trace_abort's blacklisting fields: as written, decoded (start_op named); of another type, an
+   -- error naming the field.
+   local function abort_log (fields)
+      local rec = {event = "trace_abort", trace = 1, reason = "NYI: bytecode 51"}
+      for k, v in pairs(fields) do rec[k] = v end
+      local packed = mp.pack(rec)
+      return auditlog.magic .. auditlog.u32le(auditlog.version) .. auditlog.u32le(0)
+             .. auditlog.u32le(#packed) .. packed
+   end
+   local forl = (vmdef.bcnames:find("FORL ") - 1) / 6
+   write_file(bad, abort_log{blacklisted = true, start_op = forl})
+   local a = M.decode(bad).aborts[1]
+   assert(a.blacklisted == true and a.start_bc == "FORL", "blacklisted abort")
+   write_file(bad, abort_log{start_op = 9999})
+   a = M.decode(bad).aborts[1]
+   assert(a.blacklisted == false and a.start_bc == "?", "an opcode out of range")
+   assert(decode_error(abort_log{blacklisted = "yes"}):match("blacklisted is not boolean"))
+   assert(decode_error(abort_log{start_op = 1.5}):match("start_op is not int"))
    os.remove(path)
    os.remove(bad)
    print("selftest: observe.auditlog_reader ok")

@@ -114,6 +114,13 @@ function M.words (format, reason)
    return words or ("LuaJIT gave up recording: %s"):format(reason)
 end
 
+-- LuaJIT's message with the bytecode it names by number named too: "NYI: bytecode 51 (FNEW)".
+local function message (reason)
+   return (reason:gsub("bytecode (%d+)", function (n)
+      return ("bytecode %s (%s)"):format(n, bcname(tonumber(n)))
+   end))
+end
+
 -- What the start bytecode of an aborted root trace is, in words.
 local START_WORDS = {FORL = "the for loop", LOOP = "the while/repeat loop",
                      ITERL = "the for-in loop", ITERN = "the for-in loop",
@@ -183,7 +190,8 @@ function M.view (run, data)
       if not g then
          local format = a.code and vmdef.traceerr[a.code]
          g = {where = where, source = not a.cfunc and a.source or nil, line = a.line,
-              cfunc = a.cfunc, reason = a.reason, code = a.code, words = M.words(format, a.reason),
+              cfunc = a.cfunc, reason = a.reason, message = message(a.reason), code = a.code,
+              words = M.words(format, a.reason),
               text = not a.cfunc and text_at(cache, a.source, a.line) or nil, count = 0, apps = {},
               starts = {}, blacklisted = 0, tooling = true, first = i}
          by_key[key] = g
@@ -221,7 +229,7 @@ function M.view (run, data)
          local proto = a.start_proto and log.protos[a.start_proto]
          local stitch = a.exit == -1
          local entry = {source = a.start.source, line = a.start.line, generation = a.generation,
-                        trace = a.trace, reason = a.reason,
+                        trace = a.trace, reason = a.reason, message = message(a.reason),
                         words = M.words(a.code and vmdef.traceerr[a.code], a.reason),
                         at = a.cfunc and ("%s (built-in)"):format(a.cfunc)
                              or ("%s:%s"):format(a.source or "?", a.line or "?"),

@@ -52,7 +52,7 @@ async function showAborts(page) {
         el("strong", {}, "kept out of the JIT for good: "), sourceLink(b.source, b.line, where),
         ` (${b.what}${b["function"] && !b.what.endsWith(b["function"]) ? ", " + b["function"] : ""})${b.app ? " in app " + b.app : ""}${b.tooling ? ", snabb's own" : ""}, `,
         `${comma(b.aborts)} abort${b.aborts === 1 ? "" : "s"}, last reason: `,
-        el("span", {className: "reason", title: b.reason}, `${b.reason}: ${b.words}`), ` (at `, sourceLink(b.abort_source, b.abort_line, b.at), ")",
+        el("span", {className: "reason", title: b.reason}, `${b.message}: ${b.words}`), ` (at `, sourceLink(b.abort_source, b.abort_line, b.at), ")",
         b.text ? el("code", {className: "src-text"}, b.text) : "",
         b.in_apps && b.in_apps.length ? el("span", {className: "in-apps"}, ` in the code of ${appsShare(b.in_apps)}`) : ""));
     }
@@ -67,7 +67,7 @@ async function showAborts(page) {
   const rows = d.groups.slice(page * ABORT_ROWS, (page + 1) * ABORT_ROWS).map((g) => ({
     props: {className: (g.blacklisted ? "blacklisting" : "") + (g.tooling ? " muted" : ""), dataset: {where: g.where, reason: g.reason, count: g.count}},
     cells: [sourceLink(g.source, g.line, g.where), comma(g.count),
-      el("span", {}, el("span", {className: "reason-words"}, g.words), el("br"), el("span", {className: "muted"}, g.reason),
+      el("span", {}, el("span", {className: "reason-words"}, g.words), el("br"), el("span", {className: "muted"}, g.message),
         g.blacklisted ? el("span", {className: "warning"}, ` — blacklisted its start ${g.blacklisted === 1 ? "once" : g.blacklisted + " times"}`) : ""),
       g.apps.length ? g.apps.join(", ") : (g.tooling ? el("span", {className: "muted"}, "snabb's own") : ""),
       g.text ? el("code", {className: "src-text"}, g.text) : "",

@@ -16,7 +16,7 @@
 
 const TREE_NODES = 300;  // nodes per page of #/tree
 const TREES_OPEN = 8;  // trees of a page drawn at once, the others when opened (Enter on their heading)
-const NODE_DX = 26, NODE_DY = 330;  // vertical distance between siblings, horizontal per level
+const NODE_DX = 28, NODE_DY = 330;  // vertical distance between siblings, horizontal per level
 const LABEL_CHARS = 38;  // a node's label is cut there, to stay clear of the next level's
 const SVGNS = "http://www.w3.org/2000/svg";
 
@@ -96,7 +96,7 @@ function drawTree(tree, maxSamples, selected) {
         `${t.samples} samples, ${t.linktype}${linkText ? " to trace " + t.link : ""}, ${t.span}`},
       svgEl("title", {}, `trace ${t.number}: ${comma(t.samples)} samples; ${label}${t.app ? "; app " + t.app : ""}`),
       svgEl("circle", {cx: n.y, cy: n.x, r: r.toFixed(1), style: `fill: hsl(25, 85%, ${(92 - 47 * Math.sqrt(share)).toFixed(0)}%)`}),
-      svgEl("text", {x: n.y + r + 3, y: n.x + 4},
+      svgEl("text", {x: n.y + r + 2, y: n.x - 5},  // above the edges that leave the node
         svgEl("tspan", {class: "node-number"}, String(t.number)),
         svgEl("tspan", {class: "node-label"}, ` ${comma(t.samples)} · ${label.length > LABEL_CHARS ? label.slice(0, LABEL_CHARS - 1) + "…" : label}`)));
     a.treeNode = n;
