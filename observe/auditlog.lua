@@ -412,7 +412,7 @@ function on_trace (what, tr, func, pc, otr, oex)
       local proto, line = position(func, pc)
       log.trace = {parent = otr, exit = oex, proto = proto, line = line, bc = {}, nbc = 0,
                    bclines = {}, lines = {}, nlines = 0, seen = {}}
-      if not otr and pc >= 0 then -- a root trace: its start bytecode, which aborts penalise
+      if not otr and proto and pc >= 0 then -- a root trace's start bytecode, which aborts penalise
          local ins = funcbc(func, pc)
          if ins then log.trace.func, log.trace.pc, log.trace.op = func, pc, band(ins, 0xff) end
       end

@@ -18,19 +18,21 @@ if (!manyJson) fail("usage: node inspect_views_check.js CLOSURE_URL CLOSURE_JSON
 const read = (path) => JSON.parse(fs.readFileSync(path, "utf8"));
 
 // The trees as the log has them: the latest trace of each number (as snabb inspect lists them),
-// an edge from each side trace's parent when that is a trace too.
+// an edge from each side trace's parent when that is one of them, of the same flush generation.
 function expectedTrees(log) {
   const byNumber = new Map();
   for (const t of log.traces) byNumber.set(t.number, t);
-  const edges = new Set(), nodes = new Set();
+  const edges = new Set(), nodes = new Set(), sides = [];
   for (const t of byNumber.values()) {
-    if (t.parent && byNumber.has(t.parent) && t.parent !== t.number) {
+    const parent = t.parent && byNumber.get(t.parent);
+    if (parent && parent.generation === t.generation && t.parent !== t.number) {
       edges.add(`${t.parent}->${t.number}/${t.exit}`);
+      sides.push(t);
       nodes.add(t.parent);
       nodes.add(t.number);
     }
   }
-  return {byNumber, edges, nodes};
+  return {byNumber, edges, nodes, sides};
 }
 
 // Abort groups as the log has them: by where recording stopped and why.
@@ -105,7 +107,7 @@ const same = (a, b) => JSON.stringify(sorted(a)) === JSON.stringify(sorted(b));
 
     // One side trace's tree, from the trace view's link: it is selected and focused; arrow keys
     // move to its parent and to that one's first child; Enter opens the trace.
-    const side = [...want.byNumber.values()].find((t) => t.parent && want.byNumber.has(t.parent) && t.parent !== t.number);
+    const side = want.sides[0];
     await open(closureUrl, "#/trace/" + side.number);
     await page.click(`a[href="#/tree/${side.number}"]`);
     await ready("#/tree/" + side.number);
@@ -178,7 +180,8 @@ const same = (a, b) => JSON.stringify(sorted(a)) === JSON.stringify(sorted(b));
     const treeMs = await open(manyUrl, "#/tree");
     const summary = await page.textContent("#tree-summary");
     const roots = new Set([...manyWant.edges].map((e) => Number(e.split("->")[0]))).size;
-    const withSide = [...manyWant.byNumber.values()].filter((t) => !(t.parent && manyWant.byNumber.has(t.parent)) &&
+    const isSide = new Set(manyWant.sides.map((t) => t.number));
+    const withSide = [...manyWant.byNumber.values()].filter((t) => !isSide.has(t.number) &&
       [...manyWant.edges].some((e) => e.startsWith(t.number + "->"))).length;
     if (!summary.startsWith(`${withSide.toLocaleString("en-US")} root traces with side traces`)) fail(`summary '${summary}', the log has ${withSide} (${roots} parents)`);
     const drawn = await page.$$eval("a.node", (as) => as.length);

@@ -27,14 +27,16 @@ function svgEl(tag, attrs, ...children) {
   return e;
 }
 
-// The forest: {roots, byNumber, children}. A parent missing from the list (a trace of an earlier
-// flush) leaves its side trace a root; a circle of parents (a corrupt log) is cut where it closes.
+// The forest: {trees, byNumber}. A parent missing from the list (its number reused after a flush:
+// the list has the latest trace of each number) leaves its side trace a root; a circle of parents
+// (a corrupt log) is cut where it closes.
 function forest(traces) {
   const byNumber = new Map(traces.map((t) => [t.number, t]));
   const children = new Map();
   const roots = [];
   for (const t of traces) {
-    if (t.parent && byNumber.has(t.parent) && t.parent !== t.number) {
+    const parent = t.parent && byNumber.get(t.parent);
+    if (parent && parent.generation === t.generation && t.parent !== t.number) {
       if (!children.has(t.parent)) children.set(t.parent, []);
       children.get(t.parent).push(t);
     } else {
