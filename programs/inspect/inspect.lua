@@ -4,8 +4,9 @@
 -- the one HTTP server of snabb) of its own process: on its run directory's Unix socket and on a
 -- loopback TCP port, whose URL it prints. Its API, all GET, under /inspect/: the page and its
 -- assets, and JSON from programs.inspect.data (the run's profile by app, its traces, one trace's
--- listings); the server's own GET /counters, /metrics and /profile read the inspected run's
--- directory. Anything else is answered 404 or 405; no file is ever served by its path.
+-- listings) and programs.inspect.aborts (its aborts and blacklists); the server's own GET
+-- /counters, /metrics and /profile read the inspected run's directory. Anything else is answered
+-- 404 or 405; no file is ever served by its path.
 local ffi = require("ffi")
 require("core.lib_h") -- sleep_ns
 local argparse = require("argparse")
