@@ -27,20 +27,20 @@ run closure "$configs/closure_app.lua" bench --pcap "$data/v4.pcap" --packets 40
 run forward "$here/../examples/forward.lua" bench --pcap "$data/v4.pcap" --packets 200000
 run many "$configs/many_traces.lua" run --duration 0.3
 
-# snabb inspect on a run directory: its URL.
-inspect() { # NAME
-  "$snabb" inspect "$tmp/$1" >"$tmp/$1.inspect" 2>&1 &
-  local pid=$!
+# snabb inspect on each run directory, in the background (the prologue ends them); their URLs.
+for name in closure forward many; do
+  "$snabb" inspect "$tmp/$name" >"$tmp/$name.inspect" 2>&1 &
+done
+url() { # NAME
   for _ in $(seq 100); do
     grep -q "http://" "$tmp/$1.inspect" && break
-    kill -0 $pid 2>/dev/null || fail "snabb inspect $1 ended: $(cat "$tmp/$1.inspect")"
     sleep 0.1
   done
-  grep -o 'http://[^ ]*' "$tmp/$1.inspect" || fail "snabb inspect $1 printed no URL"
+  grep -o 'http://[^ ]*' "$tmp/$1.inspect" || fail "snabb inspect $1 printed no URL: $(cat "$tmp/$1.inspect")"
 }
-closure_url=$(inspect closure)
-forward_url=$(inspect forward)
-many_url=$(inspect many)
+closure_url=$(url closure)
+forward_url=$(url forward)
+many_url=$(url many)
 # The line of the config's loop, which the closures keep out of the JIT.
 loop_line=$(grep -n "for _ = 1, link.nreadable(i) do" "$configs/closure_app.lua" | cut -d: -f1)
 [ -n "$loop_line" ] || fail "no loop in closure_app.lua"
