@@ -55,11 +55,13 @@ function extraRoute(h) {
 // Links keep to the run shown; the selector marks it.
 function afterRoute(h) {
   if (runs.length < 2) return;
-  for (const a of document.querySelectorAll("main a[href^='#/'], #nav-apps, #nav-traces")) {
+  const run = "#/" + (runShown || "a");
+  for (const a of document.querySelectorAll("main a[href^='#/']")) {
     const href = a.getAttribute("href");
-    if (/^#\/(a|b|compare)(\/|$)/.test(href)) continue;
-    a.setAttribute("href", "#/" + (runShown || "a") + href.slice(1));
+    if (!/^#\/(a|b|compare)(\/|$)/.test(href)) a.setAttribute("href", run + href.slice(1));
   }
+  document.getElementById("nav-apps").setAttribute("href", run + "/apps");
+  document.getElementById("nav-traces").setAttribute("href", run + "/traces");
   for (const [id, on] of [["nav-compare", h.startsWith("#/compare")], ["run-a", runShown === "a"], ["run-b", runShown === "b"]]) {
     document.getElementById(id).toggleAttribute("aria-current", false);
     if (on) document.getElementById(id).setAttribute("aria-current", "page");
