@@ -14,7 +14,7 @@
 local ffi = require("ffi")
 require("core.lib_h") -- get_unix_time, get_monotonic_time
 local stats = require("core.stats")
-local rundir = require("observe.rundir") -- (its cdefs: snabb_rundir_owned_by)
+require("observe.rundir_cdefs") -- snabb_rundir_owned_by
 local top = require("programs.top.top")
 local C = ffi.C
 

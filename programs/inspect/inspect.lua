@@ -25,7 +25,8 @@ local C = ffi.C
 
 local M = {}
 
-M.summary = "explore a run's profile and traces in a browser, or compare two: snabb inspect RUN [RUN2] [--listen HOST:PORT]"
+M.summary = "explore a run's profile and traces in a browser, or compare two: "
+   .. "snabb inspect RUN [RUN2] [--listen HOST:PORT]"
 -- Ctrl-C (SIGINT, SIGTERM) asks it to stop (runtime.stop_requested), so its run directory goes.
 M.engine = true
 
