@@ -51,6 +51,20 @@ stop_inspect
 start_inspect "$tmp/run.auditlog" "$tmp/run.vmprofile"
 node "$here/inspect_compare_check.js" files "$url" "$tmp/run.auditlog" "$tmp/run.vmprofile" "$snabb"
 stop_inspect
+# A vmprofile alone (no auditlog): its zone's samples as the file's header has them, no traces.
+start_inspect "$tmp/run.vmprofile"
+curl -sf "${url}api/apps" >"$tmp/vmp_apps.json" && curl -sf "${url}api/traces" >"$tmp/vmp_traces.json" ||
+  fail "GET ${url}api/apps or traces of a vmprofile alone failed"
+python3 - "$tmp/vmp_apps.json" "$tmp/vmp_traces.json" "$tmp/run.vmprofile" <<'PY' || fail "a vmprofile alone: $(head -c 300 "$tmp/vmp_apps.json")"
+import json, struct, sys
+apps, traces = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+header = open(sys.argv[3], "rb").read(96)
+assert header[:8] == b"SNABBVMP"
+assert apps["zone"]["samples"] == struct.unpack_from("<Q", header, 88)[0], apps["zone"]["samples"]
+assert apps["zone"]["hz"] == struct.unpack_from("<I", header, 20)[0]
+assert apps["apps"] == [] and traces["auditlog"] is False and traces["traces"] == []
+PY
+stop_inspect
 # The same named by options, compared with a run directory: the files' run has no apps, its
 # traces still match the directory's by what they are.
 start_inspect --auditlog "$tmp/run.auditlog" --vmprofile "$tmp/run.vmprofile" "$tmp/B"

@@ -46,7 +46,8 @@ end
 
 -- The profile (snabb profile's) and the decoded auditlog, read afresh where they changed.
 local function load (run)
-   local path = run.files and run.files.auditlog or rundir.read(run.dir).auditlog
+   local path
+   if run.files then path = run.files.auditlog else path = rundir.read(run.dir).auditlog end
    local size = size_of(path)
    if path and (size ~= run.log_size or not run.log) then
       run.log, run.log_size = reader.decode(path), size

@@ -22,6 +22,7 @@ local M = {}
 
 M.interval = 1      -- seconds between samples
 M.max_points = 3600 -- points kept (an hour at one a second); the oldest go first
+M.max_values = 200000 -- app-points kept at most (a table each: tens of MB; 10,000 apps: 20 points)
 
 -- Whether dir is the run directory of a running process (its lock held by the PID its counters
 -- name).
@@ -76,13 +77,14 @@ function M.poll (h, now)
       return
    end
    local p = point(s, h.old, now - h.t_old)
-   local last = h.first + h.count
-   h.points[last] = p
-   if h.count < M.max_points then
-      h.count = h.count + 1
-   else
+   h.points[h.first + h.count] = p
+   h.count = h.count + 1
+   local napps = 0
+   for _ in pairs(p.apps) do napps = napps + 1 end
+   h.limit = math.max(1, math.min(M.max_points, math.floor(M.max_values / math.max(1, napps))))
+   while h.count > h.limit do
       h.points[h.first] = nil
-      h.first = h.first + 1
+      h.first, h.count = h.first + 1, h.count - 1
    end
    h.old, h.t_old = s, now
    h.next_at = now + M.interval
@@ -97,7 +99,7 @@ function M.json (h, since)
       if not since or p.t > since then points[#points+1] = p end
    end
    return {live = h.why == nil, ended = h.ended, why = h.why, pid = h.pid, interval = M.interval,
-           started = h.started, max_points = M.max_points, points = points,
+           started = h.started, max_points = h.limit or M.max_points, points = points,
            count = h.count}
 end
 
@@ -106,20 +108,26 @@ function M.selftest ()
    local h = M.new(nil)
    assert(M.json(h).live == false and M.json(h).why:match("no history"))
    -- A ring of three: the oldest go first.
-   local saved = M.max_points
+   local saved, saved_values = M.max_points, M.max_values
    M.max_points = 3
    h = {dir = "x", points = {}, first = 1, count = 0, next_at = 0, t_old = 0, old = {}}
    local n = 0
    local real_read, real_point = stats.read, point
    stats.read = function () n = n + 1 return {pid = 1, n = n} end
-   point = function (s) return {t = s.n} end -- luacheck: ignore
+   point = function (s) return {t = s.n, apps = {}} end -- luacheck: ignore
    local real_live = live
    live = function () return true end -- luacheck: ignore
    for i = 1, 5 do M.poll(h, i) end
    local j = M.json(h)
    assert(#j.points == 3 and j.points[1].t == 3 and j.points[3].t == 5, #j.points)
    assert(#M.json(h, 4).points == 1)
-   stats.read, point, live, M.max_points = real_read, real_point, real_live, saved
+   -- Bounded by values too: 3 apps a point, 7 values kept: 2 points.
+   M.max_points, M.max_values = 100, 7
+   point = function (s) return {t = s.n, apps = {a = {}, b = {}, c = {}}} end -- luacheck: ignore
+   for i = 6, 9 do M.poll(h, i) end
+   j = M.json(h)
+   assert(#j.points == 2 and j.points[2].t == 9 and j.max_points == 2, #j.points)
+   stats.read, point, live, M.max_points, M.max_values = real_read, real_point, real_live, saved, saved_values
    print("selftest: ok")
 end
 

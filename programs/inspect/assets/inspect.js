@@ -154,10 +154,10 @@ async function showTraces(app, page) {
       t.parent ? `${t.parent}/${t.exit === -1 ? "stitch" : t.exit}` : "", t.linktype + (t.link && t.link !== t.number ? " " + t.link : ""),
       t.app || (t.tooling ? el("span", {className: "muted"}, "snabb's own") : ""), comma(t.samples), comma(t.nins), comma(t.mcode)],
   }));
-  view.append(pager(page, pages, go, "trace list"),
+  view.append(pager(page, pages, go, "trace list") || "",
     table(["trace", "starts at", "source lines", "parent/exit", "link", "app", "samples", "IR", "mcode bytes"], rows,
       [true, false, false, false, false, false, true, true, true]),
-    pager(page, pages, go, "trace list"));
+    pager(page, pages, go, "trace list") || "");
 }
 
 // ---- One trace.

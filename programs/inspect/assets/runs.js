@@ -93,7 +93,7 @@ async function showZone() {
     const pages = Math.max(1, Math.ceil(z.traces.length / COMPARE_ROWS));
     list.replaceChildren(pager(p, pages, page, "traces") || "", table(["trace", "samples", "share", "source", "kind"],
       z.traces.slice(p * COMPARE_ROWS, (p + 1) * COMPARE_ROWS).map((t) => ({props: {dataset: {trace: t.trace}},
-        cells: [link("#/trace/" + t.trace, String(t.trace)), comma(t.samples), percent(t.share), t.span,
+        cells: [d.traces === null || d.traces === undefined ? String(t.trace) : link("#/trace/" + t.trace, String(t.trace)), comma(t.samples), percent(t.share), t.span,
           t.parent ? `side trace of ${t.parent}` : (t.linktype || "")]})), [false, true, true, false, false]));
   };
   page(0);
