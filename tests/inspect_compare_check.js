@@ -196,7 +196,7 @@ async function compare([dirA, dirB, snabb]) {
     let lastShift = Infinity, renumbered = 0, withSamples = 0;
     for (const row of matched) {
       const na = Number(row.a), nb = Number(row.b);
-      if (A.ids[na] !== B.ids[nb] || row.id !== A.ids[na]) fail(`trace ${na} of A shown beside trace ${nb} of B: they are '${A.ids[na]}' and '${B.ids[nb]}'`);
+      if (A.ids[na] !== B.ids[nb] || row.id !== A.ids[na]) fail(`trace ${na} of A shown beside trace ${nb} of B as '${row.id}': the auditlogs make them '${A.ids[na]}' and '${B.ids[nb]}'`);
       const sa = A.byTrace[na] || 0, sb = B.byTrace[nb] || 0;
       const ha = sa / A.samples, hb = sb / B.samples;
       const want = [String(na), String(nb), `${A.traces[na].start.source}:${A.traces[na].start.line}`, null, A.traces[na].linktype,
