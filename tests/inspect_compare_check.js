@@ -199,8 +199,11 @@ async function compare([dirA, dirB, snabb]) {
       if (A.ids[na] !== B.ids[nb] || row.id !== A.ids[na]) fail(`trace ${na} of A shown beside trace ${nb} of B as '${row.id}': the auditlogs make them '${A.ids[na]}' and '${B.ids[nb]}'`);
       const sa = A.byTrace[na] || 0, sb = B.byTrace[nb] || 0;
       const ha = sa / A.samples, hb = sb / B.samples;
-      const want = [String(na), String(nb), `${A.traces[na].start.source}:${A.traces[na].start.line}`, null, A.traces[na].linktype,
-        comma(sa), comma(sb), signed(sb - sa, 0), percent(ha), percent(hb), points(hb - ha)];
+      const ta = A.traces[na];
+      const want = [String(na), String(nb), `${ta.start.source}:${ta.start.line}`,
+        ta.parent > 0 ? `side of ${ta.parent} exit ${ta.exit === -1 ? "stitch" : ta.exit}` : "root", ta.linktype,
+        comma(sa), comma(sb), signed(sb - sa, 0), percent(ha), percent(hb), points(hb - ha), ha > 0 ? (hb / ha).toFixed(2) + "×" : "",
+        Math.abs(hb - ha) < 0.0005 ? "= same" : hb > ha ? "▲ more" : "▼ less"];
       want.forEach((w, i) => { if (w !== null && row.cells[i] !== w) fail(`traces ${na}/${nb} column ${i}: '${row.cells[i]}', the files give '${w}'`); });
       if (Math.abs(hb - ha) > lastShift + 1e-12) fail(`traces ${na}/${nb} (share change ${hb - ha}) after one of ${lastShift}: not sorted by impact`);
       lastShift = Math.abs(hb - ha);
@@ -215,7 +218,10 @@ async function compare([dirA, dirB, snabb]) {
       if (JSON.stringify(got) !== JSON.stringify(expect)) fail(`${section}: ${got.length} traces shown, the auditlogs give ${expect.length}: ${JSON.stringify(got.filter((x) => !expect.includes(x)).concat(expect.filter((x) => !got.includes(x))).slice(0, 4))}`);
       for (const r of shown) {
         const n = Number(r[side]);
-        if (r.cells[5] !== comma(run.byTrace[n] || 0)) fail(`${section} trace ${n}: ${r.cells[5]} samples, the zones have ${run.byTrace[n] || 0}`);
+        if (r.cells[5] !== comma(run.byTrace[n] || 0) || r.cells[6] !== percent((run.byTrace[n] || 0) / run.samples)) {
+          fail(`${section} trace ${n}: ${r.cells[5]} samples (${r.cells[6]}), the zones have ${run.byTrace[n] || 0} of ${run.samples}`);
+        }
+        if (r.id !== run.ids[n]) fail(`${section} trace ${n} shown as '${r.id}', the auditlog makes it '${run.ids[n]}'`);
       }
     }
     if (!onlyB.length) fail("run B's extra app left no trace only in B");
