@@ -128,6 +128,7 @@ function M.traces(run)
    for number, t in pairs(run.by_number) do
       local s = samples[number]
       list[#list + 1] = {number = number, parent = t.parent, exit = t.exit, linktype = t.linktype,
+                         generation = t.generation,
                          link = t.link, span = t.span, app = t.app, nins = t.nins,
                          start = t.start.source and ("%s:%s"):format(t.start.source, t.start.line),
                          mcode = t.mcode and t.mcode.size, samples = s and s.total or 0,

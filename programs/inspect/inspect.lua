@@ -4,8 +4,9 @@
 -- the one HTTP server of snabb) of its own process: on its run directory's Unix socket and on a
 -- loopback TCP port, whose URL it prints. Its API, all GET, under /inspect/: the page and its
 -- assets, and JSON from programs.inspect.data (the run's profile by app, its traces, one trace's
--- listings); the server's own GET /counters, /metrics and /profile read the inspected run's
--- directory. Anything else is answered 404 or 405; no file is ever served by its path.
+-- listings) and programs.inspect.aborts (its aborts and blacklists); the server's own GET
+-- /counters, /metrics and /profile read the inspected run's directory. Anything else is answered
+-- 404 or 405; no file is ever served by its path.
 -- snabb inspect A B compares two runs (programs.inspect.compare; each run's own API under
 -- /inspect/api/a/ and /inspect/api/b/); a run may be the files of snabb -a FILE -p FILE
 -- (programs.inspect.runs); a running PID's counters are sampled once a second into a history
@@ -41,9 +42,9 @@ local TYPES = {html = "text/html; charset=utf-8", js = "text/javascript; charset
 
 local function endpoints ()
    return "GET /inspect/ (the page), /inspect/api/apps, /inspect/api/traces, /inspect/api/trace/N, "
-          .. "/inspect/api/history, /inspect/api/runs (with two runs: /inspect/api/compare and "
-          .. "each run's under /inspect/api/a/ and /inspect/api/b/), and the inspected run's "
-          .. "/counters, /metrics, /profile"
+          .. "/inspect/api/aborts, /inspect/api/history, /inspect/api/runs (with two runs: "
+          .. "/inspect/api/compare and each run's under /inspect/api/a/ and /inspect/api/b/), and "
+          .. "the inspected run's /counters, /metrics, /profile"
 end
 
 local function not_found (path)
@@ -55,6 +56,9 @@ end
 local function run_api (prefix, run, hist)
    control.handle("GET", prefix .. "apps", function () return 200, data.apps(run) end)
    control.handle("GET", prefix .. "traces", function () return 200, data.traces(run) end)
+   control.handle("GET", prefix .. "aborts", function ()
+      return 200, require("programs.inspect.aborts").view(run, data)
+   end)
    control.handle("GET", prefix .. "trace/(%d+)", function (_, captures)
       local t = data.trace(run, tonumber(captures[1]))
       if not t then return 404, {error = ("no trace %s in %s"):format(captures[1], run.dir)} end

@@ -278,7 +278,8 @@ async function showTrace(n) {
     el("p", {}, `samples: `, el("span", {id: "trace-samples"}, comma(t.samples.total)),
       ` (compiled loop ${comma(t.samples.loop)}, entry ${comma(t.samples.head)})${by ? "; by app: " + by : ""}`),
     el("p", {}, `source lines recorded: ${t.lines.join(", ")}`),
-    t.parent ? el("p", {}, link("#/trace/" + t.parent, `parent: trace ${t.parent}`)) : "");
+    t.parent ? el("p", {}, link("#/trace/" + t.parent, `parent: trace ${t.parent}`)) : "",
+    el("p", {}, link("#/tree/" + t.number, "its side-trace tree")));
   // Bytecode with its source line beside it, where the line changes (logs before bclines have none).
   let last = null;
   const bc = listing("bytecode", "Bytecode", t.bytecode, (l, i) => {
@@ -310,20 +311,23 @@ async function showTrace(n) {
 // Hooks of views in their own files, each called when its file is loaded (typeof checks):
 // runs.js (routeRun: a run's prefix #/a/, #/b/ taken off the hash; extraRoute: #/compare, a
 // snabb -a/-p run's profile; afterRoute: links kept in the run shown; initRuns), timeline.js
-// (afterApps: the counters over time below the profile).
+// (afterApps: the counters over time below the profile). Views that only add routes (tree.js,
+// aborts.js) list them in window.inspectRoutes: {pattern (on the hash without its run's prefix),
+// nav (its nav link's id), show(match)}.
+const ROUTES = window.inspectRoutes || [];
 let defaultHash = "#/apps";
 async function route() {
   const whole = decodeURIComponent(location.hash || defaultHash);
   let h = whole;
   if (typeof routeRun === "function" && (h = routeRun(h)) === null) return;
-  document.getElementById("nav-apps").toggleAttribute("aria-current", false);
-  document.getElementById("nav-traces").toggleAttribute("aria-current", false);
+  for (const a of document.querySelectorAll("nav a")) a.removeAttribute("aria-current");
   const nav = (id) => document.getElementById(id).setAttribute("aria-current", "page");
   document.getElementById("error").hidden = true;
-  let m;
+  let m, own;
   try {
     const extra = typeof extraRoute === "function" ? extraRoute(h) : null;
     if (extra) await extra;
+    else if ((own = ROUTES.find((r) => (m = h.match(r.pattern))))) { nav(own.nav); await own.show(m); }
     else if ((m = h.match(/^#\/trace\/(\d+)$/))) { nav("nav-traces"); await showTrace(m[1]); }
     else if ((m = h.match(/^#\/traces(?:\/app\/(.+?))?(?:\/page\/(\d+))?$/))) { nav("nav-traces"); await showTraces(m[1], m[2] ? m[2] - 1 : 0); }
     else if ((m = h.match(/^#\/app\/(.+)$/))) { nav("nav-apps"); await showApps(m[1]); }
