@@ -36,8 +36,14 @@ end
 -- (a run without one: --no-vmprofile, or a snabb from before it). Read afresh on each call: a
 -- live run's table changes (1.5 MiB, of which the blocks that hold slots are parsed).
 function M.addresses (run)
-   local path = rundir.addresses_path(run.dir)
-   local f = io.open(path, "rb")
+   -- A run directory's, or the one beside snabb -p FILE (a run of files: programs.inspect.runs).
+   local path
+   if run.files then
+      path = run.files.vmprofile and run.files.vmprofile .. ".addresses"
+   else
+      path = rundir.addresses_path(run.dir)
+   end
+   local f = path and io.open(path, "rb")
    if not f then return nil end
    f:close()
    -- A table that does not read (cut short, another version) leaves the views without samples by

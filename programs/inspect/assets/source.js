@@ -1,5 +1,5 @@
-// snabb inspect's source view and hot machine code (programs/inspect, loaded after inspect.js,
-// whose helpers it uses): #/source/CHUNK[/line/N] shows a Lua file (CHUNK: its chunk name, e.g.
+// snabb inspect's source view and hot machine code (programs/inspect; loaded before inspect.js,
+// whose helpers it uses when called, to list its route in window.inspectRoutes): #/source/CHUNK[/line/N] shows a Lua file (CHUNK: its chunk name, e.g.
 // @examples/forward.lua) with each line's samples (sampled machine-code addresses -> IR
 // instruction -> recorded bytecode -> line, where the auditlog maps them) and the traces whose
 // recorded bytecode covers it; the trace view's machine-code lines get their samples and a shade.
@@ -7,6 +7,9 @@
 "use strict";
 
 const SOURCE_PAGE = 500;  // source lines per page
+
+(window.inspectRoutes = window.inspectRoutes || []).push(
+  {pattern: /^#\/source\/(.+?)(?:\/line\/(\d+))?$/, nav: "nav-traces", show: (m) => showSource(m[1], m[2] ? Number(m[2]) : null)});
 
 // The link to a "file:line" position's line in the source view.
 function sourceHref(at) {
