@@ -102,11 +102,14 @@ for _, t in ipairs(traces) do
          jumps[#jumps + 1] = {offset = tonumber(address, 16) - t.mcode.address, exit = tonumber(exit)}
       end
    end
-   local snap = 0
+   -- (LOOP and UREFO check nothing themselves; a side trace's guards on its parent's values are
+   -- checked with its head, before the code of any instruction.)
+   local snap, first = 0, spans[1] and spans[1][3] or nins + 1
    for ins = 1, nins do
       while t.snaps[snap + 1] and t.snaps[snap + 1][0] <= ins do snap = snap + 1 end
-      local ot = t.ir[ins][2]
-      if band(ot, 0x80) ~= 0 and opname(ot) ~= "LOOP" and t.snaps[snap] then
+      local ot, op = t.ir[ins][2], opname(t.ir[ins][2])
+      local head = ins < first and t.irmc[2 * ins - 1] == t.irmc[2 * ins]
+      if band(ot, 0x80) ~= 0 and op ~= "LOOP" and op ~= "UREFO" and not head and t.snaps[snap] then
          local s, e, found = t.irmc[2 * ins - 1], t.irmc[2 * ins], false
          for _, j in ipairs(jumps) do
             if j.exit == snap and j.offset >= s and j.offset < e then found = true end
