@@ -400,6 +400,10 @@ function M.ins_line (d, t, ins)
    return p and p.source or "?", b.line
 end
 
+local CHECKED = {}
+for op in ("LT GE LE GT ULT UGE ULE UGT EQ NE ABC RETF HREFK ADDOV SUBOV MULOV CONV SLOAD ALOAD "
+           .. "HLOAD ULOAD VLOAD XLOAD FLOAD"):gmatch("%S+") do CHECKED[op] = true end
+
 -- Checks trace t's cross-references against its machine code and bytecode, independently of
 -- how they were made: the ranges lie within the machine code and do not overlap, and
 -- ins_of_offset finds each; every guard but LOOP holds the jump to its own exit (the snapshot in
@@ -439,14 +443,15 @@ function M.check_cross_references (d, t)
          error(("trace %d: the jump to exit %d at +%d is in %04d"):format(t.number, j[2], j[1], ins))
       end
    end
-   -- Each guard holds its exit's jump, but LOOP and UREFO (no check of their own on x86) and a
-   -- side trace's guards on its parent's values, checked with the head (empty, before any code).
-   local first = r.ins[1] or t.nins + 1
+   -- Each guard that is a check (a comparison, a bounds or key check, a type-checked load, a
+   -- checked conversion or overflow: CHECKED; others carry the flag only to stay, such as LOOP,
+   -- CNEWI, UREFC of a constant closure) and has code holds its exit's jump. (Without code: a
+   -- check the assembler found it need not make, as a SUBOV whose result a SUB recomputes, or a
+   -- side trace's check of its parent's values, made with the head.)
    for ins, row in ipairs(t.ir) do
       local op = vmdef.irnames:sub(6 * bit.rshift(row[2], 8) + 1, 6 * bit.rshift(row[2], 8) + 6)
-      local empty = mc[2 * ins - 1] == mc[2 * ins]
-      if bit.band(row[2], 0x80) ~= 0 and op ~= "LOOP  " and op ~= "UREFO " and snap_of[ins] >= 0
-         and not (empty and ins < first) then
+      if bit.band(row[2], 0x80) ~= 0 and CHECKED[op:match("%S+")] and snap_of[ins] >= 0
+         and mc[2 * ins - 1] < mc[2 * ins] then
          local found = false
          for _, j in ipairs(jumps) do
             if j[2] == snap_of[ins] and j[1] >= mc[2 * ins - 1] and j[1] < mc[2 * ins] then

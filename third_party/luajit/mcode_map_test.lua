@@ -73,6 +73,9 @@ jit.attach(on_trace)
 -- Every trace: the ranges lie within its machine code and do not overlap; every guard but LOOP
 -- holds the jump to the exit of its snapshot (the last one at or before it); every bytecode index
 -- is one of the trace's recorded bytecodes (or -1).
+local CHECKED = {}
+for op in ("LT GE LE GT ULT UGE ULE UGT EQ NE ABC RETF HREFK ADDOV SUBOV MULOV CONV SLOAD ALOAD "
+           .. "HLOAD ULOAD VLOAD XLOAD FLOAD"):gmatch("%S+") do CHECKED[op] = true end
 local checked_guards = 0
 for _, t in ipairs(traces) do
    local size, nins = #t.mcode.bytes, t.info.nins
@@ -102,14 +105,15 @@ for _, t in ipairs(traces) do
          jumps[#jumps + 1] = {offset = tonumber(address, 16) - t.mcode.address, exit = tonumber(exit)}
       end
    end
-   -- (LOOP and UREFO check nothing themselves; a side trace's guards on its parent's values are
-   -- checked with its head, before the code of any instruction.)
-   local snap, first = 0, spans[1] and spans[1][3] or nins + 1
+   -- (Of the guards, those that are checks and have code: others carry the flag only to stay,
+   -- such as LOOP, CNEWI, UREFC of a constant closure; a check without code is one the assembler
+   -- found it need not make, or a side trace's check of its parent's values, made with its head.)
+   local snap = 0
    for ins = 1, nins do
       while t.snaps[snap + 1] and t.snaps[snap + 1][0] <= ins do snap = snap + 1 end
       local ot, op = t.ir[ins][2], opname(t.ir[ins][2])
-      local head = ins < first and t.irmc[2 * ins - 1] == t.irmc[2 * ins]
-      if band(ot, 0x80) ~= 0 and op ~= "LOOP" and op ~= "UREFO" and not head and t.snaps[snap] then
+      local empty = t.irmc[2 * ins - 1] == t.irmc[2 * ins]
+      if band(ot, 0x80) ~= 0 and CHECKED[op] and not empty and t.snaps[snap] then
          local s, e, found = t.irmc[2 * ins - 1], t.irmc[2 * ins], false
          for _, j in ipairs(jumps) do
             if j.exit == snap and j.offset >= s and j.offset < e then found = true end
