@@ -8,7 +8,7 @@
 
 const PAGE_ROWS = 100;    // trace list rows per page
 // Listing lines per page (?lines=N in the page's URL sets another: tests/inspect_xref_check.js).
-const PAGE_LINES = Number(new URLSearchParams(location.search).get("lines")) || 400;
+const PAGE_LINES = ((n) => n >= 1 ? Math.floor(n) : 400)(Number(new URLSearchParams(location.search).get("lines")));
 const STATE_WORDS = {
   loop: "compiled loop", head: "compiled entry", interp: "interpreted", c: "C/FFI",
   gc: "garbage collection", exit: "leaving compiled code", record: "JIT recording",
