@@ -401,11 +401,39 @@ local function current_app ()
    return name ~= "" and name or nil
 end
 
+-- Whether the abort of the trace being recorded (cur) has kept its start out of the JIT for good.
+-- LuaJIT (lj_trace.c, trace_abort) penalises the start of an aborted root trace before it sends
+-- the abort event: it doubles the bytecode's hot count, and past PENALTY_MAX (about the 10th abort
+-- there) blacklists it, patching it to its I-variant (FORL -> IFORL, LOOP -> ILOOP, ITERL ->
+-- IITERL, FUNCF -> IFUNCF, FUNCV -> IFUNCV; ITERN -> ITERC), which the interpreter never counts
+-- again: the code runs interpreted until the function is flushed or jit.on(func) re-enables it.
+-- A stitched continuation (exit -1) that aborts is blacklisted at once: its parent's link is set
+-- to the parent itself, and the stitch is never tried again. Both are read here, after the fact.
+local I_VARIANT = {FORL = "IFORL", LOOP = "ILOOP", ITERL = "IITERL", FUNCF = "IFUNCF",
+                   FUNCV = "IFUNCV", ITERN = "ITERC"}
+local function bcname (op)
+   return vmdef.bcnames:sub(op * 6 + 1, op * 6 + 6):gsub(" +$", "")
+end
+local function blacklisted (cur)
+   if cur.exit == -1 and cur.parent then
+      local info = jutil.traceinfo(cur.parent)
+      return info ~= nil and info.link == cur.parent and info.linktype == "stitch"
+   elseif not cur.parent and cur.func then
+      local ins = funcbc(cur.func, cur.pc)
+      return ins ~= nil and bcname(band(ins, 0xff)) == I_VARIANT[bcname(cur.op)]
+   end
+   return false
+end
+
 function on_trace (what, tr, func, pc, otr, oex)
    if what == "start" then
       local proto, line = position(func, pc)
       log.trace = {parent = otr, exit = oex, proto = proto, line = line, bc = {}, nbc = 0,
                    bclines = {}, lines = {}, nlines = 0, seen = {}}
+      if not otr and proto and pc >= 0 then -- a root trace's start bytecode, which aborts penalise
+         local ins = funcbc(func, pc)
+         if ins then log.trace.func, log.trace.pc, log.trace.op = func, pc, band(ins, 0xff) end
+      end
       write{event = "trace_start", trace = tr, parent = otr, exit = oex, proto = proto, line = line,
             app = current_app(), stack = stack_sources()}
    elseif what == "stop" then
@@ -417,7 +445,8 @@ function on_trace (what, tr, func, pc, otr, oex)
       write{event = "trace_abort", trace = tr, parent = cur.parent, exit = cur.exit,
             code = type(otr) == "number" and otr or nil, reason = abort_reason(otr, oex),
             proto = proto, line = line, cfunc = cfunc, start_proto = cur.proto,
-            start_line = cur.line, bytecode = cur.bc and int32_bin(cur.bc, cur.nbc),
+            start_line = cur.line, start_op = cur.op, blacklisted = blacklisted(cur) or nil,
+            bytecode = cur.bc and int32_bin(cur.bc, cur.nbc),
             bclines = cur.bc and int32_bin(cur.bclines, cur.nbc / 7),
             cfuncs = cur.cfuncs}
       log.trace = nil
@@ -526,6 +555,24 @@ jit.flush()
 for i = 1, 300 do t[i] = i * 0.25 end
 ]]
 
+-- Code LuaJIT blacklists: a loop that aborts every time (a closure per iteration, NYI bytecode
+-- FNEW) for long enough (LuaJIT blacklists its FORL after about 10 aborts, doubling the hot count
+-- each time: ~75,000 iterations); a stitched continuation that aborts (blacklisted at its first
+-- abort); and a loop that aborts but runs too briefly to be blacklisted.
+M.selftest_blacklist_workload = [[
+local n = 0
+for i = 1, 200000 do local h = function () return i end n = n + h() end
+for i = 1, 3000 do
+   local x = 0
+   for j = 1, 30 do x = x + j end
+   os.clock()
+   local h = function () return i end
+   n = n + h() + x
+end
+for i = 1, 300 do local h = function () return i end n = n + h() end
+return n
+]]
+
 -- Runs the workload under the auditlog and checks what observe.auditlog_reader decodes.
 function M.selftest ()
    print("selftest: observe.auditlog")
@@ -593,6 +640,33 @@ function M.selftest ()
              and a.line == 12 and a.start.line == 12,
              ("abort: %s:%s %s"):format(a.source, a.line, a.reason))
    end
+   -- Blacklisting: the abort after which LuaJIT patched the start of the loop at line 2 (FORL
+   -- to IFORL) is marked, its last there, and none before it; the stitched continuation after
+   -- os.clock() is marked at its (only) abort; the loop at line 10 aborts, is not blacklisted.
+   jit.flush()
+   M.open(path)
+   assert(loadstring(M.selftest_blacklist_workload, "@blacklist.lua"))()
+   M.close()
+   d = reader.decode(path)
+   local at, stitched, brief = {}, 0, 0
+   for _, a in ipairs(d.aborts) do
+      if a.start.source == "blacklist.lua" then
+         if a.exit == -1 then
+            stitched = stitched + 1
+            assert(a.blacklisted, "a stitched continuation's abort is not marked blacklisted")
+         elseif a.start.line == 2 then
+            at[#at + 1] = a
+            assert(a.start_bc == "FORL", "start bytecode " .. tostring(a.start_bc))
+         elseif a.start.line == 10 then
+            brief = brief + 1
+            assert(not a.blacklisted, "the brief loop at line 10 is marked blacklisted")
+         end
+      end
+   end
+   assert(#at >= 3 and at[#at].blacklisted, ("%d aborts at line 2, the last %s"):format(
+      #at, at[#at] and tostring(at[#at].blacklisted)))
+   for i = 1, #at - 1 do assert(not at[i].blacklisted, "abort before the blacklisting marked") end
+   assert(stitched >= 1 and brief >= 1, ("%d stitched aborts, %d brief"):format(stitched, brief))
    -- A small cap: the log ends in the limit record and stays within it.
    d = run_workload({max_bytes = 2000})
    local f = assert(io.open(path))

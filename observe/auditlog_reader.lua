@@ -41,6 +41,12 @@ local function u32le (s, i)
    return a + b * 0x100 + c * 0x10000 + d * 0x1000000
 end
 
+-- An opcode's name (vmdef.bcnames), "?" for one out of range.
+local function bcname (op)
+   local name = op >= 0 and vmdef.bcnames:sub(op * 6 + 1, op * 6 + 6):gsub(" +$", "")
+   return name and name ~= "" and name or "?"
+end
+
 -- A chunk name as Lua shows it: "@file.lua" and "=name" without the sign, source text quoted.
 local function chunk (name)
    if not name then return "?" end
@@ -173,7 +179,8 @@ local FIELDS = {
                  mcode = "table?", irbc = "string?", irmc = "string?", snapbc = "string?"},
    trace_abort = {trace = "int", parent = "int?", exit = "int?", reason = "string",
                   code = "int?", proto = "int?", line = "int?", cfunc = "string?",
-                  start_proto = "int?", start_line = "int?", bytecode = "string?",
+                  start_proto = "int?", start_line = "int?", start_op = "int?",
+                  blacklisted = "boolean?", bytecode = "string?",
                   cfuncs = "list:string?", bclines = "string?"},
    mcode = {bytes = "string", address = "int", loop = "int", exitstubs = "string"},
 }
@@ -264,6 +271,9 @@ local function apply (d, pending, rec)
                                  line = pos.line, cfunc = rec.cfunc, app = started.app,
                                  stack = started.stack,
                                  start = at(rec.start_proto, rec.start_line),
+                                 start_proto = rec.start_proto,
+                                 start_bc = rec.start_op and bcname(rec.start_op),
+                                 blacklisted = rec.blacklisted or false,
                                  bytecode = bytecode(rec.bytecode, rec.cfuncs, rec.bclines),
                                  generation = d.flushes,
                                  seq = d.seq}
@@ -549,6 +559,24 @@ function M.selftest ()
           :match("irbc: bytecode 1000000 of entry 1, the trace recorded %d+"))
    assert(decode_error(with_stop(function (rec) rec.snapbc = rec.snapbc .. "\0\0\0\0" end))
           :match("snapbc: %d+ entries for %d+"))
+   -- trace_abort's blacklisting fields: as written, decoded (start_op named); of another type, an
+   -- error naming the field.
+   local function abort_log (fields)
+      local rec = {event = "trace_abort", trace = 1, reason = "NYI: bytecode 51"}
+      for k, v in pairs(fields) do rec[k] = v end
+      local packed = mp.pack(rec)
+      return auditlog.magic .. auditlog.u32le(auditlog.version) .. auditlog.u32le(0)
+             .. auditlog.u32le(#packed) .. packed
+   end
+   local forl = (vmdef.bcnames:find("FORL ") - 1) / 6
+   write_file(bad, abort_log{blacklisted = true, start_op = forl})
+   local a = M.decode(bad).aborts[1]
+   assert(a.blacklisted == true and a.start_bc == "FORL", "blacklisted abort")
+   write_file(bad, abort_log{start_op = 9999})
+   a = M.decode(bad).aborts[1]
+   assert(a.blacklisted == false and a.start_bc == "?", "an opcode out of range")
+   assert(decode_error(abort_log{blacklisted = "yes"}):match("blacklisted is not boolean"))
+   assert(decode_error(abort_log{start_op = 1.5}):match("start_op is not int"))
    os.remove(path)
    os.remove(bad)
    print("selftest: observe.auditlog_reader ok")

@@ -37,6 +37,8 @@ local function here ()
    local rd = M.run_directory()
    if not instance or instance.rd ~= rd then
       local root, name = rd.dir:match("^(.*)/([^/]+)/*$")
+      -- (--rundir NAME: a directory in the current one)
+      if not root then root, name = ".", rd.dir:match("^([^/]+)/*$") end
       instance = {rd = rd, root = root ~= "" and root or "/", name = name}
    end
    return instance

@@ -79,6 +79,33 @@ assert any(a["reason"].startswith("NYI: bytecode") for a in d["aborts"])
 n=$(jq '[.traces[].constants[] | select(.value == "\u00ff\u0000\u0080")] | length' "$tmp/log.json")
 [ "$n" -gt 0 ] || check_failed "jq does not find the constant \\u00ff\\u0000\\u0080"
 
+# Blacklisting: a loop that aborts at every attempt (a closure per iteration) long enough for
+# LuaJIT to blacklist its FORL (after about ten aborts, the hot count doubled at each) is listed as
+# blacklisted once, at its last abort, in the text and the JSON; the script above, whose loop at
+# line 5 aborts but runs 1,000 iterations, is not.
+cat >"$tmp/blacklist.lua" <<'LUA'
+local s = 0
+for i = 1, 200000 do local f = function () return i end s = s + f() end
+LUA
+"$snabb" -a "$tmp/blacklist.bin" "$tmp/blacklist.lua" || check_failed "snabb -a blacklist.lua exited $?"
+"$snabb" auditlog "$tmp/blacklist.bin" >"$tmp/blacklist.txt" || check_failed "snabb auditlog exited $?"
+bl=$(grep -aE "^---- TRACE [0-9]+ blacklisted " "$tmp/blacklist.txt")
+grep -qE "^---- TRACE [0-9]+ blacklisted .*blacklist.lua:2 -- its FORL is never compiled again: it runs interpreted$" <<<"$bl" \
+  && [ "$(wc -l <<<"$bl")" -eq 1 ] || check_failed "blacklisting listed as '$bl'"
+# It follows the last abort there, of the same trace number.
+last=$(grep -aE "^---- TRACE [0-9]+ (abort|blacklisted) " "$tmp/blacklist.txt" | tail -2)
+[ "$(awk '{print $3}' <<<"$last" | sort -u | wc -l)" -eq 1 ] && grep -q " abort .*NYI: bytecode" <<<"$last" \
+  || check_failed "the blacklisting does not follow the last abort: $last"
+grep -aqE "^---- TRACE [0-9]+ blacklisted " "$tmp/log.txt" && check_failed "script.lua's brief loop listed as blacklisted"
+"$snabb" auditlog "$tmp/blacklist.bin" --json >"$tmp/blacklist.json" || check_failed "--json exited $?"
+python3 -c '
+import json, sys
+aborts = [a for a in json.load(open(sys.argv[1]))["aborts"] if a["start"]["line"] == 2]
+flags = [a["blacklisted"] for a in aborts]
+assert len(aborts) >= 3 and flags == [False] * (len(aborts) - 1) + [True], flags
+assert all(a["start_bc"] == "FORL" for a in aborts), [a.get("start_bc") for a in aborts]
+' "$tmp/blacklist.json" || check_failed "JSON: the last abort at line 2 alone blacklisted"
+
 # Counts of traces (their stop lines) and aborts in a listing; its root traces' start lines (a
 # side trace's start names parent/exit).
 traces() { grep -acE "^---- TRACE [0-9]+ stop" "$1"; }

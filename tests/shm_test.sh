@@ -52,5 +52,9 @@ LUA
 [[ -f $tmp/rundir/apps.json ]] || fail "no apps.json in the --rundir"
 polls=$(od -A none -t u8 "$tmp/rundir/apps/counting/polls.counter" | tr -d ' ')
 [[ $polls -gt 0 ]] || fail "apps/counting/polls.counter holds $polls after a run"
+# --rundir NAME, a directory of the current one (no slash): names resolve there too.
+(cd "$tmp" && "$snabb" run counting.lua --duration 0.2 --rundir here >/dev/null) ||
+  fail "snabb run --rundir here (no slash) failed"
+[[ -f $tmp/here/apps/counting/polls.counter ]] || fail "no counter in a --rundir given without a slash"
 
 echo "shm_test: ok"

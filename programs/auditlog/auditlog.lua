@@ -386,6 +386,13 @@ function M.print_text (d, path, out, sel, options)
       if t.reason then
          put(("---- TRACE %d abort %s -- %s\n"):format(number, place(t.source, t.line, t.cfunc),
                                                        t.reason))
+         if t.blacklisted then -- LuaJIT gave up on where this attempt started (AUDITLOG.md)
+            put(("---- TRACE %d blacklisted %s -- %s\n"):format(number,
+               place(t.start.source, t.start.line), t.exit == -1
+                  and ("the stitch from trace %s is never tried again"):format(t.parent)
+                  or ("its %s is never compiled again: it runs interpreted"):format(
+                        t.start_bc or "start")))
+         end
       else
          put(("---- TRACE %d IR\n"):format(number))
          for _, line in ipairs(M.ir_lines(t)) do put(line .. "\n") end

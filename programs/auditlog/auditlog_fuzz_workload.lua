@@ -1,6 +1,7 @@
 -- The seed of the auditlog fuzz target (programs/BUILD runs `snabb -a SEED this.lua`): loops that
--- compile, a branch that gets a side trace, a closure that aborts (NYI: FNEW), numbers, strings
--- and a 64-bit constant in the IR, so the seed holds every kind of record.
+-- compile, a branch that gets a side trace, a closure that aborts (NYI: FNEW) long enough for
+-- LuaJIT to blacklist its loop (trace_abort's blacklisted), numbers, strings and a 64-bit constant
+-- in the IR, so the seed holds every kind of record.
 local ffi = require("ffi")
 local function work (n)
    local s, u = 0, ffi.new("uint64_t", 0)
@@ -13,5 +14,5 @@ end
 local names = {}
 for i = 1, 200 do names[i % 7 + 1] = ("k%d"):format(i) end
 for _ = 1, 100 do work(100) end
-for i = 1, 100 do local f = function () return i end f() end
+for i = 1, 100000 do local f = function () return i end f() end
 return names

@@ -5,6 +5,7 @@
 -- snapshots; programs.auditlog.auditlog), so each format has one reader.
 --
 --   local run = data.open(dir)     -- checks dir is a run directory; errors in the user's words
+--   data.open_files(files, label)  -- or snabb -a FILE -p FILE's files (programs.inspect.runs)
 --   data.apps(run)                 -- the profile by app: GET /inspect/api/apps
 --   data.traces(run)               -- the trace list: GET /inspect/api/traces
 --   data.trace(run, n)             -- one trace's listings, cross-referenced: GET /inspect/api/trace/N
@@ -38,9 +39,16 @@ function M.open (dir)
    return {dir = dir, profile = {}}
 end
 
+-- A run of the files snabb -a FILE -p FILE writes (programs.inspect.runs: no run directory):
+-- files = {auditlog =, vmprofile =}, either may be missing; dir: what the page calls it.
+function M.open_files (files, label)
+   return {dir = label, files = files, profile = {}}
+end
+
 -- The profile (snabb profile's) and the decoded auditlog, read afresh where they changed.
 local function load (run)
-   local path = rundir.read(run.dir).auditlog
+   local path
+   if run.files then path = run.files.auditlog else path = rundir.read(run.dir).auditlog end
    local size = size_of(path)
    if path and (size ~= run.log_size or not run.log) then
       run.log, run.log_size = reader.decode(path), size
@@ -55,6 +63,10 @@ local function load (run)
       for _, t in ipairs(run.log.traces) do if not shown[t] then run.tooling[t] = true end end
    elseif not path then
       run.log, run.by_number, run.tooling = nil, {}, {}
+   end
+   if run.files then -- (its one zone read again: a program still running writes it)
+      run.profile, run.report = require("programs.inspect.runs").profile(run), nil
+      return run.profile
    end
    -- The zones are read again when apps.json has changed (a live run rewrites it every second).
    local f = io.open(rundir.apps_path(run.dir))
@@ -88,6 +100,7 @@ end
 
 function M.apps (run)
    local p = load(run)
+   if run.files then return require("programs.inspect.runs").apps(run, p) end
    run.report = run.report or profile.report(p)
    local r = run.report
    local apps = {}
@@ -116,6 +129,7 @@ function M.traces(run)
    for number, t in pairs(run.by_number) do
       local s = samples[number]
       list[#list + 1] = {number = number, parent = t.parent, exit = t.exit, linktype = t.linktype,
+                         generation = t.generation,
                          link = t.link, span = t.span, app = t.app, nins = t.nins,
                          start = t.start.source and ("%s:%s"):format(t.start.source, t.start.line),
                          mcode = t.mcode and t.mcode.size, samples = s and s.total or 0,

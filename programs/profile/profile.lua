@@ -214,10 +214,11 @@ function M.print (r, out)
 end
 
 -- A vmprofile file (snabb -p FILE: one zone, the whole program) as a report like an app's, its
--- traces' source lines and its aborts from the same run's auditlog (snabb -a) when given.
-function M.file_report (path, auditlog)
+-- traces' source lines and its aborts from the same run's auditlog (snabb -a) when given; log:
+-- that auditlog decoded already (snabb inspect keeps it), or nil to decode it here.
+function M.file_report (path, auditlog, log)
    local z = vmprofile.read(path)
-   local log = auditlog and require("observe.auditlog_reader").decode(auditlog)
+   log = auditlog and (log or require("observe.auditlog_reader").decode(auditlog))
    local traces = {}
    for _, t in ipairs(log and log.traces or {}) do traces[t.number] = t end
    local r = app_report({zones = {[z.zone] = z}, traces = traces, log = log},

@@ -20,7 +20,11 @@ const cache = {};
 
 // The API's answers, kept: a trace's for good, the lists for a second (a live run's change; the
 // run directory's apps.json is rewritten once a second).
-async function api(path) {
+// With two runs (runs.js) each run's API is under api/a/ or api/b/: runPrefix is the one shown;
+// whole, skips it (api/compare, api/runs).
+let runPrefix = "";
+async function api(path, whole) {
+  path = (whole ? "" : runPrefix) + path;
   const kept = cache[path];
   if (kept && (kept.forever || Date.now() - kept.at < 1000)) return kept.body;
   const body = fetch("/inspect/api/" + path).then(async (res) => {
@@ -28,7 +32,7 @@ async function api(path) {
     if (!res.ok) { delete cache[path]; throw new Error(doc.error || res.status + " " + res.statusText); }
     return doc;
   });
-  cache[path] = {body, at: Date.now(), forever: path.startsWith("trace/")};
+  cache[path] = {body, at: Date.now(), forever: /^(?:[ab]\/)?trace\//.test(path)};
   return body;
 }
 
@@ -152,10 +156,10 @@ async function showTraces(app, page) {
       t.parent ? `${t.parent}/${t.exit === -1 ? "stitch" : t.exit}` : "", t.linktype + (t.link && t.link !== t.number ? " " + t.link : ""),
       t.app || (t.tooling ? el("span", {className: "muted"}, "snabb's own") : ""), comma(t.samples), comma(t.nins), comma(t.mcode)],
   }));
-  view.append(pager(page, pages, go, "trace list"),
+  view.append(pager(page, pages, go, "trace list") || "",
     table(["trace", "starts at", "source lines", "parent/exit", "link", "app", "samples", "IR", "mcode bytes"], rows,
       [true, false, false, false, false, false, true, true, true]),
-    pager(page, pages, go, "trace list"));
+    pager(page, pages, go, "trace list") || "");
 }
 
 // ---- One trace.
@@ -280,7 +284,8 @@ async function showTrace(n) {
     el("p", {}, `samples: `, el("span", {id: "trace-samples"}, comma(t.samples.total)),
       ` (compiled loop ${comma(t.samples.loop)}, entry ${comma(t.samples.head)})${by ? "; by app: " + by : ""}`),
     el("p", {}, `source lines recorded: ${t.lines.join(", ")}`),
-    t.parent ? el("p", {}, link("#/trace/" + t.parent, `parent: trace ${t.parent}`)) : "");
+    t.parent ? el("p", {}, link("#/trace/" + t.parent, `parent: trace ${t.parent}`)) : "",
+    el("p", {}, link("#/tree/" + t.number, "its side-trace tree")));
   // Bytecode with its source line beside it, where the line changes (logs before bclines have none).
   let last = null;
   const bc = listing("bytecode", "Bytecode", t.bytecode, (l, i) => {
@@ -319,34 +324,50 @@ async function showTrace(n) {
 
 // ---- Routing.
 
+// Hooks of views in their own files, each called when its file is loaded (typeof checks):
+// runs.js (routeRun: a run's prefix #/a/, #/b/ taken off the hash; extraRoute: #/compare, a
+// snabb -a/-p run's profile; afterRoute: links kept in the run shown; initRuns), timeline.js
+// (afterApps: the counters over time below the profile). Views that only add routes (tree.js,
+// aborts.js) list them in window.inspectRoutes: {pattern (on the hash without its run's prefix),
+// nav (its nav link's id), show(match)}.
+const ROUTES = window.inspectRoutes || [];
+let defaultHash = "#/apps";
 async function route() {
-  const h = decodeURIComponent(location.hash || "#/apps");
-  document.getElementById("nav-apps").toggleAttribute("aria-current", false);
-  document.getElementById("nav-traces").toggleAttribute("aria-current", false);
+  const whole = decodeURIComponent(location.hash || defaultHash);
+  let h = whole;
+  if (typeof routeRun === "function" && (h = routeRun(h)) === null) return;
+  for (const a of document.querySelectorAll("nav a")) a.removeAttribute("aria-current");
   const nav = (id) => document.getElementById(id).setAttribute("aria-current", "page");
   document.getElementById("error").hidden = true;
-  let m;
+  let m, own;
   try {
-    if ((m = h.match(/^#\/trace\/(\d+)$/))) { nav("nav-traces"); await showTrace(m[1]); }
+    const extra = typeof extraRoute === "function" ? extraRoute(h) : null;
+    if (extra) await extra;
+    else if ((own = ROUTES.find((r) => (m = h.match(r.pattern))))) { nav(own.nav); await own.show(m); }
+    else if ((m = h.match(/^#\/trace\/(\d+)$/))) { nav("nav-traces"); await showTrace(m[1]); }
     else if ((m = h.match(/^#\/traces(?:\/app\/(.+?))?(?:\/page\/(\d+))?$/))) { nav("nav-traces"); await showTraces(m[1], m[2] ? m[2] - 1 : 0); }
     else if ((m = h.match(/^#\/app\/(.+)$/))) { nav("nav-apps"); await showApps(m[1]); }
     else { nav("nav-apps"); await showApps(null); }
+    if (!extra && /^#\/(apps|app\/)/.test(h) && typeof afterApps === "function") await afterApps();
+    if (typeof afterRoute === "function") afterRoute(h);
     view.focus({preventScroll: true});
   } catch (e) {
     const p = document.getElementById("error");
     p.textContent = "snabb inspect: " + e.message;
     p.hidden = false;
   }
-  document.body.dataset.ready = h;
+  document.body.dataset.ready = whole;
 }
 
-(async () => {
+// (Once every script has run: the views in other files hook in.)
+document.addEventListener("DOMContentLoaded", async () => {
   try {
     const d = await api("apps");
     document.getElementById("run").textContent = `${d.program || "?"}, pid ${d.pid}, run directory ${d.dir}`;
+    if (typeof initRuns === "function") await initRuns(d);
   } catch (e) {
     document.getElementById("run").textContent = "snabb inspect: " + e.message;
   }
   window.addEventListener("hashchange", route);
   route();
-})();
+});
