@@ -325,6 +325,14 @@ local function referenced_constants (tr, refs, nk)
    return int32_bin(rows, 5 * n), values
 end
 
+-- The largest of a string of int32s (-1 for none): ~7 us for a trace of 300 instructions,
+-- interpreted as the handlers run.
+local function max_int32 (s)
+   local p, max = ffi.cast("const int32_t *", s), -1
+   for i = 0, #s / 4 - 1 do if p[i] > max then max = p[i] end end
+   return max
+end
+
 local function trace_stop (tr)
    local info = jutil.traceinfo(tr)
    local nins, refs, ir = info.nins, {}, {}
@@ -358,6 +366,14 @@ local function trace_stop (tr)
       exitstubs[ex + 1] = jutil.traceexitstub(ex) or jutil.traceexitstub(tr, ex) or 0
    end
    local cur = log.trace or {lines = {}, nlines = 0}
+   -- Each instruction's bytecode (index into cur.bc, counted as the record events are) and
+   -- machine code range, and each snapshot's bytecode (mcode-map.patch). The indices only when
+   -- this log saw every bytecode the trace recorded (not when it was opened while recording).
+   local irbc, irmc, snapbc
+   if jutil.tracemap then irbc, irmc, snapbc = jutil.tracemap(tr) end
+   if irbc and not (cur.bc and max_int32(irbc) < cur.nbc / 7 and max_int32(snapbc) < cur.nbc / 7) then
+      irbc, snapbc = nil, nil
+   end
    write{event = "trace_stop", trace = tr, parent = cur.parent, exit = cur.exit, nins = nins,
          nk = info.nk, link = info.link, linktype = info.linktype, nexit = info.nexit,
          ir = int32_bin(ir, 5 * nins), constants = constants, kvalues = kvalues,
@@ -365,7 +381,9 @@ local function trace_stop (tr)
          bytecode = cur.bc and int32_bin(cur.bc, cur.nbc), cfuncs = cur.cfuncs,
          bclines = cur.bc and int32_bin(cur.bclines, cur.nbc / 7),
          mcode = bytes and {bytes = binary(bytes), address = address, loop = loop,
-                            exitstubs = int64_bin(exitstubs, nexit)}}
+                            exitstubs = int64_bin(exitstubs, nexit)},
+         irbc = irbc and binary(irbc), irmc = irmc and binary(irmc),
+         snapbc = snapbc and binary(snapbc)}
 end
 
 -- The abort message as jit.v prints it: vmdef's text for the error code, with its detail.

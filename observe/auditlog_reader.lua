@@ -2,9 +2,20 @@
 -- both). decode(path) turns a log into traces with their bytecode, IR, constants, snapshots,
 -- machine code and source span, aborts with their reasons, and flushes ("Decoded form" in
 -- AUDITLOG.md); disassemble(mcode, ircall) makes a trace's machine code text through Capstone.
--- `snabb auditlog` (programs/auditlog) and `snabb profile` are its clients. Kept apart from the
--- writer, whose functions are never compiled (they run inside JIT event handlers), so that a 64
--- MiB log is decoded by compiled code.
+-- `snabb auditlog` (programs/auditlog), `snabb profile` and `snabb inspect` are its clients. Kept
+-- apart from the writer, whose functions are never compiled (they run inside JIT event handlers),
+-- so that a 64 MiB log is decoded by compiled code.
+--
+-- Cross-references within a decoded trace t (logs written with mcode-map.patch; nil without):
+--   M.ins_of_offset(t, offset)   -- the IR instruction (1..t.nins) whose machine code holds byte
+--                                -- offset (from t.mcode.address); nil for code of none (the
+--                                -- trace's head and tail, the loop branch) or outside the trace
+--   M.ins_of_address(t, address) -- the same for an address
+--   M.ins_bytecode(t, ins)       -- the index in t.bytecode of the bytecode the instruction was
+--                                -- recorded for, and that bytecode; nil for none (the trace's
+--                                -- entry, LOOP, PHIs)
+--   M.ins_line(d, t, ins)        -- its source file and line (nil for none, or a C function's)
+--   M.snap_bytecode(t, snapno)   -- as M.ins_bytecode, for a snapshot (where its exit resumes)
 local ffi = require("ffi")
 local auditlog = require("observe.auditlog")
 local vmdef = require("jit.vmdef")
@@ -114,6 +125,42 @@ local function snapshots (bin)
    return out
 end
 
+-- A list of bytecode indices as written (from 0, -1 for none), n of them, as indices into
+-- t.bytecode (from 1, 0 for none).
+local function bytecode_indices (bin, name, n, nbytecode)
+   local v = numbers(bin, name, 1)
+   if #v ~= n then error(("%s: %d entries for %d"):format(name, #v, n), 0) end
+   for i, k in ipairs(v) do
+      if k < -1 or k >= nbytecode then
+         error(("%s: bytecode %d of entry %d, the trace recorded %d"):format(name, k, i, nbytecode), 0)
+      end
+      v[i] = k + 1
+   end
+   return v
+end
+
+-- The maps of a trace_stop record (mcode-map.patch): ir_mcode = {start1, end1, start2, ...}, the
+-- machine code range of each instruction as offsets from mcode.address; ir_bytecode and
+-- snap_bytecode, the bytecode each instruction and snapshot was recorded for (index into
+-- t.bytecode, 0 for none).
+local function cross_references (t, rec)
+   if rec.irmc and t.mcode then
+      local v = numbers(rec.irmc, "irmc", 2)
+      if #v ~= 2 * t.nins then error(("irmc: %d ranges for nins %d"):format(#v / 2, t.nins), 0) end
+      for i = 1, #v, 2 do
+         if v[i] < 0 or v[i] > v[i + 1] or v[i + 1] > t.mcode.size then
+            error(("irmc: instruction %d at %d-%d, machine code of %d bytes"):format(
+               (i + 1) / 2, v[i], v[i + 1], t.mcode.size), 0)
+         end
+      end
+      t.ir_mcode = v
+   end
+   if rec.irbc then t.ir_bytecode = bytecode_indices(rec.irbc, "irbc", t.nins, #t.bytecode) end
+   if rec.snapbc then
+      t.snap_bytecode = bytecode_indices(rec.snapbc, "snapbc", #t.snapshots, #t.bytecode)
+   end
+end
+
 -- What each event's fields must be, by kind: int (a whole number), number, string, table, list
 -- (of kind), or false for any; "?" after a kind: may be absent. A record of a known event whose
 -- fields are otherwise is corrupt, said so by the reader (programs/auditlog/auditlog_fuzz.lua
@@ -129,7 +176,7 @@ local FIELDS = {
                  linktype = "string", link = "int", nexit = "int", nins = "int", nk = "int",
                  ir = "string", constants = "string", kvalues = "table?", snapshots = "string",
                  bytecode = "string?", cfuncs = "list:string?", bclines = "string?",
-                 mcode = "table?"},
+                 mcode = "table?", irbc = "string?", irmc = "string?", snapbc = "string?"},
    trace_abort = {trace = "int", parent = "int?", exit = "int?", reason = "string",
                   code = "int?", proto = "int?", line = "int?", cfunc = "string?",
                   start_proto = "int?", start_line = "int?", start_op = "int?",
@@ -213,6 +260,7 @@ local function apply (d, pending, rec)
          t.mcode = {address = mc.address, size = #mc.bytes, loop = mc.loop, bytes = mc.bytes,
                     exitstubs = numbers(mc.exitstubs, "exitstubs", 1, 8)}
       end
+      cross_references(t, rec)
       d.seq = d.seq + 1
       t.seq = d.seq
       d.traces[#d.traces + 1] = t
@@ -315,6 +363,133 @@ function M.disassemble (mcode, ircall)
    end
 end
 
+-- The non-empty machine code ranges of a trace, sorted: {starts, ends, ins}, made once per trace.
+local ranges_of = setmetatable({}, {__mode = "k"})
+local function ranges (t)
+   local r = ranges_of[t]
+   if r then return r end
+   local list, mc = {}, t.ir_mcode or {}
+   for ins = 1, #mc / 2 do
+      if mc[2 * ins] > mc[2 * ins - 1] then list[#list + 1] = ins end
+   end
+   table.sort(list, function (a, b) return mc[2 * a - 1] < mc[2 * b - 1] end)
+   r = {starts = {}, ends = {}, ins = list}
+   for i, ins in ipairs(list) do r.starts[i], r.ends[i] = mc[2 * ins - 1], mc[2 * ins] end
+   ranges_of[t] = r
+   return r
+end
+
+function M.ins_of_offset (t, offset)
+   local r = ranges(t)
+   local lo, hi = 1, #r.starts -- the last range starting at or before offset: binary search
+   while lo <= hi do
+      local mid = math.floor((lo + hi) / 2)
+      if r.starts[mid] <= offset then lo = mid + 1 else hi = mid - 1 end
+   end
+   if hi >= 1 and offset < r.ends[hi] then return r.ins[hi] end
+   return nil
+end
+
+function M.ins_of_address (t, address)
+   return t.mcode and M.ins_of_offset(t, address - t.mcode.address) or nil
+end
+
+function M.ins_bytecode (t, ins)
+   local k = t.ir_bytecode and t.ir_bytecode[ins]
+   if k and k > 0 then return k, t.bytecode[k] end
+   return nil
+end
+
+function M.snap_bytecode (t, snapno)
+   local k = t.snap_bytecode and t.snap_bytecode[snapno + 1]
+   if k and k > 0 then return k, t.bytecode[k] end
+   return nil
+end
+
+function M.ins_line (d, t, ins)
+   local _, b = M.ins_bytecode(t, ins)
+   if not (b and b.proto and b.line) then return nil end
+   local p = d.protos[b.proto]
+   return p and p.source or "?", b.line
+end
+
+local CHECKED = {}
+for op in ("LT GE LE GT ULT UGE ULE UGT EQ NE ABC RETF HREFK ADDOV SUBOV MULOV CONV SLOAD ALOAD "
+           .. "HLOAD ULOAD VLOAD XLOAD FLOAD"):gmatch("%S+") do CHECKED[op] = true end
+
+-- Checks trace t's cross-references against its machine code and bytecode, independently of
+-- how they were made: the ranges lie within the machine code and do not overlap, and
+-- ins_of_offset finds each; every guard but LOOP holds the jump to its own exit (the snapshot in
+-- effect: the last at or before it) as Capstone decodes it; every bytecode index is in the
+-- trace's bytecode, at a line of that bytecode's prototype. Returns the number of guards checked
+-- (0 for a trace without maps). Used by the selftest and tests/inspect_xref_test.
+function M.check_cross_references (d, t)
+   if not (t.ir_mcode and t.mcode) then return 0 end
+   local mc, last, guards = t.ir_mcode, nil, 0
+   local r = ranges(t)
+   for i, ins in ipairs(r.ins) do
+      local s, e = mc[2 * ins - 1], mc[2 * ins]
+      assert(s >= 0 and e <= t.mcode.size, ("trace %d: %04d outside"):format(t.number, ins))
+      if last and s < mc[2 * last] then
+         error(("trace %d: %04d overlaps %04d"):format(t.number, ins, last))
+      end
+      assert(M.ins_of_offset(t, s) == ins and M.ins_of_offset(t, e - 1) == ins
+             and M.ins_of_address(t, t.mcode.address + s) == ins, "ins_of_offset")
+      last = r.ins[i]
+   end
+   assert(M.ins_of_offset(t, -1) == nil and M.ins_of_offset(t, t.mcode.size) == nil)
+   local jumps = {}
+   for line in M.disassemble(t.mcode):gmatch("[^\n]+") do
+      local address, exit = line:match("^(%x+)%s.*\t%->(%d+)$")
+      if address then jumps[#jumps + 1] = {tonumber(address, 16) - t.mcode.address, tonumber(exit)} end
+   end
+   -- Each exit jump is in a guard of its snapshot or in code of no instruction (the head's and
+   -- the loop's stack and GC checks).
+   local snap, snap_of = -1, {}
+   for ins = 1, t.nins do
+      while t.snapshots[snap + 2] and t.snapshots[snap + 2].ref <= ins do snap = snap + 1 end
+      snap_of[ins] = snap
+   end
+   for _, j in ipairs(jumps) do
+      local ins = M.ins_of_offset(t, j[1])
+      if ins and (bit.band(t.ir[ins][2], 0x80) == 0 or snap_of[ins] ~= j[2]) then
+         error(("trace %d: the jump to exit %d at +%d is in %04d"):format(t.number, j[2], j[1], ins))
+      end
+   end
+   -- Each guard that is a check (a comparison, a bounds or key check, a type-checked load, a
+   -- checked conversion or overflow: CHECKED; others carry the flag only to stay, such as LOOP,
+   -- CNEWI, UREFC of a constant closure) and has code holds its exit's jump. (Without code: a
+   -- check the assembler found it need not make, as a SUBOV whose result a SUB recomputes, or a
+   -- side trace's check of its parent's values, made with the head.)
+   for ins, row in ipairs(t.ir) do
+      local op = vmdef.irnames:sub(6 * bit.rshift(row[2], 8) + 1, 6 * bit.rshift(row[2], 8) + 6)
+      if bit.band(row[2], 0x80) ~= 0 and CHECKED[op:match("%S+")] and snap_of[ins] >= 0
+         and mc[2 * ins - 1] < mc[2 * ins] then
+         local found = false
+         for _, j in ipairs(jumps) do
+            if j[2] == snap_of[ins] and j[1] >= mc[2 * ins - 1] and j[1] < mc[2 * ins] then
+               found = true
+            end
+         end
+         if not found then
+            error(("trace %d: guard %04d holds no jump to exit %d"):format(t.number, ins, snap_of[ins]))
+         end
+         guards = guards + 1
+      end
+      local k, b = M.ins_bytecode(t, ins)
+      if b and b.proto then
+         local p = d.protos[b.proto]
+         local source, line = M.ins_line(d, t, ins)
+         if not (k <= #t.bytecode and source == p.source and line and line >= p.linedefined
+                 and line <= math.max(p.lastlinedefined, p.linedefined)) then
+            error(("trace %d: %04d at %s:%s, not in its prototype %s:%d-%d"):format(
+               t.number, ins, source, line, p.source, p.linedefined, p.lastlinedefined))
+         end
+      end
+   end
+   return guards
+end
+
 -- Decoding a log of the writer's workload: whole, with its last record cut short, and logs that
 -- are not auditlogs, of another version or corrupt (one line naming the file). What the traces
 -- hold is checked by observe.auditlog's selftest, the listing by programs.auditlog.auditlog's.
@@ -380,6 +555,37 @@ function M.selftest ()
    local cut_source = M.decode(path).sources[src]
    assert(cut_source.text == text:sub(1, 10) and cut_source.size == #text, "cut source")
    os.remove(src)
+   -- The cross-references, checked against the machine code (Capstone's) and the bytecode.
+   local checked = 0
+   for _, t in ipairs(d.traces) do
+      if t.start.source == "workload.lua" then
+         checked = checked + M.check_cross_references(d, t)
+      end
+   end
+   assert(checked > 0, "no guard checked")
+   -- A trace_stop whose maps are cut short or point outside the trace: a corrupt record.
+   local function with_stop (change)
+      local pos = 17
+      while pos <= #log do
+         local len = u32le(log, pos)
+         local rec = mp.unpack(log:sub(pos + 4, pos + 3 + len))
+         if rec.event == "trace_stop" and rec.irbc then
+            change(rec)
+            local body = mp.pack(rec)
+            return log:sub(1, pos - 1) .. auditlog.u32le(#body) .. body .. log:sub(pos + 4 + len)
+         end
+         pos = pos + 4 + len
+      end
+      error("no trace_stop with maps")
+   end
+   assert(decode_error(with_stop(function (rec) rec.irmc = rec.irmc:sub(9) end))
+          :match("corrupt record at byte offset %d+ %(irmc: %d+ ranges for nins %d+%)"))
+   assert(decode_error(with_stop(function (rec) rec.irmc = ("\255"):rep(#rec.irmc) end))
+          :match("irmc: instruction 1 at %-1%-%-1"))
+   assert(decode_error(with_stop(function (rec) rec.irbc = auditlog.u32le(1e6) .. rec.irbc:sub(5) end))
+          :match("irbc: bytecode 1000000 of entry 1, the trace recorded %d+"))
+   assert(decode_error(with_stop(function (rec) rec.snapbc = rec.snapbc .. "\0\0\0\0" end))
+          :match("snapbc: %d+ entries for %d+"))
    -- trace_abort's blacklisting fields: as written, decoded (start_op named); of another type, an
    -- error naming the field.
    local function abort_log (fields)

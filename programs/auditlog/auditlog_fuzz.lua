@@ -18,6 +18,13 @@ local function list (d)
    local sel = auditlog.select(d, {all = true})
    auditlog.print_text(d, NAME, sink, sel, {mcode = true})
    auditlog.json(d, sel)
+   -- The cross-reference lookups (snabb inspect's, a profile's of sampled addresses).
+   for _, t in ipairs(d.traces) do
+      for ins = 1, t.nins do reader.ins_line(d, t, ins) end
+      for sn = 0, #t.snapshots - 1 do reader.snap_bytecode(t, sn) end
+      local size = t.mcode and t.mcode.size or 0
+      for offset = -1, size, math.max(1, math.floor(size / 64)) do reader.ins_of_offset(t, offset) end
+   end
 end
 
 function M.one (bytes)

@@ -19,6 +19,7 @@ local reader = require("observe.auditlog_reader")
 local rundir = require("observe.rundir")
 local vmprofile = require("observe.vmprofile")
 local source = require("programs.inspect.source")
+local xref = require("programs.inspect.xref")
 local band = bit.band
 
 local M = {}
@@ -163,9 +164,9 @@ end
 -- One trace: its bytecode, IR and machine code as listed by snabb auditlog, with what links them.
 -- IR: each line is an instruction (ins) or a snapshot (snap); an instruction carries the
 -- snapshot in effect (snap: the exit its guard leaves by) and whether it is a guard. Machine code:
--- each jump to an exit stub carries the exit's number, which is the snapshot's. That is all the
--- auditlog links: LuaJIT keeps no map from an IR instruction to its machine code (it assembles
--- backwards, and jit.util exports no offsets), nor a snapshot's bytecode position.
+-- each jump to an exit stub carries the exit's number, which is the snapshot's. The rest of the
+-- links (IR <-> machine code <-> bytecode and source) come from the maps mcode-map.patch records:
+-- programs.inspect.xref.
 function M.trace (run, number)
    local p = load(run)
    local t = run.by_number[number]
@@ -189,11 +190,11 @@ function M.trace (run, number)
    end
    -- Each bytecode line with its source line (file:line; the jump after a comparison shares it).
    local bytecode = {}
-   for _, b in ipairs(t.bytecode or {}) do
+   for k, b in ipairs(t.bytecode or {}) do
       local proto = b.proto and run.log.protos[b.proto]
       local at = proto and b.line and ("%s:%d"):format(proto.source, b.line) or nil
       for _, text in ipairs(listing.bc_lines(run.log, {b})) do
-         bytecode[#bytecode + 1] = {text = text, line = at}
+         bytecode[#bytecode + 1] = {text = text, line = at, k = k}
       end
    end
    local lines = {}
@@ -203,7 +204,7 @@ function M.trace (run, number)
    local hot = source.addresses(run)
    local by_address = source.trace_lines(hot, t, mcode)
    by_address.table, by_address.error = hot ~= nil, hot and hot.error
-   return {number = t.number, parent = t.parent, exit = t.exit, linktype = t.linktype, link = t.link,
+   local view = {number = t.number, parent = t.parent, exit = t.exit, linktype = t.linktype, link = t.link,
            span = t.span, app = t.app, start = t.start, stack = t.stack, nins = t.nins,
            nexit = t.nexit, lines = lines, tooling = run.tooling[t] or nil,
            samples = samples or {total = 0, loop = 0, head = 0, apps = {}},
@@ -211,6 +212,7 @@ function M.trace (run, number)
            mcode = mcode, by_address = by_address,
            mcode_address = t.mcode and ("%x"):format(t.mcode.address),
            mcode_size = t.mcode and t.mcode.size}
+   return xref.annotate(run.log, t, view)
 end
 
 -- A Lua file's source view (chunk: its name, "@file.lua" or "file.lua"); nil when neither the

@@ -1,13 +1,14 @@
 // snabb inspect's page (programs/inspect): views of one run drawn from its JSON API
 // (/inspect/api/apps, /inspect/api/traces, /inspect/api/trace/N), routed by the URL's hash so that
 // every view is a link (keyboard, back button): #/apps, #/app/NAME, #/traces, #/traces/app/NAME,
-// #/trace/N, #/source/CHUNK[/line/N] (source.js). Listings longer than a page are paged; IR lines
-// and machine-code exit jumps are buttons that select what the auditlog links them to (a guard's
-// exit and its snapshot).
+// #/trace/N, #/source/CHUNK[/line/N] (source.js). Listings longer than a page are paged; a trace's
+// IR, machine-code and bytecode lines are buttons that select what the auditlog links them to (a
+// guard's exit and its snapshot; the rest of the cross-reference is xref.js's).
 "use strict";
 
 const PAGE_ROWS = 100;    // trace list rows per page
-const PAGE_LINES = 400;   // listing lines per page
+// Listing lines per page (?lines=N in the page's URL sets another: tests/inspect_xref_check.js).
+const PAGE_LINES = ((n) => n >= 1 ? Math.floor(n) : 400)(Number(new URLSearchParams(location.search).get("lines")));
 const STATE_WORDS = {
   loop: "compiled loop", head: "compiled entry", interp: "interpreted", c: "C/FFI",
   gc: "garbage collection", exit: "leaving compiled code", record: "JIT recording",
@@ -185,7 +186,7 @@ function listing(id, title, lines, make) {
   return s;
 }
 
-let selection = null;   // {kind: "ir" | "mcode", index}
+let selection = null;   // {kind: "ir" | "mcode" | "bc", index}
 let current = null;     // the trace shown and its panes
 
 // What a selection relates to: the exit (= snapshot number) it leaves by.
@@ -196,12 +197,13 @@ function exitOf(sel) {
     if (l.snapshot !== undefined) return l.snapshot;
     return l.guard ? l.snap : null;
   }
-  return current.t.mcode[sel.index].exit;
+  return sel.kind === "mcode" ? current.t.mcode[sel.index].exit : null;
 }
 
 function mark() {
   if (!current) return;
   const exit = exitOf(selection);
+  const linked = xrefLinked(current.t, selection);
   for (const e of document.querySelectorAll(".listing .line")) {
     const kind = e.dataset.kind, index = Number(e.dataset.index);
     const line = kind === "ir" ? current.t.ir[index] : kind === "mcode" ? current.t.mcode[index] : null;
@@ -212,6 +214,7 @@ function mark() {
     }
     e.classList.toggle("selected", !!isSel);
     e.classList.toggle("related", !!related);
+    e.classList.toggle("linked", !isSel && linked[kind] !== undefined && linked[kind].has(index));
   }
 }
 
@@ -220,7 +223,7 @@ function select(kind, index) {
   const t = current.t;
   const exit = exitOf(selection);
   const box = document.getElementById("xref");
-  box.replaceChildren();
+  box.replaceChildren(xrefDescribe(t, selection, reveal));
   const irRel = [], mcRel = [];
   if (exit !== null && exit !== undefined) {
     t.ir.forEach((l, i) => { if (l.snapshot === exit || (l.guard && l.snap === exit)) irRel.push(i); });
@@ -235,17 +238,13 @@ function select(kind, index) {
     } else if (l.guard) {
       box.append(el("p", {}, `IR ${String(l.ins).padStart(4, "0")} is a guard: when it fails the trace leaves by exit ${exit} (snapshot #${exit}); ` +
         `machine code jumping to that exit (${mcRel.length}):`));
-    } else {
-      box.append(el("p", {}, `IR ${String(l.ins).padStart(4, "0")} is no guard. LuaJIT keeps no map from an IR instruction to its machine code ` +
-        `(it assembles backwards and jit.util exports no offsets), so the auditlog links only guards to the machine code, by their exits.` +
-        (l.loop ? " It is in the loop part (after LOOP; machine code from ->LOOP)." : "")));
+    } else if (l.loop) {
+      box.append(el("p", {}, `IR ${String(l.ins).padStart(4, "0")} is in the loop part (after LOOP; machine code from ->LOOP).`));
     }
-  } else {
+  } else if (kind === "mcode") {
     const l = t.mcode[index];
     if (exit !== null && exit !== undefined) {
       box.append(el("p", {}, `${l.address}: a jump to exit ${exit}, taken when one of these guards fails (snapshot #${exit}):`));
-    } else {
-      box.append(el("p", {}, `${l.address}: no exit jump; the auditlog links machine code to IR only through exits.`));
     }
   }
   const refs = el("p", {id: "xref-links"});
@@ -255,12 +254,18 @@ function select(kind, index) {
   box.dataset.exit = exit === null || exit === undefined ? "" : exit;
   box.dataset.ir = irRel.join(",");
   box.dataset.mcode = mcRel.join(",");
+  // The linked lines in view: a listing whose page shows none turns to the first.
+  const linked = xrefLinked(t, selection);
+  for (const [k, pane] of [["bc", current.bc], ["ir", current.ir], ["mcode", current.mc]]) {
+    const lines = [...linked[k]].filter((i) => !(k === kind && i === index)).sort((a, b) => a - b);
+    if (lines.length && !lines.some((i) => pane.state.pageOf(i) === pane.state.page)) pane.state.show(pane.state.pageOf(lines[0]));
+  }
   mark();
 }
 
 // Shows line index of a listing (turning its page) and focuses it.
 function reveal(kind, index) {
-  const pane = kind === "ir" ? current.ir : current.mc;
+  const pane = kind === "ir" ? current.ir : kind === "bc" ? current.bc : current.mc;
   const page = pane.state.pageOf(index);
   if (page !== pane.state.page) pane.state.show(page);
   const e = pane.querySelector(`.line[data-index="${index}"]`);
@@ -289,8 +294,11 @@ async function showTrace(n) {
     if (i % PAGE_LINES === 0) last = null;
     const at = l.line && l.line !== last ? l.line : "";
     last = l.line || last;
-    return el("span", {className: "line", dataset: {kind: "bc", index: i, line: l.line || ""}},
-      at ? el("a", {className: "src", href: sourceHref(at)}, at.padEnd(24).slice(-24)) : el("span", {className: "src"}, "".padEnd(24)), " ", l.text);
+    const props = {className: "line", dataset: {kind: "bc", index: i, line: l.line || ""}};
+    // Its source position links to the source view (source.js); the line itself selects it.
+    const src = at ? el("a", {className: "src", href: sourceHref(at)}, at.padEnd(24).slice(-24)) : el("span", {className: "src"}, "".padEnd(24));
+    if (t.xref) return el("span", {className: "bcrow"}, src, el("button", {...props, type: "button", onclick: () => select("bc", i)}, " ", l.text));
+    return el("span", props, src, " ", l.text);
   });
   const ir = listing("ir", "IR", t.ir, (l, i) => {
     const e = el("button", {type: "button", className: "line" + (l.snapshot !== undefined ? " snap" : "") + (l.guard ? " guard" : "") +
@@ -301,11 +309,18 @@ async function showTrace(n) {
   const mc = listing("mcode", "Machine code", t.mcode, (l, i) => {
     const props = {className: "line" + (l.loop ? " loop" : ""), dataset: {kind: "mcode", index: i, address: l.address, samples: l.samples || 0}};
     const count = hotCount(l.samples, t.by_address.max), style = heatStyle(l.samples, t.by_address.max);
-    if (l.exit !== undefined && l.exit !== null) return el("button", {...props, type: "button", style, onclick: () => select("mcode", i)}, count, l.text);
+    if (t.xref || (l.exit !== undefined && l.exit !== null)) {
+      const b = el("button", {...props, type: "button", style, onclick: () => select("mcode", i)}, count, l.text);
+      if (!l.loop || !t.xref) return b;
+      const f = document.createDocumentFragment();
+      f.append(el("span", {className: "loopmark"}, "->LOOP:"), b);
+      return f;
+    }
     return el("span", {...props, style}, (l.loop ? "->LOOP:\n" : ""), count, l.text);
   });
-  current = {t, ir, mc};
-  view.append(el("div", {id: "xref", ariaLive: "polite"}, el("p", {className: "muted"},
+  current = {t, ir, mc, bc};
+  view.append(el("div", {id: "xref", ariaLive: "polite"}, el("p", {className: "muted"}, t.xref ?
+    "Select an IR, machine-code or bytecode line (Tab, Enter) to see the lines it is linked to: an instruction's machine code and source line, and the reverse." :
     "Select an IR line (Tab, Enter) or a machine-code jump to an exit (->N) to see what the auditlog links it to.")));
   view.append(el("div", {className: "panes"}, bc, ir, mc));
   bc.state.show(0); ir.state.show(0); mc.state.show(0);
