@@ -2,11 +2,16 @@
 // observe/vmprofile.cc, whose internals it is) per call, warm in cache, and cold (after 32 MiB of
 // other memory is touched, as the engine does in the 4 ms between samples), beside the handler's
 // zone counter, cold. Run: bazel run //observe:vmprofile_address_bench (pinned: taskset -c 1).
-// Measured 2026-11-30 on this 2-vCPU VM with other builds running, four runs: warm 3.2-3.9 ns;
-// cold 1.2-2.6 us (the zone counter 0.7-1.2 us; both mostly TLB and cache misses through the
-// hypervisor's nested page tables): at 250 samples a second at most 0.65 ms of CPU a second,
-// 0.065%.
+// Measured 2026-11-30 on this 2-vCPU VM with other builds running, nine runs: warm 3.2-8.4 ns;
+// cold 1.2-6.8 us, median 2.4 (the zone counter 0.6-1.5 us: one page, where the table's count
+// touches two, its header and a slot; misses through the hypervisor's nested page tables): at 250
+// samples a second, 0.6 ms of CPU a second (0.06%) at the median, 1.7 ms (0.17%) at the worst.
+#include <chrono>
+#include <cstdio>
+#include <random>
+
 #include "observe/vmprofile.cc"  // NOLINT: its anonymous namespace is what is measured
+
 using namespace std::chrono;
 int main() {
   auto t = snabb::observe::AddressTable::create("/tmp/vmprofile_address_bench.addresses");
