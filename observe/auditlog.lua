@@ -211,6 +211,37 @@ local function proto_constants (func, fi)
    return kgc, knum, uvnames
 end
 
+M.max_source_bytes = 256 * 1024 -- a source event's text is cut to this (size: the file's)
+
+-- Read through the FFI: io.open's file objects have a finalizer, and a finalizer that runs while
+-- the JIT records aborts that trace (this module's selftest lost its first loop's trace so).
+for name, decl in pairs({open = "int open(const char *path, int flags, ...);",
+                         close = "int close(int fd);",
+                         lseek = "int64_t lseek(int fd, int64_t offset, int whence);",
+                         pread = "int64_t pread(int fd, void *buf, size_t n, int64_t offset);"}) do
+   if not pcall(function () return ffi.C[name] end) then ffi.cdef(decl) end
+end
+local source_buffer -- M.max_source_bytes, allocated at the first source event
+
+-- The text of a chunk's file, once per chunk, before its first proto record (snabb inspect shows a
+-- run's source from its log, on any machine). Only chunks named after a file (@path) that can be
+-- read from here; the text up to M.max_source_bytes, size giving the whole file's.
+local function source_record (source)
+   log.sources[source] = true
+   local path = source:match("^@(.+)")
+   local fd = path and ffi.C.open(path, 0) or -1 -- O_RDONLY
+   if fd < 0 then return end
+   local size = tonumber(ffi.C.lseek(fd, 0, 2)) -- SEEK_END
+   if not source_buffer or ffi.sizeof(source_buffer) < M.max_source_bytes then
+      source_buffer = ffi.new("uint8_t[?]", M.max_source_bytes)
+   end
+   local n = size >= 0 and tonumber(ffi.C.pread(fd, source_buffer, math.min(size, M.max_source_bytes), 0)) or -1
+   ffi.C.close(fd)
+   if n >= 0 then
+      write{event = "source", source = source, text = ffi.string(source_buffer, n), size = size}
+   end
+end
+
 -- The prototype id of a Lua function, writing its proto record the first time. Closures of one
 -- prototype share an id: a prototype is known by its chunk, line range, size and constants.
 local function proto_id (func, fi)
@@ -222,6 +253,7 @@ local function proto_id (func, fi)
                                            fi.bytecodes, fi.params) .. kgc .. knum .. uvnames
    id = log.protos[key]
    if not id then
+      if not log.sources[fi.source] then source_record(fi.source) end
       log.nprotos = log.nprotos + 1
       id = log.nprotos
       log.protos[key] = id
@@ -512,6 +544,7 @@ function M.open (path, options)
    local file, err = io.open(path, "wb")
    if not file then error(("auditlog: %s"):format(err), 0) end
    log = {path = path, file = file, written = 0, max_bytes = max_bytes, protos = {}, nprotos = 0,
+          sources = {}, -- chunk names whose source event is written (or cannot be)
           proto_ids = setmetatable({}, {__mode = "k"}), funcs = setmetatable({}, {__mode = "k"})}
    local limit = pack{event = "limit", max_bytes = max_bytes}
    log.limit = M.u32le(#limit) .. limit

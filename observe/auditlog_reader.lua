@@ -183,6 +183,7 @@ local FIELDS = {
                   blacklisted = "boolean?", bytecode = "string?",
                   cfuncs = "list:string?", bclines = "string?"},
    mcode = {bytes = "string", address = "int", loop = "int", exitstubs = "string"},
+   source = {source = "string", text = "string", size = "int?"},
 }
 
 local function is_int (v)
@@ -226,6 +227,8 @@ local function apply (d, pending, rec)
       d.protos[rec.id] = {source = chunk(rec.source), linedefined = rec.linedefined,
                           lastlinedefined = rec.lastlinedefined, kgc = rec.kgc or {},
                           knum = rec.knum or {}, uvnames = rec.uvnames or {}}
+   elseif e == "source" then
+      d.sources[chunk(rec.source)] = {text = rec.text, size = rec.size or #rec.text}
    elseif e == "trace_start" then
       local stack = {}
       for i, source in ipairs(rec.stack or {}) do stack[i] = chunk(source) end
@@ -303,7 +306,7 @@ function M.decode_string (data, path)
    elseif #data < 16 then
       error(("%s: auditlog header cut short"):format(path), 0)
    end
-   local d = {version = u32le(data, 9), open = {}, protos = {}, traces = {}, aborts = {},
+   local d = {version = u32le(data, 9), open = {}, protos = {}, sources = {}, traces = {}, aborts = {},
               flushes = 0, limit_reached = false, truncated = false, seq = 0}
    if d.version ~= auditlog.version then
       error(("%s: auditlog format version %d, this snabb reads version %d"):format(
@@ -528,6 +531,30 @@ function M.selftest ()
           :match("version " .. next_version))
    assert(decode_error(log:sub(1, 20) .. "\xc1" .. log:sub(22))
           :match("corrupt record at byte offset 16"))
+   -- A chunk loaded from a file: its text goes in the log once (a source event), with its size;
+   -- other chunks (workload.lua above has no file) have none.
+   local src = os.tmpname()
+   local text = "local x = 0\nfor i = 1, 300 do x = x + i % 7 end\nreturn x\n"
+   write_file(src, text)
+   auditlog.open(path)
+   dofile(src)
+   dofile(src)
+   auditlog.close()
+   local with_source = M.decode(path)
+   assert(with_source.sources[src] and with_source.sources[src].text == text
+          and with_source.sources[src].size == #text, "source event")
+   local n = 0
+   for _ in pairs(with_source.sources) do n = n + 1 end
+   assert(n == 1 and not with_source.sources["workload.lua"], n)
+   -- A cut text keeps the file's size.
+   auditlog.max_source_bytes = 10
+   auditlog.open(path)
+   dofile(src)
+   auditlog.close()
+   auditlog.max_source_bytes = 256 * 1024
+   local cut_source = M.decode(path).sources[src]
+   assert(cut_source.text == text:sub(1, 10) and cut_source.size == #text, "cut source")
+   os.remove(src)
    -- The cross-references, checked against the machine code (Capstone's) and the bytecode.
    local checked = 0
    for _, t in ipairs(d.traces) do

@@ -2,6 +2,7 @@
 -- process gets a run directory holding
 --   audit.log                 the JIT auditlog (observe/AUDITLOG.md)
 --   vmprofile/NAME.vmprofile  a profile zone per app, and `engine` for everything between app calls
+--   vmprofile/addresses       the samples in traces by machine-code address (observe/vmprofile.h)
 --   apps.json                 per-app engine counters and where each app's code is, rewritten once
 --                             a second and at the end
 -- which `snabb profile PID|DIR` reads, also while the process runs, and `lock`, held for the run's
@@ -130,6 +131,9 @@ function M.start (options)
          return id
       end
       vmprofile.select(zone("engine"))
+      rundir.create(rd, rundir.ADDRESSES, state.vmprofile_fd)
+      local ok, err = pcall(vmprofile.addresses, rundir.addresses_path(dir))
+      if not ok then error((tostring(err):gsub("^[^\n]-:%d+: ", "")), 0) end
       vmprofile.start(options.hz)
       engine.profile_zone = function (name)
          state.zones[name] = state.zones[name] or zone(name)

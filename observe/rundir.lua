@@ -5,6 +5,7 @@
 --     apps.json               per-app engine counters, rewritten whole (apps.json.tmp, renamed)
 --     audit.log               the JIT auditlog (AUDITLOG.md)
 --     vmprofile/NAME.vmprofile  a profile zone per app, and `engine`
+--     vmprofile/addresses     the samples in traces by machine-code address (vmprofile.h)
 --     NAME                    core.shm's objects (counters: NAME.counter, histograms: NAME.histogram,
 --                             apps' frames: apps/APP/NAME.TYPE), any depth; Snabb's layout
 --                             (runtime/shm.lua). M.instance() is the directory they go in.
@@ -33,6 +34,8 @@ M.VMPROFILE = "vmprofile"
 function M.apps_path (dir) return dir .. "/" .. M.APPS end
 function M.zone_file (name) return name .. ".vmprofile" end
 function M.zone_path (dir, name) return ("%s/%s/%s"):format(dir, M.VMPROFILE, M.zone_file(name)) end
+M.ADDRESSES = "addresses" -- in VMPROFILE (no .vmprofile: no app's zone has its name)
+function M.addresses_path (dir) return ("%s/%s/%s"):format(dir, M.VMPROFILE, M.ADDRESSES) end
 
 -- Where the run directories of user uid's processes are: /var/run/snabb (root's, and another
 -- user's who owns it), else $TMPDIR/snabb-UID.
@@ -243,7 +246,8 @@ end
 
 -- What run directory dir holds, for a reader: {apps = apps.json decoded, auditlog = the
 -- auditlog's path or nil, zone = function (name) -> the path of the vmprofile zone of app name (or
--- "engine"), or nil}; nil and a message where apps.json cannot be read.
+-- "engine"), or nil, addresses = the address table's path or nil}; nil and a message where
+-- apps.json cannot be read.
 function M.read (dir)
    local path = M.apps_path(dir)
    local f, err = io.open(path)
@@ -252,7 +256,9 @@ function M.read (dir)
    f:close()
    if not doc then return nil, ("%s: %s"):format(path, decode_err) end
    local auditlog = doc.auditlog and dir .. "/" .. doc.auditlog
+   local addresses = M.addresses_path(dir)
    return {apps = doc, auditlog = auditlog and exists(auditlog) and auditlog or nil,
+           addresses = exists(addresses) and addresses or nil,
            zone = function (name)
               local zone = M.zone_path(dir, name)
               return exists(zone) and zone or nil

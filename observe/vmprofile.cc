@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cerrno>
 #include <cstddef>
 #include <cstdlib>
@@ -268,8 +269,76 @@ class Zone {
   vmprofile_file* file_;
 };
 
+// The address table's file, mapped while it is open (snabb_vmprofile_addresses).
+class AddressTable {
+ public:
+  static std::unique_ptr<AddressTable> create(const char* path) {
+    const int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      last_error = std::string(path) + ": " + std::strerror(errno);
+      return nullptr;
+    }
+    // Sparse, as the zone files: slots are spread by their hash, so pages fill where samples land.
+    const bool sized = ftruncate(fd, sizeof(vmprofile_addresses)) == 0;
+    void* map = sized ? mmap(nullptr, sizeof(vmprofile_addresses), PROT_READ | PROT_WRITE,
+                             MAP_SHARED, fd, 0)
+                      : MAP_FAILED;
+    close(fd);
+    if (map == MAP_FAILED) {
+      last_error = std::string(path) + ": " + std::strerror(errno);
+      return nullptr;
+    }
+    madvise(map, sizeof(vmprofile_addresses), MADV_RANDOM);
+    auto* f = static_cast<vmprofile_addresses*>(map);
+    std::memcpy(f->magic, "SNABBVMA", 8);
+    f->version = VMPROFILE_ADDRESSES_VERSION;
+    f->slots = VMPROFILE_ADDRESS_SLOTS;
+    f->probes = VMPROFILE_ADDRESS_PROBES;
+    return std::make_unique<AddressTable>(f);
+  }
+  explicit AddressTable(vmprofile_addresses* f) : file_(f) {}
+  ~AddressTable() { munmap(file_, sizeof(vmprofile_addresses)); }
+  AddressTable(const AddressTable&) = delete;
+  AddressTable& operator=(const AddressTable&) = delete;
+  vmprofile_addresses* file() const { return file_; }
+
+ private:
+  vmprofile_addresses* file_;
+};
+
+// Counts a sample at ip in trace (of flush generation flushes) in the table f; called from the
+// signal handler: a hash, at most VMPROFILE_ADDRESS_PROBES slots looked at, no allocation.
+void count_address(vmprofile_addresses* f, uintptr_t ip, uint32_t trace, uint32_t flushes) {
+  static_assert((VMPROFILE_ADDRESS_SLOTS & (VMPROFILE_ADDRESS_SLOTS - 1)) == 0);
+  constexpr unsigned kBits = std::countr_zero(static_cast<unsigned>(VMPROFILE_ADDRESS_SLOTS));
+  f->samples++;
+  const uint64_t key = ip ^ (uint64_t{trace} << 47) ^ (uint64_t{flushes} << 32);
+  uint32_t i = static_cast<uint32_t>((key * 0x9e3779b97f4a7c15ull) >> (64 - kBits));
+  for (int probe = 0; probe < VMPROFILE_ADDRESS_PROBES; ++probe) {
+    vmprofile_address& s = f->slot[i];
+    if (s.address == ip && s.trace == trace && s.flushes == flushes) {
+      s.count++;
+      return;
+    }
+    if (s.address == 0) {
+      s.trace = trace;
+      s.flushes = flushes;
+      s.count = 1;
+      std::atomic_signal_fence(std::memory_order_release);  // the slot's key and count, then taken
+      s.address = ip;
+      f->used++;
+      return;
+    }
+    i = (i + 1) & (VMPROFILE_ADDRESS_SLOTS - 1);
+  }
+  f->overflow++;
+}
+
 std::unique_ptr<SymbolMap> symbols;  // loaded on first use, kept for the process
 TraceMap traces;
+std::unique_ptr<AddressTable> addresses;
+vmprofile_addresses* volatile address_file = nullptr;  // what the handler reads
+uint32_t flushes = 0;                                  // jit.flush() calls seen
 // Zone ids index these; 0 is unused. The signal handler reads zone_files only: a zone is taken out
 // of it before it is unmapped, and put in only once its file is mapped. The handler runs on the
 // thread that started the timer (SIGEV_THREAD_ID), the one that opens and closes zones, so it sees
@@ -309,6 +378,8 @@ void on_sigprof(int, siginfo_t*, void* context) {
   const int state = classify(ip, &trace);
   f->counts[trace <= VMPROFILE_MAX_TRACE ? trace : 0][state]++;
   f->samples++;
+  vmprofile_addresses* a = address_file;
+  if (trace && a) count_address(a, ip, static_cast<uint32_t>(trace), flushes);
 }
 
 }  // namespace
@@ -340,6 +411,18 @@ int snabb_vmprofile_zone(const char* path, const char* name, int append) {
   zone_files[id] = zone->file();
   zones[id] = std::move(zone);
   return id;
+}
+
+int snabb_vmprofile_addresses(const char* path) {
+  auto table = AddressTable::create(path);
+  if (!table) return -1;
+  table->file()->hz = running_hz;
+  address_file = nullptr;
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // out of the handler's reach, then unmapped
+  addresses = std::move(table);
+  std::atomic_signal_fence(std::memory_order_release);  // the header is written before it is seen
+  address_file = addresses->file();
+  return 0;
 }
 
 void snabb_vmprofile_zone_close(int zone) {
@@ -397,6 +480,7 @@ int snabb_vmprofile_start(int hz) {
   for (auto& z : zones) {
     if (z) z->file()->hz = running_hz;
   }
+  if (addresses) addresses->file()->hz = running_hz;
   return 0;
 }
 
@@ -415,12 +499,18 @@ void snabb_vmprofile_trace(int trace, uint64_t address, uint32_t size, uint32_t 
   traces.add(trace, address, size, loop);
 }
 
-void snabb_vmprofile_flush(void) { traces.clear(); }
+void snabb_vmprofile_flush(void) {
+  traces.clear();
+  flushes++;
+}
 
 void snabb_vmprofile_close(void) {
   snabb_vmprofile_stop();
   base_zone = 0;
   for (auto& f : zone_files) f = nullptr;
+  address_file = nullptr;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  addresses.reset();
   zones.resize(1);
   free_zone_ids.clear();
 }

@@ -2,8 +2,9 @@
 --   local vmprofile = require("observe.vmprofile")
 --   vmprofile.open("script.vmprofile")   -- a zone in that file, selected, sampling started
 -- and what the engine uses: zone(path, name, append), close_zone(zone), select(zone), start(hz),
--- stop(), hz() (the rate in effect: at most the kernel's tick, 250 Hz here); read(path) parses a
--- zone file (also one another process is writing).
+-- stop(), hz() (the rate in effect: at most the kernel's tick, 250 Hz here), addresses(path) (the
+-- process's table of sampled addresses in traces); read(path) parses a zone file (also one another
+-- process is writing), read_addresses(path) an address table.
 local ffi = require("ffi")
 require("observe.vmprofile_cdefs")
 local C = ffi.C
@@ -79,8 +80,15 @@ function M.select (zone)
    C.snabb_vmprofile_select(zone)
 end
 
+-- Counts samples in traces by address into the table at `path` (truncated), from now on.
+function M.addresses (path)
+   check(C.snabb_vmprofile_addresses(path) == 0)
+end
+
+-- snabb -p FILE: the zone in FILE, the sampled addresses in FILE.addresses.
 function M.open (path)
    local zone = M.zone(path, (path:match("([^/]+)%.vmprofile$") or path))
+   M.addresses(path .. ".addresses")
    M.select(zone)
    M.start()
    return zone
@@ -171,6 +179,65 @@ function M.read (path)
    return result
 end
 
+local addresses_t = ffi.typeof("struct vmprofile_addresses")
+local ADDR_HEADER = ffi.offsetof(addresses_t, "slot")
+local SLOT = ffi.sizeof("struct vmprofile_address")
+
+-- An address table (vmprofile.h) as {hz =, slots =, samples =, overflow =, used =, counted = (sum
+-- of the counts), entries = {{trace =, flushes =, address =, count =}, ...}}. (Slots
+-- are spread by hash; blocks of zeros are skipped unparsed). A file that is not one, of another
+-- version, or cut short is one error naming it.
+function M.read_addresses (path)
+   local f, err = io.open(path, "rb")
+   if not f then error(err, 2) end
+   local size = f:seek("end")
+   local function bad (why)
+      f:close()
+      error(("%s: %s"):format(path, why), 0)
+   end
+   if size < ADDR_HEADER then bad("not a vmprofile address table (too short for its header)") end
+   f:seek("set", 0)
+   local h = ffi.new(addresses_t)
+   ffi.copy(h, f:read(ADDR_HEADER), ADDR_HEADER)
+   if ffi.string(h.magic, 8) ~= "SNABBVMA" then bad("not a vmprofile address table (no SNABBVMA)") end
+   if h.version ~= C.VMPROFILE_ADDRESSES_VERSION then
+      bad(("address table version %d; this snabb reads version %d"):format(
+         h.version, C.VMPROFILE_ADDRESSES_VERSION))
+   end
+   local slots = h.slots
+   if slots ~= C.VMPROFILE_ADDRESS_SLOTS or size ~= ADDR_HEADER + slots * SLOT then
+      bad(("address table cut short or corrupt: %d bytes for %d slots (%d expected)"):format(
+         size, slots, ADDR_HEADER + C.VMPROFILE_ADDRESS_SLOTS * SLOT))
+   end
+   local result = {hz = h.hz, slots = slots, samples = tonumber(h.samples),
+                   overflow = tonumber(h.overflow), used = tonumber(h.used), entries = {}}
+   -- The slots, 4,096 (96 KiB) at a time; a block of zeros (holes read as zeros) has none taken.
+   local PAGE = 4096 * SLOT
+   local buf = ffi.new("struct vmprofile_address[?]", 4096)
+   local counted = 0
+   f:seek("set", ADDR_HEADER)
+   for first = 0, slots - 1, 4096 do
+      local block = f:read(PAGE)
+      if not block or #block ~= PAGE then bad("address table cut short") end
+      if block:find("[^%z]") then
+         ffi.copy(buf, block, PAGE)
+         for i = 0, 4095 do
+            local s = buf[i]
+            if s.address ~= 0 then
+               local e = {trace = s.trace, flushes = s.flushes, address = tonumber(s.address),
+                          count = tonumber(s.count)}
+               result.entries[#result.entries + 1] = e
+               counted = counted + e.count
+            end
+         end
+      end
+      if first + 4096 >= slots then break end
+   end
+   f:close()
+   result.counted = counted -- sum of the slots' counts (samples - overflow, unless being written)
+   return result
+end
+
 function M.selftest ()
    print("selftest: observe.vmprofile")
    local state = ffi.new("int[1]")
@@ -216,6 +283,19 @@ function M.selftest ()
    end
    local info = util.traceinfo(hottest)
    assert(info, "the hottest trace exists")
+   -- The address table has every sample in a trace, each at an address inside its trace's code.
+   local addrs = M.read_addresses(path .. ".addresses")
+   assert(addrs.samples == profile.total.loop + profile.total.head,
+          ("%d address samples, %d in traces"):format(addrs.samples, profile.total.loop + profile.total.head))
+   assert(addrs.counted + addrs.overflow == addrs.samples and addrs.overflow == 0 and addrs.used == #addrs.entries)
+   local in_hottest = 0
+   for _, e in ipairs(addrs.entries) do
+      local mcode, at = util.tracemc(e.trace)
+      assert(e.flushes == 0 and mcode and e.address >= at and e.address < at + #mcode,
+             ("%x not in trace %d"):format(e.address, e.trace))
+      if e.trace == hottest then in_hottest = in_hottest + e.count end
+   end
+   assert(in_hottest == (profile.traces[hottest].loop or 0) + (profile.traces[hottest].head or 0))
 
    -- Samples follow the thread's CPU time: half a second asleep takes none (the 1 kHz
    -- wall-clock timer of before took 50, one per sleep it cut short).
@@ -282,6 +362,25 @@ function M.selftest ()
    assert(sparse.traces[101].runtime == 1 and sparse.traces[101].loop == nil and not sparse.traces[5000]
           and sparse.total.loop == 0, "a row of the file read before")
    os.remove(path)
+
+   -- An address table that is not one, of another version, or cut short: one line naming it.
+   local apath = path .. ".addresses"
+   local before = M.read_addresses(apath)
+   local whole = assert(io.open(apath, "rb")):read("*a")
+   local function write_file (text) local f = assert(io.open(apath, "wb")) f:write(text) f:close() end
+   local function fails (text, want)
+      write_file(text)
+      local ok, err = pcall(M.read_addresses, apath)
+      assert(not ok and err:find(apath, 1, true) and err:find(want, 1, true) and not err:find("\n"),
+             tostring(err))
+   end
+   fails(whole:sub(1, 20), "too short for its header")
+   fails("SNABBVMX" .. whole:sub(9), "no SNABBVMA")
+   fails(whole:sub(1, 8) .. "\99\0\0\0" .. whole:sub(13), "version 99")
+   fails(whole:sub(1, #whole - 100), "cut short or corrupt")
+   write_file(whole)
+   assert(M.read_addresses(apath).samples == before.samples and before.samples >= addrs.samples)
+   os.remove(apath)
    print("selftest: observe.vmprofile ok")
 end
 

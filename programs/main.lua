@@ -40,7 +40,8 @@ local function usage (out)
    out:write("Usage: snabb COMMAND [ARGS...]\n" ..
              "       snabb FILE.lua [ARGS...]   run a Lua script with the snabb API\n" ..
              "       snabb -a FILE ...          the same, logging JIT events to FILE (snabb auditlog reads it)\n" ..
-             "       snabb -p FILE ...          the same, sampling where time goes into FILE (a vmprofile)\n" ..
+             "       snabb -p FILE ...          the same, sampling where time goes into FILE (a vmprofile;\n" ..
+             "                                  FILE.addresses: the samples in traces by address)\n" ..
              "       snabb -jdump[=OPTS] ...    the same with LuaJIT's -j and -O options, as luajit takes them\n" ..
              "                                  (-jdump, -jv, -jbc, -jon, -joff, -jflush, -O3, -Ohotloop=N)\n" ..
              "       snabb --debug ...          the same in debug mode (also SNABB_DEBUG=1): packet.free\n" ..
@@ -163,7 +164,7 @@ function M.main (...)
          return 0
       end
       -- snabb -a FILE / -p FILE ...: a JIT auditlog (observe/AUDITLOG.md) or a vmprofile
-      -- (observe/vmprofile.h) of whatever the rest runs.
+      -- (observe/vmprofile.h; and FILE.addresses, its address table) of whatever the rest runs.
       -- -jCMD / -OFLAGS: LuaJIT's own options (luajit -jdump, -jv, -O3), for what the rest runs.
       while name and (name:match("^%-[apjO]") or name == "--auditlog" or name == "--vmprofile") do
          local option = name

@@ -56,7 +56,7 @@ const compiled = (row) => (row && (row.loop || 0) + (row.head || 0)) || 0;
 
 const apps = JSON.parse(fs.readFileSync(dir + "/apps.json", "utf8")).apps;
 const zones = {};
-for (const f of fs.readdirSync(dir + "/vmprofile")) zones[f.replace(/\.vmprofile$/, "")] = readZone(dir + "/vmprofile/" + f);
+for (const f of fs.readdirSync(dir + "/vmprofile")) if (f.endsWith(".vmprofile")) zones[f.replace(/\.vmprofile$/, "")] = readZone(dir + "/vmprofile/" + f);
 const comma = (n) => Number(n).toLocaleString("en-US");
 
 // The IR and machine code of trace n as `snabb auditlog` lists them.
@@ -165,7 +165,7 @@ function listing(n) {
     const wantJumps = want.mcode.filter((l) => l.endsWith("\t->" + snap)).map((l) => l.split(/\s+/)[0]);
     const jumps = await page.$$eval("#xref-links .xref-mcode", (bs) => bs.map((b) => b.textContent));
     if (JSON.stringify(jumps) !== JSON.stringify(wantJumps)) fail(`IR ${irShown[guard]}: machine code ${jumps}, the listing jumps to exit ${snap} at ${wantJumps}`);
-    const related = await page.$$eval("#mcode .line.related", (ls) => ls.map((l) => l.textContent.split(/\s+/)[0]));
+    const related = await page.$$eval("#mcode .line.related", (ls) => ls.map((l) => l.dataset.address));
     if (related.length === 0 || related.some((a) => !wantJumps.includes(a))) fail(`highlighted machine code ${related}, want ${wantJumps}`);
     // The IR lines of that exit, as the listing has them: its SNAP line and the guards after it.
     const exitLines = [];

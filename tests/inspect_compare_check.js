@@ -55,7 +55,7 @@ function readRun(dir, snabb, log, vmprofile) {
   const run = {apps: [], zones: {}, samples: 0, byTrace: {}, states: {}};
   if (dir) {
     run.apps = JSON.parse(fs.readFileSync(dir + "/apps.json", "utf8")).apps;
-    for (const f of fs.readdirSync(dir + "/vmprofile")) run.zones[f.replace(/\.vmprofile$/, "")] = readZone(dir + "/vmprofile/" + f);
+    for (const f of fs.readdirSync(dir + "/vmprofile").filter((f) => f.endsWith(".vmprofile"))) run.zones[f.replace(/\.vmprofile$/, "")] = readZone(dir + "/vmprofile/" + f);
     log = dir + "/audit.log";
   } else {
     run.zones.file = readZone(vmprofile);

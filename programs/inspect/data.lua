@@ -9,6 +9,8 @@
 --   data.apps(run)                 -- the profile by app: GET /inspect/api/apps
 --   data.traces(run)               -- the trace list: GET /inspect/api/traces
 --   data.trace(run, n)             -- one trace's listings, cross-referenced: GET /inspect/api/trace/N
+--   data.source(run, chunk)        -- a Lua file's lines with samples and traces (programs.inspect.
+--                                     source): GET /inspect/api/source?chunk=@FILE
 -- A live run's files change: each call reads apps.json and the zones again, and decodes the
 -- auditlog again when it has grown.
 local profile = require("programs.profile.profile")
@@ -16,6 +18,7 @@ local listing = require("programs.auditlog.auditlog")
 local reader = require("observe.auditlog_reader")
 local rundir = require("observe.rundir")
 local vmprofile = require("observe.vmprofile")
+local source = require("programs.inspect.source")
 local xref = require("programs.inspect.xref")
 local band = bit.band
 
@@ -196,15 +199,28 @@ function M.trace (run, number)
    end
    local lines = {}
    for _, l in ipairs(t.lines) do lines[#lines + 1] = ("%s:%d"):format(l.source, l.line) end
+   -- Samples by machine-code line, from the address table (mcode lines get samples).
+   local mcode = t.mcode and mcode_lines(t, run.log.open.ircall) or {}
+   local hot = source.addresses(run)
+   local by_address = source.trace_lines(hot, t, mcode)
+   by_address.table, by_address.error = hot ~= nil, hot and hot.error
    local view = {number = t.number, parent = t.parent, exit = t.exit, linktype = t.linktype, link = t.link,
            span = t.span, app = t.app, start = t.start, stack = t.stack, nins = t.nins,
            nexit = t.nexit, lines = lines, tooling = run.tooling[t] or nil,
            samples = samples or {total = 0, loop = 0, head = 0, apps = {}},
            bytecode = bytecode, ir = ir,
-           mcode = t.mcode and mcode_lines(t, run.log.open.ircall) or {},
+           mcode = mcode, by_address = by_address,
            mcode_address = t.mcode and ("%x"):format(t.mcode.address),
            mcode_size = t.mcode and t.mcode.size}
    return xref.annotate(run.log, t, view)
+end
+
+-- A Lua file's source view (chunk: its name, "@file.lua" or "file.lua"); nil when neither the
+-- auditlog nor the disk knows the file.
+function M.source (run, chunk)
+   local p = load(run)
+   local v = source.view(run, p, chunk)
+   return v.known and v or nil
 end
 
 return M

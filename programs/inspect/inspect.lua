@@ -42,6 +42,7 @@ local TYPES = {html = "text/html; charset=utf-8", js = "text/javascript; charset
 
 local function endpoints ()
    return "GET /inspect/ (the page), /inspect/api/apps, /inspect/api/traces, /inspect/api/trace/N, "
+          .. "/inspect/api/source?chunk=@FILE, "
           .. "/inspect/api/aborts, /inspect/api/history, /inspect/api/runs (with two runs: "
           .. "/inspect/api/compare and each run's under /inspect/api/a/ and /inspect/api/b/), and "
           .. "the inspected run's /counters, /metrics, /profile"
@@ -58,6 +59,13 @@ local function run_api (prefix, run, hist)
    control.handle("GET", prefix .. "traces", function () return 200, data.traces(run) end)
    control.handle("GET", prefix .. "aborts", function ()
       return 200, require("programs.inspect.aborts").view(run, data)
+   end)
+   control.handle("GET", prefix .. "source", function (_, _, request)
+      local chunk = request.query.chunk
+      if not chunk or chunk == "" then return 400, {error = "GET /inspect/api/source?chunk=@FILE.lua"} end
+      local v = data.source(run, chunk)
+      if not v then return 404, {error = ("no source %s in %s"):format(chunk, run.dir)} end
+      return 200, v
    end)
    control.handle("GET", prefix .. "trace/(%d+)", function (_, captures)
       local t = data.trace(run, tonumber(captures[1]))

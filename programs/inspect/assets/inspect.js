@@ -1,9 +1,9 @@
 // snabb inspect's page (programs/inspect): views of one run drawn from its JSON API
 // (/inspect/api/apps, /inspect/api/traces, /inspect/api/trace/N), routed by the URL's hash so that
 // every view is a link (keyboard, back button): #/apps, #/app/NAME, #/traces, #/traces/app/NAME,
-// #/trace/N. Listings longer than a page are paged; a trace's IR, machine-code and bytecode lines
-// are buttons that select what the auditlog links them to (a guard's exit and its snapshot; the
-// rest of the cross-reference is xref.js's).
+// #/trace/N, #/source/CHUNK[/line/N] (source.js). Listings longer than a page are paged; a trace's
+// IR, machine-code and bytecode lines are buttons that select what the auditlog links them to (a
+// guard's exit and its snapshot; the rest of the cross-reference is xref.js's).
 "use strict";
 
 const PAGE_ROWS = 100;    // trace list rows per page
@@ -18,21 +18,21 @@ const STATE_WORDS = {
 const view = document.getElementById("view");
 const cache = {};
 
-// The API's answers, kept: a trace's for good, the lists for a second (a live run's change; the
-// run directory's apps.json is rewritten once a second).
+// The API's answers, kept for a second (a live run's change: the run directory's apps.json is
+// rewritten once a second, and a trace's samples by address grow).
 // With two runs (runs.js) each run's API is under api/a/ or api/b/: runPrefix is the one shown;
 // whole, skips it (api/compare, api/runs).
 let runPrefix = "";
 async function api(path, whole) {
   path = (whole ? "" : runPrefix) + path;
   const kept = cache[path];
-  if (kept && (kept.forever || Date.now() - kept.at < 1000)) return kept.body;
+  if (kept && Date.now() - kept.at < 1000) return kept.body;
   const body = fetch("/inspect/api/" + path).then(async (res) => {
     const doc = await res.json();
     if (!res.ok) { delete cache[path]; throw new Error(doc.error || res.status + " " + res.statusText); }
     return doc;
   });
-  cache[path] = {body, at: Date.now(), forever: /^(?:[ab]\/)?trace\//.test(path)};
+  cache[path] = {body, at: Date.now()};
   return body;
 }
 
@@ -114,7 +114,8 @@ async function showApps(selected) {
 function appDetail(a, order) {
   const s = el("section", {id: "app-detail", ariaLabel: "app " + a.name});
   s.append(el("h2", {}, `app ${a.name}`),
-    el("p", {}, `${a.class || ""}; code: ${(a.code || []).map((c) => `${c.source}:${c.first}-${c.last}`).join(", ")}`),
+    el("p", {}, `${a.class || ""}; code: `, ...(a.code || []).flatMap((c, i) => [i ? ", " : "",
+      link(sourceHref(`${c.source}:${c.first}`), `${c.source}:${c.first}-${c.last}`)])),
     el("p", {}, `${a.cycles_per_packet.toFixed(1)} cycles/packet, ${percent(a.share)} of engine time, ${comma(a.samples)} samples`));
   if (a.warning) s.append(el("p", {className: "warning"}, "WARNING: " + a.warning));
   const states = order.filter((x) => a.states[x]).map((x) => [STATE_WORDS[x], comma(a.states[x]), percent(a.states[x] / a.samples)]);
@@ -283,7 +284,8 @@ async function showTrace(n) {
       `${comma(t.mcode_size)} bytes of machine code at 0x${t.mcode_address}${t.tooling ? "; snabb's own tooling" : ""}`),
     el("p", {}, `samples: `, el("span", {id: "trace-samples"}, comma(t.samples.total)),
       ` (compiled loop ${comma(t.samples.loop)}, entry ${comma(t.samples.head)})${by ? "; by app: " + by : ""}`),
-    el("p", {}, `source lines recorded: ${t.lines.join(", ")}`),
+    hotSummary(t),
+    el("p", {}, "source lines recorded: ", ...sourceLinks(t.lines)),
     t.parent ? el("p", {}, link("#/trace/" + t.parent, `parent: trace ${t.parent}`)) : "",
     el("p", {}, link("#/tree/" + t.number, "its side-trace tree")));
   // Bytecode with its source line beside it, where the line changes (logs before bclines have none).
@@ -293,26 +295,28 @@ async function showTrace(n) {
     const at = l.line && l.line !== last ? l.line : "";
     last = l.line || last;
     const props = {className: "line", dataset: {kind: "bc", index: i, line: l.line || ""}};
-    const src = el("span", {className: "src"}, at.padEnd(24).slice(-24) + " ");
-    if (t.xref) return el("button", {...props, type: "button", onclick: () => select("bc", i)}, src, l.text);
-    return el("span", props, src, l.text);
+    // Its source position links to the source view (source.js); the line itself selects it.
+    const src = at ? el("a", {className: "src", href: sourceHref(at)}, at.padEnd(24).slice(-24)) : el("span", {className: "src"}, "".padEnd(24));
+    if (t.xref) return el("span", {className: "bcrow"}, src, el("button", {...props, type: "button", onclick: () => select("bc", i)}, " ", l.text));
+    return el("span", props, src, " ", l.text);
   });
   const ir = listing("ir", "IR", t.ir, (l, i) => {
     const e = el("button", {type: "button", className: "line" + (l.snapshot !== undefined ? " snap" : "") + (l.guard ? " guard" : "") +
       (/ LOOP /.test(l.text) ? " loop" : ""), dataset: {kind: "ir", index: i}, onclick: () => select("ir", i)}, l.text);
     return e;
   });
+  // Each machine-code line with its samples (the address table's) and a shade by them (source.js).
   const mc = listing("mcode", "Machine code", t.mcode, (l, i) => {
-    const props = {className: "line" + (l.loop ? " loop" : ""), dataset: {kind: "mcode", index: i}};
-    props.dataset.address = l.address;
+    const props = {className: "line" + (l.loop ? " loop" : ""), dataset: {kind: "mcode", index: i, address: l.address, samples: l.samples || 0}};
+    const count = hotCount(l.samples, t.by_address.max), style = heatStyle(l.samples, t.by_address.max);
     if (t.xref || (l.exit !== undefined && l.exit !== null)) {
-      const b = el("button", {...props, type: "button", onclick: () => select("mcode", i)}, l.text);
+      const b = el("button", {...props, type: "button", style, onclick: () => select("mcode", i)}, count, l.text);
       if (!l.loop || !t.xref) return b;
       const f = document.createDocumentFragment();
       f.append(el("span", {className: "loopmark"}, "->LOOP:"), b);
       return f;
     }
-    return el("span", props, (l.loop ? "->LOOP:\n" : "") + l.text);
+    return el("span", {...props, style}, (l.loop ? "->LOOP:\n" : ""), count, l.text);
   });
   current = {t, ir, mc, bc};
   view.append(el("div", {id: "xref", ariaLive: "polite"}, el("p", {className: "muted"}, t.xref ?
@@ -350,7 +354,7 @@ async function route() {
     else { nav("nav-apps"); await showApps(null); }
     if (!extra && /^#\/(apps|app\/)/.test(h) && typeof afterApps === "function") await afterApps();
     if (typeof afterRoute === "function") afterRoute(h);
-    view.focus({preventScroll: true});
+    if (!view.contains(document.activeElement)) view.focus({preventScroll: true}); // (a view may focus a line)
   } catch (e) {
     const p = document.getElementById("error");
     p.textContent = "snabb inspect: " + e.message;
