@@ -14,7 +14,9 @@
 --   M.ins_bytecode(t, ins)       -- the index in t.bytecode of the bytecode the instruction was
 --                                -- recorded for, and that bytecode; nil for none (the trace's
 --                                -- entry, LOOP, PHIs)
---   M.ins_line(d, t, ins)        -- its source file and line (nil for none, or a C function's)
+--   M.ins_line(d, t, ins)        -- its source file and line (nil for none); an instruction of a
+--                                   C function's record (a fast function, an FFI metamethod) is on
+--                                   the line of the Lua bytecode that called it (M.bytecode_line)
 --   M.snap_bytecode(t, snapno)   -- as M.ins_bytecode, for a snapshot (where its exit resumes)
 local ffi = require("ffi")
 local auditlog = require("observe.auditlog")
@@ -406,11 +408,28 @@ function M.snap_bytecode (t, snapno)
    return nil
 end
 
-function M.ins_line (d, t, ins)
-   local _, b = M.ins_bytecode(t, ins)
+-- The source position of t.bytecode[k]: its own, or for a C function's record (no line: FUNCC of
+-- bit.band, ffi.meta.__index, ...) that of the Lua bytecode that called it, the nearest record
+-- before it of a lower depth. Measured on examples/forward.lua: 26 of the 27 samples in the loop
+-- of fwd's trace were in code recorded for such C functions, which LuaJIT inlines.
+function M.bytecode_line (d, t, k)
+   local b = t.bytecode and t.bytecode[k]
+   if b and not b.line then
+      local depth = b.depth or 0
+      for j = k - 1, 1, -1 do
+         local c = t.bytecode[j]
+         if (c.depth or 0) < depth and c.line then b = c break end
+      end
+   end
    if not (b and b.proto and b.line) then return nil end
    local p = d.protos[b.proto]
    return p and p.source or "?", b.line
+end
+
+function M.ins_line (d, t, ins)
+   local k = M.ins_bytecode(t, ins)
+   if not k then return nil end
+   return M.bytecode_line(d, t, k)
 end
 
 local CHECKED = {}

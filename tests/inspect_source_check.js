@@ -142,7 +142,17 @@ const chunk = fwd.code[0].source.replace(/^@/, "");
     if (perLine !== Number(summary.attributed)) fail(`lines add up to ${perLine}, ${summary.attributed} attributed`);
     // Where the log maps machine code to IR and bytecode (ir_mcode: each instruction's [start, end)
     // offsets; ir_bytecode: its index in the trace's bytecode, from 1, 0 for none), each line's
-    // samples are the table's samples at addresses in instructions recorded for that line.
+    // samples are the table's samples at addresses in instructions recorded for that line; an
+    // instruction recorded for a C function (FUNCC: bit.band, an FFI metamethod; no line) is on
+    // the line of the Lua bytecode that called it, the nearest record before it of a lower depth.
+    const recordedAt = (t, k) => {
+      let b = t.bytecode[k - 1];
+      for (let j = k - 2; b && !b.line && j >= 0; j--) {
+        const c = t.bytecode[j];
+        if ((c.depth || 0) < (b.depth || 0) && c.line) b = c;
+      }
+      return b;
+    };
     const mapped = Object.values(latest).filter((t) => t.ir_mcode && t.ir_bytecode && t.mcode);
     let busiest = null;
     if (mapped.length) {
@@ -152,7 +162,7 @@ const chunk = fwd.code[0].source.replace(/^@/, "");
           const off = e.address - mcodeAddress(t);
           for (let ins = 1; 2 * ins <= t.ir_mcode.length; ins++) {
             if (off < t.ir_mcode[2 * ins - 2] || off >= t.ir_mcode[2 * ins - 1]) continue;
-            const b = t.bytecode[t.ir_bytecode[ins - 1] - 1];
+            const b = recordedAt(t, t.ir_bytecode[ins - 1]);
             const src = b && b.proto && b.line > 0 && sourceOf(b.proto);
             if (src) { wantAll[src] = wantAll[src] || {}; wantAll[src][b.line] = (wantAll[src][b.line] || 0) + e.count; }
           }

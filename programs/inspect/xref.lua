@@ -35,20 +35,20 @@ function M.annotate (log, t, view)
          last[ins] = i - 1
       end
    end
-   local function source (b)
-      local p = b and b.proto and b.line and log.protos[b.proto]
-      return p and ("%s:%d"):format(p.source, b.line) or nil
+   local function source (k)
+      local file, line = reader.bytecode_line(log, t, k)
+      return file and ("%s:%d"):format(file, line) or nil
    end
    for i, l in ipairs(view.ir) do
-      local k, b
+      local k
       if l.ins then
          if first[l.ins] then l.mc = {first[l.ins], last[l.ins]} end
-         k, b = reader.ins_bytecode(t, l.ins)
+         k = reader.ins_bytecode(t, l.ins)
       elseif l.snapshot then
-         k, b = reader.snap_bytecode(t, l.snapshot)
+         k = reader.snap_bytecode(t, l.snapshot)
       end
       if k and bc_line[k] then
-         l.bc, l.src = bc_line[k], source(b)
+         l.bc, l.src = bc_line[k], source(k)
          if l.ins then
             bc_ir[k] = bc_ir[k] or {}
             table.insert(bc_ir[k], i - 1)
