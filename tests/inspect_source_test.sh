@@ -48,6 +48,12 @@ PY
 # A file neither the auditlog nor the disk knows: 404 with an error.
 status=$(curl -s -o "$tmp/nosuch.json" -w "%{http_code}" "${url}api/source?chunk=%40no%2Fsuch.lua")
 [ "$status" = 404 ] && grep -q '"error"' "$tmp/nosuch.json" || fail "GET source of no such file: $status $(cat "$tmp/nosuch.json")"
+# A file on disk that the run did not run: 404, its text not served (the request names the path).
+for chunk in %40%2Fetc%2Fpasswd %2Fetc%2Fpasswd %40..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd; do
+  status=$(curl -s -o "$tmp/other.json" -w "%{http_code}" "${url}api/source?chunk=$chunk")
+  [ "$status" = 404 ] && ! grep -q "root:" "$tmp/other.json" ||
+    fail "GET source of $chunk (a file the run did not run): $status $(head -c 200 "$tmp/other.json")"
+done
 # An address table cut short: the trace view works and says so in one line naming the file.
 truncate -s 1000 "$tmp/copied/vmprofile/addresses"
 trace=$(curl -sf "${url}api/traces" | python3 -c 'import json,sys; print(max(json.load(sys.stdin)["traces"], key=lambda t: t["samples"])["number"])')

@@ -123,11 +123,12 @@ end
 local function mapped (t) return t.ir_mcode ~= nil and reader.ins_of_address ~= nil end
 
 -- The file's text as lines, and where it came from: the auditlog's source event ("auditlog", cut
--- at its size cap: "auditlog (cut)"), the file on disk ("disk"), or nothing.
-local function text_of (log, name)
+-- at its size cap: "auditlog (cut)"), the file on disk ("disk"; only a file the run ran, known:
+-- the request names it, so any other path would let a client read any file), or nothing.
+local function text_of (log, name, known)
    local s = log and log.sources and log.sources[name]
    local text, from = s and s.text, s and (#s.text < s.size and "auditlog (cut)" or "auditlog")
-   if not text then
+   if not text and known then
       local f = io.open(name, "rb")
       text = f and f:read("*a")
       if f then f:close() end
@@ -172,7 +173,13 @@ function M.view (run, p, name)
          end
       end
    end
+   -- Known: a file the run ran code of (a prototype of the auditlog's, its source event, or an
+   -- app's code in apps.json).
    for _, proto in pairs(log and log.protos or {}) do known = known or proto.source == name end
+   known = known or (log and log.sources and log.sources[name]) ~= nil
+   for _, a in ipairs(p.doc and p.doc.apps or {}) do
+      for _, c in ipairs(a.code or {}) do known = known or (c.source or ""):gsub("^@", "") == name end
+   end
    -- Samples by address -> IR instruction -> bytecode -> line.
    local hot = M.addresses(run)
    local attributed, map, unplaced = 0, false, {}
@@ -204,7 +211,7 @@ function M.view (run, p, name)
       local n = here and z and z.traces[0] and z.traces[0].interp or 0
       if here then interp[#interp + 1] = {app = a.name, samples = n} end
    end
-   local text, from = text_of(log, name)
+   local text, from = text_of(log, name, known)
    local list, nlines = {}, text and #text or 0
    for line, r in pairs(rows) do
       r.seen = nil
@@ -214,7 +221,7 @@ function M.view (run, p, name)
    table.sort(list, function (a, b) return a.line < b.line end)
    return {chunk = name, from = from, text = text, nlines = nlines, lines = list,
            attributed = attributed, map = map, unplaced = unplaced, interp = interp,
-           address_table = hot ~= nil, address_error = hot and hot.error, known = known or text ~= nil}
+           address_table = hot ~= nil, address_error = hot and hot.error, known = known}
 end
 
 return M
