@@ -1,12 +1,12 @@
 // node tests/inspect_check.js URL RUNDIR SNABB: drives `snabb inspect`'s page (at URL, serving
 // RUNDIR) in headless Chromium (Debian's, with playwright-core) as a user would, and checks what
 // it shows against the run directory read here: apps.json (the engine's counters), the vmprofile
-// zone files (parsed below from their layout in observe/vmprofile.h) and the auditlog as `snabb
+// zone files (parsed by tests/inspect_page.js from their layout in observe/vmprofile.h) and the auditlog as `snabb
 // auditlog --trace N` lists it. It opens the profile, goes to an app with the keyboard, clicks its
 // hottest trace, a guard in its IR and a machine-code exit jump, and checks the cross-references;
 // then that requests outside the API are refused. Prints the page's load time.
 "use strict";
-const {chromium} = require("playwright-core");
+const {STATES, readZone, launch} = require("./inspect_page.js");
 const {execFileSync} = require("child_process");
 const fs = require("fs");
 const http = require("http");
@@ -16,28 +16,6 @@ const [url, dir, snabb] = process.argv.slice(2);
 if (!snabb) fail("usage: node inspect_check.js URL RUNDIR SNABB");
 const origin = new URL(url).origin;
 
-// A vmprofile zone file (observe/vmprofile.h, version 1): a 96-byte header (magic, version,
-// states, max_trace, hz, zone[64], samples), then uint64 counts[max_trace + 1][states] in the
-// order of observe.vmprofile's states.
-const STATES = ["loop", "head", "interp", "c", "gc", "exit", "record", "optimise", "assemble", "runtime"];
-function readZone(path) {
-  const b = fs.readFileSync(path);
-  if (b.toString("latin1", 0, 8) !== "SNABBVMP" || b.readUInt32LE(8) !== 1) fail(path + ": not a vmprofile of version 1");
-  const states = b.readUInt32LE(12), maxTrace = b.readUInt32LE(16);
-  if (states !== STATES.length) fail(path + ": " + states + " states");
-  const zone = {samples: Number(b.readBigUInt64LE(88)), total: {}, traces: {}};
-  for (const s of STATES) zone.total[s] = 0;
-  for (let t = 0; t <= maxTrace; t++) {
-    for (let s = 0; s < states; s++) {
-      const n = Number(b.readBigUInt64LE(96 + 8 * (t * states + s)));
-      if (!n) continue;
-      zone.total[STATES[s]] += n;
-      zone.traces[t] = zone.traces[t] || {};
-      zone.traces[t][STATES[s]] = n;
-    }
-  }
-  return zone;
-}
 // A request with the path as it is (fetch would resolve "..").
 function raw(method, path) {
   const u = new URL(url);
@@ -76,15 +54,8 @@ function listing(n) {
 }
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-  });
+  const {browser, page: page, errors} = await launch();
   try {
-    const page = await browser.newPage({viewport: {width: 1400, height: 1000}});
-    const errors = [];
-    page.on("pageerror", (e) => errors.push(String(e)));
-    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
     page.on("request", (r) => { if (!r.url().startsWith(origin + "/inspect")) errors.push("fetches " + r.url()); });
     const ready = (hash) => page.waitForFunction((h) => document.body.dataset.ready === h, hash);
     const started = Date.now();

@@ -1,7 +1,7 @@
 // node tests/inspect_compare_check.js MODE ...: drives `snabb inspect`'s page in headless Chromium
 // (Debian's, with playwright-core, as tests/inspect_check.js) and checks what it shows against the
-// runs' own files read here: apps.json (the engine's counters), the vmprofile zone files (parsed
-// below from their layout in observe/vmprofile.h) and the auditlog as `snabb auditlog --json`
+// runs' own files read here: apps.json (the engine's counters), the vmprofile zone files (parsed by
+// tests/inspect_page.js from their layout in observe/vmprofile.h) and the auditlog as `snabb auditlog --json`
 // lists it; and, live, the counters the control server reads from shared memory (GET /counters).
 //   compare URL DIR_A DIR_B SNABB   snabb inspect A B: #/compare (the first page): every app's
 //       cycles per packet, difference, ratio and change; the VM states; every trace matched by
@@ -13,7 +13,7 @@
 //   live URL PID   snabb inspect PID: the counters over time, a point a second, the last one
 //       between two readings of the counters a second apart.
 "use strict";
-const {chromium} = require("playwright-core");
+const {STATES, readZone, launch} = require("./inspect_page.js");
 const {execFileSync} = require("child_process");
 const fs = require("fs");
 const http = require("http");
@@ -22,28 +22,8 @@ const fail = (message) => { console.error("FAIL: " + message); process.exit(1); 
 const [mode, url, ...rest] = process.argv.slice(2);
 if (!url) fail("usage: node inspect_compare_check.js compare|files|live URL ...");
 
-// A vmprofile zone file (observe/vmprofile.h, version 1): a 96-byte header (magic, version,
-// states, max_trace, hz, zone[64], samples), then uint64 counts[max_trace + 1][states].
-const STATES = ["loop", "head", "interp", "c", "gc", "exit", "record", "optimise", "assemble", "runtime"];
 const WORDS = {loop: "compiled loop", head: "compiled entry", interp: "interpreted", c: "C/FFI", gc: "garbage collection",
   exit: "leaving compiled code", record: "JIT recording", optimise: "JIT optimising", assemble: "JIT assembling", runtime: "snabb runtime"};
-function readZone(path) {
-  const b = fs.readFileSync(path);
-  if (b.toString("latin1", 0, 8) !== "SNABBVMP" || b.readUInt32LE(8) !== 1) fail(path + ": not a vmprofile of version 1");
-  const states = b.readUInt32LE(12), maxTrace = b.readUInt32LE(16);
-  const zone = {hz: b.readUInt32LE(20), samples: Number(b.readBigUInt64LE(88)), total: {}, traces: {}};
-  for (const s of STATES) zone.total[s] = 0;
-  for (let t = 0; t <= maxTrace; t++) {
-    for (let s = 0; s < states; s++) {
-      const n = Number(b.readBigUInt64LE(96 + 8 * (t * states + s)));
-      if (!n) continue;
-      zone.total[STATES[s]] += n;
-      zone.traces[t] = zone.traces[t] || {};
-      zone.traces[t][STATES[s]] = n;
-    }
-  }
-  return zone;
-}
 const compiled = (row) => (row && (row.loop || 0) + (row.head || 0)) || 0;
 const comma = (n) => Number(n).toLocaleString("en-US");
 const percent = (x) => (100 * x).toFixed(1) + "%";
@@ -116,13 +96,8 @@ function get(path) {
 }
 
 async function browse(fn) {
-  const browser = await chromium.launch({executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]});
+  const {browser, page: page, errors} = await launch();
   try {
-    const page = await browser.newPage({viewport: {width: 1400, height: 1000}});
-    const errors = [];
-    page.on("pageerror", (e) => errors.push(String(e)));
-    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
     const origin = new URL(url).origin;
     page.on("request", (r) => { if (!r.url().startsWith(origin + "/inspect")) errors.push("fetches " + r.url()); });
     page.ready = (hash) => page.waitForFunction((h) => document.body.dataset.ready === h, hash);

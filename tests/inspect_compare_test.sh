@@ -10,24 +10,8 @@
 # input: the same run twice is fine; a missing B, three runs, a file of the wrong kind are one line.
 . "$(dirname "$0")/prologue.sh"
 . "$(dirname "$0")/browser.sh"
+. "$(dirname "$0")/inspect.sh"
 
-# Starts snabb inspect ARGS... in the background: sets $inspect (its PID) and $url.
-start_inspect() {
-  "$snabb" inspect "$@" >"$tmp/inspect.out" 2>"$tmp/inspect.err" &
-  inspect=$!
-  for _ in $(seq 150); do
-    grep -q "^snabb inspect: .* at http://" "$tmp/inspect.out" && break
-    kill -0 $inspect 2>/dev/null || fail "snabb inspect $* ended: $(cat "$tmp/inspect.err")"
-    sleep 0.1
-  done
-  url=$(grep -o 'http://[^ ]*' "$tmp/inspect.out") || fail "snabb inspect $*: no URL printed: $(cat "$tmp/inspect.out")"
-}
-stop_inspect() {
-  local status=0
-  kill -INT $inspect
-  wait $inspect || status=$?
-  [ "$status" -eq 0 ] || fail "snabb inspect exited $status after SIGINT: $(cat "$tmp/inspect.err")"
-}
 
 # Two runs that differ.
 "$snabb" bench "$here/../examples/forward.lua" --pcap "$data/v4.pcap" --duration 1 --rundir "$tmp/A" >/dev/null

@@ -4,7 +4,7 @@
 // its layout in observe/vmprofile.h), the zone files, and the auditlog as `snabb auditlog --json`
 // decodes it; SOURCE is the Lua file the run's app fwd came from.
 "use strict";
-const {chromium} = require("playwright-core");
+const {readZone, launch} = require("./inspect_page.js");
 const {execFileSync} = require("child_process");
 const fs = require("fs");
 
@@ -27,13 +27,11 @@ function readAddresses(path) {
   }
   return t;
 }
-// A zone file's loop + head samples per trace row (layout as tests/inspect_check.js reads it).
+// A zone file's loop + head samples per trace row.
 function zoneTraces(path) {
-  const b = fs.readFileSync(path);
-  if (b.toString("latin1", 0, 8) !== "SNABBVMP") fail(path + ": not a vmprofile");
-  const states = b.readUInt32LE(12), maxTrace = b.readUInt32LE(16), rows = {};
-  for (let t = 0; t <= maxTrace; t++) {
-    const n = Number(b.readBigUInt64LE(96 + 8 * t * states)) + Number(b.readBigUInt64LE(96 + 8 * (t * states + 1)));
+  const rows = {};
+  for (const [t, r] of Object.entries(readZone(path).traces)) {
+    const n = (r.loop || 0) + (r.head || 0);
     if (n) rows[t] = n;
   }
   return rows;
@@ -69,15 +67,8 @@ if (!fwd || !fwd.code || !fwd.code.length) fail("apps.json has no code range for
 const chunk = fwd.code[0].source.replace(/^@/, "");
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-  });
+  const {browser, page: page, errors} = await launch();
   try {
-    const page = await browser.newPage({viewport: {width: 1400, height: 1000}});
-    const errors = [];
-    page.on("pageerror", (e) => errors.push(String(e)));
-    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
     const ready = (hash) => page.waitForFunction((h) => document.body.dataset.ready === h, hash);
 
     // The hottest trace (by the table): its machine-code lines' counts are the table's.

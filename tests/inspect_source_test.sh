@@ -9,6 +9,7 @@
 # -p FILE writes FILE.addresses beside FILE.
 . "$(dirname "$0")/prologue.sh"
 . "$(dirname "$0")/browser.sh"
+. "$(dirname "$0")/inspect.sh"
 
 # The example as a copy of our own: the test can take it away to show the auditlog carries it.
 cp "$here/../examples/forward.lua" "$tmp/forward.lua"
@@ -16,25 +17,14 @@ run=$tmp/run
 "$snabb" bench "$tmp/forward.lua" --pcap "$data/v4.pcap" --duration 3 --rundir "$run" >/dev/null
 [ -s "$run/vmprofile/addresses" ] || fail "the run left no address table (vmprofile/addresses)"
 
-serve() { # DIR: starts snabb inspect on DIR; sets url
-  "$snabb" inspect "$1" >"$tmp/inspect.out" 2>"$tmp/inspect.err" &
-  for _ in $(seq 100); do
-    grep -q "^snabb inspect: .* at http://" "$tmp/inspect.out" && break
-    kill -0 $! 2>/dev/null || fail "snabb inspect ended: $(cat "$tmp/inspect.err")"
-    sleep 0.1
-  done
-  url=$(grep -o 'http://[^ ]*' "$tmp/inspect.out") || fail "no URL printed: $(cat "$tmp/inspect.out")"
-  inspect=$!
-}
-serve "$run"
+start_inspect "$run"
 node "$here/inspect_source_check.js" "$url" "$run" "$snabb" "$tmp/forward.lua"
-kill $inspect
-wait $inspect || true
+stop_inspect
 
 # Copied elsewhere, the file gone: the source view still has its text (from the auditlog).
 cp -r "$run" "$tmp/copied"
 mv "$tmp/forward.lua" "$tmp/forward.lua.kept"
-serve "$tmp/copied"
+start_inspect "$tmp/copied"
 chunk=$(python3 -c 'import json,sys; print([a for a in json.load(open(sys.argv[1]))["apps"] if a["name"] == "fwd"][0]["code"][0]["source"])' "$run/apps.json")
 enc=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote("@" + sys.argv[1], safe=""))' "$chunk")
 curl -sf "${url}api/source?chunk=$enc" >"$tmp/source.json" || fail "GET ${url}api/source?chunk=$enc failed"
@@ -63,8 +53,7 @@ import json, sys
 err = json.load(open(sys.argv[1]))["by_address"]["error"]
 assert err.startswith(sys.argv[2] + ": ") and "cut short" in err and "\n" not in err, err
 PY
-kill $inspect
-wait $inspect || true
+stop_inspect
 
 # snabb -p FILE: the zone in FILE, the addresses in FILE.addresses, read by the same reader; every
 # sample in a trace is at an address in it.

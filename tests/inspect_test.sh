@@ -7,20 +7,14 @@
 # bad --listen (one line each, exit 2 or 1).
 . "$(dirname "$0")/prologue.sh"
 . "$(dirname "$0")/browser.sh"
+. "$(dirname "$0")/inspect.sh"
 
 run=$tmp/run
 "$snabb" bench "$here/../examples/forward.lua" --pcap "$data/v4.pcap" --duration 1 --rundir "$run" >/dev/null
 [ -s "$run/audit.log" ] && [ -s "$run/vmprofile/fwd.vmprofile" ] || fail "the run left no auditlog or vmprofile"
 
 # Started on a free port; it prints its URL.
-"$snabb" inspect "$run" >"$tmp/inspect.out" 2>"$tmp/inspect.err" &
-inspect=$!
-for _ in $(seq 100); do
-  grep -q "^snabb inspect: .* at http://" "$tmp/inspect.out" && break
-  kill -0 $inspect 2>/dev/null || fail "snabb inspect ended: $(cat "$tmp/inspect.err")"
-  sleep 0.1
-done
-url=$(grep -o 'http://[^ ]*' "$tmp/inspect.out") || fail "no URL printed: $(cat "$tmp/inspect.out")"
+start_inspect "$run"
 node "$here/inspect_check.js" "$url" "$run" "$snabb"
 
 # Bad input: one line "snabb inspect: ...", exit 2 (usage) or 1 (the port).
@@ -68,8 +62,5 @@ kill -INT $live_inspect $live
 wait $live_inspect $live || true
 
 # Ctrl-C ends it cleanly.
-kill -INT $inspect
-status=0
-wait $inspect || status=$?
-[ "$status" -eq 0 ] || fail "snabb inspect exited $status after SIGINT: $(cat "$tmp/inspect.err")"
+stop_inspect
 echo "inspect_test: OK"

@@ -9,7 +9,7 @@
 // "NYI: bytecode" (FNEW) is in plain words. The forward run blacklists nothing of forward.lua.
 // Prints the load times of the trees of the run with about a thousand traces.
 "use strict";
-const {chromium} = require("playwright-core");
+const {launch} = require("./inspect_page.js");
 const fs = require("fs");
 
 const fail = (message) => { console.error("FAIL: " + message); process.exit(1); };
@@ -50,15 +50,8 @@ const sorted = (set) => [...set].sort();
 const same = (a, b) => JSON.stringify(sorted(a)) === JSON.stringify(sorted(b));
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-  });
+  const {browser, page: page, errors} = await launch();
   try {
-    const page = await browser.newPage({viewport: {width: 1400, height: 1000}});
-    const errors = [];
-    page.on("pageerror", (e) => errors.push(String(e)));
-    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
     const ready = (hash) => page.waitForFunction((h) => document.body.dataset.ready === h, hash);
     const open = async (url, hash) => {
       const started = Date.now();

@@ -8,7 +8,7 @@
 // code and source line marked; selects a machine-code line with the keyboard and checks its IR
 // instruction; clicks a bytecode line and checks the IR instructions recorded for it.
 "use strict";
-const {chromium} = require("playwright-core");
+const {launch} = require("./inspect_page.js");
 const {execFileSync} = require("child_process");
 
 const fail = (message) => { console.error("FAIL: " + message); process.exit(1); };
@@ -54,15 +54,8 @@ const sourceOf = (ins) => {
 const page = (index) => Math.floor(index / LINES);
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-  });
+  const {browser, page: p, errors} = await launch();
   try {
-    const p = await browser.newPage({viewport: {width: 1400, height: 1000}});
-    const errors = [];
-    p.on("pageerror", (e) => errors.push(String(e)));
-    p.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
     const started = Date.now();
     await p.goto(`${url}?lines=${LINES}#/trace/${t.number}`);
     await p.waitForFunction((h) => document.body.dataset.ready === h, `#/trace/${t.number}`);

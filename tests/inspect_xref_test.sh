@@ -9,6 +9,7 @@
 # tests/inspect_xref_check.js against `snabb auditlog --json` and `--trace N`.
 . "$(dirname "$0")/prologue.sh"
 . "$(dirname "$0")/browser.sh"
+. "$(dirname "$0")/inspect.sh"
 
 run=$tmp/run
 "$snabb" bench "$here/../examples/forward.lua" --pcap "$data/v4.pcap" --duration 1 --rundir "$run" >/dev/null
@@ -27,15 +28,7 @@ print(("inspect_xref_test: the maps of %d traces hold, %d guards checked"):forma
 LUA
 "$snabb" "$tmp/check_maps.lua" "$run/audit.log" || fail "the auditlog's maps"
 
-"$snabb" inspect "$run" >"$tmp/inspect.out" 2>"$tmp/inspect.err" &
-inspect=$!
-for _ in $(seq 100); do
-  grep -q "^snabb inspect: .* at http://" "$tmp/inspect.out" && break
-  kill -0 $inspect 2>/dev/null || fail "snabb inspect ended: $(cat "$tmp/inspect.err")"
-  sleep 0.1
-done
-url=$(grep -o 'http://[^ ]*' "$tmp/inspect.out") || fail "no URL printed: $(cat "$tmp/inspect.out")"
+start_inspect "$run"
 node "$here/inspect_xref_check.js" "$url" "$run" "$snabb"
-kill -INT $inspect
-wait $inspect || true
+stop_inspect
 echo "inspect_xref_test: OK"

@@ -1,0 +1,21 @@
+# tests/inspect.sh: sourced after browser.sh by the tests of snabb inspect, which start it on a run
+# and drive its page: start_inspect ARGS... runs `snabb inspect ARGS...` in the background and
+# waits for the URL it prints (sets $inspect, its PID, and $url); stop_inspect ends it with
+# SIGINT (Ctrl-C) and fails unless it exits 0.
+# shellcheck shell=bash
+start_inspect() {
+  "$snabb" inspect "$@" >"$tmp/inspect.out" 2>"$tmp/inspect.err" &
+  inspect=$!
+  for _ in $(seq 150); do
+    grep -q "^snabb inspect: .* at http://" "$tmp/inspect.out" && break
+    kill -0 $inspect 2>/dev/null || fail "snabb inspect $* ended: $(cat "$tmp/inspect.err")"
+    sleep 0.1
+  done
+  url=$(grep -o 'http://[^ ]*' "$tmp/inspect.out") || fail "snabb inspect $*: no URL printed: $(cat "$tmp/inspect.out")"
+}
+stop_inspect() {
+  local status=0
+  kill -INT $inspect
+  wait $inspect || status=$?
+  [ "$status" -eq 0 ] || fail "snabb inspect exited $status after SIGINT: $(cat "$tmp/inspect.err")"
+}
