@@ -78,7 +78,9 @@ grep -q "sorted by name" <<<"$frame" || fail "n did not sort by name: $frame"
 [ "$(grep -n '^replay ' <<<"$frame" | cut -d: -f1)" -lt "$(grep -n '^sink ' <<<"$frame" | cut -d: -f1)" ] ||
   fail "by name, replay comes before sink: $frame"
 tmux send-keys -t "$session" q
-for _ in $(seq 50); do screen | grep -q "TOP-EXIT=" && break; sleep 0.1; done
+# (The command line itself shows "TOP-EXIT=$?": wait for the status, printed once top has exited,
+# a few milliseconds after it gave the screen back.)
+for _ in $(seq 50); do screen | grep -q "TOP-EXIT=[0-9]" && break; sleep 0.1; done
 frame=$(screen)
 grep -q "TOP-EXIT=0" <<<"$frame" || fail "q did not end snabb top with status 0: $frame"
 grep -q "snabb top: PID" <<<"$frame" && fail "the terminal's screen was not restored: $frame"
