@@ -207,6 +207,17 @@ local function cmdline_rundir (pid)
    end
 end
 
+-- The run directory in a base directory (BASE/PID or BASE/PID-N) that live process pid holds the
+-- lock of, or nil. By name alone, BASE/PID may be another process's: one that had the PID before,
+-- or, under PID namespaces (Bazel's sandbox), a live one of another namespace.
+function M.held_by (pid)
+   for _, base in ipairs(M.base_dirs(C.geteuid())) do
+      for _, dir in ipairs(M.names(base, pid)) do
+         if C.snabb_rundir_owned_by(dir, pid) == 1 then return dir end
+      end
+   end
+end
+
 -- The run directory of live process pid: its --rundir, or one in a base directory named PID or
 -- PID-N, whose lock that very process holds (rundir.h). A directory left by a dead process, whose
 -- PID may now be another's, is never taken for it.

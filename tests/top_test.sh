@@ -91,12 +91,13 @@ tmux send-keys -t "$session" "clear; '$snabb' top $run_pid --interval 2; echo TO
 for _ in $(seq 50); do screen | grep -q "snabb top: PID" && break; sleep 0.1; done
 top_pid=$(pgrep -f "snabb top $run_pid --interval 2") || fail "no snabb top running: $(screen)"
 kill -TERM "$top_pid"
-for _ in $(seq 50); do screen | grep -q "TOP-TERM=" && break; sleep 0.1; done
+for _ in $(seq 50); do screen | grep -q "TOP-TERM=[0-9]" && break; sleep 0.1; done
 frame=$(screen)
 grep -q "TOP-TERM=0" <<<"$frame" || fail "SIGTERM did not end snabb top with status 0: $frame"
 grep -q "snabb top: PID" <<<"$frame" && fail "after SIGTERM the screen was not restored: $frame"
 tmux send-keys -t "$session" "stty -a | tr ' ' '\n' | grep -x -e icanon -e echo | tr '\n' ' '; echo STTY" Enter
-for _ in $(seq 50); do screen | grep -q "STTY$" && break; sleep 0.1; done
+# (The command line ends with "echo STTY" too: wait for the line the command prints.)
+for _ in $(seq 50); do screen | grep -q "^[a-z ]*STTY$" && break; sleep 0.1; done
 screen | grep -q "^icanon echo STTY$" || fail "after SIGTERM the terminal has no echo or lines: $(screen)"
 
 # Bad targets: one line each, exit status 2.
