@@ -35,20 +35,16 @@ port=${port%%/*}
 expect_error 1 "127.0.0.1:$port: .*in use" "$run" --listen "127.0.0.1:$port"
 expect_error 2 "--listen must be HOST:PORT" "$run" --listen nowhere
 
+# Ctrl-C ends it cleanly.
+stop_inspect
+
 # A live run, by its PID: the apps of its graph, read while it runs; the server's /counters are
 # the run's (its pid), not the inspector's.
 "$snabb" run "$here/../examples/basic.lua" --duration 60 >/dev/null &
 live=$!
 for _ in $(seq 100); do "$snabb" profile $live >/dev/null 2>&1 && break; sleep 0.1; done
-"$snabb" inspect $live >"$tmp/live.out" 2>"$tmp/live.err" &
-live_inspect=$!
-for _ in $(seq 100); do
-  grep -q "http://" "$tmp/live.out" && break
-  kill -0 $live_inspect 2>/dev/null || fail "snabb inspect $live ended: $(cat "$tmp/live.err")"
-  sleep 0.1
-done
-live_url=$(grep -o 'http://[^ ]*' "$tmp/live.out") || fail "no URL printed for PID $live"
-curl -sf "${live_url}api/apps" >"$tmp/live_apps.json" || fail "GET ${live_url}api/apps failed"
+start_inspect $live
+curl -sf "${url}api/apps" >"$tmp/live_apps.json" || fail "GET ${url}api/apps failed"
 python3 - "$tmp/live_apps.json" $live <<'PY' || fail "the live run's apps as snabb inspect serves them"
 import json, sys
 doc = json.load(open(sys.argv[1]))
@@ -56,11 +52,9 @@ names = sorted(a["name"] for a in doc["apps"])
 assert doc["pid"] == int(sys.argv[2]), doc["pid"]
 assert names == ["sink_a", "sink_b", "source", "tee"], names
 PY
-counters_pid=$(curl -sf "${live_url%/inspect/}/counters" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+counters_pid=$(curl -sf "${url%/inspect/}/counters" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
 [ "$counters_pid" = "$live" ] || fail "GET /counters of snabb inspect $live names pid $counters_pid"
-kill -INT $live_inspect $live
-wait $live_inspect $live || true
-
-# Ctrl-C ends it cleanly.
 stop_inspect
+kill -INT $live
+wait $live || true
 echo "inspect_test: OK"
