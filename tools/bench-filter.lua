@@ -12,10 +12,11 @@
 -- accept the same packets.
 -- tools/bench-filter runs it pinned to one core, on a generated mix (tools/README.md).
 --   snabb tools/bench-filter.lua [--trials N] [--packets N] [--shuffle] [--write OUT.pcap]
---                                [--filter EXPR]... PCAP...
+--                                [--region N] [--filter EXPR]... PCAP...
 -- --shuffle: the packets of all the captures in a random order (fixed seed), as on a link that
 -- carries them all at once; --write: the packets, as measured, into OUT.pcap (for other tools to
--- run on the same packets); --filter: these expressions instead of the fixed set.
+-- run on the same packets); --region: the numeric matcher's region (lib.pf's opts.region, to
+-- measure its choice); --filter: these expressions instead of the fixed set.
 local ffi = require("ffi")
 local lib = require("core.lib")
 local libpcap = require("lib.pf.libpcap")
@@ -45,15 +46,18 @@ end
 
 local args = {...}
 local trials, per_measure, shuffle, write, files, exprs = 5, 4e6, false, nil, {}, {}
+local region
 local i = 1
 while i <= #args do
    local a = args[i]
-   if a == "--trials" or a == "--packets" or a == "--write" or a == "--filter" then
+   if a == "--trials" or a == "--packets" or a == "--write" or a == "--filter"
+      or a == "--region" then
       local v = args[i + 1] or fail(a .. " needs a value")
       if a == "--trials" then trials = tonumber(v) or fail("--trials: not a number: " .. v)
       elseif a == "--packets" then
          per_measure = tonumber(v) or fail("--packets: not a number: " .. v)
       elseif a == "--write" then write = v
+      elseif a == "--region" then region = tonumber(v) or fail("--region: not a number: " .. v)
       else exprs[#exprs + 1] = v end
       i = i + 2
    else
@@ -156,7 +160,7 @@ for _, expr in ipairs(exprs) do
    local ours, err2 = pf.compile(expr)
    if not ours then fail(err2) end
    local via_bpf = assert(bpf.compile(expr))
-   local numeric = assert(pf.compile(expr, {numeric = true}))
+   local numeric = assert(pf.compile(expr, {numeric = true, region = region}))
    cases[#cases + 1] = {
       expr = expr,
       run = {
