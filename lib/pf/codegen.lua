@@ -737,41 +737,6 @@ function regions(nodes, most)
    return converted
 end
 
--- The statements of n's region, ending in the return of its verdict. A region with bounds tests
--- first takes the packets long enough for all of them (nearly all: one branch, predicted) to a
--- copy of itself without them: a bounds test costs three operations, and `net`'s four were a
--- fifth of its region.
-function region(n, nodes, index)
-   local set = {}
-   local function visit(m)
-      if m.term ~= nil or set[m] then return end
-      set[m] = true
-      visit(m.t)
-      visit(m.f)
-   end
-   visit(n)
-   local bounds, order, tests = {}, {}, 0
-   for m in pairs(set) do
-      local c = m.cond
-      if c[1] == "caplen" then
-         tests = tests + 1
-         local b = c[2] and optimize.key(c[2]) or ""
-         if not bounds[b] then order[#order + 1] = b end
-         bounds[b] = math.max(bounds[b] and bounds[b][3] or 0, c[3]) == c[3] and c or bounds[b]
-      end
-   end
-   if tests < 2 then return M.region_body(n, nodes, index, set, false) end
-   table.sort(order)
-   local guard = {}
-   for i, b in ipairs(order) do
-      local l, op, r = condition(bounds[b])
-      guard[i] = l .. " " .. op .. " " .. r
-   end
-   return "if " .. table.concat(guard, " and ") .. " then "
-      .. M.region_body(n, nodes, index, set, true) .. " end; "
-      .. M.region_body(n, nodes, index, set, false)
-end
-
 -- The sign of not c, from its sign k: bnot(x - 1) is -x (a narrow x; the only signs that end in
 -- ` - 1` are such).
 local function inv(k)
@@ -781,7 +746,7 @@ local function inv(k)
 end
 
 -- The statements of the region of n (its nodes: set), bounds tests assumed to hold when long.
-function M.region_body(n, nodes, index, set, long)
+local function region_body(n, nodes, index, set, long)
    local out, value, gate = {}, {}, {}
    local function way(m) -- m, past the bounds tests assumed
       while long and m.term == nil and m.cond[1] == "caplen" do m = m.t end
@@ -838,6 +803,41 @@ function M.region_body(n, nodes, index, set, long)
    elseif last then out[#out] = "return rshift(" .. last .. ", 31)"
    else out[#out + 1] = "return rshift(" .. v(root) .. ", 31)" end
    return table.concat(out, "; ")
+end
+
+-- The statements of n's region, ending in the return of its verdict. A region with bounds tests
+-- first takes the packets long enough for all of them (nearly all: one branch, predicted) to a
+-- copy of itself without them: a bounds test costs three operations, and `net`'s four were a
+-- fifth of its region.
+function region(n, nodes, index)
+   local set = {}
+   local function visit(m)
+      if m.term ~= nil or set[m] then return end
+      set[m] = true
+      visit(m.t)
+      visit(m.f)
+   end
+   visit(n)
+   local bounds, order, tests = {}, {}, 0
+   for m in pairs(set) do
+      local c = m.cond
+      if c[1] == "caplen" then -- the longest per base
+         tests = tests + 1
+         local b = c[2] and optimize.key(c[2]) or ""
+         if not bounds[b] then order[#order + 1] = b end
+         if not bounds[b] or c[3] > bounds[b][3] then bounds[b] = c end
+      end
+   end
+   if tests < 2 then return region_body(n, nodes, index, set, false) end
+   table.sort(order)
+   local guard = {}
+   for i, b in ipairs(order) do
+      local l, op, r = condition(bounds[b])
+      guard[i] = l .. " " .. op .. " " .. r
+   end
+   return "if " .. table.concat(guard, " and ") .. " then "
+      .. region_body(n, nodes, index, set, true) .. " end; "
+      .. region_body(n, nodes, index, set, false)
 end
 
 -- The source of entry's numeric matcher; region: M.REGION unless given.
