@@ -6,7 +6,9 @@
 start_inspect() {
   "$snabb" inspect "$@" >"$tmp/inspect.out" 2>"$tmp/inspect.err" &
   inspect=$!
-  for _ in $(seq 150); do
+  # (Up to 60 s: it reads the whole run before it listens. 15 s was once too few in CI, with
+  # another test and a build on the machine's two cores.)
+  for _ in $(seq 600); do
     grep -q "^snabb inspect: .* at http://" "$tmp/inspect.out" && break
     kill -0 $inspect 2>/dev/null || fail "snabb inspect $* ended: $(cat "$tmp/inspect.err")"
     sleep 0.1
