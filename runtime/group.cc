@@ -12,12 +12,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "runtime/packet.h"
 #include "runtime/stats.h"
@@ -30,7 +32,7 @@ namespace snabb::runtime {
 namespace {
 
 constexpr uint64_t kMagic = 0x50524753'42414e53;  // "SNABSGRP" in the file
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;                  // 2: the marks
 // Where every worker maps the packet memory: far from what the kernel hands out by itself (the
 // binary and its heap near 0x55..., mmap areas below the stack near 0x7f...), below 2^47.
 constexpr uintptr_t kPacketBase = uintptr_t{1} << 46;
@@ -60,12 +62,17 @@ struct Control {
   uint64_t list_bytes;  // the room of each free list: the group's and every worker's
   uint64_t group_list_offset;
   uint64_t worker_list_offset;  // worker i's at worker_list_offset + i * list_bytes
+  uint64_t marks_bytes;         // the room of each worker's marks (struct group_marks)
+  uint64_t marks_offset;        // worker i's at marks_offset + i * marks_bytes
+  uint64_t buckets;             // marks a worker: the packet memory's 8 KiB buckets
   int32_t hugetlb;
   int32_t creator;
   alignas(64) pthread_mutex_t lock;
   int64_t carved;  // packets [0, carved) of the packet memory are in some list or in use
   int64_t nfree;   // in the group list
   alignas(64) int32_t pid[GROUP_MAX_WORKERS];
+  // The group's clock (group.h): the newest of a worker's clock when it last took or gave back.
+  uint64_t clock;
 };
 
 class Fd {
@@ -154,64 +161,110 @@ struct Group {
   uint8_t* slot(int64_t i) const {
     return reinterpret_cast<uint8_t*>(control->base) + i * PACKET_SLOT_SIZE;
   }
-  // Whether free-list entry e is a slot of the group's (carved so far). A worker's list may also
-  // hold slots of memory that is not the group's: DPDK's mbufs (drivers/dpdk, adopted by its pool),
-  // which the group's list must never get (another worker may not have them mapped, and a
-  // restarted DPDK group makes new ones where the old ones were). An entry is the packet as it
-  // was freed (packet.h): its header anywhere in the first 2 * PACKET_HEADROOM of its slot.
-  bool owns(packet* e) const {
-    const uintptr_t p = reinterpret_cast<uintptr_t>(e), base = control->base;
-    return p >= base && p < base + uint64_t(control->carved) * PACKET_SLOT_SIZE &&
-           (p - base) % PACKET_SLOT_SIZE <= 2 * PACKET_HEADROOM;
+  group_marks* marks(int32_t i) const {
+    return reinterpret_cast<group_marks*>(reinterpret_cast<uint8_t*>(control) +
+                                          control->marks_offset +
+                                          uint64_t(i) * control->marks_bytes);
   }
-  // Moves the group's packets in worker i's free list to the group's (under the mutex), empties
-  // the list (what else it held was the dead worker's: DPDK's mbufs); how many it moved.
-  int64_t reclaim(int32_t i) {
-    Locked locked(&control->lock);
-    packet_freelist* fl = worker_list(i);
-    const int64_t n = fl->nfree;
-    int64_t gn = control->nfree;
-    packet** gl = group_list();
-    for (int64_t k = 0; k < n; ++k) {
-      if (owns(fl->list[k])) gl[gn++] = fl->list[k];
+  // The bucket of packet p (a free-list or link entry): its header's (group.h); a packet's header
+  // is in the first 2 * PACKET_HEADROOM of its slot, whose two buckets at most are no other's.
+  uint64_t bucket(const void* p) const {
+    return ((reinterpret_cast<uintptr_t>(p) & (kPacketAddressLimit - 1)) - control->base) >>
+           GROUP_MARK_SHIFT;
+  }
+  // Worker i's mark of slot s: the newer of its buckets'.
+  uint64_t mark_of(int32_t i, int64_t s) const {
+    const uint64_t* m = marks(i)->mark;
+    const uint64_t first = uint64_t(s) * PACKET_SLOT_SIZE >> GROUP_MARK_SHIFT;
+    const uint64_t last =
+        (uint64_t(s) * PACKET_SLOT_SIZE + 2 * PACKET_HEADROOM) >> GROUP_MARK_SHIFT;
+    return std::max(m[first], m[last]);
+  }
+  // The worker in whose hands slot s is by the marks (its mark is the newest), or -1: none
+  // marked it, or two did at one time (no event orders them).
+  int32_t holder(int64_t s) const {
+    int32_t newest = -1;
+    uint64_t time = 0;
+    for (int32_t j = 0; j < control->workers; ++j) {
+      if (const uint64_t m = mark_of(j, s); m > time) {
+        newest = j, time = m;
+      } else if (m == time && m != 0) {
+        newest = -1;
+      }
     }
+    return newest;
+  }
+  // The marks of slots [0, carved): their buckets.
+  uint64_t carved_buckets() const {
+    return std::min<uint64_t>(
+        control->buckets, (uint64_t(control->carved) * PACKET_SLOT_SIZE >> GROUP_MARK_SHIFT) + 1);
+  }
+  // The slot (its number) of packet p, a free-list or link entry (the length bits above
+  // PACKET_ADDRESS_BITS are ignored); -1 when p is no packet of the group's (carved so far). A
+  // worker's list may also hold slots of memory that is not the group's: DPDK's mbufs
+  // (drivers/dpdk, adopted by its pool), which the group's list must never get (another worker may
+  // not have them mapped, and a restarted DPDK group makes new ones where the old ones were). A
+  // packet's header is anywhere in the first 2 * PACKET_HEADROOM of its slot (packet.h).
+  int64_t slot_of(const void* p) const {
+    const uintptr_t d =
+        (reinterpret_cast<uintptr_t>(p) & (kPacketAddressLimit - 1)) - uintptr_t(control->base);
+    if (d >= uint64_t(control->carved) * PACKET_SLOT_SIZE) return -1;
+    if (d % PACKET_SLOT_SIZE > 2 * PACKET_HEADROOM) return -1;
+    return int64_t(d / PACKET_SLOT_SIZE);
+  }
+  bool owns(packet* e) const { return slot_of(e) >= 0; }
+  // Worker i's packets back to the group's list (its process has ended; under the mutex): those
+  // its marks name, its free list's and its links' (packets other workers freed may be there,
+  // marked as theirs), less those in the group's list (given back, or a move it was killed in) and
+  // those in_flight (in interlinks). Each gets a fresh header (the dead worker's header is not
+  // trusted to say where its slot starts). Empties its free list, its links and its marks.
+  group_reclaimed reclaim(int32_t i, const std::vector<Link*>& links, const uint64_t* in_flight,
+                          int64_t n_in_flight) {
+    Locked locked(&control->lock);
+    const int64_t carved = control->carved;
+    enum : uint8_t { kNowhere, kGroup, kInFlight, kFree, kLinks, kHeld };
+    std::vector<uint8_t> where(carved, kNowhere);
+    packet** gl = group_list();
+    for (int64_t k = 0; k < control->nfree; ++k) {
+      if (const int64_t s = slot_of(gl[k]); s >= 0) where[s] = kGroup;
+    }
+    auto find = [&](const void* p, uint8_t place) {
+      if (const int64_t s = slot_of(p); s >= 0 && where[s] == kNowhere) where[s] = place;
+    };
+    for (int64_t k = 0; k < n_in_flight; ++k)
+      find(reinterpret_cast<void*>(in_flight[k]), kInFlight);
+    packet_freelist* fl = worker_list(i);
+    for (int64_t k = 0; k < fl->nfree; ++k) find(fl->list[k], kFree);
+    for (Link* l : links) {
+      for (uint32_t k = uint32_t(l->read); k != uint32_t(l->write); ++k) {
+        find(l->ring[k & LINK_RING_MASK], kLinks);
+      }
+    }
+    for (int64_t s = 0; s < carved; ++s) {
+      if (where[s] == kNowhere && holder(s) == i) where[s] = kHeld;
+    }
+    group_reclaimed r{};
+    int64_t gn = control->nfree;
+    for (int64_t s = 0; s < carved; ++s) {
+      if (where[s] < kFree) continue;
+      freelist_fresh_entry(packets() + s * PACKET_SLOT_SIZE);
+      gl[gn++] = freelist_entry(slot(s));
+      ++(where[s] == kFree ? r.free : where[s] == kLinks ? r.links : r.held);
+    }
+    barrier();
+    control->nfree = gn;
     barrier();
     fl->nfree = 0;
-    barrier();
-    const int64_t moved = gn - control->nfree;
-    control->nfree = gn;
+    for (Link* l : links) l->read = l->write;
+    std::fill(marks(i)->mark, marks(i)->mark + carved_buckets(), 0);
     control->pid[i] = 0;
-    return moved;
+    return r;
   }
-  // Moves the packets in ring l (between its cursors) to the group's list and empties it; how
-  // many. An entry is taken for its slot when it points into a slot carved so far, at most 2 *
-  // PACKET_HEADROOM in (where prepend and shiftleft may leave a header); others are left out. The
-  // slot goes back with a fresh header (the dead worker's header is not trusted to say where its
-  // slot starts).
-  int64_t reclaim_link(Link* l) {
-    const uint32_t n = uint32_t(l->write) - uint32_t(l->read);
-    if (n > LINK_RING_SIZE) {
-      throw std::runtime_error("its cursors are " + std::to_string(n) + " apart, more than a ring");
-    }
-    Locked locked(&control->lock);
-    const uintptr_t base = control->base;
-    const uintptr_t end = base + uint64_t(control->carved) * PACKET_SLOT_SIZE;
-    int64_t gn = control->nfree;
-    for (uint32_t k = 0; k < n; ++k) {
-      const uintptr_t p =
-          reinterpret_cast<uintptr_t>(l->ring[(uint32_t(l->read) + k) & LINK_RING_MASK]) &
-          (kPacketAddressLimit - 1);
-      const uintptr_t into = (p - base) % PACKET_SLOT_SIZE;
-      if (p < base || p >= end || into > 2 * PACKET_HEADROOM) continue;
-      freelist_fresh_entry(packets() + (p - into - base));
-      group_list()[gn++] = freelist_entry(reinterpret_cast<uint8_t*>(p - into));
-    }
-    barrier();
-    const int64_t taken = gn - control->nfree;
-    control->nfree = gn;
-    barrier();
-    l->read = l->write;
-    return taken;
+  // Whether worker i's slot holds anything: a free list or marks (left by a process that ended).
+  bool holds(int32_t i) const {
+    const uint64_t* m = marks(i)->mark;
+    return worker_list(i)->nfree > 0 ||
+           std::any_of(m, m + carved_buckets(), [](uint64_t t) { return t != 0; });
   }
 };
 
@@ -325,8 +378,10 @@ void create(const std::string& dir, int32_t workers, int32_t cap) {
   }
   const uint64_t list_bytes =
       round_up(sizeof(packet_freelist) + uint64_t(cap) * sizeof(packet*), kPage);
+  const uint64_t buckets = (uint64_t(cap) * PACKET_SLOT_SIZE >> GROUP_MARK_SHIFT) + 1;
+  const uint64_t marks_bytes = round_up(sizeof(group_marks) + buckets * sizeof(uint64_t), kPage);
   const uint64_t header = round_up(sizeof(Control), kPage);
-  g->control_size = header + (uint64_t(workers) + 1) * list_bytes;
+  g->control_size = header + (uint64_t(workers) + 1) * list_bytes + workers * marks_bytes;
   g->control_fd = Fd(memfd_create("snabb-group-control", MFD_CLOEXEC));
   if (g->control_fd.get() < 0 || ftruncate(g->control_fd.get(), off_t(g->control_size)) != 0) {
     throw std::runtime_error(errno_text("group.create: control memory"));
@@ -342,6 +397,9 @@ void create(const std::string& dir, int32_t workers, int32_t cap) {
   c->list_bytes = list_bytes;
   c->group_list_offset = header;
   c->worker_list_offset = header + list_bytes;
+  c->marks_bytes = marks_bytes;
+  c->buckets = buckets;
+  c->marks_offset = header + (uint64_t(workers) + 1) * list_bytes;
   c->hugetlb = hugetlb;
   c->creator = getpid();
   pthread_mutexattr_t attr;
@@ -378,8 +436,10 @@ class GroupSource : public PacketSource {
   GroupSource(Group* g, int32_t index) : g_(g), c_(g->control), index_(index) {}
 
   // From the group list first, then newly carved slots. Ordered so that a process killed at any
-  // point loses at most this batch: entries are copied above the worker's count before the group's
-  // count drops, and the worker's count grows last.
+  // point leaves each packet where reclaim finds it once: entries are copied above the worker's
+  // count and marked before the group's count drops (until then they are the group's, and
+  // reclaim leaves them), new slots are marked before they count as carved, and the worker's
+  // count grows last.
   int32_t take(packet_freelist* fl, int32_t n) override {
     int64_t k = 0, first = 0, carve = 0;
     {
@@ -387,12 +447,20 @@ class GroupSource : public PacketSource {
       const int64_t gn = c_->nfree;
       k = std::min<int64_t>(n, gn);
       packet** gl = g_->group_list();
+      group_marks* marks = g_->marks(index_);
+      const uint64_t now = std::max(marks->clock, c_->clock) + 1;
+      marks->clock = c_->clock = now;
       std::copy(gl + gn - k, gl + gn, fl->list + fl->nfree);
+      for (int64_t j = gn - k; j < gn; ++j) marks->mark[g_->bucket(gl[j])] = now;
       barrier();
       c_->nfree = gn - k;
       if (k < n && c_->carved < c_->cap) {
         first = c_->carved;
         carve = std::min<int64_t>(n - k, c_->cap - first);
+        for (int64_t s = first; s < first + carve; ++s) {
+          marks->mark[g_->bucket(g_->slot(s) + PACKET_HEADROOM)] = now;
+        }
+        barrier();
         c_->carved = first + carve;
       }
     }
@@ -414,9 +482,12 @@ class GroupSource : public PacketSource {
   }
 
   // The group's packets among fl's top n (others, DPDK's mbufs, stay in fl, moved down); how
-  // many. The worker's count drops before the group's grows (a kill in between loses the batch).
+  // many. The worker's count drops before the group's grows (a kill in between leaves them
+  // marked: reclaim finds them). Their marks stay: the next take's are newer (the group's clock
+  // catches up with the worker's here).
   int32_t give(packet_freelist* fl, int32_t n) override {
     Locked locked(&c_->lock);
+    c_->clock = std::max(c_->clock, g_->marks(index_)->clock);
     int64_t gn = c_->nfree;
     packet** gl = g_->group_list();
     packet** top = fl->list + fl->nfree - n;
@@ -457,6 +528,17 @@ std::string& attached_dir() {
   return dir;
 }
 
+// The marks of the worker this process is (attach), for snabb_group_marks and snabb_group_mark.
+struct Marks {
+  group_marks* marks = nullptr;
+  uint64_t base = 0;
+  uint64_t buckets = 0;
+};
+Marks& own_marks() {
+  static Marks m;
+  return m;
+}
+
 bool alive(int32_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
 
 void attach(const std::string& dir, int32_t index) {
@@ -473,6 +555,13 @@ void attach(const std::string& dir, int32_t index) {
   if (c->pid[index] != 0 && c->pid[index] != getpid() && alive(c->pid[index])) {
     throw std::runtime_error("group.attach: worker slot " + std::to_string(index) + " of " + dir +
                              " is taken by process " + std::to_string(c->pid[index]));
+  }
+  // What a worker that ended in this slot left goes back to the group first (reclaim: only its
+  // caller knows what is in flight); until then the slot's marks are not this process's.
+  if (g.holds(index)) {
+    throw std::runtime_error("group.attach: worker slot " + std::to_string(index) + " of " + dir +
+                             " holds the packets of process " + std::to_string(c->pid[index]) +
+                             ", which has ended (give them back first: group.reclaim)");
   }
   packet_freelist* fl = snabb_packet_freelist();
   if (fl == nullptr) throw std::runtime_error(snabb_error());
@@ -502,15 +591,52 @@ void attach(const std::string& dir, int32_t index) {
     munmap(at, c->bytes);
     throw std::runtime_error(errno_text("group.attach: the worker's free list"));
   }
-  // What a worker that died in this slot left, when nobody reclaimed it.
-  if (fl->nfree > 0) g.reclaim(index);
   c->pid[index] = getpid();
+  own_marks() = {g.marks(index), c->base, c->buckets};
   attached() = std::make_unique<GroupSource>(&g, index);
   attached_dir() = dir;
   packet_pool_join(attached().get());
 }
 
-int64_t reclaim(const std::string& dir, int32_t index) {
+// A dead worker's link, its stats file mapped (runtime/stats.h), for reclaim.
+class DeadLink {
+ public:
+  explicit DeadLink(const std::string& path) : what_("link " + path) {
+    Fd fd(open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+    if (fd.get() < 0) throw std::runtime_error(errno_text(what_));
+    struct stat st {};
+    if (fstat(fd.get(), &st) != 0) throw std::runtime_error(errno_text(what_));
+    if (uint64_t(st.st_size) < sizeof(stats_link_file)) {
+      throw std::runtime_error(what_ + ": not a link's stats file (runtime/stats.h)");
+    }
+    void* mem =
+        mmap(nullptr, sizeof(stats_link_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+    if (mem == MAP_FAILED) throw std::runtime_error(errno_text(what_));
+    file_.reset(static_cast<stats_link_file*>(mem));
+    if (file_->header.magic != STATS_MAGIC || file_->header.kind != STATS_LINK ||
+        file_->header.offset != offsetof(stats_link_file, link)) {
+      throw std::runtime_error(what_ + ": not a link's stats file (runtime/stats.h)");
+    }
+    if (alive(int32_t(file_->header.pid))) {
+      throw std::runtime_error(what_ + ": its process " + std::to_string(file_->header.pid) +
+                               " is still running");
+    }
+    const uint32_t n = uint32_t(file_->link.write) - uint32_t(file_->link.read);
+    if (n > LINK_RING_SIZE) {
+      throw std::runtime_error(what_ + ": its cursors are " + std::to_string(n) +
+                               " apart, more than a ring");
+    }
+  }
+  Link* link() const { return &file_->link; }
+
+ private:
+  static void unmap(stats_link_file* f) { munmap(f, sizeof(stats_link_file)); }
+  std::string what_;
+  std::unique_ptr<stats_link_file, decltype(&unmap)> file_{nullptr, &unmap};
+};
+
+group_reclaimed reclaim(const std::string& dir, int32_t index, const char* links,
+                        const uint64_t* in_flight, int64_t n_in_flight) {
   Group& g = open_group(dir);
   if (index < 0 || index >= g.control->workers) {
     throw std::invalid_argument("group.reclaim: the group in " + dir + " has worker slots 0 to " +
@@ -522,38 +648,28 @@ int64_t reclaim(const std::string& dir, int32_t index) {
     throw std::runtime_error("group.reclaim: worker " + std::to_string(index) + " (process " +
                              std::to_string(pid) + ") is still running");
   }
-  return g.reclaim(index);
-}
-
-int64_t reclaim_link(const std::string& dir, const std::string& path) {
-  Group& g = open_group(dir);
-  const std::string what = "group.reclaim_link: " + path;
-  Fd fd(open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
-  if (fd.get() < 0) throw std::runtime_error(errno_text(what));
-  struct stat st {};
-  if (fstat(fd.get(), &st) != 0) throw std::runtime_error(errno_text(what));
-  if (uint64_t(st.st_size) < sizeof(stats_link_file)) {
-    throw std::runtime_error(what + ": not a link's stats file (runtime/stats.h)");
+  if (n_in_flight < 0 || (n_in_flight > 0 && in_flight == nullptr)) {
+    throw std::invalid_argument("group.reclaim: " + std::to_string(n_in_flight) +
+                                " entries in flight, and no array of them");
   }
-  void* mem =
-      mmap(nullptr, sizeof(stats_link_file), PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
-  if (mem == MAP_FAILED) throw std::runtime_error(errno_text(what));
-  std::unique_ptr<void, void (*)(void*)> unmap(mem,
-                                               [](void* m) { munmap(m, sizeof(stats_link_file)); });
-  auto* f = static_cast<stats_link_file*>(mem);
-  if (f->header.magic != STATS_MAGIC || f->header.kind != STATS_LINK ||
-      f->header.offset != offsetof(stats_link_file, link)) {
-    throw std::runtime_error(what + ": not a link's stats file (runtime/stats.h)");
+  std::vector<std::unique_ptr<DeadLink>> dead;
+  std::vector<Link*> rings;
+  if (links != nullptr) {
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(links, error)) {
+      try {
+        dead.push_back(std::make_unique<DeadLink>(entry.path().string()));
+      } catch (const std::runtime_error& e) {
+        throw std::runtime_error(std::string("group.reclaim: ") + e.what());
+      }
+      rings.push_back(dead.back()->link());
+    }
+    // (A worker that died before its engine made links has no directory of them.)
+    if (error && error != std::errc::no_such_file_or_directory) {
+      throw std::runtime_error("group.reclaim: " + std::string(links) + ": " + error.message());
+    }
   }
-  if (alive(int32_t(f->header.pid))) {
-    throw std::runtime_error(what + ": its process " + std::to_string(f->header.pid) +
-                             " is still running");
-  }
-  try {
-    return g.reclaim_link(&f->link);
-  } catch (const std::runtime_error& e) {
-    throw std::runtime_error(what + ": " + e.what());
-  }
+  return g.reclaim(index, rings, in_flight, n_in_flight);
 }
 
 }  // namespace
@@ -576,12 +692,13 @@ int snabb_group_attach(const char* dir, int32_t index) {
   });
 }
 
-int64_t snabb_group_reclaim(const char* dir, int32_t index) {
-  return c_call<int64_t>(-1, [&] { return snabb::runtime::reclaim(dir, index); });
-}
-
-int64_t snabb_group_reclaim_link(const char* dir, const char* path) {
-  return c_call<int64_t>(-1, [&] { return snabb::runtime::reclaim_link(dir, path); });
+int64_t snabb_group_reclaim(const char* dir, int32_t index, const char* links,
+                            const uint64_t* in_flight, int64_t n_in_flight, group_reclaimed* out) {
+  return c_call<int64_t>(-1, [&] {
+    const group_reclaimed r = snabb::runtime::reclaim(dir, index, links, in_flight, n_in_flight);
+    if (out) *out = r;
+    return r.free + r.links + r.held;
+  });
 }
 
 int snabb_group_stats(const char* dir, group_stats* s) {
@@ -594,14 +711,53 @@ int snabb_group_stats(const char* dir, group_stats* s) {
     s->cap = c->cap;
     s->workers = c->workers;
     s->hugetlb = c->hugetlb;
+    enum : uint8_t { kGroup = 1, kWorker };
+    std::vector<uint8_t> seen(c->carved);
+    auto see = [&](packet* e, uint8_t where) {
+      if (const int64_t k = g.slot_of(e); k >= 0) {
+        if (seen[k]) ++s->twice;
+        seen[k] = where;
+      }
+    };
+    for (int64_t k = 0; k < c->nfree; ++k) see(g.group_list()[k], kGroup);
+    for (int32_t i = 0; i < c->workers; ++i) {
+      const packet_freelist* fl = g.worker_list(i);
+      for (int64_t k = 0; k < fl->nfree; ++k) see(fl->list[k], kWorker);
+    }
     for (int32_t i = 0; i < c->workers; ++i) {
       const packet_freelist* fl = g.worker_list(i);
       s->worker_free[i] =
           std::count_if(fl->list, fl->list + fl->nfree, [&](packet* e) { return g.owns(e); });
       s->worker_pid[i] = c->pid[i];
     }
+    for (int64_t k = 0; k < c->carved; ++k) {
+      if (const int32_t i = g.holder(k); i >= 0 && seen[k] != kGroup) ++s->worker_held[i];
+    }
     return 0;
   });
+}
+
+group_marks* snabb_group_marks(uint64_t* base, uint64_t* buckets) {
+  const auto& own = snabb::runtime::own_marks();
+  *base = own.base;
+  *buckets = own.buckets;
+  return own.marks;
+}
+
+// (apps/interlink/receiver.lua does the same in its loop, compiled into it.)
+void snabb_group_mark(packet* const* ring, uint32_t mask, uint32_t from, uint32_t n,
+                      uint64_t sent) {
+  const auto& own = snabb::runtime::own_marks();
+  if (own.marks == nullptr) return;
+  const uint64_t now = std::max(own.marks->clock, sent) + 1;
+  own.marks->clock = now;
+  for (uint32_t k = 0; k < n; ++k) {
+    const uint64_t b = ((reinterpret_cast<uintptr_t>(ring[(from + k) & mask]) &
+                         (snabb::runtime::kPacketAddressLimit - 1)) -
+                        own.base) >>
+                       GROUP_MARK_SHIFT;
+    if (b < own.buckets) own.marks->mark[b] = now;
+  }
 }
 
 const char* snabb_group_dir(void) {

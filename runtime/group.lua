@@ -2,8 +2,8 @@
 -- from one worker to another as a pointer (runtime/group.h). The supervisor calls create(dir)
 -- before it starts its workers; each worker calls attach(dir, index) first thing, after which its
 -- packet pool takes batches of packets from the group and the engine gives surplus ones back
--- between breaths (runtime/packet.h); reclaim(dir, index) returns a dead worker's free packets to
--- the group before its replacement starts; stats(dir) counts them all.
+-- between breaths (runtime/packet.h); reclaim(dir, index, opts) gives back all a dead worker had
+-- (free, in its links, in its apps' hands) before its replacement starts; stats(dir) counts them.
 local ffi = require("ffi")
 require("core.runtime_cdefs")
 local C = ffi.C
@@ -47,36 +47,38 @@ function M.attach (dir, index)
    return true
 end
 
--- Moves dead worker index's free packets to the group's list; returns how many.
-function M.reclaim (dir, index)
+-- Gives back to the group's list every packet in the hands of worker index, whose process has
+-- ended: its free list, its links and its apps' (runtime/group.h: its marks). opts: links, the
+-- directory of its links' files (its run directory's engine/links), emptied; in_flight and
+-- n_in_flight, the packets in interlinks, left out: apps.interlink.ring.in_flight(dir)'s two
+-- values, needed where its apps moved packets over interlinks (one killed as it moved a batch
+-- still has them marked). Returns how many, and {free, links, held} (held: in its apps' hands).
+function M.reclaim (dir, index, opts)
    check_dir(dir, "group.reclaim")
    check_whole(index, "group.reclaim: index", 0, C.GROUP_MAX_WORKERS - 1)
-   local n = C.snabb_group_reclaim(dir, index)
+   opts = opts or {}
+   local r = ffi.new("struct group_reclaimed")
+   local n = C.snabb_group_reclaim(dir, index, opts.links, opts.in_flight, opts.n_in_flight or 0, r)
    if n < 0 then error(c_message(), 2) end
-   return tonumber(n)
+   return tonumber(n), {free = tonumber(r.free), links = tonumber(r.links), held = tonumber(r.held)}
 end
 
--- Moves the packets queued in a dead worker's link (its file in the worker's run directory:
--- RUNDIR/engine/links/NAME) to the group's list; returns how many.
-function M.reclaim_link (dir, path)
-   check_dir(dir, "group.reclaim_link")
-   local n = C.snabb_group_reclaim_link(dir, path)
-   if n < 0 then error(c_message(), 2) end
-   return tonumber(n)
-end
-
--- {packets = carved so far, free = in the group list, cap, hugetlb, workers = {[i] = {free, pid}}}
--- (workers indexed from 0, as attach's index); nil and why when there is no group in dir.
+-- {packets = carved so far, free = in the group list, cap, hugetlb, workers = {[i] = {free, held,
+-- pid}}, twice} (workers indexed from 0, as attach's index; held: in its hands, free ones included;
+-- twice: free-list entries naming a packet another names too, a bug, counted right once the
+-- workers have stopped); nil and why when there is no group in dir.
 function M.stats (dir)
    check_dir(dir, "group.stats")
    local s = ffi.new("struct group_stats")
    if C.snabb_group_stats(dir, s) ~= 0 then return nil, c_message() end
    local workers = {}
    for i = 0, s.workers - 1 do
-      workers[i] = {free = tonumber(s.worker_free[i]), pid = s.worker_pid[i]}
+      workers[i] = {free = tonumber(s.worker_free[i]), held = tonumber(s.worker_held[i]),
+                    pid = s.worker_pid[i]}
    end
    return {packets = tonumber(s.packets), free = tonumber(s.free), cap = tonumber(s.cap),
-           hugetlb = s.hugetlb ~= 0, workers = workers, nworkers = s.workers}
+           hugetlb = s.hugetlb ~= 0, workers = workers, nworkers = s.workers,
+           twice = tonumber(s.twice)}
 end
 
 -- The directory of the group this process attached to, or nil.
@@ -186,10 +188,19 @@ function M.selftest ()
    worker.stop("group1")
    while (worker.status().group0.alive or worker.status().group1.alive) and
       C.get_monotonic_time() < deadline do C.sleep_ns(1000000) end
-   local held0, held1 = s.workers[0].free, s.workers[1].free
-   assert(M.reclaim(dir, 0) == held0 and M.reclaim(dir, 1) == held1)
+   -- Worker 0's marks still name the N it handed to worker 1 by other means than an interlink
+   -- (their addresses in the box), so its reclaim takes them, with its free ones, and worker 1's
+   -- finds them in the group's list: each packet goes back once.
+   local free0 = s.workers[0].free
+   assert(s.workers[0].held == free0 + N and s.workers[1].held == 0, s.workers[0].held)
+   local r0, from0 = M.reclaim(dir, 0)
+   local r1, from1 = M.reclaim(dir, 1)
+   assert(r0 == free0 + N and from0.free == free0 and from0.held == N and from0.links == 0)
+   assert(r1 == 0 and from1.free == 0, r1)
+   -- (worker 1's list was emptied, not given back again)
    s = M.stats(dir)
-   assert(s.free == s.packets and s.workers[0].free == 0 and s.workers[1].free == 0)
+   assert(s.free == s.packets and s.twice == 0 and s.workers[0].free == 0 and s.workers[1].free == 0,
+          ("carved %d, free %d, twice %d"):format(s.packets, s.free, s.twice))
    assert(s.workers[0].pid == 0 and s.workers[1].pid == 0)
    -- A third worker allocates every packet of the group: each is at its slot's canonical place
    -- (that of one of worker 0's packets: the moved ones less their shift), fresh, once; and the

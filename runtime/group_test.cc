@@ -139,7 +139,7 @@ TEST(GroupTest, MovedPacketsFreedInAnotherWorkerComeBackCanonicalAndIntact) {
   if (second == 0) worker1(dir, box, page_size);
   EXPECT_EQ(wait_child(second), 0) << "worker 1 (128 + 11: free read a packet)";
   // Worker 1's free list back to the group, where worker 0 takes it.
-  EXPECT_EQ(snabb_group_reclaim(dir.c_str(), 1), kPackets);
+  EXPECT_EQ(snabb_group_reclaim(dir.c_str(), 1, nullptr, nullptr, 0, nullptr), kPackets);
   box->stage = 2;
   if (testing::Test::HasFailure()) kill(first, SIGKILL);
   EXPECT_EQ(wait_child(first), 0) << "worker 0";
@@ -178,6 +178,93 @@ TEST(GroupTest, AWorkerThatGivesPacketsBackDemotesWhatItFrees) {
   const pid_t child = fork();
   if (child == 0) giver(dir, kMany);
   EXPECT_EQ(wait_child(child), 0);
+  std::filesystem::remove_all(dir);
+}
+
+// What a worker killed with -9 had goes back to the group, wherever it was: worker 0 takes the
+// group's packets, frees some, holds some (as an app would) and sends 10 into a ring (a shared
+// array, as an interlink's); worker 1 receives 5 of them (snabb_group_mark, as the receiver does)
+// and holds them. Each is killed. Reclaim gives back what each had, by its marks (a receiver's are
+// newer than the sender's), less what is in the ring; the slot takes no new worker until then.
+struct Ring {
+  packet* entries[16];
+  uint64_t sent;  // the sender's clock, as a transmitter publishes it beside its cursor
+  std::atomic<int> stage;
+};
+
+[[noreturn]] void sender(const std::string& dir, Ring* ring) {
+  CHILD_CHECK(snabb_group_attach(dir.c_str(), 0) == 0);
+  std::vector<packet*> held;
+  for (int i = 0; i < 100; ++i) held.push_back(packet_allocate());
+  for (int i = 0; i < 50; ++i) packet_free(held[i]);
+  for (int i = 0; i < 10; ++i) ring->entries[i] = held[50 + i];  // sent: out of its hands
+  uint64_t base = 0, buckets = 0;
+  ring->sent = snabb_group_marks(&base, &buckets)->clock;
+  CHILD_CHECK(ring->sent > 0 && base != 0 && buckets > 0);
+  ring->stage = 1;
+  pause();
+  _exit(1);
+}
+
+[[noreturn]] void receiver(const std::string& dir, Ring* ring) {
+  CHILD_CHECK(snabb_group_attach(dir.c_str(), 1) == 0);
+  snabb_group_mark(ring->entries, 15, 0, 5, ring->sent);
+  ring->stage = 2;
+  pause();
+  _exit(1);
+}
+
+// A process that attaches to slot index and exits: 0 when it could.
+int attach_status(const std::string& dir, int index) {
+  const pid_t pid = fork();
+  if (pid == 0) _exit(snabb_group_attach(dir.c_str(), index) == 0 ? 0 : 3);
+  return wait_child(pid);
+}
+
+TEST(GroupTest, AKilledWorkersPacketsGoBackFromItsListItsHandsAndNotTheRing) {
+  char dir_template[] = "/tmp/snabb-group-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  constexpr int kCap = 256;
+  ASSERT_EQ(snabb_group_create(dir.c_str(), 2, kCap), 0) << snabb_error();
+  void* mem =
+      mmap(nullptr, sizeof(Ring), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  auto* ring = new (mem) Ring{};
+  const pid_t first = fork();
+  if (first == 0) sender(dir, ring);
+  while (ring->stage.load() < 1) usleep(1000);
+  const pid_t second = fork();
+  if (second == 0) receiver(dir, ring);
+  while (ring->stage.load() < 2) usleep(1000);
+  group_stats stats{};
+  ASSERT_EQ(snabb_group_stats(dir.c_str(), &stats), 0);
+  EXPECT_EQ(stats.packets, kCap);
+  EXPECT_EQ(stats.worker_free[0], kCap - 50);  // it took all, allocated 100 and freed 50
+  EXPECT_EQ(stats.worker_held[0], kCap - 5);   // all but the 5 received (stats sees no ring)
+  EXPECT_EQ(stats.worker_held[1], 5);
+  kill(first, SIGKILL);
+  EXPECT_EQ(wait_child(first), 128 + SIGKILL);
+  EXPECT_EQ(attach_status(dir, 0), 3) << "a slot holding a dead worker's packets takes no worker";
+  uint64_t in_flight[5];
+  for (int i = 0; i < 5; ++i) in_flight[i] = reinterpret_cast<uint64_t>(ring->entries[5 + i]);
+  group_reclaimed from{};
+  EXPECT_EQ(snabb_group_reclaim(dir.c_str(), 0, nullptr, in_flight, 5, &from), kCap - 10);
+  EXPECT_EQ(from.free, kCap - 50);
+  EXPECT_EQ(from.held, 40);
+  EXPECT_EQ(from.links, 0);
+  kill(second, SIGKILL);
+  EXPECT_EQ(wait_child(second), 128 + SIGKILL);
+  EXPECT_EQ(snabb_group_reclaim(dir.c_str(), 1, nullptr, in_flight, 5, &from), 5);
+  EXPECT_EQ(from.held, 5);
+  // Once each packet was given back once, all but the ring's 5 are in the group's list; and the
+  // slot takes a worker again.
+  ASSERT_EQ(snabb_group_stats(dir.c_str(), &stats), 0);
+  EXPECT_EQ(stats.free, kCap - 5);
+  EXPECT_EQ(stats.twice, 0);
+  EXPECT_EQ(stats.worker_held[0] + stats.worker_held[1], 0);
+  EXPECT_EQ(attach_status(dir, 0), 0);
+  munmap(mem, sizeof(Ring));
   std::filesystem::remove_all(dir);
 }
 

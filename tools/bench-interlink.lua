@@ -121,8 +121,9 @@ local function run (workers)
       for _, name in ipairs(names) do if status[name].alive then return false end end
       return true
    end)
+   local entries, n = require("apps.interlink.ring").in_flight(dir)
    for _, w in ipairs(workers) do
-      if w.slot then group.reclaim(dir, w.slot) end
+      if w.slot then group.reclaim(dir, w.slot, {in_flight = entries, n_in_flight = n}) end
    end
    return tonumber(n1 - n0) / (t1 - t0) / 1e6, (c1 - c0) / (t1 - t0)
 end

@@ -7,7 +7,9 @@
 // the ring as they are, without touching the packets. Each side has a cache line of its own: its
 // cursor, published once per push or pull (after the entries it covers: x86 keeps stores in
 // order), its process (claimed with a compare-and-swap; a second live claimant is refused) and its
-// count of packets. Lua reads and writes it (apps/interlink/ring.lua); this header is its layout.
+// count of packets. In a group, the transmitter's line also carries its worker's clock, which the
+// receiver's marks must pass (runtime/group.h). Lua reads and writes it (apps/interlink/ring.lua);
+// this header is its layout.
 #pragma once
 #include <stdint.h>
 
@@ -33,7 +35,8 @@ struct interlink {
   int32_t tx_pid;       /* the transmitter's process, 0 when none is attached */
   uint64_t txpackets;   /* packets published */
   uint64_t tx_attaches; /* transmitters that attached, replacements included */
-  uint64_t pad1[5];
+  uint64_t tx_clock;    /* the transmitter's worker's clock as it last published (group.h) */
+  uint64_t pad1[4];
   /* The receiver's line. */
   int32_t read;
   int32_t rx_pid;

@@ -94,6 +94,15 @@ function M.attach (name, side)
    return r
 end
 
+-- This worker's marks (runtime/group.h), the packet memory's address and how many marks; nil
+-- outside a group.
+function M.marks ()
+   local base, buckets = ffi.new("uint64_t[1]"), ffi.new("uint64_t[1]")
+   local marks = C.snabb_group_marks(base, buckets)
+   if marks == nil then return nil end
+   return marks, base[0], buckets[0]
+end
+
 -- Gives side up. When the other side is gone too, the packets left in the ring are freed and its
 -- file removed (returns how many were freed); otherwise they wait for the other side.
 function M.detach (r, name, side)
@@ -104,6 +113,7 @@ function M.detach (r, name, side)
    if r[s.peer_pid] == 0 then
       local packet, band = require("core.packet"), bit.band
       local mask = bit.lshift(1ULL, C.PACKET_ADDRESS_BITS) - 1
+      C.snabb_group_mark(r.ring, M.MASK, r.read, bit.tobit(r.write - r.read), r.tx_clock) -- (ours)
       while r.read ~= r.write do
          local entry = ffi.cast("uint64_t", r.ring[band(r.read, M.MASK)])
          packet.free(ffi.cast("struct packet *", band(entry, mask)))
@@ -137,6 +147,29 @@ function M.watch_peer (app, side, more)
       io.stderr:write(("interlink '%s': its %s (process %d) has ended%s\n"):format(
          app.name, SIDES[side].peer, dead, more))
    end
+end
+
+-- The packets in the interlinks of the group in dir: the link entries between each ring's cursors.
+-- A dead worker's marks may name them (its transmitter's are older than their receiver's will be,
+-- and a receiver killed in a pull had marked its batch: runtime/group.h); they are the rings', and
+-- group.reclaim leaves them out. Returns a uint64_t array and its length.
+function M.in_flight (dir)
+   local entries = {}
+   local rings = dir .. "/interlink"
+   for _, name in ipairs(shm.list(rings)) do
+      local path = rings .. "/" .. name
+      local mem = C.snabb_shm_map(path, ffi.sizeof("struct interlink"), 0, 1, 384, 448, -1)
+      if mem ~= nil then
+         local r = ffi.cast(interlink_ptr_t, mem)
+         if r.magic == C.INTERLINK_MAGIC then
+            for k = 0, bit.tobit(r.write - r.read) - 1 do
+               entries[#entries+1] = ffi.cast("uint64_t", r.ring[bit.band(r.read + k, M.MASK)])
+            end
+         end
+         C.snabb_shm_unmap(mem, ffi.sizeof("struct interlink"))
+      end
+   end
+   return ffi.new("uint64_t[?]", math.max(#entries, 1), entries), #entries
 end
 
 -- The ring's counts: {txpackets, rxpackets, queued, tx_pid, rx_pid, tx_attaches, rx_attaches},

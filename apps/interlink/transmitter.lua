@@ -31,6 +31,7 @@ function Transmitter:link ()
    if self.r then return end
    self.name = self.name or self.appname
    self.r = ring.attach(self.name, "transmitter")
+   self.marks = ring.marks() -- (nil outside a group)
    self.write = self.r.write -- a replacement goes on where the last one published
    self.read = self.r.read   -- the receiver's cursor as last seen
 end
@@ -57,6 +58,7 @@ function Transmitter:push ()
    i.read = tobit(from + n)
    w = tobit(w + n)
    self.write = w
+   if self.marks ~= nil then r.tx_clock = self.marks.clock end -- (runtime/group.h)
    r.write = w -- published after the entries
    r.txpackets = r.txpackets + n
 end

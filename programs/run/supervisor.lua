@@ -6,7 +6,8 @@
 -- pointers. The supervisor (the `snabb run` process) starts the workers in name order (worker
 -- index 0, 1, ...), restarts one that dies after a backoff (BACKOFF_FIRST doubling to BACKOFF_MAX,
 -- back to the first after BACKOFF_RESET seconds up), with one line on stderr naming the cause (the
--- signal, the Lua error, the exit status) and what group.reclaim took back from its free list;
+-- signal, the Lua error, the exit status) and how many packets group.reclaim gave back of all it
+-- had (free, in its links, in its apps' hands);
 -- on SIGINT/SIGTERM or --duration it tells every worker to stop (status/stop, then SIGTERM,
 -- SIGKILL after STOP_SECONDS), waits for each and prints one summary: per worker and in total,
 -- packets in (sent by sources), out (received by sinks), dropped, queued, in interlinks, lost with
@@ -36,7 +37,6 @@ local cli = require("programs.cli")
 local config = require("core.config")
 local engine = require("core.engine")
 local lib = require("core.lib")
-local shm = require("core.shm")
 local stats = require("core.stats")
 local worker = require("core.worker")
 local runtime = require("snabb.runtime")
@@ -51,6 +51,7 @@ M.BACKOFF_FIRST, M.BACKOFF_MAX, M.BACKOFF_RESET = 0.1, 5, 30
 M.STOP_POLL, M.TERM_SECONDS, M.STOP_SECONDS = 0.01, 2, 30
 
 local group = require("core.group") -- (contract 1: runtime/group.lua)
+local ring = require("apps.interlink.ring")
 
 local function now () return C.get_monotonic_time() end
 
@@ -329,35 +330,43 @@ function M.run (opts, set, names, hooks)
       end
       for i, name in ipairs(names) do
          workers[i] = {name = name, index = i - 1, cpu = cpus and cpus[i], restarts = 0,
-                       backoff = M.BACKOFF_FIRST, past = {}, lost = 0, returned = 0, roles = M.roles(set.workers[name])}
+                       backoff = M.BACKOFF_FIRST, past = {}, lost = 0, roles = M.roles(set.workers[name]),
+                       returned = {free = 0, links = 0, held = 0}}
          start(workers[i])
       end
       local t0 = now()
       local deadline = opts.duration and t0 + opts.duration
       local why, fatal
-      -- Counts what a dead worker's counters (its run directory, left by its death) say it did.
+      -- Gives back to the group every packet ended worker w had (core.group: in its free list,
+      -- its links, its apps' hands), so that a death does not shrink the pool; leaves out those in
+      -- interlinks (the ring's, or a live receiver's). links: its links' directory, if it left
+      -- one. Returns how many (and counts them in w.returned).
+      local function reclaim (w, links)
+         local entries, n_entries = ring.in_flight(dir)
+         local ok, n, from = pcall(group.reclaim, dir, w.index,
+                                   {links = links, in_flight = entries, n_in_flight = n_entries})
+         if not ok then
+            io.stderr:write(("snabb run: worker %s: %s\n"):format(w.name, n))
+            return 0
+         end
+         for k, v in pairs(from) do w.returned[k] = w.returned[k] + v end
+         return n
+      end
+      -- Counts what a dead worker's counters (its run directory, left by its death) say it did,
+      -- then gives back its packets (reclaim). Returns how many.
       local function account (w, pid)
          local wdir = ("%s/workers/%s"):format(dir, w.name)
          local s = stats.read(wdir)
-         if s and s.pid == pid then
-            local t = M.totals(s, w.roles)
-            -- In its links when it died: lost as traffic (counted by the rings' cursors: the
-            -- counters are synced once a breath, so queued may be some packets behind), and
-            -- given back to the group's list, so that each death does not shrink the pool.
-            w.lost = w.lost + t.ring
-            local links = wdir .. "/engine/links"
-            for _, file in ipairs(shm.list(links)) do
-               local ok, n = pcall(group.reclaim_link, dir, links .. "/" .. file)
-               if ok then
-                  w.returned = w.returned + n
-               else
-                  io.stderr:write(("snabb run: worker %s: %s\n"):format(w.name, n))
-               end
-            end
-            t.queued = 0
-            add(w.past, t)
-            require("observe.rundir").sweep()
-         end
+         if not (s and s.pid == pid) then return reclaim(w) end
+         local t = M.totals(s, w.roles)
+         -- In its links when it died: lost as traffic (counted by the rings' cursors: the
+         -- counters are synced once a breath, so queued may be some packets behind).
+         w.lost = w.lost + t.ring
+         t.queued = 0
+         add(w.past, t)
+         local n = reclaim(w, wdir .. "/engine/links")
+         require("observe.rundir").sweep()
+         return n
       end
       -- Workers that share a DPDK EAL (the same file prefix in status/NAME.dpdk, written by each
       -- once its graph is configured, and remembered) are restarted together when one dies: a
@@ -407,10 +416,10 @@ function M.run (opts, set, names, hooks)
          if totals then
             add(w.past, totals)
             os.remove(totals_file)
+            reclaim(w)
          else
             account(w, w.pid)
          end
-         group.reclaim(dir, w.index)
          w.restarts, w.restart_at = w.restarts + 1, math.huge
          dpdk_release(w.dpdk_group)
       end
@@ -444,8 +453,7 @@ function M.run (opts, set, names, hooks)
                else
                   local up = now() - w.started
                   if up >= M.BACKOFF_RESET then w.backoff = M.BACKOFF_FIRST end
-                  account(w, w.pid)
-                  local reclaimed = group.reclaim(dir, w.index)
+                  local reclaimed = account(w, w.pid)
                   local delay = w.backoff
                   w.backoff = math.min(w.backoff * 2, M.BACKOFF_MAX)
                   w.restarts, w.restart_at = w.restarts + 1, now() + delay
@@ -511,7 +519,8 @@ function M.run (opts, set, names, hooks)
          wt.lost = w.lost
          add(total, wt)
          total.lost = (total.lost or 0) + w.lost
-         total.returned = (total.returned or 0) + w.returned
+         total.returned = total.returned or {free = 0, links = 0, held = 0}
+         for k, v in pairs(w.returned) do total.returned[k] = total.returned[k] + v end
          local cv = lib.comma_value
          rows[#rows+1] = {w.name, tostring(w.pid), w.cpu and tostring(w.cpu) or "-", cv(w.restarts),
                           cv(wt.input), cv(wt.output), cv(wt.dropped), cv(wt.queued), cv(wt.sent),
@@ -540,8 +549,8 @@ function M.run (opts, set, names, hooks)
                           cv(total.input), mpps(total.input), cv(total.output), mpps(total.output),
                           cv(total.dropped), cv(total.queued), cv(total.sent - total.received), cv(total.lost)))
       -- The pool, once every worker has stopped: a packet is free (in the group's list or a
-      -- worker's; those in a dead worker's links were given back) or in an interlink; any other is
-      -- unaccounted (a dead worker's packet in an app's hands or in a batch it was moving: a leak).
+      -- worker's; all a dead worker had was given back) or in an interlink; any other is
+      -- unaccounted (kept by an app of a worker that stopped: a leak).
       local gs = group.stats(dir)
       if gs then
          local free, held = {}, gs.packets - gs.free
@@ -550,14 +559,21 @@ function M.run (opts, set, names, hooks)
             free[i], held = ("%s %s"):format(w.name, cv(n)), held - n
          end
          -- (What is still in interlinks' rings: a ring is emptied and removed as its last side stops.)
-         local interlinks, ring = 0, require("apps.interlink.ring")
+         local interlinks = 0
          for _, name in ipairs(stats.children(dir .. "/interlink")) do
             interlinks = interlinks + ((ring.stats(dir .. "/interlink/" .. name) or {}).queued or 0)
          end
+         local r = total.returned
          io.stdout:write(("packet pool: %s carved; free: %s in the group, %s; not free: %s (in interlinks %s, "
-                          .. "unaccounted %s); given back from dead workers' links: %s\n"):format(
+                          .. "unaccounted %s); given back from dead workers: %s (free %s, in links %s, "
+                          .. "in apps' hands %s)\n"):format(
                              cv(gs.packets), cv(gs.free), table.concat(free, ", "), cv(held), cv(interlinks),
-                             cv(held - interlinks), cv(total.returned)))
+                             cv(held - interlinks), cv(r.free + r.links + r.held), cv(r.free), cv(r.links),
+                             cv(r.held)))
+         if gs.twice > 0 then
+            io.stderr:write(("snabb run: %s free-list entries name a packet that another names too\n"):format(
+               cv(gs.twice)))
+         end
       end
       if fatal then
          io.stderr:write(("snabb run: %s\n"):format(fatal))

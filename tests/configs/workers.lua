@@ -7,8 +7,9 @@
 --   mixed   w1's Source sends over interlink l1 to w2's Sink; w3.. each a Source -> Sink
 --   dispatch  w1 reads CAPTURE into a Dispatch (apps/dispatch) whose outputs send over
 --           interlinks d2..dN to w2..wN, each into a Sink: flows spread over workers without RSS
---   held    a Source into an app that takes nothing from its input in each worker: the link stays
---           full (what a worker holds in its links when it dies)
+--   held    a Source into an app that keeps the first 3,000 packets it receives and then takes
+--           nothing from its input, in each worker: what a worker holds when it dies, in its apps'
+--           hands and in its links (which stay full)
 -- FLAGS: a directory whose files make a worker that starts (or restarts) fail: fail-NAME with a
 -- Lua error as its graph loads, exit-NAME with os.exit(3). (The supervisor, which loads this file
 -- once before any worker starts, sees none.)
@@ -30,9 +31,16 @@ local function source (c)
    end
 end
 
--- An app that never reads its input.
+-- An app that keeps the first 3,000 packets it receives, then reads no more.
 local Hold = {}
-function Hold.new () return setmetatable({}, {__index = Hold}) end
+function Hold.new () return setmetatable({kept = {}}, {__index = Hold}) end
+function Hold:push ()
+   local i = self.input.input
+   while #self.kept < 3000 and not link.empty(i) do self.kept[#self.kept+1] = link.receive(i) end
+end
+function Hold:stop ()
+   for _, p in ipairs(self.kept) do packet.free(p) end
+end
 
 local workers = {}
 for i = 1, n do
