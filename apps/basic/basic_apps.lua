@@ -8,7 +8,7 @@ local link = require("core.link")
 local engine = require("core.engine")
 
 local receive, transmit = link.receive, link.transmit
-local nreadable, nwritable = link.nreadable, link.nwritable
+local nreadable, nwritable, move = link.nreadable, link.nwritable, link.move
 local clone, free = packet.clone, packet.free
 local min = math.min
 
@@ -79,7 +79,7 @@ function Tee:push ()
    end
 end
 
--- Join: every input to the one output, as much as fits.
+-- Join: every input to the one output, as much as fits, the packets not read (link.move).
 local Join = {config = {}}
 M.Join = Join
 
@@ -90,11 +90,7 @@ end
 function Join:push ()
    local o = self.output.output
    if not o then return end
-   for _, i in ipairs(self.input) do
-      for _ = 1, min(nreadable(i), nwritable(o)) do
-         transmit(o, receive(i))
-      end
-   end
+   for _, i in ipairs(self.input) do move(i, o, min(nreadable(i), nwritable(o))) end
 end
 
 -- Split: input packets to the outputs in turn (round robin).
