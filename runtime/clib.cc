@@ -42,14 +42,6 @@ void prefetch_for_read(const void* address) { __builtin_prefetch(address, 0); }
 // (0F 0D /1: a NOP on CPUs without it).
 void prefetch_for_write(const void* address) { asm volatile("prefetchw (%0)" : : "r"(address)); }
 
-// CLDEMOTE is 0F 1C /0, in the hint-NOP space: older CPUs run it as a NOP.
-void cache_demote(const void* address, uint32_t bytes) {
-  const uintptr_t end = reinterpret_cast<uintptr_t>(address) + bytes;
-  for (uintptr_t a = reinterpret_cast<uintptr_t>(address) & ~uintptr_t{63}; a < end; a += 64) {
-    asm volatile(".byte 0x0f, 0x1c, 0x07" : : "D"(a) : "memory");
-  }
-}
-
 unsigned int stat_mtime(const char* path) {
   struct stat st;
   return stat(path, &st) == 0 ? static_cast<unsigned int>(st.st_mtime) : 0;

@@ -23,9 +23,6 @@ void sleep_ns(int nanoseconds);
 void full_memory_barrier();
 void prefetch_for_read(const void *address);
 void prefetch_for_write(const void *address);
-/* Moves the cache lines of [address, address + bytes) out of this core's caches to the shared one
-   (CLDEMOTE, a hint: a no-op on CPUs without it). */
-void cache_demote(const void *address, uint32_t bytes);
 /* The last-modification time of path in seconds, or 0 when it cannot be read. */
 unsigned int stat_mtime(const char *path);
 // END FFI

@@ -214,7 +214,6 @@ class PacketPool {
     if (source_ != nullptr) {
       const int32_t taken = source_->take(freelist_, kGroupBatch);
       if (taken == 0) exhaustions_++;
-      group_demote = false;
       owned_ += taken;
       return taken;
     }
@@ -285,18 +284,7 @@ class PacketPool {
     const int64_t n = freelist_->nfree - adopted_ - kGroupLowWater;
     if (n > 0) {
       owned_ -= source_->give(freelist_, static_cast<int32_t>(n));
-      group_demote = true;
-      demoted_ = freelist_->nfree;
     }
-  }
-
-  // The first two cache lines (a header and 60 bytes of data, or a 64-byte frame) of the packets
-  // freed since the last call, those above the list's height then: freed in the breath just ended,
-  // still in this core's cache.
-  void demote_freed() {
-    const int64_t n = freelist_->nfree;
-    for (int64_t i = std::min(demoted_, n); i < n; ++i) cache_demote(freelist_->list[i], 128);
-    demoted_ = n;
   }
 
   // In a group: the packets taken from the group less those given back.
@@ -321,7 +309,6 @@ class PacketPool {
  private:
   Capacity cap_ = default_capacity();
   int32_t owned_ = 0;    // packets in the pool's own chunks
-  int64_t demoted_ = 0;  // the free list's height at the last demote_freed
   int32_t adopted_ = 0;  // see adopt
   int64_t exhaustions_ = 0;
   PacketSource* source_ = nullptr;  // the group's, once joined
@@ -363,10 +350,8 @@ packet* packet_allocate() {
 void packet_pool_adopt(uint8_t* slot) { pool().adopt(slot); }
 
 packet_freelist* group_freelist = nullptr;
-bool group_demote = false;
 void packet_pool_join(PacketSource* source) { pool().join(source); }
 void packet_pool_give_back() { pool().give_back(); }
-void packet_pool_demote_freed() { pool().demote_freed(); }
 
 void packet_free(packet* p) {
   packet_freelist* fl = pool().freelist();

@@ -176,17 +176,11 @@ void packet_pool_join(PacketSource* source);
 // check.
 extern packet_freelist* group_freelist;
 void packet_pool_give_back();
-// Whether this worker gives packets back to its group (it frees more than it takes: the end of a
-// pipeline of workers) since it last took some. Its freed packets then go to other cores, so after
-// each breath the lines of the packets it freed in it are demoted to the shared cache (CLDEMOTE),
-// where the worker that writes them next finds them instead of in this core's: through
-// examples/pipeline.lua's two workers, 31.5-33.9 -> 49.4-53.4 Mpps (apps/interlink/README.md).
-extern bool group_demote;
-void packet_pool_demote_freed();
-// Called by the engine after each breath: one compare outside a group.
+// Called by the engine after each breath: one compare outside a group. (Demoting the lines of
+// the packets a worker freed in the breath to the shared cache, CLDEMOTE, when it gives packets
+// back, made two workers slower: apps/interlink/README.md.)
 inline void packet_pool_rebalance() {
   if (group_freelist == nullptr) return;
-  if (group_demote) packet_pool_demote_freed();
   if (group_freelist->nfree > kGroupHighWater) packet_pool_give_back();
 }
 
