@@ -72,7 +72,8 @@ end
 -- from now takes). For a source in a worker of a group (apps.pcap's Replay): the slots another
 -- worker freed are in that core's cache, and a write to each stalls on taking its line back;
 -- Replay prefetching 16 ahead sent 24.2 -> 36.9 Mpps through examples/pipeline.lua's two
--- workers. Not for one process: the C call cost Replay 14% there (98.5 -> 85 Mpps).
+-- workers. Compiled, the call is one PREFETCHW (third_party/luajit/prefetch-intrinsic.patch).
+-- Not for one process, whose slots are in its own cache (as a C call it cost Replay 14% there).
 function M.prefetch_ahead (k)
    local n = freelist.nfree - 1 - k
    if n >= 0 then C.prefetch_for_write(freelist.list[n]) end
