@@ -57,8 +57,22 @@ function M.reclaim (dir, index, opts)
    check_dir(dir, "group.reclaim")
    check_whole(index, "group.reclaim: index", 0, C.GROUP_MAX_WORKERS - 1)
    opts = opts or {}
+   if type(opts) ~= "table" then error("group.reclaim: opts must be a table, got " .. type(opts), 2) end
+   if opts.links ~= nil and type(opts.links) ~= "string" then
+      error("group.reclaim: links must be a directory's path, got " .. type(opts.links), 2)
+   end
+   local n_in_flight = opts.n_in_flight or 0
+   if opts.in_flight ~= nil and not ffi.istype("uint64_t[?]", opts.in_flight) then
+      error("group.reclaim: in_flight must be a uint64_t array (ring.in_flight's), got " ..
+            tostring(opts.in_flight), 2)
+   end
+   if type(n_in_flight) ~= "number" or n_in_flight < 0 or n_in_flight ~= math.floor(n_in_flight) or
+      (n_in_flight > 0 and (opts.in_flight == nil or n_in_flight > ffi.sizeof(opts.in_flight) / 8)) then
+      error("group.reclaim: n_in_flight must be a count of in_flight's entries, got " ..
+            tostring(opts.n_in_flight), 2)
+   end
    local r = ffi.new("struct group_reclaimed")
-   local n = C.snabb_group_reclaim(dir, index, opts.links, opts.in_flight, opts.n_in_flight or 0, r)
+   local n = C.snabb_group_reclaim(dir, index, opts.links, opts.in_flight, n_in_flight, r)
    if n < 0 then error(c_message(), 2) end
    return tonumber(n), {free = tonumber(r.free), links = tonumber(r.links), held = tonumber(r.held)}
 end
@@ -182,8 +196,14 @@ function M.selftest ()
    assert(total == s.packets and s.packets >= N, ("carved %d, free %d + %d + %d"):format(
       s.packets, s.free, s.workers[0].free, s.workers[1].free))
    assert(s.workers[1].free == N, "worker 1 holds what it freed: " .. s.workers[1].free)
-   -- A live worker's list is not reclaimed; a dead one's is, to the group list.
+   -- A live worker's list is not reclaimed; a dead one's is, to the group list. Bad options are
+   -- named.
    assert(not pcall(M.reclaim, dir, 1))
+   for _, bad in ipairs({{links = 3}, {in_flight = {1, 2}}, {n_in_flight = 2},
+                         {in_flight = ffi.new("uint64_t[?]", 1), n_in_flight = 2}}) do
+      local ok, message = pcall(M.reclaim, dir, 0, bad)
+      assert(not ok and message:match("group.reclaim: [%w_]+ must be"), tostring(message))
+   end
    worker.stop("group0")
    worker.stop("group1")
    while (worker.status().group0.alive or worker.status().group1.alive) and
