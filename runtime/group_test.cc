@@ -1,8 +1,9 @@
 // group_test: the free list's contract across worker processes from C++ (packet.h): a packet whose
 // header prepend or shiftleft moved, freed by another worker with packet_free, comes back from
 // packet_allocate at its slot's canonical place with a fresh header, its slot otherwise as it was;
-// and free touches no packet (the freeing worker has the pages of the headers unreadable then).
-// The Lua side of the same is core.group's selftest.
+// and free touches no packet (the freeing worker has the pages of the headers unreadable then);
+// a worker gives back what it frees beyond the high water; and all a worker killed with -9 had
+// goes back to the group once, by its marks (group.h). The Lua side is core.group's selftest.
 #include "runtime/group.h"
 
 #include <errno.h>
