@@ -141,7 +141,7 @@ struct Group {
     if (control) munmap(control, control_size);
   }
   // The packet memory, for a process that writes slots' headers without being attached (the
-  // creator: create's stock, reclaim_link), mapped here on first use.
+  // creator: create's stock, reclaim), mapped here on first use.
   uint8_t* packets() {
     if (view) return view;
     Fd opened;
