@@ -723,21 +723,18 @@ int snabb_group_stats(const char* dir, group_stats* s) {
     s->hugetlb = c->hugetlb;
     enum : uint8_t { kGroup = 1, kWorker };
     std::vector<uint8_t> seen(c->carved);
+    // Whether each entry is one of the group's packets (not an adopted mbuf), and where it was.
     auto see = [&](packet* e, uint8_t where) {
-      if (const int64_t k = g.slot_of(e); k >= 0) {
-        if (seen[k]) ++s->twice;
-        seen[k] = where;
-      }
+      const int64_t k = g.slot_of(e);
+      if (k < 0) return false;
+      if (seen[k]) ++s->twice;
+      seen[k] = where;
+      return true;
     };
     for (int64_t k = 0; k < c->nfree; ++k) see(g.group_list()[k], kGroup);
     for (int32_t i = 0; i < c->workers; ++i) {
       const packet_freelist* fl = g.worker_list(i);
-      for (int64_t k = 0; k < fl->nfree; ++k) see(fl->list[k], kWorker);
-    }
-    for (int32_t i = 0; i < c->workers; ++i) {
-      const packet_freelist* fl = g.worker_list(i);
-      s->worker_free[i] =
-          std::count_if(fl->list, fl->list + fl->nfree, [&](packet* e) { return g.owns(e); });
+      for (int64_t k = 0; k < fl->nfree; ++k) s->worker_free[i] += see(fl->list[k], kWorker);
       s->worker_pid[i] = c->pid[i];
     }
     for (int64_t k = 0; k < c->carved; ++k) {

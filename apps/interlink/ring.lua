@@ -149,6 +149,15 @@ function M.watch_peer (app, side, more)
    end
 end
 
+-- fn(r) of the ring in file path, mapped read-only for the call; nil when it cannot be mapped.
+local function read (path, fn)
+   local mem = C.snabb_shm_map(path, ffi.sizeof("struct interlink"), 0, 1, 384, 448, -1)
+   if mem == nil then return nil end
+   local result = fn(ffi.cast(interlink_ptr_t, mem))
+   C.snabb_shm_unmap(mem, ffi.sizeof("struct interlink"))
+   return result
+end
+
 -- The packets in the interlinks of the group in dir: the link entries between each ring's cursors.
 -- A dead worker's marks may name them (its transmitter's are older than their receiver's will be,
 -- and a receiver killed in a pull had marked its batch: runtime/group.h); they are the rings', and
@@ -157,17 +166,12 @@ function M.in_flight (dir)
    local entries = {}
    local rings = dir .. "/interlink"
    for _, name in ipairs(shm.list(rings)) do
-      local path = rings .. "/" .. name
-      local mem = C.snabb_shm_map(path, ffi.sizeof("struct interlink"), 0, 1, 384, 448, -1)
-      if mem ~= nil then
-         local r = ffi.cast(interlink_ptr_t, mem)
-         if r.magic == C.INTERLINK_MAGIC then
-            for k = 0, bit.tobit(r.write - r.read) - 1 do
-               entries[#entries+1] = ffi.cast("uint64_t", r.ring[bit.band(r.read + k, M.MASK)])
-            end
+      read(rings .. "/" .. name, function (r)
+         if r.magic ~= C.INTERLINK_MAGIC then return end
+         for k = 0, bit.tobit(r.write - r.read) - 1 do
+            entries[#entries+1] = ffi.cast("uint64_t", r.ring[bit.band(r.read + k, M.MASK)])
          end
-         C.snabb_shm_unmap(mem, ffi.sizeof("struct interlink"))
-      end
+      end)
    end
    return ffi.new("uint64_t[?]", math.max(#entries, 1), entries), #entries
 end
@@ -177,14 +181,11 @@ end
 function M.stats (name_or_path)
    local path = name_or_path:find("/") and name_or_path or M.path(name_or_path)
    if C.snabb_shm_exists(path) == 0 then return nil end
-   local mem = C.snabb_shm_map(path, ffi.sizeof("struct interlink"), 0, 1, 384, 448, -1)
-   if mem == nil then return nil end
-   local r = ffi.cast(interlink_ptr_t, mem)
-   local s = {txpackets = tonumber(r.txpackets), rxpackets = tonumber(r.rxpackets),
+   return read(path, function (r)
+      return {txpackets = tonumber(r.txpackets), rxpackets = tonumber(r.rxpackets),
               queued = bit.tobit(r.write - r.read), tx_pid = r.tx_pid, rx_pid = r.rx_pid,
               tx_attaches = tonumber(r.tx_attaches), rx_attaches = tonumber(r.rx_attaches)}
-   C.snabb_shm_unmap(mem, ffi.sizeof("struct interlink"))
-   return s
+   end)
 end
 
 function M.selftest ()
