@@ -4,6 +4,10 @@
 # SIGINT (Ctrl-C) and fails unless it exits 0.
 # shellcheck shell=bash
 start_inspect() {
+  # (Emptied here, not only by the background job's redirection: the wait below could otherwise
+  # read the last inspector's URL before the job had truncated the file.)
+  : >"$tmp/inspect.out"
+  : >"$tmp/inspect.err"
   "$snabb" inspect "$@" >"$tmp/inspect.out" 2>"$tmp/inspect.err" &
   inspect=$!
   # (Up to 60 s: it reads the whole run before it listens. 15 s was once too few in CI, with
