@@ -60,7 +60,10 @@ local function address(a)
    local x, max = exact(a[3])
    touch(a[2], a[4], true, max)
    if a[4] == 0 then return "P+" .. x end
-   return "P+(" .. x .. "+" .. a[4] .. ")"
+   -- (P+x)+k, not P+(x+k): the pointer P+x is one register for every load past a header of
+   -- variable length, each load's k a displacement; x+k in integers was an add with an overflow
+   -- guard and a sign extension before each load.
+   return "P+" .. x .. "+" .. a[4]
 end
 
 local function raw(a) -- a 16- or 32-bit load in memory order
@@ -159,7 +162,10 @@ local function condition(c)
    if c[1] == "anyzero" then return "bor(" .. table.concat(c[2], ", ") .. ")", "<", "0" end
    if c[1] == "caplen" then
       if not c[2] then return "caplen", ">=", tostring(c[3]) end
-      local x = exact(c[2])
+      local x, mx = exact(c[2])
+      -- tobit: a sum known under 2^31 is an add without LuaJIT's overflow guard (2 of the ~30
+      -- instructions a packet of `ip and udp and dst port 53`'s loop).
+      if mx + c[3] <= 0x7fffffff then return "caplen", ">=", "tobit(" .. x .. "+" .. c[3] .. ")" end
       return "caplen", ">=", x .. "+" .. c[3]
    end
    local op, a, b = c[1], c[2], c[3]
@@ -267,7 +273,7 @@ local function difference(c, known, variable)
    if a[1] == "op" and a[2] == "&" and a[4][1] == "k" then field, mask = a[3], a[4][2] end
    if field[1] ~= "ld" then return nil end
    if field[3] and not variable then return nil end
-   if not field[3] and field[4] + field[2] > known then return nil end
+   if not field[3] and (field.bound or field[4] + field[2]) > known then return nil end
    local k, size = b[2], field[2]
    local x
    if size > 1 then x = raw(field)
@@ -333,7 +339,7 @@ local function merge_or_chains(entry, keep)
          local bkey = base and optimize.key(base) or ""
          local function add(m)
             local ld = field(m)
-            need = math.max(need, ld[4] + ld[2])
+            need = math.max(need, ld.bound or ld[4] + ld[2])
             diffs[#diffs + 1] = difference(m.cond, math.huge, true)
          end
          if difference(n.cond, math.huge, true) then
@@ -397,6 +403,47 @@ local function share(entry)
       n.t, n.f = same[n.t] or n.t, same[n.f] or n.f
       local k = ckey(n.cond) .. "|" .. ident(n.t) .. "|" .. ident(n.f)
       if canon[k] then same[n] = canon[k] else canon[k], id[n] = n, i end
+   end
+end
+
+-- A field under a mask that keeps one or two adjacent bytes is loaded as those bytes: `net
+-- 192.168.0.0/16` compares the half word at 26, not the word at 26 under 0xffff0000 (a load and
+-- a compare where there were a load, an and and a compare). Only the load narrows: the bounds
+-- test of the word, before it, stays (a packet cut inside the word is rejected as libpcap does).
+local function narrow_masks(entry)
+   for _, n in ipairs(optimize.order(entry)) do
+      local c = n.cond
+      local op, a, b = c[1], c[2], c[3]
+      local field, m = a, nil
+      if op == "==" and a[1] == "op" and a[2] == "&" and a[4][1] == "k" then
+         field, m = a[3], a[4][2]
+      elseif op == "&" then
+         m = b[1] == "k" and b[2]
+      end
+      if m and b[1] == "k" and field[1] == "ld" and field[2] > 1 and m > 0
+         and m < 2 ^ (8 * field[2]) and (op == "&" or band(b[2], m) == tobit(b[2])) then
+         local size = field[2]
+         local first, last -- the mask's bytes that keep a bit, in memory order
+         for i = 0, size - 1 do
+            if math.floor(m / 2 ^ (8 * (size - 1 - i))) % 256 ~= 0 then
+               first, last = first or i, i
+            end
+         end
+         local width = last - first + 1
+         if width < size and width <= 2 then
+            local shift, span = 2 ^ (8 * (size - 1 - last)), 2 ^ (8 * width)
+            local m2 = math.floor(m / shift) % span
+            -- (bound: the end of the word, for the bounds that merges compute from loads)
+            local ld = {"ld", width, field[3], field[4] + first, field[5],
+                        bound = field.bound or field[4] + size}
+            if op == "&" then
+               n.cond = {"&", ld, {"k", m2}}
+            else
+               local k2 = math.floor(b[2] / shift) % span
+               n.cond = {"==", m2 == span - 1 and ld or {"op", "&", ld, {"k", m2}}, {"k", k2}}
+            end
+         end
+      end
    end
 end
 
@@ -539,6 +586,7 @@ local function write(entry, numeric) -- numeric: false, or the most tests in a r
       emit("return " .. term(entry.term))
       return HEADER .. OPEN .. table.concat(out) .. "end\n"
    end
+   narrow_masks(entry)
    if M.merge ~= false then -- codegen.merge = false: a branch per test (to measure the merges)
       share(entry)
       merge_one_bit(entry)
@@ -749,6 +797,12 @@ local function inv(k)
    return "bnot(" .. k .. ")"
 end
 
+-- The field and value of an equality with a constant (field: its key, the mask included).
+local function equality(c)
+   if c[1] ~= "==" or c[3][1] ~= "k" then return nil end
+   return optimize.key(c[2]), c[3][2]
+end
+
 -- The statements of the region of n (its nodes: set), bounds tests assumed to hold when long.
 local function region_body(n, nodes, index, set, long)
    local out, value, gate = {}, {}, {}
@@ -772,27 +826,40 @@ local function region_body(n, nodes, index, set, long)
          -- A gate: m holds when g does and x (a node or an end) holds. A run of tests that
          -- all fail to the same place and hold to the same x (`vlan`'s three types, then
          -- `ip6`) is the or of their signs, anded once with x: no select a test.
-         local g, x
-         if f == "0" then g, x = k, mt
+         local g, x, eq
+         local efield, evalue = equality(m.cond)
+         if f == "0" then
+            g, x = k, mt
+            if efield then eq = {field = efield, values = {[evalue] = true}} end
          elseif t == "0" then g, x = inv(k), mf
-         elseif gate[mf] and gate[mf].x == mt then g, x = "bor(" .. k .. ", " .. gate[mf].g .. ")", mt
+         elseif gate[mf] and gate[mf].x == mt then
+            g, x = "bor(" .. k .. ", " .. gate[mf].g .. ")", mt
+            local feq = gate[mf].eq
+            if efield and feq and feq.field == efield then
+               eq = {field = efield, values = setmetatable({[evalue] = true}, {__index = feq.values})}
+            end
          elseif gate[mt] and gate[mt].x == mf then
             g, x = "bor(" .. inv(k) .. ", " .. gate[mt].g .. ")", mf
          end
          local e
          if g and x.term ~= nil then
-            gate[m] = {g = x.term and "v" .. i or "0", x = x}
+            gate[m] = {g = x.term and "v" .. i or "0", x = x, eq = eq}
             e = x.term and g or "0"
          elseif g then
             if g:find("(", 1, true) then
                out[#out + 1] = "local g" .. i .. " = " .. g
                g = "g" .. i
             end
-            gate[m] = {g = g, x = x}
+            gate[m] = {g = g, x = x, eq = eq}
             e = "band(" .. g .. ", " .. v(x) .. ")"
          elseif t == "-1" then e = "bor(" .. k .. ", " .. f .. ")"
          elseif f == "-1" then e = "bor(" .. inv(k) .. ", " .. t .. ")"
          elseif t == f then e = t
+         elseif efield and gate[mf] and gate[mf].eq and gate[mf].eq.field == efield
+            and not gate[mf].eq.values[evalue] then
+            -- The false way is a gate of other values of m's field (IPv6 after IPv4's
+            -- ethertype): it fails where m holds, so the select is an or.
+            e = "bor(band(" .. k .. ", " .. t .. "), " .. f .. ")"
          else e = "bxor(" .. f .. ", band(" .. k .. ", bxor(" .. t .. ", " .. f .. ")))" end
          out[#out + 1] = "local v" .. i .. " = " .. e
          value[m] = "v" .. i

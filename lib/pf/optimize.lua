@@ -30,7 +30,9 @@ local function key(a)
    elseif t == "ld" then
       -- a[5]: a packet access with a constant index, which libpcap loads through X (BPF_IND)
       -- until its last passes, so its value is not the same as gencode's own loads' there.
-      return (a[5] and "ldx" or "ld") .. a[2] .. "[" .. (a[3] and key(a[3]) .. "+" or "") .. a[4] .. "]"
+      -- bound: a load narrowed by lib.pf.codegen from a word that ends there.
+      return (a[5] and "ldx" or "ld") .. a[2] .. "[" .. (a[3] and key(a[3]) .. "+" or "") .. a[4]
+         .. (a.bound and "<" .. a.bound or "") .. "]"
    elseif t == "neg" then return "-(" .. key(a[2]) .. ")"
    else return "(" .. key(a[3]) .. a[2] .. key(a[4]) .. ")" end
 end
