@@ -667,7 +667,10 @@ local function write(entry, numeric) -- numeric: false, or the most tests in a r
    if numeric then head[#head + 1] = "local bnot = bit.bnot\n" end
    if code:find("mul32(", 1, true) then head[#head + 1] = MUL32 end
    if chained then head[#head + 1] = PROTOCHAIN end
-   head[#head + 1] = OPEN
+   -- A matcher that reads no wire length takes none: a caller's third argument is then dropped
+   -- at the call, and the trace loads it for no snapshot (1 of the 30 instructions a packet of
+   -- `ip and udp and dst port 53`'s numeric loop).
+   head[#head + 1] = code:find("wirelen", 1, true) and OPEN or OPEN:gsub(", wirelen", "")
    -- caplen (below 2^31) as an integer: a caller's uint32_t (libpcap's pcap_pkthdr) is otherwise
    -- a double to LuaJIT, and each bounds test a conversion and a floating compare (1-3% on the
    -- mix of tools/bench-filter; a packet's uint16_t length is an integer already).
