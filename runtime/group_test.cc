@@ -2,8 +2,9 @@
 // header prepend or shiftleft moved, freed by another worker with packet_free, comes back from
 // packet_allocate at its slot's canonical place with a fresh header, its slot otherwise as it was;
 // and free touches no packet (the freeing worker has the pages of the headers unreadable then);
-// a worker gives back what it frees beyond the high water; and all a worker killed with -9 had
-// goes back to the group once, by its marks (group.h). The Lua side is core.group's selftest.
+// a worker gives back what it frees beyond the high water, the group's packets only (adopted ones,
+// DPDK's mbufs, stay); and all a worker killed with -9 had goes back to the group once, by its
+// marks (group.h). The Lua side is core.group's selftest.
 #include "runtime/group.h"
 
 #include <errno.h>
@@ -172,6 +173,49 @@ TEST(GroupTest, AWorkerThatFreesMoreThanItTakesGivesBackAfterABreath) {
   ASSERT_EQ(snabb_group_create(dir.c_str(), 1, 2 * kMany), 0) << snabb_error();
   const pid_t child = fork();
   if (child == 0) giver(dir, kMany);
+  EXPECT_EQ(wait_child(child), 0);
+  std::filesystem::remove_all(dir);
+}
+
+// A worker with adopted slots (DPDK's mbufs) among the packets it gives back: only the group's go
+// back; the adopted ones stay in its list, moved down below what it keeps of the group's.
+[[noreturn]] void giver_with_adopted(const std::string& dir, int packets) {
+  CHILD_CHECK(snabb_group_attach(dir.c_str(), 0) == 0);
+  constexpr int kAdopted = 16;
+  std::set<packet*> adopted;
+  std::vector<packet*> held;
+  for (int i = 0; i < packets; ++i) held.push_back(packet_allocate());
+  for (int i = 0; i < packets / 2; ++i) packet_free(held[i]);
+  std::vector<uint8_t> memory(kAdopted * PACKET_SLOT_SIZE);  // (not the group's)
+  for (int i = 0; i < kAdopted; ++i) {  // between the halves: inside the batch given back
+    packet_pool_adopt(memory.data() + i * PACKET_SLOT_SIZE);
+    packet_freelist* fl = snabb_packet_freelist();
+    adopted.insert(fl->list[fl->nfree - 1]);
+  }
+  for (int i = packets / 2; i < packets; ++i) packet_free(held[i]);
+  packet_pool_rebalance();
+  packet_freelist* fl = snabb_packet_freelist();
+  int found = 0;
+  for (int64_t k = 0; k < fl->nfree; ++k) found += int(adopted.count(fl->list[k]));
+  CHILD_CHECK(found == kAdopted);
+  group_stats stats{};
+  CHILD_CHECK(snabb_group_stats(dir.c_str(), &stats) == 0);
+  CHILD_CHECK(stats.free + stats.worker_free[0] == stats.packets && stats.twice == 0);
+  // The batch was the top nfree - adopted - low water, the adopted among them: they stay, and as
+  // many of the group's below the batch as well.
+  CHILD_CHECK(stats.worker_free[0] == kGroupLowWater + kAdopted);
+  CHILD_CHECK(fl->nfree == stats.worker_free[0] + kAdopted && stats.free > 0);
+  _exit(0);
+}
+
+TEST(GroupTest, AWorkerGivesBackOnlyTheGroupsPacketsKeepingItsAdoptedOnes) {
+  char dir_template[] = "/tmp/snabb-group-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  constexpr int kMany = kGroupHighWater + 1000;
+  ASSERT_EQ(snabb_group_create(dir.c_str(), 1, 2 * kMany), 0) << snabb_error();
+  const pid_t child = fork();
+  if (child == 0) giver_with_adopted(dir, kMany);
   EXPECT_EQ(wait_child(child), 0);
   std::filesystem::remove_all(dir);
 }
