@@ -357,10 +357,12 @@ int snabb_rundir_sweep(int basefd) {
     if (run_dir.get() < 0) continue;
     Fd lock(openat(run_dir.get(), "lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     // Free, and written (so its process had it): that process has died. No lock, or an empty one:
-    // a directory being made (or one of an older snabb), left alone.
+    // a directory being made (or one of an older snabb), left alone, and not even tried: its maker
+    // is about to take that lock, and found it held while the sweep tried it ("held by a process
+    // that has not said who it is yet", as two workers started together).
     int holder;
-    if (lock.get() < 0 || flock(lock.get(), LOCK_EX | LOCK_NB) != 0 ||
-        read_lock(lock.get(), &holder).empty()) {
+    if (lock.get() < 0 || read_lock(lock.get(), &holder).empty() ||
+        flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
       continue;
     }
     if (remove_tree(basefd, e->d_name, kRunDirDepth)) ++removed;

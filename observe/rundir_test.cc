@@ -1,18 +1,21 @@
 // rundir_test: the checks of observe/rundir.cc that need no second user (tests/rundir_test.sh has
 // those): directories others can write to are refused unless sticky, links are not followed when
 // a file is made, modes ignore the umask, the lock names its holder, and the sweep removes only
-// the directories of dead processes.
+// the directories of dead processes and never holds the lock of one being made.
 #include "observe/rundir.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -89,6 +92,38 @@ TEST_F(RundirTest, TheLockNamesItsHolder) {
   snabb_rundir_close();
   EXPECT_EQ(snabb_rundir_owned_by(dir_.c_str(), getpid()), 0);
   close(dfd);
+}
+
+// A directory being made (its lock not yet written) is not even tried by a sweep: its maker, about
+// to take the lock, would find it held. Another process's sweeps, as a thread here, while the
+// maker takes and gives back the lock: each of its tries succeeds.
+TEST_F(RundirTest, SweepNeverHoldsTheLockOfADirectoryBeingMade) {
+  const int base = snabb_rundir_open(dir_.c_str(), 0711, -1, 1);
+  ASSERT_GE(base, 0) << error();
+  const int making = snabb_rundir_mkdir(base, ".new-77-0", 0700, -1);
+  ASSERT_GE(making, 0) << error();
+  const int lock = openat(making, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(lock, 0);
+  std::atomic<int> sweeps{0};
+  std::thread sweeper([&] {
+    while (sweeps < 20000) {
+      snabb_rundir_sweep(base);
+      ++sweeps;
+    }
+  });
+  int refused = 0;  // (before the fix, some in every run)
+  while (sweeps < 20000) {
+    if (flock(lock, LOCK_EX | LOCK_NB) != 0) {
+      ++refused;
+    } else {
+      flock(lock, LOCK_UN);
+    }
+  }
+  sweeper.join();
+  EXPECT_EQ(refused, 0);
+  close(lock);
+  close(making);
+  close(base);
 }
 
 TEST_F(RundirTest, SweepRemovesOnlyDeadProcessesDirectories) {
