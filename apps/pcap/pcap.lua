@@ -600,8 +600,15 @@ function M.selftest ()
    assert(attempts >= 60, attempts)
    assert(packet.in_use() == in_use,
           ("%d packets held after %d failed starts"):format(packet.in_use() - in_use, attempts))
-   assert(open_files() == files,
-          ("%d files open after %d failed starts"):format(open_files() - files, attempts))
+   -- (A file the process's own observation opens for a moment, its count taken then, is no
+   -- leak: a leak stays. Seen once under load: a count one off, none on the next look.)
+   local open = open_files()
+   for _ = 1, 100 do
+      if open == files then break end
+      C.usleep(10000)
+      open = open_files()
+   end
+   assert(open == files, ("%d files open after %d failed starts"):format(open - files, attempts))
 
    -- Refusals name the file.
    local function refusal (class, arg)
