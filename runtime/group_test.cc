@@ -165,17 +165,20 @@ TEST(GroupTest, MovedPacketsFreedInAnotherWorkerComeBackCanonicalAndIntact) {
   _exit(0);
 }
 
-TEST(GroupTest, AWorkerThatFreesMoreThanItTakesGivesBackAfterABreath) {
+// Runs a giver of kGroupHighWater + 1,000 packets in a child, in a group of one worker.
+void run_giver(void (*giver_fn)(const std::string&, int)) {
   char dir_template[] = "/tmp/snabb-group-test-XXXXXX";
   ASSERT_NE(mkdtemp(dir_template), nullptr);
   const std::string dir = dir_template;
   constexpr int kMany = kGroupHighWater + 1000;
   ASSERT_EQ(snabb_group_create(dir.c_str(), 1, 2 * kMany), 0) << snabb_error();
   const pid_t child = fork();
-  if (child == 0) giver(dir, kMany);
+  if (child == 0) giver_fn(dir, kMany);
   EXPECT_EQ(wait_child(child), 0);
   std::filesystem::remove_all(dir);
 }
+
+TEST(GroupTest, AWorkerThatFreesMoreThanItTakesGivesBackAfterABreath) { run_giver(giver); }
 
 // A worker with adopted slots (DPDK's mbufs) among the packets it gives back: only the group's go
 // back; the adopted ones stay in its list, moved down below what it keeps of the group's.
@@ -209,15 +212,7 @@ TEST(GroupTest, AWorkerThatFreesMoreThanItTakesGivesBackAfterABreath) {
 }
 
 TEST(GroupTest, AWorkerGivesBackOnlyTheGroupsPacketsKeepingItsAdoptedOnes) {
-  char dir_template[] = "/tmp/snabb-group-test-XXXXXX";
-  ASSERT_NE(mkdtemp(dir_template), nullptr);
-  const std::string dir = dir_template;
-  constexpr int kMany = kGroupHighWater + 1000;
-  ASSERT_EQ(snabb_group_create(dir.c_str(), 1, 2 * kMany), 0) << snabb_error();
-  const pid_t child = fork();
-  if (child == 0) giver_with_adopted(dir, kMany);
-  EXPECT_EQ(wait_child(child), 0);
-  std::filesystem::remove_all(dir);
+  run_giver(giver_with_adopted);
 }
 
 // What a worker killed with -9 had goes back to the group, wherever it was: worker 0 takes the
