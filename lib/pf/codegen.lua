@@ -152,6 +152,12 @@ function ex(a)
    error("lib.pf.codegen: unknown arithmetic " .. tostring(op))
 end
 
+-- A value as a field and a constant mask: x & k as (x, k), anything else as (a, nil).
+local function masked(a)
+   if a[1] == "op" and a[2] == "&" and a[4][1] == "k" then return a[3], a[4][2] end
+   return a, nil
+end
+
 local negate = {["=="] = "~=", ["~="] = "==", [">"] = "<=", ["<="] = ">", [">="] = "<",
    ["<"] = ">="}
 
@@ -181,8 +187,7 @@ local function condition(c)
    if b[1] == "k" then
       local k = b[2]
       -- A 16/32-bit field, masked or not, against a constant: compared in memory order.
-      local field, mask = a, nil
-      if a[1] == "op" and a[2] == "&" and a[4][1] == "k" then field, mask = a[3], a[4][2] end
+      local field, mask = masked(a)
       if op == "==" and field[1] == "ld" and field[2] > 1 then
          if field[2] == 2 then
             if k > 0xffff or (mask and band(k, mask) ~= k) then return "false", "==", "true" end
@@ -269,8 +274,7 @@ local OPEN = "return function (P, caplen, wirelen)\n"
 local function difference(c, known, variable)
    local op, a, b = c[1], c[2], c[3]
    if (op ~= "==" and op ~= "&") or b[1] ~= "k" then return nil end
-   local field, mask = a, nil
-   if a[1] == "op" and a[2] == "&" and a[4][1] == "k" then field, mask = a[3], a[4][2] end
+   local field, mask = masked(a)
    if field[1] ~= "ld" then return nil end
    if field[3] and not variable then return nil end
    if not field[3] and (field.bound or field[4] + field[2]) > known then return nil end
@@ -296,9 +300,7 @@ end
 
 -- Whether n's difference is under 2^16 (bytes, half words, words under a mask of 16 bits).
 local function narrow(c)
-   local a = c[2]
-   local field, mask = a, nil
-   if a[1] == "op" and a[2] == "&" and a[4][1] == "k" then field, mask = a[3], a[4][2] end
+   local field, mask = masked(c[2])
    if field[1] ~= "ld" or c[1] ~= "==" then return false end
    if field[2] < 4 then return true end
    local m = mask and swap32(mask)
@@ -415,8 +417,8 @@ local function narrow_masks(entry)
       local c = n.cond
       local op, a, b = c[1], c[2], c[3]
       local field, m = a, nil
-      if op == "==" and a[1] == "op" and a[2] == "&" and a[4][1] == "k" then
-         field, m = a[3], a[4][2]
+      if op == "==" then
+         field, m = masked(a)
       elseif op == "&" then
          m = b[1] == "k" and b[2]
       end
@@ -459,8 +461,7 @@ local function merge_one_bit(entry)
    end
    local function split(c) -- field, mask, constant of an equality with a constant
       if c[1] ~= "==" or c[3][1] ~= "k" then return nil end
-      local a, m = c[2], nil
-      if a[1] == "op" and a[2] == "&" and a[4][1] == "k" then a, m = a[3], a[4][2] end
+      local a, m = masked(c[2])
       if a[1] ~= "ld" then return nil end
       local width = a[2] == 4 and 0xffffffff or 2 ^ (8 * a[2]) - 1
       m = m or width
@@ -744,7 +745,7 @@ local function sign(c, pre, tag)
    -- A field in memory order (condition's form) under 2^31: 16 bits, or 32 under such a mask.
    local function field_narrow(x)
       local m
-      if x[1] == "op" and x[2] == "&" and x[4][1] == "k" then x, m = x[3], x[4][2] end
+      x, m = masked(x)
       return b[1] == "k" and x[1] == "ld"
          and ((x[2] <= 2 and b[2] <= 0x7fffffff) or (x[2] == 4 and m ~= nil and swap32(m) >= 0))
    end
