@@ -188,14 +188,15 @@ TEST(GroupTest, AWorkerThatFreesMoreThanItTakesGivesBackAfterABreath) { run_give
   std::set<packet*> adopted;
   std::vector<packet*> held;
   for (int i = 0; i < packets; ++i) held.push_back(packet_allocate());
-  for (int i = 0; i < packets / 2; ++i) packet_free(held[i]);
+  const int after = 500;  // freed after the adopted ones, fewer than a give-back's batch
+  for (int i = 0; i < packets - after; ++i) packet_free(held[i]);
   std::vector<uint8_t> memory(kAdopted * PACKET_SLOT_SIZE);  // (not the group's)
-  for (int i = 0; i < kAdopted; ++i) {  // between the halves: inside the batch given back
+  for (int i = 0; i < kAdopted; ++i) {  // near the top: inside the batch given back
     packet_pool_adopt(memory.data() + i * PACKET_SLOT_SIZE);
     packet_freelist* fl = snabb_packet_freelist();
     adopted.insert(fl->list[fl->nfree - 1]);
   }
-  for (int i = packets / 2; i < packets; ++i) packet_free(held[i]);
+  for (int i = packets - after; i < packets; ++i) packet_free(held[i]);
   packet_pool_rebalance();
   packet_freelist* fl = snabb_packet_freelist();
   int found = 0;

@@ -283,7 +283,7 @@ class PacketPool {
   void give_back() {
     const int64_t n = freelist_->nfree - adopted_ - kGroupLowWater;
     if (n > 0) {
-      owned_ -= source_->give(freelist_, static_cast<int32_t>(n));
+      owned_ -= source_->give(freelist_, static_cast<int32_t>(n), adopted_ > 0);
     }
   }
 

@@ -51,9 +51,9 @@ function Transmitter:push ()
       if room < n and room < BATCH then return end
    end
    n = min(n, room)
-   local from, lring, ilring = i.read, i.ring, r.ring
+   local from = i.read
    for k = 0, n - 1 do
-      ilring[band(w + k, MASK)] = lring[band(from + k, LINK_MASK)]
+      r.ring[band(w + k, MASK)] = i.ring[band(from + k, LINK_MASK)]
    end
    i.read = tobit(from + n)
    w = tobit(w + n)
