@@ -168,13 +168,16 @@ class PacketSource {
   // The group's cap (packet.cap() in a worker).
   virtual int32_t cap() const = 0;
 };
-// Batches of 512 both ways (fewer packets going round between two workers) made
-// examples/pipeline.lua in two workers faster, 139.0-141.7 -> 143.7-146.6 Mpps, and the same
-// pipeline with a second stage that reads each packet's length and a byte of it slower, 76-84 ->
-// 66-67 (alternating runs): a network function reads its packets, so the batches stay at 1,024.
-constexpr int32_t kGroupBatch = 1024;          // packets a grow takes from the group
-constexpr int64_t kGroupHighWater = 4 * 1024;  // more free than this: give back down to ...
-constexpr int64_t kGroupLowWater = 2 * 1024;   // ... this many
+// A worker takes 2,048 at a time and gives back 512 at a time, above a stock of 2,048. Alternating
+// runs of examples/pipeline.lua in two workers, and of the same with a second stage that reads each
+// packet's length and a byte of it (as a network function does), Mpps:
+//   take 1,024, give 2,048 (4,096 -> 2,048)   plain 130.8-141.2   reading 75.1-78.7
+//   take 2,048, give 512 (2,560 -> 2,048)      plain 141.7-146.2   reading 77.0-80.4
+//   take 1,024, give 512                       plain 135.3-149.3   reading 73.7-75.0
+//   take 512, give 512                         plain 143.7-146.6   reading 66-67 (another hour)
+constexpr int32_t kGroupBatch = 2048;                      // packets a grow takes from the group
+constexpr int64_t kGroupLowWater = 2 * 1024;               // a give-back leaves this many ...
+constexpr int64_t kGroupHighWater = kGroupLowWater + 512;  // ... once the list holds more than this
 // Makes the pool take its packets from source; throws once packets have been allocated.
 void packet_pool_join(PacketSource* source);
 // The free list of a pool in a group (nullptr outside one), and the give-back, for the inline
