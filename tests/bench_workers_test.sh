@@ -4,8 +4,9 @@
 # (tests/configs/bench_workers.lua), and the same graph in one worker: packets in and out equal the
 # harness links' counters, in = out + drops + queued + lost, the loss is the dropper's, apps and
 # links are named WORKER/APP, packets are timed across the workers, and the text report names
-# them. Endpoints in another worker are found or given; bad ones, a --cpu list of the wrong length
-# and a graph that stops taking packets each end in one message.
+# them; examples/pipeline.lua's reading variant loses nothing. Endpoints in another worker are
+# found or given; bad ones, a --cpu list of the wrong length and a graph that stops taking packets
+# each end in one message.
 . "$(dirname "$0")/prologue.sh"
 cfg=$configs/bench_workers.lua
 flow="w1/first:w2/dropper"
@@ -24,6 +25,15 @@ for mode in two one; do
 done
 grep -q '"workers":\[{[^]]*"name":"w1"[^]]*},{[^]]*"name":"w2"' <(tr -d ' \n' <"$tmp/two.json") ||
   fail "workers in JSON: $(cat "$tmp/two.json")"
+
+# examples/pipeline.lua with its reading second stage, in two workers and in one: nothing lost.
+for n in 2 1; do
+  "$snabb" bench "$here/../examples/pipeline.lua" $n read --pcap "$data/v4.pcap" --packets 100000 \
+    --json "$tmp/read$n.json" >"$tmp/read$n.out" 2>&1 || fail "pipeline $n read: exit $?: $(cat "$tmp/read$n.out")"
+  to=$([ $n = 2 ] && echo w2/second || echo w1/second)
+  "$snabb" "$here/bench_check.lua" "$tmp/read$n.json" 100000 "w1/first:$to" >/dev/null ||
+    fail "pipeline $n read: $(cat "$tmp/read$n.json")"
+done
 
 # The text report: its workers, pinned; the interlink's apps among the others.
 "$snabb" bench "$cfg" two --pcap "$data/v4.pcap" --packets 100000 --cpu 0,1 >"$tmp/text.txt" ||
