@@ -876,7 +876,7 @@ local function region_body(n, nodes, index, set, long)
          -- `ip6`) is the or of their signs, anded once with x: no select a test.
          -- A gate of two or more equalities of one 16-bit field is a load of a table of the
          -- field's values (`vlan`'s 0x8100, 0x9100, 0x88a8: 7 operations to 1; `vlan and ip6`'s
-         -- numeric loop 21 -> 15 instructions a packet, the mix of tools/bench-filter
+         -- numeric loop 22 -> 16 instructions a packet, the mix of tools/bench-filter
          -- 423-431 -> 508-514 Mpps, its first 500 packets 949 -> 1339).
          local g, x, eq, tab
          local efield, evalue = equality(m.cond)
