@@ -827,16 +827,17 @@ local function equality(c)
    return optimize.key(c[2]), c[3][2]
 end
 
--- A test c of a 16-bit field (under a mask) for equality with a constant, as written: the load,
--- and {mask, value}; nil for another test.
+-- A test c of a 16-bit field at a constant offset (under a mask) for equality with a constant:
+-- the load, and {mask, value} in memory order (as condition writes them); nil for another test.
 local function tabled(c)
    if c[1] ~= "==" or c[3][1] ~= "k" then return nil end
-   local l, _, r = condition(c)
-   local load, mask = l:match("^band%((cast%(u16p, [%w+]+%)%[0%]), (%d+)%)$")
-   if not load then load, mask = l:match("^cast%(u16p, [%w+]+%)%[0%]$"), 65535 end
-   local value = tonumber(r)
-   if not load or not value then return nil end
-   return load, {tonumber(mask), value}
+   local field, mask = masked(c[2])
+   local k = c[3][2]
+   mask = band(mask or 0xffff, 0xffff)
+   if field[1] ~= "ld" or field[2] ~= 2 or field[3] or k > 0xffff or band(k, mask) ~= k then
+      return nil
+   end
+   return raw(field), {swap16(mask), swap16(k)}
 end
 
 -- The sign of a gate of tests of one 16-bit field (tabled's), two or more: a load of its table.
