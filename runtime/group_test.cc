@@ -216,6 +216,51 @@ TEST(GroupTest, AWorkerGivesBackOnlyTheGroupsPacketsKeepingItsAdoptedOnes) {
   run_giver(giver_with_adopted);
 }
 
+// A worker that takes from the group marks every packet it takes as its own (runtime/group.h):
+// in a group of 2 * kGroupBatch packets (all carved at its creation), worker 0 takes them all and
+// gives back a count that is no multiple of the eight a take marks at a time (it keeps kKept in
+// hand); worker 1 takes those. By the marks, each holds what it has.
+constexpr int kKept = 3;
+constexpr int kGivenBack = 2 * kGroupBatch - kKept - kGroupLowWater;
+static_assert(kGivenBack % 8 != 0 && kGivenBack < kGroupBatch &&
+              2 * kGroupBatch - kKept > kGroupHighWater);
+
+[[noreturn]] void give_back(const std::string& dir) {
+  CHILD_CHECK(snabb_group_attach(dir.c_str(), 0) == 0);
+  std::vector<packet*> held;
+  for (int i = 0; i < 2 * kGroupBatch; ++i) held.push_back(packet_allocate());
+  for (int i = kKept; i < 2 * kGroupBatch; ++i) packet_free(held[i]);
+  packet_pool_rebalance();
+  CHILD_CHECK(snabb_packet_freelist()->nfree == kGroupLowWater);
+  _exit(0);
+}
+
+[[noreturn]] void take_all(const std::string& dir) {
+  CHILD_CHECK(snabb_group_attach(dir.c_str(), 1) == 0);
+  packet* p = packet_allocate();  // (a take: all the group has)
+  CHILD_CHECK(p != nullptr && snabb_packet_freelist()->nfree == kGivenBack - 1);
+  _exit(0);
+}
+
+TEST(GroupTest, ATakerMarksEveryPacketItTakes) {
+  char dir_template[] = "/tmp/snabb-group-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  ASSERT_EQ(snabb_group_create(dir.c_str(), 2, 2 * kGroupBatch), 0) << snabb_error();
+  for (auto* worker : {give_back, take_all}) {
+    const pid_t child = fork();
+    if (child == 0) worker(dir);
+    ASSERT_EQ(wait_child(child), 0);
+  }
+  group_stats stats{};
+  ASSERT_EQ(snabb_group_stats(dir.c_str(), &stats), 0) << snabb_error();
+  EXPECT_EQ(stats.packets, 2 * kGroupBatch);
+  EXPECT_EQ(stats.free, 0);
+  EXPECT_EQ(stats.worker_held[0], kGroupLowWater + kKept);
+  EXPECT_EQ(stats.worker_held[1], kGivenBack);
+  std::filesystem::remove_all(dir);
+}
+
 // What a worker killed with -9 had goes back to the group, wherever it was: worker 0 takes the
 // group's packets, frees some, holds some (as an app would) and sends 10 into a ring (a shared
 // array, as an interlink's); worker 1 receives 5 of them (snabb_group_mark, as the receiver does)
