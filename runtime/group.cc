@@ -179,8 +179,10 @@ struct Group {
   // The bucket of packet p (a free-list or link entry): its header's (group.h); a packet's header
   // is in the first 2 * PACKET_HEADROOM of its slot, whose two buckets at most are no other's.
   uint64_t bucket(const void* p) const {
-    return ((reinterpret_cast<uintptr_t>(p) & (kPacketAddressLimit - 1)) - control->base) >>
-           GROUP_MARK_SHIFT;
+    return bucket_at(reinterpret_cast<uintptr_t>(p) & (kPacketAddressLimit - 1), control->base);
+  }
+  static uint64_t bucket_at(uintptr_t address, uintptr_t base) {
+    return (address - base) >> GROUP_MARK_SHIFT;
   }
   // Marks the packets of the n free-list entries e (addresses, no length) with `now` in marks:
   // eight buckets worked out before their eight stores. Against a bucket() and a store a packet,
@@ -193,11 +195,10 @@ struct Group {
     int64_t j = 0;
     for (; j + 8 <= n; j += 8) {
       uint64_t b[8];
-      for (int u = 0; u < 8; ++u)
-        b[u] = (reinterpret_cast<uintptr_t>(e[j + u]) - base) >> GROUP_MARK_SHIFT;
+      for (int u = 0; u < 8; ++u) b[u] = bucket_at(reinterpret_cast<uintptr_t>(e[j + u]), base);
       for (int u = 0; u < 8; ++u) m[b[u]] = now;
     }
-    for (; j < n; ++j) m[(reinterpret_cast<uintptr_t>(e[j]) - base) >> GROUP_MARK_SHIFT] = now;
+    for (; j < n; ++j) m[bucket_at(reinterpret_cast<uintptr_t>(e[j]), base)] = now;
   }
   // Worker i's mark of slot s: the newer of its buckets'.
   uint64_t mark_of(int32_t i, int64_t s) const {
