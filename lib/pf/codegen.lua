@@ -851,6 +851,15 @@ local function tabled(c)
    return raw(field), {swap16(mask), swap16(k)}
 end
 
+-- A test c of an 8- or 16-bit field (unmasked) for equality with a constant: the load, and the
+-- constant as the load reads it (in memory order); nil for another test.
+local function loaded(c)
+   if c[1] ~= "==" or c[3][1] ~= "k" or c[2][1] ~= "ld" or c[3][2] > 0xffff then return nil end
+   local field, k = c[2], c[3][2]
+   if field[2] == 1 then return k <= 0xff and ex(field), k end
+   if field[2] == 2 then return raw(field), swap16(k) end
+end
+
 -- The sign of a gate of tests of one 16-bit field (tabled's), two or more: a load of its table.
 -- Given k, the load of the table that holds k where the gate holds (gate_table's).
 local function gate_sign(load, pairs, k)
@@ -913,21 +922,22 @@ local function region_body(n, nodes, index, set, long)
          elseif gate[mt] and gate[mt].x == mf then
             g, x = "bor(" .. inv(k) .. ", " .. gate[mt].g .. ")", mf
          end
-         -- A gate of a table that holds to an equality of another 16-bit field with k: the table
-         -- holds k where the gate holds, and the two are one bxor (`vlan and ip6`: 16 -> 14
-         -- instructions a packet, the mix of tools/bench-filter 536-549 -> 575-599 Mpps).
-         local xload, xpair
+         -- A gate of a table that holds to an equality of another 8- or 16-bit field with k:
+         -- the table holds k where the gate holds, and the two are one bxor (`vlan and ip6`: 16
+         -- -> 14 instructions a packet, the mix of tools/bench-filter 536-549 -> 575-599 Mpps).
+         -- (A gate of one test is not tabled here: a run of them is merged, as `zero`.)
+         local xload, xk
          if g and x.term == nil and tab and #tab.pairs > 2 and own[x] then
-            xload, xpair = tabled(x.cond)
+            xload, xk = loaded(x.cond)
          end
          local e
          if g and x.term ~= nil then
             gate[m] = {g = x.term and "v" .. i or "0", x = x, eq = eq, tab = tab}
             e = x.term and g or "0"
             own[m] = x.term and g == k -- m's value is its own sign
-         elseif xload and xpair[1] == 0xffff then
+         elseif xload then
             gate[m] = {g = g, x = x, eq = eq, tab = tab}
-            e = "bxor(" .. xload .. ", " .. gate_sign(tab.load, tab.pairs, xpair[2]) .. ") - 1"
+            e = "bxor(" .. xload .. ", " .. gate_sign(tab.load, tab.pairs, xk) .. ") - 1"
          elseif g then
             if g:find("(", 1, true) then
                out[#out + 1] = "local g" .. i .. " = " .. g
@@ -942,7 +952,11 @@ local function region_body(n, nodes, index, set, long)
             and not gate[mf].eq.values[evalue] then
             -- The false way is a gate of other values of m's field (IPv6 after IPv4's
             -- ethertype): it fails where m holds, so the select is an or.
-            e = "bor(band(" .. k .. ", " .. t .. "), " .. f .. ")"
+            -- m and its true way as above: one bxor with a table.
+            local tl, tk
+            if tload and own[mt] then tl, tk = loaded(mt.cond) end
+            local kt = tl and "bxor(" .. tl .. ", " .. gate_sign(tload, tpair, tk) .. ") - 1"
+            e = "bor(" .. (kt or "band(" .. k .. ", " .. t .. ")") .. ", " .. f .. ")"
          else e = "bxor(" .. f .. ", band(" .. k .. ", bxor(" .. t .. ", " .. f .. ")))" end
          out[#out + 1] = "local v" .. i .. " = " .. e
          value[m] = "v" .. i
@@ -1055,6 +1069,11 @@ function M.selftest()
    -- net's gate of ARP and RARP holds to tests of 8-bit fields: a table of -1 and 0.
    src = pf.source("net 10.0.0.0/8", {numeric = true})
    assert(src:find("local G1 = gate_table({65535, 1544, 65535, 13696})\n", 1, true), src)
+   -- IPv4's ethertype and its protocol, before IPv6's: a table that holds 6 at 0x0800, with
+   -- one bxor (0x0800 in memory order: 8).
+   src = pf.source("tcp", {numeric = true})
+   assert(src:find("local G1 = gate_table({65535, 8}, 6)\n", 1, true)
+             and src:find("bor(bxor(P[23], G1[cast(u16p, P+12)[0]]) - 1, v", 1, true), src)
    -- A gate of one test is the test; boolean matchers branch.
    assert(not pf.source("ip", {numeric = true}):find("gate_table", 1, true))
    assert(not pf.source("vlan and ip6"):find("gate_table", 1, true))
