@@ -578,7 +578,7 @@ local function merge_chains(entry)
          if #diffs > 1 then
             local yes, no = pass(last)
             local _, fail = pass(n)
-            n.cond = {"zero", diffs, anywide, reach = reach}
+            n.cond = {"zero", diffs, anywide, reach = reach, first = n.cond}
             n.t, n.f = yes, fail
             assert(no == fail)
          end
@@ -834,6 +834,7 @@ end
 
 -- The field and value of an equality with a constant (field: its key, the mask included).
 local function equality(c)
+   if c[1] == "zero" then c = c.first end -- (its first test holds where it holds)
    if c[1] ~= "==" or c[3][1] ~= "k" then return nil end
    return optimize.key(c[2]), c[3][2]
 end
@@ -939,11 +940,12 @@ local function region_body(n, nodes, index, set, long)
             gate[m] = {g = g, x = x, eq = eq, tab = tab}
             e = "bxor(" .. xload .. ", " .. gate_sign(tab.load, tab.pairs, xk) .. ") - 1"
          elseif g then
+            local lone = g == k and x == mt and {loaded(m.cond)} -- a gate of one test
             if g:find("(", 1, true) then
                out[#out + 1] = "local g" .. i .. " = " .. g
                g = "g" .. i
             end
-            gate[m] = {g = g, x = x, eq = eq, tab = tab}
+            gate[m] = {g = g, x = x, eq = eq, tab = tab, lone = lone and lone[1] and lone}
             e = "band(" .. g .. ", " .. v(x) .. ")"
          elseif t == "-1" then e = "bor(" .. k .. ", " .. f .. ")"
          elseif f == "-1" then e = "bor(" .. inv(k) .. ", " .. t .. ")"
@@ -952,10 +954,16 @@ local function region_body(n, nodes, index, set, long)
             and not gate[mf].eq.values[evalue] then
             -- The false way is a gate of other values of m's field (IPv6 after IPv4's
             -- ethertype): it fails where m holds, so the select is an or.
-            -- m and its true way as above: one bxor with a table.
-            local tl, tk
-            if tload and own[mt] then tl, tk = loaded(mt.cond) end
+            -- m and the equality its true way begins with, as above: one bxor with a table
+            -- (`tcp port 80`'s IPv6 ethertype and next header).
+            local tl, tk, rest
+            if tload and own[mt] then tl, tk = loaded(mt.cond)
+            elseif tload and gate[mt] and gate[mt].lone then
+               tl, tk = unpack(gate[mt].lone)
+               rest = v(gate[mt].x)
+            end
             local kt = tl and "bxor(" .. tl .. ", " .. gate_sign(tload, tpair, tk) .. ") - 1"
+            if rest then kt = "band(" .. kt .. ", " .. rest .. ")" end
             e = "bor(" .. (kt or "band(" .. k .. ", " .. t .. ")") .. ", " .. f .. ")"
          else e = "bxor(" .. f .. ", band(" .. k .. ", bxor(" .. t .. ", " .. f .. ")))" end
          out[#out + 1] = "local v" .. i .. " = " .. e
@@ -1070,10 +1078,15 @@ function M.selftest()
    src = pf.source("net 10.0.0.0/8", {numeric = true})
    assert(src:find("local G1 = gate_table({65535, 1544, 65535, 13696})\n", 1, true), src)
    -- IPv4's ethertype and its protocol, before IPv6's: a table that holds 6 at 0x0800, with
-   -- one bxor (0x0800 in memory order: 8).
+   -- one bxor (0x0800 in memory order: 8); `tcp port 80`'s IPv6 ethertype and next header,
+   -- anded with the ports' test.
    src = pf.source("tcp", {numeric = true})
    assert(src:find("local G1 = gate_table({65535, 8}, 6)\n", 1, true)
              and src:find("bor(bxor(P[23], G1[cast(u16p, P+12)[0]]) - 1, v", 1, true), src)
+   src = pf.source("tcp port 80", {numeric = true})
+   assert(src:find("local G1 = gate_table({65535, 56710}, 6)\n", 1, true)
+             and src:find("return rshift(bor(band(bxor(P[20], G1[cast(u16p, P+12)[0]]) - 1, v5), v8)",
+                          1, true), src)
    -- A gate of one test is the test; boolean matchers branch.
    assert(not pf.source("ip", {numeric = true}):find("gate_table", 1, true))
    assert(not pf.source("vlan and ip6"):find("gate_table", 1, true))
