@@ -978,6 +978,16 @@ local function region_body(n, nodes, index, set, long)
    elseif no then out[#out] = "return rshift(-(" .. no .. "), 31)"
    elseif last then out[#out] = "return rshift(" .. last .. ", 31)"
    else out[#out + 1] = "return rshift(" .. v(root) .. ", 31)" end
+   -- A value no later statement reads (a gate that a table's bxor took in) is not written.
+   local live = {}
+   for j = #out, 1, -1 do
+      local name, e = out[j]:match("^local ([%w_]+) = (.*)$")
+      if name and not live[name] then
+         table.remove(out, j)
+      else
+         for id in (e or out[j]):gmatch("[%a_][%w_]*") do live[id] = true end
+      end
+   end
    return table.concat(out, "; ")
 end
 
