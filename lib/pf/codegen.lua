@@ -1084,7 +1084,7 @@ function M.selftest()
    end
    assert(tagged == 3 and other == 65533 and g1[0x0081] == 0xdd86 and g1[0x0091] == 0xdd86
              and g1[0xa888] == 0xdd86, tagged)
-   -- net's gate of ARP and RARP holds to tests of 8-bit fields: a table of -1 and 0.
+   -- net's gate of ARP and RARP holds to tests of 32-bit addresses: a table of -1 and 0.
    src = pf.source("net 10.0.0.0/8", {numeric = true})
    assert(src:find("local G1 = gate_table({65535, 1544, 65535, 13696})\n", 1, true), src)
    -- IPv4's ethertype and its protocol, before IPv6's: a table that holds 6 at 0x0800, with
