@@ -876,7 +876,14 @@ end
 
 -- The statements of the region of n (its nodes: set), bounds tests assumed to hold when long.
 local function region_body(n, nodes, index, set, long)
-   local out, value, gate, own = {}, {}, {}, {}
+   -- lead[m]: where m's value is its own test's sign anded with rest's value (no rest: the sign
+   -- alone) and that test is an equality loaded reads, {load =, k =, rest =}: a table may take
+   -- the test in (below).
+   local out, value, gate, lead = {}, {}, {}, {}
+   local function leading(m, rest)
+      local load, k = loaded(m.cond)
+      return load and {load = load, k = k, rest = rest} or nil
+   end
    local function way(m) -- m, past the bounds tests assumed
       while long and m.term == nil and m.cond[1] == "caplen" do m = m.t end
       return m
@@ -927,25 +934,22 @@ local function region_body(n, nodes, index, set, long)
          -- the table holds k where the gate holds, and the two are one bxor (`vlan and ip6`: 16
          -- -> 14 instructions a packet, the mix of tools/bench-filter 536-549 -> 575-599 Mpps).
          -- (A gate of one test is not tabled here: a run of them is merged, as `zero`.)
-         local xload, xk
-         if g and x.term == nil and tab and #tab.pairs > 2 and own[x] then
-            xload, xk = loaded(x.cond)
-         end
+         local xl = g and x.term == nil and tab and #tab.pairs > 2 and lead[x]
          local e
          if g and x.term ~= nil then
             gate[m] = {g = x.term and "v" .. i or "0", x = x, eq = eq, tab = tab}
             e = x.term and g or "0"
-            own[m] = x.term and g == k -- m's value is its own sign
-         elseif xload then
+            if x.term and g == k then lead[m] = leading(m) end
+         elseif xl and not xl.rest then
             gate[m] = {g = g, x = x, eq = eq, tab = tab}
-            e = "bxor(" .. xload .. ", " .. gate_sign(tab.load, tab.pairs, xk) .. ") - 1"
+            e = "bxor(" .. xl.load .. ", " .. gate_sign(tab.load, tab.pairs, xl.k) .. ") - 1"
          elseif g then
-            local lone = g == k and x == mt and {loaded(m.cond)} -- a gate of one test
+            if g == k and x == mt then lead[m] = leading(m, x) end -- a gate of one test
             if g:find("(", 1, true) then
                out[#out + 1] = "local g" .. i .. " = " .. g
                g = "g" .. i
             end
-            gate[m] = {g = g, x = x, eq = eq, tab = tab, lone = lone and lone[1] and lone}
+            gate[m] = {g = g, x = x, eq = eq, tab = tab}
             e = "band(" .. g .. ", " .. v(x) .. ")"
          elseif t == "-1" then e = "bor(" .. k .. ", " .. f .. ")"
          elseif f == "-1" then e = "bor(" .. inv(k) .. ", " .. t .. ")"
@@ -956,14 +960,11 @@ local function region_body(n, nodes, index, set, long)
             -- ethertype): it fails where m holds, so the select is an or.
             -- m and the equality its true way begins with, as above: one bxor with a table
             -- (`tcp port 80`'s IPv6 ethertype and next header).
-            local tl, tk, rest
-            if tload and own[mt] then tl, tk = loaded(mt.cond)
-            elseif tload and gate[mt] and gate[mt].lone then
-               tl, tk = unpack(gate[mt].lone)
-               rest = v(gate[mt].x)
+            local tl, kt = tload and lead[mt]
+            if tl then
+               kt = "bxor(" .. tl.load .. ", " .. gate_sign(tload, tpair, tl.k) .. ") - 1"
+               if tl.rest then kt = "band(" .. kt .. ", " .. v(tl.rest) .. ")" end
             end
-            local kt = tl and "bxor(" .. tl .. ", " .. gate_sign(tload, tpair, tk) .. ") - 1"
-            if rest then kt = "band(" .. kt .. ", " .. rest .. ")" end
             e = "bor(" .. (kt or "band(" .. k .. ", " .. t .. ")") .. ", " .. f .. ")"
          else e = "bxor(" .. f .. ", band(" .. k .. ", bxor(" .. t .. ", " .. f .. ")))" end
          out[#out + 1] = "local v" .. i .. " = " .. e
