@@ -13,10 +13,12 @@
 extern "C" {
 
 // How many of the n packets (packets[i]: caplens[i] bytes present, wirelens[i] on the wire)
-// bpf_filter(insns, ...) accepts, each packet run `rounds` times (counted each time).
+// bpf_filter(insns, ...) accepts, each packet run `rounds` times (counted each time). With ahead
+// > 0, the loop prefetches packets[i + ahead] before it runs packets[i]: `packets` then holds
+// n + ahead addresses.
 uint64_t snabb_bpf_filter_loop(const struct bpf_insn* insns, const uint8_t* const* packets,
                                const uint32_t* caplens, const uint32_t* wirelens, size_t n,
-                               size_t rounds);
+                               size_t rounds, size_t ahead);
 }
 
 #endif  // SNABB_LIB_PF_BPF_LOOP_H_
