@@ -48,8 +48,9 @@ end
 -- While a numeric matcher is written (M.numeric_source), the end of the furthest byte a load
 -- may touch: math.huge when an offset has no known bound.
 local reach
--- While a matcher is written, its gates' tables (gate_table's arguments, in the order made).
-local gate_tables
+-- While a matcher is written, its gates' tables (gate_table's arguments, in the order made), and
+-- its offset tables (offset_table's).
+local gate_tables, offset_tables
 
 -- Notes a load of size bytes at offset k from a value of largest value max (nil: unknown).
 local function touch(size, k, base, max)
@@ -243,6 +244,15 @@ local function gate_table(t, k)
       end
    end
    return g
+end
+]]
+-- offset_table(x, a, b): a table of a byte's 256 values, a at x and b elsewhere: the offset of
+-- the byte a matcher reads next, chosen by this one (below).
+local OFFSET_TABLE = [[
+local function offset_table(x, a, b)
+   local o = ffi.new("int32_t[256]", b)
+   o[x] = a
+   return o
 end
 ]]
 local MUL32 = [[
@@ -562,7 +572,7 @@ local function merge_chains(entry)
       reach = 0 -- how far the merged loads read, for numeric matchers
       local d = not n.merged and n.cond[1] ~= "caplen" and difference(n.cond, known[n])
       if d then
-         local diffs, last, anywide = {d}, n, wide(n.cond)
+         local diffs, conds, last, anywide = {d}, {n.cond}, n, wide(n.cond)
          while true do
             local p, f = pass(last)
             local _, nf = pass(n)
@@ -570,7 +580,7 @@ local function merge_chains(entry)
             local pf = select(2, pass(p))
             local dp = difference(p.cond, known[p])
             if not dp or pf ~= nf or f ~= nf then break end
-            diffs[#diffs + 1] = dp
+            diffs[#diffs + 1], conds[#conds + 1] = dp, p.cond
             anywide = anywide or wide(p.cond)
             p.merged = true
             last = p
@@ -578,7 +588,7 @@ local function merge_chains(entry)
          if #diffs > 1 then
             local yes, no = pass(last)
             local _, fail = pass(n)
-            n.cond = {"zero", diffs, anywide, reach = reach, first = n.cond}
+            n.cond = {"zero", diffs, anywide, reach = reach, first = n.cond, conds = conds}
             n.t, n.f = yes, fail
             assert(no == fail)
          end
@@ -604,7 +614,7 @@ local function write(entry, numeric) -- numeric: false, or the most tests in a r
       return HEADER .. OPEN .. table.concat(out) .. "end\n"
    end
    narrow_masks(entry)
-   gate_tables = {}
+   gate_tables, offset_tables = {}, {}
    if M.merge ~= false then -- codegen.merge = false: a branch per test (to measure the merges)
       share(entry)
       merge_one_bit(entry)
@@ -698,6 +708,18 @@ local function write(entry, numeric) -- numeric: false, or the most tests in a r
    for i, t in ipairs(tables) do
       head[#head + 1] = ("local G%d = gate_table(%s)\n"):format(i, t)
    end
+   local offsets = {}
+   code = code:gsub("%f[%w_]O(%d+)%[", function (id)
+      local t = offset_tables[tonumber(id)]
+      if not offsets[t] then
+         offsets[#offsets + 1], offsets[t] = t, #offsets + 1
+      end
+      return "O" .. offsets[t] .. "["
+   end)
+   if #offsets > 0 then head[#head + 1] = OFFSET_TABLE end
+   for i, t in ipairs(offsets) do
+      head[#head + 1] = ("local O%d = offset_table(%s)\n"):format(i, t)
+   end
    if chained then head[#head + 1] = PROTOCHAIN end
    -- A matcher that reads no wire length takes none: a caller's third argument is then dropped
    -- at the call, and the trace loads it for no snapshot (1 of the 30 instructions a packet of
@@ -747,6 +769,8 @@ local function lt_sign(a, b, small) -- a < b of exact values; small: both under 
    return "floor((" .. a .. " - (" .. b .. ")) * 2.3283064365386963e-10)" -- -1 or 0
 end
 
+local fold -- (below)
+
 local function sign(c, pre, tag)
    local function named(x) -- x as a local, evaluated once
       local name = ("x%d_%d"):format(tag, #pre + 1)
@@ -760,7 +784,10 @@ local function sign(c, pre, tag)
    local op, a, b = c[1], c[2], c[3]
    if op == "pchain" then return nil end
    if op == "zero" or op == "anyzero" then touch(0, c.reach) end
-   if op == "zero" then return eqz("bor(" .. table.concat(a, ", ") .. ")", not b) end
+   if op == "zero" then
+      local d = fold(c)
+      return eqz(#d == 1 and d[1] or "bor(" .. table.concat(d, ", ") .. ")", not b)
+   end
    if op == "anyzero" then return "bor(" .. table.concat(a, ", ") .. ")" end
    if op == "caplen" then -- caplen >= x + b: not caplen < x + b
       if not a then return (b - 1) .. " - caplen" end
@@ -874,15 +901,79 @@ local function gate_sign(load, pairs, k)
    return ("G%d[%s]"):format(id, load)
 end
 
+-- A byte at a constant offset: the offset; nil for another field.
+local function byte_at(a)
+   if a[1] == "ld" and a[2] == 1 and not a[3] then return a[4] end
+end
+
+-- An or of a test of a byte for equality with k (ca) and a merged run (cb) of two: the same
+-- byte's equality with x, then another byte's with k. Both are one equality with k of the byte
+-- at the offset a table of the first byte gives: the second's at x, the first's elsewhere
+-- (IPv6's next header 6, or 44 and the fragment header's 6: `P[O1[P[20]]]`, 6 at 20 or 54).
+-- The byte read and k; nil for another or.
+local function picked(ca, cb)
+   if cb[1] ~= "zero" or #cb.conds ~= 2 or ca[1] ~= "==" or ca[3][1] ~= "k" then return nil end
+   local c1, c2 = cb.conds[1], cb.conds[2]
+   if c1[1] ~= "==" or c2[1] ~= "==" or c1[3][1] ~= "k" or c2[3][1] ~= "k" then return nil end
+   local off1, off2, k, x = byte_at(ca[2]), byte_at(c2[2]), ca[3][2], c1[3][2]
+   if not off1 or not off2 or byte_at(c1[2]) ~= off1 or c2[3][2] ~= k or x == k or k > 0xff
+      or x > 0xff then
+      return nil
+   end
+   local key = ("%d, %d, %d"):format(x, off2, off1)
+   local id
+   for i, t in ipairs(offset_tables) do if t == key then id = i end end
+   if not id then
+      offset_tables[#offset_tables + 1] = key
+      id = #offset_tables
+   end
+   return ("P[O%d[P[%d]]]"):format(id, off1), k
+end
+
+-- The differences of a merged run (zero) for a numeric matcher: a gate of a 16-bit field
+-- (tabled's) and an equality of another 8- or 16-bit field (loaded's) among them are one bxor
+-- with the table that holds the equality's k where the gate holds (`ip and udp and dst port
+-- 53`'s and `tcp port 80`'s IPv4 ethertype and protocol: two operations fewer).
+function fold(c)
+   local gi, gload, gpair
+   for i, d in ipairs(c.conds) do
+      gload, gpair = tabled(d)
+      if gload then gi = i break end
+   end
+   if not gi then return c[2] end
+   for j, d in ipairs(c.conds) do
+      local load, k = loaded(d)
+      if j ~= gi and load then
+         local out = {}
+         for i, x in ipairs(c[2]) do
+            if i == gi then
+               out[#out + 1] = "bxor(" .. load .. ", " .. gate_sign(gload, gpair, k) .. ")"
+            elseif i ~= j then
+               out[#out + 1] = x
+            end
+         end
+         return out
+      end
+   end
+   return c[2]
+end
+
 -- The statements of the region of n (its nodes: set), bounds tests assumed to hold when long.
 local function region_body(n, nodes, index, set, long)
    -- lead[m]: where m's value is its own test's sign anded with rest's value (no rest: the sign
-   -- alone) and that test is an equality loaded reads, {load =, k =, rest =}: a table may take
-   -- the test in (below).
-   local out, value, gate, lead = {}, {}, {}, {}
+   -- alone) and that test is an equality loaded reads, {load =, k =, rest =}, or a merged run of
+   -- narrow equalities that begins with one (more: the others' differences): a table may take
+   -- the test in (below). ors[m]: where m's value is the or of its own test's sign (such an
+   -- equality) and of its false way's (lead[] with no rest), {a =, b =}.
+   local out, value, gate, lead, ors = {}, {}, {}, {}, {}
    local function leading(m, rest)
-      local load, k = loaded(m.cond)
-      return load and {load = load, k = k, rest = rest} or nil
+      local c, more = m.cond, nil
+      if c[1] == "zero" then
+         if c[3] then return nil end -- (wide: its sign is not a `- 1`)
+         c, more = c.first, table.concat(c[2], ", ", 2)
+      end
+      local load, k = loaded(c)
+      return load and {load = load, k = k, more = more, rest = rest} or nil
    end
    local function way(m) -- m, past the bounds tests assumed
       while long and m.term == nil and m.cond[1] == "caplen" do m = m.t end
@@ -892,6 +983,15 @@ local function region_body(n, nodes, index, set, long)
       m = way(m)
       if m.term ~= nil then return m.term and "-1" or "0" end
       return value[m]
+   end
+   -- The sign of lead l's test (and rest) with a gate of the 16-bit field `load` (pairs, as
+   -- tabled gives them) taken in: one bxor with the table that holds l.k where the gate holds.
+   local function take(l, load, pairs)
+      local e = "bxor(" .. l.load .. ", " .. gate_sign(load, pairs, l.k) .. ")"
+      if l.more then e = "bor(" .. e .. ", " .. l.more .. ")" end
+      e = e .. " - 1"
+      if l.rest then e = "band(" .. e .. ", " .. v(l.rest) .. ")" end
+      return e
    end
    for i = #nodes, index[n], -1 do
       local m = nodes[i]
@@ -908,7 +1008,7 @@ local function region_body(n, nodes, index, set, long)
          -- field's values (`vlan`'s 0x8100, 0x9100, 0x88a8: 7 operations to 1; `vlan and ip6`'s
          -- numeric loop 22 -> 16 instructions a packet, the mix of tools/bench-filter
          -- 423-431 -> 508-514 Mpps, its first 500 packets 949 -> 1339).
-         local g, x, eq, tab
+         local g, x, eq, tab, orf
          local efield, evalue = equality(m.cond)
          local tload, tpair = tabled(m.cond)
          if f == "0" then
@@ -917,7 +1017,7 @@ local function region_body(n, nodes, index, set, long)
             if tload then tab = {load = tload, pairs = tpair} end
          elseif t == "0" then g, x = inv(k), mf
          elseif gate[mf] and gate[mf].x == mt then
-            g, x = "bor(" .. k .. ", " .. gate[mf].g .. ")", mt
+            g, x, orf = "bor(" .. k .. ", " .. gate[mf].g .. ")", mt, mf
             local feq = gate[mf].eq
             if efield and feq and feq.field == efield then
                eq = {field = efield, values = setmetatable({[evalue] = true}, {__index = feq.values})}
@@ -940,9 +1040,13 @@ local function region_body(n, nodes, index, set, long)
             gate[m] = {g = x.term and "v" .. i or "0", x = x, eq = eq, tab = tab}
             e = x.term and g or "0"
             if x.term and g == k then lead[m] = leading(m) end
+            local a, b = orf and not tab and leading(m), orf and lead[orf]
+            if x.term and a and b and not b.rest then
+               ors[m] = {a = a, b = b, ca = m.cond, cb = orf.cond}
+            end
          elseif xl and not xl.rest then
             gate[m] = {g = g, x = x, eq = eq, tab = tab}
-            e = "bxor(" .. xl.load .. ", " .. gate_sign(tab.load, tab.pairs, xl.k) .. ") - 1"
+            e = take(xl, tab.load, tab.pairs)
          elseif g then
             if g == k and x == mt then lead[m] = leading(m, x) end -- a gate of one test
             if g:find("(", 1, true) then
@@ -951,6 +1055,19 @@ local function region_body(n, nodes, index, set, long)
             end
             gate[m] = {g = g, x = x, eq = eq, tab = tab}
             e = "band(" .. g .. ", " .. v(x) .. ")"
+            -- A gate of a 16-bit field's values over an or of two equalities that tables may
+            -- take in: the gate distributed, each a bxor with a table (`net`'s ARP and RARP
+            -- over the two addresses); where the or is picked's, one bxor of the byte an
+            -- offset table picks (IPv6's ethertype over the next header 6, or 44 and the
+            -- fragment header's 6: `tcp`'s loop 31 -> 22 instructions a packet).
+            local o = x == mt and tab and ors[x]
+            local pl, pk
+            if o then pl, pk = picked(o.ca, o.cb) end
+            if pl then
+               e = "bxor(" .. pl .. ", " .. gate_sign(tab.load, tab.pairs, pk) .. ") - 1"
+            elseif o then
+               e = "bor(" .. take(o.a, tab.load, tab.pairs) .. ", " .. take(o.b, tab.load, tab.pairs) .. ")"
+            end
          elseif t == "-1" then e = "bor(" .. k .. ", " .. f .. ")"
          elseif f == "-1" then e = "bor(" .. inv(k) .. ", " .. t .. ")"
          elseif t == f then e = t
@@ -960,11 +1077,8 @@ local function region_body(n, nodes, index, set, long)
             -- ethertype): it fails where m holds, so the select is an or.
             -- m and the equality its true way begins with, as above: one bxor with a table
             -- (`tcp port 80`'s IPv6 ethertype and next header).
-            local tl, kt = tload and lead[mt]
-            if tl then
-               kt = "bxor(" .. tl.load .. ", " .. gate_sign(tload, tpair, tl.k) .. ") - 1"
-               if tl.rest then kt = "band(" .. kt .. ", " .. v(tl.rest) .. ")" end
-            end
+            local tl = tload and lead[mt]
+            local kt = tl and take(tl, tload, tpair)
             e = "bor(" .. (kt or "band(" .. k .. ", " .. t .. ")") .. ", " .. f .. ")"
          else e = "bxor(" .. f .. ", band(" .. k .. ", bxor(" .. t .. ", " .. f .. ")))" end
          out[#out + 1] = "local v" .. i .. " = " .. e
@@ -1051,8 +1165,8 @@ function M.selftest()
    -- branch the long packets' (to its copy without the bounds test); bytes past caplen are read
    -- (the buffer holds REACH) and decide nothing.
    src = M.numeric_source(optimize.graph(tree), 100)
-   assert(select(2, src:gsub("if ", "")) == 1 and src:find("do if caplen >= 30 then return", 1, true)
-             and not src:find("goto"), src)
+   assert(select(2, src:match("return function.*$"):gsub("if ", "")) == 1
+             and src:find("do if caplen >= 30 then return", 1, true) and not src:find("goto"), src)
    match = assert(loadstring(src))()
    local q = ffi.new("uint8_t[?]", M.REACH)
    q[12], q[13], q[26], q[27] = 8, 0, 192, 168
@@ -1062,7 +1176,8 @@ function M.selftest()
    -- In regions of one test, only the last (the ethertype and address, merged): the bounds
    -- test branches.
    src = M.numeric_source(optimize.graph(tree), 1)
-   assert(select(2, src:gsub("if ", "")) == 1 and src:find("return rshift%("), src)
+   assert(select(2, src:match("return function.*$"):gsub("if ", "")) == 1
+             and src:find("return rshift%("), src)
    -- The shapes lib/pf/README.md describes, on whole expressions (their verdicts: the oracle
    -- tests): vlan's 0x8100 and 0x9100 as one test under 0xefff, and 0x88a8, a gate of one
    -- field: a load of its table (no select), which holds ip6's ethertype for one bxor with it;
@@ -1085,18 +1200,35 @@ function M.selftest()
    end
    assert(tagged == 3 and other == 65533 and g1[0x0081] == 0xdd86 and g1[0x0091] == 0xdd86
              and g1[0xa888] == 0xdd86, tagged)
-   -- net's gate of ARP and RARP holds to tests of 32-bit addresses: a table of -1 and 0.
+   -- net's gate of ARP and RARP: over the or of the two addresses' first byte (/8), in the
+   -- long copy distributed, a table that holds 10 at both; in the short one, a table of -1.
    src = pf.source("net 10.0.0.0/8", {numeric = true})
-   assert(src:find("local G1 = gate_table({65535, 1544, 65535, 13696})\n", 1, true), src)
+   assert(src:find("local G1 = gate_table({65535, 1544, 65535, 13696}, 10)\n", 1, true)
+             and src:find("local G2 = gate_table({65535, 1544, 65535, 13696})\n", 1, true)
+             and src:find("bor(bxor(P[28], G1[cast(u16p, P+12)[0]]) - 1, bxor(P[38], G1[", 1, true),
+          src)
    -- IPv4's ethertype and its protocol, before IPv6's: a table that holds 6 at 0x0800, with
-   -- one bxor (0x0800 in memory order: 8); `tcp port 80`'s IPv6 ethertype and next header,
-   -- anded with the ports' test.
+   -- one bxor (0x0800 in memory order: 8); IPv6's ethertype over the or of next header 6 and
+   -- of 44 with the fragment header's 6: the byte an offset table picks (54 at 44, 20
+   -- elsewhere) and a table that holds 6 at 0x86dd (0xdd86 in memory order). `tcp port 80`'s
+   -- IPv6 ethertype and next header, anded with the ports' test.
    src = pf.source("tcp", {numeric = true})
-   assert(src:find("local G1 = gate_table({65535, 8}, 6)\n", 1, true)
-             and src:find("bor(bxor(P[23], G1[cast(u16p, P+12)[0]]) - 1, v", 1, true), src)
-   src = pf.source("tcp port 80", {numeric = true})
    assert(src:find("local G1 = gate_table({65535, 56710}, 6)\n", 1, true)
-             and src:find("return rshift(bor(band(bxor(P[20], G1[cast(u16p, P+12)[0]]) - 1, v5), v8)",
+             and src:find("local G2 = gate_table({65535, 8}, 6)\n", 1, true)
+             and src:find("local O1 = offset_table(44, 54, 20)\n", 1, true)
+             and src:find("bxor(P[O1[P[20]]], G1[cast(u16p, P+12)[0]]) - 1", 1, true)
+             and src:find("bor(bxor(P[23], G2[cast(u16p, P+12)[0]]) - 1, v", 1, true), src)
+   local o1 = assert(loadstring(src:match("^(.-)return function") .. " return O1"))()
+   assert(o1[44] == 54 and o1[6] == 20 and o1[0] == 20 and o1[255] == 20)
+   src = pf.source("tcp port 80", {numeric = true})
+   assert(src:find("local G2 = gate_table({65535, 56710}, 6)\n", 1, true)
+             and src:find("return rshift(bor(band(bxor(P[20], G2[cast(u16p, P+12)[0]]) - 1, v5), v8)",
+                          1, true), src)
+   -- A merged run's ethertype and protocol (IPv4's), with the fragment offset: one bxor with a
+   -- table that holds 17 at 0x0800, or'd with the offset.
+   src = pf.source("ip and udp and dst port 53", {numeric = true})
+   assert(src:find("local G1 = gate_table({65535, 8}, 17)\n", 1, true)
+             and src:find("bor(bxor(P[23], G1[cast(u16p, P+12)[0]]), band(cast(u16p, P+20)[0], 65311)) - 1",
                           1, true), src)
    -- A gate of one test is the test; boolean matchers branch.
    assert(not pf.source("ip", {numeric = true}):find("gate_table", 1, true))
