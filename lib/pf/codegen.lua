@@ -695,30 +695,20 @@ local function write(entry, numeric) -- numeric: false, or the most tests in a r
    if numeric then head[#head + 1] = "local bnot = bit.bnot\n" end
    if code:find("mul32(", 1, true) then head[#head + 1] = MUL32 end
    -- The tables the code reads (a gate's table that another took in, below, is not), named in
-   -- the order read.
-   local tables = {}
-   code = code:gsub("%f[%w_]G(%d+)%[", function (id)
-      local t = gate_tables[tonumber(id)]
-      if not tables[t] then
-         tables[#tables + 1], tables[t] = t, #tables + 1
+   -- the order read: G (gate_table's) and O (offset_table's).
+   for _, kind in ipairs({{"G", gate_tables, GATE_TABLE, "gate_table"},
+                          {"O", offset_tables, OFFSET_TABLE, "offset_table"}}) do
+      local name, made, source, maker = unpack(kind)
+      local tables = {}
+      code = code:gsub("%f[%w_]" .. name .. "(%d+)%[", function (id)
+         local t = made[tonumber(id)]
+         if not tables[t] then tables[#tables + 1], tables[t] = t, #tables + 1 end
+         return name .. tables[t] .. "["
+      end)
+      if #tables > 0 then head[#head + 1] = source end
+      for i, t in ipairs(tables) do
+         head[#head + 1] = ("local %s%d = %s(%s)\n"):format(name, i, maker, t)
       end
-      return "G" .. tables[t] .. "["
-   end)
-   if #tables > 0 then head[#head + 1] = GATE_TABLE end
-   for i, t in ipairs(tables) do
-      head[#head + 1] = ("local G%d = gate_table(%s)\n"):format(i, t)
-   end
-   local offsets = {}
-   code = code:gsub("%f[%w_]O(%d+)%[", function (id)
-      local t = offset_tables[tonumber(id)]
-      if not offsets[t] then
-         offsets[#offsets + 1], offsets[t] = t, #offsets + 1
-      end
-      return "O" .. offsets[t] .. "["
-   end)
-   if #offsets > 0 then head[#head + 1] = OFFSET_TABLE end
-   for i, t in ipairs(offsets) do
-      head[#head + 1] = ("local O%d = offset_table(%s)\n"):format(i, t)
    end
    if chained then head[#head + 1] = PROTOCHAIN end
    -- A matcher that reads no wire length takes none: a caller's third argument is then dropped
@@ -888,17 +878,18 @@ local function loaded(c)
    if field[2] == 2 then return raw(field), swap16(k) end
 end
 
+-- key's place in the list of a matcher's tables (gate_tables, offset_tables), added if new.
+local function table_id(tables, key)
+   for i, t in ipairs(tables) do if t == key then return i end end
+   tables[#tables + 1] = key
+   return #tables
+end
+
 -- The sign of a gate of tests of one 16-bit field (tabled's), two or more: a load of its table.
 -- Given k, the load of the table that holds k where the gate holds (gate_table's).
 local function gate_sign(load, pairs, k)
    local key = "{" .. table.concat(pairs, ", ") .. "}" .. (k and ", " .. k or "")
-   local id
-   for i, t in ipairs(gate_tables) do if t == key then id = i end end
-   if not id then
-      gate_tables[#gate_tables + 1] = key
-      id = #gate_tables
-   end
-   return ("G%d[%s]"):format(id, load)
+   return ("G%d[%s]"):format(table_id(gate_tables, key), load)
 end
 
 -- A byte at a constant offset: the offset; nil for another field.
@@ -920,13 +911,7 @@ local function picked(ca, cb)
       or x > 0xff then
       return nil
    end
-   local key = ("%d, %d, %d"):format(x, off2, off1)
-   local id
-   for i, t in ipairs(offset_tables) do if t == key then id = i end end
-   if not id then
-      offset_tables[#offset_tables + 1] = key
-      id = #offset_tables
-   end
+   local id = table_id(offset_tables, ("%d, %d, %d"):format(x, off2, off1))
    return ("P[O%d[P[%d]]]"):format(id, off1), k
 end
 
@@ -1066,7 +1051,8 @@ local function region_body(n, nodes, index, set, long)
             if pl then
                e = "bxor(" .. pl .. ", " .. gate_sign(tab.load, tab.pairs, pk) .. ") - 1"
             elseif o then
-               e = "bor(" .. take(o.a, tab.load, tab.pairs) .. ", " .. take(o.b, tab.load, tab.pairs) .. ")"
+               e = ("bor(%s, %s)"):format(take(o.a, tab.load, tab.pairs),
+                                          take(o.b, tab.load, tab.pairs))
             end
          elseif t == "-1" then e = "bor(" .. k .. ", " .. f .. ")"
          elseif f == "-1" then e = "bor(" .. inv(k) .. ", " .. t .. ")"
@@ -1228,8 +1214,8 @@ function M.selftest()
    -- table that holds 17 at 0x0800, or'd with the offset.
    src = pf.source("ip and udp and dst port 53", {numeric = true})
    assert(src:find("local G1 = gate_table({65535, 8}, 17)\n", 1, true)
-             and src:find("bor(bxor(P[23], G1[cast(u16p, P+12)[0]]), band(cast(u16p, P+20)[0], 65311)) - 1",
-                          1, true), src)
+             and src:find("bor(bxor(P[23], G1[cast(u16p, P+12)[0]]), "
+                             .. "band(cast(u16p, P+20)[0], 65311)) - 1", 1, true), src)
    -- A gate of one test is the test; boolean matchers branch.
    assert(not pf.source("ip", {numeric = true}):find("gate_table", 1, true))
    assert(not pf.source("vlan and ip6"):find("gate_table", 1, true))
