@@ -89,8 +89,8 @@ function ex(a)
       end
       if not LE then return raw(a), nil end
       return "bswap(" .. raw(a) .. ")", nil
-   elseif t == "neg" then
-      return "tobit(-" .. exact(a[2]) .. ")", nil
+   elseif t == "neg" then -- (0 - x, not -x: inv says why)
+      return "tobit(0 - " .. exact(a[2]) .. ")", nil
    end
    local op, x, y = a[2], a[3], a[4]
    local cx, mx = ex(x)
@@ -1227,25 +1227,35 @@ function M.selftest()
    src = pf.source("net 192.168.0.0/16", {numeric = true})
    assert(count(src, "P%+38") == 2 and src:find("if caplen >= 42 then", 1, true), src)
    assert(count(pf.source("net 192.168.0.0/16"), "P%+38") < 4)
-   -- Negations are `0 - x` (inv): a loop's trace recorded on a packet with the SYN bit runs
-   -- packets without it in that trace, where `-x` took a side trace for each (a guard that x is
-   -- not 0).
-   match = pf.compile("tcp[tcpflags] & tcp-syn != 0", {numeric = true})
-   local syn = ffi.new("uint8_t[?]", M.REACH)
-   syn[12], syn[14], syn[23], syn[47] = 8, 0x45, 6, 2 -- IPv4, TCP, flags SYN
-   local ack = ffi.new("uint8_t[?]", M.REACH)
-   ffi.copy(ack, syn, M.REACH)
-   ack[47] = 0x10
-   local packets = ffi.new("uint8_t *[20000]")
-   for i = 0, 19999 do packets[i] = i < 200 and syn or ack end
-   local side, hits = 0, 0
+   -- Negations are `0 - x` (inv): a loop's trace recorded on a packet whose x is not 0 (the
+   -- SYN bit; the fragment field, negated by the expression) runs packets whose x is 0 in that
+   -- trace, where `-x` took a side trace for each (a guard that x is not 0).
+   local side = 0
    local function on_trace (what, _, _, _, parent)
       if what == "start" and parent then side = side + 1 end
    end
-   jit.attach(on_trace, "trace")
-   for i = 0, 19999 do hits = hits + match(packets[i], 60) end
-   jit.attach(on_trace)
-   assert(hits == 200 and side == 0, ("%d side traces"):format(side))
+   for _, case in ipairs({{"tcp[tcpflags] & tcp-syn != 0", 47, 2}, {"-ip[6:2] != 0", 20, 0x20}}) do
+      local expr, at, value = unpack(case)
+      match = pf.compile(expr, {numeric = true})
+      local first = ffi.new("uint8_t[?]", M.REACH)
+      first[12], first[14], first[23], first[at] = 8, 0x45, 6, value -- IPv4, TCP
+      local rest = ffi.new("uint8_t[?]", M.REACH)
+      ffi.copy(rest, first, M.REACH)
+      rest[at] = 0
+      local packets = ffi.new("uint8_t *[20000]")
+      for i = 0, 19999 do packets[i] = i < 200 and first or rest end
+      -- (a loop of its own for each matcher: one loop's trace for another would leave it at
+      -- its guard on the function called)
+      local loop = loadstring([[
+         local match, packets = ...
+         local hits = 0
+         for i = 0, 19999 do hits = hits + match(packets[i], 60) end
+         return hits]])
+      jit.attach(on_trace, "trace")
+      local hits = loop(match, packets)
+      jit.attach(on_trace)
+      assert(hits == 200 and side == 0, ("'%s': %d side traces"):format(expr, side))
+   end
    print("selftest: ok")
 end
 
