@@ -588,7 +588,7 @@ local function merge_chains(entry)
          if #diffs > 1 then
             local yes, no = pass(last)
             local _, fail = pass(n)
-            n.cond = {"zero", diffs, anywide, reach = reach, first = n.cond, conds = conds}
+            n.cond = {"zero", diffs, anywide, reach = reach, conds = conds}
             n.t, n.f = yes, fail
             assert(no == fail)
          end
@@ -856,7 +856,7 @@ end
 
 -- The field and value of an equality with a constant (field: its key, the mask included).
 local function equality(c)
-   if c[1] == "zero" then c = c.first end -- (its first test holds where it holds)
+   if c[1] == "zero" then c = c.conds[1] end -- (its first test holds where it holds)
    if c[1] ~= "==" or c[3][1] ~= "k" then return nil end
    return optimize.key(c[2]), c[3][2]
 end
@@ -960,7 +960,7 @@ local function region_body(n, nodes, index, set, long)
       local c, more = m.cond, nil
       if c[1] == "zero" then
          if c[3] then return nil end -- (wide: its sign is not a `- 1`)
-         c, more = c.first, table.concat(c[2], ", ", 2)
+         c, more = c.conds[1], table.concat(c[2], ", ", 2)
       end
       local load, k = loaded(c)
       return load and {load = load, k = k, more = more, rest = rest} or nil
