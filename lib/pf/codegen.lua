@@ -49,8 +49,8 @@ end
 -- may touch: math.huge when an offset has no known bound.
 local reach
 -- While a matcher is written, its gates' tables (gate_table's arguments, in the order made), and
--- its offset tables (offset_table's).
-local gate_tables, offset_tables
+-- its offset tables (offset_table's), and its regions' tables of bounds (need_table's).
+local gate_tables, offset_tables, need_tables
 
 -- Notes a load of size bytes at offset k from a value of largest value max (nil: unknown).
 local function touch(size, k, base, max)
@@ -255,6 +255,16 @@ local function offset_table(x, a, b)
    return o
 end
 ]]
+-- need_table({value, n, ...}, default): a table of the 65,536 values of the ethertype (in memory
+-- order), n at each value given and default elsewhere: the length a region's long copy needs
+-- (below).
+local NEED_TABLE = [=[
+local function need_table(t, default)
+   local o = ffi.new("int32_t[65536]", default)
+   for i = 1, #t, 2 do o[t[i]] = t[i + 1] end
+   return o
+end
+]=]
 local MUL32 = [[
 local function mul32(a, b)
    return tobit(a * band(b, 0xffff) + lshift(tobit(a * rshift(b, 16)), 16))
@@ -597,7 +607,7 @@ local function merge_chains(entry)
    reach = nil
 end
 
-local regions, region -- (below)
+local regions, region, ethertype_need -- (below)
 
 -- The Lua source of the matcher of graph entry (lib.pf.optimize); numeric: the numeric matcher
 -- (below), whose tests are computed without branches in every part of the graph of at most
@@ -614,7 +624,7 @@ local function write(entry, numeric) -- numeric: false, or the most tests in a r
       return HEADER .. OPEN .. table.concat(out) .. "end\n"
    end
    narrow_masks(entry)
-   gate_tables, offset_tables = {}, {}
+   gate_tables, offset_tables, need_tables = {}, {}, {}
    if M.merge ~= false then -- codegen.merge = false: a branch per test (to measure the merges)
       share(entry)
       merge_one_bit(entry)
@@ -695,9 +705,10 @@ local function write(entry, numeric) -- numeric: false, or the most tests in a r
    if numeric then head[#head + 1] = "local bnot = bit.bnot\n" end
    if code:find("mul32(", 1, true) then head[#head + 1] = MUL32 end
    -- The tables the code reads (a gate's table that another took in, below, is not), named in
-   -- the order read: G (gate_table's) and O (offset_table's).
+   -- the order read: G (gate_table's), O (offset_table's) and N (need_table's).
    for _, kind in ipairs({{"G", gate_tables, GATE_TABLE, "gate_table"},
-                          {"O", offset_tables, OFFSET_TABLE, "offset_table"}}) do
+                          {"O", offset_tables, OFFSET_TABLE, "offset_table"},
+                          {"N", need_tables, NEED_TABLE, "need_table"}}) do
       local name, made, source, maker = unpack(kind)
       local tables = {}
       code = code:gsub("%f[%w_]" .. name .. "(%d+)%[", function (id)
@@ -1097,6 +1108,86 @@ local function region_body(n, nodes, index, set, long)
    return table.concat(out, "; ")
 end
 
+-- The shortest frames a capture holds uncut: ARP's, and IPv4 UDP's and ICMP's, unpadded (as
+-- their sender captures them). A region whose bounds need no more takes every frame not cut
+-- short to its long copy, and a table of lengths (below) costs its load for nothing: `net
+-- 192.168.0.0/16` (IPv4 34, ARP 42) 237-239 -> 205-219 Mpps on a mix of tests/data/pcap's
+-- captures, with no packet cut.
+local SHORTEST = 42
+
+-- The ethertype's load, and the {mask, value} (in memory order) an equality of c requires of it
+-- (a merged run's: the first such of its tests); nil for another test.
+local ETHERTYPE = "cast(u16p, P+12)[0]"
+local function ethertype_pair(c)
+   if c[1] == "zero" then
+      for _, d in ipairs(c.conds) do
+         local pair = ethertype_pair(d)
+         if pair then return pair end
+      end
+      return nil
+   end
+   local load, pair = tabled(c)
+   if load == ETHERTYPE then return pair end
+end
+
+-- The length the long copy of n's region (its nodes: set) needs, by the packet's ethertype:
+-- need_table's arguments, or nil where one length serves every ethertype. For an ethertype, the
+-- longest constant bounds test that a way through the region can reach with the ethertype's
+-- tests decided: a packet so long passes every bounds test on its way (an IPv4 TCP ACK of 54
+-- bytes takes `tcp port 80`'s long copy, though IPv6's ports end at 58). Another packet takes
+-- the short copy, exact whatever the bytes past caplen hold.
+function ethertype_need(n, set)
+   local tested, seen = {}, {}
+   for m in pairs(set) do
+      local p = ethertype_pair(m.cond)
+      if p and not seen[p[1] .. "," .. p[2]] then
+         seen[p[1] .. "," .. p[2]] = true
+         tested[#tested + 1] = p
+      end
+   end
+   if #tested == 0 then return nil end
+   local function need(e)
+      local most, visited = 0, {}
+      local function walk(m)
+         if m.term ~= nil or visited[m] or not set[m] then return end
+         visited[m] = true
+         local c, p = m.cond, ethertype_pair(m.cond)
+         if c[1] == "caplen" and not c[2] then most = math.max(most, c[3]) end
+         local holds = p and band(e, p[1]) == p[2]
+         if p and not holds then walk(m.f) -- (a merged run fails where its first test does)
+         elseif p and c[1] ~= "zero" then walk(m.t)
+         else walk(m.t); walk(m.f) end
+      end
+      walk(n)
+      return most
+   end
+   -- The ethertypes by which of the tests they pass; each such class's need.
+   local class, needs, count = {}, {}, {}
+   for e = 0, 65535 do
+      local key = 0
+      for i, p in ipairs(tested) do
+         if band(e, p[1]) == p[2] then key = key + 2 ^ (i - 1) end
+      end
+      if not needs[key] then needs[key], count[key] = need(e), 0 end
+      class[e], count[key] = key, count[key] + 1
+   end
+   local default, lowest, highest
+   for key, c in pairs(count) do
+      if not default or c > count[default] then default = key end
+      lowest = math.min(lowest or needs[key], needs[key])
+      highest = math.max(highest or needs[key], needs[key])
+   end
+   if lowest == highest then return nil end
+   local t = {}
+   for e = 0, 65535 do
+      if needs[class[e]] ~= needs[default] then
+         if #t >= 32 then return nil end -- (a masked test's many values: one length for all)
+         t[#t + 1], t[#t + 2] = e, needs[class[e]]
+      end
+   end
+   return "{" .. table.concat(t, ", ") .. "}, " .. needs[default]
+end
+
 -- The statements of n's region, ending in the return of its verdict. A region with bounds tests
 -- first takes the packets long enough for all of them (nearly all: one branch, predicted) to a
 -- copy of itself without them: a bounds test costs three operations, and `net`'s four were a
@@ -1126,8 +1217,13 @@ function region(n, nodes, index)
    table.sort(order)
    local guard = {}
    for i, b in ipairs(order) do
-      local l, op, r = condition(bounds[b])
-      guard[i] = l .. " " .. op .. " " .. r
+      local need = b == "" and bounds[b][3] > SHORTEST and ethertype_need(n, set)
+      if need then
+         guard[i] = ("caplen >= N%d[%s]"):format(table_id(need_tables, need), ETHERTYPE)
+      else
+         local l, op, r = condition(bounds[b])
+         guard[i] = l .. " " .. op .. " " .. r
+      end
    end
    return "if " .. table.concat(guard, " and ") .. " then "
       .. region_body(n, nodes, index, set, true) .. " end; "
@@ -1226,6 +1322,13 @@ function M.selftest()
    assert(not pf.source("vlan and ip6"):find("gate_table", 1, true))
    src = pf.source("net 192.168.0.0/16", {numeric = true})
    assert(count(src, "P%+38") == 2 and src:find("if caplen >= 42 then", 1, true), src)
+   -- The long copy's length by the ethertype (in memory order): IPv4 24, IPv6 55 (the fragment
+   -- header's next header), 21 (bounds before the ethertype's tests) elsewhere; none where the
+   -- bounds need SHORTEST bytes at most (`net`'s 42).
+   src = pf.source("tcp", {numeric = true})
+   assert(src:find("local N1 = need_table({8, 24, 56710, 55}, 21)\n", 1, true)
+             and src:find("if caplen >= N1[cast(u16p, P+12)[0]] then", 1, true), src)
+   assert(not pf.source("net 192.168.0.0/16", {numeric = true}):find("need_table"))
    assert(count(pf.source("net 192.168.0.0/16"), "P%+38") < 4)
    -- Negations are `0 - x` (inv): a loop's trace recorded on a packet whose x is not 0 (the
    -- SYN bit; the fragment field, negated by the expression) runs packets whose x is 0 in that
@@ -1234,8 +1337,12 @@ function M.selftest()
    local function on_trace (what, _, _, _, parent)
       if what == "start" and parent then side = side + 1 end
    end
-   for _, case in ipairs({{"tcp[tcpflags] & tcp-syn != 0", 47, 2}, {"-ip[6:2] != 0", 20, 0x20}}) do
-      local expr, at, value = unpack(case)
+   -- And a loop recorded on an IPv4 TCP ACK of 54 bytes runs longer packets in its trace: the
+   -- length `tcp port 80`'s long copy needs is IPv6's 58 for IPv6 only (the ACK took the short
+   -- copy, and every longer packet a side trace, before need tables).
+   for _, case in ipairs({{"tcp[tcpflags] & tcp-syn != 0", 47, 2, 60},
+                          {"-ip[6:2] != 0", 20, 0x20, 60}, {"tcp port 80", 37, 80, 54}}) do
+      local expr, at, value, length = unpack(case)
       match = pf.compile(expr, {numeric = true})
       local first = ffi.new("uint8_t[?]", M.REACH)
       first[12], first[14], first[23], first[at] = 8, 0x45, 6, value -- IPv4, TCP
@@ -1246,13 +1353,15 @@ function M.selftest()
       for i = 0, 19999 do packets[i] = i < 200 and first or rest end
       -- (a loop of its own for each matcher: one loop's trace for another would leave it at
       -- its guard on the function called)
+      local lengths = ffi.new("int32_t[20000]", 60)
+      for i = 0, 199 do lengths[i] = length end
       local loop = loadstring([[
-         local match, packets = ...
+         local match, packets, lengths = ...
          local hits = 0
-         for i = 0, 19999 do hits = hits + match(packets[i], 60) end
+         for i = 0, 19999 do hits = hits + match(packets[i], lengths[i]) end
          return hits]])
       jit.attach(on_trace, "trace")
-      local hits = loop(match, packets)
+      local hits = loop(match, packets, lengths)
       jit.attach(on_trace)
       assert(hits == 200 and side == 0, ("'%s': %d side traces"):format(expr, side))
    end
