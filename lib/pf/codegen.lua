@@ -255,12 +255,12 @@ local function offset_table(x, a, b)
    return o
 end
 ]]
--- need_table({value, n, ...}, default): a table of the 65,536 values of the ethertype (in memory
--- order), n at each value given and default elsewhere: the length a region's long copy needs
--- (below).
+-- need_table({value, n, ...}, default[, size]): a table of the 65,536 values of the ethertype (in
+-- memory order), or of the 256 of a byte, n at each value given and default elsewhere: the length
+-- a region's long copy needs (below).
 local NEED_TABLE = [=[
-local function need_table(t, default)
-   local o = ffi.new("int32_t[65536]", default)
+local function need_table(t, default, size)
+   local o = ffi.new("int32_t[?]", size or 65536, default)
    for i = 1, #t, 2 do o[t[i]] = t[i + 1] end
    return o
 end
@@ -607,7 +607,7 @@ local function merge_chains(entry)
    reach = nil
 end
 
-local regions, region, ethertype_need -- (below)
+local regions, region, field_need -- (below)
 
 -- The Lua source of the matcher of graph entry (lib.pf.optimize); numeric: the numeric matcher
 -- (below), whose tests are computed without branches in every part of the graph of at most
@@ -1109,83 +1109,126 @@ local function region_body(n, nodes, index, set, long)
 end
 
 -- The shortest frames a capture holds uncut: ARP's, and IPv4 UDP's and ICMP's, unpadded (as
--- their sender captures them). A region whose bounds need no more takes every frame not cut
--- short to its long copy, and a table of lengths (below) costs its load for nothing: `net
--- 192.168.0.0/16` (IPv4 34, ARP 42) 237-239 -> 205-219 Mpps on a mix of tests/data/pcap's
--- captures, with no packet cut.
-local SHORTEST = 42
+-- their sender captures them); an IPv4 header is 20 bytes at least. A region whose bounds need
+-- no more takes every frame not cut short to its long copy, and a table of lengths (below)
+-- costs its load for nothing: `net 192.168.0.0/16` (IPv4 34, ARP 42) 237-239 -> 205-219 Mpps
+-- on a mix of tests/data/pcap's captures, with no packet cut.
+local SHORTEST, IP_HEADER = 42, 20
 
--- The ethertype's load, and the {mask, value} (in memory order) an equality of c requires of it
--- (a merged run's: the first such of its tests); nil for another test.
-local ETHERTYPE = "cast(u16p, P+12)[0]"
-local function ethertype_pair(c)
+-- The fields a region's need may be tabled by: the ethertype (its load, in memory order), and
+-- IPv4's protocol (the byte at 23).
+local ETHERTYPE, PROTOCOL = "cast(u16p, P+12)[0]", "P[23]"
+
+-- Whether test c holds for a packet of ethertype e (in memory order) and protocol p, as far as
+-- they decide it: true, false, or nil (undecided; e or p nil: not known). A merged run fails
+-- where one of its tests does.
+local function decide(c, e, p)
    if c[1] == "zero" then
       for _, d in ipairs(c.conds) do
-         local pair = ethertype_pair(d)
-         if pair then return pair end
+         if decide(d, e, p) == false then return false end
       end
       return nil
    end
    local load, pair = tabled(c)
-   if load == ETHERTYPE then return pair end
+   if e and load == ETHERTYPE then return band(e, pair[1]) == pair[2] end
+   if p and c[1] == "==" and c[3][1] == "k" and byte_at(c[2]) == 23 then return p == c[3][2] end
+   return nil
 end
 
--- The length the long copy of n's region (its nodes: set) needs, by the packet's ethertype:
--- need_table's arguments, or nil where one length serves every ethertype. For an ethertype, the
--- longest constant bounds test that a way through the region can reach with the ethertype's
--- tests decided: a packet so long passes every bounds test on its way (an IPv4 TCP ACK of 54
--- bytes takes `tcp port 80`'s long copy, though IPv6's ports end at 58). Another packet takes
--- the short copy, exact whatever the bytes past caplen hold.
-function ethertype_need(n, set)
-   local tested, seen = {}, {}
-   for m in pairs(set) do
-      local p = ethertype_pair(m.cond)
-      if p and not seen[p[1] .. "," .. p[2]] then
-         seen[p[1] .. "," .. p[2]] = true
-         tested[#tested + 1] = p
+-- The ethertype's {mask, value} pairs and the protocol's values that the tests of set decide.
+local function decided(set)
+   local ethertypes, protocols, seen = {}, {}, {}
+   local function note(c)
+      if c[1] == "zero" then
+         for _, d in ipairs(c.conds) do note(d) end
+         return
+      end
+      local load, pair = tabled(c)
+      if load == ETHERTYPE and not seen[pair[1] .. "/" .. pair[2]] then
+         seen[pair[1] .. "/" .. pair[2]] = true
+         ethertypes[#ethertypes + 1] = pair
+      elseif c[1] == "==" and c[3][1] == "k" and byte_at(c[2]) == 23 and not seen[c[3][2]] then
+         seen[c[3][2]] = true
+         protocols[#protocols + 1] = c[3][2]
       end
    end
-   if #tested == 0 then return nil end
-   local function need(e)
-      local most, visited = 0, {}
+   for m in pairs(set) do note(m.cond) end
+   return ethertypes, protocols
+end
+
+-- The length the long copy of n's region (its nodes: set) needs for its bounds tests of base
+-- key ("": the constant ones) by a field, as need_table's arguments; nil where one length
+-- serves every value. The constant bounds by the ethertype: for each, the longest bounds test
+-- that a way through the region can reach with the ethertype's tests decided; a packet so long
+-- passes every bounds test on its way (an IPv4 TCP ACK of 54 bytes takes `tcp port 80`'s long
+-- copy, though IPv6's ports end at 58). The others (past IPv4's header) by its protocol, for
+-- each the longest over the ethertypes (`tcp[tcpflags]`'s 28 bytes past the header for TCP
+-- only: a UDP packet of 46 bytes takes the long copy). Another packet takes the short copy,
+-- exact whatever the bytes past caplen hold.
+function field_need(n, set, key)
+   local ethertypes, protocols = decided(set)
+   local function need(e, p)
+      local most, visited = -1, {}
       local function walk(m)
          if m.term ~= nil or visited[m] or not set[m] then return end
          visited[m] = true
-         local c, p = m.cond, ethertype_pair(m.cond)
-         if c[1] == "caplen" and not c[2] then most = math.max(most, c[3]) end
-         local holds = p and band(e, p[1]) == p[2]
-         if p and not holds then walk(m.f) -- (a merged run fails where its first test does)
-         elseif p and c[1] ~= "zero" then walk(m.t)
-         else walk(m.t); walk(m.f) end
+         local c = m.cond
+         if c[1] == "caplen" and (c[2] and optimize.key(c[2]) or "") == key then
+            most = math.max(most, c[3])
+         end
+         local holds = decide(c, e, p)
+         if holds ~= true then walk(m.f) end
+         if holds ~= false then walk(m.t) end
       end
       walk(n)
       return most
    end
-   -- The ethertypes by which of the tests they pass; each such class's need.
-   local class, needs, count = {}, {}, {}
-   for e = 0, 65535 do
-      local key = 0
-      for i, p in ipairs(tested) do
-         if band(e, p[1]) == p[2] then key = key + 2 ^ (i - 1) end
+   -- The ethertypes some pair holds for (a masked pair's few: 32 at most in all), in order, and
+   -- one that none holds for: one of each class of ethertypes the pairs tell apart.
+   local named, seen = {}, {}
+   for _, pair in ipairs(ethertypes) do
+      local free = band(bnot(pair[1]), 0xffff) -- the bits the mask leaves free
+      local v = 0
+      repeat
+         local e = pair[2] + v -- (the value has no bit outside the mask)
+         if not seen[e] then seen[e], named[#named + 1] = true, e end
+         if #named > 32 then return nil end
+         v = band(v - free, free) -- the next subset of free's bits
+      until v == 0
+   end
+   table.sort(named)
+   local other = 0
+   while seen[other] do other = other + 1 end
+   -- The length for each value named (a field's value: the ethertype, or the protocol), and for
+   -- the others (default).
+   local t, default, size = {}
+   if key == "" then
+      default = need(other, nil)
+      for _, e in ipairs(named) do
+         local len = need(e, nil)
+         if len ~= default then t[#t + 1], t[#t + 2] = e, len end
       end
-      if not needs[key] then needs[key], count[key] = need(e), 0 end
-      class[e], count[key] = key, count[key] + 1
-   end
-   local default, lowest, highest
-   for key, c in pairs(count) do
-      if not default or c > count[default] then default = key end
-      lowest = math.min(lowest or needs[key], needs[key])
-      highest = math.max(highest or needs[key], needs[key])
-   end
-   if lowest == highest then return nil end
-   local t = {}
-   for e = 0, 65535 do
-      if needs[class[e]] ~= needs[default] then
-         if #t >= 32 then return nil end -- (a masked test's many values: one length for all)
-         t[#t + 1], t[#t + 2] = e, needs[class[e]]
+   else
+      size = 256
+      named[#named + 1] = other
+      local function most(p)
+         local m = -1
+         for _, e in ipairs(named) do m = math.max(m, need(e, p)) end
+         return m
+      end
+      local tested = {}
+      for _, p in ipairs(protocols) do tested[p] = true end
+      table.sort(protocols)
+      local rest = 0
+      while tested[rest] do rest = rest + 1 end
+      default = most(rest)
+      for _, p in ipairs(protocols) do
+         local len = most(p)
+         if len ~= default then t[#t + 1], t[#t + 2] = p, len end
       end
    end
-   return "{" .. table.concat(t, ", ") .. "}, " .. needs[default]
+   if #t == 0 then return nil end
+   return "{" .. table.concat(t, ", ") .. "}, " .. default .. (size and ", " .. size or "")
 end
 
 -- Whether a bounds test's base x reads a load at a variable offset (TCP's data offset, past the
@@ -1234,9 +1277,16 @@ function region(n, nodes, index)
    table.sort(order)
    local guard = {}
    for i, b in ipairs(order) do
-      local need = b == "" and bounds[b][3] > SHORTEST and ethertype_need(n, set)
-      if need then
+      local c = bounds[b]
+      local _, most = exact(c[2] or {"k", 0})
+      local need = (b == "" and c[3] > SHORTEST
+                    or b ~= "" and c[3] + IP_HEADER > SHORTEST and most + c[3] <= 0x7fffffff)
+         and field_need(n, set, b)
+      if need and b == "" then
          guard[i] = ("caplen >= N%d[%s]"):format(table_id(need_tables, need), ETHERTYPE)
+      elseif need then
+         guard[i] = ("caplen >= tobit(%s+N%d[%s])"):format((exact(c[2])),
+                                                           table_id(need_tables, need), PROTOCOL)
       else
          local l, op, r = condition(bounds[b])
          guard[i] = l .. " " .. op .. " " .. r
@@ -1346,6 +1396,10 @@ function M.selftest()
    assert(src:find("local N1 = need_table({8, 24, 56710, 55}, 21)\n", 1, true)
              and src:find("if caplen >= N1[cast(u16p, P+12)[0]] then", 1, true), src)
    assert(not pf.source("net 192.168.0.0/16", {numeric = true}):find("need_table"))
+   -- By IPv4's protocol: 28 bytes past the header for TCP, -1 (none) for the others.
+   src = pf.source("tcp[tcpflags] & tcp-syn != 0", {numeric = true})
+   assert(src:find("local N1 = need_table({6, 28}, -1, 256)\n", 1, true)
+             and src:find("caplen >= tobit(lshift(band(P[14], 15), 2)+N1[P[23]])", 1, true), src)
    assert(count(pf.source("net 192.168.0.0/16"), "P%+38") < 4)
    -- Negations are `0 - x` (inv): a loop's trace recorded on a packet whose x is not 0 (the
    -- SYN bit; the fragment field, negated by the expression) runs packets whose x is 0 in that
@@ -1357,27 +1411,37 @@ function M.selftest()
    -- And a loop recorded on an IPv4 TCP ACK of 54 bytes runs longer packets in its trace: the
    -- length `tcp port 80`'s long copy needs is IPv6's 58 for IPv6 only (the ACK took the short
    -- copy, and every longer packet a side trace, before need tables); a test of the payload has
-   -- no long copy (beyond), which the ACK would fail. Each case: the expression, the bytes
-   -- (at, value) of the first 200 packets, their length, and whether the rest (60 bytes long)
-   -- keep those bytes (or have 0 at `at`).
-   for _, case in ipairs({{"tcp[tcpflags] & tcp-syn != 0", 47, 2, 60},
-                          {"-ip[6:2] != 0", 20, 0x20, 60}, {"tcp port 80", 37, 80, 54},
-                          {"tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420", 54, "GET ", 54,
-                           true}}) do
-      local expr, at, value, length, keep = unpack(case)
+   -- no long copy (beyond), which the ACK would fail; `tcp[tcpflags]` needs 28 bytes past the
+   -- IPv4 header for TCP only (field_need), so a UDP packet of 46 bytes takes the long copy.
+   -- Each case: the expression, a byte (or bytes) of the first 200 packets, their length, and
+   -- a byte of the others (60 bytes long); all IPv4 TCP (20-byte headers) but for those bytes.
+   local function put(buf, at)
+      if type(at[2]) == "string" then ffi.copy(buf + at[1], at[2]) else buf[at[1]] = at[2] end
+   end
+   for _, case in ipairs({{"tcp[tcpflags] & tcp-syn != 0", {47, 2}, 60, {47, 0}},
+                          {"-ip[6:2] != 0", {20, 0x20}, 60, {20, 0}},
+                          {"tcp port 80", {37, 80}, 54, {37, 0}},
+                          {"tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420", {54, "GET "}, 54,
+                           {54, "GET "}},
+                          {"tcp[tcpflags] & tcp-syn != 0", {23, 17}, 46, {47, 2}}}) do
+      local expr, at_first, length, at_rest = unpack(case)
       match = pf.compile(expr, {numeric = true})
       local first = ffi.new("uint8_t[?]", M.REACH)
-      first[12], first[14], first[23], first[46] = 8, 0x45, 6, 0x50 -- IPv4, TCP (20 bytes)
-      if type(value) == "string" then ffi.copy(first + at, value) else first[at] = value end
+      first[12], first[14], first[23], first[46] = 8, 0x45, 6, 0x50
       local rest = ffi.new("uint8_t[?]", M.REACH)
       ffi.copy(rest, first, M.REACH)
-      if not keep then rest[at] = 0 end
+      put(first, at_first)
+      put(rest, at_rest)
       local packets = ffi.new("uint8_t *[20000]")
+      local lengths = ffi.new("int32_t[20000]", 60)
       for i = 0, 19999 do packets[i] = i < 200 and first or rest end
+      for i = 0, 199 do lengths[i] = length end
+      local boolean, want = pf.compile(expr), 0
+      for i = 0, 19999 do
+         if boolean(packets[i], lengths[i]) then want = want + 1 end
+      end
       -- (a loop of its own for each matcher: one loop's trace for another would leave it at
       -- its guard on the function called)
-      local lengths = ffi.new("int32_t[20000]", 60)
-      for i = 0, 199 do lengths[i] = length end
       local loop = loadstring([[
          local match, packets, lengths = ...
          local hits = 0
@@ -1386,8 +1450,8 @@ function M.selftest()
       jit.attach(on_trace, "trace")
       local hits = loop(match, packets, lengths)
       jit.attach(on_trace)
-      assert(hits == (keep and 19800 or 200) and side == 0,
-             ("'%s': %d hits, %d side traces"):format(expr, hits, side))
+      assert(hits == want and want > 0 and side == 0,
+             ("'%s': %d hits of %d, %d side traces"):format(expr, hits, want, side))
    end
    print("selftest: ok")
 end
