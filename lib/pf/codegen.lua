@@ -1119,6 +1119,14 @@ local SHORTEST, IP_HEADER = 42, 20
 -- IPv4's protocol (the byte at 23).
 local ETHERTYPE, PROTOCOL = "cast(u16p, P+12)[0]", "P[23]"
 
+-- What a test c (not a merged run) requires of those fields: the ethertype's {mask, value},
+-- or the protocol's value; nil for another test.
+local function field_test(c)
+   local load, pair = tabled(c)
+   if load == ETHERTYPE then return pair, nil end
+   if c[1] == "==" and c[3][1] == "k" and byte_at(c[2]) == 23 then return nil, c[3][2] end
+end
+
 -- Whether test c holds for a packet of ethertype e (in memory order) and protocol p, as far as
 -- they decide it: true, false, or nil (undecided; e or p nil: not known). A merged run fails
 -- where one of its tests does.
@@ -1129,9 +1137,9 @@ local function decide(c, e, p)
       end
       return nil
    end
-   local load, pair = tabled(c)
-   if e and load == ETHERTYPE then return band(e, pair[1]) == pair[2] end
-   if p and c[1] == "==" and c[3][1] == "k" and byte_at(c[2]) == 23 then return p == c[3][2] end
+   local pair, k = field_test(c)
+   if e and pair then return band(e, pair[1]) == pair[2] end
+   if p and k then return p == k end
    return nil
 end
 
@@ -1143,13 +1151,13 @@ local function decided(set)
          for _, d in ipairs(c.conds) do note(d) end
          return
       end
-      local load, pair = tabled(c)
-      if load == ETHERTYPE and not seen[pair[1] .. "/" .. pair[2]] then
+      local pair, k = field_test(c)
+      if pair and not seen[pair[1] .. "/" .. pair[2]] then
          seen[pair[1] .. "/" .. pair[2]] = true
          ethertypes[#ethertypes + 1] = pair
-      elseif c[1] == "==" and c[3][1] == "k" and byte_at(c[2]) == 23 and not seen[c[3][2]] then
-         seen[c[3][2]] = true
-         protocols[#protocols + 1] = c[3][2]
+      elseif k and not seen[k] then
+         seen[k] = true
+         protocols[#protocols + 1] = k
       end
    end
    for m in pairs(set) do note(m.cond) end
@@ -1278,15 +1286,17 @@ function region(n, nodes, index)
    local guard = {}
    for i, b in ipairs(order) do
       local c = bounds[b]
-      local _, most = exact(c[2] or {"k", 0})
-      local need = (b == "" and c[3] > SHORTEST
-                    or b ~= "" and c[3] + IP_HEADER > SHORTEST and most + c[3] <= 0x7fffffff)
-         and field_need(n, set, b)
+      local x, most, need
+      if b == "" then
+         need = c[3] > SHORTEST and field_need(n, set, b)
+      else
+         x, most = exact(c[2])
+         need = c[3] + IP_HEADER > SHORTEST and most + c[3] <= 0x7fffffff and field_need(n, set, b)
+      end
       if need and b == "" then
          guard[i] = ("caplen >= N%d[%s]"):format(table_id(need_tables, need), ETHERTYPE)
       elseif need then
-         guard[i] = ("caplen >= tobit(%s+N%d[%s])"):format((exact(c[2])),
-                                                           table_id(need_tables, need), PROTOCOL)
+         guard[i] = ("caplen >= tobit(%s+N%d[%s])"):format(x, table_id(need_tables, need), PROTOCOL)
       else
          local l, op, r = condition(bounds[b])
          guard[i] = l .. " " .. op .. " " .. r
